@@ -1,0 +1,140 @@
+"""Frames per second of each indexing stage, and our decode+keyframe stage against ffmpeg.
+
+    python benchmarks/index_stages.py --videos ../shared/data/videos [--model ViT-B-32 --pretrained none]
+
+Stages are timed one after another on the same files (not overlapped, so each number is that
+stage alone): ffmpeg's pure decode (`ffmpeg -i X -f null -`) as the reference, our decode, our
+decode + keyframe selection (the keyframe stage), CLIP on the selected keyframes, and writing
+(thumbnails + SQLite + FAISS). Then the real pipeline end to end, where the stages overlap.
+Prints a table; on a CPU-only machine compare the ratios, not the absolute times.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer import ClipSettings, Indexer, IndexSettings, KeyframeSettings  # noqa: E402
+from indexer.analyzers import ClipEncoder  # noqa: E402
+from indexer.decoders import open_video  # noqa: E402
+from indexer.keyframes import KeyframeSelector, NearDuplicateFilter  # noqa: E402
+from indexer.scan import find_videos  # noqa: E402
+from indexer.thumbnails import encode_thumbnail  # noqa: E402
+from storage import NewKeyframe, Store, VideoInfo  # noqa: E402
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def ffmpeg_decode(files, *extra: str) -> float:
+    def run():
+        for f in files:
+            subprocess.run(["ffmpeg", "-v", "quiet", "-nostdin", "-i", str(f), *extra, "-f", "null", "-"],
+                           check=True)
+    return timed(run)[0]
+
+
+def decode_only(files, backends, max_side) -> tuple[float, int]:
+    def run():
+        n = 0
+        for f in files:
+            src = open_video(str(f), backends, max_side)
+            for _ in src.frames():
+                n += 1
+            src.close()
+        return n
+    return timed(run)
+
+
+def decode_and_select(files, backends, max_side, kf: KeyframeSettings):
+    """The keyframe stage; keeps the candidates (per video) for the next stages."""
+    def run():
+        per_video = []
+        for f in files:
+            src = open_video(str(f), backends, max_side)
+            selector = KeyframeSelector(kf)
+            picks = [c for c in map(selector.feed, src.frames()) if c is not None]
+            per_video.append((f, src.info, picks))
+            src.close()
+        return per_video
+    return timed(run)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", type=Path, default=Path("../shared/data/videos"))
+    ap.add_argument("--model", default="ViT-B-32")
+    ap.add_argument("--pretrained", default="none")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--backend", default="decord", help="decoder to time (falls back as the indexer does)")
+    ap.add_argument("--max-short-side", type=int, default=720)
+    args = ap.parse_args()
+
+    settings = IndexSettings(clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device))
+    files = find_videos([args.videos], settings.extensions)
+    backends = [args.backend] + [b for b in settings.decode.backends if b != args.backend]
+    print(f"{len(files)} videos under {args.videos}", file=sys.stderr)
+
+    t_ffmpeg = ffmpeg_decode(files)  # the reference the target is set against (decodes audio too)
+    t_ffmpeg_video = ffmpeg_decode(files, "-an")  # video only: the stricter comparison
+    t_decode, frames = decode_only(files, backends, args.max_short_side)
+    t_keyframe_stage, per_video = decode_and_select(files, backends, args.max_short_side, settings.keyframes)
+    candidates = sum(len(p) for _, _, p in per_video)
+
+    clip = ClipEncoder(settings.clip)
+    t_load, _ = timed(clip.load)
+    clip.encode_images([per_video[0][2][0].frame.rgb])  # warm-up
+    t_clip, vectors = timed(lambda: [clip.encode_images([c.frame.rgb for c in p]) for _, _, p in per_video])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "w", writer=True)
+        store.bind_model(clip.info)
+
+        def write():
+            kept = 0
+            for (f, info, picks), vecs in zip(per_video, vectors):
+                dedup = NearDuplicateFilter(settings.keyframes.dedup_threshold)
+                rows = [NewKeyframe(c.frame.idx, c.frame.timestamp, c.shot,
+                                    encode_thumbnail(c.frame.rgb, settings.keyframes.thumbnail_width), v)
+                        for c, v in zip(picks, vecs) if dedup.keep(c.shot, v)]
+                vid = store.start_video(str(f), 0, 0)
+                kept += store.save_video(vid, VideoInfo(info.backend, info.duration, info.fps, len(picks),
+                                                        info.width, info.height), rows)
+            store.flush()
+            return kept
+        t_write, kept = timed(write)
+        store.close()
+
+        with Store(Path(tmp) / "e2e", writer=True) as e2e:
+            t_e2e, report = timed(lambda: Indexer(e2e, settings, clip).run([args.videos], progress=False))
+
+    rows = [
+        ("ffmpeg -i X -f null - (reference)", t_ffmpeg, frames, "frames"),
+        ("ffmpeg -i X -an -f null - (video only)", t_ffmpeg_video, frames, "frames"),
+        ("decode", t_decode, frames, "frames"),
+        ("keyframe stage (decode + select)", t_keyframe_stage, frames, "frames"),
+        (f"clip {args.model} on {clip.device}", t_clip, candidates, "keyframes"),
+        ("write (thumbnails, SQLite, FAISS)", t_write, kept, "keyframes"),
+        ("end to end (stages overlap)", t_e2e, report.frames_decoded, "frames"),
+    ]
+    print("\n| stage | seconds | items | items/s | x ffmpeg time |")
+    print("|---|---:|---:|---:|---:|")
+    for name, secs, n, unit in rows:
+        print(f"| {name} | {secs:.2f} | {n} {unit} | {n / secs:.1f} | {secs / t_ffmpeg:.2f} |")
+    print(f"\nkeyframe stage / ffmpeg pure decode: {t_keyframe_stage / t_ffmpeg:.2f}x (target <= 1.5x); "
+          f"/ ffmpeg video-only decode: {t_keyframe_stage / t_ffmpeg_video:.2f}x")
+    print(f"selection alone: {(t_keyframe_stage - t_decode) / t_ffmpeg:.2f}x ffmpeg time; "
+          f"{candidates} candidates from {frames} frames, {kept} kept after dedup; CLIP load {t_load:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

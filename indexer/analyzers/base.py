@@ -1,0 +1,20 @@
+"""What every frame analyzer shares: device choice and the error for missing model weights."""
+from __future__ import annotations
+
+
+class ModelUnavailableError(Exception):
+    """A model's weights cannot be loaded (offline, missing file). The message says how to fix it."""
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; an explicit 'cuda' without one is an error."""
+    import torch
+
+    requested = requested.lower()
+    if requested not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {requested!r}")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelUnavailableError("device = \"cuda\" but torch sees no CUDA GPU; use \"auto\" or \"cpu\"")
+    return requested

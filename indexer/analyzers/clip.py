@@ -1,0 +1,179 @@
+"""CLIP image and text encoder (open_clip): lazy load, batched, L2-normalised float32 vectors.
+
+Search uses the same object for text and image queries: one embedding space, one model id.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from storage import ModelInfo
+
+from ..settings import ClipSettings
+from .base import ModelUnavailableError, resolve_device
+
+log = logging.getLogger(__name__)
+
+RANDOM_WEIGHTS = "none"
+_RANDOM_SEED = 0  # every process must build the same random model, or queries miss the index
+
+
+@contextlib.contextmanager
+def _library_logs_muted():
+    """open_clip and huggingface_hub log every download retry and their own 'random weights'
+    warning; unless debugging (root level INFO or lower) say it once, in our own words."""
+    root = logging.getLogger()
+    if root.level <= logging.INFO:
+        yield
+        return
+    hub = logging.getLogger("huggingface_hub")
+    saved = root.level, hub.level
+    root.setLevel(logging.CRITICAL)
+    hub.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(saved[0])
+        hub.setLevel(saved[1])
+
+
+def _local_weights(pretrained: str) -> Path | None:
+    """The file a clip.pretrained value names, when it names a file rather than a tag."""
+    if os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
+        return Path(pretrained).expanduser()
+    return None
+
+
+class ClipEncoder:
+    name = "clip"
+
+    def __init__(self, settings: ClipSettings):
+        self.settings = settings
+        self._model = None
+        self._preprocess = None
+        self._tokenizer = None
+        self._lock = threading.Lock()  # the UI may call from several script threads
+        self._device: str | None = None
+
+    @property
+    def device(self) -> str:
+        if self._device is None:  # resolved on first use: importing torch costs seconds
+            self._device = resolve_device(self.settings.device)
+        return self._device
+
+    @property
+    def random_weights(self) -> bool:
+        return self.settings.pretrained.lower() == RANDOM_WEIGHTS
+
+    @property
+    def info(self) -> ModelInfo:
+        """The model's identity as stored in the index; known without loading the weights."""
+        import open_clip
+
+        config = open_clip.get_model_config(self.settings.model)
+        if config is None:
+            raise ModelUnavailableError(
+                f"unknown CLIP model {self.settings.model!r}; "
+                f"open_clip knows e.g. ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14"
+            )
+        return ModelInfo(self.settings.model, self.settings.pretrained, int(config["embed_dim"]))
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is None:
+                self._model, self._preprocess, self._tokenizer = self._build()
+
+    def _build(self):
+        import open_clip
+        import torch
+
+        s = self.settings
+        pretrained = None if self.random_weights else s.pretrained
+        local = _local_weights(s.pretrained)
+        if local is not None:
+            if not local.is_file():
+                raise ModelUnavailableError(f"CLIP weights file {local} does not exist")
+            pretrained = str(local)
+        self.info  # validates the model name
+        log.info("loading CLIP %s (%s) on %s", s.model, s.pretrained, self.device)
+        try:
+            with _library_logs_muted(), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_RANDOM_SEED)
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    s.model, pretrained=pretrained, device=self.device
+                )
+        except Exception as exc:
+            raise ModelUnavailableError(
+                f"CLIP weights {s.model}/{s.pretrained} could not be loaded ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). Run once with network access so "
+                f"they download to the cache, or set clip.pretrained to a local weights file "
+                f"(EVR_CLIP_PRETRAINED=/path/to/weights.bin)."
+            ) from exc
+        if self.random_weights:
+            log.warning(
+                "CLIP %s has RANDOM weights (clip.pretrained = \"none\"): indexing and search run, "
+                "but text rankings are not meaningful without trained weights", s.model
+            )
+        model.eval()
+        return model, preprocess, open_clip.get_tokenizer(s.model)
+
+    def _run(self, fn, batch):
+        import torch
+
+        with torch.inference_mode(), torch.autocast(
+            device_type=self.device, dtype=torch.float16, enabled=self.device == "cuda"
+        ):
+            out = fn(batch).float()
+        out = torch.nn.functional.normalize(out, dim=-1)
+        return out.cpu().numpy().astype(np.float32)
+
+    def encode_images(self, images: list[np.ndarray]) -> np.ndarray:
+        """RGB uint8 arrays -> (n, dim) unit vectors, in batches of clip.batch_size."""
+        import torch
+
+        self.load()
+        out = []
+        for start in range(0, len(images), self.settings.batch_size):
+            chunk = images[start : start + self.settings.batch_size]
+            batch = torch.stack([self._preprocess(Image.fromarray(im)) for im in chunk]).to(self.device)
+            out.append(self._run(self._model.encode_image, batch))
+        return np.concatenate(out) if out else np.zeros((0, self.info.dim), np.float32)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        self.load()
+        tokens = self._tokenizer(texts).to(self.device)
+        return self._run(self._model.encode_text, tokens)
+
+
+def weights_status(settings: ClipSettings) -> tuple[bool, str]:
+    """(present, description) of the configured weights, without downloading anything."""
+    pretrained = settings.pretrained
+    if pretrained.lower() == RANDOM_WEIGHTS:
+        return True, "random weights (clip.pretrained = \"none\"): rankings are not meaningful"
+    local = _local_weights(pretrained)
+    if local is not None:
+        return (True, f"local file {local}") if local.is_file() else (False, f"local file {local} is missing")
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(settings.model, pretrained)
+    if not cfg:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(settings.model)) or "none"
+        return False, f"open_clip has no tag {pretrained!r} for {settings.model} (known: {tags})"
+    hub = cfg.get("hf_hub", "")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        # open_clip's form: "org/model/" (default file names) or "org/model/file".
+        repo_id, filename = os.path.split(hub)
+        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        for name in names:
+            cached = try_to_load_from_cache(repo_id, name)
+            if isinstance(cached, str):
+                return True, f"cached at {cached}"
+    return False, "not downloaded yet (fetched on first use with network access)"

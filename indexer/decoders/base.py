@@ -1,0 +1,54 @@
+"""The decoder interface: open a file, stream its frames once, in order.
+
+Every backend yields RGB uint8 frames already turned upright (rotation metadata applied) and
+scaled so the short side is at most `max_short_side`, with
+    frame_idx  0-based number of the frame in presentation order,
+    timestamp  seconds since the start of the file, from the frame's presentation time
+               (so variable-frame-rate files get true times, not frame_idx / fps).
+Frames are produced one at a time, so memory does not grow with video length.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class DecodeError(Exception):
+    """The file cannot be decoded (not a video, corrupt, unsupported codec)."""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    backend: str
+    fps: float  # average frame rate as the container states it
+    frame_count: int  # as the container states it; may be an estimate
+    duration: float  # seconds
+    width: int  # of the video, upright (frames are yielded scaled down to max_short_side)
+    height: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    idx: int
+    timestamp: float
+    rgb: np.ndarray  # H x W x 3, uint8
+
+
+class VideoSource(Protocol):
+    info: StreamInfo
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+def scaled_size(width: int, height: int, max_short_side: int) -> tuple[int, int]:
+    """(width, height) with the short side capped, aspect kept, both even (codecs like even sizes)."""
+    short = min(width, height)
+    if max_short_side <= 0 or short <= max_short_side:
+        return width, height
+    scale = max_short_side / short
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)

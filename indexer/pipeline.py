@@ -1,0 +1,231 @@
+"""The index run: scan -> decode -> keyframes -> analyzers -> write, one video at a time.
+
+Decoding and keyframe selection run in a background thread that hands batches of candidate
+keyframes to the analyzers (decord, OpenCV and torch release the GIL, so the stages overlap).
+Each stage's time is measured, so the run can report frames per second per stage.
+A video either commits whole (keyframes, vectors, thumbnails) or not at all; a file that
+cannot be decoded is recorded as failed and the run goes on.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from storage import NewKeyframe, Store, VideoInfo
+
+from .analyzers import ClipEncoder
+from .decoders import DecodeError, open_video
+from .keyframes import Candidate, KeyframeSelector, NearDuplicateFilter
+from .scan import find_videos
+from .settings import IndexSettings
+from .thumbnails import encode_thumbnail
+
+log = logging.getLogger(__name__)
+
+STAGES = ("decode", "keyframes", "clip", "write")
+
+
+@dataclass
+class IndexReport:
+    videos_indexed: int = 0
+    videos_skipped: int = 0
+    videos_failed: list[dict] = field(default_factory=list)  # {"path", "error"}
+    videos_pruned: list[str] = field(default_factory=list)
+    keyframes_added: int = 0
+    frames_decoded: int = 0
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def to_json(self) -> dict:
+        return {
+            "videos_indexed": self.videos_indexed,
+            "videos_skipped": self.videos_skipped,
+            "videos_failed": self.videos_failed,
+            "videos_pruned": self.videos_pruned,
+            "keyframes_added": self.keyframes_added,
+            "frames_decoded": self.frames_decoded,
+            "seconds": round(self.seconds, 3),
+            "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in STAGES},
+        }
+
+
+@dataclass
+class _Decoded:
+    """How far decoding of the current video got (written by the decode thread)."""
+
+    frames: int = 0
+    last_timestamp: float = 0.0
+
+
+class Indexer:
+    def __init__(self, store: Store, settings: IndexSettings, clip: ClipEncoder | None = None):
+        self.store = store
+        self.settings = settings
+        self.clip = clip or ClipEncoder(settings.clip)
+
+    def run(
+        self,
+        paths: Sequence[Path],
+        *,
+        prune: bool = False,
+        retry_failed: bool = False,
+        progress: bool | None = None,
+    ) -> IndexReport:
+        started = time.perf_counter()
+        report = IndexReport()
+        files = find_videos(paths, self.settings.extensions)
+        repaired = self.store.repair()
+        if repaired.changed:
+            log.warning("recovered from an interrupted run: %s", repaired)
+        if prune:
+            report.videos_pruned = self.store.prune()
+            for p in report.videos_pruned:
+                log.info("pruned %s (file is gone)", p)
+        todo = []
+        for f in files:
+            st = f.stat()
+            state = self.store.video_state(str(f))
+            unchanged = state is not None and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
+            if unchanged and (state.status == "indexed" or (state.status == "failed" and not retry_failed)):
+                report.videos_skipped += 1
+            else:
+                todo.append((f, st))
+        if todo:
+            # Load the model before touching any video: missing weights stop the run up front.
+            self.clip.load()
+            self.store.bind_model(self.clip.info)
+        # progress=None: show the bar only on a terminal (tqdm's rule).
+        bar = tqdm(todo, unit="video", file=sys.stderr, disable=None if progress is None else not progress)
+        for f, st in bar:
+            bar.set_postfix_str(f.name, refresh=False)
+            video_id = self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
+            try:
+                report.keyframes_added += self._index_one(str(f), video_id, report, bar)
+                report.videos_indexed += 1
+            except Exception as exc:  # one bad file must not stop the run
+                error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DecodeError) else f"cannot decode: {exc}"
+                log.error("%s: %s", f, error)
+                log.debug("details", exc_info=True)
+                self.store.fail_video(video_id, error)
+                report.videos_failed.append({"path": str(f), "error": error})
+        bar.close()
+        t = time.perf_counter()
+        self.store.flush()
+        report.stage_seconds["write"] += time.perf_counter() - t
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _index_one(self, path: str, video_id: int, report: IndexReport, bar: tqdm) -> int:
+        s = self.settings
+        source = open_video(path, s.decode.backends, s.decode.max_short_side)
+        try:
+            dedup = NearDuplicateFilter(s.keyframes.dedup_threshold)
+            kept: list[NewKeyframe] = []
+            decoded = _Decoded()
+            for batch in prefetch(self._candidate_batches(source, report, decoded)):
+                t = time.perf_counter()
+                vectors = self.clip.encode_images([c.frame.rgb for c in batch])
+                report.stage_seconds["clip"] += time.perf_counter() - t
+                t = time.perf_counter()
+                for cand, vec in zip(batch, vectors):
+                    if dedup.keep(cand.shot, vec):
+                        kept.append(
+                            NewKeyframe(
+                                frame_idx=cand.frame.idx,
+                                timestamp=round(cand.frame.timestamp, 4),
+                                shot=cand.shot,
+                                jpeg=encode_thumbnail(cand.frame.rgb, s.keyframes.thumbnail_width),
+                                vector=vec,
+                            )
+                        )
+                report.stage_seconds["write"] += time.perf_counter() - t
+                bar.set_postfix_str(f"{Path(path).name}: {decoded.frames} frames, {len(kept)} keyframes")
+            info = source.info
+            t = time.perf_counter()
+            n = self.store.save_video(
+                video_id,
+                VideoInfo(
+                    decoder=info.backend,
+                    duration=max(info.duration, decoded.last_timestamp),
+                    fps=info.fps,
+                    frame_count=decoded.frames,
+                    width=info.width,
+                    height=info.height,
+                ),
+                kept,
+            )
+            report.stage_seconds["write"] += time.perf_counter() - t
+            report.frames_decoded += decoded.frames
+            return n
+        finally:
+            source.close()
+
+    def _candidate_batches(self, source, report: IndexReport, decoded: _Decoded) -> Iterator[list[Candidate]]:
+        """Decode and select keyframes (runs in the prefetch thread); times both stages."""
+        selector = KeyframeSelector(self.settings.keyframes)
+        batch: list[Candidate] = []
+        frames = source.frames()
+        while True:
+            t = time.perf_counter()
+            frame = next(frames, None)
+            t2 = time.perf_counter()
+            report.stage_seconds["decode"] += t2 - t
+            if frame is None:
+                break
+            decoded.frames += 1
+            decoded.last_timestamp = frame.timestamp
+            candidate = selector.feed(frame)
+            report.stage_seconds["keyframes"] += time.perf_counter() - t2
+            if candidate is not None:
+                batch.append(candidate)
+                if len(batch) >= self.settings.clip.batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+
+def prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """Run an iterator in a background thread, `depth` items ahead; re-raise its errors here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def worker():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", done))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=worker, daemon=True, name="evr-decode")
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,83 @@
+"""SQLite schema (SQLAlchemy 2.x declarative models).
+
+Keyframe ids come from an AUTOINCREMENT column so an id is never reused after a video is
+re-indexed or pruned: the FAISS index is keyed by keyframe id, and a reused id could silently
+pair an old vector with a new frame.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value facts about the index as a whole (schema version, CLIP model)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Video(Base):
+    __tablename__ = "videos"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True, index=True)
+    stem: Mapped[str] = mapped_column(String, index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    # "indexing" while a run works on it (a crash leaves it so, and the next run redoes it),
+    # "indexed" once its keyframes and vectors are committed, "failed" with `error` set.
+    status: Mapped[str] = mapped_column(String, index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    decoder: Mapped[str | None] = mapped_column(String, default=None)
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    fps: Mapped[float | None] = mapped_column(Float, default=None)
+    frame_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Folder (relative to the thumbnail root) holding this video's current thumbnails.
+    thumb_dir: Mapped[str | None] = mapped_column(String, default=None)
+    indexed_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+    keyframes: Mapped[list[Keyframe]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Keyframe(Base):
+    __tablename__ = "keyframes"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    frame_idx: Mapped[int] = mapped_column(Integer)
+    timestamp: Mapped[float] = mapped_column(Float)
+    shot: Mapped[int] = mapped_column(Integer)
+    thumbnail: Mapped[str] = mapped_column(String)  # relative to the thumbnail root
+
+    video: Mapped[Video] = relationship(back_populates="keyframes")
+    embedding: Mapped[Embedding] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Embedding(Base):
+    """The CLIP vector of a keyframe, committed in the same transaction as the keyframe.
+
+    SQLite is the source of truth; the FAISS file is a search structure rebuilt or repaired
+    from these rows whenever it lags behind (after a crash between commit and save).
+    """
+
+    __tablename__ = "embeddings"
+    keyframe_id: Mapped[int] = mapped_column(
+        ForeignKey("keyframes.id", ondelete="CASCADE"), primary_key=True
+    )
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised

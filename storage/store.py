@@ -1,0 +1,459 @@
+"""The data directory: SQLite database, FAISS index and thumbnails, kept consistent.
+
+Layout of `data_dir`:
+    evr.sqlite      videos, keyframes, their vectors (source of truth)
+    vectors.faiss   search index over those vectors, keyed by keyframe id
+    thumbs/         one folder per indexed video run: thumbs/v<video id>-<run>/<frame_idx>.jpg
+    evr.lock        held by the one process that writes
+
+A video's keyframes and vectors are committed in one SQLite transaction. The FAISS file is saved
+after commits (at most every `checkpoint_s` seconds and at close); if a process dies in between,
+`repair()` brings the FAISS index back in line with SQLite from the stored vectors, and deletes
+thumbnail folders that no committed video refers to.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .schema import SCHEMA_VERSION, Base, Embedding, Keyframe, Meta, Video
+from .vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """A problem with the data directory that the user must act on."""
+
+
+class ModelMismatchError(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    pretrained: str
+    dim: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.pretrained})"
+
+
+@dataclass(frozen=True)
+class VideoState:
+    id: int
+    status: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the decoder learned about a file, stored on its row."""
+
+    decoder: str
+    duration: float
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class NewKeyframe:
+    frame_idx: int
+    timestamp: float
+    shot: int
+    jpeg: bytes  # thumbnail, already encoded
+    vector: np.ndarray  # float32, L2-normalised
+
+
+@dataclass(frozen=True)
+class KeyframeRow:
+    """A stored keyframe joined with its video, as search results need it."""
+
+    keyframe_id: int
+    video_db_id: int
+    video_id: str  # file stem: the id contests submit
+    video_path: str
+    frame_idx: int
+    timestamp: float
+    shot: int
+    thumbnail: Path  # absolute
+    fps: float | None
+    duration: float | None
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    vectors_added: int
+    vectors_removed: int
+    thumb_dirs_removed: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.vectors_added or self.vectors_removed or self.thumb_dirs_removed)
+
+
+class Store:
+    """Open a data directory. `writer=True` takes the directory's lock (one writer at a time)."""
+
+    def __init__(self, data_dir: Path, *, writer: bool = False, checkpoint_s: float = 10.0):
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.thumb_root = self.data_dir / "thumbs"
+        self.writer = writer
+        self.checkpoint_s = checkpoint_s
+        self._lock_file = None
+        if writer:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.thumb_root.mkdir(exist_ok=True)
+            self._take_lock()
+        elif not (self.data_dir / "evr.sqlite").exists():
+            raise StoreError(
+                f"no index in {self.data_dir}: run `evr index <folder>` first "
+                "(or point --data-dir at an existing index)"
+            )
+        self.engine = create_engine(f"sqlite:///{self.data_dir / 'evr.sqlite'}")
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        if writer:
+            Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if writer:
+            self._check_schema()
+        self._vectors: VectorIndex | None = None
+        self._dirty = False
+        self._last_save = time.monotonic()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _take_lock(self) -> None:
+        self._lock_file = open(self.data_dir / "evr.lock", "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise StoreError(f"another `evr index` is writing to {self.data_dir}; wait for it to finish")
+
+    def _check_schema(self) -> None:
+        version = self._meta("schema_version")
+        if version is None:
+            self._set_meta({"schema_version": str(SCHEMA_VERSION)})
+        elif int(version) != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.data_dir} was written by schema version {version}, this evr uses "
+                f"{SCHEMA_VERSION}; index into a new --data-dir"
+            )
+
+    def close(self) -> None:
+        if self.writer:
+            self.flush()
+        self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- model binding ---------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        with self._sessions() as s:
+            row = s.get(Meta, key)
+            return row.value if row else None
+
+    def _set_meta(self, values: dict[str, str]) -> None:
+        with self._sessions.begin() as s:
+            for key, value in values.items():
+                s.merge(Meta(key=key, value=value))
+
+    def model(self) -> ModelInfo | None:
+        name = self._meta("clip_model")
+        if name is None:
+            return None
+        return ModelInfo(name, self._meta("clip_pretrained") or "", int(self._meta("clip_dim") or 0))
+
+    def bind_model(self, model: ModelInfo) -> None:
+        """Record the embedding model of a new (or still empty) index, or refuse a different one."""
+        stored = self.model()
+        if stored is None or (stored != model and self._keyframe_count() == 0):
+            self._set_meta(
+                {"clip_model": model.name, "clip_pretrained": model.pretrained, "clip_dim": str(model.dim)}
+            )
+        elif stored != model:
+            raise ModelMismatchError(
+                f"this index ({self.data_dir}) was built with CLIP {stored.label}, not "
+                f"{model.label}: vectors of different models cannot be compared. Set "
+                f"clip.model/clip.pretrained back to {stored.name}/{stored.pretrained}, "
+                f"or use another --data-dir for the new model."
+            )
+
+    def _keyframe_count(self) -> int:
+        with self._sessions() as s:
+            return s.scalar(select(func.count()).select_from(Keyframe))
+
+    def check_model(self, model: ModelInfo) -> None:
+        """Refuse to search with a query encoder other than the one the index was built with."""
+        stored = self.model()
+        if stored is not None and stored != model:
+            raise ModelMismatchError(
+                f"this index was built with CLIP {stored.label}, but the query model is "
+                f"{model.label}: set clip.model/clip.pretrained to {stored.name}/{stored.pretrained}."
+            )
+
+    # -- vectors ---------------------------------------------------------------------------
+
+    @property
+    def vectors(self) -> VectorIndex:
+        if self._vectors is None:
+            model = self.model()
+            if model is None:
+                raise StoreError("the index holds no vectors yet: run `evr index <folder>`")
+            self._vectors = VectorIndex(self.data_dir / "vectors.faiss", model.dim)
+        return self._vectors
+
+    def flush(self) -> None:
+        """Save the FAISS index if it changed since the last save."""
+        if self._dirty and self._vectors is not None:
+            self._vectors.save()
+            self._dirty = False
+            self._last_save = time.monotonic()
+
+    def _maybe_checkpoint(self) -> None:
+        if time.monotonic() - self._last_save >= self.checkpoint_s:
+            self.flush()
+
+    # -- write side ------------------------------------------------------------------------
+
+    def video_state(self, path: str) -> VideoState | None:
+        with self._sessions() as s:
+            v = s.scalars(select(Video).where(Video.path == path)).first()
+            return VideoState(v.id, v.status, v.size, v.mtime_ns) if v else None
+
+    def start_video(self, path: str, size: int, mtime_ns: int) -> int:
+        """Mark a file as being indexed (a crash leaves it so) and return its video id."""
+        with self._sessions.begin() as s:
+            v = s.scalars(select(Video).where(Video.path == path)).first()
+            if v is None:
+                v = Video(path=path, stem=Path(path).stem, size=size, mtime_ns=mtime_ns, status="indexing")
+                s.add(v)
+                s.flush()
+            else:
+                v.size, v.mtime_ns, v.status, v.error = size, mtime_ns, "indexing", None
+            return v.id
+
+    def save_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe]) -> int:
+        """Replace a video's keyframes, vectors and thumbnails in one commit; returns how many."""
+        run_dir = f"v{video_id}-{time.time_ns():x}"
+        (self.thumb_root / run_dir).mkdir(parents=True)
+        for kf in keyframes:
+            (self.thumb_root / run_dir / f"{kf.frame_idx}.jpg").write_bytes(kf.jpeg)
+        with self._sessions.begin() as s:
+            video = s.get(Video, video_id)
+            old_ids = s.scalars(select(Keyframe.id).where(Keyframe.video_id == video_id)).all()
+            old_dir = video.thumb_dir
+            s.execute(delete(Keyframe).where(Keyframe.video_id == video_id))
+            rows = [
+                Keyframe(
+                    video_id=video_id,
+                    frame_idx=kf.frame_idx,
+                    timestamp=kf.timestamp,
+                    shot=kf.shot,
+                    thumbnail=f"{run_dir}/{kf.frame_idx}.jpg",
+                    embedding=Embedding(vector=_to_blob(kf.vector)),
+                )
+                for kf in keyframes
+            ]
+            s.add_all(rows)
+            s.flush()
+            new_ids = [r.id for r in rows]
+            video.status, video.error, video.thumb_dir = "indexed", None, run_dir
+            video.decoder, video.duration, video.fps = info.decoder, info.duration, info.fps
+            video.frame_count, video.width, video.height = info.frame_count, info.width, info.height
+            video.indexed_at = time.time()
+        # Committed: now mirror into FAISS and drop the superseded thumbnails.
+        self.vectors.remove(old_ids)
+        if keyframes:
+            self.vectors.add(np.array(new_ids), np.stack([kf.vector for kf in keyframes]))
+        self._dirty = True
+        if old_dir:
+            shutil.rmtree(self.thumb_root / old_dir, ignore_errors=True)
+        self._maybe_checkpoint()
+        return len(rows)
+
+    def fail_video(self, video_id: int, error: str) -> None:
+        """Record a failure. Keyframes from an earlier good run of the file are dropped too:
+        the file on disk no longer matches them."""
+        self._delete_videos([video_id], keep_rows=True, error=error)
+
+    def prune(self, existing: Iterable[str] | None = None) -> list[str]:
+        """Remove videos whose files are gone (or, given `existing`, not among those paths)."""
+        keep = set(existing) if existing is not None else None
+        with self._sessions() as s:
+            rows = s.execute(select(Video.id, Video.path)).all()
+        gone = [(vid, p) for vid, p in rows if (p not in keep if keep is not None else not os.path.exists(p))]
+        self._delete_videos([vid for vid, _ in gone])
+        return [p for _, p in gone]
+
+    def _delete_videos(self, video_ids: list[int], keep_rows: bool = False, error: str | None = None) -> None:
+        if not video_ids:
+            return
+        with self._sessions.begin() as s:
+            kf_ids = s.scalars(select(Keyframe.id).where(Keyframe.video_id.in_(video_ids))).all()
+            dirs = s.scalars(select(Video.thumb_dir).where(Video.id.in_(video_ids))).all()
+            s.execute(delete(Keyframe).where(Keyframe.video_id.in_(video_ids)))
+            if keep_rows:
+                s.execute(
+                    update(Video)
+                    .where(Video.id.in_(video_ids))
+                    .values(status="failed", error=error, thumb_dir=None)
+                )
+            else:
+                s.execute(delete(Video).where(Video.id.in_(video_ids)))
+        if kf_ids and self.model() is not None:
+            self.vectors.remove(kf_ids)
+            self._dirty = True
+        for d in dirs:
+            if d:
+                shutil.rmtree(self.thumb_root / d, ignore_errors=True)
+
+    def repair(self) -> RepairReport:
+        """Make the FAISS index hold exactly the committed vectors; delete orphan thumbnails.
+
+        Only the writer persists the result; a reader repairs its in-memory copy."""
+        added = removed = 0
+        if self.model() is not None:
+            with self._sessions() as s:
+                sql_ids = np.array(s.scalars(select(Keyframe.id)).all(), dtype=np.int64)
+            faiss_ids = self.vectors.ids()
+            extra = np.setdiff1d(faiss_ids, sql_ids)
+            missing = np.setdiff1d(sql_ids, faiss_ids)
+            if len(faiss_ids) != len(np.unique(faiss_ids)):
+                # Duplicated ids cannot come from this code; rebuild rather than guess.
+                self.vectors.reset()
+                extra, missing = np.array([], np.int64), sql_ids
+                removed = len(faiss_ids)
+            if len(extra):
+                self.vectors.remove(extra)
+                removed += len(extra)
+            for chunk in np.array_split(missing, max(1, len(missing) // 50_000 + 1)):
+                if len(chunk):
+                    ids, vecs = self._stored_vectors(chunk.tolist())
+                    self.vectors.add(ids, vecs)
+                    added += len(ids)
+            if added or removed:
+                self._dirty = True
+                log.warning("repaired the vector index: %d vectors added, %d removed", added, removed)
+        thumbs_removed = 0
+        if self.writer:
+            with self._sessions() as s:
+                live = set(s.scalars(select(Video.thumb_dir).where(Video.thumb_dir.is_not(None))).all())
+            for d in self.thumb_root.iterdir():
+                if d.is_dir() and d.name not in live:
+                    shutil.rmtree(d, ignore_errors=True)
+                    thumbs_removed += 1
+            self.flush()
+        return RepairReport(added, removed, thumbs_removed)
+
+    # -- read side -------------------------------------------------------------------------
+
+    def _stored_vectors(self, keyframe_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        with self._sessions() as s:
+            rows = s.execute(
+                select(Embedding.keyframe_id, Embedding.vector).where(Embedding.keyframe_id.in_(keyframe_ids))
+            ).all()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, self.vectors.dim), np.float32)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        return ids, np.stack([_from_blob(r[1]) for r in rows])
+
+    def vector(self, keyframe_id: int) -> np.ndarray | None:
+        ids, vecs = self._stored_vectors([keyframe_id])
+        return vecs[0] if len(ids) else None
+
+    def keyframes(self, keyframe_ids: Sequence[int]) -> dict[int, KeyframeRow]:
+        """Keyframes by id, joined with their videos; unknown ids are absent from the result."""
+        out: dict[int, KeyframeRow] = {}
+        ids = list(dict.fromkeys(int(i) for i in keyframe_ids))
+        with self._sessions() as s:
+            for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+                stmt = (
+                    select(Keyframe, Video)
+                    .join(Video, Keyframe.video_id == Video.id)
+                    .where(Keyframe.id.in_(ids[start : start + 900]))
+                )
+                for kf, v in s.execute(stmt).all():
+                    out[kf.id] = KeyframeRow(
+                        keyframe_id=kf.id,
+                        video_db_id=v.id,
+                        video_id=v.stem,
+                        video_path=v.path,
+                        frame_idx=kf.frame_idx,
+                        timestamp=kf.timestamp,
+                        shot=kf.shot,
+                        thumbnail=self.thumb_root / kf.thumbnail,
+                        fps=v.fps,
+                        duration=v.duration,
+                    )
+        return out
+
+    def failed_videos(self) -> list[tuple[str, str]]:
+        with self._sessions() as s:
+            return [tuple(r) for r in s.execute(select(Video.path, Video.error).where(Video.status == "failed"))]
+
+    def stats(self) -> dict:
+        with self._sessions() as s:
+            by_status = dict(s.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+            keyframes = s.scalar(select(func.count()).select_from(Keyframe))
+            embeddings = s.scalar(select(func.count()).select_from(Embedding))
+            sql_ids = np.array(s.scalars(select(Keyframe.id)).all(), dtype=np.int64)
+        model = self.model()
+        faiss_ids = self.vectors.ids() if model is not None else np.zeros(0, np.int64)
+        consistent = (
+            embeddings == keyframes
+            and len(faiss_ids) == len(sql_ids)
+            and np.array_equal(np.sort(faiss_ids), np.sort(sql_ids))
+        )
+        return {
+            "videos": by_status.get("indexed", 0),
+            "videos_failed": by_status.get("failed", 0),
+            "videos_incomplete": by_status.get("indexing", 0),
+            "keyframes": keyframes,
+            "vectors": int(len(faiss_ids)),
+            "consistent": bool(consistent),
+            "model": model.name if model else None,
+            "pretrained": model.pretrained if model else None,
+            "dim": model.dim if model else None,
+            "data_dir": str(self.data_dir),
+        }
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (the UI) never block the indexer
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def _from_blob(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4")

@@ -1,0 +1,226 @@
+"""End to end through the `evr` command line, on real clips, with a random-weight CLIP."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from indexer.decoders import open_video
+from storage import Store
+
+from .conftest import REPO, SAMPLE, TEST_ENV, evr, evr_process
+from .test_decoders import ffprobe_times
+
+HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "thumbnail"}
+
+
+def keyframe_rows(data: Path) -> list[tuple[str, int, float, int]]:
+    """(video stem, frame_idx, timestamp, keyframe id) of every stored keyframe."""
+    with sqlite3.connect(data / "evr.sqlite") as db:
+        return db.execute(
+            "SELECT v.stem, k.frame_idx, k.timestamp, k.id FROM keyframes k JOIN videos v ON v.id = k.video_id "
+            "ORDER BY v.stem, k.frame_idx"
+        ).fetchall()
+
+
+def test_search_json_contract(indexed, capsys):
+    code, hits = evr("--data-dir", indexed, "search", "a man riding a bicycle at night", "--k", "7", "--json",
+                     capsys=capsys)
+    assert code == 0 and len(hits) == 7
+    assert all(set(h) == HIT_KEYS for h in hits)
+    assert [h["rank"] for h in hits] == list(range(1, 8))
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    stems = {Path(p).stem for p in SAMPLE}
+    for h in hits:
+        assert h["video_id"] in stems and Path(h["video_path"]).stem == h["video_id"]
+        assert Path(h["thumbnail"]).is_absolute() and Path(h["thumbnail"]).is_file()
+        img = cv2.imread(h["thumbnail"])
+        assert img is not None and img.shape[1] <= 320
+
+
+def test_like_returns_the_keyframe_itself_first(indexed, capsys):
+    for _, _, _, kid in keyframe_rows(indexed)[::7]:
+        code, hits = evr("--data-dir", indexed, "search", "--like", kid, "--k", "3", "--json", capsys=capsys)
+        assert code == 0 and hits[0]["keyframe_id"] == kid
+        assert hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_image_of_a_frame_returns_that_frame_first(indexed, tmp_path, videos, capsys):
+    stem, frame_idx, _, kid = next(r for r in keyframe_rows(indexed) if r[0] == "video7011" and r[1] > 0)
+    src = open_video(str(videos / "msrvtt/video7011.mp4"), ["decord"], 720)
+    frame = next(f for f in src.frames() if f.idx == frame_idx)
+    src.close()
+    png = tmp_path / "query.png"
+    cv2.imwrite(str(png), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    code, hits = evr("--data-dir", indexed, "search", "--image", png, "--k", "5", "--json", capsys=capsys)
+    assert code == 0
+    assert (hits[0]["keyframe_id"], hits[0]["video_id"], hits[0]["frame_idx"]) == (kid, stem, frame_idx)
+
+
+def test_group_by_video(indexed, capsys):
+    code, hits = evr("--data-dir", indexed, "search", "people", "--group", "video", "--k", "3",
+                     "--per-video", "2", "--json", capsys=capsys)
+    assert code == 0
+    order = list(dict.fromkeys(h["video_id"] for h in hits))
+    assert len(order) == 3
+    assert all(sum(h["video_id"] == v for h in hits) <= 2 for v in order)
+    # Videos come in the order of their best hit.
+    best = [max(h["score"] for h in hits if h["video_id"] == v) for v in order]
+    assert best == sorted(best, reverse=True)
+
+
+def test_stats_and_incremental_rerun(indexed, sample_dir, capsys):
+    code, stats = evr("--data-dir", indexed, "stats", "--json", capsys=capsys)
+    assert code == 0
+    assert stats["videos"] == len(SAMPLE) and stats["consistent"] is True
+    assert stats["keyframes"] == stats["vectors"] == len(keyframe_rows(indexed)) > len(SAMPLE)
+    assert stats["model"] == "ViT-S-32-alt"
+    code, report = evr("--data-dir", indexed, "index", sample_dir, "--no-progress", "--json", capsys=capsys)
+    assert code == 0
+    assert (report["videos_indexed"], report["videos_skipped"], report["keyframes_added"]) == (0, len(SAMPLE), 0)
+    assert report["videos_failed"] == [] and isinstance(report["seconds"], float)
+
+
+def test_vfr_keyframe_timestamps_are_right_within_one_frame(indexed, videos):
+    truth = ffprobe_times(videos / "scene_cuts/goldeneye-vfr-drop3.mp4")
+    rows = [r for r in keyframe_rows(indexed) if r[0] == "goldeneye-vfr-drop3"]
+    assert len(rows) >= 3
+    for _, frame_idx, timestamp, _ in rows:
+        assert abs(timestamp - truth[frame_idx]) <= 1 / 24
+
+
+def test_changed_file_is_reindexed_and_gone_file_pruned(tmp_path, videos, capsys):
+    folder, data = tmp_path / "videos", tmp_path / "data"
+    folder.mkdir()
+    clip = folder / "clip.mp4"
+    shutil.copyfile(videos / "msrvtt/video7010.mp4", clip)
+    code, first = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and first["videos_indexed"] == 1
+    old_ids = {r[3] for r in keyframe_rows(data)}
+    shutil.copyfile(videos / "msrvtt/video7013.mp4", clip)  # same name, new content
+    code, second = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and second["videos_indexed"] == 1 and second["videos_skipped"] == 0
+    new_ids = {r[3] for r in keyframe_rows(data)}
+    assert new_ids and not new_ids & old_ids
+    code, stats = evr("--data-dir", data, "stats", "--json", capsys=capsys)
+    assert stats["keyframes"] == len(new_ids) and stats["consistent"]
+    clip.unlink()
+    code, third = evr("--data-dir", data, "index", folder, "--prune", "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and third["videos_pruned"] == [str(clip.resolve())]
+    code, stats = evr("--data-dir", data, "stats", "--json", capsys=capsys)
+    assert (stats["videos"], stats["keyframes"], stats["vectors"], stats["consistent"]) == (0, 0, 0, True)
+    assert not any((data / "thumbs").iterdir())
+
+
+def test_corrupt_files_are_reported_and_the_rest_indexed(tmp_path, videos, capsys):
+    folder, data = tmp_path / "videos", tmp_path / "data"
+    folder.mkdir()
+    shutil.copyfile(videos / "msrvtt/video7012.mp4", folder / "good.mp4")
+    (folder / "garbage.mp4").write_bytes(os.urandom(50_000))
+    (folder / "empty.avi").write_bytes(b"")
+    code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 1
+    assert report["videos_indexed"] == 1 and report["keyframes_added"] > 0
+    failed = {Path(f["path"]).name: f["error"] for f in report["videos_failed"]}
+    assert set(failed) == {"garbage.mp4", "empty.avi"}
+    assert all(e.startswith("cannot decode:") for e in failed.values())
+    # Unchanged failures are not retried on every run; --retry-failed does.
+    code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and report["videos_skipped"] == 3
+    code, report = evr("--data-dir", data, "index", folder, "--retry-failed", "--no-progress", "--json",
+                       capsys=capsys)
+    assert code == 1 and len(report["videos_failed"]) == 2
+    code, stats = evr("--data-dir", data, "stats", "--json", capsys=capsys)
+    assert stats["videos"] == 1 and stats["videos_failed"] == 2 and stats["consistent"]
+
+
+def test_kill_during_indexing_then_resume(tmp_path, sample_dir, indexed):
+    data = tmp_path / "data"
+    env = {**os.environ, **TEST_ENV, "EVR_STORAGE_CHECKPOINT_S": "3600"}  # FAISS unsaved until the end
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "--data-dir", str(data), "index", str(sample_dir), "--no-progress"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        if (data / "evr.sqlite").exists():
+            try:
+                with sqlite3.connect(data / "evr.sqlite") as db:
+                    done = db.execute("SELECT count(*) FROM videos WHERE status = 'indexed'").fetchone()[0]
+            except sqlite3.OperationalError:  # tables not created yet
+                done = 0
+        if done >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the indexer finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 2 <= done < len(SAMPLE)
+    result = evr_process("--data-dir", data, "index", sample_dir, "--no-progress", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["videos_skipped"] >= 2 and report["videos_indexed"] == len(SAMPLE) - report["videos_skipped"]
+    stats = json.loads(evr_process("--data-dir", data, "stats", "--json").stdout)
+    assert stats["consistent"] is True and stats["videos"] == len(SAMPLE)
+    # Same keyframes as an uninterrupted run: nothing duplicated, nothing lost.
+    resumed = [r[:3] for r in keyframe_rows(data)]
+    assert resumed == [r[:3] for r in keyframe_rows(indexed)]
+    with Store(data) as store:
+        live = {p.name for p in (data / "thumbs").iterdir()}
+        assert len(live) == len(SAMPLE)  # no orphan thumbnail folders
+        assert store.stats()["consistent"]
+
+
+def test_missing_weights_give_one_clear_message(tmp_path, videos):
+    clip = videos / "msrvtt/video7010.mp4"
+    result = evr_process("--data-dir", tmp_path / "a", "index", clip, env_extra={
+        "EVR_CLIP_PRETRAINED": str(tmp_path / "nowhere/weights.bin")})
+    assert result.returncode == 3
+    assert "weights.bin does not exist" in result.stderr and "Traceback" not in result.stderr
+    # A hub tag that is not cached, with no network: the message says how to get the weights.
+    result = evr_process("--data-dir", tmp_path / "b", "index", clip, env_extra={
+        "EVR_CLIP_MODEL": "ViT-B-32", "EVR_CLIP_PRETRAINED": "openai", "HF_HOME": str(tmp_path / "hf")})
+    assert result.returncode == 3, result.stderr
+    assert "could not be loaded" in result.stderr and "network" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("evr: error:") == 1
+
+
+def test_model_mismatch_and_bad_queries_are_refused(indexed, tmp_path, capsys, monkeypatch):
+    cases = [
+        (["search", ""], 2, "empty"),
+        (["search", "x", "--like", "3"], 2, "exactly one"),
+        (["search", "--like", "99999999"], 2, "no keyframe with id 99999999"),
+        (["search", "--image", str(tmp_path / "none.png")], 2, "cannot read"),
+        (["search", "x", "--k", "0"], 2, "at least 1"),
+    ]
+    for args, code, message in cases:
+        assert main_code(["--data-dir", str(indexed), *args]) == code
+        assert message in capsys.readouterr().err
+    assert main_code(["--data-dir", str(tmp_path / "empty"), "search", "x"]) == 1
+    assert "no index" in capsys.readouterr().err
+    monkeypatch.setenv("EVR_CLIP_MODEL", "ViT-B-32")
+    assert main_code(["--data-dir", str(indexed), "search", "a dog"]) == 2
+    assert "built with CLIP ViT-S-32-alt (none)" in capsys.readouterr().err
+
+
+def test_results_on_stdout_logs_on_stderr(indexed):
+    result = evr_process("search", "a red car", "--data-dir", indexed, "--k", "2", "--json")
+    assert result.returncode == 0
+    assert len(json.loads(result.stdout)) == 2  # stdout is pure JSON
+    assert "RANDOM weights" in result.stderr  # the honest warning goes to stderr
+
+
+def main_code(argv: list[str]) -> int:
+    from ui.cli import main
+
+    return main(argv)

@@ -1,0 +1,137 @@
+"""Storage with planted vectors: exact search, per-video commits, recovery after a crash."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from storage import ModelInfo, ModelMismatchError, NewKeyframe, Store, StoreError, VideoInfo
+
+DIM = 8
+MODEL = ModelInfo("test-model", "none", DIM)
+INFO = VideoInfo("decord", 10.0, 25.0, 250, 320, 240)
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def keyframes(seeds: list[int]) -> list[NewKeyframe]:
+    return [NewKeyframe(frame_idx=i * 10, timestamp=i * 0.4, shot=i, jpeg=b"\xff\xd8jpeg", vector=unit(s))
+            for i, s in enumerate(seeds)]
+
+
+def add_video(store: Store, path: str, seeds: list[int]) -> int:
+    vid = store.start_video(path, 100, 1)
+    store.save_video(vid, INFO, keyframes(seeds))
+    return vid
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "data", writer=True, checkpoint_s=0)
+    s.bind_model(MODEL)
+    yield s
+    s.close()
+
+
+def test_planted_vector_is_found_first_with_score_one(store):
+    add_video(store, "/v/a.mp4", [1, 2, 3])
+    add_video(store, "/v/b.mp4", [4, 5])
+    scores, ids = store.vectors.search(unit(5), 5)
+    rows = store.keyframes(ids[0])
+    best = rows[int(ids[0][0])]
+    assert (best.video_id, best.frame_idx) == ("b", 10)
+    assert scores[0][0] == pytest.approx(1.0, abs=1e-5)
+    assert len(ids[0]) == 5 and store.stats()["consistent"]
+
+
+def test_search_restricted_to_allowed_ids_is_exact(store):
+    add_video(store, "/v/a.mp4", list(range(20)))
+    allowed = [kid for kid in store.keyframes(range(1, 100)) if kid % 3 == 0]
+    scores, ids = store.vectors.search(unit(0), 50, allowed_ids=allowed)
+    assert sorted(ids[0].tolist()) == sorted(allowed)
+
+
+def test_reindex_replaces_keyframes_and_never_reuses_ids(store):
+    vid = add_video(store, "/v/a.mp4", [1, 2, 3])
+    first_ids = set(store.vectors.ids().tolist())
+    thumbs_before = {r.thumbnail for r in store.keyframes(list(first_ids)).values()}
+    store.save_video(vid, INFO, keyframes([7, 8]))
+    ids = set(store.vectors.ids().tolist())
+    assert len(ids) == 2 and not ids & first_ids
+    assert all(not p.exists() for p in thumbs_before)  # superseded thumbnails deleted
+    assert all(r.thumbnail.exists() for r in store.keyframes(list(ids)).values())
+    assert store.stats()["consistent"]
+
+
+def test_crash_between_commit_and_faiss_save_is_repaired(tmp_path):
+    data = tmp_path / "data"
+    s = Store(data, writer=True, checkpoint_s=3600)  # no checkpoint: FAISS stays unsaved
+    s.bind_model(MODEL)
+    add_video(s, "/v/a.mp4", [1, 2])
+    s.flush()
+    add_video(s, "/v/b.mp4", [3, 4, 5])
+    # Simulate a kill: the process dies without close(); its lock goes with it.
+    s._lock_file.close()
+    orphan = data / "thumbs" / "v99-dead"
+    orphan.mkdir()
+    reader = Store(data)
+    stats = reader.stats()
+    assert (stats["keyframes"], stats["vectors"], stats["consistent"]) == (5, 2, False)
+    reader.close()
+    s2 = Store(data, writer=True)
+    report = s2.repair()
+    assert (report.vectors_added, report.vectors_removed, report.thumb_dirs_removed) == (3, 0, 1)
+    assert s2.stats()["consistent"] and not orphan.exists()
+    s2.close()
+    assert Store(data).stats()["consistent"]  # the repair was saved
+
+
+def test_extra_vectors_without_keyframes_are_removed(store):
+    add_video(store, "/v/a.mp4", [1, 2])
+    store.vectors.add(np.array([424242]), unit(9)[None])
+    assert not store.stats()["consistent"]
+    assert store.repair().vectors_removed == 1
+    assert store.stats()["consistent"]
+
+
+def test_failed_video_drops_its_old_keyframes(store):
+    vid = add_video(store, "/v/a.mp4", [1, 2])
+    add_video(store, "/v/b.mp4", [3])
+    store.fail_video(vid, "cannot decode: broken")
+    stats = store.stats()
+    assert (stats["videos"], stats["videos_failed"], stats["keyframes"], stats["consistent"]) == (1, 1, 1, True)
+    assert store.failed_videos() == [("/v/a.mp4", "cannot decode: broken")]
+
+
+def test_prune_removes_videos_not_present(store):
+    add_video(store, "/v/a.mp4", [1, 2])
+    add_video(store, "/v/b.mp4", [3])
+    assert store.prune(existing=["/v/b.mp4"]) == ["/v/a.mp4"]
+    assert store.stats()["keyframes"] == 1 and store.stats()["consistent"]
+
+
+def test_model_binding(store):
+    add_video(store, "/v/a.mp4", [1])
+    other = ModelInfo("ViT-L-14", "openai", 768)
+    with pytest.raises(ModelMismatchError, match="test-model"):
+        store.bind_model(other)
+    with pytest.raises(ModelMismatchError, match="query model is ViT-L-14"):
+        store.check_model(other)
+    store.check_model(MODEL)
+
+
+def test_empty_index_may_change_model(tmp_path):
+    with Store(tmp_path / "d", writer=True) as s:
+        s.bind_model(ModelInfo("ViT-L-14", "openai", 768))
+        s.bind_model(MODEL)  # nothing indexed yet: allowed
+        assert s.model() == MODEL
+
+
+def test_one_writer_at_a_time_and_reader_needs_an_index(tmp_path):
+    with pytest.raises(StoreError, match="no index"):
+        Store(tmp_path / "missing")
+    with Store(tmp_path / "d", writer=True):
+        with pytest.raises(StoreError, match="another `evr index`"):
+            Store(tmp_path / "d", writer=True)

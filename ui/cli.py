@@ -1,0 +1,207 @@
+"""The `evr` command line. Results go to stdout, logs and progress to stderr.
+
+Exit codes: 0 success; 1 some videos failed to index (the rest are committed) or a runtime
+error; 2 a usage, query or configuration error; 3 the CLIP weights cannot be loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import AppConfig, ConfigError, load_config
+
+log = logging.getLogger("evr")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_MODEL = 0, 1, 2, 3
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: given before or after the subcommand, the flag is kept, not reset to a default.
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="config file (default ./config.toml)")
+    parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="index folder (storage.data_dir)")
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="errors only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evr", description="Search video archives by text, image or example frame.")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="index videos (folders are searched recursively); re-runs are incremental")
+    _common(p)
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--prune", action="store_true", help="remove indexed videos whose files are gone")
+    p.add_argument("--retry-failed", action="store_true", help="try again files that failed before and did not change")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run report as JSON")
+
+    p = sub.add_parser("search", help="search the index by text, by an image file, or by a keyframe")
+    _common(p)
+    p.add_argument("text", nargs="?", help="natural-language query")
+    p.add_argument("--image", type=Path, metavar="FILE", help="query by example image")
+    p.add_argument("--like", type=int, metavar="KEYFRAME_ID", help="frames similar to this keyframe")
+    p.add_argument("-k", "--k", type=int, default=20, help="number of hits (with --group video: of videos)")
+    p.add_argument("--group", choices=["video"], help="best hits per video")
+    p.add_argument("--per-video", type=int, default=1, metavar="N", help="hits kept per video with --group video")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
+    p.add_argument("--json", action="store_true", help="print hits as a JSON list")
+
+    p = sub.add_parser("stats", help="counts and a consistency check of the index")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("doctor", help="device, libraries and model weights this machine has")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
+    try:
+        config = load_config(
+            getattr(args, "config", None),
+            {
+                "storage": {"data_dir": getattr(args, "data_dir", None)},
+                "clip": {"device": getattr(args, "device", None)},
+            },
+        )
+        return COMMANDS[args.command](args, config)
+    except ConfigError as exc:
+        return _fail(f"configuration: {exc}", EXIT_USAGE)
+    except BrokenPipeError:  # `evr search ... | head`: the reader left, nothing more to say
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return _fail("interrupted; run the same command again to resume", 130)
+    except Exception as exc:
+        return _handle(exc)
+
+
+def _handle(exc: Exception) -> int:
+    from indexer.analyzers import ModelUnavailableError
+    from search import QueryError
+    from storage import ModelMismatchError, StoreError
+
+    if isinstance(exc, ModelUnavailableError):
+        return _fail(str(exc), EXIT_NO_MODEL)
+    if isinstance(exc, (QueryError, FileNotFoundError, ModelMismatchError)):
+        return _fail(str(exc), EXIT_USAGE)
+    if isinstance(exc, StoreError):
+        return _fail(str(exc), EXIT_FAILED)
+    log.debug("unexpected error", exc_info=True)
+    return _fail(f"{type(exc).__name__}: {exc} (run with -vv for details)", EXIT_FAILED)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"evr: error: {message}", file=sys.stderr)
+    return code
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_index(args, config: AppConfig) -> int:
+    from indexer import Indexer
+    from storage import Store
+
+    with Store(config.data_dir, writer=True, checkpoint_s=config.storage.checkpoint_s) as store:
+        report = Indexer(store, config.index).run(
+            args.paths, prune=args.prune, retry_failed=args.retry_failed,
+            progress=False if args.no_progress else None,
+        )
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(
+            f"indexed {report.videos_indexed} videos ({report.keyframes_added} keyframes), "
+            f"skipped {report.videos_skipped} unchanged, failed {len(report.videos_failed)}, "
+            f"pruned {len(report.videos_pruned)} in {report.seconds:.1f} s"
+        )
+        for failure in report.videos_failed:
+            print(f"  failed: {failure['path']}: {failure['error']}")
+    return EXIT_FAILED if report.videos_failed else EXIT_OK
+
+
+def cmd_search(args, config: AppConfig) -> int:
+    from indexer.analyzers import ClipEncoder
+    from search import Query, SearchEngine, read_image
+    from storage import Store
+
+    query = Query(
+        text=args.text,
+        image=read_image(args.image) if args.image else None,
+        like=args.like,
+        k=args.k,
+        group=args.group,
+        per_video=args.per_video,
+    )
+    query.validate()
+    with Store(config.data_dir) as store:
+        hits = SearchEngine(store, ClipEncoder(config.index.clip)).search(query)
+    if args.json:
+        _print_json([h.to_json() for h in hits])
+        return EXIT_OK
+    if not hits:
+        print("no results")
+    for h in hits:
+        print(
+            f"{h.rank:>3}  {h.score:7.4f}  {h.video_id}  frame {h.frame_idx:<7} {_clock(h.timestamp)}  "
+            f"keyframe {h.keyframe_id}"
+        )
+    return EXIT_OK
+
+
+def cmd_stats(args, config: AppConfig) -> int:
+    from storage import Store
+
+    with Store(config.data_dir) as store:
+        stats = store.stats()
+        failed = store.failed_videos()
+    if args.json:
+        _print_json(stats)
+    else:
+        for key, value in stats.items():
+            print(f"{key:<18} {value}")
+        for path, error in failed:
+            print(f"  failed: {path}: {error}")
+    return EXIT_OK if stats["consistent"] else EXIT_FAILED
+
+
+def cmd_doctor(args, config: AppConfig) -> int:
+    from .doctor import diagnose
+
+    report = diagnose(config)
+    if args.json:
+        _print_json(report)
+    else:
+        for key, value in report.items():
+            print(f"{key:<14} {value}")
+    return EXIT_OK
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "stats": cmd_stats, "doctor": cmd_doctor}
+
+if __name__ == "__main__":
+    sys.exit(main())
