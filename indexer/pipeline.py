@@ -23,6 +23,8 @@ from tqdm import tqdm
 from storage import NewKeyframe, Store, VideoInfo
 
 from .analyzers import ClipEncoder
+from .analyzers.ocr import OcrAnalyzer
+from .analyzers.persons import PersonAnalyzer
 from .decoders import DecodeError, open_video
 from .keyframes import Candidate, KeyframeSelector, NearDuplicateFilter
 from .scan import find_videos
@@ -31,7 +33,7 @@ from .thumbnails import encode_thumbnail
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "keyframes", "clip", "write")
+STAGES = ("decode", "keyframes", "clip", "ocr", "persons", "write")
 
 
 @dataclass
@@ -71,6 +73,13 @@ class Indexer:
         self.store = store
         self.settings = settings
         self.clip = clip or ClipEncoder(settings.clip)
+        self.ocr = OcrAnalyzer(settings.ocr) if settings.ocr.enabled else None
+        self.persons = PersonAnalyzer(settings.persons) if settings.persons.enabled else None
+
+    def signature(self) -> str:
+        """The analyzers this run applies; a video indexed under another set is indexed again."""
+        parts = ["clip", self.ocr.signature if self.ocr else "", self.persons.signature if self.persons else ""]
+        return "|".join(p for p in parts if p)
 
     def run(
         self,
@@ -90,26 +99,32 @@ class Indexer:
             report.videos_pruned = self.store.prune()
             for p in report.videos_pruned:
                 log.info("pruned %s (file is gone)", p)
+        signature = self.signature() if files else ""
         todo = []
         for f in files:
             st = f.stat()
             state = self.store.video_state(str(f))
             unchanged = state is not None and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
+            if unchanged and state.status == "indexed" and state.analyzers != signature:
+                unchanged = False  # same file, but analyzers were switched on, off or changed
             if unchanged and (state.status == "indexed" or (state.status == "failed" and not retry_failed)):
                 report.videos_skipped += 1
             else:
                 todo.append((f, st))
         if todo:
-            # Load the model before touching any video: missing weights stop the run up front.
+            # Load the models before touching any video: missing weights stop the run up front.
             self.clip.load()
             self.store.bind_model(self.clip.info)
+            for analyzer in (self.ocr, self.persons):
+                if analyzer is not None:
+                    analyzer.load()
         # progress=None: show the bar only on a terminal (tqdm's rule).
         bar = tqdm(todo, unit="video", file=sys.stderr, disable=None if progress is None else not progress)
         for f, st in bar:
             bar.set_postfix_str(f.name, refresh=False)
             video_id = self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
             try:
-                report.keyframes_added += self._index_one(str(f), video_id, report, bar)
+                report.keyframes_added += self._index_one(str(f), video_id, report, bar, signature)
                 report.videos_indexed += 1
             except Exception as exc:  # one bad file must not stop the run
                 error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DecodeError) else f"cannot decode: {exc}"
@@ -124,7 +139,7 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _index_one(self, path: str, video_id: int, report: IndexReport, bar: tqdm) -> int:
+    def _index_one(self, path: str, video_id: int, report: IndexReport, bar: tqdm, signature: str) -> int:
         s = self.settings
         source = open_video(path, s.decode.backends, s.decode.max_short_side)
         try:
@@ -135,18 +150,23 @@ class Indexer:
                 t = time.perf_counter()
                 vectors = self.clip.encode_images([c.frame.rgb for c in batch])
                 report.stage_seconds["clip"] += time.perf_counter() - t
+                chosen = [(c, v) for c, v in zip(batch, vectors) if dedup.keep(c.shot, v)]
+                images = [c.frame.rgb for c, _ in chosen]
+                text_boxes = self._analyze("ocr", self.ocr, images, report)
+                persons = self._analyze("persons", self.persons, images, report)
                 t = time.perf_counter()
-                for cand, vec in zip(batch, vectors):
-                    if dedup.keep(cand.shot, vec):
-                        kept.append(
-                            NewKeyframe(
-                                frame_idx=cand.frame.idx,
-                                timestamp=round(cand.frame.timestamp, 4),
-                                shot=cand.shot,
-                                jpeg=encode_thumbnail(cand.frame.rgb, s.keyframes.thumbnail_width),
-                                vector=vec,
-                            )
+                for (cand, vec), boxes, people in zip(chosen, text_boxes, persons):
+                    kept.append(
+                        NewKeyframe(
+                            frame_idx=cand.frame.idx,
+                            timestamp=round(cand.frame.timestamp, 4),
+                            shot=cand.shot,
+                            jpeg=encode_thumbnail(cand.frame.rgb, s.keyframes.thumbnail_width),
+                            vector=vec,
+                            text_boxes=boxes,
+                            persons=people,
                         )
+                    )
                 report.stage_seconds["write"] += time.perf_counter() - t
                 bar.set_postfix_str(f"{Path(path).name}: {decoded.frames} frames, {len(kept)} keyframes")
             info = source.info
@@ -162,12 +182,23 @@ class Indexer:
                     height=info.height,
                 ),
                 kept,
+                analyzers=signature,
             )
             report.stage_seconds["write"] += time.perf_counter() - t
             report.frames_decoded += decoded.frames
             return n
         finally:
             source.close()
+
+    @staticmethod
+    def _analyze(stage: str, analyzer, images: list, report: IndexReport) -> list:
+        """Results of an optional analyzer, one per image (None everywhere when it is off)."""
+        if analyzer is None or not images:
+            return [None] * len(images)
+        t = time.perf_counter()
+        results = analyzer.analyze(images)
+        report.stage_seconds[stage] += time.perf_counter() - t
+        return results
 
     def _candidate_batches(self, source, report: IndexReport, decoded: _Decoded) -> Iterator[list[Candidate]]:
         """Decode and select keyframes (runs in the prefetch thread); times both stages."""

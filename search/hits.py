@@ -15,10 +15,16 @@ class Hit:
     frame_idx: int
     timestamp: float
     score: float
+    match: str  # "clip", "ocr" or "clip+ocr": which ranking(s) found it
     thumbnail: str  # absolute path
+    ocr_text: str | None
+    person_count: int | None
+    poses: list[list[str]]
+    video_db_id: int
+    then: Hit | None = None  # temporal queries: the second event
 
     @classmethod
-    def from_row(cls, rank: int, row: KeyframeRow, score: float) -> Hit:
+    def from_row(cls, rank: int, row: KeyframeRow, score: float, match: str, then: Hit | None = None) -> Hit:
         return cls(
             rank=rank,
             keyframe_id=row.keyframe_id,
@@ -27,11 +33,17 @@ class Hit:
             frame_idx=row.frame_idx,
             timestamp=row.timestamp,
             score=score,
+            match=match,
             thumbnail=str(row.thumbnail),
+            ocr_text=row.ocr_text,
+            person_count=row.person_count,
+            poses=row.poses,
+            video_db_id=row.video_db_id,
+            then=then,
         )
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "rank": self.rank,
             "keyframe_id": self.keyframe_id,
             "video_id": self.video_id,
@@ -39,5 +51,14 @@ class Hit:
             "frame_idx": self.frame_idx,
             "timestamp": round(self.timestamp, 3),
             "score": round(self.score, 6),
+            "match": self.match,
             "thumbnail": self.thumbnail,
+            "ocr_text": self.ocr_text,
+            "person_count": self.person_count,
+            "poses": self.poses,
         }
+        if self.then is not None:
+            then = self.then.to_json()
+            del then["rank"]
+            out["then"] = then
+        return out

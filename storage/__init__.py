@@ -1,5 +1,9 @@
 """Storage: the only code that reads or writes the SQLite database and the FAISS index file."""
 from .store import (
+    KeyframeFilter,
+    PersonPose,
+    PersonsInFrame,
+    TextBox,
     KeyframeRow,
     ModelInfo,
     ModelMismatchError,
@@ -12,6 +16,10 @@ from .store import (
 )
 
 __all__ = [
+    "KeyframeFilter",
+    "PersonPose",
+    "PersonsInFrame",
+    "TextBox",
     "KeyframeRow",
     "ModelInfo",
     "ModelMismatchError",

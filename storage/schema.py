@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -45,6 +45,9 @@ class Video(Base):
     height: Mapped[int | None] = mapped_column(Integer, default=None)
     # Folder (relative to the thumbnail root) holding this video's current thumbnails.
     thumb_dir: Mapped[str | None] = mapped_column(String, default=None)
+    # Which analyzers ran, e.g. "clip|ocr:en|persons:mediapipe": a file indexed under another
+    # set (OCR switched on, a backend changed) is indexed again.
+    analyzers: Mapped[str | None] = mapped_column(String, default=None)
     indexed_at: Mapped[float | None] = mapped_column(Float, default=None)
 
     keyframes: Mapped[list[Keyframe]] = relationship(
@@ -62,11 +65,18 @@ class Keyframe(Base):
     timestamp: Mapped[float] = mapped_column(Float)
     shot: Mapped[int] = mapped_column(Integer)
     thumbnail: Mapped[str] = mapped_column(String)  # relative to the thumbnail root
+    # Analyzer results; NULL where the analyzer did not run.
+    ocr_text: Mapped[str | None] = mapped_column(Text, default=None)  # all boxes, reading order
+    person_count: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    person_area: Mapped[float | None] = mapped_column(Float, default=None)  # mask area / frame area
+    person_mask: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # small 1-bit PNG
 
     video: Mapped[Video] = relationship(back_populates="keyframes")
     embedding: Mapped[Embedding] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )
+    ocr_boxes: Mapped[list[OcrBox]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    persons: Mapped[list[Person]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class Embedding(Base):
@@ -81,3 +91,37 @@ class Embedding(Base):
         ForeignKey("keyframes.id", ondelete="CASCADE"), primary_key=True
     )
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+
+
+class OcrBox(Base):
+    """One piece of on-screen text. Coordinates are fractions of the frame's width and height."""
+
+    __tablename__ = "ocr_boxes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    x0: Mapped[float] = mapped_column(Float)
+    y0: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+
+
+class Person(Base):
+    """One detected person: box (fractions of the frame), 17 COCO keypoints, pose labels."""
+
+    __tablename__ = "persons"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
+    x0: Mapped[float] = mapped_column(Float)
+    y0: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    keypoints: Mapped[str] = mapped_column(Text)  # JSON [[x, y, visibility] x 17], x/y as fractions
+    labels: Mapped[str] = mapped_column(Text)  # JSON list, e.g. ["standing", "arms_raised"]
+
+
+# Full-text index over folded OCR text (storage/textfold.py); rowid = keyframe id. A virtual table
+# takes no foreign keys, so every statement that deletes keyframes deletes their rows here too.
+OCR_FTS_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS ocr_fts USING fts5(text, tokenize = 'unicode61')"

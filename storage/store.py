@@ -14,6 +14,7 @@ thumbnail folders that no committed video refers to.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -23,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import create_engine, delete, event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .schema import SCHEMA_VERSION, Base, Embedding, Keyframe, Meta, Video
+from .schema import OCR_FTS_DDL, SCHEMA_VERSION, Base, Embedding, Keyframe, Meta, OcrBox, Person, Video
+from .textfold import fold, fts_query
 from .vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class VideoState:
     status: str
     size: int
     mtime_ns: int
+    analyzers: str | None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,31 @@ class VideoInfo:
     height: int
 
 
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the frame's size
+
+
+@dataclass(frozen=True)
+class TextBox:
+    text: str
+    box: Box
+    confidence: float
+
+
+@dataclass(frozen=True)
+class PersonPose:
+    box: Box
+    score: float
+    keypoints: list[tuple[float, float, float]]  # 17 COCO keypoints: x, y (fractions), visibility 0-1
+    labels: list[str]  # from indexer/analyzers/persons/pose_labels.py
+
+
+@dataclass(frozen=True)
+class PersonsInFrame:
+    persons: list[PersonPose]
+    mask_area: float  # fraction of the frame covered by people
+    mask_png: bytes | None  # the mask as a small 1-bit PNG
+
+
 @dataclass(frozen=True)
 class NewKeyframe:
     frame_idx: int
@@ -78,6 +106,8 @@ class NewKeyframe:
     shot: int
     jpeg: bytes  # thumbnail, already encoded
     vector: np.ndarray  # float32, L2-normalised
+    text_boxes: list[TextBox] | None = None  # None: OCR did not run
+    persons: PersonsInFrame | None = None  # None: the person analyzer did not run
 
 
 @dataclass(frozen=True)
@@ -94,6 +124,26 @@ class KeyframeRow:
     thumbnail: Path  # absolute
     fps: float | None
     duration: float | None
+    ocr_text: str | None
+    person_count: int | None
+    poses: list[list[str]]  # pose labels of each person
+
+
+@dataclass(frozen=True)
+class KeyframeFilter:
+    """Conditions a keyframe must meet; None / empty means no condition."""
+
+    min_persons: int | None = None
+    max_persons: int | None = None
+    poses: tuple[str, ...] = ()  # every label must be on some person in the frame
+    ocr: str | None = None  # every word must be in the frame's on-screen text
+    videos: tuple[str, ...] = ()  # video ids (file stems)
+    time_from: float | None = None  # seconds
+    time_to: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v not in (None, ()) for v in vars(self).values())
 
 
 @dataclass(frozen=True)
@@ -129,6 +179,8 @@ class Store:
         event.listen(self.engine, "connect", _sqlite_pragmas)
         if writer:
             Base.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                conn.execute(text(OCR_FTS_DDL))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if writer:
             self._check_schema()
@@ -243,7 +295,7 @@ class Store:
     def video_state(self, path: str) -> VideoState | None:
         with self._sessions() as s:
             v = s.scalars(select(Video).where(Video.path == path)).first()
-            return VideoState(v.id, v.status, v.size, v.mtime_ns) if v else None
+            return VideoState(v.id, v.status, v.size, v.mtime_ns, v.analyzers) if v else None
 
     def start_video(self, path: str, size: int, mtime_ns: int) -> int:
         """Mark a file as being indexed (a crash leaves it so) and return its video id."""
@@ -257,8 +309,10 @@ class Store:
                 v.size, v.mtime_ns, v.status, v.error = size, mtime_ns, "indexing", None
             return v.id
 
-    def save_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe]) -> int:
-        """Replace a video's keyframes, vectors and thumbnails in one commit; returns how many."""
+    def save_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe],
+                   analyzers: str = "") -> int:
+        """Replace a video's keyframes, vectors, analyzer results and thumbnails in one commit;
+        returns how many keyframes."""
         run_dir = f"v{video_id}-{time.time_ns():x}"
         (self.thumb_root / run_dir).mkdir(parents=True)
         for kf in keyframes:
@@ -267,22 +321,17 @@ class Store:
             video = s.get(Video, video_id)
             old_ids = s.scalars(select(Keyframe.id).where(Keyframe.video_id == video_id)).all()
             old_dir = video.thumb_dir
+            _delete_fts(s, old_ids)
             s.execute(delete(Keyframe).where(Keyframe.video_id == video_id))
-            rows = [
-                Keyframe(
-                    video_id=video_id,
-                    frame_idx=kf.frame_idx,
-                    timestamp=kf.timestamp,
-                    shot=kf.shot,
-                    thumbnail=f"{run_dir}/{kf.frame_idx}.jpg",
-                    embedding=Embedding(vector=_to_blob(kf.vector)),
-                )
-                for kf in keyframes
-            ]
+            rows = [_keyframe_row(video_id, run_dir, kf) for kf in keyframes]
             s.add_all(rows)
             s.flush()
             new_ids = [r.id for r in rows]
+            fts_rows = [{"id": r.id, "text": fold(r.ocr_text)} for r in rows if r.ocr_text]
+            if fts_rows:
+                s.execute(text("INSERT INTO ocr_fts(rowid, text) VALUES (:id, :text)"), fts_rows)
             video.status, video.error, video.thumb_dir = "indexed", None, run_dir
+            video.analyzers = analyzers
             video.decoder, video.duration, video.fps = info.decoder, info.duration, info.fps
             video.frame_count, video.width, video.height = info.frame_count, info.width, info.height
             video.indexed_at = time.time()
@@ -316,6 +365,7 @@ class Store:
         with self._sessions.begin() as s:
             kf_ids = s.scalars(select(Keyframe.id).where(Keyframe.video_id.in_(video_ids))).all()
             dirs = s.scalars(select(Video.thumb_dir).where(Video.id.in_(video_ids))).all()
+            _delete_fts(s, kf_ids)
             s.execute(delete(Keyframe).where(Keyframe.video_id.in_(video_ids)))
             if keep_rows:
                 s.execute(
@@ -397,6 +447,12 @@ class Store:
                     .join(Video, Keyframe.video_id == Video.id)
                     .where(Keyframe.id.in_(ids[start : start + 900]))
                 )
+                chunk = ids[start : start + 900]
+                poses: dict[int, list[list[str]]] = {}
+                for kid, labels in s.execute(
+                    select(Person.keyframe_id, Person.labels).where(Person.keyframe_id.in_(chunk)).order_by(Person.id)
+                ):
+                    poses.setdefault(kid, []).append(json.loads(labels))
                 for kf, v in s.execute(stmt).all():
                     out[kf.id] = KeyframeRow(
                         keyframe_id=kf.id,
@@ -409,8 +465,63 @@ class Store:
                         thumbnail=self.thumb_root / kf.thumbnail,
                         fps=v.fps,
                         duration=v.duration,
+                        ocr_text=kf.ocr_text,
+                        person_count=kf.person_count,
+                        poses=poses.get(kf.id, []),
                     )
         return out
+
+    def filter_ids(self, f: KeyframeFilter) -> np.ndarray:
+        """Ids of the keyframes that pass every condition of `f` (sorted)."""
+        stmt = select(Keyframe.id)
+        if f.videos:
+            stmt = stmt.join(Video, Keyframe.video_id == Video.id).where(Video.stem.in_(f.videos))
+        if f.time_from is not None:
+            stmt = stmt.where(Keyframe.timestamp >= f.time_from)
+        if f.time_to is not None:
+            stmt = stmt.where(Keyframe.timestamp <= f.time_to)
+        # Keyframes the person analyzer never saw (NULL count) pass no person condition.
+        if f.min_persons is not None:
+            stmt = stmt.where(Keyframe.person_count >= f.min_persons)
+        if f.max_persons is not None:
+            stmt = stmt.where(Keyframe.person_count <= f.max_persons)
+        for label in f.poses:
+            stmt = stmt.where(
+                select(Person.id)
+                .where(Person.keyframe_id == Keyframe.id, Person.labels.like(f'%"{label}"%'))
+                .exists()
+            )
+        if f.ocr is not None:
+            match = fts_query(f.ocr)
+            if match is None:
+                return np.zeros(0, np.int64)
+            stmt = stmt.where(Keyframe.id.in_(text("SELECT rowid FROM ocr_fts WHERE ocr_fts MATCH :m").bindparams(m=match)))
+        with self._sessions() as s:
+            return np.array(sorted(s.scalars(stmt).all()), dtype=np.int64)
+
+    def ocr_search(self, query: str, allowed_ids: np.ndarray | None = None, limit: int = 100) -> list[tuple[int, float]]:
+        """Keyframes whose OCR text holds every word of `query` (accents and case ignored),
+        best first, as (keyframe id, score) with score = -bm25 (higher is better)."""
+        match = fts_query(query)
+        if match is None:
+            return []
+        with self._sessions() as s:
+            rows = s.execute(
+                text("SELECT rowid, bm25(ocr_fts) FROM ocr_fts WHERE ocr_fts MATCH :m ORDER BY bm25(ocr_fts), rowid"),
+                {"m": match},
+            ).all()
+        allowed = None if allowed_ids is None else set(np.asarray(allowed_ids).tolist())
+        ranked = [(int(kid), -float(b)) for kid, b in rows if allowed is None or kid in allowed]
+        return ranked[:limit]
+
+    def keyframes_in_windows(self, windows: Sequence[tuple[int, float, float]]) -> np.ndarray:
+        """Ids of keyframes in any (video db id, from, to] time window."""
+        ids: set[int] = set()
+        with self._sessions() as s:
+            for video_db_id, start, end in windows:
+                ids.update(s.scalars(select(Keyframe.id).where(
+                    Keyframe.video_id == video_db_id, Keyframe.timestamp > start, Keyframe.timestamp <= end)))
+        return np.array(sorted(ids), dtype=np.int64)
 
     def failed_videos(self) -> list[tuple[str, str]]:
         with self._sessions() as s:
@@ -441,6 +552,38 @@ class Store:
             "dim": model.dim if model else None,
             "data_dir": str(self.data_dir),
         }
+
+
+def _keyframe_row(video_id: int, run_dir: str, kf: NewKeyframe) -> Keyframe:
+    row = Keyframe(
+        video_id=video_id,
+        frame_idx=kf.frame_idx,
+        timestamp=kf.timestamp,
+        shot=kf.shot,
+        thumbnail=f"{run_dir}/{kf.frame_idx}.jpg",
+        embedding=Embedding(vector=_to_blob(kf.vector)),
+    )
+    if kf.text_boxes is not None:
+        row.ocr_text = " ".join(b.text for b in kf.text_boxes)
+        row.ocr_boxes = [OcrBox(text=b.text, x0=b.box[0], y0=b.box[1], x1=b.box[2], y1=b.box[3],
+                                confidence=b.confidence) for b in kf.text_boxes]
+    if kf.persons is not None:
+        row.person_count = len(kf.persons.persons)
+        row.person_area = kf.persons.mask_area
+        row.person_mask = kf.persons.mask_png
+        row.persons = [
+            Person(x0=p.box[0], y0=p.box[1], x1=p.box[2], y1=p.box[3], score=p.score,
+                   keypoints=json.dumps([[round(v, 4) for v in kp] for kp in p.keypoints]),
+                   labels=json.dumps(p.labels))
+            for p in kf.persons.persons
+        ]
+    return row
+
+
+def _delete_fts(s: Session, keyframe_ids: Sequence[int]) -> None:
+    for start in range(0, len(keyframe_ids), 900):
+        chunk = list(keyframe_ids[start : start + 900])
+        s.execute(text(f"DELETE FROM ocr_fts WHERE rowid IN ({','.join(map(str, map(int, chunk)))})"))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

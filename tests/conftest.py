@@ -25,6 +25,10 @@ TEST_ENV = {
     "EVR_CLIP_DEVICE": "cpu",
     "EVR_CLIP_BATCH_SIZE": "16",
     "HF_HUB_OFFLINE": "1",
+    # OCR and persons cost seconds per keyframe on a CPU: off for the core tests, switched on by
+    # the tests of those analyzers (tests/test_analyzers.py).
+    "EVR_OCR_ENABLED": "false",
+    "EVR_PERSONS_ENABLED": "false",
 }
 
 # A small, varied set: MSR-VTT clips, a variable-frame-rate file, an mkv, a rotated file.

@@ -20,7 +20,8 @@ from storage import Store
 from .conftest import REPO, SAMPLE, TEST_ENV, evr, evr_process
 from .test_decoders import ffprobe_times
 
-HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "thumbnail"}
+HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "match", "thumbnail",
+            "ocr_text", "person_count", "poses"}
 
 
 def keyframe_rows(data: Path) -> list[tuple[str, int, float, int]]:
@@ -41,6 +42,7 @@ def test_search_json_contract(indexed, capsys):
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     stems = {Path(p).stem for p in SAMPLE}
     for h in hits:
+        assert h["match"] == "clip" and h["ocr_text"] is None and h["person_count"] is None and h["poses"] == []
         assert h["video_id"] in stems and Path(h["video_path"]).stem == h["video_id"]
         assert Path(h["thumbnail"]).is_absolute() and Path(h["thumbnail"]).is_file()
         img = cv2.imread(h["thumbnail"])
@@ -198,7 +200,7 @@ def test_missing_weights_give_one_clear_message(tmp_path, videos):
 def test_model_mismatch_and_bad_queries_are_refused(indexed, tmp_path, capsys, monkeypatch):
     cases = [
         (["search", ""], 2, "empty"),
-        (["search", "x", "--like", "3"], 2, "exactly one"),
+        (["search", "x", "--like", "3"], 2, "give one of"),
         (["search", "--like", "99999999"], 2, "no keyframe with id 99999999"),
         (["search", "--image", str(tmp_path / "none.png")], 2, "cannot read"),
         (["search", "x", "--k", "0"], 2, "at least 1"),

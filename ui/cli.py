@@ -48,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--k", type=int, default=20, help="number of hits (with --group video: of videos)")
     p.add_argument("--group", choices=["video"], help="best hits per video")
     p.add_argument("--per-video", type=int, default=1, metavar="N", help="hits kept per video with --group video")
+    f = p.add_argument_group("filters (combine with any query; all must hold)")
+    f.add_argument("--ocr", metavar="WORDS", help="on-screen text holding all these words (accents, case ignored); "
+                   "alone: search on-screen text only, no CLIP needed")
+    f.add_argument("--min-persons", type=int, metavar="N", help="at least N people in the frame")
+    f.add_argument("--max-persons", type=int, metavar="N", help="at most N people in the frame")
+    f.add_argument("--pose", action="append", default=[], metavar="LABEL",
+                   help="someone in the frame has this pose label (repeatable; all must hold): "
+                   "standing, sitting, lying, bending, unknown, arms_raised")
+    f.add_argument("--video", action="append", default=[], metavar="VIDEO_ID", help="only this video (repeatable)")
+    f.add_argument("--from", dest="time_from", type=float, metavar="SECONDS", help="frames at or after this time")
+    f.add_argument("--to", dest="time_to", type=float, metavar="SECONDS", help="frames at or before this time")
+    t = p.add_argument_group("temporal")
+    t.add_argument("--then", metavar="TEXT", help="a second event that follows the first in the same video")
+    t.add_argument("--within", type=float, default=10.0, metavar="SECONDS", help="how soon after (default 10)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
     p.add_argument("--json", action="store_true", help="print hits as a JSON list")
 
@@ -142,12 +156,19 @@ def cmd_index(args, config: AppConfig) -> int:
 def cmd_search(args, config: AppConfig) -> int:
     from indexer.analyzers import ClipEncoder
     from search import Query, SearchEngine, read_image
-    from storage import Store
+    from storage import KeyframeFilter, Store
 
     query = Query(
         text=args.text,
         image=read_image(args.image) if args.image else None,
         like=args.like,
+        ocr=args.ocr,
+        filters=KeyframeFilter(
+            min_persons=args.min_persons, max_persons=args.max_persons, poses=tuple(args.pose),
+            videos=tuple(args.video), time_from=args.time_from, time_to=args.time_to,
+        ),
+        then=args.then,
+        within=args.within,
         k=args.k,
         group=args.group,
         per_video=args.per_video,
@@ -161,11 +182,19 @@ def cmd_search(args, config: AppConfig) -> int:
     if not hits:
         print("no results")
     for h in hits:
-        print(
-            f"{h.rank:>3}  {h.score:7.4f}  {h.video_id}  frame {h.frame_idx:<7} {_clock(h.timestamp)}  "
-            f"keyframe {h.keyframe_id}"
-        )
+        print(f"{h.rank:>3}  {h.score:7.4f}  {_describe(h)}")
+        if h.then is not None:
+            print(f"     then {h.then.score:7.4f}  {_describe(h.then)}")
     return EXIT_OK
+
+
+def _describe(h) -> str:
+    facts = [f"{h.video_id}  frame {h.frame_idx:<6} {_clock(h.timestamp)}  keyframe {h.keyframe_id}"]
+    if h.person_count is not None:
+        facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
+    if h.ocr_text:
+        facts.append(f'text "{h.ocr_text[:40]}"')
+    return "  ".join(facts)
 
 
 def cmd_stats(args, config: AppConfig) -> int:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.settings import ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings
+from indexer.settings import (
+    ClipSettings,
+    DecodeSettings,
+    IndexSettings,
+    KeyframeSettings,
+    OcrSettings,
+    PersonSettings,
+)
 
 
 class ConfigError(ValueError):
@@ -42,6 +49,8 @@ SECTIONS: dict[str, type] = {
     "decode": DecodeSettings,
     "keyframes": KeyframeSettings,
     "clip": ClipSettings,
+    "ocr": OcrSettings,
+    "persons": PersonSettings,
 }
 
 
@@ -89,6 +98,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     storage = built["storage"]
     index = IndexSettings(
         decode=built["decode"], keyframes=built["keyframes"], clip=built["clip"],
+        ocr=built["ocr"], persons=built["persons"],
         extensions=[e if e.startswith(".") else f".{e}" for e in built["index"].extensions],
     )
     data_dir = (data_dir_base / Path(storage.data_dir).expanduser()).resolve()

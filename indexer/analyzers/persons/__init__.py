@@ -1,0 +1,68 @@
+"""Persons and poses: one interface, two backends (torchvision, mediapipe), one stored format."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from storage import PersonsInFrame
+
+from ...settings import PersonSettings
+from ..base import ModelUnavailableError, resolve_device
+from .mediapipe_backend import MediapipePersons
+from .pose_labels import POSE_LABELS, POSTURES, pose_labels
+from .torchvision_backend import TorchvisionPersons, weights_cached
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torchvision", "mediapipe")
+
+
+class PersonAnalyzer:
+    """Chooses the backend once (see PersonSettings.backend), then counts people, reads their
+    poses and masks them, a batch of keyframes at a time."""
+
+    name = "persons"
+
+    def __init__(self, settings: PersonSettings):
+        if settings.backend not in BACKENDS:
+            raise ValueError(f"persons.backend must be one of {', '.join(BACKENDS)}, not {settings.backend!r}")
+        self.settings = settings
+        self._backend: MediapipePersons | TorchvisionPersons | None = None
+
+    @property
+    def backend(self) -> MediapipePersons | TorchvisionPersons:
+        if self._backend is None:
+            self._backend = self._choose()
+        return self._backend
+
+    @property
+    def signature(self) -> str:
+        return f"persons:{self.backend.name}"
+
+    def _choose(self):
+        s = self.settings
+        if s.backend == "mediapipe":
+            return MediapipePersons()
+        device = resolve_device(s.device)
+        torchvision = TorchvisionPersons(device, s.min_score, random_weights=s.weights == "none")
+        if s.backend == "torchvision":
+            torchvision.load()  # raises ModelUnavailableError with a how-to
+            return torchvision
+        # auto: torchvision where it is cheap to have (cached weights) or worth a download (GPU).
+        if s.weights == "none" or weights_cached() or device == "cuda":
+            try:
+                torchvision.load()
+                return torchvision
+            except ModelUnavailableError as exc:
+                log.warning("%s; using the mediapipe backend instead", exc)
+        return MediapipePersons()
+
+    def load(self) -> None:
+        self.backend.load()
+
+    def analyze(self, images: list[np.ndarray]) -> list[PersonsInFrame]:
+        return self.backend.analyze(images)
+
+
+__all__ = ["BACKENDS", "POSE_LABELS", "POSTURES", "PersonAnalyzer", "pose_labels"]

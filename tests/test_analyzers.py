@@ -1,0 +1,139 @@
+"""OCR on a video rendered here, persons on real clips, the torchvision backend with random weights."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from indexer.analyzers.persons import POSE_LABELS, PersonAnalyzer
+from indexer.settings import PersonSettings
+
+from .conftest import evr
+
+
+def render_text_video(path: Path, videos: Path) -> None:
+    """6 s at 10 fps, 640x360: three shots cut from real clips; on-screen text in shots 2 and 3."""
+    shots = [("msrvtt/video7012.mp4", None), ("msrvtt/video7015.mp4", "BREAKING NEWS"),
+             ("msrvtt/video7018.mp4", "LU LUT MIEN TRUNG")]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 360))
+    for clip, caption in shots:
+        cap = cv2.VideoCapture(str(videos / clip))
+        for _ in range(20):
+            ok, frame = cap.read()
+            assert ok
+            frame = cv2.resize(frame, (640, 360))
+            if caption:
+                cv2.rectangle(frame, (0, 280), (640, 340), (20, 20, 20), -1)
+                cv2.putText(frame, caption, (20, 325), cv2.FONT_HERSHEY_DUPLEX, 1.3, (255, 255, 255), 2)
+            out.write(frame)
+        cap.release()
+    out.release()
+
+
+def test_ocr_finds_the_keyframe_and_time_of_on_screen_text(tmp_path, videos, capsys, monkeypatch):
+    monkeypatch.setenv("EVR_OCR_ENABLED", "true")
+    monkeypatch.setenv("EVR_OCR_LANGUAGES", "en")
+    folder, data = tmp_path / "v", tmp_path / "data"
+    folder.mkdir()
+    render_text_video(folder / "rendered.mp4", videos)
+    code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and report["keyframes_added"] >= 3 and report["stage_seconds"]["ocr"] > 0
+    code, hits = evr("--data-dir", data, "search", "--ocr", "breaking news", "--json", capsys=capsys)
+    assert code == 0 and len(hits) == 1
+    assert (hits[0]["video_id"], hits[0]["frame_idx"], hits[0]["timestamp"]) == ("rendered", 20, 2.0)
+    assert "BREAKING" in hits[0]["ocr_text"].upper()
+    # Vietnamese with accents finds the unaccented caption.
+    code, hits = evr("--data-dir", data, "search", "--ocr", "lũ lụt miền trung", "--json", capsys=capsys)
+    assert code == 0 and [(h["frame_idx"], h["timestamp"]) for h in hits] == [(40, 4.0)]
+    # The caption's boxes are stored where it was drawn (y 280-340 of 360); the footage has text too.
+    with sqlite3.connect(data / "evr.sqlite") as db:
+        boxes = db.execute("SELECT text, y0, y1, confidence FROM ocr_boxes").fetchall()
+    caption = [b for b in boxes if any(w in b[0].upper() for w in ("BREAKING", "NEWS", "MIEN", "TRUNG"))]
+    assert len(caption) >= 2 and all(0.7 < y0 < y1 < 0.97 for _, y0, y1, _ in caption)
+    assert all(0.3 <= c <= 1 for *_, c in boxes)  # ocr.min_confidence holds
+    # The frame without text has no OCR hit, and a text query fuses with the OCR match.
+    code, hits = evr("--data-dir", data, "search", "breaking news", "--k", "3", "--json", capsys=capsys)
+    assert hits[0]["frame_idx"] == 20 and hits[0]["match"] in ("clip+ocr", "ocr")
+
+
+def test_missing_ocr_language_is_reported_and_the_rest_indexed(tmp_path, videos, capsys, monkeypatch, caplog):
+    monkeypatch.setenv("EVR_OCR_ENABLED", "true")
+    monkeypatch.setenv("EVR_OCR_LANGUAGES", "vi,en")
+    monkeypatch.setenv("EASYOCR_MODULE_PATH", str(tmp_path / "no-easyocr-home"))
+    code, report = evr("--data-dir", tmp_path / "d", "index", videos / "scene_cuts/counter.mp4", "--no-progress",
+                       "--json", capsys=capsys)
+    assert code == 0 and report["videos_indexed"] == 1
+    assert "['vi']" in caplog.text and "latin_g2.pth" in caplog.text and "runs with ['en'] only" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def persons_index(videos, tmp_path_factory):
+    """Person counts of real clips: pedestrians, one signer, and clips with nobody in them."""
+    folder = tmp_path_factory.mktemp("people")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(videos / "opencv_samples/vtest.avi"), "-t", "16",
+                    "-c", "copy", str(folder / "vtest16.avi")], check=True)
+    for rel in ["asl_gestures/again.mkv", "asl_gestures/bird.mkv", "scene_cuts/counter.mp4",
+                "scene_cuts/testvideo.mp4", "scene_cuts/fades.mp4"]:
+        (folder / Path(rel).name).symlink_to(videos / rel)
+    data = tmp_path_factory.mktemp("people-index")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVR_PERSONS_ENABLED", "true")
+        mp.setenv("EVR_PERSONS_BACKEND", "mediapipe")
+        mp.setenv("EVR_KEYFRAMES_DEDUP_THRESHOLD", "1.0")  # random CLIP: keep every keyframe
+        from ui.cli import main
+
+        assert main(["--data-dir", str(data), "index", str(folder), "--no-progress"]) == 0
+    with sqlite3.connect(data / "evr.sqlite") as db:
+        counts = db.execute("SELECT v.stem, k.person_count FROM keyframes k JOIN videos v ON v.id = k.video_id"
+                            ).fetchall()
+        analyzers = {r[0] for r in db.execute("SELECT analyzers FROM videos")}
+    by_video: dict[str, list[int]] = {}
+    for stem, n in counts:
+        by_video.setdefault(stem, []).append(n)
+    return data, by_video, analyzers
+
+
+def test_person_counts_on_real_clips(persons_index):
+    _, counts, analyzers = persons_index
+    assert analyzers == {"clip|persons:mediapipe"}  # the backend that ran is recorded
+    street = counts["vtest16"]
+    assert len(street) >= 8 and all(n >= 1 for n in street)
+    assert max(street) >= 3 and sum(street) / len(street) >= 2  # several walkers, not 0 or 1
+    for signer in ("again", "bird"):
+        assert counts[signer] and all(n == 1 for n in counts[signer])
+    for empty in ("counter", "testvideo", "fades"):
+        assert counts[empty] and all(n == 0 for n in counts[empty]), (empty, counts[empty])
+
+
+def test_min_persons_filter_through_the_cli(persons_index, capsys):
+    data, counts, _ = persons_index
+    expected = sum(n >= 2 for ns in counts.values() for n in ns)
+    code, hits = evr("--data-dir", data, "search", "people walking", "--min-persons", "2", "--k", "500", "--json",
+                     capsys=capsys)
+    assert code == 0 and len(hits) == expected > 0
+    assert all(h["person_count"] >= 2 and h["video_id"] == "vtest16" for h in hits)
+    assert all(len(h["poses"]) == h["person_count"] for h in hits)
+    assert all(label in POSE_LABELS for h in hits for person in h["poses"] for label in person)
+    code, hits = evr("--data-dir", data, "search", "--like", hits[0]["keyframe_id"], "--max-persons", "0",
+                     "--k", "500", "--json", capsys=capsys)
+    assert {h["video_id"] for h in hits} == {"counter", "testvideo", "fades"}
+
+
+def test_torchvision_backend_builds_and_runs_with_random_weights(videos):
+    analyzer = PersonAnalyzer(PersonSettings(backend="torchvision", weights="none", device="cpu", min_score=0.0))
+    assert analyzer.signature == "persons:torchvision"
+    cap = cv2.VideoCapture(str(videos / "msrvtt/video7010.mp4"))
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(2)]
+    results = analyzer.analyze(frames)
+    assert len(results) == 2
+    for r in results:
+        assert 0.0 <= r.mask_area <= 1.0
+        for p in r.persons:
+            assert len(p.keypoints) == 17 and all(len(k) == 3 for k in p.keypoints)
+            assert 0 <= p.box[0] <= p.box[2] <= 1.0001 and 0 <= p.box[1] <= p.box[3] <= 1.0001
+            assert p.labels[0] in POSE_LABELS
+    assert np.isfinite([p.score for r in results for p in r.persons]).all()

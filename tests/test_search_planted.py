@@ -1,0 +1,178 @@
+"""Filters, OCR search, rank fusion and temporal queries on planted keyframes with exact answers.
+
+Planted vectors are the real (random-weight) CLIP text embeddings of the queries used, so the
+expected rankings hold by construction, not by what trained weights would say.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexer.analyzers import ClipEncoder
+from indexer.settings import ClipSettings
+from search import Query, QueryError, SearchEngine
+from storage import KeyframeFilter, NewKeyframe, PersonPose, PersonsInFrame, Store, TextBox, VideoInfo
+
+HIDDEN17 = [(0.0, 0.0, 0.0)] * 17
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return ClipEncoder(ClipSettings(model="ViT-S-32-alt", pretrained="none", device="cpu"))
+
+
+def random_unit(rng, dim):
+    v = rng.normal(size=dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def people(labels_per_person):
+    return PersonsInFrame(
+        [PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, HIDDEN17, list(labels)) for labels in labels_per_person],
+        0.1 if labels_per_person else 0.0, None)
+
+
+@pytest.fixture(scope="module")
+def planted(clip, tmp_path_factory):
+    """Two videos, 40 keyframes each, 1 s apart. Facts by keyframe number i:
+    persons = i % 4, a sitting person when i % 5 == 0, text on a few frames."""
+    rng = np.random.default_rng(7)
+    data = tmp_path_factory.mktemp("planted")
+    store = Store(data, writer=True)
+    store.bind_model(clip.info)
+    dim = clip.info.dim
+    door, car, news = clip.encode_texts(["a man opens a door", "a car drives away", "breaking news"])
+    texts = {("alpha", 3): "LŨ LỤT Ở HUẾ", ("alpha", 20): "HA NOI", ("beta", 7): "BREAKING NEWS tonight"}
+    vectors = {("alpha", 4): door, ("alpha", 10): car,  # A, then B 6 s later
+               ("beta", 0): door, ("beta", 25): car,  # A, then B 25 s later: outside --within 10
+               ("beta", 30): news}
+    facts = {}
+    for name in ("alpha", "beta"):
+        kfs = []
+        for i in range(40):
+            labels = [["sitting"] if (i % 5 == 0 and p == 0) else ["standing"] for p in range(i % 4)]
+            kfs.append(NewKeyframe(
+                frame_idx=i * 25, timestamp=float(i), shot=i, jpeg=b"jpeg",
+                vector=vectors.get((name, i), random_unit(rng, dim)),
+                text_boxes=[TextBox(texts[(name, i)], (0.1, 0.8, 0.9, 0.9), 0.9)] if (name, i) in texts else [],
+                persons=people(labels)))
+        vid = store.start_video(f"/videos/{name}.mp4", 1, 1)
+        store.save_video(vid, VideoInfo("decord", 40.0, 25.0, 1000, 640, 360), kfs, analyzers="clip|ocr:en")
+        rows = store.keyframes(range(1, 1000))
+        for kid, row in rows.items():
+            facts[(row.video_id, int(row.timestamp))] = kid
+    store.close()
+    reader = Store(data)
+    yield SearchEngine(reader, clip), facts
+    reader.close()
+
+
+def ids(hits):
+    return [h.keyframe_id for h in hits]
+
+
+def test_person_range_and_pose_filters_are_exact(planted):
+    engine, facts = planted
+    like = facts[("alpha", 1)]
+    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter(min_persons=2, max_persons=3)))
+    expected = {kid for (v, i), kid in facts.items() if i % 4 in (2, 3)}
+    assert set(ids(hits)) == expected and len(hits) == 40
+    assert all(h.person_count in (2, 3) for h in hits)
+    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter(poses=("sitting",))))
+    assert set(ids(hits)) == {kid for (v, i), kid in facts.items() if i % 5 == 0 and i % 4 >= 1}
+    assert all(["sitting"] in h.poses for h in hits)
+    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter(max_persons=0)))
+    assert set(ids(hits)) == {kid for (v, i), kid in facts.items() if i % 4 == 0}
+
+
+def test_video_and_time_range_filters(planted):
+    engine, facts = planted
+    hits = engine.search(Query(like=facts[("alpha", 1)], k=100,
+                               filters=KeyframeFilter(videos=("beta",), time_from=10, time_to=14.5)))
+    assert set(ids(hits)) == {facts[("beta", i)] for i in range(10, 15)}
+
+
+def test_filter_never_starves_k(planted):
+    """k hits come back while k frames pass, even when most of the unfiltered top k fail."""
+    engine, facts = planted
+    like = facts[("alpha", 4)]
+    everything = engine.search(Query(like=like, k=80))
+    passing = [h.keyframe_id for h in everything if h.person_count == 0]
+    top5_passing = sum(h.person_count == 0 for h in everything[:5])
+    assert top5_passing < 5  # a top-k-then-filter search would come back short
+    hits = engine.search(Query(like=like, k=5, filters=KeyframeFilter(max_persons=0)))
+    assert ids(hits) == passing[:5]
+
+
+def test_ocr_search_folds_vietnamese_accents_and_case(planted):
+    engine, facts = planted
+    assert ids(engine.search(Query(ocr="lu lut o hue"))) == [facts[("alpha", 3)]]
+    assert ids(engine.search(Query(ocr="Lũ Lụt"))) == [facts[("alpha", 3)]]
+    assert ids(engine.search(Query(ocr="Hà Nội"))) == [facts[("alpha", 20)]]  # on screen: HA NOI
+    assert engine.search(Query(ocr="hue news")) == []  # every word must be there
+    hit = engine.search(Query(ocr="breaking"))[0]
+    assert (hit.video_id, hit.timestamp, hit.match, hit.ocr_text) == ("beta", 7.0, "ocr", "BREAKING NEWS tonight")
+
+
+@pytest.mark.parametrize("hostile", ['"', "'", '*', '-', 'OR', 'NEAR', 'NEAR(a b)', '(', ')', 'a OR', '"lu" "',
+                                     'lu*', '-lu', '^lu', 'text:lu', 'AND NOT', '{lu}', 'lu + hue', '\\', '%_'])
+def test_hostile_ocr_strings_never_raise(planted, hostile):
+    engine, _ = planted
+    try:
+        hits = engine.search(Query(ocr=hostile))
+    except QueryError as exc:  # only for strings with no word at all
+        assert "no words" in str(exc)
+    else:
+        assert isinstance(hits, list)
+    assert isinstance(engine.store.ocr_search(hostile), list)
+
+
+def test_text_query_fuses_with_ocr(planted):
+    engine, facts = planted
+    hits = engine.search(Query(text="breaking news", k=80))
+    # CLIP alone puts beta@30 first (its vector is the query's); beta@7 shows the words on screen
+    # and is in both rankings, so reciprocal rank fusion puts it first.
+    assert ids(hits[:2]) == [facts[("beta", 7)], facts[("beta", 30)]]
+    assert hits[0].match == "clip+ocr" and hits[1].match == "clip"
+    assert hits[0].score == pytest.approx(1 / 61 + 1 / (60 + clip_rank(engine, facts, facts[("beta", 7)])))
+
+
+def clip_rank(engine, facts, kid):
+    """Rank by CLIP alone: a --like query of beta@30 has the query's very vector and no fusion."""
+    return ids(engine.search(Query(like=facts[("beta", 30)], k=80))).index(kid) + 1
+
+
+def test_text_with_ocr_filter(planted):
+    engine, facts = planted
+    hits = engine.search(Query(text="a man opens a door", ocr="hà nội", k=10))
+    assert ids(hits) == [facts[("alpha", 20)]]
+
+
+def test_temporal_pairs(planted):
+    engine, facts = planted
+    hits = engine.search(Query(text="a man opens a door", then="a car drives away", within=10, k=3))
+    first = hits[0]
+    assert (first.keyframe_id, first.then.keyframe_id) == (facts[("alpha", 4)], facts[("alpha", 10)])
+    assert first.score == pytest.approx(2.0, abs=1e-4)
+    assert first.to_json()["then"]["timestamp"] == 10.0 and "rank" not in first.to_json()["then"]
+    for h in hits:
+        assert h.video_id == h.then.video_id and 0 < h.then.timestamp - h.timestamp <= 10
+    # beta's B comes 25 s after its A: only a wide enough window pairs them.
+    wide = engine.search(Query(text="a man opens a door", then="a car drives away", within=30, k=2))
+    assert {(h.keyframe_id, h.then.keyframe_id) for h in wide} == {
+        (facts[("alpha", 4)], facts[("alpha", 10)]), (facts[("beta", 0)], facts[("beta", 25)])}
+
+
+@pytest.mark.parametrize("query, message", [
+    (Query(), "give one of"),
+    (Query(ocr="!!!"), "no words"),
+    (Query(like=1, filters=KeyframeFilter(min_persons=3, max_persons=1)), "more than --max-persons"),
+    (Query(like=1, filters=KeyframeFilter(poses=("dancing",))), "unknown pose dancing"),
+    (Query(like=1, filters=KeyframeFilter(time_from=5, time_to=1)), "before --from"),
+    (Query(ocr="news", then="x"), "--then needs a first event"),
+    (Query(like=1, then="x", within=0), "--within"),
+])
+def test_bad_filters_get_messages(planted, query, message):
+    engine, _ = planted
+    with pytest.raises(QueryError, match=message):
+        engine.search(query)
