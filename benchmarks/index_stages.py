@@ -4,8 +4,9 @@
 
 Stages are timed one after another on the same files (not overlapped, so each number is that
 stage alone): ffmpeg's pure decode (`ffmpeg -i X -f null -`) as the reference, our decode, our
-decode + keyframe selection (the keyframe stage), CLIP on the selected keyframes, and writing
-(thumbnails + SQLite + FAISS). Then the real pipeline end to end, where the stages overlap.
+decode + keyframe selection (the keyframe stage), CLIP on the selected keyframes, OCR and
+persons/poses on the first --analyzer-frames kept keyframes, and writing (thumbnails + SQLite +
+FAISS). Then the real pipeline end to end (decode, keyframes, CLIP, write; stages overlap).
 Prints a table; on a CPU-only machine compare the ratios, not the absolute times.
 """
 from __future__ import annotations
@@ -21,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer import ClipSettings, Indexer, IndexSettings, KeyframeSettings  # noqa: E402
 from indexer.analyzers import ClipEncoder  # noqa: E402
+from indexer.analyzers.ocr import OcrAnalyzer  # noqa: E402
+from indexer.analyzers.persons import PersonAnalyzer  # noqa: E402
+from indexer.settings import OcrSettings, PersonSettings  # noqa: E402
 from indexer.decoders import open_video  # noqa: E402
 from indexer.keyframes import KeyframeSelector, NearDuplicateFilter  # noqa: E402
 from indexer.scan import find_videos  # noqa: E402
@@ -76,9 +80,14 @@ def main() -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--backend", default="decord", help="decoder to time (falls back as the indexer does)")
     ap.add_argument("--max-short-side", type=int, default=720)
+    ap.add_argument("--analyzer-frames", type=int, default=40, help="keyframes OCR and persons are timed on")
+    ap.add_argument("--persons-backend", default="auto")
     args = ap.parse_args()
 
-    settings = IndexSettings(clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device))
+    settings = IndexSettings(
+        clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device),
+        ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),  # timed on their own below
+    )
     files = find_videos([args.videos], settings.extensions)
     backends = [args.backend] + [b for b in settings.decode.backends if b != args.backend]
     print(f"{len(files)} videos under {args.videos}", file=sys.stderr)
@@ -113,6 +122,18 @@ def main() -> int:
         t_write, kept = timed(write)
         store.close()
 
+    # OCR and persons run per keyframe; time them on a sample spread over all videos' keyframes.
+    keyframes = [c.frame.rgb for _, _, picks in per_video for c in picks]
+    sample = keyframes[:: max(1, len(keyframes) // args.analyzer_frames)][: args.analyzer_frames]
+    ocr = OcrAnalyzer(OcrSettings(languages=["en"], device=args.device))
+    persons = PersonAnalyzer(PersonSettings(backend=args.persons_backend, device=args.device))
+    for analyzer in (ocr, persons):
+        analyzer.load()
+        analyzer.analyze(sample[:1])  # warm-up
+    t_ocr, _ = timed(lambda: ocr.analyze(sample))
+    t_persons, _ = timed(lambda: persons.analyze(sample))
+
+    with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "e2e", writer=True) as e2e:
             t_e2e, report = timed(lambda: Indexer(e2e, settings, clip).run([args.videos], progress=False))
 
@@ -122,8 +143,10 @@ def main() -> int:
         ("decode", t_decode, frames, "frames"),
         ("keyframe stage (decode + select)", t_keyframe_stage, frames, "frames"),
         (f"clip {args.model} on {clip.device}", t_clip, candidates, "keyframes"),
+        (f"ocr ({ocr.signature})", t_ocr, len(sample), "keyframes"),
+        (f"persons + poses ({persons.signature})", t_persons, len(sample), "keyframes"),
         ("write (thumbnails, SQLite, FAISS)", t_write, kept, "keyframes"),
-        ("end to end (stages overlap)", t_e2e, report.frames_decoded, "frames"),
+        ("end to end: decode, keyframes, clip, write (overlapped)", t_e2e, report.frames_decoded, "frames"),
     ]
     print("\n| stage | seconds | items | items/s | x ffmpeg time |")
     print("|---|---:|---:|---:|---:|")

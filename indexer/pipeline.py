@@ -100,17 +100,7 @@ class Indexer:
             for p in report.videos_pruned:
                 log.info("pruned %s (file is gone)", p)
         signature = self.signature() if files else ""
-        todo = []
-        for f in files:
-            st = f.stat()
-            state = self.store.video_state(str(f))
-            unchanged = state is not None and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
-            if unchanged and state.status == "indexed" and state.analyzers != signature:
-                unchanged = False  # same file, but analyzers were switched on, off or changed
-            if unchanged and (state.status == "indexed" or (state.status == "failed" and not retry_failed)):
-                report.videos_skipped += 1
-            else:
-                todo.append((f, st))
+        todo = self._changed(files, signature, retry_failed, report)
         if todo:
             # Load the models before touching any video: missing weights stop the run up front.
             self.clip.load()
@@ -138,6 +128,25 @@ class Indexer:
         report.stage_seconds["write"] += time.perf_counter() - t
         report.seconds = time.perf_counter() - started
         return report
+
+    def _changed(self, files: list[Path], signature: str, retry_failed: bool, report: IndexReport) -> list:
+        """(file, stat) of the files that need indexing; counts the rest as skipped."""
+        todo = []
+        for f in files:
+            try:
+                st = f.stat()
+            except OSError as exc:  # vanished or unreadable since the folder was scanned
+                report.videos_failed.append({"path": str(f), "error": f"cannot read: {exc.strerror}"})
+                continue
+            state = self.store.video_state(str(f))
+            unchanged = state is not None and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
+            if unchanged and state.status == "indexed" and state.analyzers != signature:
+                unchanged = False  # same file, but analyzers were switched on, off or changed
+            if unchanged and (state.status == "indexed" or (state.status == "failed" and not retry_failed)):
+                report.videos_skipped += 1
+            else:
+                todo.append((f, st))
+        return todo
 
     def _index_one(self, path: str, video_id: int, report: IndexReport, bar: tqdm, signature: str) -> int:
         s = self.settings

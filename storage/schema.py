@@ -93,30 +93,29 @@ class Embedding(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
 
 
-class OcrBox(Base):
-    """One piece of on-screen text. Coordinates are fractions of the frame's width and height."""
+class _BoxInKeyframe:
+    """A box in a keyframe; coordinates are fractions of the frame's width and height."""
 
-    __tablename__ = "ocr_boxes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
-    text: Mapped[str] = mapped_column(Text)
     x0: Mapped[float] = mapped_column(Float)
     y0: Mapped[float] = mapped_column(Float)
     x1: Mapped[float] = mapped_column(Float)
     y1: Mapped[float] = mapped_column(Float)
+
+
+class OcrBox(_BoxInKeyframe, Base):
+    """One piece of on-screen text."""
+
+    __tablename__ = "ocr_boxes"
+    text: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
 
 
-class Person(Base):
-    """One detected person: box (fractions of the frame), 17 COCO keypoints, pose labels."""
+class Person(_BoxInKeyframe, Base):
+    """One detected person: box, 17 COCO keypoints, pose labels."""
 
     __tablename__ = "persons"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
-    x0: Mapped[float] = mapped_column(Float)
-    y0: Mapped[float] = mapped_column(Float)
-    x1: Mapped[float] = mapped_column(Float)
-    y1: Mapped[float] = mapped_column(Float)
     score: Mapped[float] = mapped_column(Float)
     keypoints: Mapped[str] = mapped_column(Text)  # JSON [[x, y, visibility] x 17], x/y as fractions
     labels: Mapped[str] = mapped_column(Text)  # JSON list, e.g. ["standing", "arms_raised"]

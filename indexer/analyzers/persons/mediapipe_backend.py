@@ -25,7 +25,9 @@ BLAZEPOSE_TO_COCO = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 
 CROP_HEIGHT = 256  # person crops are scaled to this height before BlazePose
 HOG_SHORT_SIDE = 900  # frames are upscaled (at most 2x) to about this, so small people fit HOG's window
 HOG_HIT_THRESHOLD = 0.3  # SVM margin a HOG window needs (0 finds more, and more false alarms)
-MIN_BODY_VISIBILITY = 0.5  # mean visibility of the 17 keypoints for a BlazePose result to count
+MIN_BODY_VISIBILITY = 0.5
+# The whole-frame pass is for close-ups; small people are HOG's. Its box must be this tall (of the frame).
+MIN_WHOLE_FRAME_HEIGHT = 0.25  # mean visibility of the 17 keypoints for a BlazePose result to count
 
 
 class MediapipePersons:
@@ -113,6 +115,8 @@ class MediapipePersons:
             (bx0, by0), (bx1, by1) = vis.min(axis=0), vis.max(axis=0)
             pad = 0.15 * max(bx1 - bx0, by1 - by0)
             box = (max(0.0, bx0 - pad), max(0.0, by0 - pad), min(float(w), bx1 + pad), min(float(h), by1 + pad))
+            if box[3] - box[1] < MIN_WHOLE_FRAME_HEIGHT * h:
+                return None  # a "body" this small in a whole-frame pass was an object (seen: a table)
         return Detection(box=tuple(float(v) for v in box), score=score, keypoints=kps)
 
     def close(self) -> None:
