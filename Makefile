@@ -1,21 +1,25 @@
-# Two commands do everything:  `make demo` (set up, index the sample videos, search them)
-# and `make test` (set up, run the whole test suite offline).
+# Two commands do everything:  `make demo` (set up, index the sample videos, search them, open
+# the app) and `make test` (set up, run the whole test suite offline).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 VIDEOS ?= ../shared/data/videos
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench screenshot clean
 
 setup: $(STAMP)
 
-# System packages: ffmpeg (ffprobe for tests and benchmarks). Installed with apt when missing.
+# System packages, installed with apt when missing: ffmpeg (previews of videos browsers cannot
+# play, audio conversion, ffprobe in tests and benchmarks) and espeak-ng (offline speech).
 $(VENV)/.system:
-	@if ! command -v ffprobe >/dev/null 2>&1; then \
-	  echo "installing Debian packages: ffmpeg"; \
+	@missing=""; \
+	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@mkdir -p $(VENV) && touch $@
 
@@ -35,6 +39,14 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/index_stages.py --videos "$(VIDEOS)"
+	$(BIN)/python benchmarks/person_counts.py --videos "$(VIDEOS)"
+	$(BIN)/python benchmarks/ui_latency.py
+
+# A PNG of the results page (docs/screenshot.png), taken with Debian's chromium.
+screenshot: setup
+	@command -v chromium >/dev/null 2>&1 || (SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null)
+	$(BIN)/python scripts/screenshot_ui.py --out docs/screenshot.png
 
 clean:
 	rm -rf $(VENV) data

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: index the sample videos (or $VIDEOS) and show a few searches.
+# `make demo`: index the sample videos (or $VIDEOS), show a few searches, then open the app.
 # Offline, the configured CLIP weights cannot be downloaded: the demo then falls back to random
 # weights in a small architecture, in its own data dir, and says that rankings mean nothing then.
 set -uo pipefail
@@ -39,3 +39,8 @@ done
 echo
 echo "\$ evr search --like 1 --k 3   (frames that look like keyframe 1)"
 evr search --like 1 --k 3 2>/dev/null
+echo
+echo "\$ evr summarize 1"
+evr summarize 1 2>/dev/null
+echo
+evr ui

@@ -403,7 +403,7 @@ class Store:
                 removed += len(extra)
             for chunk in np.array_split(missing, max(1, len(missing) // 50_000 + 1)):
                 if len(chunk):
-                    ids, vecs = self._stored_vectors(chunk.tolist())
+                    ids, vecs = self.stored_vectors(chunk.tolist())
                     self.vectors.add(ids, vecs)
                     added += len(ids)
             if added or removed:
@@ -422,7 +422,8 @@ class Store:
 
     # -- read side -------------------------------------------------------------------------
 
-    def _stored_vectors(self, keyframe_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def stored_vectors(self, keyframe_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of those keyframes that exist, from SQLite (not the FAISS copy)."""
         with self._sessions() as s:
             rows = s.execute(
                 select(Embedding.keyframe_id, Embedding.vector).where(Embedding.keyframe_id.in_(keyframe_ids))
@@ -433,7 +434,7 @@ class Store:
         return ids, np.stack([_from_blob(r[1]) for r in rows])
 
     def vector(self, keyframe_id: int) -> np.ndarray | None:
-        ids, vecs = self._stored_vectors([keyframe_id])
+        ids, vecs = self.stored_vectors([keyframe_id])
         return vecs[0] if len(ids) else None
 
     def keyframes(self, keyframe_ids: Sequence[int]) -> dict[int, KeyframeRow]:
@@ -514,6 +515,19 @@ class Store:
         ranked = [(int(kid), -float(b)) for kid, b in rows if allowed is None or kid in allowed]
         return ranked[:limit]
 
+    def keyframes_between(self, video_db_id: int, start: float, end: float) -> list[KeyframeRow]:
+        """The keyframes of one video with start <= timestamp <= end, in time order."""
+        with self._sessions() as s:
+            ids = s.scalars(select(Keyframe.id).where(
+                Keyframe.video_id == video_db_id, Keyframe.timestamp >= start, Keyframe.timestamp <= end)).all()
+        rows = self.keyframes(ids)
+        return sorted(rows.values(), key=lambda r: r.timestamp)
+
+    def video_ids(self) -> list[str]:
+        """Ids (file stems) of the indexed videos, sorted."""
+        with self._sessions() as s:
+            return sorted(set(s.scalars(select(Video.stem).where(Video.status == "indexed")).all()))
+
     def keyframes_in_windows(self, windows: Sequence[tuple[int, float, float]]) -> np.ndarray:
         """Ids of keyframes in any (video db id, from, to] time window."""
         ids: set[int] = set()
@@ -526,6 +540,12 @@ class Store:
     def failed_videos(self) -> list[tuple[str, str]]:
         with self._sessions() as s:
             return [tuple(r) for r in s.execute(select(Video.path, Video.error).where(Video.status == "failed"))]
+
+    def counts(self) -> tuple[int, int]:
+        """(indexed videos, keyframes): cheap, for display; stats() also checks consistency."""
+        with self._sessions() as s:
+            videos = s.scalar(select(func.count()).select_from(Video).where(Video.status == "indexed"))
+            return videos, s.scalar(select(func.count()).select_from(Keyframe))
 
     def stats(self) -> dict:
         with self._sessions() as s:

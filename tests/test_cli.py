@@ -226,3 +226,39 @@ def main_code(argv: list[str]) -> int:
     from ui.cli import main
 
     return main(argv)
+
+
+def test_summarize_json_and_speech(indexed, tmp_path, capsys):
+    kid = keyframe_rows(indexed)[3][3]
+    code, out = evr("--data-dir", indexed, "summarize", kid, "--lang", "vi", "--json", capsys=capsys)
+    assert code == 0
+    assert set(out) == {"keyframe_id", "video_id", "timestamp", "window", "text", "language", "tags"}
+    assert out["keyframe_id"] == kid and out["language"] == "vi" and len(out["tags"]) == 3
+    start, end = out["window"]
+    assert start <= out["timestamp"] <= end and end - start <= 10.0 + 1e-6
+    assert out["text"].startswith(f"Video {out['video_id']}, lúc ") and "Cảnh giống:" in out["text"]
+    wav = tmp_path / "out.wav"
+    code, out = evr("--data-dir", indexed, "summarize", kid, "--lang", "vi", "--json", "--speak", wav, capsys=capsys)
+    assert code == 0 and out["engine"] == "espeak-ng" and out["audio"] == str(wav)  # offline: gTTS cannot answer
+    assert wav.read_bytes()[:4] == b"RIFF" and wav.read_bytes()[8:12] == b"WAVE"
+    mp3 = tmp_path / "out.mp3"  # the extension is a hint: converted
+    code, out = evr("--data-dir", indexed, "summarize", kid, "--speak", mp3, "--json", capsys=capsys)
+    head = mp3.read_bytes()[:3]
+    assert code == 0 and (head == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3"))
+    assert main_code(["--data-dir", str(indexed), "summarize", "99999999"]) == 2
+
+
+def test_export_aic_csv(indexed, tmp_path, capsys):
+    out = tmp_path / "answers.csv"
+    code, _ = evr("--data-dir", indexed, "search", "a dog running", "--k", "150", "--export", "aic", "--out", out,
+                  capsys=capsys)
+    code2, hits = evr("--data-dir", indexed, "search", "a dog running", "--k", "150", "--json", capsys=capsys)
+    assert code == code2 == 0 and hits
+    assert out.read_text() == "".join(f"{h['video_id']},{h['frame_idx']}\n" for h in hits)  # no header
+    code, text = evr("--data-dir", indexed, "search", "a person", "--then", "a car", "--within", "30", "--k", "5",
+                     "--export", "aic", capsys=capsys)
+    rows = [line.split(",") for line in text.splitlines()]
+    assert code == 0 and rows and all(len(r) == 3 and int(r[2]) > int(r[1]) for r in rows)
+    code, data = evr("--data-dir", indexed, "search", "a dog", "--k", "2", "--export", "json", capsys=capsys)
+    assert code == 0 and [h["rank"] for h in data] == [1, 2]
+    assert main_code(["--data-dir", str(indexed), "search", "x", "--out", str(out)]) == 2

@@ -64,6 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--within", type=float, default=10.0, metavar="SECONDS", help="how soon after (default 10)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
     p.add_argument("--json", action="store_true", help="print hits as a JSON list")
+    p.add_argument("--export", choices=["aic", "json"], help="write hits as an AI Challenge CSV "
+                   "(video_id,frame_idx; at most 100 lines) or JSON")
+    p.add_argument("--out", type=Path, metavar="FILE", help="file for --export (default: stdout)")
+
+    p = sub.add_parser("summarize", help="a short summary of the event around a keyframe, optionally spoken")
+    _common(p)
+    p.add_argument("keyframe_id", type=int)
+    p.add_argument("--lang", choices=["en", "vi"], help="summary language (default: summary.language)")
+    p.add_argument("--speak", type=Path, metavar="FILE", help="also write it as speech (gTTS mp3 or espeak-ng wav; "
+                   "the extension is a hint, converted with ffmpeg when it differs)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("ui", help="open the search app in the browser (Streamlit)")
+    _common(p)
+    p.add_argument("--host", help="address to listen on (default ui.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default ui.port, 8501)")
 
     p = sub.add_parser("stats", help="counts and a consistency check of the index")
     _common(p)
@@ -103,8 +119,12 @@ def _handle(exc: Exception) -> int:
     from search import QueryError
     from storage import ModelMismatchError, StoreError
 
+    from .speech import SpeechError
+
     if isinstance(exc, ModelUnavailableError):
         return _fail(str(exc), EXIT_NO_MODEL)
+    if isinstance(exc, SpeechError):
+        return _fail(str(exc), EXIT_FAILED)
     if isinstance(exc, (QueryError, FileNotFoundError, ModelMismatchError)):
         return _fail(str(exc), EXIT_USAGE)
     if isinstance(exc, StoreError):
@@ -155,7 +175,8 @@ def cmd_index(args, config: AppConfig) -> int:
 
 def cmd_search(args, config: AppConfig) -> int:
     from indexer.analyzers import ClipEncoder
-    from search import Query, SearchEngine, read_image
+    from search import Query, QueryError, SearchEngine, read_image
+    from search.export import AIC_MAX_LINES, export
     from storage import KeyframeFilter, Store
 
     query = Query(
@@ -174,8 +195,19 @@ def cmd_search(args, config: AppConfig) -> int:
         per_video=args.per_video,
     )
     query.validate()
+    if args.out and not args.export:
+        raise QueryError("--out goes with --export aic|json")
     with Store(config.data_dir) as store:
         hits = SearchEngine(store, ClipEncoder(config.index.clip)).search(query)
+    if args.export:
+        data = export(hits, args.export)
+        if args.out:
+            args.out.write_text(data, encoding="utf-8")
+            print(f"wrote {min(len(hits), AIC_MAX_LINES) if args.export == 'aic' else len(hits)} hits to {args.out}",
+                  file=sys.stderr)
+        else:
+            sys.stdout.write(data)
+        return EXIT_OK
     if args.json:
         _print_json([h.to_json() for h in hits])
         return EXIT_OK
@@ -195,6 +227,46 @@ def _describe(h) -> str:
     if h.ocr_text:
         facts.append(f'text "{h.ocr_text[:40]}"')
     return "  ".join(facts)
+
+
+def cmd_summarize(args, config: AppConfig) -> int:
+    from indexer.analyzers import ClipEncoder
+    from search.summary import Summarizer
+    from storage import Store
+
+    from .speech import speak, write_audio
+
+    with Store(config.data_dir) as store:
+        summary = Summarizer(store, ClipEncoder(config.index.clip), config.summary).summarize(
+            args.keyframe_id, args.lang)
+    out = summary.to_json()
+    if args.speak:
+        spoken = speak(summary.text, summary.language, config.data_dir / "audio", config.speech)
+        written = write_audio(spoken, args.speak)
+        out.update(audio=str(written.resolve()), engine=spoken.engine)
+        print(f"spoken by {spoken.engine}{' (offline voice)' if spoken.offline else ''}: {written}", file=sys.stderr)
+    if args.json:
+        _print_json(out)
+    else:
+        print(summary.text)
+    return EXIT_OK
+
+
+def cmd_ui(args, config: AppConfig) -> int:
+    import os
+    import subprocess
+
+    app = Path(__file__).with_name("app.py")
+    env = dict(os.environ)
+    # The app reads the same configuration: hand it the file and the data dir this command resolved.
+    if config.source is not None:
+        env["EVR_CONFIG"] = str(config.source)
+    env["EVR_STORAGE_DATA_DIR"] = str(config.data_dir)
+    host, port = args.host or config.ui.host, args.port or config.ui.port
+    print(f"evr: opening the app at http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    return subprocess.call(cmd, env=env)
 
 
 def cmd_stats(args, config: AppConfig) -> int:
@@ -230,7 +302,8 @@ def _clock(seconds: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "stats": cmd_stats, "doctor": cmd_doctor}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "summarize": cmd_summarize, "ui": cmd_ui, "stats": cmd_stats,
+            "doctor": cmd_doctor}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,6 +25,9 @@ from indexer.settings import (
     OcrSettings,
     PersonSettings,
 )
+from search.summary import SummarySettings
+
+from .speech import SpeechSettings
 
 
 class ConfigError(ValueError):
@@ -35,6 +38,13 @@ class ConfigError(ValueError):
 class StorageSettings:
     data_dir: str = "data"
     checkpoint_s: float = 10.0  # save the FAISS index at least this often during an index run
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8501
+    page_size: int = 24  # hits per page; "more results" adds another page
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,9 @@ SECTIONS: dict[str, type] = {
     "clip": ClipSettings,
     "ocr": OcrSettings,
     "persons": PersonSettings,
+    "summary": SummarySettings,
+    "speech": SpeechSettings,
+    "ui": UiSettings,
 }
 
 
@@ -60,6 +73,9 @@ class AppConfig:
     data_dir: Path
     storage: StorageSettings
     index: IndexSettings
+    summary: SummarySettings
+    speech: SpeechSettings
+    ui: UiSettings
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
@@ -102,7 +118,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
         extensions=[e if e.startswith(".") else f".{e}" for e in built["index"].extensions],
     )
     data_dir = (data_dir_base / Path(storage.data_dir).expanduser()).resolve()
-    return AppConfig(source=source, data_dir=data_dir, storage=storage, index=index)
+    return AppConfig(source=source, data_dir=data_dir, storage=storage, index=index, summary=built["summary"],
+                     speech=built["speech"], ui=built["ui"])
 
 
 def _find_config_file(path: str | Path | None, environ: dict[str, str]) -> Path | None:

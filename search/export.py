@@ -1,0 +1,34 @@
+"""Result export: the AI Challenge submission CSV and JSON.
+
+AI Challenge format: one `video_id,frame_idx` per line, no header, at most 100 lines, best first;
+temporal hits as `video_id,frame_a,frame_b`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from .hits import Hit
+
+AIC_MAX_LINES = 100
+FORMATS = ("aic", "json")
+
+
+def aic_csv(hits: Sequence[Hit], limit: int = AIC_MAX_LINES) -> str:
+    lines = []
+    for h in hits[: min(limit, AIC_MAX_LINES)]:
+        frames = [h.frame_idx] if h.then is None else [h.frame_idx, h.then.frame_idx]
+        lines.append(",".join([h.video_id, *map(str, frames)]))
+    return "".join(line + "\n" for line in lines)
+
+
+def hits_json(hits: Sequence[Hit]) -> str:
+    return json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=2) + "\n"
+
+
+def export(hits: Sequence[Hit], fmt: str) -> str:
+    if fmt == "aic":
+        return aic_csv(hits)
+    if fmt == "json":
+        return hits_json(hits)
+    raise ValueError(f"export format must be one of {', '.join(FORMATS)}, not {fmt!r}")

@@ -1,0 +1,191 @@
+"""The Streamlit app through streamlit.testing.v1.AppTest, on a real index built from sample clips.
+
+Every filter is checked against `evr search` with the same arguments: the app and the CLI must
+give the very same hits (one search code path)."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from ui.cli import main
+
+from .conftest import REPO, evr
+from .test_analyzers import render_text_video
+
+APP = str(REPO / "ui" / "app.py")
+PAGE = 6  # results per page in these tests (the index holds about a dozen keyframes)
+
+
+@pytest.fixture(scope="module")
+def app_index(videos, tmp_path_factory):
+    """Street (persons), a signer, a people-free clip and a rendered clip with captions (OCR)."""
+    folder = tmp_path_factory.mktemp("app-videos")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(videos / "opencv_samples/vtest.avi"), "-t", "8",
+                    "-c", "copy", str(folder / "vtest8.avi")], check=True)
+    (folder / "again.mkv").symlink_to(videos / "asl_gestures/again.mkv")
+    (folder / "counter.mp4").symlink_to(videos / "scene_cuts/counter.mp4")
+    render_text_video(folder / "captions.mp4", videos)
+    data = tmp_path_factory.mktemp("app-index")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVR_OCR_ENABLED", "true")
+        mp.setenv("EVR_OCR_LANGUAGES", "en")
+        mp.setenv("EVR_PERSONS_ENABLED", "true")
+        mp.setenv("EVR_PERSONS_BACKEND", "mediapipe")
+        mp.setenv("EVR_KEYFRAMES_DEDUP_THRESHOLD", "1.0")
+        assert main(["--data-dir", str(data), "index", str(folder), "--no-progress"]) == 0
+    return data
+
+
+@pytest.fixture
+def app(app_index, monkeypatch):
+    monkeypatch.setenv("EVR_STORAGE_DATA_DIR", str(app_index))
+    monkeypatch.setenv("EVR_UI_PAGE_SIZE", str(PAGE))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def cli_hits(data: Path, capsys, *args, k: int = PAGE) -> list[int]:
+    code, hits = evr("--data-dir", data, "search", *args, "--k", str(k), "--json", capsys=capsys)
+    assert code == 0
+    return [h["keyframe_id"] for h in hits]
+
+
+def app_hits(at) -> list[int]:
+    return [h.keyframe_id for h in at.session_state["hits"]]
+
+
+def test_query_shows_the_same_hits_as_the_cli(app, app_index, capsys):
+    app.text_input(key="query").input("people walking on a street").run()
+    assert not app.exception
+    shown = app_hits(app)
+    assert shown == cli_hits(app_index, capsys, "people walking on a street")
+    assert len(shown) == PAGE  # a page of results
+    cards = [m.value for m in app.markdown if m.value.startswith("**#")]
+    assert len(cards) == PAGE and cards[0].startswith("**#1**")
+    assert len(app.get("image")) >= PAGE  # thumbnails
+    app.button(key="more").click().run()
+    assert len(app_hits(app)) == 2 * PAGE  # "more results" adds a page
+    assert app_hits(app) == cli_hits(app_index, capsys, "people walking on a street", k=2 * PAGE)
+
+
+@pytest.mark.parametrize("widget, value, cli_args", [
+    ("persons", (2, 10), ["--min-persons", "2"]),
+    ("persons", (0, 0), ["--max-persons", "0"]),
+    ("poses", ["standing"], ["--pose", "standing"]),
+    ("ocr", "breaking news", ["--ocr", "breaking news"]),
+    ("videos", ["again", "counter"], ["--video", "again", "--video", "counter"]),
+    ("time", (2.0, 5.0), ["--from", "2", "--to", "5"]),
+])
+def test_each_filter_changes_hits_as_the_cli_does(app, app_index, capsys, widget, value, cli_args):
+    app.text_input(key="query").input("a person").run()
+    unfiltered = app_hits(app)
+    if widget == "persons":
+        app.slider(key="persons").set_value(value).run()
+    elif widget == "ocr":
+        app.sidebar.text_input(key="ocr").input(value).run()
+    elif widget == "time":
+        app.number_input(key="time_from").set_value(value[0])
+        app.number_input(key="time_to").set_value(value[1]).run()
+    else:
+        app.multiselect(key=widget).set_value(value).run()
+    assert not app.exception
+    filtered = app_hits(app)
+    assert filtered == cli_hits(app_index, capsys, "a person", *cli_args)
+    assert filtered and filtered != unfiltered
+
+
+def test_summary_appears_and_is_read_aloud_offline(app, app_index, capsys):
+    app.text_input(key="query").input("a person").run()
+    first = app.session_state["hits"][0]
+    app.button(key=f"open_{first.keyframe_id}").click().run()
+    assert not app.exception
+    code, summary = evr("--data-dir", app_index, "summarize", first.keyframe_id, "--lang", "en", "--json",
+                        capsys=capsys)
+    assert any(m.value == summary["text"] for m in app.markdown)
+    assert summary["text"].startswith(f"Video {first.video_id}, at ")
+    assert len(app.get("video")) == 1  # the player, at the hit
+    app.radio(key="language").set_value("vi").run()
+    assert any(m.value.startswith(f"Video {first.video_id}, lúc ") for m in app.markdown)
+    app.button(key="speak").click().run()
+    assert not app.exception
+    assert len(app.get("audio")) == 1
+    assert any("espeak-ng (offline voice)" in c.value for c in app.caption)
+    spoken = app.session_state["spoken"]
+    assert spoken.engine == "espeak-ng" and spoken.path.read_bytes()[:4] == b"RIFF"
+
+
+def test_export_bytes_are_the_exact_aic_csv(app):
+    app.text_input(key="query").input("a person").run()
+    hits = app.session_state["hits"]
+    expected = "".join(f"{h.video_id},{h.frame_idx}\n" for h in hits).encode()
+    assert app.session_state["export_csv"] == expected
+    app.number_input(key="top_n").set_value(3).run()
+    assert app.session_state["export_csv"] == "".join(f"{h.video_id},{h.frame_idx}\n" for h in hits[:3]).encode()
+    picked = [hits[5], hits[1]]
+    for h in picked:
+        app.checkbox(key=f"pick_{h.keyframe_id}").check()
+    app.run()
+    in_rank_order = sorted(picked, key=lambda h: h.rank)
+    assert app.session_state["export_csv"] == "".join(f"{h.video_id},{h.frame_idx}\n" for h in in_rank_order).encode()
+    assert [b.label for b in app.get("download_button")] == ["AI Challenge CSV", "JSON"]
+
+
+def test_temporal_mode_exports_three_fields(app):
+    app.radio(key="mode").set_value("Temporal").run()
+    app.text_input(key="first").input("a person")
+    app.text_input(key="then").input("a street").run()
+    assert not app.exception
+    hits = app.session_state["hits"]
+    assert hits and all(h.then is not None and h.then.video_id == h.video_id for h in hits)
+    lines = app.session_state["export_csv"].decode().splitlines()
+    assert lines[0] == f"{hits[0].video_id},{hits[0].frame_idx},{hits[0].then.frame_idx}"
+
+
+def test_find_similar_switches_to_the_frame(app):
+    app.text_input(key="query").input("a person").run()
+    target = app.session_state["hits"][2]
+    app.button(key=f"open_{target.keyframe_id}").click().run()
+    app.button(key="similar").click().run()
+    assert app.radio(key="mode").value == "Similar frame"
+    assert app_hits(app)[0] == target.keyframe_id
+
+
+def test_empty_index_says_how_to_index(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVR_STORAGE_DATA_DIR", str(tmp_path / "nothing"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "evr index" in at.info[0].value
+
+
+def test_missing_weights_turn_semantic_search_off_but_ocr_works(tmp_path, videos, monkeypatch, capsys):
+    """Index with a real local weights file, then take it away: the app says so and still
+    answers from on-screen text."""
+    import open_clip
+
+    weights = tmp_path / "clip-small.pt"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = open_clip.create_model("ViT-S-32-alt", pretrained=None)
+    torch.save(model.state_dict(), weights)
+    folder, data = tmp_path / "v", tmp_path / "d"
+    folder.mkdir()
+    render_text_video(folder / "captions.mp4", videos)
+    monkeypatch.setenv("EVR_CLIP_PRETRAINED", str(weights))
+    monkeypatch.setenv("EVR_OCR_ENABLED", "true")
+    monkeypatch.setenv("EVR_OCR_LANGUAGES", "en")
+    code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and report["keyframes_added"] >= 3
+    weights.unlink()
+    monkeypatch.setenv("EVR_STORAGE_DATA_DIR", str(data))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.text_input(key="query").input("breaking news").run()
+    assert not at.exception
+    assert any("Semantic search is off" in w.value and "does not exist" in w.value for w in at.warning)
+    hits = at.session_state["hits"]
+    assert [(h.frame_idx, h.match) for h in hits] == [(20, "ocr")]

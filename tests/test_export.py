@@ -1,0 +1,36 @@
+"""The AI Challenge CSV: `video_id,frame_idx` lines, no header, at most 100, temporal as three fields."""
+from __future__ import annotations
+
+import json
+
+from search import Hit
+from search.export import aic_csv, export, hits_json
+
+
+def hit(rank: int, video: str, frame: int, then: Hit | None = None) -> Hit:
+    return Hit(rank=rank, keyframe_id=rank, video_id=video, video_path=f"/v/{video}.mp4", frame_idx=frame,
+               timestamp=frame / 25, score=1 - rank / 1000, match="clip", thumbnail="/t.jpg", ocr_text=None,
+               person_count=None, poses=[], video_db_id=1, then=then)
+
+
+def test_at_most_100_lines_best_first():
+    hits = [hit(i, f"L01_V{i % 7:03d}", i * 10) for i in range(1, 151)]
+    text = aic_csv(hits)
+    lines = text.splitlines()
+    assert len(lines) == 100 and text.endswith("\n")
+    assert lines[:3] == ["L01_V001,10", "L01_V002,20", "L01_V003,30"]
+    assert lines[-1] == "L01_V002,1000"
+    assert aic_csv(hits, limit=5).count("\n") == 5
+
+
+def test_temporal_hits_have_both_frames():
+    pair = hit(1, "L02_V010", 120, then=hit(0, "L02_V010", 300))
+    assert aic_csv([pair]) == "L02_V010,120,300\n"
+    data = json.loads(export([pair], "json"))
+    assert data[0]["then"]["frame_idx"] == 300 and "rank" not in data[0]["then"]
+
+
+def test_json_export_is_the_hit_json():
+    hits = [hit(1, "a", 5), hit(2, "b", 7)]
+    assert json.loads(hits_json(hits)) == [h.to_json() for h in hits]
+    assert aic_csv([]) == ""

@@ -1,0 +1,257 @@
+"""The evr Streamlit app: search, filter, watch, hear and export.  Run it with `evr ui`.
+
+Configuration comes from config.toml and EVR_* variables (ui/config.py), as for the CLI; the
+search itself is `search.SearchEngine.search`, the very code `evr search` runs.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `streamlit run ui/app.py` runs this file as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import streamlit as st
+
+from indexer.analyzers import ClipEncoder, ModelUnavailableError
+from indexer.analyzers.persons import POSE_LABELS
+from search import Hit, Query, QueryError, SearchEngine, read_image
+from search.export import AIC_MAX_LINES, aic_csv, hits_json
+from search.summary import LANGUAGES, Summarizer, clock
+from storage import KeyframeFilter, Store, StoreError
+from ui.config import AppConfig, ConfigError, load_config
+from ui.media import playable_video
+from ui.speech import SpeechError, speak
+
+MODES = ("Text", "Similar frame", "Image", "Temporal")
+MAX_PERSONS_SLIDER = 10  # the slider's top means "10 or more"
+
+
+@st.cache_resource(show_spinner=False)
+def clip_encoder(settings) -> ClipEncoder:
+    """One CLIP model per process, shared by every session (loading takes seconds)."""
+    return ClipEncoder(settings)
+
+
+@st.cache_resource(show_spinner=False)
+def open_engine(data_dir: str, clip_settings, index_version: float) -> SearchEngine:
+    """The index, reopened when the FAISS file changes (index_version is its mtime)."""
+    return SearchEngine(Store(Path(data_dir)), clip_encoder(clip_settings))
+
+
+@st.cache_resource(show_spinner=False)
+def summarizer(_engine: SearchEngine, engine_key: int, settings) -> Summarizer:
+    """One per engine (engine_key: its id): the tag vocabulary's vectors are computed once."""
+    return Summarizer(_engine.store, _engine.clip, settings)
+
+
+def index_version(data_dir: Path) -> float:
+    faiss_file = data_dir / "vectors.faiss"
+    return faiss_file.stat().st_mtime if faiss_file.exists() else 0.0
+
+
+def main() -> None:
+    st.set_page_config(page_title="evr: video event retrieval", layout="wide")
+    st.title("evr: video event retrieval")
+    try:
+        config = load_config()
+        engine = open_engine(str(config.data_dir), config.index.clip, index_version(config.data_dir))
+        videos, keyframes = engine.store.counts()
+        model = engine.store.model()
+    except ConfigError as exc:
+        st.error(f"Configuration: {exc}")
+        return
+    except StoreError:
+        st.info(f"No index yet in `{config.data_dir}`. Index a folder of videos first:\n\n"
+                f"```\nevr index /path/to/videos\n```\n\nthen reload this page.")
+        return
+    if keyframes == 0 or model is None:
+        st.info(f"The index in `{config.data_dir}` has no keyframes yet: run `evr index /path/to/videos`.")
+        return
+    st.caption(f"{videos} videos, {keyframes} keyframes · CLIP {model.label} · {config.data_dir}")
+    if model.pretrained == "none":
+        st.warning("CLIP runs with random weights here: indexing and search work, but rankings are not "
+                   "meaningful until trained weights are configured (clip.pretrained).")
+
+    filters, k_page, group, language = sidebar(engine, config)
+    query = query_form(engine, filters, group)
+    if query is None:
+        st.info("Type a description, pick a frame or an image, or use the on-screen text filter.")
+        return
+    state = st.session_state
+    signature = repr((query, filters, group))  # a new query starts again at one page of results
+    if state.get("signature") != signature:
+        state.signature, state.k = signature, k_page
+    hits = run_search(engine, query, state.k)
+    if hits is None:
+        return
+    state.hits = hits
+    show_results(hits, k_page)
+    if not hits:
+        return
+    selected = next((h for h in hits if h.keyframe_id == state.get("selected")), None)
+    if selected is not None:
+        show_hit(engine, config, selected, language)
+    export_panel(hits)
+
+
+def sidebar(engine: SearchEngine, config: AppConfig):
+    sb = st.sidebar
+    sb.header("Filters")
+    low, high = sb.slider("People in the frame", 0, MAX_PERSONS_SLIDER, (0, MAX_PERSONS_SLIDER), key="persons",
+                          help=f"{MAX_PERSONS_SLIDER} means {MAX_PERSONS_SLIDER} or more")
+    poses = sb.multiselect("Poses (someone has each)", POSE_LABELS, key="poses")
+    ocr = sb.text_input("On-screen text (all words; accents optional)", key="ocr").strip()
+    videos = sb.multiselect("Videos", engine.store.video_ids(), key="videos")
+    c1, c2 = sb.columns(2)
+    time_from = c1.number_input("From (s)", min_value=0.0, value=None, step=1.0, key="time_from")
+    time_to = c2.number_input("To (s)", min_value=0.0, value=None, step=1.0, key="time_to")
+    sb.header("Results")
+    k_page = int(sb.number_input("Results per page", 1, 500, config.ui.page_size, key="page_size"))
+    group = sb.toggle("Best hit per video", key="group")
+    language = sb.radio("Summary language", LANGUAGES, index=LANGUAGES.index(config.summary.language),
+                        format_func={"en": "English", "vi": "Tiếng Việt"}.get, horizontal=True, key="language")
+    filters = KeyframeFilter(
+        min_persons=low or None,
+        max_persons=None if high >= MAX_PERSONS_SLIDER else high,
+        poses=tuple(poses), ocr=ocr or None, videos=tuple(videos), time_from=time_from, time_to=time_to,
+    )
+    return filters, k_page, group, language
+
+
+def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Query | None:
+    """The query the widgets describe, or None while there is nothing to search for."""
+    mode = st.radio("Search by", MODES, horizontal=True, key="mode")
+    common = dict(ocr=filters.ocr, filters=KeyframeFilter(**{**vars(filters), "ocr": None}),
+                  group="video" if group else None)
+    if mode == "Text":
+        # ?q=... in the address starts with that query (shareable links to a search).
+        st.session_state.setdefault("query", st.query_params.get("q", ""))
+        text = st.text_input("Describe the moment (English or Vietnamese)", key="query",
+                             placeholder="a man in a red shirt talking in front of a flooded street").strip()
+        return Query(text=text, **common) if text else (Query(**common) if filters.ocr else None)
+    if mode == "Similar frame":
+        like = st.number_input("Keyframe id", min_value=1, value=None, step=1, key="like")
+        return Query(like=int(like), **common) if like else None
+    if mode == "Image":
+        upload = st.file_uploader("An example image", type=["jpg", "jpeg", "png", "webp", "bmp"], key="upload")
+        if upload is None:
+            return None
+        try:
+            return Query(image=read_image(upload.getvalue()), **common)
+        except QueryError as exc:
+            st.error(str(exc))
+            return None
+    c1, c2, c3 = st.columns([5, 5, 2])
+    first = c1.text_input("First event", key="first").strip()
+    then = c2.text_input("then, in the same video", key="then").strip()
+    within = c3.number_input("within (s)", min_value=0.5, value=10.0, step=1.0, key="within")
+    if first and then:
+        return Query(text=first, then=then, within=float(within), ocr=common["ocr"], filters=common["filters"])
+    return None
+
+
+def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
+    query = Query(**{**vars(query), "k": k})
+    try:
+        if query.text is not None or query.image is not None:
+            engine.store.check_model(engine.clip.info)  # a mismatch is said before a slow load
+            with st.spinner("Loading CLIP (first query only)..."):
+                engine.clip.load()
+        return engine.search(query)
+    except ModelUnavailableError as exc:
+        st.warning(f"Semantic search is off: {exc}\n\nOn-screen text, person and pose filters and "
+                   f"'similar frame' still work.")
+        if query.text and query.then is None:
+            st.caption("Showing frames whose on-screen text holds your words instead.")
+            try:
+                return engine.search(Query(ocr=query.text, filters=query.filters, k=k))
+            except QueryError:
+                return []
+        return None
+    except (QueryError, StoreError) as exc:
+        st.error(str(exc))
+        return None
+
+
+def show_results(hits: list[Hit], k_page: int) -> None:
+    if not hits:
+        st.info("No results. Loosen the filters or try other words.")
+        return
+    st.subheader(f"{len(hits)} results")
+    columns = 4
+    for start in range(0, len(hits), columns):
+        for col, h in zip(st.columns(columns), hits[start : start + columns]):
+            with col:
+                st.image(h.thumbnail, width="stretch")
+                facts = [f"**#{h.rank}** {h.video_id} · {clock(h.timestamp)} · frame {h.frame_idx}",
+                         f"score {h.score:.3f} ({h.match})"]
+                if h.person_count is not None:
+                    facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
+                if h.then is not None:
+                    facts.append(f"then {clock(h.then.timestamp)} (frame {h.then.frame_idx})")
+                if h.ocr_text:
+                    facts.append(f"“{h.ocr_text[:60]}”")
+                st.markdown("  \n".join(facts))
+                b1, b2 = st.columns(2)
+                if b1.button("Open", key=f"open_{h.keyframe_id}"):
+                    st.session_state.selected = h.keyframe_id
+                b2.checkbox("Pick", key=f"pick_{h.keyframe_id}")
+    if len(hits) >= st.session_state.k and st.button("More results", key="more"):
+        st.session_state.k += k_page
+        st.rerun()
+
+
+def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -> None:
+    st.divider()
+    st.subheader(f"{hit.video_id} at {clock(hit.timestamp)} (frame {hit.frame_idx}, keyframe {hit.keyframe_id})")
+    left, right = st.columns([3, 2])
+    with left:
+        try:
+            with st.spinner("Preparing the video for the browser..."):
+                video = playable_video(Path(hit.video_path), config.data_dir / "previews")
+            st.video(str(video), start_time=int(hit.timestamp))
+        except Exception as exc:  # a vanished or unreadable file must not break the page
+            st.error(f"Cannot play {hit.video_path}: {exc}")
+        row = engine.store.keyframes([hit.keyframe_id])[hit.keyframe_id]
+        strip = engine.store.keyframes_between(row.video_db_id, hit.timestamp - 10, hit.timestamp + 10)
+        if strip:
+            st.image([str(r.thumbnail) for r in strip], width=110,
+                     caption=[f"{clock(r.timestamp)}{' ◀' if r.keyframe_id == hit.keyframe_id else ''}" for r in strip])
+        st.button("Find similar frames", key="similar", on_click=_find_similar, args=(hit.keyframe_id,))
+    with right:
+        summary = summarizer(engine, id(engine), config.summary).summarize(hit.keyframe_id, language)
+        st.markdown("**What happens here**")
+        st.write(summary.text)
+        if st.button("Read aloud", key="speak"):
+            try:
+                spoken = speak(summary.text, language, config.data_dir / "audio", config.speech)
+                st.audio(spoken.path.read_bytes(), format="audio/mpeg" if spoken.path.suffix == ".mp3" else "audio/wav")
+                st.caption(f"Spoken by {spoken.engine}" + (" (offline voice)" if spoken.offline else " (Google TTS)"))
+                st.session_state.spoken = spoken
+            except SpeechError as exc:
+                st.error(str(exc))
+
+
+def _find_similar(keyframe_id: int) -> None:
+    # A callback: widget values (the mode radio, the keyframe box) may only change before a rerun.
+    st.session_state.mode, st.session_state.like = "Similar frame", keyframe_id
+
+
+def export_panel(hits: list[Hit]) -> None:
+    st.divider()
+    st.subheader("Export")
+    picked = [h for h in hits if st.session_state.get(f"pick_{h.keyframe_id}")]
+    top_n = st.number_input("Or take the top N", 1, AIC_MAX_LINES, min(AIC_MAX_LINES, len(hits)) or 1, key="top_n")
+    chosen = picked or hits[: int(top_n)]
+    st.caption(f"{len(chosen)} hits: {'the ones you picked' if picked else f'the top {int(top_n)}'}"
+               f" (AI Challenge files hold at most {AIC_MAX_LINES} lines)")
+    csv = aic_csv(chosen).encode()
+    st.session_state.export_csv = csv
+    c1, c2 = st.columns(2)
+    c1.download_button("AI Challenge CSV", csv, file_name="answers.csv", mime="text/csv", key="export_aic")
+    c2.download_button("JSON", hits_json(chosen).encode(), file_name="hits.json", mime="application/json",
+                       key="export_json")
+
+
+main()
