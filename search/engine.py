@@ -156,6 +156,8 @@ class SearchEngine:
         video_of = {kid: row.video_db_id for kid, row in self.store.keyframes([i for i, _ in ranked]).items()}
         per_video: dict[int, list[tuple[int, float]]] = {}
         for kid, score in ranked:
+            if kid not in video_of:  # deleted since the search (a concurrent re-index)
+                continue
             group = per_video.setdefault(video_of[kid], [])
             if len(group) < q.per_video:
                 group.append((kid, score))

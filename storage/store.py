@@ -243,10 +243,13 @@ class Store:
     def bind_model(self, model: ModelInfo) -> None:
         """Record the embedding model of a new (or still empty) index, or refuse a different one."""
         stored = self.model()
-        if stored is None or (stored != model and self._keyframe_count() == 0):
+        if stored is None or (stored != model and self.counts()[1] == 0):
             self._set_meta(
                 {"clip_model": model.name, "clip_pretrained": model.pretrained, "clip_dim": str(model.dim)}
             )
+            # An empty index of the old model may have left a FAISS file of the old dimension.
+            self._vectors = None
+            (self.data_dir / "vectors.faiss").unlink(missing_ok=True)
         elif stored != model:
             raise ModelMismatchError(
                 f"this index ({self.data_dir}) was built with CLIP {stored.label}, not "
@@ -254,10 +257,6 @@ class Store:
                 f"clip.model/clip.pretrained back to {stored.name}/{stored.pretrained}, "
                 f"or use another --data-dir for the new model."
             )
-
-    def _keyframe_count(self) -> int:
-        with self._sessions() as s:
-            return s.scalar(select(func.count()).select_from(Keyframe))
 
     def check_model(self, model: ModelInfo) -> None:
         """Refuse to search with a query encoder other than the one the index was built with."""

@@ -125,8 +125,11 @@ def test_model_binding(store):
 def test_empty_index_may_change_model(tmp_path):
     with Store(tmp_path / "d", writer=True) as s:
         s.bind_model(ModelInfo("ViT-L-14", "openai", 768))
+        s.vectors.save()  # an empty FAISS file of 768 dimensions
         s.bind_model(MODEL)  # nothing indexed yet: allowed
         assert s.model() == MODEL
+        add_video(s, "/v/a.mp4", [1])  # 8-dim vectors go into a fresh index
+        assert s.stats()["consistent"] and s.vectors.dim == DIM
 
 
 def test_one_writer_at_a_time_and_reader_needs_an_index(tmp_path):

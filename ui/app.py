@@ -5,6 +5,7 @@ search itself is `search.SearchEngine.search`, the very code `evr search` runs.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -153,12 +154,10 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Qu
 
 def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
     query = Query(**{**vars(query), "k": k})
+    needs_clip = (query.text is not None or query.image is not None) and not engine.clip.loaded
     try:
-        if query.text is not None or query.image is not None:
-            engine.store.check_model(engine.clip.info)  # a mismatch is said before a slow load
-            with st.spinner("Loading CLIP (first query only)..."):
-                engine.clip.load()
-        return engine.search(query)
+        with st.spinner("Loading CLIP (first query only)...") if needs_clip else contextlib.nullcontext():
+            return engine.search(query)
     except ModelUnavailableError as exc:
         st.warning(f"Semantic search is off: {exc}\n\nOn-screen text, person and pose filters and "
                    f"'similar frame' still work.")
@@ -213,8 +212,7 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
             st.video(str(video), start_time=int(hit.timestamp))
         except Exception as exc:  # a vanished or unreadable file must not break the page
             st.error(f"Cannot play {hit.video_path}: {exc}")
-        row = engine.store.keyframes([hit.keyframe_id])[hit.keyframe_id]
-        strip = engine.store.keyframes_between(row.video_db_id, hit.timestamp - 10, hit.timestamp + 10)
+        strip = engine.store.keyframes_between(hit.video_db_id, hit.timestamp - 10, hit.timestamp + 10)
         if strip:
             st.image([str(r.thumbnail) for r in strip], width=110,
                      caption=[f"{clock(r.timestamp)}{' ◀' if r.keyframe_id == hit.keyframe_id else ''}" for r in strip])

@@ -84,6 +84,10 @@ class ClipEncoder:
             )
         return ModelInfo(self.settings.model, self.settings.pretrained, int(config["embed_dim"]))
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def load(self) -> None:
         with self._lock:
             if self._model is None:
