@@ -254,7 +254,6 @@ def cmd_summarize(args, config: AppConfig) -> int:
 
 def cmd_ui(args, config: AppConfig) -> int:
     import os
-    import subprocess
 
     app = Path(__file__).with_name("app.py")
     env = dict(os.environ)
@@ -266,7 +265,9 @@ def cmd_ui(args, config: AppConfig) -> int:
     print(f"evr: opening the app at http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    return subprocess.call(cmd, env=env)
+    sys.stderr.flush()
+    # Become the server (no child process): Ctrl+C and kill reach Streamlit itself.
+    os.execve(sys.executable, cmd, env)
 
 
 def cmd_stats(args, config: AppConfig) -> int:
