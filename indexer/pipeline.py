@@ -99,6 +99,7 @@ class Indexer:
             report.videos_pruned = self.store.prune()
             for p in report.videos_pruned:
                 log.info("pruned %s (file is gone)", p)
+        _warn_shared_video_ids(files)
         signature = self.signature() if files else ""
         todo = self._changed(files, signature, retry_failed, report)
         if todo:
@@ -232,6 +233,18 @@ class Indexer:
                     batch = []
         if batch:
             yield batch
+
+
+def _warn_shared_video_ids(files: list[Path]) -> None:
+    """Hits name videos by file stem (the id contest answers use): two files with one stem are
+    indexed both, but their answers cannot be told apart."""
+    by_stem: dict[str, list[Path]] = defaultdict(list)
+    for f in files:
+        by_stem[f.stem].append(f)
+    for stem, paths in by_stem.items():
+        if len(paths) > 1:
+            log.warning("video_id %r is shared by %d files (%s): rename them if you submit answers by video_id",
+                        stem, len(paths), ", ".join(str(p) for p in paths))
 
 
 def prefetch(items: Iterator, depth: int = 2) -> Iterator:

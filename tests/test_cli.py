@@ -262,3 +262,13 @@ def test_export_aic_csv(indexed, tmp_path, capsys):
     code, data = evr("--data-dir", indexed, "search", "a dog", "--k", "2", "--export", "json", capsys=capsys)
     assert code == 0 and [h["rank"] for h in data] == [1, 2]
     assert main_code(["--data-dir", str(indexed), "search", "x", "--out", str(out)]) == 2
+
+
+def test_files_sharing_a_video_id_are_indexed_with_a_warning(tmp_path, videos, capsys, caplog):
+    for sub, clip in (("day1", "video7010"), ("day2", "video7011")):
+        (tmp_path / "v" / sub).mkdir(parents=True)
+        shutil.copyfile(videos / f"msrvtt/{clip}.mp4", tmp_path / "v" / sub / "clip.mp4")
+    code, report = evr("--data-dir", tmp_path / "d", "index", tmp_path / "v", "--no-progress", "--json",
+                       capsys=capsys)
+    assert code == 0 and report["videos_indexed"] == 2
+    assert "video_id 'clip' is shared by 2 files" in caplog.text
