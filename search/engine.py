@@ -18,7 +18,7 @@ Ranking rules (README.md, "Search rules"):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,8 +44,9 @@ class Query:
     text: str | None = None
     image: np.ndarray | None = None  # RGB uint8
     like: int | None = None  # keyframe id
-    ocr: str | None = None  # words that must be on screen (alone: the OCR ranking)
-    filters: KeyframeFilter = field(default_factory=KeyframeFilter)  # its `ocr` is set from `ocr`
+    # filters.ocr, the words that must be on screen, is one more filter beside a text, image or
+    # keyframe query; without one, it is the query: the OCR ranking.
+    filters: KeyframeFilter = field(default_factory=KeyframeFilter)
     then: str | None = None  # temporal: a second event after the first
     within: float = 10.0  # seconds between the first event and the second
     k: int = 20
@@ -58,11 +59,11 @@ class Query:
 
     def validate(self) -> None:
         given = sum(x is not None for x in (self.text, self.image, self.like))
-        if given > 1 or (given == 0 and self.ocr is None):
+        if given > 1 or (given == 0 and self.filters.ocr is None):
             raise QueryError("give one of: a text query, --image FILE, --like KEYFRAME_ID (and/or --ocr WORDS)")
         if self.text is not None and not self.text.strip():
             raise QueryError("the text query is empty")
-        if self.ocr is not None and not words(self.ocr):
+        if self.filters.ocr is not None and not words(self.filters.ocr):
             raise QueryError("the --ocr text has no words to look for")
         if self.k < 1:
             raise QueryError("k must be at least 1")
@@ -106,8 +107,8 @@ class SearchEngine:
         q.validate()
         if self.store.model() is None:
             raise StoreError("the index is empty: run `evr index <folder>` first")
-        # With another query, --ocr is one more filter; alone, it is the ranking.
-        filters = KeyframeFilter(**{**vars(q.filters), "ocr": q.ocr}) if q.has_vector_query else q.filters
+        # Without a vector query the OCR words rank (in _ranking) rather than filter.
+        filters = q.filters if q.has_vector_query else replace(q.filters, ocr=None)
         allowed = self.store.filter_ids(filters) if filters.active else None
         vec = self.query_vector(q) if q.has_vector_query else None
         if q.then is not None:
@@ -138,7 +139,7 @@ class SearchEngine:
     def _ranking(self, q: Query, vec: np.ndarray | None, allowed: np.ndarray | None, fetch: int):
         """The top `fetch` (keyframe id, score) and how they matched ("clip", "ocr", or per id)."""
         if vec is None:
-            return self.store.ocr_search(q.ocr, allowed, limit=fetch), "ocr"
+            return self.store.ocr_search(q.filters.ocr, allowed, limit=fetch), "ocr"
         ranked = self._vector_ranking(vec, allowed, fetch)
         if q.text is not None:
             ocr = self.store.ocr_search(q.text, allowed, limit=fetch)

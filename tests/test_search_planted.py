@@ -106,11 +106,11 @@ def test_filter_never_starves_k(planted):
 
 def test_ocr_search_folds_vietnamese_accents_and_case(planted):
     engine, facts = planted
-    assert ids(engine.search(Query(ocr="lu lut o hue"))) == [facts[("alpha", 3)]]
-    assert ids(engine.search(Query(ocr="Lũ Lụt"))) == [facts[("alpha", 3)]]
-    assert ids(engine.search(Query(ocr="Hà Nội"))) == [facts[("alpha", 20)]]  # on screen: HA NOI
-    assert engine.search(Query(ocr="hue news")) == []  # every word must be there
-    hit = engine.search(Query(ocr="breaking"))[0]
+    assert ids(engine.search(Query(filters=KeyframeFilter(ocr="lu lut o hue")))) == [facts[("alpha", 3)]]
+    assert ids(engine.search(Query(filters=KeyframeFilter(ocr="Lũ Lụt")))) == [facts[("alpha", 3)]]
+    assert ids(engine.search(Query(filters=KeyframeFilter(ocr="Hà Nội")))) == [facts[("alpha", 20)]]  # on screen: HA NOI
+    assert engine.search(Query(filters=KeyframeFilter(ocr="hue news"))) == []  # every word must be there
+    hit = engine.search(Query(filters=KeyframeFilter(ocr="breaking")))[0]
     assert (hit.video_id, hit.timestamp, hit.match, hit.ocr_text) == ("beta", 7.0, "ocr", "BREAKING NEWS tonight")
 
 
@@ -119,7 +119,7 @@ def test_ocr_search_folds_vietnamese_accents_and_case(planted):
 def test_hostile_ocr_strings_never_raise(planted, hostile):
     engine, _ = planted
     try:
-        hits = engine.search(Query(ocr=hostile))
+        hits = engine.search(Query(filters=KeyframeFilter(ocr=hostile)))
     except QueryError as exc:  # only for strings with no word at all
         assert "no words" in str(exc)
     else:
@@ -144,7 +144,7 @@ def clip_rank(engine, facts, kid):
 
 def test_text_with_ocr_filter(planted):
     engine, facts = planted
-    hits = engine.search(Query(text="a man opens a door", ocr="hà nội", k=10))
+    hits = engine.search(Query(text="a man opens a door", filters=KeyframeFilter(ocr="hà nội"), k=10))
     assert ids(hits) == [facts[("alpha", 20)]]
 
 
@@ -165,11 +165,11 @@ def test_temporal_pairs(planted):
 
 @pytest.mark.parametrize("query, message", [
     (Query(), "give one of"),
-    (Query(ocr="!!!"), "no words"),
+    (Query(filters=KeyframeFilter(ocr="!!!")), "no words"),
     (Query(like=1, filters=KeyframeFilter(min_persons=3, max_persons=1)), "more than --max-persons"),
     (Query(like=1, filters=KeyframeFilter(poses=("dancing",))), "unknown pose dancing"),
     (Query(like=1, filters=KeyframeFilter(time_from=5, time_to=1)), "before --from"),
-    (Query(ocr="news", then="x"), "--then needs a first event"),
+    (Query(filters=KeyframeFilter(ocr="news"), then="x"), "--then needs a first event"),
     (Query(like=1, then="x", within=0), "--within"),
 ])
 def test_bad_filters_get_messages(planted, query, message):

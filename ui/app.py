@@ -6,6 +6,7 @@ search itself is `search.SearchEngine.search`, the very code `evr search` runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def main() -> None:
         st.info("Type a description, pick a frame or an image, or use the on-screen text filter.")
         return
     state = st.session_state
-    signature = repr((query, filters, group))  # a new query starts again at one page of results
+    signature = repr(query)  # a new query (filters included) starts again at one page of results
     if state.get("signature") != signature:
         state.signature, state.k = signature, k_page
     hits = run_search(engine, query, state.k)
@@ -123,8 +124,7 @@ def sidebar(engine: SearchEngine, config: AppConfig):
 def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Query | None:
     """The query the widgets describe, or None while there is nothing to search for."""
     mode = st.radio("Search by", MODES, horizontal=True, key="mode")
-    common = dict(ocr=filters.ocr, filters=KeyframeFilter(**{**vars(filters), "ocr": None}),
-                  group="video" if group else None)
+    common = dict(filters=filters, group="video" if group else None)
     if mode == "Text":
         # ?q=... in the address starts with that query (shareable links to a search).
         st.session_state.setdefault("query", st.query_params.get("q", ""))
@@ -148,12 +148,12 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Qu
     then = c2.text_input("then, in the same video", key="then").strip()
     within = c3.number_input("within (s)", min_value=0.5, value=10.0, step=1.0, key="within")
     if first and then:
-        return Query(text=first, then=then, within=float(within), ocr=common["ocr"], filters=common["filters"])
+        return Query(text=first, then=then, within=float(within), filters=filters)
     return None
 
 
 def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
-    query = Query(**{**vars(query), "k": k})
+    query = dataclasses.replace(query, k=k)
     needs_clip = (query.text is not None or query.image is not None) and not engine.clip.loaded
     try:
         with st.spinner("Loading CLIP (first query only)...") if needs_clip else contextlib.nullcontext():
@@ -164,7 +164,7 @@ def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
         if query.text and query.then is None:
             st.caption("Showing frames whose on-screen text holds your words instead.")
             try:
-                return engine.search(Query(ocr=query.text, filters=query.filters, k=k))
+                return engine.search(Query(filters=dataclasses.replace(query.filters, ocr=query.text), k=k))
             except QueryError:
                 return []
         return None

@@ -183,9 +183,8 @@ def cmd_search(args, config: AppConfig) -> int:
         text=args.text,
         image=read_image(args.image) if args.image else None,
         like=args.like,
-        ocr=args.ocr,
         filters=KeyframeFilter(
-            min_persons=args.min_persons, max_persons=args.max_persons, poses=tuple(args.pose),
+            ocr=args.ocr, min_persons=args.min_persons, max_persons=args.max_persons, poses=tuple(args.pose),
             videos=tuple(args.video), time_from=args.time_from, time_to=args.time_to,
         ),
         then=args.then,
