@@ -39,6 +39,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/index_stages.py --videos "$(VIDEOS)"
+	$(BIN)/python benchmarks/index_stages.py --memory --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/person_counts.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/ui_latency.py
 

@@ -1,10 +1,11 @@
 """Frames per second of each indexing stage, and our decode+keyframe stage against ffmpeg.
 
     python benchmarks/index_stages.py --videos ../shared/data/videos [--model ViT-B-32 --pretrained none]
+    python benchmarks/index_stages.py --memory    # peak RSS per decoder, 1-minute vs 16-minute video
 
 Stages are timed one after another on the same files (not overlapped, so each number is that
 stage alone): ffmpeg's pure decode (`ffmpeg -i X -f null -`) as the reference, our decode, our
-decode + keyframe selection (the keyframe stage), CLIP on the selected keyframes, OCR and
+decode + shot detection + keyframe selection (the keyframe stage), CLIP on the keyframes, OCR and
 persons/poses on the first --analyzer-frames kept keyframes, and writing (thumbnails + SQLite +
 FAISS). Then the real pipeline end to end (decode, keyframes, CLIP, write; stages overlap).
 Prints a table; on a CPU-only machine compare the ratios, not the absolute times.
@@ -12,6 +13,8 @@ Prints a table; on a CPU-only machine compare the ratios, not the absolute times
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -20,16 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer import ClipSettings, Indexer, IndexSettings, KeyframeSettings  # noqa: E402
+from indexer import ClipSettings, DecodeSettings, Indexer, IndexSettings  # noqa: E402
 from indexer.analyzers import ClipEncoder  # noqa: E402
 from indexer.analyzers.ocr import OcrAnalyzer  # noqa: E402
 from indexer.analyzers.persons import PersonAnalyzer  # noqa: E402
 from indexer.settings import OcrSettings, PersonSettings  # noqa: E402
-from indexer.decoders import open_video  # noqa: E402
-from indexer.keyframes import KeyframeSelector, NearDuplicateFilter  # noqa: E402
+from indexer.decoders import BACKENDS, open_video  # noqa: E402
+from indexer.keyframes import KeyframeSelector  # noqa: E402
 from indexer.scan import find_videos  # noqa: E402
 from indexer.thumbnails import encode_thumbnail  # noqa: E402
-from storage import NewKeyframe, Store, VideoInfo  # noqa: E402
+from storage import NewKeyframe, NewShot, Store, VideoInfo  # noqa: E402
 
 
 def timed(fn):
@@ -58,18 +61,56 @@ def decode_only(files, backends, max_side) -> tuple[float, int]:
     return timed(run)
 
 
-def decode_and_select(files, backends, max_side, kf: KeyframeSettings):
-    """The keyframe stage; keeps the candidates (per video) for the next stages."""
+def decode_and_select(files, backends, max_side, settings: IndexSettings):
+    """The keyframe stage; keeps the keyframes (per video) for the next stages."""
     def run():
         per_video = []
         for f in files:
             src = open_video(str(f), backends, max_side)
-            selector = KeyframeSelector(kf)
-            picks = [c for c in map(selector.feed, src.frames()) if c is not None]
-            per_video.append((f, src.info, picks))
+            selector = KeyframeSelector(settings.keyframes, settings.shots, src.info.fps)
+            picks = [kf for frame in src.frames() for kf in selector.feed(frame)] + selector.finish()
+            per_video.append((f, src.info, picks, selector))
             src.close()
         return per_video
     return timed(run)
+
+
+# -- memory: peak RSS of indexing a short and a long video, per decoder ------------------------
+
+
+def rss_child(video: Path, backend: str, model: str) -> int:
+    """Index one video in this process (a child of --memory) and print its peak RSS in MB."""
+    settings = IndexSettings(
+        decode=DecodeSettings(backends=[backend]),
+        clip=ClipSettings(model=model, pretrained="none", device="cpu"),
+        ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),
+    )
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp), writer=True) as store:
+        report = Indexer(store, settings).run([video], progress=False)
+    assert report.videos_indexed == 1, report.videos_failed
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    return 0
+
+
+def memory(videos: Path, model: str) -> int:
+    """1 minute and 16 minutes of the same SD street video (vtest.avi, copied end to end)."""
+    source = videos / "opencv_samples/vtest.avi"
+    with tempfile.TemporaryDirectory() as tmp:
+        short, long = Path(tmp) / "one-minute.avi", Path(tmp) / "sixteen-minutes.avi"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-t", "60", "-c", "copy", str(short)], check=True)
+        (Path(tmp) / "list.txt").write_text(f"file '{source.resolve()}'\n" * 12)
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(Path(tmp) / "list.txt"),
+                        "-c", "copy", str(long)], check=True)
+        print("\n| decoder | peak RSS, 1 min (MB) | peak RSS, 16 min (MB) | 16 min / 1 min |")
+        print("|---|---:|---:|---:|")
+        for backend in BACKENDS:
+            peaks = []
+            for video in (short, long):
+                out = subprocess.run([sys.executable, __file__, "--rss-child", str(video), backend, "--model", model],
+                                     capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                peaks.append(int(out.stdout.split()[-1]))
+            print(f"| {backend} | {peaks[0]} | {peaks[1]} | {peaks[1] / peaks[0]:.2f} |", flush=True)
+    return 0
 
 
 def main() -> int:
@@ -82,7 +123,13 @@ def main() -> int:
     ap.add_argument("--max-short-side", type=int, default=720)
     ap.add_argument("--analyzer-frames", type=int, default=40, help="keyframes OCR and persons are timed on")
     ap.add_argument("--persons-backend", default="auto")
+    ap.add_argument("--memory", action="store_true", help="only the peak-RSS table (short vs long video)")
+    ap.add_argument("--rss-child", nargs=2, metavar=("VIDEO", "BACKEND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rss_child:
+        return rss_child(Path(args.rss_child[0]), args.rss_child[1], args.model)
+    if args.memory:
+        return memory(args.videos, args.model)
 
     settings = IndexSettings(
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device),
@@ -95,13 +142,13 @@ def main() -> int:
     t_ffmpeg = ffmpeg_decode(files)  # the reference the target is set against (decodes audio too)
     t_ffmpeg_video = ffmpeg_decode(files, "-an")  # video only: the stricter comparison
     t_decode, frames = decode_only(files, backends, args.max_short_side)
-    t_keyframe_stage, per_video = decode_and_select(files, backends, args.max_short_side, settings.keyframes)
-    candidates = sum(len(p) for _, _, p in per_video)
+    t_keyframe_stage, per_video = decode_and_select(files, backends, args.max_short_side, settings)
+    candidates = sum(len(p) for _, _, p, _ in per_video)
 
     clip = ClipEncoder(settings.clip)
     t_load, _ = timed(clip.load)
-    clip.encode_images([per_video[0][2][0].frame.rgb])  # warm-up
-    t_clip, vectors = timed(lambda: [clip.encode_images([c.frame.rgb for c in p]) for _, _, p in per_video])
+    clip.encode_images([per_video[0][2][0].rgb])  # warm-up
+    t_clip, vectors = timed(lambda: [clip.encode_images([f.rgb for f in p]) for _, _, p, _ in per_video])
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "w", writer=True)
@@ -109,21 +156,21 @@ def main() -> int:
 
         def write():
             kept = 0
-            for (f, info, picks), vecs in zip(per_video, vectors):
-                dedup = NearDuplicateFilter(settings.keyframes.dedup_threshold)
-                rows = [NewKeyframe(c.frame.idx, c.frame.timestamp, c.shot,
-                                    encode_thumbnail(c.frame.rgb, settings.keyframes.thumbnail_width), v)
-                        for c, v in zip(picks, vecs) if dedup.keep(c.shot, v)]
+            for (f, info, picks, selector), vecs in zip(per_video, vectors):
+                rows = [NewKeyframe(kf.idx, kf.timestamp, selector.shot_of(kf.idx),
+                                    encode_thumbnail(kf.rgb, settings.keyframes.thumbnail_width), v)
+                        for kf, v in zip(picks, vecs)]
+                shots = [NewShot(s.start_frame, s.start, s.end) for s in selector.shots(info.duration)]
                 vid = store.start_video(str(f), 0, 0)
                 kept += store.save_video(vid, VideoInfo(info.backend, info.duration, info.fps, len(picks),
-                                                        info.width, info.height), rows)
+                                                        info.width, info.height), rows, shots=shots)
             store.flush()
             return kept
         t_write, kept = timed(write)
         store.close()
 
     # OCR and persons run per keyframe; time them on a sample spread over all videos' keyframes.
-    keyframes = [c.frame.rgb for _, _, picks in per_video for c in picks]
+    keyframes = [f.rgb for _, _, picks, _ in per_video for f in picks]
     sample = keyframes[:: max(1, len(keyframes) // args.analyzer_frames)][: args.analyzer_frames]
     ocr = OcrAnalyzer(OcrSettings(languages=["en"], device=args.device))
     persons = PersonAnalyzer(PersonSettings(backend=args.persons_backend, device=args.device))
@@ -141,7 +188,7 @@ def main() -> int:
         ("ffmpeg -i X -f null - (reference)", t_ffmpeg, frames, "frames"),
         ("ffmpeg -i X -an -f null - (video only)", t_ffmpeg_video, frames, "frames"),
         ("decode", t_decode, frames, "frames"),
-        ("keyframe stage (decode + select)", t_keyframe_stage, frames, "frames"),
+        ("keyframe stage (decode + shots + select)", t_keyframe_stage, frames, "frames"),
         (f"clip {args.model} on {clip.device}", t_clip, candidates, "keyframes"),
         (f"ocr ({ocr.signature})", t_ocr, len(sample), "keyframes"),
         (f"persons + poses ({persons.signature})", t_persons, len(sample), "keyframes"),
@@ -155,7 +202,7 @@ def main() -> int:
     print(f"\nkeyframe stage / ffmpeg pure decode: {t_keyframe_stage / t_ffmpeg:.2f}x (target <= 1.5x); "
           f"/ ffmpeg video-only decode: {t_keyframe_stage / t_ffmpeg_video:.2f}x")
     print(f"selection alone: {(t_keyframe_stage - t_decode) / t_ffmpeg:.2f}x ffmpeg time; "
-          f"{candidates} candidates from {frames} frames, {kept} kept after dedup; CLIP load {t_load:.1f} s")
+          f"{candidates} keyframes from {frames} frames; CLIP load {t_load:.1f} s")
     return 0
 
 

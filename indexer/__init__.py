@@ -1,5 +1,5 @@
 """Indexer: decode -> keyframes -> analyzers -> storage."""
 from .pipeline import Indexer, IndexReport
-from .settings import ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings
+from .settings import ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings, ShotSettings
 
-__all__ = ["ClipSettings", "DecodeSettings", "IndexReport", "IndexSettings", "Indexer", "KeyframeSettings"]
+__all__ = ["ClipSettings", "DecodeSettings", "IndexReport", "IndexSettings", "Indexer", "KeyframeSettings", "ShotSettings"]

@@ -1,85 +1,115 @@
 """Keyframe selection, in one streaming pass over the decoded frames.
 
-Shot boundaries come from frame-content change on tiny frames (the mean absolute difference of
-HSV channels between consecutive 64x36 frames, as PySceneDetect's content detector measures it).
-A keyframe is taken at the first frame of each shot and then whenever `max_gap_s` has passed
-since the last one, so long shots stay covered. Near-duplicates inside a shot are dropped later,
-once CLIP vectors exist (`NearDuplicateFilter`).
+The rule (README.md, "Keyframes"):
+- Candidates: a frame every `sample_s` seconds, and the first frame of every shot.
+- A frame is kept as a keyframe when
+  1. it starts a shot (indexer/shots.py finds cuts and fades), or
+  2. `max_gap_s` seconds have passed since the last kept keyframe (checked on every frame), or
+  3. it is a candidate and not a near duplicate of the last kept keyframe: at least
+     `min_change` of its 64x36 grey thumbnail moved by more than 20 grey levels.
+So consecutive keyframes are never more than `max_gap_s` plus one frame apart, and a scene with
+change (people walking in, a pan) gets up to one keyframe per `sample_s`, a still one one per
+`max_gap_s`. The test is on pixels, not CLIP vectors: it needs no model, does not depend on the
+weights (with random ones every frame looks alike to CLIP), and CLIP then runs on kept frames only.
+
+Shot cuts are reported a few frames late, so frames wait in a short buffer (`lag` frames) until
+it is known whether a shot starts at them; a fade is reported once the picture is back, and the
+first frame still waiting then starts the new shot's keyframes.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from array import array
+from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from .decoders import Frame
-from .settings import KeyframeSettings
+from .settings import KeyframeSettings, ShotSettings
+from .shots import ShotDetector, detection_frame
 
-_SMALL = (64, 36)
+_THUMB = (64, 36)
+_MOVED = 20  # grey levels (0-255) a thumbnail pixel must change by to count as changed
 
 
 @dataclass(frozen=True)
-class Candidate:
+class ShotSpan:
+    start_frame: int
+    start: float  # seconds
+    end: float  # seconds: the next shot's start, or the video's end
+
+
+@dataclass
+class _Waiting:
     frame: Frame
-    shot: int
+    thumb: np.ndarray
+    starts_shot: bool = False
 
 
 class KeyframeSelector:
-    def __init__(self, settings: KeyframeSettings):
-        self.settings = settings
-        self._prev: np.ndarray | None = None
-        self._shot = -1
-        self._last_cut = float("-inf")
-        self._last_pick = float("-inf")
+    """`feed` every decoded frame in order, then `finish`; both return the frames kept as
+    keyframes, in order. `shots(end)` gives the video's shots afterwards."""
 
-    def content_change(self, rgb: np.ndarray) -> float | None:
-        """Mean HSV difference to the previous frame (None for the first frame)."""
-        # Subsample to ~4x the target first: area-averaging a whole 720p frame costs ~0.8 ms,
-        # as much as decoding it; this costs ~0.15 ms and still averages away noise.
-        h, w = rgb.shape[:2]
-        stride = max(1, min(h // (_SMALL[1] * 4), w // (_SMALL[0] * 4)))
-        small = cv2.resize(np.ascontiguousarray(rgb[::stride, ::stride]), _SMALL, interpolation=cv2.INTER_AREA)
-        hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV).astype(np.int16)
-        prev, self._prev = self._prev, hsv
-        return None if prev is None else float(np.abs(hsv - prev).mean())
+    def __init__(self, keyframes: KeyframeSettings, shots: ShotSettings, fps: float):
+        self.settings = keyframes
+        self._shot_settings = shots
+        self._detector = ShotDetector(shots, fps)
+        self._waiting: deque[_Waiting] = deque()
+        self._times = array("d")  # timestamp of every frame so far (a fade's boundary lies back)
+        self._shot_starts: list[int] = []  # frame numbers
+        self._last_kept: _Waiting | None = None
+        self._next_sample = 0.0
 
-    def feed(self, frame: Frame) -> Candidate | None:
-        change = self.content_change(frame.rgb)
-        s = self.settings
-        cut = change is None or (
-            change >= s.cut_threshold and frame.timestamp - self._last_cut >= s.min_shot_s
-        )
-        if cut:
-            self._shot += 1
-            self._last_cut = frame.timestamp
-        if cut or frame.timestamp - self._last_pick >= s.max_gap_s:
-            self._last_pick = frame.timestamp
-            return Candidate(frame, self._shot)
-        return None
+    def feed(self, frame: Frame) -> list[Frame]:
+        small = detection_frame(frame.rgb, self._shot_settings.detect_width)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        entry = _Waiting(frame, cv2.resize(grey, _THUMB, interpolation=cv2.INTER_AREA))
+        self._times.append(frame.timestamp)
+        if not self._shot_starts:
+            self._shot_starts.append(frame.idx)
+            entry.starts_shot = True
+        self._waiting.append(entry)
+        for start in self._detector.feed(frame.idx, small):
+            self._shot_starts.append(start)
+            waiting = next((w for w in self._waiting if w.frame.idx == start), self._waiting[0])
+            waiting.starts_shot = True
+        kept = []
+        while len(self._waiting) > self._detector.lag:
+            kept += self._decide(self._waiting.popleft())
+        return kept
+
+    def finish(self) -> list[Frame]:
+        kept = []
+        while self._waiting:
+            kept += self._decide(self._waiting.popleft())
+        return kept
+
+    def _decide(self, w: _Waiting) -> list[Frame]:
+        s, ts, last = self.settings, w.frame.timestamp, self._last_kept
+        sampled = ts >= self._next_sample
+        keep = w.starts_shot or last is None or ts - last.frame.timestamp >= s.max_gap_s
+        if not keep and sampled:
+            keep = changed_fraction(w.thumb, last.thumb) >= s.min_change
+        if sampled or keep:
+            self._next_sample = ts + s.sample_s
+        if not keep:
+            return []
+        self._last_kept = w
+        return [w.frame]
+
+    def shot_of(self, frame_idx: int) -> int:
+        """0-based number of the shot that holds this frame."""
+        return max(0, bisect_right(self._shot_starts, frame_idx) - 1)
+
+    def shots(self, video_end: float) -> list[ShotSpan]:
+        """The shots found so far; the last one ends at `video_end` (seconds)."""
+        starts = [(f, self._times[f] if f < len(self._times) else video_end) for f in self._shot_starts]
+        ends = [t for _, t in starts[1:]] + [max(video_end, starts[-1][1] if starts else 0.0)]
+        return [ShotSpan(f, t, end) for (f, t), end in zip(starts, ends)]
 
 
-def select_keyframes(frames: Iterable[Frame], settings: KeyframeSettings) -> Iterator[Candidate]:
-    selector = KeyframeSelector(settings)
-    for frame in frames:
-        candidate = selector.feed(frame)
-        if candidate is not None:
-            yield candidate
-
-
-class NearDuplicateFilter:
-    """Drops a keyframe whose cosine similarity to the last kept keyframe of the same shot
-    exceeds `threshold` (vectors are L2-normalised). Shots arrive in order, so only the
-    current shot's last kept vector is needed."""
-
-    def __init__(self, threshold: float):
-        self.threshold = threshold
-        self._shot: int | None = None
-        self._last: np.ndarray | None = None
-
-    def keep(self, shot: int, vector: np.ndarray) -> bool:
-        if shot == self._shot and float(vector @ self._last) > self.threshold:
-            return False
-        self._shot, self._last = shot, vector
-        return True
+def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of pixels of two grey thumbnails that differ by more than `_MOVED` levels."""
+    return float(np.count_nonzero(cv2.absdiff(a, b) > _MOVED)) / a.size

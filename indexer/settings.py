@@ -15,11 +15,28 @@ class DecodeSettings:
 
 @dataclass(frozen=True)
 class KeyframeSettings:
-    max_gap_s: float = 2.0  # at least one keyframe this often inside long shots
-    dedup_threshold: float = 0.95  # drop a keyframe this CLIP-similar to the last kept one of its shot
-    cut_threshold: float = 27.0  # mean HSV difference (0-255) between frames that counts as a cut
-    min_shot_s: float = 0.4  # a cut closer than this to the previous one is flicker, not a new shot
+    """Which frames become keyframes (indexer/keyframes.py states the rule)."""
+
+    sample_s: float = 0.5  # a frame is a candidate this often, and at each shot start
+    max_gap_s: float = 2.0  # consecutive keyframes are never further apart than this (+ one frame)
+    # A candidate is kept when at least this fraction of the frame changed since the last kept
+    # keyframe (64x36 grey, a pixel counts when it moved by more than 20 of 255).
+    min_change: float = 0.05
     thumbnail_width: int = 320
+
+
+@dataclass(frozen=True)
+class ShotSettings:
+    """Shot boundaries (indexer/shots.py): PySceneDetect's AdaptiveDetector for cuts, its
+    ThresholdDetector for fades through black. The defaults are PySceneDetect's own."""
+
+    adaptive_threshold: float = 3.0  # a frame's change over the mean of its neighbours' that is a cut
+    min_content_val: float = 15.0  # and the least change (mean HSV difference, 0-255) a cut needs
+    fade_threshold: float = 12.0  # mean pixel value (0-255) under which a frame counts as black
+    min_shot_s: float = 0.4  # boundaries closer than this to the previous one are flicker
+    # Frames are shrunk to this width for detection (PySceneDetect's own default downscale
+    # keeps them at least 256 wide): cheaper than full frames, same cuts.
+    detect_width: int = 256
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,7 @@ class PersonSettings:
 class IndexSettings:
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     keyframes: KeyframeSettings = field(default_factory=KeyframeSettings)
+    shots: ShotSettings = field(default_factory=ShotSettings)
     clip: ClipSettings = field(default_factory=ClipSettings)
     ocr: OcrSettings = field(default_factory=OcrSettings)
     persons: PersonSettings = field(default_factory=PersonSettings)

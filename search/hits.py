@@ -14,6 +14,9 @@ class Hit:
     video_path: str
     frame_idx: int
     timestamp: float
+    shot: int  # 0-based shot of the video that holds the frame
+    shot_start: float | None  # seconds; None for a video indexed before shots were stored
+    shot_end: float | None
     score: float
     match: str  # "clip", "ocr" or "clip+ocr": which ranking(s) found it
     thumbnail: str  # absolute path
@@ -32,6 +35,9 @@ class Hit:
             video_path=row.video_path,
             frame_idx=row.frame_idx,
             timestamp=row.timestamp,
+            shot=row.shot,
+            shot_start=row.shot_start,
+            shot_end=row.shot_end,
             score=score,
             match=match,
             thumbnail=str(row.thumbnail),
@@ -50,6 +56,9 @@ class Hit:
             "video_path": self.video_path,
             "frame_idx": self.frame_idx,
             "timestamp": round(self.timestamp, 3),
+            "shot": self.shot,
+            "shot_start": None if self.shot_start is None else round(self.shot_start, 3),
+            "shot_end": None if self.shot_end is None else round(self.shot_end, 3),
             "score": round(self.score, 6),
             "match": self.match,
             "thumbnail": self.thumbnail,

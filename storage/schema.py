@@ -53,6 +53,7 @@ class Video(Base):
     keyframes: Mapped[list[Keyframe]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True
     )
+    shots: Mapped[list[Shot]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class Keyframe(Base):
@@ -63,7 +64,7 @@ class Keyframe(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
     frame_idx: Mapped[int] = mapped_column(Integer)
     timestamp: Mapped[float] = mapped_column(Float)
-    shot: Mapped[int] = mapped_column(Integer)
+    shot: Mapped[int] = mapped_column(Integer)  # Shot.shot of this video
     thumbnail: Mapped[str] = mapped_column(String)  # relative to the thumbnail root
     # Analyzer results; NULL where the analyzer did not run.
     ocr_text: Mapped[str | None] = mapped_column(Text, default=None)  # all boxes, reading order
@@ -77,6 +78,18 @@ class Keyframe(Base):
     )
     ocr_boxes: Mapped[list[OcrBox]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     persons: Mapped[list[Person]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class Shot(Base):
+    """A shot of a video: from its first frame up to the next shot's start (or the video's end).
+    Keyframes name their shot by its number (`Keyframe.shot`), 0-based in time order."""
+
+    __tablename__ = "shots"
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
+    shot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start_frame: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)  # seconds, as keyframe timestamps
+    end: Mapped[float] = mapped_column(Float)
 
 
 class Embedding(Base):

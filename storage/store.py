@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import create_engine, delete, event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .schema import OCR_FTS_DDL, SCHEMA_VERSION, Base, Embedding, Keyframe, Meta, OcrBox, Person, Video
+from .schema import OCR_FTS_DDL, SCHEMA_VERSION, Base, Embedding, Keyframe, Meta, OcrBox, Person, Shot, Video
 from .textfold import fold, fts_query
 from .vectors import VectorIndex
 
@@ -111,6 +111,27 @@ class NewKeyframe:
 
 
 @dataclass(frozen=True)
+class NewShot:
+    start_frame: int
+    start: float  # seconds
+    end: float
+
+
+@dataclass(frozen=True)
+class ShotRow:
+    """A stored shot with the ids of its keyframes (time order)."""
+
+    shot: int
+    start: float
+    end: float
+    keyframes: list[int]
+
+    def to_json(self) -> dict:
+        return {"shot": self.shot, "start": round(self.start, 3), "end": round(self.end, 3),
+                "keyframes": self.keyframes}
+
+
+@dataclass(frozen=True)
 class KeyframeRow:
     """A stored keyframe joined with its video, as search results need it."""
 
@@ -121,6 +142,8 @@ class KeyframeRow:
     frame_idx: int
     timestamp: float
     shot: int
+    shot_start: float | None  # seconds; None for a video indexed before shots were stored
+    shot_end: float | None
     thumbnail: Path  # absolute
     fps: float | None
     duration: float | None
@@ -309,9 +332,9 @@ class Store:
             return v.id
 
     def save_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe],
-                   analyzers: str = "") -> int:
-        """Replace a video's keyframes, vectors, analyzer results and thumbnails in one commit;
-        returns how many keyframes."""
+                   analyzers: str = "", shots: Sequence[NewShot] = ()) -> int:
+        """Replace a video's shots, keyframes, vectors, analyzer results and thumbnails in one
+        commit; returns how many keyframes. `NewKeyframe.shot` numbers a shot of `shots`."""
         run_dir = f"v{video_id}-{time.time_ns():x}"
         (self.thumb_root / run_dir).mkdir(parents=True)
         for kf in keyframes:
@@ -322,6 +345,9 @@ class Store:
             old_dir = video.thumb_dir
             _delete_fts(s, old_ids)
             s.execute(delete(Keyframe).where(Keyframe.video_id == video_id))
+            s.execute(delete(Shot).where(Shot.video_id == video_id))
+            s.add_all(Shot(video_id=video_id, shot=i, start_frame=sh.start_frame, start=sh.start, end=sh.end)
+                      for i, sh in enumerate(shots))
             rows = [_keyframe_row(video_id, run_dir, kf) for kf in keyframes]
             s.add_all(rows)
             s.flush()
@@ -366,6 +392,7 @@ class Store:
             dirs = s.scalars(select(Video.thumb_dir).where(Video.id.in_(video_ids))).all()
             _delete_fts(s, kf_ids)
             s.execute(delete(Keyframe).where(Keyframe.video_id.in_(video_ids)))
+            s.execute(delete(Shot).where(Shot.video_id.in_(video_ids)))
             if keep_rows:
                 s.execute(
                     update(Video)
@@ -443,8 +470,9 @@ class Store:
         with self._sessions() as s:
             for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
                 stmt = (
-                    select(Keyframe, Video)
+                    select(Keyframe, Video, Shot.start, Shot.end)
                     .join(Video, Keyframe.video_id == Video.id)
+                    .outerjoin(Shot, (Shot.video_id == Keyframe.video_id) & (Shot.shot == Keyframe.shot))
                     .where(Keyframe.id.in_(ids[start : start + 900]))
                 )
                 chunk = ids[start : start + 900]
@@ -453,7 +481,7 @@ class Store:
                     select(Person.keyframe_id, Person.labels).where(Person.keyframe_id.in_(chunk)).order_by(Person.id)
                 ):
                     poses.setdefault(kid, []).append(json.loads(labels))
-                for kf, v in s.execute(stmt).all():
+                for kf, v, shot_start, shot_end in s.execute(stmt).all():
                     out[kf.id] = KeyframeRow(
                         keyframe_id=kf.id,
                         video_db_id=v.id,
@@ -462,6 +490,8 @@ class Store:
                         frame_idx=kf.frame_idx,
                         timestamp=kf.timestamp,
                         shot=kf.shot,
+                        shot_start=shot_start,
+                        shot_end=shot_end,
                         thumbnail=self.thumb_root / kf.thumbnail,
                         fps=v.fps,
                         duration=v.duration,
@@ -521,6 +551,22 @@ class Store:
                 Keyframe.video_id == video_db_id, Keyframe.timestamp >= start, Keyframe.timestamp <= end)).all()
         rows = self.keyframes(ids)
         return sorted(rows.values(), key=lambda r: r.timestamp)
+
+    def shots(self, video_stem: str) -> dict[str, list[ShotRow]]:
+        """The shots of the indexed videos with this id (file stem), by path: usually one path,
+        more when files in several folders share a name, none for an unknown id."""
+        out: dict[str, list[ShotRow]] = {}
+        with self._sessions() as s:
+            videos = s.execute(select(Video.id, Video.path).where(Video.stem == video_stem, Video.status == "indexed")
+                               .order_by(Video.path)).all()
+            for vid, path in videos:
+                members: dict[int, list[int]] = {}
+                for kid, shot in s.execute(select(Keyframe.id, Keyframe.shot).where(Keyframe.video_id == vid)
+                                           .order_by(Keyframe.timestamp, Keyframe.id)):
+                    members.setdefault(shot, []).append(kid)
+                out[path] = [ShotRow(r.shot, r.start, r.end, members.get(r.shot, []))
+                             for r in s.scalars(select(Shot).where(Shot.video_id == vid).order_by(Shot.shot))]
+        return out
 
     def video_ids(self) -> list[str]:
         """Ids (file stems) of the indexed videos, sorted."""

@@ -4,6 +4,8 @@ Every filter is checked against `evr search` with the same arguments: the app an
 give the very same hits (one search code path)."""
 from __future__ import annotations
 
+import math
+
 import subprocess
 from pathlib import Path
 
@@ -35,7 +37,6 @@ def app_index(videos, tmp_path_factory):
         mp.setenv("EVR_OCR_LANGUAGES", "en")
         mp.setenv("EVR_PERSONS_ENABLED", "true")
         mp.setenv("EVR_PERSONS_BACKEND", "mediapipe")
-        mp.setenv("EVR_KEYFRAMES_DEDUP_THRESHOLD", "1.0")
         assert main(["--data-dir", str(data), "index", str(folder), "--no-progress"]) == 0
     return data
 
@@ -98,6 +99,20 @@ def test_each_filter_changes_hits_as_the_cli_does(app, app_index, capsys, widget
     filtered = app_hits(app)
     assert filtered == cli_hits(app_index, capsys, "a person", *cli_args)
     assert filtered and filtered != unfiltered
+
+
+def test_an_opened_hit_can_play_just_its_shot(app):
+    app.text_input(key="query").input("a person").run()
+    hit = app.session_state["hits"][0]
+    app.button(key=f"open_{hit.keyframe_id}").click().run()
+    player = app.get("video")[0].proto
+    assert player.start_time == int(hit.timestamp) and not player.loop
+    assert hit.shot_start <= hit.timestamp < hit.shot_end
+    app.toggle(key="only_shot").set_value(True).run()
+    assert not app.exception
+    player = app.get("video")[0].proto
+    assert (player.start_time, player.end_time, player.loop) == (
+        math.floor(hit.shot_start), math.ceil(hit.shot_end), True)
 
 
 def test_summary_appears_and_is_read_aloud_offline(app, app_index, capsys):
@@ -188,4 +203,6 @@ def test_missing_weights_turn_semantic_search_off_but_ocr_works(tmp_path, videos
     assert not at.exception
     assert any("Semantic search is off" in w.value and "does not exist" in w.value for w in at.warning)
     hits = at.session_state["hits"]
-    assert [(h.frame_idx, h.match) for h in hits] == [(20, "ocr")]
+    # The keyframes of the captioned shot (2-4 s), found by their on-screen text alone.
+    assert hits and {h.match for h in hits} == {"ocr"} and min(h.frame_idx for h in hits) == 20
+    assert all(h.shot_start == 2.0 and h.shot_end == 4.0 for h in hits)

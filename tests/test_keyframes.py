@@ -1,64 +1,151 @@
-"""Keyframe selection on synthetic frame sequences with known cuts, and on a real clip."""
+"""Keyframe coverage and shot boundaries: synthetic frames with known answers, a clip built here
+from 12 real segments with hard cuts at known frames, and the fades of scene_cuts/fades.mp4."""
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
+import pytest
 
-from indexer.decoders import Frame, open_video
-from indexer.keyframes import KeyframeSelector, NearDuplicateFilter, select_keyframes
-from indexer.settings import KeyframeSettings
+from indexer.decoders import BACKENDS, Frame, open_video
+from indexer.keyframes import KeyframeSelector, changed_fraction
+from indexer.settings import KeyframeSettings, ShotSettings
+
+from .conftest import evr
+
+FPS = 25.0
 
 
-def synthetic(colors_per_shot: list[tuple[int, int, int]], frames_per_shot: int, fps: float = 25.0):
-    """Shots of flat colour with a little noise; a cut between each."""
+def select(frames, keyframes: KeyframeSettings | None = None, shots: ShotSettings | None = None):
+    sel = KeyframeSelector(keyframes or KeyframeSettings(), shots or ShotSettings(), FPS)
+    kept = [f for frame in frames for f in sel.feed(frame)] + sel.finish()
+    return kept, sel
+
+
+def flat_shots(colors: list[tuple[int, int, int]], frames_per_shot: int):
+    """Shots of flat colour with a little noise; a hard cut between each."""
     rng = np.random.default_rng(0)
     idx = 0
-    for color in colors_per_shot:
+    for color in colors:
         for _ in range(frames_per_shot):
             img = np.clip(np.array(color) + rng.integers(-3, 4, (72, 128, 3)), 0, 255).astype(np.uint8)
-            yield Frame(idx, idx / fps, img)
+            yield Frame(idx, idx / FPS, img)
             idx += 1
 
 
-def test_one_keyframe_per_shot_at_the_cut():
-    frames = synthetic([(220, 40, 40), (20, 120, 20), (40, 40, 230)], frames_per_shot=25)
-    picks = list(select_keyframes(frames, KeyframeSettings(max_gap_s=10.0)))
-    assert [(c.frame.idx, c.shot) for c in picks] == [(0, 0), (25, 1), (50, 2)]
+def test_every_shot_starts_with_a_keyframe_at_its_cut():
+    kept, sel = select(flat_shots([(220, 40, 40), (20, 120, 20), (40, 40, 230)], 25), KeyframeSettings(max_gap_s=10))
+    assert [f.idx for f in kept] == [0, 25, 50]
+    assert [sel.shot_of(f.idx) for f in kept] == [0, 1, 2]
+    shots = sel.shots(video_end=3.0)
+    assert [(s.start_frame, s.start, s.end) for s in shots] == [(0, 0.0, 1.0), (25, 1.0, 2.0), (50, 2.0, 3.0)]
 
 
-def test_long_shot_gets_a_keyframe_every_max_gap():
-    frames = synthetic([(120, 120, 120)], frames_per_shot=250)  # 10 s, one shot
-    picks = list(select_keyframes(frames, KeyframeSettings(max_gap_s=2.0)))
-    assert [c.frame.idx for c in picks] == [0, 50, 100, 150, 200]
-    assert {c.shot for c in picks} == {0}
+def test_a_still_shot_gets_a_keyframe_every_max_gap():
+    kept, _ = select(flat_shots([(120, 120, 120)], 250), KeyframeSettings(max_gap_s=2.0))  # 10 s, nothing moves
+    assert [f.idx for f in kept] == [0, 50, 100, 150, 200]
 
 
-def test_flicker_faster_than_min_shot_is_not_a_cut():
-    # The picture flips every frame (25 fps); cuts may come at most every min_shot_s = 0.4 s,
-    # so over 20 frames only frame 0 (start) and frame 10 (0.4 s later) start shots.
-    sel = KeyframeSelector(KeyframeSettings(max_gap_s=100.0, min_shot_s=0.4))
-    picks = []
-    for i in range(20):
-        color = (250, 250, 250) if i % 2 else (5, 5, 5)
-        c = sel.feed(Frame(i, i / 25, np.full((36, 64, 3), color, np.uint8)))
-        if c:
-            picks.append((c.frame.idx, c.shot))
-    assert picks == [(0, 0), (10, 1)]
+def moving_square(seconds: float, speed_px_per_frame: int):
+    """One shot: a dark square crossing a grey field."""
+    for idx in range(int(seconds * FPS)):
+        img = np.full((72, 128, 3), 128, np.uint8)
+        x = (idx * speed_px_per_frame) % 108
+        img[20:50, x : x + 20] = 20
+        yield Frame(idx, idx / FPS, img)
 
 
-def test_near_duplicate_filter_works_within_a_shot_only():
-    a = np.array([1.0, 0.0])
-    b = np.array([0.99, np.sqrt(1 - 0.99**2)])  # cos(a, b) = 0.99
-    c = np.array([0.0, 1.0])
-    f = NearDuplicateFilter(0.95)
-    assert [f.keep(0, a), f.keep(0, b), f.keep(0, c), f.keep(1, c)] == [True, False, True, True]
+def test_a_scene_with_change_gets_more_keyframes_than_a_still_one():
+    moving, sel = select(moving_square(10, 2))
+    still, _ = select(moving_square(10, 0))
+    assert len(sel.shots(10.0)) == 1  # motion is not a cut
+    assert len(still) == 5 and len(moving) >= 15  # one per max_gap_s vs up to one per sample_s
+    times = [f.timestamp for f in moving]
+    assert min(b - a for a, b in zip(times, times[1:])) >= 0.5 - 1e-9  # never more often than sample_s
+    assert max(b - a for a, b in zip(times, times[1:])) <= 2.0 + 1 / FPS
 
 
-def test_real_clip_with_hard_cuts(videos):
-    src = open_video(str(videos / "scene_cuts/testvideo.mp4"), ["decord"], 720)
-    picks = list(select_keyframes(src.frames(), KeyframeSettings()))
+def test_changed_fraction_counts_pixels_that_moved():
+    a = np.zeros((36, 64), np.uint8)
+    b = a.copy()
+    b[:18, :32] = 200  # a quarter of the picture
+    assert changed_fraction(a, b) == pytest.approx(0.25)
+    assert changed_fraction(a, a + 15) == 0.0  # a small brightness shift is not a change
+
+
+# -- a clip of real segments joined by hard cuts at known frames -------------------------------
+
+# (file, first second, frames at 25 fps): single shots of different sources, and two hard cases
+# the previous home-made detector got wrong (issue 7): a cut inside one dark room (video7018 at
+# 4.417 s: the same setting, another man) and a fast camera pan that is no cut (video7021 at 1.7 s).
+SEGMENTS = [
+    ("opencv_samples/vtest.avi", 0, 60),
+    ("msrvtt/video7018.mp4", 3.5, 22), ("msrvtt/video7018.mp4", 4.42, 17),  # the subtle cut between these
+    ("intel_samples/car-detection.mp4", 2, 55), ("asl_gestures/again.mkv", 0, 50),
+    ("intel_samples/bottle-detection.mp4", 5, 65),
+    ("msrvtt/video7021.mp4", 1.25, 25),  # the fast pan
+    ("intel_samples/one-by-one-person-detection.mp4", 10, 55), ("opencv_samples/tree.avi", 0, 60),
+    ("msrvtt/video7010.mp4", 3, 60), ("scene_cuts/goldeneye-vfr-drop3.mp4", 4, 70),
+    ("scene_cuts/testvideo.mp4", 7, 60),
+]
+CUT_FRAMES = list(np.cumsum([n for _, _, n in SEGMENTS])[:-1])
+
+
+@pytest.fixture(scope="module")
+def cuts_clip(videos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cuts") / "cuts.mp4"
+    args, chains = [], []
+    for i, (rel, start, frames) in enumerate(SEGMENTS):
+        args += ["-ss", str(start), "-i", str(videos / rel)]
+        chains.append(f"[{i}:v]fps={FPS:g},trim=end_frame={frames},setpts=PTS-STARTPTS,scale=640:360,setsar=1,"
+                      f"format=yuv420p[v{i}]")
+    graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(SEGMENTS))) + \
+        f"concat=n={len(SEGMENTS)}:v=1:a=0[out]"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args, "-filter_complex", graph, "-map", "[out]",
+                    "-c:v", "libx264", "-preset", "veryfast", str(out)], check=True)
+    return out
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_every_hard_cut_is_found_on_its_frame_with_no_false_cut(cuts_clip, backend):
+    src = open_video(str(cuts_clip), [backend], 720)
+    kept, sel = select(src.frames())
     src.close()
-    shots = [c.shot for c in picks]
-    times = [c.frame.timestamp for c in picks]
-    assert shots == sorted(shots) and max(shots) >= 2  # the clip has several shots
-    frame_time = 1 / src.info.fps
-    assert all(b - a <= 2.0 + frame_time + 1e-6 for a, b in zip(times, times[1:]))  # max_gap_s holds
+    assert [s.start_frame for s in sel.shots(0.0)] == [0, *CUT_FRAMES]
+    assert {f.idx for f in kept} >= {0, *CUT_FRAMES}  # each shot starts with a keyframe
+
+
+def test_evr_shots_agrees_with_the_hits(cuts_clip, tmp_path, capsys):
+    data = tmp_path / "data"
+    assert evr("--data-dir", data, "index", cuts_clip, "--no-progress", capsys=capsys)[0] == 0
+    code, shots = evr("--data-dir", data, "shots", "cuts", "--json", capsys=capsys)
+    assert code == 0
+    assert [s["shot"] for s in shots] == list(range(len(SEGMENTS)))
+    starts = [s["start"] for s in shots]
+    for start, cut in zip(starts[1:], CUT_FRAMES):
+        assert abs(start - cut / FPS) <= 1 / FPS + 1e-3  # within one frame
+    assert shots[-1]["end"] == pytest.approx(sum(n for _, _, n in SEGMENTS) / FPS, abs=0.05)
+    assert all(a["end"] == b["start"] for a, b in zip(shots, shots[1:]))
+    code, hits = evr("--data-dir", data, "search", "a street", "--k", "1000", "--json", capsys=capsys)
+    assert code == 0 and len(hits) == sum(len(s["keyframes"]) for s in shots)
+    for h in hits:
+        shot = shots[h["shot"]]
+        assert (h["shot_start"], h["shot_end"]) == (shot["start"], shot["end"])
+        assert h["keyframe_id"] in shot["keyframes"]
+        assert shot["start"] <= h["timestamp"] < shot["end"]
+    code, text = evr("--data-dir", data, "shots", "no-such-video", capsys=capsys)
+    assert code == 2
+
+
+def test_fades_through_black_are_shot_boundaries(videos):
+    src = open_video(str(videos / "scene_cuts/fades.mp4"), ["pyav"], 720)
+    frames = list(src.frames())
+    src.close()
+    kept, sel = select(frames)
+    # The clip fades to black and back twice (between white-out peaks): the boundaries are the
+    # darkest frames of the two dips.
+    brightness = np.array([f.rgb.mean() for f in frames])
+    dips = [int(np.argmin(brightness[a:b])) + a for a, b in ((40, 125), (125, 210))]
+    boundaries = [s.start_frame for s in sel.shots(10.0)][1:]
+    assert len(boundaries) == 2
+    assert all(abs(b - d) <= 2 for b, d in zip(boundaries, dips)), (boundaries, dips)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -206,10 +207,20 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
     st.subheader(f"{hit.video_id} at {clock(hit.timestamp)} (frame {hit.frame_idx}, keyframe {hit.keyframe_id})")
     left, right = st.columns([3, 2])
     with left:
+        has_shot = hit.shot_start is not None and hit.shot_end is not None
+        if has_shot:
+            st.caption(f"Shot {hit.shot + 1}: {clock(hit.shot_start)} to {clock(hit.shot_end)}")
+        only_shot = has_shot and st.toggle("Play only this shot", key="only_shot",
+                                           help="from the shot's first frame to its last, in a loop")
         try:
             with st.spinner("Preparing the video for the browser..."):
                 video = playable_video(Path(hit.video_path), config.data_dir / "previews")
-            st.video(str(video), start_time=int(hit.timestamp))
+            if only_shot:
+                # Streamlit plays from and to whole seconds: round outwards so the whole shot plays.
+                st.video(str(video), start_time=math.floor(hit.shot_start), end_time=math.ceil(hit.shot_end),
+                         loop=True)
+            else:
+                st.video(str(video), start_time=int(hit.timestamp))
         except Exception as exc:  # a vanished or unreadable file must not break the page
             st.error(f"Cannot play {hit.video_path}: {exc}")
         strip = engine.store.keyframes_between(hit.video_db_id, hit.timestamp - 10, hit.timestamp + 10)

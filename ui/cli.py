@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default ui.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default ui.port, 8501)")
 
+    p = sub.add_parser("shots", help="the shots of a video: start, end and keyframes of each")
+    _common(p)
+    p.add_argument("video_id", help="the video's id (its file name without extension)")
+    p.add_argument("--json", action="store_true", help='print [{"shot", "start", "end", "keyframes"}]')
+
     p = sub.add_parser("stats", help="counts and a consistency check of the index")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -220,7 +225,7 @@ def cmd_search(args, config: AppConfig) -> int:
 
 
 def _describe(h) -> str:
-    facts = [f"{h.video_id}  frame {h.frame_idx:<6} {_clock(h.timestamp)}  keyframe {h.keyframe_id}"]
+    facts = [f"{h.video_id}  frame {h.frame_idx:<6} {_clock(h.timestamp)}  shot {h.shot}  keyframe {h.keyframe_id}"]
     if h.person_count is not None:
         facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
     if h.ocr_text:
@@ -269,6 +274,28 @@ def cmd_ui(args, config: AppConfig) -> int:
     os.execve(sys.executable, cmd, env)
 
 
+def cmd_shots(args, config: AppConfig) -> int:
+    from search import QueryError
+    from storage import Store
+
+    with Store(config.data_dir) as store:
+        by_path = store.shots(args.video_id)
+    if not by_path:
+        raise QueryError(f"no indexed video with id {args.video_id!r} (see `evr stats`; ids are file names "
+                         "without their extension)")
+    if len(by_path) > 1:
+        raise QueryError(f"{len(by_path)} indexed files share the id {args.video_id!r}: "
+                         f"{', '.join(by_path)}; rename them to tell their shots apart")
+    shots = next(iter(by_path.values()))
+    if args.json:
+        _print_json([sh.to_json() for sh in shots])
+        return EXIT_OK
+    for sh in shots:
+        print(f"{sh.shot:>4}  {_clock(sh.start)} - {_clock(sh.end)}  {len(sh.keyframes)} keyframes  "
+              f"{' '.join(map(str, sh.keyframes))}")
+    return EXIT_OK
+
+
 def cmd_stats(args, config: AppConfig) -> int:
     from storage import Store
 
@@ -302,7 +329,7 @@ def _clock(seconds: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "summarize": cmd_summarize, "ui": cmd_ui, "stats": cmd_stats,
+COMMANDS = {"index": cmd_index, "search": cmd_search, "summarize": cmd_summarize, "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats,
             "doctor": cmd_doctor}
 
 if __name__ == "__main__":

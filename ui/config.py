@@ -24,6 +24,7 @@ from indexer.settings import (
     KeyframeSettings,
     OcrSettings,
     PersonSettings,
+    ShotSettings,
 )
 from search.summary import SummarySettings
 
@@ -58,6 +59,7 @@ SECTIONS: dict[str, type] = {
     "index": IndexFiles,
     "decode": DecodeSettings,
     "keyframes": KeyframeSettings,
+    "shots": ShotSettings,
     "clip": ClipSettings,
     "ocr": OcrSettings,
     "persons": PersonSettings,
@@ -113,7 +115,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     built = {name: cls(**values.get(name, {})) for name, cls in SECTIONS.items()}
     storage = built["storage"]
     index = IndexSettings(
-        decode=built["decode"], keyframes=built["keyframes"], clip=built["clip"],
+        decode=built["decode"], keyframes=built["keyframes"], shots=built["shots"], clip=built["clip"],
         ocr=built["ocr"], persons=built["persons"],
         extensions=[e if e.startswith(".") else f".{e}" for e in built["index"].extensions],
     )
