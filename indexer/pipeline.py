@@ -177,7 +177,7 @@ class Indexer:
                         NewKeyframe(
                             frame_idx=frame.idx,
                             timestamp=round(frame.timestamp, 4),
-                            shot=selector.shot_of(frame.idx),  # final: cuts are known before a frame is kept
+                            shot=selector.shot_of(frame.idx),  # renumbered below once all boundaries are known
                             jpeg=encode_thumbnail(frame.rgb, s.keyframes.thumbnail_width),
                             vector=vec,
                             text_boxes=boxes,
