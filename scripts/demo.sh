@@ -42,5 +42,9 @@ evr search --like 1 --k 3 2>/dev/null
 echo
 echo "\$ evr summarize 1"
 evr summarize 1 2>/dev/null
+video=$(evr search --like 1 --k 1 --json 2>/dev/null | python -c 'import json, sys; print(json.load(sys.stdin)[0]["video_id"])')
+echo
+echo "\$ evr shots $video   (its shots: start, end, keyframes)"
+evr shots "$video" 2>/dev/null
 echo
 evr ui
