@@ -105,9 +105,9 @@ class KeyframeSelector:
 
     def shots(self, video_end: float) -> list[ShotSpan]:
         """The shots found so far; the last one ends at `video_end` (seconds)."""
-        starts = [(f, self._times[f] if f < len(self._times) else video_end) for f in self._shot_starts]
-        ends = [t for _, t in starts[1:]] + [max(video_end, starts[-1][1] if starts else 0.0)]
-        return [ShotSpan(f, t, end) for (f, t), end in zip(starts, ends)]
+        starts = [(f, self._times[f]) for f in self._shot_starts]
+        ends = [t for _, t in starts[1:]] + [video_end]
+        return [ShotSpan(f, t, max(t, end)) for (f, t), end in zip(starts, ends)]
 
 
 def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
