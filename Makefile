@@ -11,11 +11,13 @@ STAMP  := $(VENV)/.installed
 setup: $(STAMP)
 
 # System packages, installed with apt when missing: ffmpeg (previews of videos browsers cannot
-# play, audio conversion, ffprobe in tests and benchmarks) and espeak-ng (offline speech).
+# play, audio conversion, ffprobe in tests and benchmarks), espeak-ng (offline speech) and
+# chromium (the browser the app's browser test and `make screenshot` drive with Playwright).
 $(VENV)/.system:
 	@missing=""; \
 	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -45,8 +47,6 @@ bench: setup
 
 # A PNG of the results page (docs/screenshot.png), taken with Debian's chromium.
 screenshot: setup
-	@command -v chromium >/dev/null 2>&1 || (SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -qq chromium >/dev/null)
 	$(BIN)/python scripts/screenshot_ui.py --out docs/screenshot.png
 
 clean:

@@ -135,7 +135,7 @@ def main() -> int:
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device),
         ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),  # timed on their own below
     )
-    files = find_videos([args.videos], settings.extensions)
+    files, _ = find_videos([args.videos], settings.extensions)
     backends = [args.backend] + [b for b in settings.decode.backends if b != args.backend]
     print(f"{len(files)} videos under {args.videos}", file=sys.stderr)
 

@@ -3,12 +3,16 @@
 Decoding and keyframe selection run in a background thread that hands batches of candidate
 keyframes to the analyzers (decord, OpenCV and torch release the GIL, so the stages overlap).
 Each stage's time is measured, so the run can report frames per second per stage.
-A video either commits whole (keyframes, vectors, thumbnails) or not at all; a file that
-cannot be decoded is recorded as failed and the run goes on.
+A video either commits whole (keyframes, vectors, thumbnails) or not at all. The file's fault
+and the machine's are told apart: a file that cannot be decoded is recorded as failed and the
+run goes on (a file that breaks off midway is indexed as far as it decodes, and reported as
+partial); a disk that is full, read-only or failing stops the run, leaving the video in hand
+pending for the next run.
 """
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import queue
 import sys
@@ -21,12 +25,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from storage import NewKeyframe, NewShot, Store, VideoInfo
+from storage import DataDirError, NewKeyframe, NewShot, Store, VideoInfo
 
 from .analyzers import ClipEncoder
 from .analyzers.ocr import OcrAnalyzer
 from .analyzers.persons import PersonAnalyzer
-from .decoders import DecodeError, Frame, VideoSource, open_video
+from .decoders import DecodeError, Frame, VideoSource, one_line, open_video
 from .keyframes import KeyframeSelector
 from .scan import find_videos
 from .settings import IndexSettings
@@ -35,6 +39,11 @@ from .thumbnails import encode_thumbnail
 log = logging.getLogger(__name__)
 
 STAGES = ("decode", "keyframes", "clip", "ocr", "persons", "write")
+# OS errors of the machine rather than of a video, wherever they come from (a temp folder too).
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+# A file is partial when it decodes fewer frames than its header promises, by more than this
+# share: containers state an estimate for some files (a few frames off), never a third too many.
+PARTIAL_SHARE = 0.02
 
 
 @dataclass
@@ -42,7 +51,11 @@ class IndexReport:
     videos_indexed: int = 0
     videos_skipped: int = 0
     videos_failed: list[dict] = field(default_factory=list)  # {"path", "error"}
+    # Indexed as far as they decode: {"path", "frames_decoded", "frames_expected", "error"}
+    videos_partial: list[dict] = field(default_factory=list)
     videos_pruned: list[str] = field(default_factory=list)
+    videos_pending: int = 0  # left for the next run, when this one stopped
+    stopped: str | None = None  # why the run stopped before the end (a failing disk)
     keyframes_added: int = 0
     frames_decoded: int = 0
     seconds: float = 0.0
@@ -53,7 +66,10 @@ class IndexReport:
             "videos_indexed": self.videos_indexed,
             "videos_skipped": self.videos_skipped,
             "videos_failed": self.videos_failed,
+            "videos_partial": self.videos_partial,
             "videos_pruned": self.videos_pruned,
+            "videos_pending": self.videos_pending,
+            "stopped": self.stopped,
             "keyframes_added": self.keyframes_added,
             "frames_decoded": self.frames_decoded,
             "seconds": round(self.seconds, 3),
@@ -67,6 +83,7 @@ class _Decoded:
 
     frames: int = 0
     last_timestamp: float = 0.0
+    error: str | None = None  # why decoding broke off before the end of the file
 
 
 class Indexer:
@@ -99,7 +116,20 @@ class Indexer:
         started = time.perf_counter()
         pin_malloc_mmap_threshold()
         report = IndexReport()
-        files = find_videos(paths, self.settings.extensions)
+        files, unreadable = find_videos(paths, self.settings.extensions)
+        report.videos_failed += [{"path": str(p), "error": why} for p, why in unreadable]
+        try:
+            self._run(files, prune, retry_failed, progress, report)
+        except (DataDirError, OSError) as exc:
+            if not _machine_fault(exc):
+                raise
+            if report.stopped is None:  # in repair, prune, model binding or the final save
+                report.stopped = str(exc)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _run(self, files: list[Path], prune: bool, retry_failed: bool, progress: bool | None,
+             report: IndexReport) -> None:
         repaired = self.store.repair()
         if repaired.changed:
             log.warning("recovered from an interrupted run: %s", repaired)
@@ -110,6 +140,7 @@ class Indexer:
         _warn_shared_video_ids(files)
         signature = self.signature() if files else ""
         todo = self._changed(files, signature, retry_failed, report)
+        report.videos_pending = len(todo)
         if todo:
             # Load the models before touching any video: missing weights stop the run up front.
             self.clip.load()
@@ -121,22 +152,35 @@ class Indexer:
         bar = tqdm(todo, unit="video", file=sys.stderr, disable=None if progress is None else not progress)
         for f, st in bar:
             bar.set_postfix_str(f.name, refresh=False)
-            video_id = self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
             try:
-                report.keyframes_added += self._index_one(str(f), video_id, report, bar, signature)
-                report.videos_indexed += 1
-            except Exception as exc:  # one bad file must not stop the run
-                error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DecodeError) else f"cannot decode: {exc}"
-                log.error("%s: %s", f, error)
+                video_id = self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
+                try:
+                    report.keyframes_added += self._index_one(str(f), video_id, report, bar, signature)
+                    report.videos_indexed += 1
+                    report.videos_pending -= 1
+                except Exception as exc:  # one bad file must not stop the run
+                    if _machine_fault(exc):
+                        raise
+                    error = f"cannot decode: {exc}" if isinstance(exc, DecodeError) else one_line(exc)
+                    log.error("%s: %s", f, error)
+                    log.debug("details", exc_info=True)
+                    self.store.fail_video(video_id, error)
+                    report.videos_failed.append({"path": str(f), "error": error})
+                    report.videos_pending -= 1
+                t = time.perf_counter()
+                self.store.checkpoint()
+                report.stage_seconds["write"] += time.perf_counter() - t
+            except Exception as exc:
+                if not _machine_fault(exc):
+                    raise
+                # The machine failed, not the file: stop here, the video stays pending.
+                report.stopped = f"stopped at {f}: {exc}"  # the caller says it (one line)
                 log.debug("details", exc_info=True)
-                self.store.fail_video(video_id, error)
-                report.videos_failed.append({"path": str(f), "error": error})
+                break
         bar.close()
         t = time.perf_counter()
         self.store.flush()
         report.stage_seconds["write"] += time.perf_counter() - t
-        report.seconds = time.perf_counter() - started
-        return report
 
     def _changed(self, files: list[Path], signature: str, retry_failed: bool, report: IndexReport) -> list:
         """(file, stat) of the files that need indexing; counts the rest as skipped."""
@@ -191,6 +235,12 @@ class Indexer:
             # A fade is reported once the picture is back, possibly after the frames that follow it
             # were kept: number the shots again now that every boundary is known.
             kept = [replace(kf, shot=selector.shot_of(kf.frame_idx)) for kf in kept]
+            partial = None
+            if decoded.error or decoded.frames < info.frame_count * (1 - PARTIAL_SHARE):
+                partial = {"frames_decoded": decoded.frames, "frames_expected": info.frame_count,
+                           "error": decoded.error or "the file ends before the last frame its header lists"}
+                note = f"indexed {decoded.frames} of {info.frame_count} frames: {partial['error']}"
+                log.warning("%s: %s", path, note)
             t = time.perf_counter()
             n = self.store.save_video(
                 video_id,
@@ -204,10 +254,13 @@ class Indexer:
                 ),
                 kept,
                 analyzers=signature,
+                partial=note if partial else None,
                 shots=[NewShot(sh.start_frame, round(sh.start, 4), round(sh.end, 4)) for sh in selector.shots(duration)],
             )
             report.stage_seconds["write"] += time.perf_counter() - t
             report.frames_decoded += decoded.frames
+            if partial:
+                report.videos_partial.append({"path": path, **partial})
             return n
         finally:
             source.close()
@@ -232,7 +285,12 @@ class Indexer:
         frames = source.frames()
         while True:
             t = time.perf_counter()
-            frame = next(frames, None)
+            try:
+                frame = next(frames, None)
+            except DecodeError as exc:
+                if decoded.frames == 0:
+                    raise  # nothing to index: the file fails
+                frame, decoded.error = None, str(exc)  # keep what decoded before the break
             t2 = time.perf_counter()
             report.stage_seconds["decode"] += t2 - t
             done = frame is None
@@ -250,6 +308,11 @@ class Indexer:
                 batch = batch[size:]
             if done:
                 return
+
+
+def _machine_fault(exc: BaseException) -> bool:
+    """A full, read-only or failing disk: the run must stop, the video is not to blame."""
+    return isinstance(exc, DataDirError) or (isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS)
 
 
 def pin_malloc_mmap_threshold() -> None:

@@ -1,25 +1,46 @@
 """Finding the video files to index."""
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 
-def find_videos(paths: Iterable[Path], extensions: Iterable[str]) -> list[Path]:
-    """Files named directly, plus video files (by extension) anywhere below named folders.
+def find_videos(paths: Iterable[Path], extensions: Iterable[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(files to index, [(path, why it cannot be read)]): files named directly, plus video files
+    (by extension) anywhere below named folders. A video-named symlink that is broken or loops
+    is reported, not skipped without a word.
 
     Raises FileNotFoundError for a path that does not exist: a typo must not look like an
     empty folder."""
     exts = {e.lower() for e in extensions}
     found: dict[Path, None] = {}
+    unreadable: dict[Path, str] = {}
+
+    def take(f: Path) -> None:
+        try:
+            found[f.resolve(strict=True)] = None
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, on Python < 3.13
+            unreadable[f] = _why(f, exc)
+
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.suffix.lower() in exts and f.is_file() and not f.name.startswith("."):
-                    found[f.resolve()] = None
-        elif p.is_file():
-            found[p.resolve()] = None
+                if f.suffix.lower() in exts and not f.name.startswith(".") and (f.is_file() or f.is_symlink()):
+                    take(f)
+        elif p.is_file() or p.is_symlink():
+            take(p)
         else:
             raise FileNotFoundError(f"no such file or folder: {p}")
-    return list(found)
+    return list(found), list(unreadable.items())
+
+
+def _why(path: Path, exc: BaseException) -> str:
+    if path.is_symlink():
+        target = os.readlink(path)
+        if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP:
+            return f"cannot read: symbolic link loop ({path} -> {target})"
+        return f"cannot read: broken symbolic link ({path} -> {target})"
+    return f"cannot read: {getattr(exc, 'strerror', None) or exc}"

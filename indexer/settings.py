@@ -1,7 +1,29 @@
 """Typed settings of the indexer. The edges (ui/config.py) fill them from config.toml, env and flags."""
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
+
+# The values some settings take; the edges check them when settings enter (ui/config.py).
+DEVICES = ("auto", "cpu", "cuda")
+DECODERS = ("decord", "pyav", "opencv")  # indexer/decoders, one file each
+PERSON_BACKENDS = ("auto", "torchvision", "mediapipe")
+
+
+@functools.cache
+def ocr_languages() -> tuple[str, ...]:
+    """The language codes OCR can read: English and easyocr's Latin-script languages (one
+    recognizer reads them all, see analyzers/ocr.py). Taken from easyocr's own list, parsed
+    rather than imported: importing easyocr imports torch, seconds before any command starts."""
+    spec = importlib.util.find_spec("easyocr")
+    source = Path(spec.origin).with_name("config.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "latin_lang_list" for t in node.targets):
+            return tuple(sorted({"en", *ast.literal_eval(node.value)}))
+    raise RuntimeError("easyocr.config has no latin_lang_list: an easyocr version evr does not know")
 
 
 @dataclass(frozen=True)
@@ -45,7 +67,7 @@ class ClipSettings:
     # An open_clip tag ("openai", "laion2b_s32b_b82k", ...), a local weights file, or "none":
     # random weights (seeded, so every process builds the same model) for tests and offline demos.
     pretrained: str = "openai"
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # one of DEVICES
     batch_size: int = 64
 
 
@@ -68,7 +90,7 @@ class PersonSettings:
     enabled: bool = True
     # auto: torchvision (Keypoint R-CNN + DeepLabV3) when its weights are cached, or on a GPU
     # when they load (download); otherwise mediapipe (bundled models, works offline).
-    backend: str = "auto"
+    backend: str = "auto"  # one of PERSON_BACKENDS
     min_score: float = 0.7  # torchvision detections below this score are dropped
     weights: str = "default"  # torchvision weights: "default" (torchvision's), or "none" = random (tests)
     device: str = "auto"

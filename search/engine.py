@@ -17,8 +17,11 @@ Ranking rules (README.md, "Search rules"):
 """
 from __future__ import annotations
 
+import io
 import logging
+import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +36,11 @@ log = logging.getLogger(__name__)
 
 GROUPS = (None, "video")
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
+MAX_K = 10_000  # hits (or videos) one query may ask for
+MAX_ID = 2**63 - 1  # SQLite's largest integer: ids and counts beyond it cannot be stored
+# The most pixels a query image may have, read from its header before it is decoded: 25 MP
+# decodes in well under a second into 75 MB.
+MAX_QUERY_PIXELS = 25_000_000
 
 
 class QueryError(ValueError):
@@ -65,15 +73,21 @@ class Query:
             raise QueryError("the text query is empty")
         if self.filters.ocr is not None and not words(self.filters.ocr):
             raise QueryError("the --ocr text has no words to look for")
-        if self.k < 1:
-            raise QueryError("k must be at least 1")
+        if not 1 <= self.k <= MAX_K:
+            raise QueryError(f"k must be between 1 and {MAX_K}")
         if self.group not in GROUPS:
             raise QueryError(f"group must be one of {', '.join(g for g in GROUPS if g)}, not {self.group!r}")
-        if self.per_video < 1:
-            raise QueryError("per_video must be at least 1")
+        if not 1 <= self.per_video <= MAX_K:
+            raise QueryError(f"per_video must be between 1 and {MAX_K}")
+        if self.like is not None:
+            check_keyframe_id(self.like)
         f = self.filters
-        if f.min_persons is not None and f.min_persons < 0 or f.max_persons is not None and f.max_persons < 0:
-            raise QueryError("person counts cannot be negative")
+        for name, count in (("--min-persons", f.min_persons), ("--max-persons", f.max_persons)):
+            if count is not None and not 0 <= count <= MAX_ID:
+                raise QueryError(f"{name} must be a count between 0 and {MAX_ID}, not {count}")
+        for name, seconds in (("--from", f.time_from), ("--to", f.time_to), ("--within", self.within)):
+            if seconds is not None and not math.isfinite(seconds):
+                raise QueryError(f"{name} must be a finite number of seconds, not {seconds}")
         if f.min_persons is not None and f.max_persons is not None and f.min_persons > f.max_persons:
             raise QueryError(f"--min-persons {f.min_persons} is more than --max-persons {f.max_persons}")
         unknown = [p for p in f.poses if p not in POSE_LABELS]
@@ -94,19 +108,31 @@ class Query:
                 raise QueryError("--group cannot be combined with --then")
 
 
+def check_keyframe_id(keyframe_id: int) -> None:
+    if not 1 <= keyframe_id <= MAX_ID:
+        raise QueryError(f"a keyframe id is a whole number from 1 to {MAX_ID}, not {keyframe_id}")
+
+
 class SearchEngine:
     def __init__(self, store: Store, clip: ClipEncoder):
         self.store = store
         self.clip = clip
-        # A reader fixes its in-memory copy if the FAISS file lags behind SQLite (after a crash).
-        store.repair()
 
     # -- public ----------------------------------------------------------------------------
 
     def search(self, q: Query) -> list[Hit]:
         q.validate()
         if self.store.model() is None:
+            if self.store.writer_active():
+                raise StoreError("nothing is indexed yet: an `evr index` run has just started; "
+                                 "search again once it has committed its first video")
             raise StoreError("the index is empty: run `evr index <folder>` first")
+        # The FAISS file lags SQLite by up to storage.checkpoint_s during a run: answer from
+        # everything committed.
+        self.store.sync_vectors()
+        if q.text is not None or q.image is not None or q.then is not None:
+            # Vectors of another model would compare as noise: refuse before encoding anything.
+            self.store.check_model(self.clip.info)
         # Without a vector query the OCR words rank (in _ranking) rather than filter.
         filters = q.filters if q.has_vector_query else replace(q.filters, ocr=None)
         allowed = self.store.filter_ids(filters) if filters.active else None
@@ -129,7 +155,6 @@ class SearchEngine:
             if vec is None:
                 raise QueryError(f"no keyframe with id {q.like} in this index")
             return vec
-        self.store.check_model(self.clip.info)
         if q.text is not None:
             return self.clip.encode_texts([q.text])[0]
         return self.clip.encode_images([q.image])[0]
@@ -216,15 +241,30 @@ def _fuse(clip: list[tuple[int, float]], ocr: list[tuple[int, float]]):
     return sorted(fused.items(), key=lambda item: (-item[1], item[0])), match
 
 
-def read_image(source: str | bytes) -> np.ndarray:
-    """An image file path or its bytes -> RGB array, or QueryError if it is not a readable image."""
+def read_image(source: str | Path | bytes) -> np.ndarray:
+    """An image file path or its bytes -> RGB array, or QueryError if it is not a readable image
+    or holds more than MAX_QUERY_PIXELS (its size is read from the header, before decoding:
+    a 20000x20000 PNG of 1 MB would otherwise take 18 s and 4 GB to refuse)."""
     import cv2
+    from PIL import Image, UnidentifiedImageError
 
-    if isinstance(source, bytes):
-        bgr = cv2.imdecode(np.frombuffer(source, np.uint8), cv2.IMREAD_COLOR)
-    else:
-        bgr = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    name = "the uploaded file" if isinstance(source, bytes) else str(source)
+    kinds = "JPEG, PNG, WebP, BMP, TIFF"
+    too_big = QueryError(f"{name} has more than the {MAX_QUERY_PIXELS // 1_000_000} megapixels a query image "
+                         "may have: shrink it (CLIP sees 224x224 anyway)")
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as header:
+            width, height = header.size
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except FileNotFoundError:
+        raise QueryError(f"no such image file: {name}") from None
+    except Image.DecompressionBombError:  # Pillow's own limit, far above ours
+        raise too_big from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise QueryError(f"cannot read {name} as an image ({kinds})") from None
+    if width * height > MAX_QUERY_PIXELS:
+        raise too_big
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        name = "the uploaded file" if isinstance(source, bytes) else source
-        raise QueryError(f"cannot read {name} as an image (JPEG, PNG, WebP, BMP, TIFF)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        raise QueryError(f"cannot read {name} as an image ({kinds})")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)

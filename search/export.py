@@ -1,13 +1,15 @@
 """Result export: the AI Challenge submission CSV and JSON.
 
 AI Challenge format: one `video_id,frame_idx` per line, no header, at most 100 lines, best first;
-temporal hits as `video_id,frame_a,frame_b`.
+temporal hits as `video_id,frame_a,frame_b`. A video_id holding a comma, quote or line break
+would change the rows' fields, so such a file is refused (rename it); the JSON export keeps any id.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
+from .engine import QueryError
 from .hits import Hit
 
 AIC_MAX_LINES = 100
@@ -17,6 +19,10 @@ FORMATS = ("aic", "json")
 def aic_csv(hits: Sequence[Hit], limit: int = AIC_MAX_LINES) -> str:
     lines = []
     for h in hits[: min(limit, AIC_MAX_LINES)]:
+        if any(c in h.video_id for c in ',"\r\n'):
+            raise QueryError(f"video_id {h.video_id!r} (of {h.video_path}) holds a comma, quote or line break, "
+                             "which an AI Challenge CSV cannot carry: rename the file and index it again, "
+                             "or export JSON")
         frames = [h.frame_idx] if h.then is None else [h.frame_idx, h.then.frame_idx]
         lines.append(",".join([h.video_id, *map(str, frames)]))
     return "".join(line + "\n" for line in lines)

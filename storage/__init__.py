@@ -1,5 +1,6 @@
 """Storage: the only code that reads or writes the SQLite database and the FAISS index file."""
 from .store import (
+    DataDirError,
     KeyframeFilter,
     PersonPose,
     PersonsInFrame,
@@ -18,6 +19,7 @@ from .store import (
 )
 
 __all__ = [
+    "DataDirError",
     "KeyframeFilter",
     "PersonPose",
     "PersonsInFrame",

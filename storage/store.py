@@ -7,24 +7,29 @@ Layout of `data_dir`:
     evr.lock        held by the one process that writes
 
 A video's keyframes and vectors are committed in one SQLite transaction. The FAISS file is saved
-after commits (at most every `checkpoint_s` seconds and at close); if a process dies in between,
-`repair()` brings the FAISS index back in line with SQLite from the stored vectors, and deletes
-thumbnail folders that no committed video refers to.
+after commits (at most every `checkpoint_s` seconds and at close), so it may lag SQLite by a
+few videos: that is normal, not damage. Every process brings its in-memory copy up to what is
+committed (`sync_vectors`, from the vectors stored in SQLite) before it searches; a commit
+counter in the meta table tells it when that is needed. After a crash, the writer's `repair()`
+saves the caught-up file and deletes thumbnail folders that no committed video refers to.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .schema import OCR_FTS_DDL, SCHEMA_VERSION, Base, Embedding, Keyframe, Meta, OcrBox, Person, Shot, Video
@@ -40,6 +45,18 @@ class StoreError(Exception):
 
 class ModelMismatchError(StoreError):
     pass
+
+
+class DataDirError(StoreError):
+    """The data directory cannot be written: disk full, read-only or failing. The machine's
+    fault, not the video's; what was being written is not committed."""
+
+
+# OS errors that say the disk, not the data, is at fault.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+# SQLite's primary result codes for the same (https://sqlite.org/rescode.html).
+_SQLITE_DISK_ERRORS = {13: "the database or disk is full", 8: "the database is read-only",
+                       10: "disk I/O error", 14: "the database file cannot be opened"}
 
 
 @dataclass(frozen=True)
@@ -190,25 +207,29 @@ class Store:
         self.checkpoint_s = checkpoint_s
         self._lock_file = None
         if writer:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self.thumb_root.mkdir(exist_ok=True)
-            self._take_lock()
+            with self._writing(self.data_dir):
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                self.thumb_root.mkdir(exist_ok=True)
+                self._take_lock()
         elif not (self.data_dir / "evr.sqlite").exists():
             raise StoreError(
                 f"no index in {self.data_dir}: run `evr index <folder>` first "
                 "(or point --data-dir at an existing index)"
             )
-        self.engine = create_engine(f"sqlite:///{self.data_dir / 'evr.sqlite'}")
+        self.db_path = self.data_dir / "evr.sqlite"
+        self.engine = create_engine(f"sqlite:///{self.db_path}")
         event.listen(self.engine, "connect", _sqlite_pragmas)
         if writer:
-            Base.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                conn.execute(text(OCR_FTS_DDL))
+            with self._writing(self.db_path):
+                Base.metadata.create_all(self.engine)
+                with self.engine.begin() as conn:
+                    conn.execute(text(OCR_FTS_DDL))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        if writer:
-            self._check_schema()
+        self._check_schema()
         self._vectors: VectorIndex | None = None
-        self._dirty = False
+        self._unsaved = 0  # vector changes held in memory that the FAISS file lacks
+        self.problems: list[str] = []  # damage found and mended in memory (stats reports it)
+        self._synced: str | None = None  # the commit counter the in-memory vectors match
         self._last_save = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -221,8 +242,26 @@ class Store:
             self._lock_file.close()
             raise StoreError(f"another `evr index` is writing to {self.data_dir}; wait for it to finish")
 
+    def writer_active(self) -> bool:
+        """Whether an `evr index` run holds this directory's lock right now."""
+        if self._lock_file is not None:
+            return True
+        try:
+            with open(self.data_dir / "evr.lock") as f:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released when f closes
+        except BlockingIOError:
+            return True
+        except OSError:  # no lock file: no writer ever ran here
+            pass
+        return False
+
     def _check_schema(self) -> None:
-        version = self._meta("schema_version")
+        try:
+            version = self._meta("schema_version")
+        except OperationalError:  # a reader in the instant between the file's creation and its tables'
+            version = None
+        if version is None and not self.writer:
+            raise StoreError(f"the index in {self.data_dir} is being created by `evr index`: try again in a moment")
         if version is None:
             self._set_meta({"schema_version": str(SCHEMA_VERSION)})
         elif int(version) != SCHEMA_VERSION:
@@ -233,7 +272,10 @@ class Store:
 
     def close(self) -> None:
         if self.writer:
-            self.flush()
+            try:
+                self.flush()
+            except DataDirError as exc:  # SQLite holds every vector: the next run rebuilds the file
+                log.warning("the vector index file was not saved (%s); the next `evr index` rebuilds it", exc)
         self.engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
@@ -253,7 +295,7 @@ class Store:
             return row.value if row else None
 
     def _set_meta(self, values: dict[str, str]) -> None:
-        with self._sessions.begin() as s:
+        with self._writing(self.db_path), self._sessions.begin() as s:
             for key, value in values.items():
                 s.merge(Meta(key=key, value=value))
 
@@ -294,23 +336,85 @@ class Store:
 
     @property
     def vectors(self) -> VectorIndex:
+        """The vector index as loaded (see `sync_vectors` for bringing it up to date)."""
         if self._vectors is None:
             model = self.model()
             if model is None:
                 raise StoreError("the index holds no vectors yet: run `evr index <folder>`")
-            self._vectors = VectorIndex(self.data_dir / "vectors.faiss", model.dim)
+            path = self.data_dir / "vectors.faiss"
+            try:
+                self._vectors = VectorIndex(path, model.dim)
+            except (RuntimeError, ValueError) as exc:  # unreadable: SQLite holds every vector
+                self.problems.append(f"{path.name} could not be read ({exc}); rebuilt from SQLite")
+                log.warning("%s", self.problems[-1])
+                self._vectors = VectorIndex(path, model.dim, empty=True)
         return self._vectors
+
+    def sync_vectors(self) -> tuple[int, int]:
+        """Bring the in-memory vector index up to what SQLite has committed, from the stored
+        vectors: (added, removed). Cheap when nothing was committed since the last call."""
+        if self.model() is None:
+            return 0, 0
+        generation = self._meta("generation")  # read first: a later commit triggers the next sync
+        if self._vectors is not None and generation == self._synced:
+            return 0, 0
+        with self._sessions() as s:
+            sql_ids = np.array(s.scalars(select(Keyframe.id)).all(), dtype=np.int64)
+        faiss_ids = self.vectors.ids()
+        extra = np.setdiff1d(faiss_ids, sql_ids)
+        missing = np.setdiff1d(sql_ids, faiss_ids)
+        removed = 0
+        if len(faiss_ids) != len(np.unique(faiss_ids)):
+            # Duplicated ids cannot come from this code; rebuild rather than guess.
+            self.problems.append(f"the vector index held duplicate ids; rebuilt from SQLite")
+            self.vectors.reset()
+            extra, missing, removed = np.array([], np.int64), sql_ids, len(faiss_ids)
+        self.vectors.remove(extra)
+        removed += len(extra)
+        added = 0
+        for start in range(0, len(missing), 50_000):
+            ids, vecs = self.stored_vectors(missing[start : start + 50_000].tolist())
+            self.vectors.add(ids, vecs)
+            added += len(ids)
+        self._unsaved += added + removed
+        self._synced = generation
+        return added, removed
 
     def flush(self) -> None:
         """Save the FAISS index if it changed since the last save."""
-        if self._dirty and self._vectors is not None:
-            self._vectors.save()
-            self._dirty = False
+        if self._unsaved and self._vectors is not None:
+            with self._writing(self._vectors.path, self._vectors.nbytes):
+                self._vectors.save()
+            self._unsaved = 0
             self._last_save = time.monotonic()
 
-    def _maybe_checkpoint(self) -> None:
+    def checkpoint(self) -> None:
+        """Save the FAISS index if the last save is `checkpoint_s` old (the writer calls this
+        between videos: readers then see a file at most that far behind SQLite)."""
         if time.monotonic() - self._last_save >= self.checkpoint_s:
             self.flush()
+
+    @contextmanager
+    def _writing(self, target: Path, needed: int = 0) -> Iterator[None]:
+        """Turn a failing disk under `target` into one DataDirError that says what could not be
+        written, why, how much space is free there and how much was needed."""
+        try:
+            yield
+        except (OSError, OperationalError) as exc:
+            if isinstance(exc, OperationalError):
+                code = getattr(exc.orig, "sqlite_errorcode", None)
+                reason = _SQLITE_DISK_ERRORS.get(code & 0xFF) if code is not None else None
+            else:
+                reason = exc.strerror if exc.errno in _DISK_ERRNOS else None
+                target = Path(exc.filename) if exc.filename else target
+            if reason is None:
+                raise
+            try:
+                free = f"{_size(shutil.disk_usage(self.data_dir).free)} free"
+            except OSError:
+                free = "free space unknown"
+            needs = f", about {_size(needed)} needed" if needed else ""
+            raise DataDirError(f"cannot write {target}: {reason} ({free}{needs})") from exc
 
     # -- write side ------------------------------------------------------------------------
 
@@ -320,8 +424,9 @@ class Store:
             return VideoState(v.id, v.status, v.size, v.mtime_ns, v.analyzers) if v else None
 
     def start_video(self, path: str, size: int, mtime_ns: int) -> int:
-        """Mark a file as being indexed (a crash leaves it so) and return its video id."""
-        with self._sessions.begin() as s:
+        """Mark a file as being indexed (a crash or a failing disk leaves it so, and the next
+        run indexes it) and return its video id."""
+        with self._writing(self.db_path), self._sessions.begin() as s:
             v = s.scalars(select(Video).where(Video.path == path)).first()
             if v is None:
                 v = Video(path=path, stem=Path(path).stem, size=size, mtime_ns=mtime_ns, status="indexing")
@@ -332,13 +437,27 @@ class Store:
             return v.id
 
     def save_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe],
-                   analyzers: str = "", shots: Sequence[NewShot] = ()) -> int:
+                   analyzers: str = "", shots: Sequence[NewShot] = (), partial: str | None = None) -> int:
         """Replace a video's shots, keyframes, vectors, analyzer results and thumbnails in one
-        commit; returns how many keyframes. `NewKeyframe.shot` numbers a shot of `shots`."""
-        run_dir = f"v{video_id}-{time.time_ns():x}"
-        (self.thumb_root / run_dir).mkdir(parents=True)
-        for kf in keyframes:
-            (self.thumb_root / run_dir / f"{kf.frame_idx}.jpg").write_bytes(kf.jpeg)
+        commit; returns how many keyframes. `NewKeyframe.shot` numbers a shot of `shots`;
+        `partial` says why only part of the file was indexed (kept as the video's error).
+        A failing disk raises DataDirError and leaves the video as it was (nothing written)."""
+        run_dir = self.thumb_root / f"v{video_id}-{time.time_ns():x}"
+        needed = sum(len(kf.jpeg) + 3 * kf.vector.nbytes for kf in keyframes)  # thumbnails, SQLite, FAISS
+        try:
+            with self._writing(run_dir, needed):
+                run_dir.mkdir(parents=True)
+                for kf in keyframes:
+                    (run_dir / f"{kf.frame_idx}.jpg").write_bytes(kf.jpeg)
+            with self._writing(self.db_path, needed):
+                rows = self._commit_video(video_id, info, keyframes, analyzers, shots, partial, run_dir.name)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        return rows
+
+    def _commit_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe], analyzers: str,
+                      shots: Sequence[NewShot], partial: str | None, run_dir: str) -> int:
         with self._sessions.begin() as s:
             video = s.get(Video, video_id)
             old_ids = s.scalars(select(Keyframe.id).where(Keyframe.video_id == video_id)).all()
@@ -355,19 +474,19 @@ class Store:
             fts_rows = [{"id": r.id, "text": fold(r.ocr_text)} for r in rows if r.ocr_text]
             if fts_rows:
                 s.execute(text("INSERT INTO ocr_fts(rowid, text) VALUES (:id, :text)"), fts_rows)
-            video.status, video.error, video.thumb_dir = "indexed", None, run_dir
+            video.status, video.error, video.thumb_dir = "indexed", partial, run_dir
             video.analyzers = analyzers
             video.decoder, video.duration, video.fps = info.decoder, info.duration, info.fps
             video.frame_count, video.width, video.height = info.frame_count, info.width, info.height
             video.indexed_at = time.time()
+            _count_commit(s)
         # Committed: now mirror into FAISS and drop the superseded thumbnails.
         self.vectors.remove(old_ids)
         if keyframes:
             self.vectors.add(np.array(new_ids), np.stack([kf.vector for kf in keyframes]))
-        self._dirty = True
+        self._unsaved += len(old_ids) + len(keyframes)
         if old_dir:
             shutil.rmtree(self.thumb_root / old_dir, ignore_errors=True)
-        self._maybe_checkpoint()
         return len(rows)
 
     def fail_video(self, video_id: int, error: str) -> None:
@@ -387,7 +506,7 @@ class Store:
     def _delete_videos(self, video_ids: list[int], keep_rows: bool = False, error: str | None = None) -> None:
         if not video_ids:
             return
-        with self._sessions.begin() as s:
+        with self._writing(self.db_path), self._sessions.begin() as s:
             kf_ids = s.scalars(select(Keyframe.id).where(Keyframe.video_id.in_(video_ids))).all()
             dirs = s.scalars(select(Video.thumb_dir).where(Video.id.in_(video_ids))).all()
             _delete_fts(s, kf_ids)
@@ -401,49 +520,26 @@ class Store:
                 )
             else:
                 s.execute(delete(Video).where(Video.id.in_(video_ids)))
+            _count_commit(s)
         if kf_ids and self.model() is not None:
             self.vectors.remove(kf_ids)
-            self._dirty = True
+            self._unsaved += len(kf_ids)
         for d in dirs:
             if d:
                 shutil.rmtree(self.thumb_root / d, ignore_errors=True)
 
     def repair(self) -> RepairReport:
-        """Make the FAISS index hold exactly the committed vectors; delete orphan thumbnails.
-
-        Only the writer persists the result; a reader repairs its in-memory copy."""
-        added = removed = 0
-        if self.model() is not None:
-            with self._sessions() as s:
-                sql_ids = np.array(s.scalars(select(Keyframe.id)).all(), dtype=np.int64)
-            faiss_ids = self.vectors.ids()
-            extra = np.setdiff1d(faiss_ids, sql_ids)
-            missing = np.setdiff1d(sql_ids, faiss_ids)
-            if len(faiss_ids) != len(np.unique(faiss_ids)):
-                # Duplicated ids cannot come from this code; rebuild rather than guess.
-                self.vectors.reset()
-                extra, missing = np.array([], np.int64), sql_ids
-                removed = len(faiss_ids)
-            if len(extra):
-                self.vectors.remove(extra)
-                removed += len(extra)
-            for chunk in np.array_split(missing, max(1, len(missing) // 50_000 + 1)):
-                if len(chunk):
-                    ids, vecs = self.stored_vectors(chunk.tolist())
-                    self.vectors.add(ids, vecs)
-                    added += len(ids)
-            if added or removed:
-                self._dirty = True
-                log.warning("repaired the vector index: %d vectors added, %d removed", added, removed)
+        """The writer, before a run: save the FAISS file caught up with SQLite (it lags after a
+        crash) and delete thumbnail folders that no committed video refers to."""
+        added, removed = self.sync_vectors()
         thumbs_removed = 0
-        if self.writer:
-            with self._sessions() as s:
-                live = set(s.scalars(select(Video.thumb_dir).where(Video.thumb_dir.is_not(None))).all())
-            for d in self.thumb_root.iterdir():
-                if d.is_dir() and d.name not in live:
-                    shutil.rmtree(d, ignore_errors=True)
-                    thumbs_removed += 1
-            self.flush()
+        with self._sessions() as s:
+            live = set(s.scalars(select(Video.thumb_dir).where(Video.thumb_dir.is_not(None))).all())
+        for d in self.thumb_root.iterdir():
+            if d.is_dir() and d.name not in live:
+                shutil.rmtree(d, ignore_errors=True)
+                thumbs_removed += 1
+        self.flush()
         return RepairReport(added, removed, thumbs_removed)
 
     # -- read side -------------------------------------------------------------------------
@@ -582,9 +678,12 @@ class Store:
                     Keyframe.video_id == video_db_id, Keyframe.timestamp > start, Keyframe.timestamp <= end)))
         return np.array(sorted(ids), dtype=np.int64)
 
-    def failed_videos(self) -> list[tuple[str, str]]:
+    def video_errors(self) -> list[tuple[str, str, str]]:
+        """(path, status, error) of the videos that failed ("failed") or were indexed in part
+        ("indexed", the error says how far)."""
         with self._sessions() as s:
-            return [tuple(r) for r in s.execute(select(Video.path, Video.error).where(Video.status == "failed"))]
+            return [tuple(r) for r in s.execute(select(Video.path, Video.status, Video.error)
+                                                .where(Video.error.is_not(None)).order_by(Video.path))]
 
     def counts(self) -> tuple[int, int]:
         """(indexed videos, keyframes): cheap, for display; stats() also checks consistency."""
@@ -593,30 +692,52 @@ class Store:
             return videos, s.scalar(select(func.count()).select_from(Keyframe))
 
     def stats(self) -> dict:
+        """Counts, and a check for damage. The FAISS file lagging SQLite is no damage: the
+        in-memory copy is brought up to date first and `vectors_pending` says by how much."""
+        self.sync_vectors()
+        model = self.model()
+        problems = list(self.problems)
+        # One statement per check: each reads one snapshot, even while a run commits.
         with self._sessions() as s:
             by_status = dict(s.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+            partial = s.scalar(select(func.count()).select_from(Video)
+                               .where(Video.status == "indexed", Video.error.is_not(None)))
             keyframes = s.scalar(select(func.count()).select_from(Keyframe))
-            embeddings = s.scalar(select(func.count()).select_from(Embedding))
-            sql_ids = np.array(s.scalars(select(Keyframe.id)).all(), dtype=np.int64)
-        model = self.model()
-        faiss_ids = self.vectors.ids() if model is not None else np.zeros(0, np.int64)
-        consistent = (
-            embeddings == keyframes
-            and len(faiss_ids) == len(sql_ids)
-            and np.array_equal(np.sort(faiss_ids), np.sort(sql_ids))
-        )
+            no_vector = s.scalar(select(func.count()).select_from(Keyframe).outerjoin(Embedding)
+                                 .where(Embedding.keyframe_id.is_(None)))
+            bad_size = model and s.scalar(select(func.count()).select_from(Embedding)
+                                          .where(func.length(Embedding.vector) != model.dim * 4))
+            thumb_dirs = s.scalars(select(Video.thumb_dir).where(Video.status == "indexed")).all()
+        if no_vector:
+            problems.append(f"{no_vector} keyframes have no stored vector")
+        if bad_size:
+            problems.append(f"{bad_size} stored vectors are not {model.dim}-dimensional")
+        missing = sum(1 for d in thumb_dirs if d and not (self.thumb_root / d).is_dir())
+        if missing:
+            problems.append(f"{missing} indexed videos lost their thumbnail folder")
         return {
             "videos": by_status.get("indexed", 0),
             "videos_failed": by_status.get("failed", 0),
             "videos_incomplete": by_status.get("indexing", 0),
+            "videos_partial": partial,
             "keyframes": keyframes,
-            "vectors": int(len(faiss_ids)),
-            "consistent": bool(consistent),
+            "vectors": self.vectors.ntotal if model is not None else 0,
+            "vectors_pending": self._unsaved if model is not None else 0,
+            "consistent": not problems,
+            "problems": problems,
             "model": model.name if model else None,
             "pretrained": model.pretrained if model else None,
             "dim": model.dim if model else None,
             "data_dir": str(self.data_dir),
         }
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
 
 
 def _keyframe_row(video_id: int, run_dir: str, kf: NewKeyframe) -> Keyframe:
@@ -643,6 +764,13 @@ def _keyframe_row(video_id: int, run_dir: str, kf: NewKeyframe) -> Keyframe:
             for p in kf.persons.persons
         ]
     return row
+
+
+def _count_commit(s: Session) -> None:
+    """Count a commit that changed keyframes: readers compare the counter to know when their
+    in-memory vectors are behind."""
+    s.execute(text("INSERT INTO meta(key, value) VALUES ('generation', '1') "
+                   "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"))
 
 
 def _delete_fts(s: Session, keyframe_ids: Sequence[int]) -> None:

@@ -17,10 +17,11 @@ log = logging.getLogger(__name__)
 
 
 class VectorIndex:
-    def __init__(self, path: Path, dim: int):
+    def __init__(self, path: Path, dim: int, *, empty: bool = False):
+        """The index saved at `path`, or an empty one when there is none (or `empty`)."""
         self.path = path
         self.dim = dim
-        if path.exists():
+        if path.exists() and not empty:
             index = faiss.read_index(str(path))
             if index.d != dim:
                 raise ValueError(f"{path} holds {index.d}-dim vectors, expected {dim}")
@@ -32,6 +33,11 @@ class VectorIndex:
     @property
     def ntotal(self) -> int:
         return self._index.ntotal
+
+    @property
+    def nbytes(self) -> int:
+        """About the size of the saved file: the vectors and their ids."""
+        return self.ntotal * (self.dim * 4 + 8)
 
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
@@ -54,10 +60,18 @@ class VectorIndex:
         self._gpu_index = None
 
     def save(self) -> None:
-        # Write then rename, so a kill mid-write never leaves a truncated index behind.
+        """Write to a temporary file, then rename it over the old one: a kill or a full disk
+        mid-write never leaves a truncated index. Written through a Python file, which raises
+        OSError (ENOSPC, EIO) where faiss's own writer does not check the final flush (faiss
+        passes the callback's exception on)."""
         tmp = self.path.with_suffix(".tmp")
-        faiss.write_index(self._index, str(tmp))
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as f:
+                faiss.write_index(self._index, faiss.PyCallbackIOWriter(f.write))
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def search(self, queries: np.ndarray, k: int, allowed_ids=None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row; ids of -1 mark empty slots.

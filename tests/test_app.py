@@ -9,11 +9,14 @@ import math
 import subprocess
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
 from ui.cli import main
+from ui.text import WORD_JOINER, plain
 
 from .conftest import REPO, evr
 from .test_analyzers import render_text_video
@@ -122,11 +125,11 @@ def test_summary_appears_and_is_read_aloud_offline(app, app_index, capsys):
     assert not app.exception
     code, summary = evr("--data-dir", app_index, "summarize", first.keyframe_id, "--lang", "en", "--json",
                         capsys=capsys)
-    assert any(m.value == summary["text"] for m in app.markdown)
+    assert any(m.value == plain(summary["text"]) for m in app.markdown)  # shown as plain text
     assert summary["text"].startswith(f"Video {first.video_id}, at ")
     assert len(app.get("video")) == 1  # the player, at the hit
     app.radio(key="language").set_value("vi").run()
-    assert any(m.value.startswith(f"Video {first.video_id}, lúc ") for m in app.markdown)
+    assert any(m.value.startswith(plain(f"Video {first.video_id}, lúc ")) for m in app.markdown)
     app.button(key="speak").click().run()
     assert not app.exception
     assert len(app.get("audio")) == 1
@@ -206,3 +209,54 @@ def test_missing_weights_turn_semantic_search_off_but_ocr_works(tmp_path, videos
     # The keyframes of the captioned shot (2-4 s), found by their on-screen text alone.
     assert hits and {h.match for h in hits} == {"ocr"} and min(h.frame_idx for h in hits) == 20
     assert all(h.shot_start == 2.0 and h.shot_end == 4.0 for h in hits)
+
+
+HOSTILE_NAME = "**star** [x](y), _u_"
+HOSTILE_TEXT = "![o](http://127.0.0.1:9/x.png) **bold** http://evil.example :red[x] $1$"
+
+
+def planted_hostile_index(data: Path, text: str = HOSTILE_TEXT) -> None:
+    """One keyframe whose file name and on-screen text are Markdown an attacker chose."""
+    from indexer.analyzers import ClipEncoder
+    from storage import NewKeyframe, NewShot, Store, TextBox, VideoInfo
+    from ui.config import load_config
+
+    model = ClipEncoder(load_config().index.clip).info
+    vector = np.ones(model.dim, np.float32) / np.sqrt(model.dim)
+    jpeg = cv2.imencode(".jpg", np.zeros((36, 64, 3), np.uint8))[1].tobytes()
+    with Store(data, writer=True) as store:
+        store.bind_model(model)
+        vid = store.start_video(f"/nowhere/{HOSTILE_NAME}.mp4", 1, 1)
+        store.save_video(vid, VideoInfo("pyav", 2.0, 25.0, 50, 64, 36),
+                         [NewKeyframe(0, 0.0, 0, jpeg, vector, text_boxes=[TextBox(text, (0, 0, 1, 1), 0.9)])],
+                         shots=[NewShot(0, 0.0, 2.0)])
+
+
+
+def test_file_names_and_screen_text_stay_literal(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    planted_hostile_index(data)
+    monkeypatch.setenv("EVR_STORAGE_DATA_DIR", str(data))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.text_input(key="ocr").input("bold").run()
+    [card] = [m.value.replace(WORD_JOINER, "") for m in at.markdown if m.value.startswith("**#1**")]
+    at.button(key=f"open_{at.session_state['hits'][0].keyframe_id}").click().run()
+    assert not at.exception
+    shown = [e.value.replace(WORD_JOINER, "") for kind in ("markdown", "subheader", "error", "caption", "info",
+                                                           "warning") for e in at.get(kind)]
+    # Every piece of untrusted text is there, escaped: Markdown shows it character for character.
+    assert r"\*\*star\*\* \[x\]\(y\)\, \_u\_" in card and r"\!\[o\]\(http\:\/\/127\.0\.0\.1\:9" in card
+    assert any(r"\*\*star\*\*" in s.value for s in at.get("subheader"))
+    assert any("Cannot play" in v and r"\/nowhere\/\*\*star" in v for v in shown)  # the error names the file
+    assert any(r"\*\*bold\*\*" in v and "On screen" in v for v in shown)  # the summary
+    for raw in ("![o](", "**bold**", "**star**", "http://", ":red["):
+        assert not any(raw in v for v in shown), raw
+    # The name's comma cannot go into a CSV row: the AIC download is refused, JSON still offered.
+    assert any("holds a comma" in v for v in shown) and "export_csv" not in at.session_state
+
+
+def test_a_bad_setting_is_shown_not_raised(tmp_path, monkeypatch, app_index):
+    monkeypatch.setenv("EVR_STORAGE_DATA_DIR", str(app_index))
+    monkeypatch.setenv("EVR_SUMMARY_LANGUAGE", "fr")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception and plain("summary.language must be one of en, vi") in at.error[0].value

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
-from search import Hit
+import pytest
+
+from search import Hit, QueryError
 from search.export import aic_csv, export, hits_json
 
 
@@ -34,3 +36,12 @@ def test_json_export_is_the_hit_json():
     hits = [hit(1, "a", 5), hit(2, "b", 7)]
     assert json.loads(hits_json(hits)) == [h.to_json() for h in hits]
     assert aic_csv([]) == ""
+
+
+@pytest.mark.parametrize("video_id", ["a,b", 'say "hi"', "two\nlines", "cr\rhere"])
+def test_ids_a_csv_row_cannot_carry_are_refused_and_json_keeps_them(video_id):
+    hits = [hit(1, "fine", 3), hit(2, video_id, 5)]
+    with pytest.raises(QueryError, match="comma, quote or line break"):
+        aic_csv(hits)
+    assert aic_csv(hits[:1]) == "fine,3\n"
+    assert json.loads(hits_json(hits))[1]["video_id"] == video_id

@@ -22,9 +22,10 @@ from search import Hit, Query, QueryError, SearchEngine, read_image
 from search.export import AIC_MAX_LINES, aic_csv, hits_json
 from search.summary import LANGUAGES, Summarizer, clock
 from storage import KeyframeFilter, Store, StoreError
-from ui.config import AppConfig, ConfigError, load_config
+from ui.config import MAX_PAGE_SIZE, AppConfig, ConfigError, load_config
 from ui.media import playable_video
 from ui.speech import SpeechError, speak
+from ui.text import plain
 
 MODES = ("Text", "Similar frame", "Image", "Temporal")
 MAX_PERSONS_SLIDER = 10  # the slider's top means "10 or more"
@@ -62,16 +63,18 @@ def main() -> None:
         videos, keyframes = engine.store.counts()
         model = engine.store.model()
     except ConfigError as exc:
-        st.error(f"Configuration: {exc}")
+        st.error(f"Configuration: {plain(exc)}")
         return
     except StoreError:
-        st.info(f"No index yet in `{config.data_dir}`. Index a folder of videos first:\n\n"
+        st.info(f"No index yet in {plain(config.data_dir)}. Index a folder of videos first:\n\n"
                 f"```\nevr index /path/to/videos\n```\n\nthen reload this page.")
         return
     if keyframes == 0 or model is None:
-        st.info(f"The index in `{config.data_dir}` has no keyframes yet: run `evr index /path/to/videos`.")
+        under_way = "An index run is under way: reload this page in a moment." if engine.store.writer_active() \
+            else "Run `evr index /path/to/videos`."
+        st.info(f"The index in {plain(config.data_dir)} has no keyframes yet. {under_way}")
         return
-    st.caption(f"{videos} videos, {keyframes} keyframes · CLIP {model.label} · {config.data_dir}")
+    st.caption(f"{videos} videos, {keyframes} keyframes · CLIP {plain(model.label)} · {plain(config.data_dir)}")
     if model.pretrained == "none":
         st.warning("CLIP runs with random weights here: indexing and search work, but rankings are not "
                    "meaningful until trained weights are configured (clip.pretrained).")
@@ -110,7 +113,7 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     time_from = c1.number_input("From (s)", min_value=0.0, value=None, step=1.0, key="time_from")
     time_to = c2.number_input("To (s)", min_value=0.0, value=None, step=1.0, key="time_to")
     sb.header("Results")
-    k_page = int(sb.number_input("Results per page", 1, 500, config.ui.page_size, key="page_size"))
+    k_page = int(sb.number_input("Results per page", 1, MAX_PAGE_SIZE, config.ui.page_size, key="page_size"))
     group = sb.toggle("Best hit per video", key="group")
     language = sb.radio("Summary language", LANGUAGES, index=LANGUAGES.index(config.summary.language),
                         format_func={"en": "English", "vi": "Tiếng Việt"}.get, horizontal=True, key="language")
@@ -142,7 +145,7 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Qu
         try:
             return Query(image=read_image(upload.getvalue()), **common)
         except QueryError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return None
     c1, c2, c3 = st.columns([5, 5, 2])
     first = c1.text_input("First event", key="first").strip()
@@ -160,7 +163,7 @@ def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
         with st.spinner("Loading CLIP (first query only)...") if needs_clip else contextlib.nullcontext():
             return engine.search(query)
     except ModelUnavailableError as exc:
-        st.warning(f"Semantic search is off: {exc}\n\nOn-screen text, person and pose filters and "
+        st.warning(f"Semantic search is off: {plain(exc)}\n\nOn-screen text, person and pose filters and "
                    f"'similar frame' still work.")
         if query.text and query.then is None:
             st.caption("Showing frames whose on-screen text holds your words instead.")
@@ -170,7 +173,7 @@ def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
                 return []
         return None
     except (QueryError, StoreError) as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
 
 
@@ -184,14 +187,14 @@ def show_results(hits: list[Hit], k_page: int) -> None:
         for col, h in zip(st.columns(columns), hits[start : start + columns]):
             with col:
                 st.image(h.thumbnail, width="stretch")
-                facts = [f"**#{h.rank}** {h.video_id} · {clock(h.timestamp)} · frame {h.frame_idx}",
+                facts = [f"**#{h.rank}** {plain(h.video_id)} · {clock(h.timestamp)} · frame {h.frame_idx}",
                          f"score {h.score:.3f} ({h.match})"]
                 if h.person_count is not None:
                     facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
                 if h.then is not None:
                     facts.append(f"then {clock(h.then.timestamp)} (frame {h.then.frame_idx})")
                 if h.ocr_text:
-                    facts.append(f"“{h.ocr_text[:60]}”")
+                    facts.append(f"“{plain(h.ocr_text[:60])}”")
                 st.markdown("  \n".join(facts))
                 b1, b2 = st.columns(2)
                 if b1.button("Open", key=f"open_{h.keyframe_id}"):
@@ -204,7 +207,7 @@ def show_results(hits: list[Hit], k_page: int) -> None:
 
 def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -> None:
     st.divider()
-    st.subheader(f"{hit.video_id} at {clock(hit.timestamp)} (frame {hit.frame_idx}, keyframe {hit.keyframe_id})")
+    st.subheader(f"{plain(hit.video_id)} at {clock(hit.timestamp)} (frame {hit.frame_idx}, keyframe {hit.keyframe_id})")
     left, right = st.columns([3, 2])
     with left:
         has_shot = hit.shot_start is not None and hit.shot_end is not None
@@ -222,7 +225,7 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
             else:
                 st.video(str(video), start_time=int(hit.timestamp))
         except Exception as exc:  # a vanished or unreadable file must not break the page
-            st.error(f"Cannot play {hit.video_path}: {exc}")
+            st.error(f"Cannot play {plain(hit.video_path)}: {plain(exc)}")
         strip = engine.store.keyframes_between(hit.video_db_id, hit.timestamp - 10, hit.timestamp + 10)
         if strip:
             st.image([str(r.thumbnail) for r in strip], width=110,
@@ -231,7 +234,7 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
     with right:
         summary = summarizer(engine, id(engine), config.summary).summarize(hit.keyframe_id, language)
         st.markdown("**What happens here**")
-        st.write(summary.text)
+        st.markdown(plain(summary.text))
         if st.button("Read aloud", key="speak"):
             try:
                 spoken = speak(summary.text, language, config.data_dir / "audio", config.speech)
@@ -239,7 +242,7 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
                 st.caption(f"Spoken by {spoken.engine}" + (" (offline voice)" if spoken.offline else " (Google TTS)"))
                 st.session_state.spoken = spoken
             except SpeechError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
 
 
 def _find_similar(keyframe_id: int) -> None:
@@ -255,10 +258,13 @@ def export_panel(hits: list[Hit]) -> None:
     chosen = picked or hits[: int(top_n)]
     st.caption(f"{len(chosen)} hits: {'the ones you picked' if picked else f'the top {int(top_n)}'}"
                f" (AI Challenge files hold at most {AIC_MAX_LINES} lines)")
-    csv = aic_csv(chosen).encode()
-    st.session_state.export_csv = csv
     c1, c2 = st.columns(2)
-    c1.download_button("AI Challenge CSV", csv, file_name="answers.csv", mime="text/csv", key="export_aic")
+    try:
+        csv = aic_csv(chosen).encode()
+        st.session_state.export_csv = csv
+        c1.download_button("AI Challenge CSV", csv, file_name="answers.csv", mime="text/csv", key="export_aic")
+    except QueryError as exc:  # a video_id a CSV row cannot carry
+        c1.error(plain(exc))
     c2.download_button("JSON", hits_json(chosen).encode(), file_name="hits.json", mime="application/json",
                        key="export_json")
 

@@ -1,7 +1,8 @@
 """The `evr` command line. Results go to stdout, logs and progress to stderr.
 
-Exit codes: 0 success; 1 some videos failed to index (the rest are committed) or a runtime
-error; 2 a usage, query or configuration error; 3 the CLIP weights cannot be loaded.
+Exit codes: 0 success; 1 some videos failed to index (the rest are committed), a run stopped on a
+failing disk (the rest stay pending) or a runtime error; 2 a usage, query or configuration error;
+3 the CLIP weights cannot be loaded.
 """
 from __future__ import annotations
 
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "storage": {"data_dir": getattr(args, "data_dir", None)},
                 "clip": {"device": getattr(args, "device", None)},
+                "ui": {"host": getattr(args, "host", None), "port": getattr(args, "port", None)},
             },
         )
         return COMMANDS[args.command](args, config)
@@ -157,14 +159,19 @@ def _print_json(obj) -> None:
 
 
 def cmd_index(args, config: AppConfig) -> int:
-    from indexer import Indexer
-    from storage import Store
+    from indexer import Indexer, IndexReport
+    from storage import DataDirError, Store
 
-    with Store(config.data_dir, writer=True, checkpoint_s=config.storage.checkpoint_s) as store:
-        report = Indexer(store, config.index).run(
-            args.paths, prune=args.prune, retry_failed=args.retry_failed,
-            progress=False if args.no_progress else None,
-        )
+    try:
+        store = Store(config.data_dir, writer=True, checkpoint_s=config.storage.checkpoint_s)
+    except DataDirError as exc:  # a read-only or full data dir: still a report, for --json
+        report = IndexReport(stopped=str(exc))
+    else:
+        with store:
+            report = Indexer(store, config.index).run(
+                args.paths, prune=args.prune, retry_failed=args.retry_failed,
+                progress=False if args.no_progress else None,
+            )
     if args.json:
         _print_json(report.to_json())
     else:
@@ -175,7 +182,12 @@ def cmd_index(args, config: AppConfig) -> int:
         )
         for failure in report.videos_failed:
             print(f"  failed: {failure['path']}: {failure['error']}")
-    return EXIT_FAILED if report.videos_failed else EXIT_OK
+        for p in report.videos_partial:
+            print(f"  partial: {p['path']}: indexed {p['frames_decoded']} of {p['frames_expected']} frames: {p['error']}")
+    if report.stopped:
+        pending = f"; {report.videos_pending} videos are pending" if report.videos_pending else ""
+        _fail(f"{report.stopped}{pending}. Free space (or fix the disk), then run `evr index` again", EXIT_FAILED)
+    return EXIT_FAILED if report.videos_failed or report.stopped else EXIT_OK
 
 
 def cmd_search(args, config: AppConfig) -> int:
@@ -236,10 +248,12 @@ def _describe(h) -> str:
 def cmd_summarize(args, config: AppConfig) -> int:
     from indexer.analyzers import ClipEncoder
     from search.summary import Summarizer
+    from search.engine import check_keyframe_id
     from storage import Store
 
     from .speech import speak, write_audio
 
+    check_keyframe_id(args.keyframe_id)
     with Store(config.data_dir) as store:
         summary = Summarizer(store, ClipEncoder(config.index.clip), config.summary).summarize(
             args.keyframe_id, args.lang)
@@ -265,7 +279,7 @@ def cmd_ui(args, config: AppConfig) -> int:
     if config.source is not None:
         env["EVR_CONFIG"] = str(config.source)
     env["EVR_STORAGE_DATA_DIR"] = str(config.data_dir)
-    host, port = args.host or config.ui.host, args.port or config.ui.port
+    host, port = config.ui.host, config.ui.port
     print(f"evr: opening the app at http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -301,14 +315,18 @@ def cmd_stats(args, config: AppConfig) -> int:
 
     with Store(config.data_dir) as store:
         stats = store.stats()
-        failed = store.failed_videos()
+        errors = store.video_errors()
     if args.json:
         _print_json(stats)
     else:
         for key, value in stats.items():
-            print(f"{key:<18} {value}")
-        for path, error in failed:
-            print(f"  failed: {path}: {error}")
+            if key != "problems":
+                print(f"{key:<18} {value}")
+        for problem in stats["problems"]:
+            print(f"  problem: {problem}")
+        for path, status, error in errors:
+            print(f"  {'failed' if status == 'failed' else 'partial'}: {path}: {error}")
+    # Exit 1 only for damage: vectors the FAISS file does not hold yet are normal during a run.
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
 
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from indexer.settings import (
+    DECODERS,
+    DEVICES,
+    PERSON_BACKENDS,
     ClipSettings,
     DecodeSettings,
     IndexSettings,
@@ -25,10 +30,11 @@ from indexer.settings import (
     OcrSettings,
     PersonSettings,
     ShotSettings,
+    ocr_languages,
 )
-from search.summary import SummarySettings
+from search.summary import LANGUAGES, SummarySettings
 
-from .speech import SpeechSettings
+from .speech import ENGINES, SpeechSettings
 
 
 class ConfigError(ValueError):
@@ -45,7 +51,10 @@ class StorageSettings:
 class UiSettings:
     host: str = "127.0.0.1"
     port: int = 8501
-    page_size: int = 24  # hits per page; "more results" adds another page
+    page_size: int = 24  # hits per page; "more results" adds another page (at most MAX_PAGE_SIZE)
+
+
+MAX_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     if source is not None:
         try:
             raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {source} is not UTF-8 text (is it really a TOML file?)") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {source}: {exc}") from exc
     values: dict[str, dict[str, Any]] = {}
@@ -155,6 +166,23 @@ def _field(section: str, key: str, where: str) -> dataclasses.Field:
 
 
 def _coerce(section: str, key: str, value: Any, where: str) -> Any:
+    """A value (TOML-typed, or a string from env/flags) as the field's type, checked against the
+    setting's rule: a bad value stops here, with where it came from, before any model loads."""
+    value = _typed(section, key, value, where)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {section}.{key} must be a finite number, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ConfigError(f"{where}: {section}.{key} is out of range: {value}")
+    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {section}.{key} must be a list of strings, got {value!r}")
+    check = RULES.get((section, key))
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{where}: {section}.{key} {problem}, got {value!r}")
+    return value
+
+
+def _typed(section: str, key: str, value: Any, where: str) -> Any:
     """Convert a value (TOML-typed, or a string from env/flags) to the field's type."""
     f = _field(section, key, where)
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -180,3 +208,66 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
         raise ConfigError(
             f"{where}: {section}.{key} must be a {kind.__name__} (like {default!r}), got {value!r}"
         ) from None
+
+
+# -- the rule of each setting that has one: a function of the value -> what is wrong, or None --
+
+
+def _one_of(allowed) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+
+def _some_of(allowed) -> Callable[[Any], str | None]:
+    def check(values: list[str]) -> str | None:
+        if not values:
+            return f"must name at least one of {', '.join(allowed)}"
+        bad = [v for v in values if v not in allowed]
+        return f"has unknown {', '.join(map(repr, bad))} (known: {', '.join(allowed)})" if bad else None
+    return check
+
+
+def _between(low: float, high: float = math.inf, *, above: bool = False) -> Callable[[Any], str | None]:
+    def check(v: float) -> str | None:
+        if (v > low if above else v >= low) and v <= high:
+            return None
+        lowest = f"more than {low}" if above else f"at least {low}"
+        return f"must be {lowest}" + (f" and at most {high}" if high != math.inf else "")
+    return check
+
+
+def _ocr_languages(values: list[str]) -> str | None:
+    return _some_of(ocr_languages())(values)
+
+
+RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
+    ("storage", "checkpoint_s"): _between(0),
+    ("index", "extensions"): lambda v: None if v and all(e.strip(".") for e in v) else "must name file extensions",
+    ("decode", "backends"): _some_of(DECODERS),
+    ("decode", "max_short_side"): _between(0),
+    ("keyframes", "sample_s"): _between(0, above=True),
+    ("keyframes", "max_gap_s"): _between(0, above=True),
+    ("keyframes", "min_change"): _between(0, 1),
+    ("keyframes", "thumbnail_width"): _between(16, 4096),
+    ("shots", "adaptive_threshold"): _between(0, above=True),
+    ("shots", "min_content_val"): _between(0, 255),
+    ("shots", "fade_threshold"): _between(0, 255),
+    ("shots", "min_shot_s"): _between(0),
+    ("shots", "detect_width"): _between(16, 4096),
+    ("clip", "device"): _one_of(DEVICES),
+    ("clip", "batch_size"): _between(1, 4096),
+    ("ocr", "languages"): _ocr_languages,
+    ("ocr", "min_confidence"): _between(0, 1),
+    ("ocr", "max_side"): _between(32),
+    ("ocr", "device"): _one_of(DEVICES),
+    ("persons", "backend"): _one_of(PERSON_BACKENDS),
+    ("persons", "min_score"): _between(0, 1),
+    ("persons", "weights"): _one_of(("default", "none")),
+    ("persons", "device"): _one_of(DEVICES),
+    ("summary", "window_s"): _between(0, above=True),
+    ("summary", "language"): _one_of(LANGUAGES),
+    ("summary", "top_tags"): _between(0, 100),
+    ("speech", "engines"): _some_of(ENGINES),
+    ("speech", "gtts_timeout_s"): _between(0, above=True),
+    ("ui", "port"): _between(1, 65535),
+    ("ui", "page_size"): _between(1, MAX_PAGE_SIZE),
+}

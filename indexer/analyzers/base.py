@@ -1,6 +1,8 @@
 """What every frame analyzer shares: device choice and the error for missing model weights."""
 from __future__ import annotations
 
+from ..settings import DEVICES
+
 
 class ModelUnavailableError(Exception):
     """A model's weights cannot be loaded (offline, missing file). The message says how to fix it."""
@@ -11,8 +13,8 @@ def resolve_device(requested: str) -> str:
     import torch
 
     requested = requested.lower()
-    if requested not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, not {requested!r}")
+    if requested not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {requested!r}")
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():

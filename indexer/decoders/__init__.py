@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from .base import DecodeError, Frame, StreamInfo, VideoSource, scaled_size
+from .base import DecodeError, Frame, StreamInfo, VideoSource, one_line, scaled_size
 from .decord_backend import DecordSource
 from .opencv_backend import OpenCVSource
 from .pyav_backend import PyAVSource
@@ -21,8 +21,8 @@ def open_video(path: str, backends: list[str], max_short_side: int) -> VideoSour
             return BACKENDS[name](path, max_short_side)
         except Exception as exc:  # any backend failure means: try the next one
             log.debug("%s cannot open %s: %s", name, path, exc)
-            errors.append(f"{name}: {exc}")
+            errors.append(f"{name}: {one_line(exc)}")
     raise DecodeError("; ".join(errors) or "no decoder configured")
 
 
-__all__ = ["BACKENDS", "DecodeError", "Frame", "StreamInfo", "VideoSource", "open_video", "scaled_size"]
+__all__ = ["BACKENDS", "DecodeError", "Frame", "StreamInfo", "VideoSource", "one_line", "open_video", "scaled_size"]

@@ -9,6 +9,7 @@ Frames are produced one at a time, so memory does not grow with video length.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +19,22 @@ import numpy as np
 
 class DecodeError(Exception):
     """The file cannot be decoded (not a video, corrupt, unsupported codec)."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """A library's error as one short line: decord's "[12:00:00] src/x.cc:151: Check failed: ...
+    ERROR <why>" becomes <why>, OpenCV's "OpenCV(4.11) file:92: error: (-15:Bad number of
+    channels) in function ..." becomes "OpenCV: Bad number of channels"; the rest keeps its
+    first line."""
+    text = str(exc).strip()
+    opencv = re.search(r"error: \(-?\d+:([^)]*)\)", text)
+    if opencv:
+        return f"OpenCV: {opencv.group(1)}"
+    line = next((ln for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    line = re.sub(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", line)  # decord's time and source line
+    if "Check failed" in line and " ERROR " in line:
+        line = line.split(" ERROR ", 1)[1]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)

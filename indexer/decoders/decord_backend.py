@@ -19,7 +19,10 @@ class DecordSource:
             if len(reader) == 0:
                 raise DecodeError("no video frames")
             # decord reports the upright size (rotation applied) of the first frame.
-            height, width = reader[0].shape[:2]
+            first = reader[0].shape
+            if len(first) != 3 or first[2] != 3:  # tiny frames come back with their row padding
+                raise DecodeError(f"decord returns malformed {first[1]}x{first[0]} frames")
+            height, width = first[:2]
             out_w, out_h = scaled_size(width, height, max_short_side)
             if (out_w, out_h) != (width, height):
                 reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=0, width=out_w, height=out_h)

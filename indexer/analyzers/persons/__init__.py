@@ -7,7 +7,7 @@ import numpy as np
 
 from storage import PersonsInFrame
 
-from ...settings import PersonSettings
+from ...settings import PERSON_BACKENDS, PersonSettings
 from ..base import ModelUnavailableError, resolve_device
 from .mediapipe_backend import MediapipePersons
 from .pose_labels import POSE_LABELS, POSTURES, pose_labels
@@ -15,7 +15,6 @@ from .torchvision_backend import TorchvisionPersons, weights_cached
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torchvision", "mediapipe")
 
 
 class PersonAnalyzer:
@@ -25,8 +24,8 @@ class PersonAnalyzer:
     name = "persons"
 
     def __init__(self, settings: PersonSettings):
-        if settings.backend not in BACKENDS:
-            raise ValueError(f"persons.backend must be one of {', '.join(BACKENDS)}, not {settings.backend!r}")
+        if settings.backend not in PERSON_BACKENDS:
+            raise ValueError(f"persons.backend must be one of {', '.join(PERSON_BACKENDS)}, not {settings.backend!r}")
         self.settings = settings
         self._backend: MediapipePersons | TorchvisionPersons | None = None
 
@@ -65,4 +64,4 @@ class PersonAnalyzer:
         return self.backend.analyze(images)
 
 
-__all__ = ["BACKENDS", "POSE_LABELS", "POSTURES", "PersonAnalyzer", "pose_labels"]
+__all__ = ["POSE_LABELS", "POSTURES", "PersonAnalyzer", "pose_labels"]
