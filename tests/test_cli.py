@@ -168,6 +168,10 @@ def test_kill_during_indexing_then_resume(tmp_path, sample_dir, indexed):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 2 <= done < len(SAMPLE)
+    # Killed before any FAISS save: the file lags, which is no damage.
+    after_kill = evr_process("--data-dir", data, "stats", "--json")
+    stats = json.loads(after_kill.stdout)
+    assert after_kill.returncode == 0 and stats["consistent"] and stats["vectors_pending"] == stats["keyframes"] > 0
     result = evr_process("--data-dir", data, "index", sample_dir, "--no-progress", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -184,6 +184,8 @@ def no_model_loads(monkeypatch):
     (["search", "x", "--group", "video", "--per-video=-1"], "per_video must be between 1"),
     (["summarize", "9223372036854775808"], "a keyframe id is a whole number from 1"),
     (["search", "x", "--ocr", "!!!"], "no words"),
+    (["search", "x", "--export", "aic", "--out", "/"], "--out / is a folder"),
+    (["summarize", "1", "--speak", "/no/such/folder/x.wav"], "the folder /no/such/folder does not exist"),
 ])
 def test_bad_arguments_are_usage_errors(indexed, capsys, no_model_loads, args, message):
     code, _, err = run(capsys, "--data-dir", indexed, *args)

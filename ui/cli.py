@@ -213,6 +213,8 @@ def cmd_search(args, config: AppConfig) -> int:
     query.validate()
     if args.out and not args.export:
         raise QueryError("--out goes with --export aic|json")
+    if args.out:
+        _check_output_file(args.out, "--out")
     with Store(config.data_dir) as store:
         hits = SearchEngine(store, ClipEncoder(config.index.clip)).search(query)
     if args.export:
@@ -236,6 +238,16 @@ def cmd_search(args, config: AppConfig) -> int:
     return EXIT_OK
 
 
+def _check_output_file(path: Path, flag: str) -> None:
+    """Refuse an output file that cannot be written before any work is done."""
+    from search import QueryError
+
+    if path.is_dir():
+        raise QueryError(f"{flag} {path} is a folder: name a file")
+    if not path.parent.is_dir():
+        raise QueryError(f"{flag} {path}: the folder {path.parent} does not exist")
+
+
 def _describe(h) -> str:
     facts = [f"{h.video_id}  frame {h.frame_idx:<6} {_clock(h.timestamp)}  shot {h.shot}  keyframe {h.keyframe_id}"]
     if h.person_count is not None:
@@ -254,6 +266,8 @@ def cmd_summarize(args, config: AppConfig) -> int:
     from .speech import speak, write_audio
 
     check_keyframe_id(args.keyframe_id)
+    if args.speak:
+        _check_output_file(args.speak, "--speak")
     with Store(config.data_dir) as store:
         summary = Summarizer(store, ClipEncoder(config.index.clip), config.summary).summarize(
             args.keyframe_id, args.lang)
