@@ -13,7 +13,7 @@ setup: $(STAMP)
 # System packages, installed with apt when missing: ffmpeg (previews of videos browsers cannot
 # play, audio conversion, ffprobe in tests and benchmarks), espeak-ng (offline speech) and
 # chromium (the browser the app's browser test and `make screenshot` drive with Playwright).
-$(VENV)/.system:
+$(VENV)/.system: Makefile
 	@missing=""; \
 	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python benchmarks/index_stages.py --memory --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/person_counts.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/ui_latency.py
+	$(BIN)/python benchmarks/scale.py --keyframes 100000
 
 # A PNG of the results page (docs/screenshot.png), taken with Debian's chromium.
 screenshot: setup

@@ -703,15 +703,12 @@ class Store:
             partial = s.scalar(select(func.count()).select_from(Video)
                                .where(Video.status == "indexed", Video.error.is_not(None)))
             keyframes = s.scalar(select(func.count()).select_from(Keyframe))
-            no_vector = s.scalar(select(func.count()).select_from(Keyframe).outerjoin(Embedding)
-                                 .where(Embedding.keyframe_id.is_(None)))
-            bad_size = model and s.scalar(select(func.count()).select_from(Embedding)
-                                          .where(func.length(Embedding.vector) != model.dim * 4))
+            # Embeddings are deleted with their keyframe (cascade): fewer means vectors were lost.
+            no_vector = s.scalar(select(func.count() - select(func.count()).select_from(Embedding)
+                                        .scalar_subquery()).select_from(Keyframe))
             thumb_dirs = s.scalars(select(Video.thumb_dir).where(Video.status == "indexed")).all()
         if no_vector:
             problems.append(f"{no_vector} keyframes have no stored vector")
-        if bad_size:
-            problems.append(f"{bad_size} stored vectors are not {model.dim}-dimensional")
         missing = sum(1 for d in thumb_dirs if d and not (self.thumb_root / d).is_dir())
         if missing:
             problems.append(f"{missing} indexed videos lost their thumbnail folder")

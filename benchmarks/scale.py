@@ -1,0 +1,218 @@
+"""Search, start-up, disk and memory at archive scale, on keyframes planted through the real storage.
+
+    python benchmarks/scale.py --keyframes 100000 [--dim 768] [--data-dir DIR]
+
+Plants N keyframes through `storage.Store.save_video` (500 per video, thumbnails included, people
+with pose labels on a third of them, on-screen text on a tenth) with clustered vectors: unit
+vectors around a few thousand random centres, two members of a cluster at cosine 0.6-0.8, as CLIP
+vectors of one archive are (uniform random vectors are the worst case of any approximate index and
+say nothing about CLIP). Queries are drawn like the data. Then prints the figures of issue 9:
+search p50 in a loaded process (plain, and with a person and a pose filter), `evr search --like`
+and `evr stats` as new processes (page cache warm), their peak memory, disk per keyframe, recall@10 against exact
+search, and the planting time. The model is bound as ViT-L-14 with random weights, so `evr search
+"text"` works offline too (its CLIP load is timed apart).
+
+On a CPU-only machine compare ratios between runs on the same machine, not absolute times.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from search import Query, SearchEngine  # noqa: E402
+from storage import (  # noqa: E402
+    KeyframeFilter,
+    ModelInfo,
+    NewKeyframe,
+    NewShot,
+    PersonPose,
+    PersonsInFrame,
+    Store,
+    TextBox,
+    VideoInfo,
+)
+
+PER_VIDEO = 500
+WORDS = ["tin", "tuc", "bao", "lu", "ha", "noi", "gia", "xang", "mua", "dong", "street", "news", "flood", "fire"]
+# A keyframe's vector is (centre + s * noise) / norm with s^2 in this range: two members of a
+# cluster then meet at cosine 1 / (1 + s^2), between 0.6 and 0.8.
+NOISE_SQUARED = (0.25, 0.667)
+
+
+def clustered(rng: np.random.Generator, centres: np.ndarray, n: int) -> np.ndarray:
+    dim = centres.shape[1]
+    own = centres[rng.integers(0, len(centres), n)]
+    noise = rng.standard_normal((n, dim)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    scale = np.sqrt(rng.uniform(*NOISE_SQUARED, n)).astype(np.float32)[:, None]
+    v = own + scale * noise
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def plant(data: Path, n: int, dim: int, seed: int) -> tuple[np.ndarray, float]:
+    """Write n keyframes; returns their vectors (row i is keyframe id i + 1) and the seconds it took."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(50, n // 300), dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vectors = clustered(rng, centres, n)
+    jpeg = _tiny_jpeg()
+    started = time.perf_counter()
+    with Store(data, writer=True, checkpoint_s=60) as store:
+        store.bind_model(ModelInfo("ViT-L-14", "none", dim))
+        for video, start in enumerate(range(0, n, PER_VIDEO)):
+            rows = range(start, min(n, start + PER_VIDEO))
+            vid = store.start_video(f"/archive/v{video:05d}.mp4", 1, 1)
+            keyframes = [
+                NewKeyframe(frame_idx=i * 25, timestamp=float(i), shot=0, jpeg=jpeg, vector=vectors[row],
+                            text_boxes=_text(rng) if rng.random() < 0.1 else None, persons=_persons(rng))
+                for i, row in enumerate(rows)
+            ]
+            store.save_video(vid, VideoInfo("planted", len(rows), 25.0, 25 * len(rows), 1280, 720), keyframes,
+                             shots=[NewShot(0, 0.0, float(len(rows)))])
+            if video % 100 == 0:
+                print(f"  planted {rows.stop:,} / {n:,}", file=sys.stderr)
+    return vectors, time.perf_counter() - started
+
+
+def _tiny_jpeg() -> bytes:
+    import cv2
+
+    return cv2.imencode(".jpg", np.full((18, 32, 3), 90, np.uint8))[1].tobytes()
+
+
+def _text(rng) -> list[TextBox]:
+    return [TextBox(" ".join(rng.choice(WORDS, 3)), (0.1, 0.8, 0.9, 0.9), 0.9)]
+
+
+def _persons(rng) -> PersonsInFrame | None:
+    if rng.random() >= 1 / 3:
+        return None
+    people = [PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, [(0.2, 0.5, 1.0)] * 17, [str(rng.choice(["standing", "sitting"]))])
+              for _ in range(int(rng.integers(0, 5)))]
+    return PersonsInFrame(people, 0.1 * len(people), None)
+
+
+def p50_ms(engine: SearchEngine, queries: list[Query]) -> float:
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        engine.search(q)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def recall_at_10(engine: SearchEngine, vectors: np.ndarray, query_ids: list[int]) -> float:
+    """Share of the exact top 10 (brute force over the planted vectors) that the index returns."""
+    found = 0
+    for kid in query_ids:
+        scores = vectors @ vectors[kid - 1]
+        exact = set((np.argpartition(-scores, 10)[:10] + 1).tolist())
+        got = {h.keyframe_id for h in engine.search(Query(like=kid, k=10))}
+        found += len(exact & got)
+    return found / (10 * len(query_ids))
+
+
+def new_process(data: Path, *args: str) -> tuple[float, int]:
+    """(wall seconds, peak RSS MB) of `evr ARGS` in a fresh process, the second of two runs: the
+    first only warms the page cache (right after planting, the files are mostly not in it)."""
+    _run_evr(data, *args)
+    return _run_evr(data, *args)
+
+
+def _run_evr(data: Path, *args: str) -> tuple[float, int]:
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent, this large process.
+    probe = ("import runpy, sys\n"
+             f"sys.argv = ['evr', *{list(args)!r}]\n"
+             "try:\n    runpy.run_module('ui.cli', run_name='__main__')\n"
+             "finally:\n    hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+             "    print('RSS', int(hwm.split()[1]) // 1024, file=sys.stderr)")
+    env = {**os.environ, "EVR_STORAGE_DATA_DIR": str(data), "EVR_CLIP_MODEL": "ViT-L-14",
+           "EVR_CLIP_PRETRAINED": "none", "EVR_CLIP_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if out.returncode != 0:
+        raise RuntimeError(f"evr {' '.join(args)} failed: {out.stderr[-500:]}")
+    rss = int(next(line.split()[1] for line in out.stderr.splitlines() if line.startswith("RSS ")))
+    return seconds, rss
+
+
+def clip_load_seconds() -> float:
+    from indexer.analyzers import ClipEncoder
+    from indexer.settings import ClipSettings
+
+    encoder = ClipEncoder(ClipSettings(model="ViT-L-14", pretrained="none", device="cpu"))
+    t = time.perf_counter()
+    encoder.load()
+    encoder.encode_texts(["warm up"])
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keyframes", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=768)
+    ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--data-dir", type=Path, help="plant here (default: a temporary folder, removed after)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    tmp = None
+    if args.data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="evr-scale-")
+        args.data_dir = Path(tmp.name)
+    n = args.keyframes
+    print(f"planting {n:,} keyframes of {args.dim} dims in {args.data_dir}", file=sys.stderr)
+    vectors, plant_s = plant(args.data_dir, n, args.dim, args.seed)
+    rng = np.random.default_rng(args.seed + 1)
+    query_ids = [int(i) for i in rng.integers(1, n + 1, args.queries)]
+    from indexer.analyzers import ClipEncoder
+    from indexer.settings import ClipSettings
+
+    with Store(args.data_dir) as store:
+        engine = SearchEngine(store, ClipEncoder(ClipSettings(model="ViT-L-14", pretrained="none", device="cpu")))
+        engine.search(Query(like=query_ids[0], k=10))  # load the index
+        plain = p50_ms(engine, [Query(like=i, k=10) for i in query_ids])
+        persons = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter(min_persons=2)) for i in query_ids])
+        pose = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter(poses=("standing",))) for i in query_ids])
+        recall = recall_at_10(engine, vectors, query_ids[:20])
+    like_s, like_mb = new_process(args.data_dir, "search", "--like", str(query_ids[0]), "--k", "10", "--json")
+    stats_s, stats_mb = new_process(args.data_dir, "stats", "--json")
+    text_s, text_mb = new_process(args.data_dir, "search", "a flooded street", "--k", "10", "--json")
+    clip_s = clip_load_seconds()
+    sqlite_b = sum(p.stat().st_size for p in args.data_dir.glob("evr.sqlite*"))
+    faiss_b = (args.data_dir / "vectors.faiss").stat().st_size
+    rows = [
+        ("keyframes", f"{n:,}"),
+        ("search, index loaded, --like, p50", f"{plain:.1f} ms"),
+        ("  with --min-persons 2", f"{persons:.1f} ms ({persons / plain:.1f}x)"),
+        ("  with --pose standing", f"{pose:.1f} ms ({pose / plain:.1f}x)"),
+        ("recall@10 against exact", f"{recall:.3f}"),
+        ("`evr search --like ID`, new process", f"{like_s:.2f} s, peak {like_mb:,} MB"),
+        ("`evr stats`, new process", f"{stats_s:.2f} s, peak {stats_mb:,} MB"),
+        ("`evr search \"text\"`, new process", f"{text_s:.2f} s (CLIP ViT-L-14 load {clip_s:.2f} s), "
+                                                f"peak {text_mb:,} MB"),
+        ("disk: SQLite + vector index", f"{(sqlite_b + faiss_b) / 1e9:.2f} GB ({sqlite_b / 1e9:.2f} + "
+                                        f"{faiss_b / 1e9:.2f}), {(sqlite_b + faiss_b) / n / 1024:.2f} KB per keyframe"),
+        ("planting", f"{plant_s:.0f} s"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
