@@ -41,8 +41,10 @@ log = logging.getLogger(__name__)
 STAGES = ("decode", "keyframes", "clip", "ocr", "persons", "write")
 # OS errors of the machine rather than of a video, wherever they come from (a temp folder too).
 _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
-# A file is partial when it decodes fewer frames than its header promises, by more than this
-# share: containers state an estimate for some files (a few frames off), never a third too many.
+# A file is partial when it decodes fewer frames than its header promises and stops early in
+# time, both by more than this share. Frame counts alone mislead: an AVI counts the empty chunks
+# that repeat a frame (opencv_samples/tree.avi: 444 in the header, 68 pictures over all 29.6 s),
+# and some containers state an estimate.
 PARTIAL_SHARE = 0.02
 
 
@@ -236,7 +238,9 @@ class Indexer:
             # were kept: number the shots again now that every boundary is known.
             kept = [replace(kf, shot=selector.shot_of(kf.frame_idx)) for kf in kept]
             partial = None
-            if decoded.error or decoded.frames < info.frame_count * (1 - PARTIAL_SHARE):
+            short = (decoded.frames < info.frame_count * (1 - PARTIAL_SHARE)
+                     and decoded.last_timestamp < info.duration * (1 - PARTIAL_SHARE) - 1 / (info.fps or 25))
+            if decoded.error or short:
                 partial = {"frames_decoded": decoded.frames, "frames_expected": info.frame_count,
                            "error": decoded.error or "the file ends before the last frame its header lists"}
                 note = f"indexed {decoded.frames} of {info.frame_count} frames: {partial['error']}"

@@ -278,6 +278,22 @@ def test_odd_files_are_indexed_or_reported_plainly(videos, tmp_path, capsys):
     assert code == 0 and "partial: " in stats and "truncated.mp4: indexed" in stats
 
 
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_cut_off_file_is_partial_and_avi_repeats_are_not(videos, tmp_path, capsys, monkeypatch, backend):
+    """tree.avi's header counts 444 frames, of which 68 are pictures (the rest are empty chunks that
+    repeat one) spread over its whole 29.6 s: complete. The cut-off MP4 stops at 4 s of 18."""
+    monkeypatch.setenv("EVR_DECODE_BACKENDS", backend)
+    ffmpeg("-i", videos / "msrvtt/video7010.mp4", "-c", "copy", "-movflags", "+faststart", tmp_path / "whole.mp4")
+    folder = tmp_path / "v"
+    folder.mkdir()
+    whole = (tmp_path / "whole.mp4").read_bytes()
+    (folder / "truncated.mp4").write_bytes(whole[: len(whole) * 3 // 10])
+    (folder / "tree.avi").symlink_to(videos / "opencv_samples/tree.avi")
+    code, report, _ = run(capsys, "--data-dir", tmp_path / "data", "index", folder, "--no-progress", "--json")
+    assert code == 0 and report["videos_indexed"] == 2
+    assert [Path(p["path"]).name for p in report["videos_partial"]] == ["truncated.mp4"]
+
+
 def big_png(path: Path, side: int) -> None:
     """A valid greyscale PNG of side x side pixels, written without holding it in memory."""
     def chunk(kind: bytes, data: bytes) -> bytes:
