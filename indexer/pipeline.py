@@ -233,18 +233,20 @@ class Indexer:
                 report.stage_seconds["write"] += time.perf_counter() - t
                 bar.set_postfix_str(f"{Path(path).name}: {decoded.frames} frames, {len(kept)} keyframes")
             info = source.info
-            duration = max(info.duration, decoded.last_timestamp)
             # A fade is reported once the picture is back, possibly after the frames that follow it
             # were kept: number the shots again now that every boundary is known.
             kept = [replace(kf, shot=selector.shot_of(kf.frame_idx)) for kf in kept]
+            frame_s = 1 / (info.fps or 25)
             partial = None
             short = (decoded.frames < info.frame_count * (1 - PARTIAL_SHARE)
-                     and decoded.last_timestamp < info.duration * (1 - PARTIAL_SHARE) - 1 / (info.fps or 25))
+                     and decoded.last_timestamp < info.duration * (1 - PARTIAL_SHARE) - frame_s)
             if decoded.error or short:
                 partial = {"frames_decoded": decoded.frames, "frames_expected": info.frame_count,
                            "error": decoded.error or "the file ends before the last frame its header lists"}
                 note = f"indexed {decoded.frames} of {info.frame_count} frames: {partial['error']}"
                 log.warning("%s: %s", path, note)
+            # What was indexed ends with the last decoded frame when the file breaks off early.
+            duration = decoded.last_timestamp + frame_s if partial else max(info.duration, decoded.last_timestamp)
             t = time.perf_counter()
             n = self.store.save_video(
                 video_id,

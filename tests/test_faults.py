@@ -292,6 +292,8 @@ def test_cut_off_file_is_partial_and_avi_repeats_are_not(videos, tmp_path, capsy
     code, report, _ = run(capsys, "--data-dir", tmp_path / "data", "index", folder, "--no-progress", "--json")
     assert code == 0 and report["videos_indexed"] == 2
     assert [Path(p["path"]).name for p in report["videos_partial"]] == ["truncated.mp4"]
+    code, shots, _ = run(capsys, "--data-dir", tmp_path / "data", "shots", "truncated", "--json")
+    assert code == 0 and shots[-1]["end"] < 6  # the indexed part ends where decoding stopped, not at 18 s
 
 
 def big_png(path: Path, side: int) -> None:
