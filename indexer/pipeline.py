@@ -159,7 +159,6 @@ class Indexer:
                 try:
                     report.keyframes_added += self._index_one(str(f), video_id, report, bar, signature)
                     report.videos_indexed += 1
-                    report.videos_pending -= 1
                 except Exception as exc:  # one bad file must not stop the run
                     if _machine_fault(exc):
                         raise
@@ -168,7 +167,7 @@ class Indexer:
                     log.debug("details", exc_info=True)
                     self.store.fail_video(video_id, error)
                     report.videos_failed.append({"path": str(f), "error": error})
-                    report.videos_pending -= 1
+                report.videos_pending -= 1  # indexed or failed: either way done with
                 t = time.perf_counter()
                 self.store.checkpoint()
                 report.stage_seconds["write"] += time.perf_counter() - t

@@ -255,7 +255,6 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as header:
             width, height = header.size
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
     except FileNotFoundError:
         raise QueryError(f"no such image file: {name}") from None
     except Image.DecompressionBombError:  # Pillow's own limit, far above ours
@@ -264,6 +263,7 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
         raise QueryError(f"cannot read {name} as an image ({kinds})") from None
     if width * height > MAX_QUERY_PIXELS:
         raise too_big
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()  # read only once its size passed
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise QueryError(f"cannot read {name} as an image ({kinds})")

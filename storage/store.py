@@ -366,7 +366,7 @@ class Store:
         removed = 0
         if len(faiss_ids) != len(np.unique(faiss_ids)):
             # Duplicated ids cannot come from this code; rebuild rather than guess.
-            self.problems.append(f"the vector index held duplicate ids; rebuilt from SQLite")
+            self.problems.append("the vector index held duplicate ids; rebuilt from SQLite")
             self.vectors.reset()
             extra, missing, removed = np.array([], np.int64), sql_ids, len(faiss_ids)
         self.vectors.remove(extra)

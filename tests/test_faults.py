@@ -249,6 +249,15 @@ def ffmpeg(*args) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
 
 
+def cut_off_mp4(videos: Path, out: Path) -> None:
+    """moov at the front, then cut: the header promises every frame, the data holds a third."""
+    whole = out.with_name("whole-" + out.name)
+    ffmpeg("-i", videos / "msrvtt/video7010.mp4", "-c", "copy", "-movflags", "+faststart", whole)
+    data = whole.read_bytes()
+    out.write_bytes(data[: len(data) * 3 // 10])
+    whole.unlink()
+
+
 def test_odd_files_are_indexed_or_reported_plainly(videos, tmp_path, capsys):
     folder = tmp_path / "odd"
     folder.mkdir()
@@ -256,10 +265,7 @@ def test_odd_files_are_indexed_or_reported_plainly(videos, tmp_path, capsys):
         ffmpeg("-f", "lavfi", "-i", f"testsrc=size={size}:rate=10", "-t", "2", "-c:v", "libx264",
                "-pix_fmt", "yuv444p", folder / f"tiny{size}.mp4")
     ffmpeg("-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", folder / "audio_only.mp4")
-    # moov at the front, then cut: the header promises every frame, the data holds a third.
-    ffmpeg("-i", videos / "msrvtt/video7010.mp4", "-c", "copy", "-movflags", "+faststart", tmp_path / "whole.mp4")
-    whole = (tmp_path / "whole.mp4").read_bytes()
-    (folder / "truncated.mp4").write_bytes(whole[: len(whole) * 3 // 10])
+    cut_off_mp4(videos, folder / "truncated.mp4")
     (folder / "loop.mp4").symlink_to("loop.mp4")
     (folder / "broken.mp4").symlink_to("nowhere.mp4")
     code, report = evr("--data-dir", tmp_path / "data", "index", folder, "--no-progress", "--json", capsys=capsys)
@@ -283,11 +289,9 @@ def test_cut_off_file_is_partial_and_avi_repeats_are_not(videos, tmp_path, capsy
     """tree.avi's header counts 444 frames, of which 68 are pictures (the rest are empty chunks that
     repeat one) spread over its whole 29.6 s: complete. The cut-off MP4 stops at 4 s of 18."""
     monkeypatch.setenv("EVR_DECODE_BACKENDS", backend)
-    ffmpeg("-i", videos / "msrvtt/video7010.mp4", "-c", "copy", "-movflags", "+faststart", tmp_path / "whole.mp4")
     folder = tmp_path / "v"
     folder.mkdir()
-    whole = (tmp_path / "whole.mp4").read_bytes()
-    (folder / "truncated.mp4").write_bytes(whole[: len(whole) * 3 // 10])
+    cut_off_mp4(videos, folder / "truncated.mp4")
     (folder / "tree.avi").symlink_to(videos / "opencv_samples/tree.avi")
     code, report, _ = run(capsys, "--data-dir", tmp_path / "data", "index", folder, "--no-progress", "--json")
     assert code == 0 and report["videos_indexed"] == 2

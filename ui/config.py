@@ -236,6 +236,7 @@ def _between(low: float, high: float = math.inf, *, above: bool = False) -> Call
 
 
 def _ocr_languages(values: list[str]) -> str | None:
+    # Built only when the setting is given: reading easyocr's list is a file read and a parse.
     return _some_of(ocr_languages())(values)
 
 
