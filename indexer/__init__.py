@@ -1,5 +1,5 @@
-"""Indexer: decode -> keyframes -> analyzers -> storage."""
-from .pipeline import Indexer, IndexReport
-from .settings import ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings, ShotSettings
+"""Indexer: decode -> keyframes -> analyzers -> storage.
 
-__all__ = ["ClipSettings", "DecodeSettings", "IndexReport", "IndexSettings", "Indexer", "KeyframeSettings", "ShotSettings"]
+Import what you need from its modules (indexer.pipeline.Indexer, indexer.settings, ...): this
+package file imports nothing, so `search/` and the command line's quick commands do not load
+the decoders and shot detection that only an index run needs."""

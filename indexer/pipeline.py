@@ -180,6 +180,7 @@ class Indexer:
                 break
         bar.close()
         t = time.perf_counter()
+        self.store.build_vectors()  # when the archive's size or [index] kind calls for another index
         self.store.flush()
         report.stage_seconds["write"] += time.perf_counter() - t
 

@@ -135,13 +135,12 @@ class SearchEngine:
             self.store.check_model(self.clip.info)
         # Without a vector query the OCR words rank (in _ranking) rather than filter.
         filters = q.filters if q.has_vector_query else replace(q.filters, ocr=None)
-        allowed = self.store.filter_ids(filters) if filters.active else None
         vec = self.query_vector(q) if q.has_vector_query else None
         if q.then is not None:
-            return self._temporal(vec, q, allowed)
+            return self._temporal(vec, q, filters)
         fetch = q.k * q.per_video * 4 if q.group else q.k
         while True:
-            ranked, match = self._ranking(q, vec, allowed, fetch)
+            ranked, match = self._ranking(q, vec, filters, fetch)
             if q.group is None:
                 return self._hits(ranked[: q.k], match)
             grouped, videos = self._grouped(ranked, q)
@@ -161,20 +160,16 @@ class SearchEngine:
 
     # -- ranking ---------------------------------------------------------------------------
 
-    def _ranking(self, q: Query, vec: np.ndarray | None, allowed: np.ndarray | None, fetch: int):
+    def _ranking(self, q: Query, vec: np.ndarray | None, filters: KeyframeFilter, fetch: int):
         """The top `fetch` (keyframe id, score) and how they matched ("clip", "ocr", or per id)."""
         if vec is None:
-            return self.store.ocr_search(q.filters.ocr, allowed, limit=fetch), "ocr"
-        ranked = self._vector_ranking(vec, allowed, fetch)
+            return self.store.ocr_search(q.filters.ocr, filters, limit=fetch), "ocr"
+        ranked = self.store.nearest(vec, fetch, filters)
         if q.text is not None:
-            ocr = self.store.ocr_search(q.text, allowed, limit=fetch)
+            ocr = self.store.ocr_search(q.text, filters, limit=fetch)
             if ocr:
                 return _fuse(ranked, ocr)
         return ranked, "clip"
-
-    def _vector_ranking(self, vec: np.ndarray, allowed: np.ndarray | None, k: int) -> list[tuple[int, float]]:
-        scores, ids = self.store.vectors.search(vec, k, allowed_ids=allowed)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def _grouped(self, ranked: list[tuple[int, float]], q: Query) -> tuple[list[tuple[int, float]], int]:
         """At most k videos in the order of their best hit, each with its best `per_video` hits;
@@ -189,17 +184,15 @@ class SearchEngine:
                 group.append((kid, score))
         return [hit for group in list(per_video.values())[: q.k] for hit in group], len(per_video)
 
-    def _temporal(self, vec_a: np.ndarray, q: Query, allowed: np.ndarray | None) -> list[Hit]:
-        first = self._vector_ranking(vec_a, allowed, max(200, q.k * 10))
+    def _temporal(self, vec_a: np.ndarray, q: Query, filters: KeyframeFilter) -> list[Hit]:
+        first = self.store.nearest(vec_a, max(200, q.k * 10), filters)
         rows = self.store.keyframes([kid for kid, _ in first])
         windows = [(rows[kid].video_db_id, rows[kid].timestamp, rows[kid].timestamp + q.within) for kid, _ in first]
         later = self.store.keyframes_in_windows(windows)
-        if allowed is not None:
-            later = np.intersect1d(later, allowed)
         if len(later) == 0:
             return []
         vec_b = self.clip.encode_texts([q.then])[0]
-        second = dict(self._vector_ranking(vec_b, later, len(later)))
+        second = dict(self.store.nearest(vec_b, len(later), filters, among=later))
         rows.update(self.store.keyframes(list(second)))
         by_video: dict[int, list[int]] = {}
         for kid in second:

@@ -1,15 +1,17 @@
 """SQLite schema (SQLAlchemy 2.x declarative models).
 
 Keyframe ids come from an AUTOINCREMENT column so an id is never reused after a video is
-re-indexed or pruned: the FAISS index is keyed by keyframe id, and a reused id could silently
-pair an old vector with a new frame.
+re-indexed or pruned: the vector index is keyed by keyframe id, and a reused id could silently
+pair an old vector with a new frame. It also makes ids grow with every commit, which is how a
+vector index file knows what it lacks: the keyframes above the last id it holds, and the
+removals logged (by trigger) after the last one it applied.
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Base(DeclarativeBase):
@@ -78,6 +80,7 @@ class Keyframe(Base):
     )
     ocr_boxes: Mapped[list[OcrBox]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     persons: Mapped[list[Person]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    poses: Mapped[list[KeyframePose]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class Shot(Base):
@@ -103,7 +106,9 @@ class Embedding(Base):
     keyframe_id: Mapped[int] = mapped_column(
         ForeignKey("keyframes.id", ondelete="CASCADE"), primary_key=True
     )
-    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+    # float16, little-endian, L2-normalised: half the bytes of float32, and cosine similarities
+    # within 1e-3 of float32's; every search structure is built from these same values.
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class _BoxInKeyframe:
@@ -134,6 +139,31 @@ class Person(_BoxInKeyframe, Base):
     labels: Mapped[str] = mapped_column(Text)  # JSON list, e.g. ["standing", "arms_raised"]
 
 
-# Full-text index over folded OCR text (storage/textfold.py); rowid = keyframe id. A virtual table
-# takes no foreign keys, so every statement that deletes keyframes deletes their rows here too.
+class KeyframePose(Base):
+    """A pose label that some person in the keyframe has: the pose filter's index (a range of
+    the primary key per label), where Person.labels keeps each person's labels for display."""
+
+    __tablename__ = "keyframe_poses"
+    __table_args__ = (PrimaryKeyConstraint("label", "keyframe_id"), {"sqlite_with_rowid": False})
+    label: Mapped[str] = mapped_column(String)
+    keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
+
+
+class VectorRemoval(Base):
+    """Keyframes deleted, in order: a vector index file applies those after its last one. Rows are
+    written by the trigger below; the writer prunes the ones its saved file has applied."""
+
+    __tablename__ = "vector_removals"
+    __table_args__ = {"sqlite_autoincrement": True}
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    keyframe_id: Mapped[int] = mapped_column(Integer)
+
+
+# Full-text index over folded OCR text (storage/textfold.py); rowid = keyframe id.
 OCR_FTS_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS ocr_fts USING fts5(text, tokenize = 'unicode61')"
+# Whatever deletes a keyframe (a re-index, a failed or vanished video, a cascade): its OCR text
+# leaves the full-text index (a virtual table takes no foreign key) and its removal is logged.
+KEYFRAME_DELETED_DDL = """CREATE TRIGGER IF NOT EXISTS keyframe_deleted AFTER DELETE ON keyframes BEGIN
+    DELETE FROM ocr_fts WHERE rowid = old.id;
+    INSERT INTO vector_removals(keyframe_id) VALUES (old.id);
+END"""

@@ -98,7 +98,7 @@ def test_full_database_stops_the_run_and_a_rerun_finishes(three_clips, tmp_path,
 
     def capped(dbapi_conn, record):
         real_pragmas(dbapi_conn, record)
-        dbapi_conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+        dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
 
     monkeypatch.setattr(storage.store, "_sqlite_pragmas", capped)
     code, report, err = run(capsys, "--data-dir", data, "index", three_clips, "--no-progress", "--json")

@@ -6,7 +6,7 @@ import weakref
 
 import pytest
 
-from indexer import Indexer
+from indexer.pipeline import Indexer
 from indexer.decoders import BACKENDS
 from storage import Store
 from ui.config import load_config

@@ -51,7 +51,7 @@ def test_planted_vector_is_found_first_with_score_one(store):
 def test_search_restricted_to_allowed_ids_is_exact(store):
     add_video(store, "/v/a.mp4", list(range(20)))
     allowed = [kid for kid in store.keyframes(range(1, 100)) if kid % 3 == 0]
-    scores, ids = store.vectors.search(unit(0), 50, allowed_ids=allowed)
+    scores, ids = store.vectors.search(unit(0), 50, allowed=np.array(allowed))
     assert sorted(ids[0].tolist()) == sorted(allowed)
 
 
@@ -150,7 +150,7 @@ def test_model_binding(store):
 def test_empty_index_may_change_model(tmp_path):
     with Store(tmp_path / "d", writer=True) as s:
         s.bind_model(ModelInfo("ViT-L-14", "openai", 768))
-        s.vectors.save()  # an empty FAISS file of 768 dimensions
+        s.vectors.save(s.vectors_path)  # an empty index file of 768 dimensions
         s.bind_model(MODEL)  # nothing indexed yet: allowed
         assert s.model() == MODEL
         add_video(s, "/v/a.mp4", [1])  # 8-dim vectors go into a fresh index

