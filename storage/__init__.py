@@ -17,6 +17,7 @@ from .store import (
     VideoInfo,
     VideoState,
 )
+from .vectors import VectorIndexSettings
 
 __all__ = [
     "DataDirError",
@@ -35,4 +36,5 @@ __all__ = [
     "StoreError",
     "VideoInfo",
     "VideoState",
+    "VectorIndexSettings",
 ]

@@ -452,7 +452,9 @@ class Store:
         """The writer, after a run (and `evr reindex`): build the vector index anew when its
         kind should change (`[index] kind`, or "auto" and the archive's size), when an IVF index
         outgrew its training, when it disagrees with SQLite, or when `force`d. Returns the kind
-        built, or None when the index was fine as it was."""
+        built, or None when the index was fine as it was (or holds nothing yet)."""
+        if self.model() is None:
+            return None
         self.sync_vectors()
         current = self.vectors
         with self._sessions() as s:
@@ -644,6 +646,7 @@ class Store:
         if self.model() is not None and self._vector_count_problem():
             log.warning("%s: building it again from SQLite", self._vector_count_problem())
             self.build_vectors(force=True)
+        self.vectors_path.with_suffix(".tmp").unlink(missing_ok=True)  # a save a kill cut short
         thumbs_removed = 0
         with self._sessions() as s:
             live = set(s.scalars(select(Video.thumb_dir).where(Video.thumb_dir.is_not(None))).all())
@@ -709,10 +712,14 @@ class Store:
                     )
         return out
 
-    def _matching(self, f: KeyframeFilter):
-        """A SELECT of the ids of the keyframes that pass every condition of `f`, or None when
-        its OCR words can match nothing. Every condition is on an indexed column or table."""
+    def _matching(self, f: KeyframeFilter, among: np.ndarray | None = None):
+        """A SELECT of the ids of the keyframes that pass every condition of `f` (and are `among`
+        those ids), or None when its OCR words can match nothing. Every condition is on an
+        indexed column or table. Pose labels are probed per keyframe when the keyframes are a
+        given few, and read as one list of ids otherwise."""
         stmt = select(Keyframe.id)
+        if among is not None:
+            stmt = stmt.where(Keyframe.id.in_(_ids_param(among)))
         if f.videos:
             stmt = stmt.join(Video, Keyframe.video_id == Video.id).where(Video.stem.in_(f.videos))
         if f.time_from is not None:
@@ -725,7 +732,11 @@ class Store:
         if f.max_persons is not None:
             stmt = stmt.where(Keyframe.person_count <= f.max_persons)
         for label in f.poses:
-            stmt = stmt.where(Keyframe.id.in_(select(KeyframePose.keyframe_id).where(KeyframePose.label == label)))
+            if among is not None:
+                stmt = stmt.where(select(KeyframePose.keyframe_id).where(
+                    KeyframePose.label == label, KeyframePose.keyframe_id == Keyframe.id).exists())
+            else:
+                stmt = stmt.where(Keyframe.id.in_(select(KeyframePose.keyframe_id).where(KeyframePose.label == label)))
         if f.ocr is not None:
             match = fts_query(f.ocr)
             if match is None:
@@ -736,11 +747,9 @@ class Store:
     def filter_ids(self, f: KeyframeFilter, among: np.ndarray | None = None) -> np.ndarray:
         """Ids of the keyframes that pass every condition of `f` (and are `among` those ids, when
         given), sorted."""
-        stmt = self._matching(f)
+        stmt = self._matching(f, among)
         if stmt is None:
             return np.zeros(0, np.int64)
-        if among is not None:
-            stmt = stmt.where(Keyframe.id.in_(_ids_param(among)))
         with self._sessions() as s:
             return np.sort(_id_array(s, stmt))
 

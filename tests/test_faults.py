@@ -207,6 +207,8 @@ def test_bad_arguments_are_usage_errors(indexed, capsys, no_model_loads, args, m
     ({"EVR_CLIP_BATCH_SIZE": "0"}, "clip.batch_size must be at least 1"),
     ({"EVR_STORAGE_CHECKPOINT_S": "-inf"}, "storage.checkpoint_s must be a finite number"),
     ({"EVR_UI_PORT": "70000"}, "ui.port must be at least 1 and at most 65535"),
+    ({"EVR_INDEX_KIND": "hnsw"}, "index.kind must be one of auto, flat, ivf"),
+    ({"EVR_INDEX_IVF_MIN_VECTORS": "10"}, "index.ivf_min_vectors must be at least 10000"),
     ({"EVR_UI_PAGE_SIZE": "100000"}, "ui.page_size must be at least 1 and at most 500"),
     ({"EVR_SUMMARY_LABELS": "[1, 2]"}, "summary.labels must be a list of strings"),
 ])

@@ -345,6 +345,7 @@ def cmd_stats(args, config: AppConfig) -> int:
 
 
 def cmd_reindex(args, config: AppConfig) -> int:
+    config.open_store().close()  # an index must be there: a writer would create an empty one
     with config.open_store(writer=True) as store:
         store.build_vectors(force=True)
         stats = store.stats()
