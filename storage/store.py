@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import column, create_engine, delete, event, func, literal_column, select, table, text, update
+from sqlalchemy import column, create_engine, delete, event, func, insert, literal_column, select, table, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -262,13 +262,15 @@ class Store:
                     conn.execute(text(OCR_FTS_DDL))
                     conn.execute(text(KEYFRAME_DELETED_DDL))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._check_schema()
         self.vectors_path = self.data_dir / "vectors.faiss"
+        self._check_schema()
         self._vectors: VectorIndex | None = None
         self._unsaved = 0  # vector changes held in memory that the index file lacks
         self.problems: list[str] = []  # damage found and mended in memory (stats reports it)
         self._synced: str | None = None  # the commit counter the in-memory vectors match
         self._built: str | None = None  # the writer's last build of the index, when loaded
+        # Readers map the index file (instant, shared, read-only) until they must change it.
+        self._map_file = not writer
         self._lock = threading.RLock()  # one app process shares a store between sessions' threads
         self._last_save = time.monotonic()
 
@@ -304,11 +306,36 @@ class Store:
             raise StoreError(f"the index in {self.data_dir} is being created by `evr index`: try again in a moment")
         if version is None:
             self._set_meta({"schema_version": str(SCHEMA_VERSION)})
+        elif int(version) == 2 and self.writer:
+            self._upgrade_from_2()
+        elif int(version) == 2:
+            raise StoreError(f"the index in {self.data_dir} was written by an older evr: run `evr index` "
+                             "(on any folder) once to upgrade it")
         elif int(version) != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.data_dir} was written by schema version {version}, this evr uses "
                 f"{SCHEMA_VERSION}; index into a new --data-dir"
             )
+
+    def _upgrade_from_2(self) -> None:
+        """Schema 2 -> 3 in one transaction: vectors to float16, pose labels into their table
+        (the new tables and the trigger exist already: the writer created them). The old index
+        file has no header; it is deleted, and this run builds the index from SQLite."""
+        log.warning("upgrading the index in %s to this evr's format (once; about a minute per "
+                    "100,000 keyframes)", self.data_dir)
+        with self._writing(self.db_path), self._sessions.begin() as s:
+            poses = {(label, kid) for kid, labels in s.execute(select(Person.keyframe_id, Person.labels))
+                     for label in json.loads(labels)}
+            if poses:
+                s.execute(insert(KeyframePose), [{"label": label, "keyframe_id": kid} for label, kid in poses])
+            after = 0
+            while rows := s.execute(select(Embedding.keyframe_id, Embedding.vector).where(
+                    Embedding.keyframe_id > after).order_by(Embedding.keyframe_id).limit(10_000)).all():
+                s.execute(update(Embedding), [{"keyframe_id": kid, "vector": _to_blob(np.frombuffer(blob, "<f4"))}
+                                              for kid, blob in rows])
+                after = rows[-1][0]
+            s.merge(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+        self.vectors_path.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self.writer:
@@ -389,7 +416,7 @@ class Store:
                 raise StoreError("the index holds no vectors yet: run `evr index <folder>`")
             self._built = self._meta("vectors_built")  # read before the file: a newer build reloads
             try:
-                self._vectors = load_index(self.vectors_path, model.dim, self.index_settings)
+                self._vectors = load_index(self.vectors_path, model.dim, self.index_settings, mapped=self._map_file)
             except IndexFileError as exc:  # SQLite holds every vector: start from nothing and catch up
                 if self.vectors_path.exists():
                     self.problems.append(f"{exc}; searching an exact index rebuilt from SQLite")
@@ -421,10 +448,16 @@ class Store:
             # Removals first, then additions: a commit in between is caught by the next sync
             # (ids only grow, so what is added now was never removed before).
             last_removal = max(pruned, s.scalar(select(func.max(VectorRemoval.seq))) or 0)
-            gone = np.zeros(0, np.int64)
-            if index.state.last_keyframe > 0:  # an empty copy has nothing to remove
-                gone = _id_array(s, select(VectorRemoval.keyframe_id).where(
-                    VectorRemoval.seq > index.state.last_removal, VectorRemoval.seq <= last_removal))
+            # Only ids the copy can hold: later ones were added and removed while it was away.
+            gone = _id_array(s, select(VectorRemoval.keyframe_id).where(
+                VectorRemoval.seq > index.state.last_removal, VectorRemoval.seq <= last_removal,
+                VectorRemoval.keyframe_id <= index.state.last_keyframe))
+            newer = s.scalar(select(Embedding.keyframe_id).where(
+                Embedding.keyframe_id > index.state.last_keyframe).limit(1))
+        if index.mapped and (len(gone) or newer is not None):
+            # A mapped index is read-only: read the file into memory, then catch that up.
+            self._map_file, self._vectors = False, None
+            return self._sync_vectors()
         removed = index.remove(gone)
         added, last_keyframe = 0, index.state.last_keyframe
         for ids, vecs in self._vectors_after(last_keyframe):

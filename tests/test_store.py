@@ -3,10 +3,21 @@ from __future__ import annotations
 
 import sqlite3
 
+import faiss
 import numpy as np
 import pytest
 
-from storage import ModelInfo, ModelMismatchError, NewKeyframe, Store, StoreError, VideoInfo
+from storage import (
+    KeyframeFilter,
+    ModelInfo,
+    ModelMismatchError,
+    NewKeyframe,
+    PersonPose,
+    PersonsInFrame,
+    Store,
+    StoreError,
+    VideoInfo,
+)
 
 DIM = 8
 MODEL = ModelInfo("test-model", "none", DIM)
@@ -163,3 +174,31 @@ def test_one_writer_at_a_time_and_reader_needs_an_index(tmp_path):
     with Store(tmp_path / "d", writer=True):
         with pytest.raises(StoreError, match="another `evr index`"):
             Store(tmp_path / "d", writer=True)
+
+
+def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
+    data = tmp_path / "data"
+    standing = PersonsInFrame([PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, [(0.2, 0.5, 1.0)] * 17, ["standing"])], 0.1, None)
+    with Store(data, writer=True) as s:
+        s.bind_model(MODEL)
+        vid = s.start_video("/v/a.mp4", 100, 1)
+        s.save_video(vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", unit(i), persons=standing if i == 1 else None)
+                                 for i in range(3)])
+    # Make it what evr wrote before schema 3: float32 vectors, no pose table, no removal log and
+    # its trigger, a FAISS file without a header.
+    with sqlite3.connect(data / "evr.sqlite") as db:
+        for kid, blob in db.execute("SELECT keyframe_id, vector FROM embeddings").fetchall():
+            db.execute("UPDATE embeddings SET vector = ? WHERE keyframe_id = ?",
+                       (np.frombuffer(blob, "<f2").astype("<f4").tobytes(), kid))
+        db.executescript("DROP TRIGGER keyframe_deleted; DROP TABLE keyframe_poses; DROP TABLE vector_removals; "
+                         "UPDATE meta SET value = '2' WHERE key = 'schema_version';")
+    faiss.write_index(faiss.IndexIDMap2(faiss.IndexFlatIP(DIM)), str(data / "vectors.faiss"))
+    with pytest.raises(StoreError, match="run `evr index` .* once to upgrade"):
+        Store(data)
+    with Store(data, writer=True) as s:  # what `evr index` does first
+        s.repair()
+    with Store(data) as reader:
+        assert reader.stats()["consistent"] and reader.stats()["vectors"] == 3
+        assert reader.filter_ids(KeyframeFilter(poses=("standing",))).tolist() == [2]
+        best, score = reader.nearest(unit(2), 1)[0]
+        assert best == 3 and score == pytest.approx(1.0, abs=1e-5)

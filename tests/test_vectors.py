@@ -129,6 +129,7 @@ def test_catching_up_reads_only_what_the_file_lacks_and_ends_exact(archive, tmp_
     writer = Store(copy, writer=True, checkpoint_s=3600, index=IVF)
     reader = Store(copy, index=IVF)
     assert reader.sync_vectors() == (0, 0) and reader.vectors.ntotal == 12_000  # the file was complete
+    assert reader.vectors.mapped  # so it is mapped, not read into memory
     more = clustered_set(3 * PER_VIDEO, DIM, seed=9)
     plant(writer, range(120, 123), np.concatenate([vectors, more]))  # 300 new keyframes
     vid = writer.video_state("/archive/v0010.mp4").id
@@ -136,6 +137,7 @@ def test_catching_up_reads_only_what_the_file_lacks_and_ends_exact(archive, tmp_
     writer.save_video(vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", fresh[i]) for i in range(50)])  # 100 -> 50
     assert writer.stats()["vectors_pending"] == 300 + 100 + 50  # nothing saved: the file lags
     assert reader.sync_vectors() == (350, 100)  # exactly the difference, not a rescan
+    assert not reader.vectors.mapped  # a mapped index is read-only: read into memory to change it
     assert_paired(reader)
     late = Store(copy, index=IVF)  # a new reader: loads the lagging file and catches up the same
     assert late.sync_vectors() == (350, 100)

@@ -32,13 +32,14 @@ def choose_kind(settings: VectorIndexSettings, vectors: int) -> str:
     return "ivf" if vectors >= settings.ivf_min_vectors else "flat"
 
 
-def load_index(path: Path, dim: int, settings: VectorIndexSettings) -> VectorIndex:
-    """The index saved at `path`; IndexFileError when it is unreadable or of another dimension."""
-    header, faiss_index = read_index_file(path)
+def load_index(path: Path, dim: int, settings: VectorIndexSettings, mapped: bool = False) -> VectorIndex:
+    """The index saved at `path`, `mapped` into memory (read-only, instant) or read into it;
+    IndexFileError when it is unreadable or of another dimension."""
+    header, faiss_index = read_index_file(path, mapped)
     cls = CLASSES.get(header.get("kind"))
     if cls is None:
         raise IndexFileError(f"{path} holds an index of unknown kind {header.get('kind')!r}")
-    index = cls.from_faiss(faiss_index, header, settings)
+    index = cls.from_faiss(faiss_index, header, settings, mapped)
     if index.dim != dim:
         raise IndexFileError(f"{path} holds {index.dim}-dim vectors, expected {dim}")
     return index

@@ -4,9 +4,12 @@ An index answers inner-product top-k over L2-normalised vectors keyed by keyfram
 only over a given set of ids. It also remembers how far it follows SQLite (`IndexState`): a
 reader that loads the file catches up on what was committed since, and only on that.
 
-The file is one header line (JSON: kind, state, kind-specific facts) and then the FAISS index,
+The file is the FAISS index followed by one line of JSON (kind, state, kind-specific facts),
 written to a temporary file and renamed over the old one: a kill or a full disk mid-write never
-leaves a file whose header and vectors disagree.
+leaves a file whose facts and vectors disagree. The facts come last so that FAISS can map the
+file into memory as it is: a reader that has nothing to catch up on then starts in milliseconds
+and shares the file's pages with every other reader, where reading a million vectors into memory
+takes most of a second. A mapped index is read-only; `VectorIndex.mapped` says which it is.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ import faiss
 import numpy as np
 
 KINDS = ("auto", "flat", "ivf")
-MAGIC = "EVR-VECTORS 1 "
+MAGIC = b"\nEVR-VECTORS 1 "
+TRAILER_MAX = 65536
 
 
 class IndexFileError(Exception):
@@ -51,8 +55,10 @@ class IndexState:
 class VectorIndex(ABC):
     kind: str
 
-    def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState):
+    def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState,
+                 mapped: bool = False):
         self._index = index
+        self.mapped = mapped  # read-only: FAISS aborts the process on a change to a mapped index
         self.dim = dim
         self.settings = settings
         self.state = state
@@ -60,7 +66,7 @@ class VectorIndex(ABC):
 
     @classmethod
     @abstractmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings) -> VectorIndex:
+    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, mapped: bool) -> VectorIndex:
         """The index read from a file, with the header saved with it."""
 
     @abstractmethod
@@ -87,6 +93,7 @@ class VectorIndex(ABC):
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
+        self._check_writable()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
         self._gpu_index = None
@@ -95,8 +102,13 @@ class VectorIndex(ABC):
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return 0
+        self._check_writable()
         self._gpu_index = None
         return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+
+    def _check_writable(self) -> None:
+        if self.mapped:
+            raise ValueError("a mapped vector index is read-only: load it with mapped=False to change it")
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row; ids of -1 mark empty slots.
@@ -127,8 +139,8 @@ class VectorIndex(ABC):
         tmp = path.with_suffix(".tmp")
         try:
             with open(tmp, "wb") as f:
-                f.write((MAGIC + json.dumps(header) + "\n").encode())
                 faiss.write_index(self._index, faiss.PyCallbackIOWriter(f.write))
+                f.write(MAGIC + json.dumps(header).encode() + b"\n")
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -140,16 +152,19 @@ class VectorIndex(ABC):
         return self._gpu_index if self._gpu_index is not None else self._index
 
 
-def read_index_file(path: Path) -> tuple[dict, faiss.Index]:
-    """(header, FAISS index) of a file `VectorIndex.save` wrote; IndexFileError if it is not one."""
+def read_index_file(path: Path, mapped: bool) -> tuple[dict, faiss.Index]:
+    """(facts, FAISS index) of a file `VectorIndex.save` wrote, mapped into memory or read into
+    it; IndexFileError if it is not such a file."""
     try:
         with open(path, "rb") as f:
-            line = f.readline(65536).decode("utf-8", "replace")
-            if not line.startswith(MAGIC) or not line.endswith("\n"):
-                raise IndexFileError(f"{path} could not be read (not an evr vector index file)")
-            header = json.loads(line[len(MAGIC):])
-            # Read through Python in 1 MB pieces: no second in-memory copy of a large file.
-            index = faiss.read_index(faiss.PyCallbackIOReader(f.read, 1 << 20))
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - TRAILER_MAX))
+            tail = f.read()
+        at = tail.rfind(MAGIC)
+        if at < 0 or not tail.endswith(b"\n"):
+            raise IndexFileError(f"{path} could not be read (not an evr vector index file)")
+        header = json.loads(tail[at + len(MAGIC):])
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
     except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on damage
         raise IndexFileError(f"{path} could not be read ({exc})") from exc
     if not isinstance(header, dict) or index.ntotal != header.get("ntotal", index.ntotal):

@@ -18,8 +18,8 @@ class FlatIndex(VectorIndex):
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim, settings, state)
 
     @classmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings) -> FlatIndex:
-        return cls(index, index.d, settings, header["state"])
+    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, mapped: bool) -> FlatIndex:
+        return cls(index, index.d, settings, header["state"], mapped)
 
     @property
     def nbytes(self) -> int:

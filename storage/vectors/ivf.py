@@ -38,8 +38,8 @@ class IvfIndex(VectorIndex):
     kind = "ivf"
 
     def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState,
-                 trained_for: int):
-        super().__init__(index, dim, settings, state)
+                 trained_for: int, mapped: bool = False):
+        super().__init__(index, dim, settings, state, mapped)
         self.trained_for = trained_for
         self._index.nprobe = settings.nprobe
 
@@ -53,8 +53,8 @@ class IvfIndex(VectorIndex):
         return cls(index, dim, settings, state, vectors)
 
     @classmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings) -> IvfIndex:
-        return cls(index, index.d, settings, header["state"], int(header.get("trained_for", index.ntotal)))
+    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, mapped: bool) -> IvfIndex:
+        return cls(index, index.d, settings, header["state"], int(header.get("trained_for", index.ntotal)), mapped)
 
     @property
     def cells(self) -> int:
