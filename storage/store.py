@@ -447,7 +447,7 @@ class Store:
         with self._sessions() as s:
             # Removals first, then additions: a commit in between is caught by the next sync
             # (ids only grow, so what is added now was never removed before).
-            last_removal = max(pruned, s.scalar(select(func.max(VectorRemoval.seq))) or 0)
+            last_removal = _last_removal(s, pruned)
             # Only ids the copy can hold: later ones were added and removed while it was away.
             gone = _id_array(s, select(VectorRemoval.keyframe_id).where(
                 VectorRemoval.seq > index.state.last_removal, VectorRemoval.seq <= last_removal,
@@ -500,8 +500,7 @@ class Store:
             return None
         log.info("building the %s vector index over %s keyframes", kind, f"{keyframes:,}")
         with self._sessions() as s:
-            last_removal = max(int(self._meta("removals_pruned") or 0),
-                               s.scalar(select(func.max(VectorRemoval.seq))) or 0)
+            last_removal = _last_removal(s, int(self._meta("removals_pruned") or 0))
             ids = _id_array(s, select(Keyframe.id))
         if kind == "ivf":
             sample = np.sort(np.random.default_rng(0).choice(ids, training_size(len(ids)), replace=False))
@@ -676,8 +675,9 @@ class Store:
         crash; one that disagrees with SQLite is built again) and delete thumbnail folders that
         no committed video refers to."""
         added, removed = self.sync_vectors()
-        if self.model() is not None and self._vector_count_problem():
-            log.warning("%s: building it again from SQLite", self._vector_count_problem())
+        problem = self._vector_count_problem() if self.model() is not None else None
+        if problem:
+            log.warning("%s: building it again from SQLite", problem)
             self.build_vectors(force=True)
         self.vectors_path.with_suffix(".tmp").unlink(missing_ok=True)  # a save a kill cut short
         thumbs_removed = 0
@@ -991,6 +991,11 @@ def _count_commit(s: Session) -> None:
     in-memory vectors are behind."""
     s.execute(text("INSERT INTO meta(key, value) VALUES ('generation', '1') "
                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"))
+
+
+def _last_removal(s: Session, pruned: int) -> int:
+    """The seq of the latest logged removal (`pruned` when the writer pruned them all)."""
+    return max(pruned, s.scalar(select(func.max(VectorRemoval.seq))) or 0)
 
 
 def _fts_match(match: str):
