@@ -1,5 +1,7 @@
 """Search: query -> vector search -> ranked hits."""
-from .engine import Query, QueryError, SearchEngine, read_image
+from .engine import Query, SearchEngine, read_image
+from .errors import QueryError
 from .hits import Hit
+from .multilingual import QuerySettings
 
-__all__ = ["Hit", "Query", "QueryError", "SearchEngine", "read_image"]
+__all__ = ["Hit", "Query", "QueryError", "QuerySettings", "SearchEngine", "read_image"]

@@ -30,7 +30,10 @@ from indexer.analyzers.persons import POSE_LABELS
 from storage import KeyframeFilter, Store, StoreError
 from storage.textfold import words
 
+from .errors import QueryError
 from .hits import Hit
+from .multilingual import EncodedText, QuerySettings, TextRouter
+from .multilingual.language import known_codes
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,6 @@ MAX_ID = 2**63 - 1  # SQLite's largest integer: ids and counts beyond it cannot 
 MAX_QUERY_PIXELS = 25_000_000
 
 
-class QueryError(ValueError):
-    """The query itself is wrong (empty, unknown keyframe, bad filter); the message says how."""
-
-
 @dataclass(frozen=True)
 class Query:
     text: str | None = None
@@ -56,6 +55,7 @@ class Query:
     # keyframe query; without one, it is the query: the OCR ranking.
     filters: KeyframeFilter = field(default_factory=KeyframeFilter)
     then: str | None = None  # temporal: a second event after the first
+    lang: str | None = None  # the text's language (ISO 639-1); None: detected (search/multilingual)
     within: float = 10.0  # seconds between the first event and the second
     k: int = 20
     group: str | None = None  # "video": at most k videos, each with its best `per_video` hits
@@ -97,6 +97,11 @@ class Query:
             raise QueryError("--from cannot be negative")
         if f.time_from is not None and f.time_to is not None and f.time_to < f.time_from:
             raise QueryError(f"--to {f.time_to} is before --from {f.time_from}")
+        if self.lang is not None:
+            if self.text is None and self.then is None:
+                raise QueryError("--lang goes with a text query")
+            if self.lang.lower() not in known_codes():
+                raise QueryError(f"unknown query language {self.lang!r}: give an ISO 639-1 code such as en or vi")
         if self.then is not None:
             if not self.then.strip():
                 raise QueryError("the --then query is empty")
@@ -114,9 +119,10 @@ def check_keyframe_id(keyframe_id: int) -> None:
 
 
 class SearchEngine:
-    def __init__(self, store: Store, clip: ClipEncoder):
+    def __init__(self, store: Store, clip: ClipEncoder, query: QuerySettings | None = None):
         self.store = store
         self.clip = clip
+        self.text = TextRouter(query or QuerySettings(), clip)
 
     # -- public ----------------------------------------------------------------------------
 
@@ -135,27 +141,27 @@ class SearchEngine:
             self.store.check_model(self.clip.info)
         # Without a vector query the OCR words rank (in _ranking) rather than filter.
         filters = q.filters if q.has_vector_query else replace(q.filters, ocr=None)
-        vec = self.query_vector(q) if q.has_vector_query else None
+        encoded = self.text.encode(q.text, q.lang) if q.text is not None else None
+        vec = encoded.vector if encoded else self.query_vector(q) if q.has_vector_query else None
         if q.then is not None:
-            return self._temporal(vec, q, filters)
+            return _encoded_by(self._temporal(vec, q, filters), encoded)
         fetch = q.k * q.per_video * 4 if q.group else q.k
         while True:
             ranked, match = self._ranking(q, vec, filters, fetch)
             if q.group is None:
-                return self._hits(ranked[: q.k], match)
+                return _encoded_by(self._hits(ranked[: q.k], match), encoded)
             grouped, videos = self._grouped(ranked, q)
             if videos >= q.k or len(ranked) < fetch:  # k videos filled, or nothing more to fetch
-                return self._hits(grouped, match)
+                return _encoded_by(self._hits(grouped, match), encoded)
             fetch *= 4
 
     def query_vector(self, q: Query) -> np.ndarray:
+        """The vector of an image or keyframe query (text goes through self.text, which says who read it)."""
         if q.like is not None:
             vec = self.store.vector(q.like)
             if vec is None:
                 raise QueryError(f"no keyframe with id {q.like} in this index")
             return vec
-        if q.text is not None:
-            return self.clip.encode_texts([q.text])[0]
         return self.clip.encode_images([q.image])[0]
 
     # -- ranking ---------------------------------------------------------------------------
@@ -191,8 +197,8 @@ class SearchEngine:
         later = self.store.keyframes_in_windows(windows)
         if len(later) == 0:
             return []
-        vec_b = self.clip.encode_texts([q.then])[0]
-        second = dict(self.store.nearest(vec_b, len(later), filters, among=later))
+        then = self.text.encode(q.then, q.lang)
+        second = dict(self.store.nearest(then.vector, len(later), filters, among=later))
         rows.update(self.store.keyframes(list(second)))
         by_video: dict[int, list[int]] = {}
         for kid in second:
@@ -208,8 +214,8 @@ class SearchEngine:
         pairs.sort(key=lambda p: -p[0])
         hits = []
         for combined, a, b, score_b in pairs[: q.k]:
-            then = Hit.from_row(0, rows[b], score_b, "clip")
-            hits.append(Hit.from_row(len(hits) + 1, rows[a], combined, "clip", then=then))
+            second_hit = _encoded_by([Hit.from_row(0, rows[b], score_b, "clip")], then)[0]
+            hits.append(Hit.from_row(len(hits) + 1, rows[a], combined, "clip", then=second_hit))
         return hits
 
     def _hits(self, ranked: list[tuple[int, float]], match: dict[int, str] | str) -> list[Hit]:
@@ -221,6 +227,13 @@ class SearchEngine:
                 how = match if isinstance(match, str) else match.get(kid, "clip")
                 hits.append(Hit.from_row(len(hits) + 1, rows[kid], score, how))
         return hits
+
+
+def _encoded_by(hits: list[Hit], encoded: EncodedText | None) -> list[Hit]:
+    """Hits that say who read the text query (no one for image, keyframe and OCR-only queries)."""
+    if encoded is None:
+        return hits
+    return [replace(h, encoder=encoded.encoder, query_language=encoded.language) for h in hits]
 
 
 def _fuse(clip: list[tuple[int, float]], ocr: list[tuple[int, float]]):

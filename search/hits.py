@@ -25,6 +25,9 @@ class Hit:
     poses: list[list[str]]
     video_db_id: int
     then: Hit | None = None  # temporal queries: the second event
+    # Text queries: what encoded the text (search/multilingual), and the language it was read as.
+    encoder: str | None = None
+    query_language: str | None = None
 
     @classmethod
     def from_row(cls, rank: int, row: KeyframeRow, score: float, match: str, then: Hit | None = None) -> Hit:
@@ -65,6 +68,8 @@ class Hit:
             "ocr_text": self.ocr_text,
             "person_count": self.person_count,
             "poses": self.poses,
+            "encoder": self.encoder,
+            "query_language": self.query_language,
         }
         if self.then is not None:
             then = self.then.to_json()

@@ -40,7 +40,7 @@ def clip_encoder(settings) -> ClipEncoder:
 @st.cache_resource(show_spinner=False)
 def open_engine(config: AppConfig) -> SearchEngine:
     """One per process: every search first catches the store up with what `evr index` committed."""
-    return SearchEngine(config.open_store(), clip_encoder(config.index.clip))
+    return SearchEngine(config.open_store(), clip_encoder(config.index.clip), config.query)
 
 
 @st.cache_resource(show_spinner=False)
@@ -87,6 +87,12 @@ def main() -> None:
     if hits is None:
         return
     state.hits = hits
+    if hits and hits[0].encoder:
+        lang = hits[0].query_language
+        st.caption(f"Query read as {plain(lang or 'no particular language')} by {plain(hits[0].encoder)}")
+        fallback = engine.text.fallback(lang) if hits[0].encoder == engine.text.native_name else None
+        if fallback:
+            st.warning(plain(fallback))
     show_results(hits, k_page)
     if not hits:
         return
@@ -127,9 +133,11 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Qu
     if mode == "Text":
         # ?q=... in the address starts with that query (shareable links to a search).
         st.session_state.setdefault("query", st.query_params.get("q", ""))
-        text = st.text_input("Describe the moment (English or Vietnamese)", key="query",
+        c1, c2 = st.columns([6, 1])
+        text = c1.text_input("Describe the moment (English or Vietnamese)", key="query",
                              placeholder="a man in a red shirt talking in front of a flooded street").strip()
-        return Query(text=text, **common) if text else (Query(**common) if filters.ocr else None)
+        lang = query_language(c2, engine)
+        return Query(text=text, lang=lang, **common) if text else (Query(**common) if filters.ocr else None)
     if mode == "Similar frame":
         like = st.number_input("Keyframe id", min_value=1, value=None, step=1, key="like")
         return Query(like=int(like), **common) if like else None
@@ -142,13 +150,21 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Qu
         except QueryError as exc:
             st.error(plain(exc))
             return None
-    c1, c2, c3 = st.columns([5, 5, 2])
+    c1, c2, c3, c4 = st.columns([5, 5, 2, 2])
     first = c1.text_input("First event", key="first").strip()
     then = c2.text_input("then, in the same video", key="then").strip()
     within = c3.number_input("within (s)", min_value=0.5, value=10.0, step=1.0, key="within")
+    lang = query_language(c4, engine)
     if first and then:
-        return Query(text=first, then=then, within=float(within), filters=filters)
+        return Query(text=first, then=then, within=float(within), filters=filters, lang=lang)
     return None
+
+
+def query_language(where, engine: SearchEngine) -> str | None:
+    """The query language picker: detected (None) or one of query.languages."""
+    choice = where.selectbox("Language", ["auto", *engine.text.settings.languages], key="query_lang",
+                             help="auto: detected from the words (Vietnamese with or without marks)")
+    return None if choice == "auto" else choice
 
 
 def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:

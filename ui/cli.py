@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = p.add_argument_group("temporal")
     t.add_argument("--then", metavar="TEXT", help="a second event that follows the first in the same video")
     t.add_argument("--within", type=float, default=10.0, metavar="SECONDS", help="how soon after (default 10)")
+    p.add_argument("--lang", metavar="CODE", help="the text query's language (en, vi, ...): skips detection; "
+                   "non-English text goes to query.translate or query.text_encoder")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
     p.add_argument("--json", action="store_true", help="print hits as a JSON list")
     p.add_argument("--export", choices=["aic", "json"], help="write hits as an AI Challenge CSV "
@@ -210,6 +212,7 @@ def cmd_search(args, config: AppConfig) -> int:
         ),
         then=args.then,
         within=args.within,
+        lang=args.lang,
         k=args.k,
         group=args.group,
         per_video=args.per_video,
@@ -220,7 +223,7 @@ def cmd_search(args, config: AppConfig) -> int:
     if args.out:
         _check_output_file(args.out, "--out")
     with config.open_store() as store:
-        hits = SearchEngine(store, ClipEncoder(config.index.clip)).search(query)
+        hits = SearchEngine(store, ClipEncoder(config.index.clip), config.query).search(query)
     if args.export:
         data = export(hits, args.export)
         if args.out:
@@ -235,6 +238,8 @@ def cmd_search(args, config: AppConfig) -> int:
         return EXIT_OK
     if not hits:
         print("no results")
+    elif hits[0].encoder:
+        print(f"query read as '{hits[0].query_language or '?'}' by {hits[0].encoder}", file=sys.stderr)
     for h in hits:
         print(f"{h.rank:>3}  {h.score:7.4f}  {_describe(h)}")
         if h.then is not None:
@@ -361,7 +366,8 @@ def cmd_doctor(args, config: AppConfig) -> int:
         _print_json(report)
     else:
         for key, value in report.items():
-            print(f"{key:<14} {value}")
+            for i, line in enumerate(value if isinstance(value, list) else [value]):
+                print(f"{key if i == 0 else '':<15} {line}")
     return EXIT_OK
 
 

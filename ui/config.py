@@ -33,6 +33,7 @@ from indexer.settings import (
     ShotSettings,
     ocr_languages,
 )
+from search.multilingual import TEXT_ENCODERS, QuerySettings
 from search.summary import LANGUAGES, SummarySettings
 from storage.vectors import KINDS, VectorIndexSettings
 from storage.vectors.ivf import MIN_VECTORS as IVF_MIN_VECTORS
@@ -80,6 +81,7 @@ SECTIONS: dict[str, type] = {
     "clip": ClipSettings,
     "ocr": OcrSettings,
     "persons": PersonSettings,
+    "query": QuerySettings,
     "summary": SummarySettings,
     "speech": SpeechSettings,
     "ui": UiSettings,
@@ -93,6 +95,7 @@ class AppConfig:
     storage: StorageSettings
     index: IndexSettings
     vectors: VectorIndexSettings
+    query: QuerySettings
     summary: SummarySettings
     speech: SpeechSettings
     ui: UiSettings
@@ -147,9 +150,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     )
     section = built["index"]
     vectors = VectorIndexSettings(kind=section.kind, ivf_min_vectors=section.ivf_min_vectors, nprobe=section.nprobe)
+    query = built["query"]
+    if query.text_encoder_path and query.text_encoder in ("auto", "none"):
+        raise ConfigError("query.text_encoder_path needs query.text_encoder to name the encoder whose files it "
+                          f"holds (one of: {', '.join(TEXT_ENCODERS)})")
     data_dir = (data_dir_base / Path(storage.data_dir).expanduser()).resolve()
     return AppConfig(source=source, data_dir=data_dir, storage=storage, index=index, vectors=vectors,
-                     summary=built["summary"], speech=built["speech"], ui=built["ui"])
+                     query=built["query"], summary=built["summary"], speech=built["speech"], ui=built["ui"])
 
 
 def _find_config_file(path: str | Path | None, environ: dict[str, str]) -> Path | None:
@@ -257,6 +264,17 @@ def _ocr_languages(values: list[str]) -> str | None:
     return _some_of(ocr_languages())(values)
 
 
+def _query_languages(values: list[str]) -> str | None:
+    from search.multilingual.language import known_codes
+
+    return _some_of(known_codes())([v.lower() for v in values])
+
+
+def _text_encoder(value: str) -> str | None:
+    # Read at check time: the table is a module dict (tests add a tiny encoder to it).
+    return _one_of(("auto", "none", *TEXT_ENCODERS))(value)
+
+
 RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("storage", "checkpoint_s"): _between(0),
     ("index", "extensions"): lambda v: None if v and all(e.strip(".") for e in v) else "must name file extensions",
@@ -285,6 +303,8 @@ RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("persons", "min_score"): _between(0, 1),
     ("persons", "weights"): _one_of(("default", "none")),
     ("persons", "device"): _one_of(DEVICES),
+    ("query", "languages"): _query_languages,
+    ("query", "text_encoder"): _text_encoder,
     ("summary", "window_s"): _between(0, above=True),
     ("summary", "language"): _one_of(LANGUAGES),
     ("summary", "top_tags"): _between(0, 100),

@@ -55,4 +55,51 @@ def diagnose(config: AppConfig) -> dict:
         "config": str(config.source) if config.source else "built-in defaults (no config.toml found)",
         "data_dir": str(config.data_dir),
         "index": index,
+        **_languages(config),
+    }
+
+
+def _languages(config: AppConfig) -> dict:
+    """Text encoders and translator for queries in other languages, and the OCR backends."""
+    from indexer.analyzers import ClipEncoder
+    from indexer.analyzers.ocr import BACKENDS
+    from search import QueryError
+    from search.multilingual import TEXT_ENCODERS, TextRouter
+
+    clip, query = config.index.clip, config.query
+    router = TextRouter(query, ClipEncoder(clip))
+    encoders = []
+    for name, spec in TEXT_ENCODERS.items():
+        present, where = router.status(name)
+        fits = " (fits this index)" if spec.image_space == (clip.model, clip.pretrained) else ""
+        encoders.append(f"{name} for {'/'.join(spec.image_space)}{fits}: "
+                        f"{'present, ' + where if present else 'MISSING: ' + where}")
+    if router.native_multilingual:
+        route = f"every language -> {router.native_name} (its own text tower is multilingual)"
+    else:
+        try:
+            name = router.encoder_name()
+        except QueryError as exc:
+            name, route = None, f"REFUSED: {exc}"
+        else:
+            steps = ([f"translate with {query.translate}"] if query.translate else []) + ([name] if name else [])
+            usable = [s for s, ok in zip(steps, ([router.translator_status()[0]] if query.translate else [])
+                                         + ([router.status(name)[0]] if name else [])) if ok]
+            route = (f"en -> {router.native_name}; other languages -> "
+                     + (usable[0] if usable else f"{router.native_name}, which reads only English "
+                        f"(nothing else is usable: {', '.join(steps) or 'no encoder known for this index'})"))
+    translator = "off (query.translate = \"\")"
+    if query.translate:
+        present, where = router.translator_status()
+        translator = f"{query.translate}: {'present, ' + where if present else 'MISSING: ' + where}"
+    ocr = []
+    for name, backend in BACKENDS.items():
+        langs, folder, missing = backend.plan(config.index.ocr)
+        ocr.append(f"{name}: " + (f"reads {langs} ({folder})" if langs else "cannot run") + (f"; {missing}" if missing else ""))
+    return {
+        "query_languages": f"{', '.join(query.languages)} (detected by lingua; --lang overrides)",
+        "query_routing": route,
+        "text_encoders": encoders,
+        "translator": translator,
+        "ocr_backends": ocr + [f"ocr.backend = {config.index.ocr.backend}"],
     }

@@ -1,0 +1,197 @@
+"""Which encoder reads a text query: the index's own CLIP text tower, a multilingual encoder of
+the same image space, or a translation to English first.
+
+- English queries (and queries with no detectable language) go to the CLIP text tower.
+- So does every query when clip.model's own text tower is multilingual (table.MULTILINGUAL_CLIP_MODELS).
+- Other languages go, in this order, to the query.translate model (then the English tower) when
+  one is set, to query.text_encoder, and, when neither has its weights here, to the English tower
+  with a warning, logged once: never silently.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from indexer.analyzers import ClipEncoder, ModelUnavailableError
+from indexer.settings import ClipSettings
+
+from ..errors import QueryError
+from . import table
+from .language import LanguageDetector
+from .mclip import MClipEncoder, base_config, base_of
+from .sentence_transformer import SentenceTransformerEncoder
+from .translate import Translator
+
+log = logging.getLogger(__name__)
+
+AUTO, NONE = "auto", "none"
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    """[query]: how text queries in other languages than English are encoded."""
+
+    languages: list[str] = field(default_factory=lambda: ["en", "vi"])  # what detection chooses among
+    # "auto": the table's first encoder for the index's image space whose weights are present;
+    # a name from the table; or "none".
+    text_encoder: str = AUTO
+    # A folder with the files of the encoder text_encoder names ("" = the Hugging Face cache).
+    text_encoder_path: str = ""
+    # "" = off; a translation model to English (Hugging Face repository in the cache, or a local
+    # folder), e.g. Helsinki-NLP/opus-mt-vi-en. When set, non-English queries are translated and
+    # read by the English tower; the multilingual encoder is then the fallback.
+    translate: str = ""
+
+
+@dataclass(frozen=True)
+class EncodedText:
+    vector: np.ndarray
+    language: str | None  # ISO 639-1 code of the query; None when it has no detectable language
+    encoder: str  # what made the vector (README, "JSON output")
+    text: str  # what the encoder read: the query, or its translation
+
+
+class TextRouter:
+    def __init__(self, settings: QuerySettings, clip: ClipEncoder):
+        self.settings = settings
+        self.clip = clip
+        self.detector = LanguageDetector(settings.languages)
+        self._translator: Translator | None = None
+        self._auto: list[str | None] = []  # the encoder "auto" chose, once looked up
+        self._encoders: dict[str, object] = {}
+        self._warned: set[str] = set()
+        self._fallbacks: dict[str, str] = {}  # language -> why its queries went to the English tower
+
+    @property
+    def native_name(self) -> str:
+        s = self.clip.settings
+        return f"clip:{s.model}/{s.pretrained}"
+
+    @property
+    def native_multilingual(self) -> bool:
+        return self.clip.settings.model in table.MULTILINGUAL_CLIP_MODELS
+
+    # -- the pairing ------------------------------------------------------------------------
+
+    def encoder_name(self) -> str | None:
+        """The multilingual encoder for this index's image space, or None. Raises QueryError for a
+        configured encoder the table does not pair with it."""
+        s, clip = self.settings, self.clip.settings
+        if s.text_encoder == NONE:
+            return None
+        if s.text_encoder == AUTO:
+            if not self._auto:
+                names = table.aligned_with(clip.model, clip.pretrained)
+                present = [n for n in names if self.status(n)[0]]
+                self._auto.append((present or names or [None])[0])
+            return self._auto[0]
+        spec = table.TEXT_ENCODERS.get(s.text_encoder)
+        if spec is None:
+            raise QueryError(f"query.text_encoder {s.text_encoder!r} is not in evr's table of aligned encoders "
+                             f"(known: {', '.join(table.TEXT_ENCODERS)})")
+        if spec.image_space != (clip.model, clip.pretrained):
+            fits = table.aligned_with(clip.model, clip.pretrained)
+            raise QueryError(
+                f"query.text_encoder {s.text_encoder} was trained into the image space of "
+                f"{'/'.join(spec.image_space)}, but this index is {clip.model}/{clip.pretrained}: its vectors "
+                f"would not compare. " + (f"Encoders for this index: {', '.join(fits)}." if fits else
+                                          "evr knows no multilingual encoder for this index; set query.text_encoder "
+                                          "= \"none\" or query.translate."))
+        return s.text_encoder
+
+    @property
+    def translator(self) -> Translator | None:
+        if self._translator is None and self.settings.translate:
+            self._translator = Translator(self.settings.translate, self.clip.device)
+        return self._translator
+
+    def _vector(self, name: str, text: str) -> np.ndarray:
+        encoder = self._encoder(name)
+        if isinstance(encoder, ClipEncoder):
+            return encoder.encode_texts([text])[0]
+        return encoder.encode([text])[0]
+
+    def _path(self, name: str) -> str:
+        """text_encoder_path holds the files of the encoder text_encoder names, of no other."""
+        return self.settings.text_encoder_path if name == self.settings.text_encoder else ""
+
+    def _encoder(self, name: str):
+        if name not in self._encoders:
+            spec = table.TEXT_ENCODERS[name]
+            folder = self._path(name)
+            device = self.clip.device
+            if spec.loader == "mclip":
+                self._encoders[name] = MClipEncoder(name, folder, device)
+            elif spec.loader == "sentence-transformers":
+                self._encoders[name] = SentenceTransformerEncoder(name, folder, device)
+            else:  # an open_clip model whose text tower was trained against this index's image tower
+                model, _, pretrained = name.partition("/")
+                self._encoders[name] = ClipEncoder(ClipSettings(model, folder or pretrained, self.clip.settings.device))
+        return self._encoders[name]
+
+    def status(self, name: str) -> tuple[bool, str]:
+        """(weights present, where or what is missing) of a table encoder; downloads nothing."""
+        from indexer.analyzers.clip import weights_status
+
+        from .weights import model_folder
+
+        spec = table.TEXT_ENCODERS[name]
+        if spec.loader == "open_clip":
+            model, _, pretrained = name.partition("/")
+            return weights_status(ClipSettings(model, self._path(name) or pretrained))
+        try:
+            folder = model_folder(name, self._path(name), "query.text_encoder_path")
+            if spec.loader == "mclip":
+                base_config(base_of(folder), name)
+            return True, str(folder)
+        except ModelUnavailableError as exc:
+            return False, str(exc)
+
+    def translator_status(self) -> tuple[bool, str]:
+        try:
+            return True, str(self.translator.folder())
+        except ModelUnavailableError as exc:
+            return False, str(exc)
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    def language_of(self, text: str, language: str | None = None) -> str | None:
+        """`language` when given (checked by Query.validate), else the detected one."""
+        return self.detector.detect(text) if language is None else language.lower()
+
+    def encode(self, text: str, language: str | None = None) -> EncodedText:
+        """The query's vector and who made it; `language` overrides detection."""
+        name = self.encoder_name()  # checks the pairing before anything loads
+        lang = self.language_of(text, language)
+        if lang in (None, "en") or self.native_multilingual:
+            return EncodedText(self.clip.encode_texts([text])[0], lang, self.native_name, text)
+        problems = []
+        if self.translator is not None:
+            try:
+                english = self.translator.translate(text)
+                return EncodedText(self.clip.encode_texts([english])[0], lang,
+                                   f"{self.translator.name}>{self.native_name}", english)
+            except ModelUnavailableError as exc:
+                problems.append(str(exc))
+        if name is not None:
+            try:
+                return EncodedText(self._vector(name, text), lang, name, text)
+            except ModelUnavailableError as exc:
+                problems.append(str(exc))
+        elif not self.settings.translate:
+            clip = self.clip.settings
+            problems.append(f"query.text_encoder = {self.settings.text_encoder!r}, and evr knows no multilingual "
+                            f"encoder for {clip.model}/{clip.pretrained} (table: README, \"Languages\")")
+        why = (f"'{lang}' queries are read by the English-only CLIP text tower ({self.native_name}), which does "
+               f"not understand them: " + "; ".join(problems))
+        self._fallbacks[lang] = why
+        if why not in self._warned:
+            self._warned.add(why)
+            log.warning("%s", why)
+        return EncodedText(self.clip.encode_texts([text])[0], lang, self.native_name, text)
+
+    def fallback(self, language: str | None) -> str | None:
+        """Why queries in this language went to the English tower, once that has happened; else None."""
+        return self._fallbacks.get(language or "")
