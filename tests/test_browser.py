@@ -84,7 +84,8 @@ def test_hostile_markdown_stays_text_and_nothing_is_fetched_from_outside(app_url
         box.fill("bold")
         box.press("Enter")
         page.get_by_text("#1", exact=False).first.wait_for(timeout=120_000)
-        page.get_by_role("button", name="Open").first.click()
+        # By its key: the language box's arrow is a button named "open" too.
+        page.locator("[class*='st-key-open_'] button").first.click()
         page.get_by_text("What happens here").wait_for(timeout=120_000)
         # Seen exactly as written: the image syntax, the asterisks, the URL, the file name.
         # Streamlit sends a rerun's elements one by one, so wait for each text (a timeout fails).

@@ -180,10 +180,12 @@ class TextRouter:
                 return EncodedText(self._vector(name, text), lang, name, text)
             except ModelUnavailableError as exc:
                 problems.append(str(exc))
-        elif not self.settings.translate:
+        elif self.settings.text_encoder == NONE:
+            problems.append('query.text_encoder = "none"')
+        else:
             clip = self.clip.settings
-            problems.append(f"query.text_encoder = {self.settings.text_encoder!r}, and evr knows no multilingual "
-                            f"encoder for {clip.model}/{clip.pretrained} (table: README, \"Languages\")")
+            problems.append(f"evr knows no multilingual encoder for {clip.model}/{clip.pretrained} (the table: "
+                            f"README, \"Languages\"); set query.translate, or index with a multilingual CLIP model")
         why = (f"'{lang}' queries are read by the English-only CLIP text tower ({self.native_name}), which does "
                f"not understand them: " + "; ".join(problems))
         self._fallbacks[lang] = why
