@@ -37,6 +37,9 @@ for q in "a man riding a bicycle at night" "people walking on a street"; do
   evr search "$q" --k 5 2>/dev/null
 done
 echo
+echo "\$ evr search \"người đàn ông đi xe đạp\" --k 5   (Vietnamese: stderr says which encoder read it)"
+evr search "người đàn ông đi xe đạp" --k 5
+echo
 echo "\$ evr search --like 1 --k 3   (frames that look like keyframe 1)"
 evr search --like 1 --k 3 2>/dev/null
 echo
