@@ -82,12 +82,15 @@ def _languages(config: AppConfig) -> dict:
         except QueryError as exc:
             name, route = None, f"REFUSED: {exc}"
         else:
-            steps = ([f"translate with {query.translate}"] if query.translate else []) + ([name] if name else [])
-            usable = [s for s, ok in zip(steps, ([router.translator_status()[0]] if query.translate else [])
-                                         + ([router.status(name)[0]] if name else [])) if ok]
+            steps = []  # (what, its files are here), in the order a query tries them
+            if query.translate:
+                steps.append((f"translate with {query.translate}", router.translator_status()[0]))
+            if name:
+                steps.append((name, router.status(name)[0]))
+            usable = [what for what, present in steps if present]
             route = (f"en -> {router.native_name}; other languages -> "
-                     + (usable[0] if usable else f"{router.native_name}, which reads only English "
-                        f"(nothing else is usable: {', '.join(steps) or 'no encoder known for this index'})"))
+                     + (usable[0] if usable else f"{router.native_name}, which reads only English (nothing else "
+                        f"is usable: {', '.join(w for w, _ in steps) or 'no encoder known for this index'})"))
     translator = "off (query.translate = \"\")"
     if query.translate:
         present, where = router.translator_status()

@@ -8,21 +8,20 @@ checkpoint's. Here the base's config.json alone builds the network, and the chec
 from __future__ import annotations
 
 import json
-import threading
 
 import numpy as np
 
 from indexer.analyzers import ModelUnavailableError
 
-from .weights import load_state_dict, model_folder, weights_file
+from .weights import LazyModel, load_state_dict, model_folder, weights_file
 
 
-def base_of(folder) -> str:
-    """The base transformer an M-CLIP checkpoint is built on (its config's modelBase)."""
+def mclip_config(folder) -> dict:
+    """An M-CLIP checkpoint's config: modelBase (the base transformer), transformerDimensions, numDims."""
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     if not config.get("modelBase") or "numDims" not in config:
         raise ModelUnavailableError(f"{folder}/config.json is not an M-CLIP config (no modelBase, numDims)")
-    return config["modelBase"]
+    return config
 
 
 def base_config(base: str, name: str):
@@ -36,18 +35,12 @@ def base_config(base: str, name: str):
             f"`hf download {base} config.json` once with network access") from None
 
 
-class MClipEncoder:
+class MClipEncoder(LazyModel):
     def __init__(self, name: str, folder: str, device: str):
+        super().__init__()
         self.name = name
         self.folder = folder
         self.device = device
-        self._parts = None
-        self._lock = threading.Lock()
-
-    def load(self) -> None:
-        with self._lock:
-            if self._parts is None:
-                self._parts = self._build()
 
     def _build(self):
         import torch
@@ -55,8 +48,8 @@ class MClipEncoder:
         from transformers.utils import logging as hf_logging
 
         folder = model_folder(self.name, self.folder, "query.text_encoder_path")
-        base = base_of(folder)
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = mclip_config(folder)
+        base = config["modelBase"]
         model = torch.nn.Module()
         model.transformer = AutoModel.from_config(base_config(base, self.name))
         model.LinearTransformation = torch.nn.Linear(config["transformerDimensions"], config["numDims"])
@@ -80,8 +73,7 @@ class MClipEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        self.load()
-        model, tokenizer = self._parts
+        model, tokenizer = self.load()
         tokens = tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             hidden = model.transformer(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])[0]

@@ -9,6 +9,7 @@ the same image space, or a translation to English first.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from indexer.settings import ClipSettings
 from ..errors import QueryError
 from . import table
 from .language import LanguageDetector
-from .mclip import MClipEncoder, base_config, base_of
+from .mclip import MClipEncoder, base_config, mclip_config
 from .sentence_transformer import SentenceTransformerEncoder
 from .translate import Translator
 
@@ -59,9 +60,7 @@ class TextRouter:
         self.clip = clip
         self.detector = LanguageDetector(settings.languages)
         self._translator: Translator | None = None
-        self._auto: list[str | None] = []  # the encoder "auto" chose, once looked up
         self._encoders: dict[str, object] = {}
-        self._warned: set[str] = set()
         self._fallbacks: dict[str, str] = {}  # language -> why its queries went to the English tower
 
     @property
@@ -82,11 +81,7 @@ class TextRouter:
         if s.text_encoder == NONE:
             return None
         if s.text_encoder == AUTO:
-            if not self._auto:
-                names = table.aligned_with(clip.model, clip.pretrained)
-                present = [n for n in names if self.status(n)[0]]
-                self._auto.append((present or names or [None])[0])
-            return self._auto[0]
+            return self._auto_choice
         spec = table.TEXT_ENCODERS.get(s.text_encoder)
         if spec is None:
             raise QueryError(f"query.text_encoder {s.text_encoder!r} is not in evr's table of aligned encoders "
@@ -100,6 +95,14 @@ class TextRouter:
                                           "evr knows no multilingual encoder for this index; set query.text_encoder "
                                           "= \"none\" or query.translate."))
         return s.text_encoder
+
+    @functools.cached_property
+    def _auto_choice(self) -> str | None:
+        """The table's first encoder for this image space whose files are here, else its first."""
+        clip = self.clip.settings
+        names = table.aligned_with(clip.model, clip.pretrained)
+        present = [n for n in names if self.status(n)[0]]
+        return (present or names or [None])[0]
 
     @property
     def translator(self) -> Translator | None:
@@ -144,7 +147,7 @@ class TextRouter:
         try:
             folder = model_folder(name, self._path(name), "query.text_encoder_path")
             if spec.loader == "mclip":
-                base_config(base_of(folder), name)
+                base_config(mclip_config(folder)["modelBase"], name)
             return True, str(folder)
         except ModelUnavailableError as exc:
             return False, str(exc)
@@ -188,9 +191,8 @@ class TextRouter:
                             f"README, \"Languages\"); set query.translate, or index with a multilingual CLIP model")
         why = (f"'{lang}' queries are read by the English-only CLIP text tower ({self.native_name}), which does "
                f"not understand them: " + "; ".join(problems))
-        self._fallbacks[lang] = why
-        if why not in self._warned:
-            self._warned.add(why)
+        if self._fallbacks.get(lang) != why:  # said once
+            self._fallbacks[lang] = why
             log.warning("%s", why)
         return EncodedText(self.clip.encode_texts([text])[0], lang, self.native_name, text)
 

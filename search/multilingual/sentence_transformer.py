@@ -2,30 +2,24 @@
 such as sentence-transformers/clip-ViT-B-32-multilingual-v1, loaded by that library."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
-from .weights import model_folder
+from .weights import LazyModel, model_folder
 
 
-class SentenceTransformerEncoder:
+class SentenceTransformerEncoder(LazyModel):
     def __init__(self, name: str, folder: str, device: str):
+        super().__init__()
         self.name = name
         self.folder = folder
         self.device = device
-        self._model = None
-        self._lock = threading.Lock()
 
-    def load(self) -> None:
-        with self._lock:
-            if self._model is None:
-                from sentence_transformers import SentenceTransformer
+    def _build(self):
+        from sentence_transformers import SentenceTransformer
 
-                folder = model_folder(self.name, self.folder, "query.text_encoder_path")
-                self._model = SentenceTransformer(str(folder), device=self.device, local_files_only=True)
+        folder = model_folder(self.name, self.folder, "query.text_encoder_path")
+        return SentenceTransformer(str(folder), device=self.device, local_files_only=True)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        self.load()
-        out = self._model.encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        out = self.load().encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)

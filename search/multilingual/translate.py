@@ -2,20 +2,18 @@
 Helsinki-NLP/opus-mt-vi-en), for an index whose only text tower is English."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from .weights import model_folder
+from .weights import LazyModel, model_folder
 
 MAX_NEW_TOKENS = 96  # a query is a sentence or two
 
 
-class Translator:
+class Translator(LazyModel):
     def __init__(self, model: str, device: str):
+        super().__init__()
         self.model = model  # a Hugging Face repository (from the cache) or a local folder
         self.device = device
-        self._parts = None
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -25,21 +23,17 @@ class Translator:
         local = Path(self.model).expanduser()
         return model_folder(self.model, str(local) if local.is_dir() else "", "query.translate")
 
-    def load(self) -> None:
-        with self._lock:
-            if self._parts is None:
-                from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    def _build(self):
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-                folder = self.folder()
-                tokenizer = AutoTokenizer.from_pretrained(str(folder))
-                model = AutoModelForSeq2SeqLM.from_pretrained(str(folder)).eval().to(self.device)
-                self._parts = model, tokenizer
+        folder = self.folder()
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        return AutoModelForSeq2SeqLM.from_pretrained(str(folder)).eval().to(self.device), tokenizer
 
     def translate(self, text: str) -> str:
         import torch
 
-        self.load()
-        model, tokenizer = self._parts
+        model, tokenizer = self.load()
         inputs = tokenizer([text], return_tensors="pt", truncation=True).to(self.device)
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, num_beams=4)

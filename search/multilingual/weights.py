@@ -2,9 +2,27 @@
 a query must answer in seconds, so weights are fetched ahead (`hf download NAME`) or given as a folder."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from indexer.analyzers import ModelUnavailableError
+
+
+class LazyModel:
+    """A model built on first use (`_build`), once, whatever the number of threads asking."""
+
+    def __init__(self):
+        self._model = None
+        self._lock = threading.Lock()
+
+    def load(self):
+        with self._lock:
+            if self._model is None:
+                self._model = self._build()
+        return self._model
+
+    def _build(self):
+        raise NotImplementedError
 
 
 def model_folder(name: str, folder: str = "", setting: str = "") -> Path:

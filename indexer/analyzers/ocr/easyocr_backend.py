@@ -47,6 +47,20 @@ def model_dirs(settings: OcrSettings) -> list[Path]:
     return dirs
 
 
+def easyocr_reader(languages: list[str], folder: Path, device: str, recognizer: bool = True):
+    """An easyocr Reader from local weights only; without a recognizer it is CRAFT alone."""
+    import easyocr
+
+    # easyocr quantizes its recognizer on the CPU with a torch API that warns of deprecation,
+    # and asks its DataLoader for pinned memory without a GPU: noise for our users.
+    warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")
+    return easyocr.Reader(
+        languages, gpu=resolve_device(device) == "cuda", recognizer=recognizer,
+        model_storage_directory=str(folder), download_enabled=False, verbose=False,
+    )
+
+
 class EasyOcrBackend:
     name = "easyocr"
 
@@ -84,18 +98,8 @@ class EasyOcrBackend:
         return f"ocr:{'+'.join(self.languages)}"
 
     def load(self) -> None:
-        if self._reader is not None:
-            return
-        import easyocr
-
-        # easyocr quantizes its recognizer on the CPU with a torch API that warns of deprecation,
-        # and asks its DataLoader for pinned memory without a GPU: noise for our users.
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
-        warnings.filterwarnings("ignore", message=".*pin_memory.*")
-        self._reader = easyocr.Reader(
-            self.languages, gpu=resolve_device(self.settings.device) == "cuda",
-            model_storage_directory=str(self.folder), download_enabled=False, verbose=False,
-        )
+        if self._reader is None:
+            self._reader = easyocr_reader(self.languages, self.folder, self.settings.device)
 
     def read(self, rgb: np.ndarray) -> list[RawBox]:
         self.load()

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...settings import OcrSettings
 from .base import RawBox
+from .easyocr_backend import DETECTOR, easyocr_reader, model_dirs
 
 # evr's language codes (easyocr's, ISO 639-1 mostly) -> tesseract's traineddata names.
 TESSERACT_CODES = {
@@ -67,8 +68,6 @@ class TesseractBackend:
     name = "tesseract"
 
     def __init__(self, settings: OcrSettings, languages: list[str], folder: Path):
-        from .easyocr_backend import DETECTOR, model_dirs
-
         self.settings = settings
         self.languages = languages
         self.folder = folder
@@ -83,7 +82,7 @@ class TesseractBackend:
         if problem:
             return [], None, problem
         wanted = list(settings.languages)
-        dirs = [d for d in tessdata_dirs(settings) if d.is_dir()]
+        dirs = tessdata_dirs(settings)
         best: tuple[list[str], Path | None] = ([], None)
         for d in dirs:
             present = [lang for lang in wanted if (d / f"{TESSERACT_CODES.get(lang, '?')}.traineddata").is_file()]
@@ -91,15 +90,15 @@ class TesseractBackend:
                 best = (present, d)
         langs, folder = best
         missing = [lang for lang in wanted if lang not in langs]
-        why = ""
-        if missing:
-            names = [f"{TESSERACT_CODES[lang]}.traineddata" for lang in missing if lang in TESSERACT_CODES]
-            unknown = [lang for lang in missing if lang not in TESSERACT_CODES]
-            why = (f"tesseract's {', '.join(names) or 'data'} for {missing} "
-                   f"{'is' if len(missing) == 1 else 'are'} missing (looked in: "
-                   f"{', '.join(map(str, tessdata_dirs(settings)))}); install the Debian packages "
-                   f"{', '.join('tesseract-ocr-' + TESSERACT_CODES[lang].replace('_', '-') for lang in missing if lang in TESSERACT_CODES) or '-'}"
-                   + (f" (tesseract has no model for {unknown})" if unknown else ""))
+        if not missing:
+            return langs, folder, ""
+        codes = [TESSERACT_CODES[lang] for lang in missing if lang in TESSERACT_CODES]
+        unknown = [lang for lang in missing if lang not in TESSERACT_CODES]
+        packages = ", ".join("tesseract-ocr-" + code.replace("_", "-") for code in codes) or "-"
+        why = (f"tesseract's {', '.join(c + '.traineddata' for c in codes) or 'data'} for {missing} "
+               f"{'is' if len(missing) == 1 else 'are'} missing (looked in: {', '.join(map(str, dirs))}); "
+               f"install the Debian packages {packages}"
+               + (f" (tesseract has no model for {unknown})" if unknown else ""))
         return langs, folder, why
 
     @property
@@ -112,14 +111,7 @@ class TesseractBackend:
         import tesserocr
 
         if self.craft_dir is not None:
-            import easyocr
-
-            from ..base import resolve_device
-
-            self._detector = easyocr.Reader(
-                ["en"], gpu=resolve_device(self.settings.device) == "cuda", recognizer=False,
-                model_storage_directory=str(self.craft_dir), download_enabled=False, verbose=False,
-            )
+            self._detector = easyocr_reader(["en"], self.craft_dir, self.settings.device, recognizer=False)
         # One line per image after CRAFT; else sparse text: captions, tickers and signs are
         # scattered lines, not a page of columns.
         self._api = tesserocr.PyTessBaseAPI(
