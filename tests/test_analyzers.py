@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import pytest
 from indexer.analyzers.persons import POSE_LABELS, PersonAnalyzer
 from indexer.settings import PersonSettings
 
-from .conftest import evr
+from .conftest import REPO, evr
 
 
 def render_text_video(path: Path, videos: Path) -> None:
@@ -103,6 +104,29 @@ def test_tesseract_reads_vietnamese_marks_and_search_folds_them(tmp_path, videos
     for query in ("lu lut", "lũ lụt", "LŨ LỤT Ở HUẾ"):
         code, hits = evr("--data-dir", data, "search", "--ocr", query, "--json", capsys=capsys)
         assert code == 0 and hits and all("LŨ LỤT" in h["ocr_text"] for h in hits), (query, hits)
+
+
+def test_tesseract_runs_after_decord_in_one_process(videos):
+    """decord's bundled zlib, loaded first, used to make tesseract abort the whole process
+    ("libpng error: bad parameters to zlib"): a test process that indexed before OCR did."""
+    script = f"""
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from indexer.decoders import open_video
+from indexer.analyzers.ocr import OcrAnalyzer
+from indexer.settings import OcrSettings
+source = open_video({str(videos / "msrvtt/video7010.mp4")!r}, ["decord"], 360)
+assert source.info.backend == "decord"
+next(iter(source.frames()))
+image = Image.new("RGB", (640, 160), "white")
+font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 40)
+ImageDraw.Draw(image).text((20, 50), "LŨ LỤT Ở HUẾ", font=font, fill="black")
+boxes = OcrAnalyzer(OcrSettings(backend="tesseract", languages=["vi"])).analyze([np.asarray(image)])[0]
+print("|".join(b.text for b in boxes))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LŨ LỤT Ở HUẾ" in done.stdout
 
 
 def test_missing_ocr_language_is_reported_and_the_rest_indexed(tmp_path, videos, capsys, monkeypatch, caplog):

@@ -1,9 +1,24 @@
 """decord: ffmpeg's decoders with frame threading; scales inside the decoder when asked to."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from collections.abc import Iterator
 
 from .base import DecodeError, Frame, StreamInfo, scaled_size
+
+
+@functools.cache
+def _system_zlib_first() -> None:
+    """decord loads its bundled zlib 1.2.3 with RTLD_GLOBAL. Any libpng loaded after it in the
+    process (tesseract's, which stores line images as PNG) then binds to that zlib, fails with
+    "libpng error: bad parameters to zlib" and tesseract aborts the process. Loading the system
+    zlib globally first keeps every later library on it (decord's ffmpeg included: zlib keeps
+    its ABI)."""
+    name = ctypes.util.find_library("z")
+    if name:
+        ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
 
 
 class DecordSource:
@@ -11,6 +26,7 @@ class DecordSource:
 
     def __init__(self, path: str, max_short_side: int):
         try:
+            _system_zlib_first()
             import decord
         except ImportError as exc:  # an optional backend: the others still work
             raise DecodeError(f"decord is not installed ({exc})") from exc
