@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python benchmarks/index_stages.py --memory --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/person_counts.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/ocr_vietnamese.py --videos "$(VIDEOS)"
+	$(BIN)/python benchmarks/aic_import.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/ui_latency.py
 	$(BIN)/python benchmarks/scale.py --keyframes 100000
 

@@ -12,8 +12,12 @@ Ranking rules (README.md, "Search rules"):
 - A text query is also looked up in the OCR text. When frames show all its words, the CLIP and
   OCR rankings are fused by reciprocal rank fusion, score = sum over lists of 1 / (60 + rank),
   so a frame that literally shows the queried words ranks near the top.
-- Temporal (`--then B --within S`): pairs of a hit for the first query and, in the same video,
-  0 < S' <= S seconds later, a hit for B; ranked by the sum of the two similarities.
+- Temporal (`A --then B [--then C ...] --within S`): chains of keyframes of one video, one per
+  event in order, each 0 < S' <= S seconds after the previous; ranked by the sum of their
+  similarities. Each first-event keyframe gives at most one chain, its best.
+- Relevance feedback (`--more-like ID`, `--less-like ID`): the query vector q becomes, by Rocchio,
+  ROCCHIO_ALPHA q + ROCCHIO_BETA mean(liked) - ROCCHIO_GAMMA mean(disliked), normalised; without
+  another query, the liked keyframes are the query. Disliked keyframes are left out of the hits.
 """
 from __future__ import annotations
 
@@ -44,6 +48,11 @@ MAX_ID = 2**63 - 1  # SQLite's largest integer: ids and counts beyond it cannot 
 # The most pixels a query image may have, read from its header before it is decoded: 25 MP
 # decodes in well under a second into 75 MB.
 MAX_QUERY_PIXELS = 25_000_000
+MAX_EVENTS = 8  # events of one temporal query
+# Rocchio's weights as the SMART system set them (Rocchio 1971; Manning et al., "Introduction to
+# Information Retrieval", 9.1.1): judged-relevant frames pull the query hard, judged-irrelevant
+# ones push it gently (a disliked frame says less about what is wanted than a liked one).
+ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA = 1.0, 0.75, 0.15
 
 
 @dataclass(frozen=True)
@@ -54,21 +63,26 @@ class Query:
     # filters.ocr, the words that must be on screen, is one more filter beside a text, image or
     # keyframe query; without one, it is the query: the OCR ranking.
     filters: KeyframeFilter = field(default_factory=KeyframeFilter)
-    then: str | None = None  # temporal: a second event after the first
+    then: tuple[str, ...] = ()  # temporal: the events after the first, in order
     lang: str | None = None  # the text's language (ISO 639-1); None: detected (search/multilingual)
-    within: float = 10.0  # seconds between the first event and the second
+    within: float = 10.0  # seconds from one event to the next
+    more_like: tuple[int, ...] = ()  # relevance feedback: keyframe ids judged relevant
+    less_like: tuple[int, ...] = ()  # and judged not relevant
     k: int = 20
     group: str | None = None  # "video": at most k videos, each with its best `per_video` hits
     per_video: int = 1
 
     @property
     def has_vector_query(self) -> bool:
-        return self.text is not None or self.image is not None or self.like is not None
+        return self.text is not None or self.image is not None or self.like is not None or bool(self.more_like)
 
     def validate(self) -> None:
         given = sum(x is not None for x in (self.text, self.image, self.like))
-        if given > 1 or (given == 0 and self.filters.ocr is None):
-            raise QueryError("give one of: a text query, --image FILE, --like KEYFRAME_ID (and/or --ocr WORDS)")
+        if self.less_like and not self.has_vector_query:
+            raise QueryError("--less-like refines a query: give a text, --image, --like or --more-like too")
+        if given > 1 or (given == 0 and self.filters.ocr is None and not self.more_like):
+            raise QueryError("give one of: a text query, --image FILE, --like KEYFRAME_ID, --more-like KEYFRAME_ID "
+                             "(and/or --ocr WORDS)")
         if self.text is not None and not self.text.strip():
             raise QueryError("the text query is empty")
         if self.filters.ocr is not None and not words(self.filters.ocr):
@@ -79,8 +93,11 @@ class Query:
             raise QueryError(f"group must be one of {', '.join(g for g in GROUPS if g)}, not {self.group!r}")
         if not 1 <= self.per_video <= MAX_K:
             raise QueryError(f"per_video must be between 1 and {MAX_K}")
-        if self.like is not None:
-            check_keyframe_id(self.like)
+        for keyframe_id in (self.like, *self.more_like, *self.less_like):
+            if keyframe_id is not None:
+                check_keyframe_id(keyframe_id)
+        if set(self.more_like) & set(self.less_like):
+            raise QueryError(f"keyframe {min(set(self.more_like) & set(self.less_like))} is both liked and disliked")
         f = self.filters
         for name, count in (("--min-persons", f.min_persons), ("--max-persons", f.max_persons)):
             if count is not None and not 0 <= count <= MAX_ID:
@@ -98,15 +115,19 @@ class Query:
         if f.time_from is not None and f.time_to is not None and f.time_to < f.time_from:
             raise QueryError(f"--to {f.time_to} is before --from {f.time_from}")
         if self.lang is not None:
-            if self.text is None and self.then is None:
+            if self.text is None and not self.then:
                 raise QueryError("--lang goes with a text query")
             if self.lang.lower() not in known_codes():
                 raise QueryError(f"unknown query language {self.lang!r}: give an ISO 639-1 code such as en or vi")
-        if self.then is not None:
-            if not self.then.strip():
-                raise QueryError("the --then query is empty")
+        if self.then:
+            if any(not t.strip() for t in self.then):
+                raise QueryError("a --then query is empty")
+            if len(self.then) + 1 > MAX_EVENTS:
+                raise QueryError(f"a temporal query has at most {MAX_EVENTS} events, not {len(self.then) + 1}")
             if not self.has_vector_query:
                 raise QueryError("--then needs a first event: a text query, --image or --like")
+            if self.more_like or self.less_like:
+                raise QueryError("--more-like and --less-like refine a single-event query, not --then")
             if self.within <= 0:
                 raise QueryError("--within must be more than 0 seconds")
             if self.group is not None:
@@ -136,18 +157,21 @@ class SearchEngine:
         # The FAISS file lags SQLite by up to storage.checkpoint_s during a run: answer from
         # everything committed.
         self.store.sync_vectors()
-        if q.text is not None or q.image is not None or q.then is not None:
+        if q.text is not None or q.image is not None or q.then:
             # Vectors of another model would compare as noise: refuse before encoding anything.
             self.store.check_model(self.clip.info)
         # Without a vector query the OCR words rank (in _ranking) rather than filter.
         filters = q.filters if q.has_vector_query else replace(q.filters, ocr=None)
         encoded = self.text.encode(q.text, q.lang) if q.text is not None else None
-        vec = encoded.vector if encoded else self.query_vector(q) if q.has_vector_query else None
-        if q.then is not None:
+        vec = encoded.vector if encoded else self.query_vector(q) if q.image is not None or q.like is not None else None
+        if q.then:
             return _encoded_by(self._temporal(vec, q, filters), encoded)
+        if q.more_like or q.less_like:
+            vec = self._rocchio(vec, q)
         fetch = q.k * q.per_video * 4 if q.group else q.k
         while True:
-            ranked, match = self._ranking(q, vec, filters, fetch)
+            ranked, match = self._ranking(q, vec, filters, fetch + len(q.less_like))
+            ranked = [(kid, score) for kid, score in ranked if kid not in q.less_like]
             if q.group is None:
                 return _encoded_by(self._hits(ranked[: q.k], match), encoded)
             grouped, videos = self._grouped(ranked, q)
@@ -158,11 +182,28 @@ class SearchEngine:
     def query_vector(self, q: Query) -> np.ndarray:
         """The vector of an image or keyframe query (text goes through self.text, which says who read it)."""
         if q.like is not None:
-            vec = self.store.vector(q.like)
-            if vec is None:
-                raise QueryError(f"no keyframe with id {q.like} in this index")
-            return vec
+            return self._keyframe_vectors([q.like])[0]
         return self.clip.encode_images([q.image])[0]
+
+    def _keyframe_vectors(self, keyframe_ids) -> np.ndarray:
+        ids, vectors = self.store.stored_vectors(list(keyframe_ids))
+        missing = sorted(set(keyframe_ids) - set(ids.tolist()))
+        if missing:
+            raise QueryError(f"no keyframe with id {missing[0]} in this index")
+        return vectors
+
+    def _rocchio(self, vec: np.ndarray | None, q: Query) -> np.ndarray:
+        """Rocchio's query: ALPHA q + BETA mean(liked) - GAMMA mean(disliked), unit length.
+        Without a query of its own (feedback alone), q is 0 and the liked frames lead."""
+        moved = np.zeros(self.store.vectors.dim, np.float32) if vec is None else ROCCHIO_ALPHA * vec
+        if q.more_like:
+            moved = moved + ROCCHIO_BETA * self._keyframe_vectors(q.more_like).mean(axis=0)
+        if q.less_like:
+            moved = moved - ROCCHIO_GAMMA * self._keyframe_vectors(q.less_like).mean(axis=0)
+        norm = float(np.linalg.norm(moved))
+        if norm < 1e-6:
+            raise QueryError("the liked and disliked keyframes cancel out: like or dislike other frames")
+        return (moved / norm).astype(np.float32)
 
     # -- ranking ---------------------------------------------------------------------------
 
@@ -191,31 +232,54 @@ class SearchEngine:
         return [hit for group in list(per_video.values())[: q.k] for hit in group], len(per_video)
 
     def _temporal(self, vec_a: np.ndarray, q: Query, filters: KeyframeFilter) -> list[Hit]:
-        first = self.store.nearest(vec_a, max(200, q.k * 10), filters)
-        rows = self.store.keyframes([kid for kid, _ in first])
-        windows = [(rows[kid].video_db_id, rows[kid].timestamp, rows[kid].timestamp + q.within) for kid, _ in first]
-        later = self.store.keyframes_in_windows(windows)
-        if len(later) == 0:
-            return []
-        then = self.text.encode(q.then, q.lang)
-        second = dict(self.store.nearest(then.vector, len(later), filters, among=later))
-        rows.update(self.store.keyframes(list(second)))
-        by_video: dict[int, list[int]] = {}
-        for kid in second:
-            by_video.setdefault(rows[kid].video_db_id, []).append(kid)
-        pairs = []
-        for a, score_a in first:
-            ra = rows[a]
-            options = [b for b in by_video.get(ra.video_db_id, [])
-                       if 0 < rows[b].timestamp - ra.timestamp <= q.within]
-            if options:
-                b = max(options, key=second.__getitem__)
-                pairs.append((score_a + second[b], a, b, second[b]))
-        pairs.sort(key=lambda p: -p[0])
+        """Chains of events, one keyframe per event, each at most q.within seconds after the
+        previous one in the same video; ranked by their summed similarity.
+
+        Forward, each event's candidates are the keyframes in the windows after the previous
+        event's candidates (the first event's: its top max(200, 10k)), scored by that event's
+        vector. Backward, each candidate learns the best chain that starts at it, so every
+        first-event keyframe gives its best chain, exactly."""
+        levels = [dict(self.store.nearest(vec_a, max(200, q.k * 10), filters))]
+        rows = self.store.keyframes(list(levels[0]))
+        encoded = []
+        for text in q.then:
+            previous = levels[-1]
+            windows = [(rows[kid].video_db_id, rows[kid].timestamp, rows[kid].timestamp + q.within)
+                       for kid in previous if kid in rows]
+            later = self.store.keyframes_in_windows(windows)
+            if len(later) == 0:
+                return []
+            encoded.append(self.text.encode(text, q.lang))
+            levels.append(dict(self.store.nearest(encoded[-1].vector, len(later), filters, among=later)))
+            rows.update(self.store.keyframes(list(levels[-1])))
+        # best[i][kid]: the best summed similarity of a chain from event i at kid to the last
+        # event, and the keyframe of event i + 1 it continues with.
+        best: list[dict[int, tuple[float, int | None]]] = [{} for _ in levels]
+        best[-1] = {kid: (score, None) for kid, score in levels[-1].items() if kid in rows}
+        for i in range(len(levels) - 2, -1, -1):
+            by_video: dict[int, list[tuple[float, int]]] = {}
+            for kid in best[i + 1]:
+                by_video.setdefault(rows[kid].video_db_id, []).append((rows[kid].timestamp, kid))
+            for kid, score in levels[i].items():
+                if kid not in rows:
+                    continue
+                r = rows[kid]
+                options = [(best[i + 1][b][0], -b) for t, b in by_video.get(r.video_db_id, [])
+                           if 0 < t - r.timestamp <= q.within]
+                if options:
+                    total, minus_b = max(options)  # ties: the earlier-indexed keyframe
+                    best[i][kid] = (score + total, -minus_b)
+        chains = sorted(best[0].items(), key=lambda item: (-item[1][0], item[0]))[: q.k]
         hits = []
-        for combined, a, b, score_b in pairs[: q.k]:
-            second_hit = _encoded_by([Hit.from_row(0, rows[b], score_b, "clip")], then)[0]
-            hits.append(Hit.from_row(len(hits) + 1, rows[a], combined, "clip", then=second_hit))
+        for first, (total, _) in chains:
+            path = [first]
+            for i in range(len(levels) - 1):
+                path.append(best[i][path[-1]][1])
+            then = None
+            for i in range(len(path) - 1, 0, -1):  # build the chain from its last event back
+                then = _encoded_by([Hit.from_row(0, rows[path[i]], levels[i][path[i]], "clip", then=then)],
+                                   encoded[i - 1])[0]
+            hits.append(Hit.from_row(len(hits) + 1, rows[first], total, "clip", then=then))
         return hits
 
     def _hits(self, ranked: list[tuple[int, float]], match: dict[int, str] | str) -> list[Hit]:

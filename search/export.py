@@ -1,7 +1,7 @@
 """Result export: the AI Challenge submission CSV and JSON.
 
 AI Challenge format: one `video_id,frame_idx` per line, no header, at most 100 lines, best first;
-temporal hits as `video_id,frame_a,frame_b`. A video_id holding a comma, quote or line break
+temporal hits (TRAKE) as `video_id,frame1,frame2,...,frameN`, one frame per event. A video_id holding a comma, quote or line break
 would change the rows' fields, so such a file is refused (rename it); the JSON export keeps any id.
 """
 from __future__ import annotations
@@ -23,8 +23,7 @@ def aic_csv(hits: Sequence[Hit], limit: int = AIC_MAX_LINES) -> str:
             raise QueryError(f"video_id {h.video_id!r} (of {h.video_path}) holds a comma, quote or line break, "
                              "which an AI Challenge CSV cannot carry: rename the file and index it again, "
                              "or export JSON")
-        frames = [h.frame_idx] if h.then is None else [h.frame_idx, h.then.frame_idx]
-        lines.append(",".join([h.video_id, *map(str, frames)]))
+        lines.append(",".join([h.video_id, *(str(event.frame_idx) for event in h.chain)]))
     return "".join(line + "\n" for line in lines)
 
 

@@ -11,10 +11,10 @@ class Hit:
     rank: int
     keyframe_id: int
     video_id: str  # file stem, as contest submissions name videos
-    video_path: str
+    video_path: str | None  # the file a player opens; None for an imported video without one
     frame_idx: int
     timestamp: float
-    shot: int  # 0-based shot of the video that holds the frame
+    shot: int | None  # 0-based shot of the video that holds the frame; None when shots are unknown
     shot_start: float | None  # seconds; None for a video indexed before shots were stored
     shot_end: float | None
     score: float
@@ -24,10 +24,12 @@ class Hit:
     person_count: int | None
     poses: list[list[str]]
     video_db_id: int
-    then: Hit | None = None  # temporal queries: the second event
+    then: Hit | None = None  # temporal queries: the next event (which may have its own `then`)
     # Text queries: what encoded the text (search/multilingual), and the language it was read as.
     encoder: str | None = None
     query_language: str | None = None
+    # Imported videos: the package's media-info (title, publish_date, watch_url, ...).
+    media_info: dict | None = None
 
     @classmethod
     def from_row(cls, rank: int, row: KeyframeRow, score: float, match: str, then: Hit | None = None) -> Hit:
@@ -49,7 +51,17 @@ class Hit:
             poses=row.poses,
             video_db_id=row.video_db_id,
             then=then,
+            media_info=row.media_info,
         )
+
+    @property
+    def chain(self) -> list[Hit]:
+        """This hit and the events that follow it (temporal queries), in order."""
+        return [self] + (self.then.chain if self.then is not None else [])
+
+    def media(self, key: str) -> str | None:
+        value = (self.media_info or {}).get(key)
+        return None if value is None else str(value)
 
     def to_json(self) -> dict:
         out = {
@@ -70,6 +82,9 @@ class Hit:
             "poses": self.poses,
             "encoder": self.encoder,
             "query_language": self.query_language,
+            "title": self.media("title"),
+            "publish_date": self.media("publish_date"),
+            "watch_url": self.media("watch_url"),
         }
         if self.then is not None:
             then = self.then.to_json()

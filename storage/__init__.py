@@ -1,6 +1,8 @@
 """Storage: the only code that reads or writes the SQLite database and the FAISS index file."""
 from .store import (
     DataDirError,
+    ImportedVideo,
+    KeyframeImage,
     KeyframeFilter,
     PersonPose,
     PersonsInFrame,
@@ -15,12 +17,15 @@ from .store import (
     Store,
     StoreError,
     VideoInfo,
+    VideoMedia,
     VideoState,
 )
 from .vectors import VectorIndexSettings
 
 __all__ = [
     "DataDirError",
+    "ImportedVideo",
+    "KeyframeImage",
     "KeyframeFilter",
     "PersonPose",
     "PersonsInFrame",
@@ -35,6 +40,7 @@ __all__ = [
     "Store",
     "StoreError",
     "VideoInfo",
+    "VideoMedia",
     "VideoState",
     "VectorIndexSettings",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Base(DeclarativeBase):
@@ -31,6 +31,8 @@ class Video(Base):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What the video was read from: the video file (`evr index`), or an imported package's
+    # map-keyframes CSV (`evr import aic`), whose stem is the video id as well.
     path: Mapped[str] = mapped_column(String, unique=True, index=True)
     stem: Mapped[str] = mapped_column(String, index=True)
     size: Mapped[int] = mapped_column(Integer)
@@ -51,6 +53,13 @@ class Video(Base):
     # set (OCR switched on, a backend changed) is indexed again.
     analyzers: Mapped[str | None] = mapped_column(String, default=None)
     indexed_at: Mapped[float | None] = mapped_column(Float, default=None)
+    # "decoded" (`evr index`) or "aic" (`evr import aic`: keyframes and vectors from the package).
+    origin: Mapped[str] = mapped_column(String, default="decoded", server_default="decoded")
+    # The file a player opens: the indexed file itself, an imported package's video, or NULL
+    # when the package holds none.
+    media_path: Mapped[str | None] = mapped_column(String, default=None)
+    # The package's media-info JSON as given (title, publish_date, watch_url, ...), or NULL.
+    media_info: Mapped[str | None] = mapped_column(Text, default=None)
 
     keyframes: Mapped[list[Keyframe]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True
@@ -68,6 +77,9 @@ class Keyframe(Base):
     timestamp: Mapped[float] = mapped_column(Float)
     shot: Mapped[int] = mapped_column(Integer)  # Shot.shot of this video
     thumbnail: Mapped[str] = mapped_column(String)  # relative to the thumbnail root
+    # Imported keyframes: the package's full-size image, which `evr analyze` reads (OCR and
+    # persons need more than a thumbnail). NULL for decoded keyframes.
+    source_image: Mapped[str | None] = mapped_column(String, default=None)
     # Analyzer results; NULL where the analyzer did not run.
     ocr_text: Mapped[str | None] = mapped_column(Text, default=None)  # all boxes, reading order
     person_count: Mapped[int | None] = mapped_column(Integer, default=None, index=True)

@@ -159,6 +159,32 @@ class NewKeyframe:
     vector: np.ndarray  # float32, L2-normalised
     text_boxes: list[TextBox] | None = None  # None: OCR did not run
     persons: PersonsInFrame | None = None  # None: the person analyzer did not run
+    source_image: str | None = None  # imported keyframes: the package's full-size image
+
+
+@dataclass(frozen=True)
+class VideoMedia:
+    """Where an imported video came from and what the package says about it."""
+
+    origin: str  # "aic"
+    path: str | None  # the video file a player opens; None when the package has none
+    info: dict | None  # the package's media-info (title, publish_date, watch_url, ...)
+
+
+@dataclass(frozen=True)
+class KeyframeImage:
+    """An imported keyframe's full-size image, for analyzers run after the import."""
+
+    keyframe_id: int
+    path: str
+
+
+@dataclass(frozen=True)
+class ImportedVideo:
+    id: int
+    video_id: str  # file stem
+    analyzers: str
+    keyframes: list[KeyframeImage]
 
 
 @dataclass(frozen=True)
@@ -189,10 +215,10 @@ class KeyframeRow:
     keyframe_id: int
     video_db_id: int
     video_id: str  # file stem: the id contests submit
-    video_path: str
+    video_path: str | None  # the file a player opens (None: an imported video without one)
     frame_idx: int
     timestamp: float
-    shot: int
+    shot: int | None  # None when the video's shots are unknown (imported, or indexed before shots)
     shot_start: float | None  # seconds; None for a video indexed before shots were stored
     shot_end: float | None
     thumbnail: Path  # absolute
@@ -201,6 +227,7 @@ class KeyframeRow:
     ocr_text: str | None
     person_count: int | None
     poses: list[list[str]]  # pose labels of each person
+    media_info: dict | None  # imported videos: the package's media-info
 
 
 @dataclass(frozen=True)
@@ -306,9 +333,11 @@ class Store:
             raise StoreError(f"the index in {self.data_dir} is being created by `evr index`: try again in a moment")
         if version is None:
             self._set_meta({"schema_version": str(SCHEMA_VERSION)})
-        elif int(version) == 2 and self.writer:
-            self._upgrade_from_2()
-        elif int(version) == 2:
+        elif int(version) in (2, 3) and self.writer:
+            if int(version) == 2:
+                self._upgrade_from_2()
+            self._upgrade_from_3()
+        elif int(version) in (2, 3):
             raise StoreError(f"the index in {self.data_dir} was written by an older evr: run `evr index` "
                              "(on any folder) once to upgrade it")
         elif int(version) != SCHEMA_VERSION:
@@ -334,8 +363,20 @@ class Store:
                 s.execute(update(Embedding), [{"keyframe_id": kid, "vector": _to_blob(np.frombuffer(blob, "<f4"))}
                                               for kid, blob in rows])
                 after = rows[-1][0]
-            s.merge(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            s.merge(Meta(key="schema_version", value="3"))
         self.vectors_path.unlink(missing_ok=True)
+
+    def _upgrade_from_3(self) -> None:
+        """Schema 3 -> 4 in one transaction: the columns imported videos need (origin, media
+        path and info, the keyframes' source images); every video so far was decoded."""
+        with self._writing(self.db_path), self._sessions.begin() as s:
+            for ddl in ("ALTER TABLE videos ADD COLUMN origin VARCHAR NOT NULL DEFAULT 'decoded'",
+                        "ALTER TABLE videos ADD COLUMN media_path VARCHAR",
+                        "ALTER TABLE videos ADD COLUMN media_info TEXT",
+                        "ALTER TABLE keyframes ADD COLUMN source_image VARCHAR",
+                        "UPDATE videos SET media_path = path"):
+                s.execute(text(ddl))
+            s.merge(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
 
     def close(self) -> None:
         if self.writer:
@@ -589,10 +630,12 @@ class Store:
             return v.id
 
     def save_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe],
-                   analyzers: str = "", shots: Sequence[NewShot] = (), partial: str | None = None) -> int:
+                   analyzers: str = "", shots: Sequence[NewShot] = (), partial: str | None = None,
+                   media: VideoMedia | None = None) -> int:
         """Replace a video's shots, keyframes, vectors, analyzer results and thumbnails in one
         commit; returns how many keyframes. `NewKeyframe.shot` numbers a shot of `shots`;
-        `partial` says why only part of the file was indexed (kept as the video's error).
+        `partial` says why only part of the file was indexed (kept as the video's error);
+        `media` describes an imported video (None: the decoded file itself is the media).
         A failing disk raises DataDirError and leaves the video as it was (nothing written)."""
         run_dir = self.thumb_root / f"v{video_id}-{time.time_ns():x}"
         needed = sum(len(kf.jpeg) + 3 * kf.vector.nbytes for kf in keyframes)  # thumbnails, SQLite, FAISS
@@ -602,14 +645,14 @@ class Store:
                 for kf in keyframes:
                     (run_dir / f"{kf.frame_idx}.jpg").write_bytes(kf.jpeg)
             with self._writing(self.db_path, needed):
-                rows = self._commit_video(video_id, info, keyframes, analyzers, shots, partial, run_dir.name)
+                rows = self._commit_video(video_id, info, keyframes, analyzers, shots, partial, run_dir.name, media)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return rows
 
     def _commit_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe], analyzers: str,
-                      shots: Sequence[NewShot], partial: str | None, run_dir: str) -> int:
+                      shots: Sequence[NewShot], partial: str | None, run_dir: str, media: VideoMedia | None) -> int:
         with self._sessions.begin() as s:
             video = s.get(Video, video_id)
             old_dir = video.thumb_dir
@@ -625,6 +668,11 @@ class Store:
                 s.execute(text("INSERT INTO ocr_fts(rowid, text) VALUES (:id, :text)"), fts_rows)
             video.status, video.error, video.thumb_dir = "indexed", partial, run_dir
             video.analyzers = analyzers
+            if media is None:
+                video.origin, video.media_path, video.media_info = "decoded", video.path, None
+            else:
+                video.origin, video.media_path = media.origin, media.path
+                video.media_info = json.dumps(media.info, ensure_ascii=False) if media.info else None
             video.decoder, video.duration, video.fps = info.decoder, info.duration, info.fps
             video.frame_count, video.width, video.height = info.frame_count, info.width, info.height
             video.indexed_at = time.time()
@@ -634,6 +682,46 @@ class Store:
         if old_dir:
             shutil.rmtree(self.thumb_root / old_dir, ignore_errors=True)
         return len(rows)
+
+    def save_analysis(self, video_id: int, analyzers: str, ocr: dict[int, list[TextBox]] | None = None,
+                      persons: dict[int, PersonsInFrame] | None = None) -> None:
+        """Replace the OCR text (`ocr`) and/or persons (`persons`) of a video's keyframes, by
+        keyframe id, and record the video's analyzer signature, in one commit. None leaves that
+        analyzer's results as they are. Keyframes and vectors are not touched."""
+        with self._writing(self.db_path), self._sessions.begin() as s:
+            video = s.get(Video, video_id)
+            if video is None:
+                raise StoreError(f"video {video_id} is no longer in the index")
+            for kid, boxes in (ocr or {}).items():
+                row = s.get(Keyframe, kid)
+                s.execute(delete(OcrBox).where(OcrBox.keyframe_id == kid))
+                s.execute(text("DELETE FROM ocr_fts WHERE rowid = :id"), {"id": kid})
+                _set_text(row, boxes)
+                if row.ocr_text:
+                    s.execute(text("INSERT INTO ocr_fts(rowid, text) VALUES (:id, :text)"),
+                              {"id": kid, "text": fold(row.ocr_text)})
+            for kid, found in (persons or {}).items():
+                row = s.get(Keyframe, kid)
+                s.execute(delete(Person).where(Person.keyframe_id == kid))
+                s.execute(delete(KeyframePose).where(KeyframePose.keyframe_id == kid))
+                _set_persons(row, found)
+            video.analyzers = analyzers
+
+    def imported_videos(self, video_ids: Sequence[str] = ()) -> list[ImportedVideo]:
+        """The imported videos (all, or those with these ids), each with its keyframes' source
+        images in time order."""
+        with self._sessions() as s:
+            stmt = select(Video.id, Video.stem, Video.analyzers).where(
+                Video.origin != "decoded", Video.status == "indexed").order_by(Video.stem, Video.id)
+            if video_ids:
+                stmt = stmt.where(Video.stem.in_(video_ids))
+            out = []
+            for vid, stem, analyzers in s.execute(stmt).all():
+                images = [KeyframeImage(kid, path) for kid, path in s.execute(
+                    select(Keyframe.id, Keyframe.source_image).where(Keyframe.video_id == vid)
+                    .order_by(Keyframe.timestamp, Keyframe.id))]
+                out.append(ImportedVideo(vid, stem, analyzers or "", images))
+        return out
 
     def fail_video(self, video_id: int, error: str) -> None:
         """Record a failure. Keyframes from an earlier good run of the file are dropped too:
@@ -730,10 +818,10 @@ class Store:
                         keyframe_id=kf.id,
                         video_db_id=v.id,
                         video_id=v.stem,
-                        video_path=v.path,
+                        video_path=v.media_path,
                         frame_idx=kf.frame_idx,
                         timestamp=kf.timestamp,
-                        shot=kf.shot,
+                        shot=kf.shot if shot_start is not None else None,
                         shot_start=shot_start,
                         shot_end=shot_end,
                         thumbnail=self.thumb_root / kf.thumbnail,
@@ -742,6 +830,7 @@ class Store:
                         ocr_text=kf.ocr_text,
                         person_count=kf.person_count,
                         poses=poses.get(kf.id, []),
+                        media_info=json.loads(v.media_info) if v.media_info else None,
                     )
         return out
 
@@ -967,23 +1056,33 @@ def _keyframe_row(video_id: int, run_dir: str, kf: NewKeyframe) -> Keyframe:
         shot=kf.shot,
         thumbnail=f"{run_dir}/{kf.frame_idx}.jpg",
         embedding=Embedding(vector=_to_blob(kf.vector)),
+        source_image=kf.source_image,
     )
     if kf.text_boxes is not None:
-        row.ocr_text = " ".join(b.text for b in kf.text_boxes)
-        row.ocr_boxes = [OcrBox(text=b.text, x0=b.box[0], y0=b.box[1], x1=b.box[2], y1=b.box[3],
-                                confidence=b.confidence) for b in kf.text_boxes]
+        _set_text(row, kf.text_boxes)
     if kf.persons is not None:
-        row.person_count = len(kf.persons.persons)
-        row.person_area = kf.persons.mask_area
-        row.person_mask = kf.persons.mask_png
-        row.persons = [
-            Person(x0=p.box[0], y0=p.box[1], x1=p.box[2], y1=p.box[3], score=p.score,
-                   keypoints=json.dumps([[round(v, 4) for v in kp] for kp in p.keypoints]),
-                   labels=json.dumps(p.labels))
-            for p in kf.persons.persons
-        ]
-        row.poses = [KeyframePose(label=label) for label in sorted({lb for p in kf.persons.persons for lb in p.labels})]
+        _set_persons(row, kf.persons)
     return row
+
+
+def _set_text(row: Keyframe, boxes: Sequence[TextBox]) -> None:
+    """The OCR result of a keyframe row (its full-text entry is written after the flush)."""
+    row.ocr_text = " ".join(b.text for b in boxes)
+    row.ocr_boxes = [OcrBox(text=b.text, x0=b.box[0], y0=b.box[1], x1=b.box[2], y1=b.box[3],
+                            confidence=b.confidence) for b in boxes]
+
+
+def _set_persons(row: Keyframe, found: PersonsInFrame) -> None:
+    row.person_count = len(found.persons)
+    row.person_area = found.mask_area
+    row.person_mask = found.mask_png
+    row.persons = [
+        Person(x0=p.box[0], y0=p.box[1], x1=p.box[2], y1=p.box[3], score=p.score,
+               keypoints=json.dumps([[round(v, 4) for v in kp] for kp in p.keypoints]),
+               labels=json.dumps(p.labels))
+        for p in found.persons
+    ]
+    row.poses = [KeyframePose(label=label) for label in sorted({lb for p in found.persons for lb in p.labels})]
 
 
 def _count_commit(s: Session) -> None:

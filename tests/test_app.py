@@ -260,3 +260,71 @@ def test_a_bad_setting_is_shown_not_raised(tmp_path, monkeypatch, app_index):
     monkeypatch.setenv("EVR_SUMMARY_LANGUAGE", "fr")
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception and plain("summary.language must be one of en, vi") in at.error[0].value
+
+
+def test_temporal_mode_takes_three_events(app, app_index, capsys):
+    app.radio(key="mode").set_value("Temporal").run()
+    app.number_input(key="events").set_value(3).run()
+    app.text_input(key="first").input("a person")
+    app.text_input(key="then").input("a street")
+    app.text_input(key="then_3").input("a hand").run()
+    assert not app.exception
+    hits = app.session_state["hits"]
+    code, cli = evr("--data-dir", app_index, "search", "a person", "--then", "a street", "--then", "a hand",
+                    "--k", str(PAGE), "--json", capsys=capsys)
+    assert [[e.keyframe_id for e in h.chain] for h in hits] == [
+        [h["keyframe_id"], h["then"]["keyframe_id"], h["then"]["then"]["keyframe_id"]] for h in cli]
+    lines = app.session_state["export_csv"].decode().splitlines()
+    assert lines and lines[0] == ",".join([hits[0].video_id, *(str(e.frame_idx) for e in hits[0].chain)])
+
+
+def test_thumbs_rerank_as_the_cli_feedback_does(app, app_index, capsys):
+    app.text_input(key="query").input("a person").run()
+    first = app_hits(app)
+    liked = first[4]
+    app.button(key=f"up_{liked}").click().run()
+    disliked = next(k for k in app_hits(app) if k != liked)  # one shown after the first thumb
+    app.button(key=f"down_{disliked}").click().run()
+    assert not app.exception
+    assert app_hits(app) == cli_hits(app_index, capsys, "a person", "--more-like", str(liked),
+                                     "--less-like", str(disliked))
+    assert disliked not in app_hits(app)
+    assert any("Refined by 1 👍 and 1 👎" in c.value for c in app.caption)
+    app.button(key="feedback_clear").click().run()
+    assert app_hits(app) == first
+
+
+def test_submit_asks_first_then_shows_the_verdict(app, app_index, tmp_path, monkeypatch):
+    from .dres_server import FakeDres, Task, serve
+
+    server = FakeDres()
+    url, stop = serve(server)
+    try:
+        app.text_input(key="dres_url").input(url)
+        app.text_input(key="dres_user").input(server.user)
+        app.text_input(key="dres_password").input(server.password)
+        app.button(key="dres_login").click().run()
+        assert not app.exception and app.selectbox(key="dres_evaluation").value == server.evaluation
+        app.text_input(key="query").input("a person").run()
+        hit = app.session_state["hits"][0]
+        app.button(key=f"open_{hit.keyframe_id}").click().run()
+        server.task = Task("kis-01", "kis", {"mediaItemName": hit.video_id, "start": 0, "end": 10**9})
+        app.button(key="submit").click().run()
+        assert server.submissions == []  # nothing leaves before the confirmation
+        assert any("costs points" in w.value for w in app.warning)
+        app.button(key="submit_cancel").click().run()
+        assert server.submissions == [] and app.session_state["pending_submit"] is None
+        app.button(key="submit").click().run()
+        app.button(key="submit_confirm").click().run()
+        assert not app.exception and len(server.submissions) == 1
+        sent = server.submissions[0]["answerSets"][0]["answers"][0]
+        assert sent["mediaItemName"] == hit.video_id and sent["start"] == round(hit.shot_start * 1000)
+        assert any(s.value.startswith("CORRECT") for s in app.success)
+        app.button(key="submit").click().run()
+        app.button(key="submit_confirm").click().run()  # the same answer again: refused, said so
+        assert len(server.submissions) == 1 and any("not sent again" in w.value for w in app.warning)
+        assert server.problems == []
+        app.button(key="dres_logout").click().run()  # the index is shared with other tests
+        assert not (app_index / "dres" / "session.json").exists()
+    finally:
+        stop()

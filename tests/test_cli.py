@@ -21,7 +21,8 @@ from .conftest import REPO, SAMPLE, TEST_ENV, evr, evr_process
 from .test_decoders import ffprobe_times
 
 HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "match", "thumbnail",
-            "ocr_text", "person_count", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language"}
+            "ocr_text", "person_count", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language",
+            "title", "publish_date", "watch_url"}
 
 
 def keyframe_rows(data: Path) -> list[tuple[str, int, float, int]]:

@@ -41,10 +41,10 @@ def planted(clip, tmp_path_factory):
     store = Store(data, writer=True)
     store.bind_model(clip.info)
     dim = clip.info.dim
-    door, car, news = clip.encode_texts(["a man opens a door", "a car drives away", "breaking news"])
+    door, car, news, dog = clip.encode_texts(["a man opens a door", "a car drives away", "breaking news", "a dog runs"])
     texts = {("alpha", 3): "LŨ LỤT Ở HUẾ", ("alpha", 20): "HA NOI", ("beta", 7): "BREAKING NEWS tonight"}
-    vectors = {("alpha", 4): door, ("alpha", 10): car,  # A, then B 6 s later
-               ("beta", 0): door, ("beta", 25): car,  # A, then B 25 s later: outside --within 10
+    vectors = {("alpha", 4): door, ("alpha", 10): car, ("alpha", 15): dog,  # A, B 6 s later, C 5 s after B
+               ("beta", 0): door, ("beta", 25): car, ("beta", 28): dog,  # B 25 s after A: outside --within 10
                ("beta", 30): news}
     facts = {}
     for name in ("alpha", "beta"):
@@ -150,7 +150,7 @@ def test_text_with_ocr_filter(planted):
 
 def test_temporal_pairs(planted):
     engine, facts = planted
-    hits = engine.search(Query(text="a man opens a door", then="a car drives away", within=10, k=3))
+    hits = engine.search(Query(text="a man opens a door", then=("a car drives away",), within=10, k=3))
     first = hits[0]
     assert (first.keyframe_id, first.then.keyframe_id) == (facts[("alpha", 4)], facts[("alpha", 10)])
     assert first.score == pytest.approx(2.0, abs=1e-4)
@@ -158,7 +158,7 @@ def test_temporal_pairs(planted):
     for h in hits:
         assert h.video_id == h.then.video_id and 0 < h.then.timestamp - h.timestamp <= 10
     # beta's B comes 25 s after its A: only a wide enough window pairs them.
-    wide = engine.search(Query(text="a man opens a door", then="a car drives away", within=30, k=2))
+    wide = engine.search(Query(text="a man opens a door", then=("a car drives away",), within=30, k=2))
     assert {(h.keyframe_id, h.then.keyframe_id) for h in wide} == {
         (facts[("alpha", 4)], facts[("alpha", 10)]), (facts[("beta", 0)], facts[("beta", 25)])}
 
@@ -169,10 +169,72 @@ def test_temporal_pairs(planted):
     (Query(like=1, filters=KeyframeFilter(min_persons=3, max_persons=1)), "more than --max-persons"),
     (Query(like=1, filters=KeyframeFilter(poses=("dancing",))), "unknown pose dancing"),
     (Query(like=1, filters=KeyframeFilter(time_from=5, time_to=1)), "before --from"),
-    (Query(filters=KeyframeFilter(ocr="news"), then="x"), "--then needs a first event"),
-    (Query(like=1, then="x", within=0), "--within"),
+    (Query(filters=KeyframeFilter(ocr="news"), then=("x",)), "--then needs a first event"),
+    (Query(like=1, then=("x",), within=0), "--within"),
+    (Query(like=1, then=("x", " ")), "a --then query is empty"),
+    (Query(like=1, then=("x",) * 8), "at most 8 events"),
+    (Query(like=1, then=("x",), more_like=(2,)), "single-event"),
+    (Query(like=1, more_like=(2,), less_like=(2,)), "both liked and disliked"),
+    (Query(less_like=(2,)), "--less-like refines a query"),
+    (Query(like=1, more_like=(0,)), "a keyframe id is a whole number"),
 ])
 def test_bad_filters_get_messages(planted, query, message):
     engine, _ = planted
     with pytest.raises(QueryError, match=message):
         engine.search(query)
+
+
+def test_trake_chains_of_three_events(planted):
+    engine, facts = planted
+    events = dict(text="a man opens a door", then=("a car drives away", "a dog runs"))
+    hits = engine.search(Query(**events, within=10, k=5))
+    top = hits[0]
+    assert [h.keyframe_id for h in top.chain] == [facts[("alpha", i)] for i in (4, 10, 15)]
+    assert top.score == pytest.approx(3.0, abs=1e-4)
+    assert [h.score for h in top.chain[1:]] == pytest.approx([1.0, 1.0], abs=1e-4)
+    assert top.to_json()["then"]["then"]["timestamp"] == 15.0 and "then" not in top.to_json()["then"]["then"]
+    for h in hits:  # every chain: one video, in order, each event within 10 s of the previous
+        assert len({e.video_id for e in h.chain}) == 1 and len(h.chain) == 3
+        assert all(0 < b.timestamp - a.timestamp <= 10 for a, b in zip(h.chain, h.chain[1:]))
+    assert len({h.keyframe_id for h in hits}) == len(hits)  # one chain per first event
+    # beta's chain (0, 25, 28) needs a 25 s window; then both planted chains score 3.
+    wide = engine.search(Query(**events, within=30, k=2))
+    assert [[e.keyframe_id for e in h.chain] for h in wide] == [
+        [facts[("alpha", i)] for i in (4, 10, 15)], [facts[("beta", i)] for i in (0, 25, 28)]]
+    # Order matters: the car comes after the door, never before it.
+    backwards = engine.search(Query(text="a car drives away", then=("a man opens a door", "a dog runs"), within=10, k=3))
+    assert all(h.keyframe_id != facts[("alpha", 10)] or h.then.keyframe_id != facts[("alpha", 4)] for h in backwards)
+    assert backwards[0].score < 3.0 - 1e-3
+
+
+def brute_force(engine, vector, exclude=(), where=None):
+    """Every keyframe by cosine similarity to `vector`, the engine's order (ties by id)."""
+    allowed = engine.store.filter_ids(where) if where is not None else np.arange(1, 81)
+    ids_, vecs = engine.store.stored_vectors([i for i in allowed if i not in exclude])
+    scores = vecs @ vector
+    return [int(ids_[i]) for i in np.lexsort((ids_, -scores))]
+
+
+def test_rocchio_moves_the_liked_up_and_the_disliked_out(planted):
+    engine, facts = planted
+    from search.engine import ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA
+
+    query = facts[("alpha", 1)]
+    before = ids(engine.search(Query(like=query, k=80)))
+    liked, disliked = before[30], before[1]
+    vec = {kid: engine.store.vector(kid) for kid in (query, liked, disliked)}
+    moved = ROCCHIO_ALPHA * vec[query] + ROCCHIO_BETA * vec[liked] - ROCCHIO_GAMMA * vec[disliked]
+    moved /= np.linalg.norm(moved)
+    after = engine.search(Query(like=query, more_like=(liked,), less_like=(disliked,), k=80))
+    assert ids(after) == brute_force(engine, moved, exclude={disliked})
+    assert disliked not in ids(after) and ids(after).index(liked) < before.index(liked)
+    assert after[0].score == pytest.approx(float(vec[after[0].keyframe_id] @ moved), abs=1e-4)
+    # With a filter: the same vector, over the passing frames only.
+    where = KeyframeFilter(max_persons=1)
+    filtered = engine.search(Query(like=query, more_like=(liked,), less_like=(disliked,), k=80, filters=where))
+    assert ids(filtered) == brute_force(engine, moved, exclude={disliked}, where=where)
+    # Feedback alone: the liked frames' mean is the query.
+    two = (facts[("alpha", 4)], facts[("beta", 30)])
+    mean = engine.store.vector(two[0]) + engine.store.vector(two[1])
+    alone = engine.search(Query(more_like=two, k=10))
+    assert ids(alone) == brute_force(engine, mean / np.linalg.norm(mean))[:10]

@@ -192,6 +192,10 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
                        (np.frombuffer(blob, "<f2").astype("<f4").tobytes(), kid))
         db.executescript("DROP TRIGGER keyframe_deleted; DROP TABLE keyframe_poses; DROP TABLE vector_removals; "
                          "UPDATE meta SET value = '2' WHERE key = 'schema_version';")
+        # ... and before schema 4: no origin, media or source image columns.
+        for table, col in (("videos", "origin"), ("videos", "media_path"), ("videos", "media_info"),
+                           ("keyframes", "source_image")):
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
     faiss.write_index(faiss.IndexIDMap2(faiss.IndexFlatIP(DIM)), str(data / "vectors.faiss"))
     with pytest.raises(StoreError, match="run `evr index` .* once to upgrade"):
         Store(data)
@@ -202,3 +206,4 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
         assert reader.filter_ids(KeyframeFilter(poses=("standing",))).tolist() == [2]
         best, score = reader.nearest(unit(2), 1)[0]
         assert best == 3 and score == pytest.approx(1.0, abs=1e-5)
+        assert reader.keyframes([best])[best].video_path == "/v/a.mp4"  # the file a player opens

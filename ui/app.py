@@ -19,10 +19,12 @@ import streamlit as st
 from indexer.analyzers import ClipEncoder, ModelUnavailableError
 from indexer.analyzers.persons import POSE_LABELS
 from search import Hit, Query, QueryError, SearchEngine, read_image
+from search.engine import MAX_EVENTS
 from search.export import AIC_MAX_LINES, aic_csv, hits_json
 from search.summary import LANGUAGES, Summarizer, clock
 from storage import KeyframeFilter, StoreError
 from ui.config import MAX_PAGE_SIZE, AppConfig, ConfigError, load_config
+from ui.dres import TASKS, DresClient, DresError, DuplicateSubmission, answer_for
 from ui.media import playable_video
 from ui.speech import SpeechError, speak
 from ui.text import plain
@@ -75,7 +77,10 @@ def main() -> None:
                    "meaningful until trained weights are configured (clip.pretrained).")
 
     filters, k_page, group, language = sidebar(engine, config)
+    dres_sidebar(config)
     query = query_form(engine, filters, group)
+    if query is not None and not query.then:
+        query = with_feedback(query)
     if query is None:
         st.info("Type a description, pick a frame or an image, or use the on-screen text filter.")
         return
@@ -99,6 +104,7 @@ def main() -> None:
     selected = next((h for h in hits if h.keyframe_id == state.get("selected")), None)
     if selected is not None:
         show_hit(engine, config, selected, language)
+        submit_panel(config, selected)
     export_panel(hits)
 
 
@@ -150,14 +156,47 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Qu
         except QueryError as exc:
             st.error(plain(exc))
             return None
-    c1, c2, c3, c4 = st.columns([5, 5, 2, 2])
-    first = c1.text_input("First event", key="first").strip()
-    then = c2.text_input("then, in the same video", key="then").strip()
-    within = c3.number_input("within (s)", min_value=0.5, value=10.0, step=1.0, key="within")
-    lang = query_language(c4, engine)
-    if first and then:
-        return Query(text=first, then=then, within=float(within), filters=filters, lang=lang)
+    c1, c2, c3 = st.columns([2, 2, 2])
+    events = int(c1.number_input("Events", min_value=2, max_value=MAX_EVENTS, value=2, step=1, key="events",
+                                 help="TRAKE: events in this order in one video"))
+    within = c2.number_input("each within (s) of the previous", min_value=0.5, value=10.0, step=1.0, key="within")
+    lang = query_language(c3, engine)
+    first = st.text_input("First event", key="first").strip()
+    # Event 2's box keeps its old key ("then"); later ones are then_3, then_4, ...
+    later = [st.text_input(f"then ({n})", key="then" if n == 2 else f"then_{n}").strip() for n in range(2, events + 1)]
+    if first and all(later):
+        return Query(text=first, then=tuple(later), within=float(within), filters=filters, lang=lang)
     return None
+
+
+def with_feedback(query: Query) -> Query:
+    """The query refined by the thumbs up and down given on its results (Rocchio, in the
+    engine). A new query starts without feedback."""
+    state = st.session_state
+    base = repr(query)
+    if state.get("feedback_for") != base:
+        state.feedback_for, state.more_like, state.less_like = base, [], []
+    if state.more_like or state.less_like:
+        c1, c2 = st.columns([6, 1])
+        c1.caption(f"Refined by {len(state.more_like)} 👍 and {len(state.less_like)} 👎 (Rocchio on the CLIP vectors)")
+        c2.button("Clear", key="feedback_clear", on_click=_clear_feedback)
+    return dataclasses.replace(query, more_like=tuple(state.more_like), less_like=tuple(state.less_like))
+
+
+def _clear_feedback() -> None:
+    st.session_state.more_like, st.session_state.less_like = [], []
+
+
+def _judge(keyframe_id: int, liked: bool) -> None:
+    """A thumb: toggles the frame in one list and takes it out of the other."""
+    state = st.session_state
+    mine, other = (state.more_like, state.less_like) if liked else (state.less_like, state.more_like)
+    if keyframe_id in mine:
+        mine.remove(keyframe_id)
+    else:
+        mine.append(keyframe_id)
+        if keyframe_id in other:
+            other.remove(keyframe_id)
 
 
 def query_language(where, engine: SearchEngine) -> str | None:
@@ -176,7 +215,7 @@ def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
     except ModelUnavailableError as exc:
         st.warning(f"Semantic search is off: {plain(exc)}\n\nOn-screen text, person and pose filters and "
                    f"'similar frame' still work.")
-        if query.text and query.then is None:
+        if query.text and not query.then:
             st.caption("Showing frames whose on-screen text holds your words instead.")
             try:
                 return engine.search(Query(filters=dataclasses.replace(query.filters, ocr=query.text), k=k))
@@ -200,17 +239,26 @@ def show_results(hits: list[Hit], k_page: int) -> None:
                 st.image(h.thumbnail, width="stretch")
                 facts = [f"**#{h.rank}** {plain(h.video_id)} · {clock(h.timestamp)} · frame {h.frame_idx}",
                          f"score {h.score:.3f} ({h.match})"]
+                if h.media("title"):
+                    facts.append(f"_{plain(h.media('title')[:60])}_")
                 if h.person_count is not None:
                     facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
-                if h.then is not None:
-                    facts.append(f"then {clock(h.then.timestamp)} (frame {h.then.frame_idx})")
+                for event in h.chain[1:]:
+                    facts.append(f"then {clock(event.timestamp)} (frame {event.frame_idx})")
                 if h.ocr_text:
                     facts.append(f"“{plain(h.ocr_text[:60])}”")
                 st.markdown("  \n".join(facts))
-                b1, b2 = st.columns(2)
+                b1, b2, b3, b4 = st.columns([3, 3, 2, 2])
                 if b1.button("Open", key=f"open_{h.keyframe_id}"):
                     st.session_state.selected = h.keyframe_id
                 b2.checkbox("Pick", key=f"pick_{h.keyframe_id}")
+                if h.then is None and "more_like" in st.session_state:  # feedback refines single-event queries
+                    b3.button("👍", key=f"up_{h.keyframe_id}", help="more like this", on_click=_judge,
+                              args=(h.keyframe_id, True), type="primary" if h.keyframe_id in st.session_state.more_like
+                              else "secondary")
+                    b4.button("👎", key=f"down_{h.keyframe_id}", help="less like this", on_click=_judge,
+                              args=(h.keyframe_id, False), type="primary" if h.keyframe_id in st.session_state.less_like
+                              else "secondary")
     if len(hits) >= st.session_state.k and st.button("More results", key="more"):
         st.session_state.k += k_page
         st.rerun()
@@ -219,6 +267,13 @@ def show_results(hits: list[Hit], k_page: int) -> None:
 def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -> None:
     st.divider()
     st.subheader(f"{plain(hit.video_id)} at {clock(hit.timestamp)} (frame {hit.frame_idx}, keyframe {hit.keyframe_id})")
+    if hit.media_info:  # an imported video: the package's media-info (untrusted text)
+        c1, c2 = st.columns([5, 1])
+        c1.markdown(" · ".join(plain(v) for v in (hit.media("title"), hit.media("author"), hit.media("publish_date"))
+                               if v))
+        url = hit.media("watch_url") or ""
+        if url.startswith(("https://", "http://")):  # no javascript: or other schemes
+            c2.link_button("Watch online", url)
     left, right = st.columns([3, 2])
     with left:
         has_shot = hit.shot_start is not None and hit.shot_end is not None
@@ -227,6 +282,8 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
         only_shot = has_shot and st.toggle("Play only this shot", key="only_shot",
                                            help="from the shot's first frame to its last, in a loop")
         try:
+            if hit.video_path is None:
+                raise FileNotFoundError("the package has no video file for it")
             with st.spinner("Preparing the video for the browser..."):
                 video = playable_video(Path(hit.video_path), config.data_dir / "previews")
             if only_shot:
@@ -236,7 +293,7 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
             else:
                 st.video(str(video), start_time=int(hit.timestamp))
         except Exception as exc:  # a vanished or unreadable file must not break the page
-            st.error(f"Cannot play {plain(hit.video_path)}: {plain(exc)}")
+            st.error(f"Cannot play {plain(hit.video_path or hit.video_id)}: {plain(exc)}")
         strip = engine.store.keyframes_between(hit.video_db_id, hit.timestamp - 10, hit.timestamp + 10)
         if strip:
             st.image([str(r.thumbnail) for r in strip], width=110,
@@ -254,6 +311,89 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
                 st.session_state.spoken = spoken
             except SpeechError as exc:
                 st.error(plain(exc))
+
+
+def dres_sidebar(config: AppConfig) -> None:
+    """Log in to a DRES server and pick the evaluation that submissions go to."""
+    client = DresClient(config.data_dir, config.dres)
+    state = st.session_state
+    with st.sidebar.expander("DRES (contest server)", expanded=False):
+        session = client.session()
+        if session is None:
+            url = st.text_input("Server", value=config.dres.url, key="dres_url")
+            user = st.text_input("User", value=config.dres.username, key="dres_user")
+            password = st.text_input("Password", type="password", key="dres_password")
+            if st.button("Log in", key="dres_login"):
+                try:
+                    client.login(url, user, password)
+                    state.pop("dres_evaluations", None)
+                    st.rerun()
+                except DresError as exc:
+                    st.error(plain(exc))
+            return
+        st.caption(f"Logged in to {plain(session.url)} as {plain(session.username)}")
+        try:
+            if "dres_evaluations" not in state or st.button("Refresh", key="dres_refresh"):
+                state.dres_evaluations = client.evaluations()
+        except DresError as exc:
+            st.error(plain(exc))
+            state.dres_evaluations = []
+        evaluations = {e["id"]: e for e in state.dres_evaluations if "id" in e}
+        active = [i for i, e in evaluations.items() if e.get("status") == "ACTIVE"] or list(evaluations)
+        st.selectbox("Evaluation", active, key="dres_evaluation",
+                     format_func=lambda i: f"{evaluations[i].get('name', i)} ({evaluations[i].get('status', '?')})")
+        if st.button("Log out", key="dres_logout"):
+            try:
+                client.logout()
+            except DresError as exc:
+                st.warning(plain(exc))
+            st.rerun()
+
+
+def submit_panel(config: AppConfig, hit: Hit) -> None:
+    """Submit the open hit (or its chain, for TRAKE) after a confirmation; show DRES's verdict."""
+    st.markdown("**Submit to DRES**")
+    client = DresClient(config.data_dir, config.dres)
+    state = st.session_state
+    evaluation = state.get("dres_evaluation")
+    if client.session() is None or not evaluation:
+        st.caption("Log in to DRES in the sidebar and pick an evaluation to submit from here.")
+        return
+    c1, c2 = st.columns([2, 3])
+    task = c1.radio("Task", TASKS, index=TASKS.index("trake" if hit.then is not None else "kis"), key="submit_task", horizontal=True,
+                    format_func=str.upper)
+    answer_text = c2.text_input("Answer (QA)", key="submit_answer") if task == "qa" else None
+    try:
+        answer = answer_for(task, hit.chain if task == "trake" else [hit], answer_text)
+    except QueryError as exc:
+        st.caption(plain(exc))
+        return
+    shown = answer.get("text") or f"{answer['mediaItemName']} {answer['start']}-{answer['end']} ms"
+    if st.button(f"Submit {shown}", key="submit"):
+        state.pending_submit = (evaluation, answer, shown)
+        state.pop("verdict", None)
+    pending = state.get("pending_submit")
+    if pending and pending[1] == answer:
+        st.warning(f"Send {plain(pending[2])} to evaluation {plain(pending[0])}? A wrong answer costs points.")
+        again = st.checkbox("Send it even if it was sent before", key="submit_again")
+        b1, b2 = st.columns(2)
+        if b1.button("Confirm", key="submit_confirm", type="primary"):
+            state.pending_submit = None
+            try:
+                state.verdict = client.submit(pending[0], pending[1], again=again)
+            except DuplicateSubmission as exc:
+                state.verdict = None
+                st.warning(plain(exc))
+            except DresError as exc:
+                state.verdict = None
+                st.error(plain(exc))
+        if b2.button("Cancel", key="submit_cancel"):
+            state.pending_submit = None
+            st.rerun()
+    verdict = state.get("verdict")
+    if verdict is not None and verdict.body["answerSets"][0]["answers"][0] == answer:
+        said = f"{verdict.verdict or 'No verdict yet'}" + (f": {verdict.description}" if verdict.description else "")
+        {"CORRECT": st.success, "WRONG": st.error}.get(verdict.verdict, st.info)(plain(said))
 
 
 def _find_similar(keyframe_id: int) -> None:

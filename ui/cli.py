@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import AppConfig, ConfigError, load_config
+from .dres import TASKS
 
 log = logging.getLogger("evr")
 
@@ -60,9 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--video", action="append", default=[], metavar="VIDEO_ID", help="only this video (repeatable)")
     f.add_argument("--from", dest="time_from", type=float, metavar="SECONDS", help="frames at or after this time")
     f.add_argument("--to", dest="time_to", type=float, metavar="SECONDS", help="frames at or before this time")
-    t = p.add_argument_group("temporal")
-    t.add_argument("--then", metavar="TEXT", help="a second event that follows the first in the same video")
-    t.add_argument("--within", type=float, default=10.0, metavar="SECONDS", help="how soon after (default 10)")
+    t = p.add_argument_group("temporal (TRAKE)")
+    t.add_argument("--then", action="append", default=[], metavar="TEXT",
+                   help="an event that follows the previous one in the same video (repeatable: A --then B --then C)")
+    t.add_argument("--within", type=float, default=10.0, metavar="SECONDS",
+                   help="how soon after the previous event (default 10)")
+    r = p.add_argument_group("relevance feedback (Rocchio on the CLIP vectors)")
+    r.add_argument("--more-like", action="append", type=int, default=[], metavar="KEYFRAME_ID",
+                   help="a relevant keyframe: pulls the query towards it (repeatable; alone, it is the query)")
+    r.add_argument("--less-like", action="append", type=int, default=[], metavar="KEYFRAME_ID",
+                   help="an irrelevant keyframe: pushes the query away from it and leaves it out (repeatable)")
     p.add_argument("--lang", metavar="CODE", help="the text query's language (en, vi, ...): skips detection; "
                    "non-English text goes to query.translate or query.text_encoder")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
@@ -70,6 +78,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", choices=["aic", "json"], help="write hits as an AI Challenge CSV "
                    "(video_id,frame_idx; at most 100 lines) or JSON")
     p.add_argument("--out", type=Path, metavar="FILE", help="file for --export (default: stdout)")
+
+    p = sub.add_parser("import", help="import keyframes and features made elsewhere (an AI Challenge package)")
+    _common(p)
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = kinds.add_parser("aic", help="an AI Challenge data package: keyframes, map-keyframes, clip-features-32, "
+                         "media-info (and videos, for playback)")
+    _common(p)
+    p.add_argument("folder", type=Path, metavar="DIR", help="the package's folder (one batch or several)")
+    p.add_argument("--model", default="ViT-B-32", help="open_clip model the features were made with (default ViT-B-32)")
+    p.add_argument("--pretrained", default="openai", help="its weights tag (default openai); searches need the same "
+                   "clip.model and clip.pretrained")
+    p.add_argument("--analyze", action="store_true", help="then run OCR and persons on the keyframe images "
+                   "(as `evr analyze` does)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run report as JSON")
+
+    p = sub.add_parser("analyze", help="run OCR and persons (as configured) on imported keyframes that lack them")
+    _common(p)
+    p.add_argument("--video", action="append", default=[], metavar="VIDEO_ID", help="only this video (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run report as JSON")
+
+    p = sub.add_parser("dres", help="a DRES contest server: log in, list evaluations, submit answers")
+    _common(p)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("login", help="log in and keep the session (password: prompt or $EVR_DRES_PASSWORD)")
+    _common(p)
+    p.add_argument("--url", help="the server's address (default dres.url)")
+    p.add_argument("--user", help="user name (default dres.username)")
+    p = actions.add_parser("logout", help="end the session kept by `evr dres login`")
+    _common(p)
+    p = actions.add_parser("evaluations", help="the evaluations this user can see")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p = actions.add_parser("submit", help="submit keyframes as an answer to the current task; prints the verdict")
+    _common(p)
+    p.add_argument("keyframe_ids", nargs="+", type=int, metavar="KEYFRAME_ID",
+                   help="the keyframe (KIS, QA), or the keyframes of one video in time order (TRAKE)")
+    p.add_argument("--task", choices=TASKS, default="kis",
+                   help="kis: video and time (default); qa: --answer with video and time; trake: video and frames")
+    p.add_argument("--answer", metavar="TEXT", help="the answer of a QA task")
+    p.add_argument("--evaluation", metavar="ID", help="the evaluation (default: the only active one)")
+    p.add_argument("--again", action="store_true", help="send even if this answer was sent to this task before")
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
 
     p = sub.add_parser("summarize", help="a short summary of the event around a keyframe, optionally spoken")
     _common(p)
@@ -132,15 +184,18 @@ def _handle(exc: Exception) -> int:
     from search import QueryError
     from storage import ModelMismatchError, StoreError
 
+    from indexer.aic import AicFormatError
+
+    from .dres import DresError, DuplicateSubmission
     from .speech import SpeechError
 
     if isinstance(exc, ModelUnavailableError):
         return _fail(str(exc), EXIT_NO_MODEL)
     if isinstance(exc, SpeechError):
         return _fail(str(exc), EXIT_FAILED)
-    if isinstance(exc, (QueryError, FileNotFoundError, ModelMismatchError)):
+    if isinstance(exc, (QueryError, FileNotFoundError, ModelMismatchError, AicFormatError, DuplicateSubmission)):
         return _fail(str(exc), EXIT_USAGE)
-    if isinstance(exc, StoreError):
+    if isinstance(exc, (StoreError, DresError)):
         return _fail(str(exc), EXIT_FAILED)
     log.debug("unexpected error", exc_info=True)
     return _fail(f"{type(exc).__name__}: {exc} (run with -vv for details)", EXIT_FAILED)
@@ -210,8 +265,10 @@ def cmd_search(args, config: AppConfig) -> int:
             ocr=args.ocr, min_persons=args.min_persons, max_persons=args.max_persons, poses=tuple(args.pose),
             videos=tuple(args.video), time_from=args.time_from, time_to=args.time_to,
         ),
-        then=args.then,
+        then=tuple(args.then),
         within=args.within,
+        more_like=tuple(args.more_like),
+        less_like=tuple(args.less_like),
         lang=args.lang,
         k=args.k,
         group=args.group,
@@ -242,8 +299,8 @@ def cmd_search(args, config: AppConfig) -> int:
         print(f"query read as '{hits[0].query_language or '?'}' by {hits[0].encoder}", file=sys.stderr)
     for h in hits:
         print(f"{h.rank:>3}  {h.score:7.4f}  {_describe(h)}")
-        if h.then is not None:
-            print(f"     then {h.then.score:7.4f}  {_describe(h.then)}")
+        for event in h.chain[1:]:
+            print(f"     then {event.score:7.4f}  {_describe(event)}")
     return EXIT_OK
 
 
@@ -258,12 +315,116 @@ def _check_output_file(path: Path, flag: str) -> None:
 
 
 def _describe(h) -> str:
-    facts = [f"{h.video_id}  frame {h.frame_idx:<6} {_clock(h.timestamp)}  shot {h.shot}  keyframe {h.keyframe_id}"]
+    shot = f"  shot {h.shot}" if h.shot is not None else ""
+    facts = [f"{h.video_id}  frame {h.frame_idx:<6} {_clock(h.timestamp)}{shot}  keyframe {h.keyframe_id}"]
+    if h.media("title"):
+        facts.append(f'"{h.media("title")[:40]}"')
     if h.person_count is not None:
         facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
     if h.ocr_text:
         facts.append(f'text "{h.ocr_text[:40]}"')
     return "  ".join(facts)
+
+
+def cmd_import(args, config: AppConfig) -> int:
+    from indexer.aic import AicImporter
+    from indexer.analyze import KeyframeAnalysis
+    from indexer.analyzers import ClipEncoder
+    from indexer.settings import ClipSettings
+
+    model = ClipEncoder(ClipSettings(model=args.model, pretrained=args.pretrained)).info  # no weights needed
+    with config.open_store(writer=True) as store:
+        analysis = KeyframeAnalysis(store, config.index) if args.analyze else None
+        report = AicImporter(store, model, config.index.keyframes.thumbnail_width, config.index.extensions,
+                             analysis).run(args.folder, progress=False if args.no_progress else None)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(f"imported {report.videos_imported} videos ({report.keyframes_added} keyframes), skipped "
+              f"{report.videos_skipped} unchanged, failed {len(report.videos_failed)} in {report.seconds:.1f} s")
+        for failure in report.videos_failed:
+            print(f"  failed: {failure['video_id']}: {failure['error']}")
+        for warning in report.warnings:
+            print(f"  warning: {warning['video_id']}: {warning['warning']}")
+        if report.analyzed:
+            _print_analysis(report.analyzed)
+        if (model.name, model.pretrained) != (config.index.clip.model, config.index.clip.pretrained):
+            print(f"note: text and image queries on this index need clip.model = {model.name!r} and "
+                  f"clip.pretrained = {model.pretrained!r}", file=sys.stderr)
+    if report.stopped:
+        _fail(f"{report.stopped}. Free space (or fix the disk), then run the import again", EXIT_FAILED)
+    failed = report.videos_failed or (report.analyzed and report.analyzed.videos_failed)
+    return EXIT_FAILED if failed or report.stopped else EXIT_OK
+
+
+def cmd_analyze(args, config: AppConfig) -> int:
+    from indexer.analyze import KeyframeAnalysis
+
+    config.open_store().close()  # an index must be there: a writer would create an empty one
+    with config.open_store(writer=True) as store:
+        report = KeyframeAnalysis(store, config.index).run(args.video, progress=False if args.no_progress else None)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        _print_analysis(report)
+    return EXIT_FAILED if report.videos_failed else EXIT_OK
+
+
+def _print_analysis(report) -> None:
+    print(f"analyzed {report.videos_analyzed} videos ({report.keyframes_analyzed} keyframes), skipped "
+          f"{report.videos_skipped} already analyzed, failed {len(report.videos_failed)} in {report.seconds:.1f} s")
+    for failure in report.videos_failed:
+        print(f"  failed: {failure['video_id']}: {failure['error']}")
+
+
+def cmd_dres(args, config: AppConfig) -> int:
+    import getpass
+    import os
+
+    from search import Hit, QueryError
+    from search.engine import check_keyframe_id
+
+    from .dres import DresClient, answer_for
+
+    client = DresClient(config.data_dir, config.dres)
+    if args.action == "login":
+        url, user = args.url or config.dres.url, args.user or config.dres.username
+        if not url or not user:
+            raise QueryError("give --url and --user (or set dres.url and dres.username)")
+        password = os.environ.get("EVR_DRES_PASSWORD") or getpass.getpass(f"DRES password for {user}: ")
+        session = client.login(url, user, password)
+        print(f"logged in to {session.url} as {session.username}", file=sys.stderr)
+        return EXIT_OK
+    if args.action == "logout":
+        client.logout()
+        print("logged out", file=sys.stderr)
+        return EXIT_OK
+    if args.action == "evaluations":
+        evaluations = client.evaluations()
+        if args.json:
+            _print_json(evaluations)
+        for e in [] if args.json else evaluations:
+            tasks = ", ".join(t.get("name", "?") for t in e.get("taskTemplates", []))
+            print(f"{e.get('id')}  {e.get('status', '?'):<10} {e.get('name')}  ({e.get('type')}; tasks: {tasks or 'none'})")
+        return EXIT_OK
+    for keyframe_id in args.keyframe_ids:
+        check_keyframe_id(keyframe_id)
+    with config.open_store() as store:
+        rows = store.keyframes(args.keyframe_ids)
+    missing = [k for k in args.keyframe_ids if k not in rows]
+    if missing:
+        raise QueryError(f"no keyframe with id {missing[0]} in this index")
+    if args.answer is not None and args.task != "qa":
+        raise QueryError("--answer goes with --task qa")
+    chain = [Hit.from_row(0, rows[k], 0.0, "clip") for k in args.keyframe_ids]
+    answer = answer_for(args.task, chain, args.answer)
+    evaluation = client.choose_evaluation(args.evaluation)
+    verdict = client.submit(evaluation, answer, again=args.again)
+    if args.json:
+        _print_json(verdict.to_json())
+    else:
+        print(f"{verdict.verdict or 'no verdict yet'}" + (f": {verdict.description}" if verdict.description else ""))
+    return EXIT_OK
 
 
 def cmd_summarize(args, config: AppConfig) -> int:
@@ -376,7 +537,8 @@ def _clock(seconds: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
-COMMANDS = {"index": cmd_index, "reindex": cmd_reindex, "search": cmd_search, "summarize": cmd_summarize,
+COMMANDS = {"index": cmd_index, "import": cmd_import, "analyze": cmd_analyze, "dres": cmd_dres,
+            "reindex": cmd_reindex, "search": cmd_search, "summarize": cmd_summarize,
             "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats, "doctor": cmd_doctor}
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from search.summary import LANGUAGES, SummarySettings
 from storage.vectors import KINDS, VectorIndexSettings
 from storage.vectors.ivf import MIN_VECTORS as IVF_MIN_VECTORS
 
+from .dres import DresSettings
 from .speech import ENGINES, SpeechSettings
 
 
@@ -84,6 +85,7 @@ SECTIONS: dict[str, type] = {
     "query": QuerySettings,
     "summary": SummarySettings,
     "speech": SpeechSettings,
+    "dres": DresSettings,
     "ui": UiSettings,
 }
 
@@ -98,6 +100,7 @@ class AppConfig:
     query: QuerySettings
     summary: SummarySettings
     speech: SpeechSettings
+    dres: DresSettings
     ui: UiSettings
 
     def open_store(self, writer: bool = False):
@@ -156,7 +159,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
                           f"holds (one of: {', '.join(TEXT_ENCODERS)})")
     data_dir = (data_dir_base / Path(storage.data_dir).expanduser()).resolve()
     return AppConfig(source=source, data_dir=data_dir, storage=storage, index=index, vectors=vectors,
-                     query=built["query"], summary=built["summary"], speech=built["speech"], ui=built["ui"])
+                     query=built["query"], summary=built["summary"], speech=built["speech"], dres=built["dres"],
+                     ui=built["ui"])
 
 
 def _find_config_file(path: str | Path | None, environ: dict[str, str]) -> Path | None:
@@ -171,7 +175,7 @@ def _find_config_file(path: str | Path | None, environ: dict[str, str]) -> Path 
 
 
 def _parse_env_name(name: str) -> tuple[str, str] | None:
-    if not name.startswith("EVR_") or name == "EVR_CONFIG":
+    if not name.startswith("EVR_") or name in ("EVR_CONFIG", "EVR_DRES_PASSWORD"):  # not settings
         return None
     rest = name[4:].lower()
     section, _, key = rest.partition("_")
@@ -310,6 +314,8 @@ RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("summary", "top_tags"): _between(0, 100),
     ("speech", "engines"): _some_of(ENGINES),
     ("speech", "gtts_timeout_s"): _between(0, above=True),
+    ("dres", "url"): lambda v: None if v == "" or v.startswith(("http://", "https://")) else "must start with http:// or https://",
+    ("dres", "timeout_s"): _between(0, 600, above=True),
     ("ui", "port"): _between(1, 65535),
     ("ui", "page_size"): _between(1, MAX_PAGE_SIZE),
 }

@@ -1,0 +1,352 @@
+"""`evr import aic`: an AI Challenge data package into the index, without decoding any video.
+
+The package (../shared/contest/AIC_DATA.md) gives, per video id: the keyframe JPEGs
+(`Keyframes_*/keyframes/<id>/001.jpg` or, in older packages, `Keyframes_*/<id>/0001.jpg`), a
+map CSV (`map-keyframes/<id>.csv`: n, pts_time, fps, frame_idx), CLIP ViT-B/32 features
+(`clip-features-32/<id>.npy`, row n-1 for keyframe n), YouTube metadata (`media-info/<id>.json`)
+and, optionally, the video itself. Each video is checked whole before anything of it is
+written, then committed in one transaction like an indexed one (storage.Store.save_video): a
+malformed file fails that video, with the reason, and the others are imported. A video whose
+files did not change since its import is skipped.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from storage import DataDirError, ModelInfo, NewKeyframe, Store, VideoInfo, VideoMedia
+
+from .analyze import AnalyzeReport, KeyframeAnalysis
+from .thumbnails import encode_thumbnail
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+FEATURE_FOLDERS = ("clip-features-32", "clip-features")
+
+
+class AicFormatError(ValueError):
+    """A file of one video in the package is missing or malformed: that video is not imported."""
+
+
+@dataclass
+class AicVideo:
+    """The files of one video id found in a package (None: not found)."""
+
+    video_id: str
+    map_csv: Path | None = None
+    features: Path | None = None
+    keyframe_dir: Path | None = None
+    media_info: Path | None = None
+    video_file: Path | None = None
+    duplicates: list[Path] = field(default_factory=list)  # a second file of a kind for this id
+
+    def files(self) -> list[Path]:
+        return [p for p in (self.map_csv, self.features, self.media_info, self.video_file) if p is not None]
+
+    def fingerprint(self) -> tuple[int, int]:
+        """(total size, latest mtime) of its files and keyframe images: any change re-imports it."""
+        stats = [p.stat() for p in self.files()]
+        if self.keyframe_dir is not None:
+            stats += [e.stat() for e in os.scandir(self.keyframe_dir) if e.is_file()]
+        return sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)
+
+
+@dataclass(frozen=True)
+class _Row:
+    n: int
+    pts_time: float
+    fps: float | None
+    frame_idx: int
+
+
+@dataclass
+class ImportReport:
+    videos_imported: int = 0
+    videos_skipped: int = 0
+    videos_failed: list[dict] = field(default_factory=list)  # {"video_id", "path", "error"}
+    warnings: list[dict] = field(default_factory=list)  # {"video_id", "warning"}: imported all the same
+    videos_pending: int = 0
+    stopped: str | None = None  # why the run stopped early (a failing disk)
+    keyframes_added: int = 0
+    seconds: float = 0.0
+    analyzed: AnalyzeReport | None = None  # with --analyze
+
+    def to_json(self) -> dict:
+        return {
+            "videos_imported": self.videos_imported,
+            "videos_skipped": self.videos_skipped,
+            "videos_failed": self.videos_failed,
+            "warnings": self.warnings,
+            "videos_pending": self.videos_pending,
+            "stopped": self.stopped,
+            "keyframes_added": self.keyframes_added,
+            "seconds": round(self.seconds, 3),
+            "analyzed": self.analyzed.to_json() if self.analyzed else None,
+        }
+
+
+def find_package(root: Path, video_extensions: list[str]) -> list[AicVideo]:
+    """Every video id the package under `root` has any file of, sorted by id. Files are told
+    apart by their folder: map-keyframes*/, clip-features-32/, media-info/, and a keyframe
+    folder is a folder named by the id inside `keyframes/` or `Keyframes_*/`."""
+    root = Path(root).expanduser().absolute()  # stored paths are absolute (symlinks kept as given)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
+    found: dict[str, AicVideo] = {}
+
+    def put(video_id: str, kind: str, path: Path) -> None:
+        video = found.setdefault(video_id, AicVideo(video_id))
+        if getattr(video, kind) is None:
+            setattr(video, kind, path)
+        elif getattr(video, kind) != path:
+            video.duplicates.append(path)
+
+    extensions = {e.lower() for e in video_extensions}
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        parent = here.name.lower()
+        dirs.sort()
+        if parent == "keyframes" or parent.startswith("keyframes_"):
+            for d in dirs:
+                if d.lower() != "keyframes":  # the new layout's inner folder
+                    put(d, "keyframe_dir", here / d)
+        for name in sorted(files):
+            path, suffix = here / name, Path(name).suffix.lower()
+            stem = Path(name).stem
+            if parent.startswith("map-keyframes") and suffix == ".csv":
+                put(stem, "map_csv", path)
+            elif parent in FEATURE_FOLDERS and suffix == ".npy":
+                put(stem, "features", path)
+            elif parent == "media-info" and suffix == ".json":
+                put(stem, "media_info", path)
+            elif suffix in extensions:
+                put(stem, "video_file", path)
+    return [found[k] for k in sorted(found)]
+
+
+def read_map(path: Path) -> list[_Row]:
+    """The map CSV's rows sorted by n; AicFormatError names the line and the value at fault."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = {c.strip().lower(): c for c in reader.fieldnames or []}
+            missing = [c for c in ("n", "pts_time", "frame_idx") if c not in columns]
+            if missing:
+                raise AicFormatError(f"{path.name}: no {', '.join(missing)} column (the header is "
+                                     f"{','.join(reader.fieldnames or []) or 'empty'})")
+            rows = [_Row(_number(path, line, record, columns, "n", int),
+                         _number(path, line, record, columns, "pts_time", float),
+                         _number(path, line, record, columns, "fps", float),
+                         _number(path, line, record, columns, "frame_idx", int))
+                    for line, record in enumerate(reader, start=2)]
+    except UnicodeDecodeError:
+        raise AicFormatError(f"{path.name} is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise AicFormatError(f"{path.name}: {exc}") from None
+    if not rows:
+        raise AicFormatError(f"{path.name} has no rows")
+    numbers = [r.n for r in rows]
+    if len(set(numbers)) != len(numbers) or min(numbers) < 1:
+        raise AicFormatError(f"{path.name}: the keyframe numbers n must be distinct and start at 1")
+    return sorted(rows, key=lambda r: r.n)
+
+
+def _number(path: Path, line: int, record: dict, columns: dict[str, str], name: str, kind: type):
+    """One cell of the map as a finite, non-negative `kind` ("90.0" is a whole number);
+    None for an empty or absent fps."""
+    raw = (record.get(columns[name]) or "").strip() if name in columns else ""
+    if name == "fps" and not raw:
+        return None
+    try:
+        number = float(raw)
+    except ValueError:
+        raise AicFormatError(f"{path.name} line {line}: {name} {raw!r} is not a number") from None
+    if not math.isfinite(number) or number < 0 or (kind is int and not number.is_integer()):
+        raise AicFormatError(f"{path.name} line {line}: {name} {raw!r} is not a "
+                             f"{'whole ' if kind is int else ''}number of 0 or more")
+    return kind(number)
+
+
+def read_features(path: Path, rows: int, dim: int) -> np.ndarray:
+    """The (rows, dim) features as L2-normalised float32."""
+    try:
+        features = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise AicFormatError(f"{path.name} is not a readable .npy array ({exc})") from None
+    if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
+        raise AicFormatError(f"{path.name} holds a {features.dtype} array of shape {features.shape}, "
+                             f"not (keyframes, {dim}) floats")
+    if features.shape[0] != rows:
+        raise AicFormatError(f"the map has {rows} rows but {path.name} has {features.shape[0]} features")
+    if features.shape[1] != dim:
+        raise AicFormatError(f"{path.name} has {features.shape[1]}-dimensional features; "
+                             f"the declared model's are {dim}-dimensional")
+    features = features.astype(np.float32)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    if not np.all(np.isfinite(features)) or np.any(norms == 0):
+        raise AicFormatError(f"{path.name} holds features that are zero, infinite or NaN")
+    return features / norms
+
+
+def keyframe_images(folder: Path) -> dict[int, Path]:
+    """Keyframe number -> image file (001.jpg, 0001.jpg: any zero padding)."""
+    images: dict[int, Path] = {}
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        p = Path(entry.path)
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.stem.isdigit():
+            if int(p.stem) in images:
+                raise AicFormatError(f"{folder.name}: {images[int(p.stem)].name} and {p.name} are both keyframe {int(p.stem)}")
+            images[int(p.stem)] = p
+    return images
+
+
+def read_media_info(path: Path) -> dict:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AicFormatError(f"{path.name} is not JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise AicFormatError(f"{path.name} holds a JSON {type(info).__name__}, not an object")
+    return info
+
+
+def thumbnail(path: Path, width: int) -> tuple[bytes, tuple[int, int]]:
+    """(JPEG thumbnail `width` wide, the image's own size). JPEGs are decoded at a reduced scale
+    (libjpeg's DCT scaling, Pillow's draft mode): 4 to 8 times less work than a full decode."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            size = im.size
+            im.draft("RGB", (width, max(1, round(im.height * width / im.width))))
+            rgb = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise AicFormatError(f"keyframe {path.name} cannot be read as an image ({exc})") from None
+    return encode_thumbnail(rgb, width), size
+
+
+class AicImporter:
+    """Imports a package's videos into `store`, bound to `model` (the features' model)."""
+
+    def __init__(self, store: Store, model: ModelInfo, thumbnail_width: int, video_extensions: list[str],
+                 analysis: KeyframeAnalysis | None = None):
+        self.store = store
+        self.model = model
+        self.thumbnail_width = thumbnail_width
+        self.video_extensions = video_extensions
+        self.analysis = analysis
+        self.signature = f"aic:{model.name}/{model.pretrained}"
+
+    def run(self, root: Path, progress: bool | None = None) -> ImportReport:
+        started = time.perf_counter()
+        report = ImportReport()
+        videos = find_package(root, self.video_extensions)
+        if not videos:
+            raise AicFormatError(f"{root} holds no AIC package: no map-keyframes/, clip-features-32/ or keyframe "
+                                 "folders (see README.md, 'AI Challenge')")
+        try:
+            self.store.repair()
+            self.store.bind_model(self.model)
+            todo = self._changed(videos, report)
+            report.videos_pending = len(todo)
+            bar = tqdm(todo, unit="video", file=sys.stderr, disable=None if progress is None else not progress)
+            for video, (size, mtime_ns) in bar:
+                bar.set_postfix_str(video.video_id, refresh=False)
+                self._import_one(video, size, mtime_ns, report)
+                report.videos_pending -= 1
+                self.store.checkpoint()
+            bar.close()
+            self.store.build_vectors()
+            self.store.flush()
+            if self.analysis is not None:
+                report.analyzed = self.analysis.run(progress=progress)
+        except DataDirError as exc:
+            report.stopped = str(exc)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _changed(self, videos: list[AicVideo], report: ImportReport) -> list[tuple[AicVideo, tuple[int, int]]]:
+        todo = []
+        for video in videos:
+            if video.map_csv is None:
+                where = video.keyframe_dir or video.features or video.media_info or video.video_file
+                report.videos_failed.append({"video_id": video.video_id, "path": str(where),
+                                             "error": "no map-keyframes CSV for this video"})
+                continue
+            fingerprint = video.fingerprint()
+            state = self.store.video_state(str(video.map_csv))
+            if (state is not None and (state.size, state.mtime_ns) == fingerprint
+                    and state.status in ("indexed", "failed")
+                    and (state.status == "failed" or (state.analyzers or "").split("|")[0] == self.signature)):
+                report.videos_skipped += 1
+            else:
+                todo.append((video, fingerprint))
+        return todo
+
+    def _import_one(self, video: AicVideo, size: int, mtime_ns: int, report: ImportReport) -> None:
+        db_id = self.store.start_video(str(video.map_csv), size, mtime_ns)
+        try:
+            keyframes, info, media, warning = self._read(video)
+        except AicFormatError as exc:
+            log.error("%s: %s", video.video_id, exc)
+            self.store.fail_video(db_id, str(exc))
+            report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv), "error": str(exc)})
+            return
+        if warning:
+            log.warning("%s: %s", video.video_id, warning)
+            report.warnings.append({"video_id": video.video_id, "warning": warning})
+        report.keyframes_added += self.store.save_video(db_id, info, keyframes, analyzers=self.signature, media=media)
+        report.videos_imported += 1
+
+    def _read(self, video: AicVideo) -> tuple[list[NewKeyframe], VideoInfo, VideoMedia, str | None]:
+        """Everything of one video, checked, before anything is written."""
+        if video.duplicates:
+            raise AicFormatError(f"found twice: {', '.join(str(p) for p in video.duplicates)}")
+        if video.features is None:
+            raise AicFormatError("no clip-features-32 file for this video")
+        if video.keyframe_dir is None:
+            raise AicFormatError("no keyframe folder for this video")
+        rows = read_map(video.map_csv)
+        vectors = read_features(video.features, len(rows), self.model.dim)
+        if rows[-1].n > len(vectors):
+            raise AicFormatError(f"{video.map_csv.name}: keyframe {rows[-1].n} has no feature row "
+                                 f"({video.features.name} has {len(vectors)})")
+        images = keyframe_images(video.keyframe_dir)
+        missing = [r.n for r in rows if r.n not in images]
+        if missing:
+            raise AicFormatError(f"{len(missing)} keyframe images missing from {video.keyframe_dir} "
+                                 f"(keyframe {', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''})")
+        keyframes, size = [], (0, 0)
+        for r in rows:
+            jpeg, size = thumbnail(images[r.n], self.thumbnail_width)
+            keyframes.append(NewKeyframe(frame_idx=r.frame_idx, timestamp=round(r.pts_time, 4), shot=0, jpeg=jpeg,
+                                         vector=vectors[r.n - 1], source_image=str(images[r.n])))
+        info, warning = None, None
+        if video.media_info is not None:
+            try:
+                info = read_media_info(video.media_info)
+            except AicFormatError as exc:  # the keyframes are sound: import them without it
+                warning = f"{exc}; imported without its media-info"
+        fps = next((r.fps for r in rows if r.fps), None) or _fps_of(rows)
+        length = (info or {}).get("length")
+        duration = float(length) if isinstance(length, (int, float)) and length > 0 else rows[-1].pts_time
+        return keyframes, VideoInfo(decoder="aic", duration=duration, fps=fps, frame_count=rows[-1].frame_idx + 1,
+                                    width=size[0], height=size[1]), \
+            VideoMedia("aic", str(video.video_file) if video.video_file else None, info), warning
+
+
+def _fps_of(rows: list[_Row]) -> float:
+    """The frame rate the map implies when it has no fps column."""
+    timed = [r for r in rows if r.pts_time > 0]
+    return round(timed[-1].frame_idx / timed[-1].pts_time, 3) if timed else 25.0

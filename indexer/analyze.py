@@ -1,0 +1,125 @@
+"""`evr analyze`: OCR and persons on keyframes that were imported rather than decoded.
+
+An imported keyframe (indexer/aic.py) keeps the path of the package's full-size image, so the
+analyzers read that image: no video is decoded. A video's analyzer signature (`Video.analyzers`,
+e.g. `aic:ViT-B-32/openai|ocr:tesseract+craft:vi+en|persons:mediapipe`) says which analyzers
+ran; an enabled analyzer whose signature is missing or different runs again, one video per
+commit. A missing or unreadable image fails that video's analysis (reported); its keyframes
+and vectors stay as imported.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from storage import ImportedVideo, Store
+
+from .analyzers.ocr import OcrAnalyzer
+from .analyzers.persons import PersonAnalyzer
+from .settings import IndexSettings
+
+log = logging.getLogger(__name__)
+
+BATCH = 16  # images read and analyzed at a time
+
+
+@dataclass
+class AnalyzeReport:
+    videos_analyzed: int = 0
+    videos_skipped: int = 0  # every enabled analyzer ran on them already
+    videos_failed: list[dict] = field(default_factory=list)  # {"video_id", "error"}
+    keyframes_analyzed: int = 0
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def to_json(self) -> dict:
+        return {
+            "videos_analyzed": self.videos_analyzed,
+            "videos_skipped": self.videos_skipped,
+            "videos_failed": self.videos_failed,
+            "keyframes_analyzed": self.keyframes_analyzed,
+            "seconds": round(self.seconds, 3),
+            "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in ("read", "ocr", "persons", "write")},
+        }
+
+
+def signature_parts(signature: str) -> dict[str, str]:
+    """"aic:M/P|ocr:en|persons:mediapipe" -> {"aic": "aic:M/P", "ocr": "ocr:en", ...}"""
+    return {part.split(":")[0]: part for part in signature.split("|") if part}
+
+
+class KeyframeAnalysis:
+    """Runs the analyzers the settings enable on the imported keyframes of `store`."""
+
+    def __init__(self, store: Store, settings: IndexSettings):
+        self.store = store
+        self.analyzers = {}
+        if settings.ocr.enabled:
+            self.analyzers["ocr"] = OcrAnalyzer(settings.ocr)
+        if settings.persons.enabled:
+            self.analyzers["persons"] = PersonAnalyzer(settings.persons)
+
+    def run(self, video_ids: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> AnalyzeReport:
+        started = time.perf_counter()
+        report = AnalyzeReport()
+        todo = []
+        for video in self.store.imported_videos(video_ids):
+            done = signature_parts(video.analyzers)
+            # An analyzer with no signature cannot run here (OCR without any language's model).
+            needed = [name for name, a in self.analyzers.items() if a.signature and done.get(name) != a.signature]
+            if needed:
+                todo.append((video, needed))
+            else:
+                report.videos_skipped += 1
+        if todo:
+            for name in {n for _, needed in todo for n in needed}:
+                self.analyzers[name].load()  # missing weights stop here, before any work
+        bar = tqdm(todo, unit="video", file=sys.stderr, disable=None if progress is None else not progress)
+        for video, needed in bar:
+            bar.set_postfix_str(video.video_id, refresh=False)
+            try:
+                results = self._analyze(video, needed, report)
+            except ValueError as exc:
+                log.error("%s: %s", video.video_id, exc)
+                report.videos_failed.append({"video_id": video.video_id, "error": str(exc)})
+                continue
+            t = time.perf_counter()
+            signature = signature_parts(video.analyzers) | {n: self.analyzers[n].signature for n in needed}
+            self.store.save_analysis(video.id, "|".join(signature.values()), **results)
+            report.stage_seconds["write"] += time.perf_counter() - t
+            report.videos_analyzed += 1
+            report.keyframes_analyzed += len(video.keyframes)
+        bar.close()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _analyze(self, video: ImportedVideo, needed: list[str], report: AnalyzeReport) -> dict[str, dict]:
+        """{"ocr": {keyframe id: boxes}, "persons": {keyframe id: persons}} for the needed analyzers."""
+        results: dict[str, dict] = {name: {} for name in needed}
+        for start in range(0, len(video.keyframes), BATCH):
+            batch = video.keyframes[start : start + BATCH]
+            t = time.perf_counter()
+            images = [_read_rgb(k.path) for k in batch]
+            report.stage_seconds["read"] += time.perf_counter() - t
+            for name in needed:
+                t = time.perf_counter()
+                for k, result in zip(batch, self.analyzers[name].analyze(images)):
+                    results[name][k.keyframe_id] = result
+                report.stage_seconds[name] += time.perf_counter() - t
+        return results
+
+
+def _read_rgb(path: str | None) -> np.ndarray:
+    if path is None:
+        raise ValueError("a keyframe has no source image (it was not imported)")
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read the keyframe image {path} (moved, deleted or damaged)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)

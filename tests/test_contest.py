@@ -1,0 +1,339 @@
+"""The contest workflow: importing an AIC package, submitting to DRES (a local server that checks
+every body against the API's schemas), multi-event TRAKE queries and relevance feedback."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storage import Store
+
+from .aic_package import MODEL, add_video, encoder
+from .conftest import evr
+from .dres_server import FakeDres, Task, serve
+from .test_faults import run
+
+
+@pytest.fixture(scope="module")
+def package(videos, tmp_path_factory):
+    """Two batches: L01 in the older layout (Keyframes_L01/L01_V001/0001.jpg), L02 in the 2025 one."""
+    root = tmp_path_factory.mktemp("aic")
+    clip = encoder()
+    made = [add_video(root, "L01", 1, videos / "msrvtt/video7010.mp4", old_layout=True, clip=clip),
+            add_video(root, "L02", 1, videos / "msrvtt/video7011.mp4", clip=clip),
+            add_video(root, "L02", 2, videos / "msrvtt/video7012.mp4", clip=clip)]
+    return root, {v.video_id: v for v in made}
+
+
+def import_aic(data: Path, folder: Path, capsys, *extra: str):
+    return evr("--data-dir", data, "import", "aic", folder, "--model", MODEL, "--pretrained", "none",
+               "--no-progress", "--json", *extra, capsys=capsys)
+
+
+@pytest.fixture(scope="module")
+def imported(package, tmp_path_factory):
+    data = tmp_path_factory.mktemp("aic-index")
+    code, report = import_aic(data, package[0], None)  # no capsys in a module fixture: read from the store
+    assert code == 0
+    return data
+
+
+def test_import_counts_ids_and_media_and_skips_what_did_not_change(package, tmp_path, capsys):
+    root, made = package
+    code, report = import_aic(tmp_path, root, capsys)
+    assert code == 0 and report["videos_imported"] == 3 and report["videos_failed"] == []
+    assert report["keyframes_added"] == sum(len(v.frames) for v in made.values())
+    with Store(tmp_path) as store:
+        rows = store.keyframes(range(1, 100))
+        model = store.model()
+    assert (model.name, model.pretrained, model.dim) == (MODEL, "none", made["L01_V001"].vectors.shape[1])
+    by_video = {}
+    for r in rows.values():
+        by_video.setdefault(r.video_id, []).append(r)
+    assert set(by_video) == set(made)
+    for video_id, v in made.items():
+        got = sorted(by_video[video_id], key=lambda r: r.timestamp)
+        assert [r.frame_idx for r in got] == v.frames  # frame_idx from the map, not from decoding
+        assert [r.timestamp for r in got] == pytest.approx(v.pts)
+        assert got[0].media_info["title"] == v.title
+        assert got[0].video_path == str(root / f"Videos_{video_id[:3]}_a" / f"{video_id}.mp4")
+        assert got[0].shot is None and got[0].thumbnail.is_file()
+    code, again = import_aic(tmp_path, root, capsys)
+    assert again["videos_imported"] == 0 and again["videos_skipped"] == 3
+
+
+def test_hits_and_exports_carry_the_map_frames_and_like_finds_itself(package, imported, capsys):
+    _, made = package
+    with Store(imported) as store:
+        rows = store.keyframes(range(1, 100))
+        stored_ids, stored = store.stored_vectors(sorted(rows))
+    v = made["L02_V002"]
+    target = next(r for r in rows.values() if r.video_id == v.video_id and r.frame_idx == v.frames[3])
+    # The features were scaled per row in the package; stored, they are unit vectors equal to
+    # the encoder's (up to float16 rounding).
+    i = list(stored_ids).index(target.keyframe_id)
+    assert np.linalg.norm(stored[i]) == pytest.approx(1.0, abs=1e-5)
+    assert stored[i] @ v.vectors[3] == pytest.approx(1.0, abs=2e-3)
+    code, hits = evr("--data-dir", imported, "search", "--like", target.keyframe_id, "--k", "3", "--json",
+                     capsys=capsys)
+    assert code == 0 and hits[0]["keyframe_id"] == target.keyframe_id and hits[0]["score"] == pytest.approx(1, abs=1e-4)
+    assert (hits[0]["video_id"], hits[0]["frame_idx"]) == (v.video_id, v.frames[3])
+    assert hits[0]["title"] == v.title and hits[0]["watch_url"].endswith(v.video_id)
+    assert hits[0]["publish_date"] == "02/08/2024" and hits[0]["shot"] is None
+    code, csv_text = evr("--data-dir", imported, "search", "--like", target.keyframe_id, "--k", "3", "--export",
+                         "aic", capsys=capsys)
+    assert csv_text.splitlines()[0] == f"{v.video_id},{v.frames[3]}"
+    assert [line.split(",")[1] for line in csv_text.splitlines()] == [str(h["frame_idx"]) for h in hits]
+
+
+def corrupt_copy(root: Path, dest: Path) -> Path:
+    shutil.copytree(root, dest, symlinks=True)
+    return dest
+
+
+def test_each_malformed_video_is_reported_and_the_rest_imported(package, tmp_path, capsys):
+    root = corrupt_copy(package[0], tmp_path / "pkg")
+    # L01_V001: a keyframe image missing.
+    (root / "Keyframes_L01" / "L01_V001" / "0003.jpg").unlink()
+    # L02_V001: one feature row fewer than the map has rows.
+    features = np.load(root / "clip-features-32" / "L02_V001.npy")
+    np.save(root / "clip-features-32" / "L02_V001.npy", features[:-1])
+    # L02_V002: a map cell that is no number; and a broken media-info (a warning only).
+    path = root / "map-keyframes" / "L02_V002.csv"
+    rows = list(csv.reader(path.open()))
+    rows[2][3] = "ninety"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    # L02_V003: sound keyframes, a media-info that is not JSON: imported, with a warning.
+    add_video(root, "L02", 3, package[0] / "Videos_L02_a" / "L02_V001.mp4")
+    (root / "media-info" / "L02_V003.json").write_text("{not json", encoding="utf-8")
+    data = tmp_path / "data"
+    code, report = import_aic(data, root, capsys)
+    assert code == 1
+    assert report["videos_imported"] == 1 and report["keyframes_added"] == 5
+    errors = {f["video_id"]: f["error"] for f in report["videos_failed"]}
+    assert set(errors) == {"L01_V001", "L02_V001", "L02_V002"}
+    assert "1 keyframe images missing" in errors["L01_V001"] and "keyframe 3" in errors["L01_V001"]
+    assert "the map has 5 rows but L02_V001.npy has 4 features" in errors["L02_V001"]
+    assert "L02_V002.csv line 3: frame_idx 'ninety' is not a number" in errors["L02_V002"]
+    assert report["warnings"][0]["video_id"] == "L02_V003" and "not JSON" in report["warnings"][0]["warning"]
+    with Store(data) as store:
+        assert store.counts() == (1, 5) and store.stats()["videos_failed"] == 3
+    # Fixed files are imported by the next run; the unchanged failures are not tried again.
+    shutil.copy(package[0] / "Keyframes_L01" / "L01_V001" / "0001.jpg", root / "Keyframes_L01" / "L01_V001" / "0003.jpg")
+    code, report = import_aic(data, root, capsys)
+    assert report["videos_imported"] == 1 and report["videos_skipped"] == 3
+
+
+def test_features_of_another_dimension_or_no_package_are_refused(package, tmp_path, capsys):
+    code, report = evr("--data-dir", tmp_path / "d", "import", "aic", package[0], "--model", "ViT-B-32",
+                       "--pretrained", "none", "--no-progress", "--json", capsys=capsys)
+    assert code == 1 and len(report["videos_failed"]) == 3
+    assert all("512-dimensional" in f["error"] for f in report["videos_failed"])
+    code, _, err = run(capsys, "--data-dir", tmp_path / "e", "import", "aic", tmp_path)
+    assert code == 2 and "holds no AIC package" in err
+
+
+def test_analyze_reads_text_and_people_from_the_imported_images(videos, tmp_path, capsys, monkeypatch):
+    from .test_analyzers import render_text_video
+
+    clip = tmp_path / "captions.mp4"
+    render_text_video(clip, videos)
+    root = tmp_path / "pkg"
+    add_video(root, "L03", 1, clip, frames=[10, 40])
+    data = tmp_path / "data"
+    monkeypatch.setenv("EVR_OCR_ENABLED", "true")
+    monkeypatch.setenv("EVR_OCR_LANGUAGES", "en")
+    monkeypatch.setenv("EVR_PERSONS_ENABLED", "true")
+    monkeypatch.setenv("EVR_PERSONS_BACKEND", "mediapipe")
+    code, report = import_aic(data, root, capsys, "--analyze")
+    assert code == 0 and report["analyzed"]["videos_analyzed"] == 1
+    assert report["analyzed"]["keyframes_analyzed"] == 2
+    with Store(data) as store:
+        rows = store.keyframes([1, 2])
+        assert all(r.ocr_text is not None and r.person_count is not None for r in rows.values())
+        assert any(r.ocr_text for r in rows.values())
+        signature = store.imported_videos()[0].analyzers
+    assert signature.startswith(f"aic:{MODEL}/none|ocr:") and "|persons:mediapipe" in signature
+    # Analyzed already: nothing to do.
+    code, again = evr("--data-dir", data, "analyze", "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and again["videos_analyzed"] == 0 and again["videos_skipped"] == 1
+    word = next(w for r in rows.values() for w in (r.ocr_text or "").split() if len(w) > 3)
+    code, hits = evr("--data-dir", data, "search", "--ocr", word, "--json", capsys=capsys)
+    assert code == 0 and hits and hits[0]["video_id"] == "L03_V001"
+    # An image gone since the import: that video's analysis fails, said plainly; its keyframes stay.
+    monkeypatch.setenv("EVR_OCR_LANGUAGES", "vi,en")  # another OCR signature: OCR must run again
+    for image in (root / "Keyframes_L03" / "keyframes" / "L03_V001").iterdir():
+        image.unlink()
+    code, report = evr("--data-dir", data, "analyze", "--no-progress", "--json", capsys=capsys)
+    assert code == 1 and report["videos_skipped"] == 0
+    assert "cannot read the keyframe image" in report["videos_failed"][0]["error"]
+    with Store(data) as store:
+        assert store.counts() == (1, 2) and store.imported_videos()[0].analyzers == signature
+
+
+# -- DRES --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dres(monkeypatch):
+    server = FakeDres()
+    url, stop = serve(server)
+    server.url = url
+    monkeypatch.setenv("EVR_DRES_URL", url)
+    monkeypatch.setenv("EVR_DRES_USERNAME", server.user)
+    monkeypatch.setenv("EVR_DRES_PASSWORD", server.password)
+    monkeypatch.setenv("EVR_DRES_TIMEOUT_S", "2")
+    yield server
+    stop()
+    assert server.problems == []  # no body, ours or the server's, broke the API's schemas
+
+
+def login(data: Path, capsys) -> None:
+    code, _ = evr("--data-dir", data, "dres", "login", capsys=capsys)
+    assert code == 0
+
+
+def answers(server: FakeDres) -> list[dict]:
+    return [s["answerSets"][0]["answers"][0] for s in server.submissions]
+
+
+def test_login_keeps_the_session_private_and_lists_evaluations(dres, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EVR_DRES_PASSWORD", "wrong")
+    code, _, err = run(capsys, "--data-dir", tmp_path, "dres", "login")
+    assert code == 1 and "refused the user name or password (401): Invalid credentials" in err
+    monkeypatch.setenv("EVR_DRES_PASSWORD", dres.password)
+    login(tmp_path, capsys)
+    session_file = tmp_path / "dres" / "session.json"
+    assert stat.S_IMODE(session_file.stat().st_mode) == 0o600
+    assert json.loads(session_file.read_text())["session_id"] in dres.sessions
+    code, evaluations = evr("--data-dir", tmp_path, "dres", "evaluations", "--json", capsys=capsys)
+    assert code == 0 and [e["id"] for e in evaluations] == ["eval-final", "eval-old"]
+    dres.sessions.clear()  # the server restarted: the kept session is gone
+    code, _, err = run(capsys, "--data-dir", tmp_path, "dres", "evaluations")
+    assert code == 1 and "does not know this session (401)" in err and "evr dres login" in err
+
+
+def test_kis_qa_and_trake_send_the_exact_bodies(dres, imported, package, capsys):
+    _, made = package
+    login(imported, capsys)
+    with Store(imported) as store:
+        rows = {(r.video_id, r.frame_idx): r for r in store.keyframes(range(1, 100)).values()}
+    v = made["L02_V001"]
+    hit = rows[(v.video_id, v.frames[2])]
+    ms = round(v.pts[2] * 1000)
+    dres.task = Task("kis-01", "kis", {"mediaItemName": v.video_id, "start": ms - 500, "end": ms + 500})
+    code, verdict = evr("--data-dir", imported, "dres", "submit", hit.keyframe_id, "--json", capsys=capsys)
+    assert code == 0 and verdict["verdict"] == "CORRECT" and verdict["task"] == "kis-01"
+    assert dres.submissions[-1] == {"answerSets": [{"answers": [{"mediaItemName": v.video_id, "start": ms, "end": ms}]}]}
+    dres.task = Task("qa-01", "qa", {"text": f"QA-42-{v.video_id}-{ms}"})
+    code, verdict = evr("--data-dir", imported, "dres", "submit", hit.keyframe_id, "--task", "qa", "--answer", "42",
+                        "--json", capsys=capsys)
+    assert verdict["verdict"] == "CORRECT" and answers(dres)[-1] == {"text": f"QA-42-{v.video_id}-{ms}"}
+    chain = [rows[(v.video_id, f)].keyframe_id for f in v.frames[1:4]]
+    dres.task = Task("trake-01", "trake", {"text": f"TR-{v.video_id}-{v.frames[1]},{v.frames[2]},{v.frames[4]}"})
+    code, out = evr("--data-dir", imported, "dres", "submit", *chain, "--task", "trake", capsys=capsys)
+    assert code == 0 and out.startswith("WRONG")
+    assert answers(dres)[-1] == {"text": f"TR-{v.video_id}-{v.frames[1]},{v.frames[2]},{v.frames[3]}"}
+    # A chain across videos, or a QA without its answer, never leaves the machine.
+    other = rows[("L02_V002", made["L02_V002"].frames[0])].keyframe_id
+    sent = len(dres.submissions)
+    code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", chain[0], other, "--task", "trake")
+    assert code == 2 and "one video" in err
+    code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", chain[0], "--task", "qa")
+    assert code == 2 and "--answer" in err and len(dres.submissions) == sent
+
+
+def test_kis_of_a_decoded_video_sends_its_shot(dres, indexed, capsys):
+    login(indexed, capsys)
+    code, hits = evr("--data-dir", indexed, "search", "a street", "--k", "1", "--json", capsys=capsys)
+    hit = hits[0]
+    dres.task = Task("kis-02", "kis", {"mediaItemName": "nothing", "start": 0, "end": 0})
+    code, verdict = evr("--data-dir", indexed, "dres", "submit", hit["keyframe_id"], "--json", capsys=capsys)
+    assert code == 0 and verdict["verdict"] == "WRONG"
+    sent = answers(dres)[-1]
+    assert sent["mediaItemName"] == hit["video_id"] and sent["start"] < sent["end"]
+    # The shot's span in ms (the JSON's seconds are rounded to 1 ms).
+    assert [sent["start"], sent["end"]] == pytest.approx([hit["shot_start"] * 1000, hit["shot_end"] * 1000], abs=1)
+
+
+def test_the_same_answer_is_never_sent_twice_by_accident(dres, imported, capsys, monkeypatch):
+    login(imported, capsys)
+    dres.task = Task("kis-03", "kis", {"mediaItemName": "L01_V001", "start": 0, "end": 10})
+    code, _ = evr("--data-dir", imported, "dres", "submit", "1", capsys=capsys)
+    assert code == 0 and len(dres.submissions) == 1
+    code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", "1")
+    assert code == 2 and "not sent again" in err and len(dres.submissions) == 1
+    code, _ = evr("--data-dir", imported, "dres", "submit", "1", "--again", capsys=capsys)
+    assert code == 0 and len(dres.submissions) == 2
+    dres.task = Task("kis-04", "kis", {"mediaItemName": "L01_V001", "start": 0, "end": 10})  # a new task
+    code, _ = evr("--data-dir", imported, "dres", "submit", "1", capsys=capsys)
+    assert code == 0 and len(dres.submissions) == 3
+
+
+def test_rejections_and_timeouts_give_one_line(dres, imported, capsys, monkeypatch):
+    login(imported, capsys)
+    dres.task = Task("kis-05", "kis", {"mediaItemName": "L01_V001", "start": 0, "end": 10})
+    dres.reject = "Duplicate submission received."
+    code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", "2")
+    assert code == 1 and err.strip().splitlines() == [
+        "evr: error: DRES rejected the submission (412): Duplicate submission received."]
+    monkeypatch.setenv("EVR_DRES_TIMEOUT_S", "0.5")
+    dres.delay_s = 1.5
+    code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", "3")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "did not answer within 0.5 s" in err and "counts as sent" in err
+    dres.delay_s = 0
+    code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", "3")  # it may have arrived: not again
+    assert code == 2 and "not sent again" in err
+    monkeypatch.setenv("EVR_DRES_URL", "http://127.0.0.1:9")  # nothing listens there
+    code, _, err = run(capsys, "--data-dir", imported, "dres", "login")
+    assert code == 1 and "cannot reach DRES" in err
+
+
+# -- TRAKE and relevance feedback ---------------------------------------------------------------
+
+
+def test_trake_chains_three_events_in_order_within_the_window(package, imported, capsys):
+    code, hits = evr("--data-dir", imported, "search", "a man", "--then", "a car", "--then", "a dog", "--within", "5",
+                     "--k", "10", "--json", capsys=capsys)
+    assert code == 0 and hits
+    code, alone = evr("--data-dir", imported, "search", "a man", "--k", "100", "--json", capsys=capsys)
+    first_score = {h["keyframe_id"]: h["score"] for h in alone}  # each keyframe's own similarity
+    for h in hits:
+        chain = [h, h["then"], h["then"]["then"]]
+        assert "then" not in chain[2]
+        assert len({c["video_id"] for c in chain}) == 1
+        assert all(0 < b["timestamp"] - a["timestamp"] <= 5 for a, b in zip(chain, chain[1:]))
+        assert h["score"] == pytest.approx(first_score[h["keyframe_id"]] + chain[1]["score"] + chain[2]["score"],
+                                           abs=1e-4)
+    code, csv_text = evr("--data-dir", imported, "search", "a man", "--then", "a car", "--then", "a dog", "--within",
+                         "5", "--k", "10", "--export", "aic", capsys=capsys)
+    assert csv_text.splitlines() == [f"{h['video_id']},{h['frame_idx']},{h['then']['frame_idx']},"
+                                     f"{h['then']['then']['frame_idx']}" for h in hits]
+
+
+def test_the_app_shows_an_imported_video_with_its_media_info(imported, package, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import REPO
+
+    monkeypatch.setenv("EVR_STORAGE_DATA_DIR", str(imported))
+    at = AppTest.from_file(str(REPO / "ui" / "app.py"), default_timeout=120)
+    at.run()
+    at.radio(key="mode").set_value("Similar frame").run()
+    at.number_input(key="like").set_value(1).run()
+    hit = at.session_state["hits"][0]
+    assert hit.keyframe_id == 1 and hit.frame_idx == package[1][hit.video_id].frames[0]
+    at.button(key=f"open_{hit.keyframe_id}").click().run()
+    assert not at.exception
+    from ui.text import plain
+
+    title = plain(package[1][hit.video_id].title)  # shown escaped, as all untrusted text
+    assert any(title in m.value and "60 Giây Official" in m.value for m in at.markdown)
+    assert not any("Cannot play" in e.value for e in at.error)  # the package's video is linked
