@@ -159,6 +159,9 @@ def read_map(path: Path) -> list[_Row]:
     numbers = [r.n for r in rows]
     if len(set(numbers)) != len(numbers) or min(numbers) < 1:
         raise AicFormatError(f"{path.name}: the keyframe numbers n must be distinct and start at 1")
+    frames = [r.frame_idx for r in rows]
+    if len(set(frames)) != len(frames):  # one keyframe per frame: hits and answers name frames
+        raise AicFormatError(f"{path.name}: frame_idx {next(f for f in frames if frames.count(f) > 1)} appears twice")
     return sorted(rows, key=lambda r: r.n)
 
 
@@ -341,9 +344,10 @@ class AicImporter:
         fps = next((r.fps for r in rows if r.fps), None) or _fps_of(rows)
         length = (info or {}).get("length")
         duration = float(length) if isinstance(length, (int, float)) and length > 0 else rows[-1].pts_time
-        return keyframes, VideoInfo(decoder="aic", duration=duration, fps=fps, frame_count=rows[-1].frame_idx + 1,
-                                    width=size[0], height=size[1]), \
-            VideoMedia("aic", str(video.video_file) if video.video_file else None, info), warning
+        # The frames the map reaches: the video's own count is not in the package.
+        frames = max(r.frame_idx for r in rows) + 1
+        media = VideoMedia("aic", str(video.video_file) if video.video_file else None, info)
+        return keyframes, VideoInfo("aic", duration, fps, frames, width=size[0], height=size[1]), media, warning
 
 
 def _fps_of(rows: list[_Row]) -> float:

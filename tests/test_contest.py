@@ -337,3 +337,29 @@ def test_the_app_shows_an_imported_video_with_its_media_info(imported, package, 
     title = plain(package[1][hit.video_id].title)  # shown escaped, as all untrusted text
     assert any(title in m.value and "60 Giây Official" in m.value for m in at.markdown)
     assert not any("Cannot play" in e.value for e in at.error)  # the package's video is linked
+
+
+@pytest.mark.parametrize("text, message", [
+    ("n,pts_time,frame_idx\n1,0.0,0\n2,1.0,0\n", "frame_idx 0 appears twice"),
+    ("n,pts_time,fps\n1,0.0,25\n", "no frame_idx column"),
+    ("n,pts_time,frame_idx\n1,0.0,0\n1,1.0,25\n", "must be distinct"),
+    ("n,pts_time,frame_idx\n1,-1,0\n", "pts_time '-1' is not a number of 0 or more"),
+    ("n,pts_time,frame_idx\n1,0.0,12.5\n", "frame_idx '12.5' is not a whole number"),
+    ("n,pts_time,frame_idx\n", "has no rows"),
+])
+def test_map_csv_faults_are_named(tmp_path, text, message):
+    from indexer.aic import AicFormatError, read_map
+
+    path = tmp_path / "L09_V001.csv"
+    path.write_text(text)
+    with pytest.raises(AicFormatError, match=message):
+        read_map(path)
+
+
+def test_a_map_without_fps_implies_it(tmp_path):
+    from indexer.aic import _fps_of, read_map
+
+    path = tmp_path / "L09_V001.csv"
+    path.write_text("n,pts_time,frame_idx\n1,0.0,0\n2,2.0,50\n")
+    rows = read_map(path)
+    assert rows[1].fps is None and _fps_of(rows) == 25.0
