@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from storage import DataDirError, ModelInfo, NewKeyframe, Store, VideoInfo, VideoMedia
 
-from .analyze import AnalyzeReport, KeyframeAnalysis
+from .analyze import AnalyzeReport, KeyframeAnalysis, signature_parts
 from .thumbnails import encode_thumbnail
 
 log = logging.getLogger(__name__)
@@ -289,9 +289,12 @@ class AicImporter:
                 continue
             fingerprint = video.fingerprint()
             state = self.store.video_state(str(video.map_csv))
-            if (state is not None and (state.size, state.mtime_ns) == fingerprint
-                    and state.status in ("indexed", "failed")
-                    and (state.status == "failed" or (state.analyzers or "").split("|")[0] == self.signature)):
+            unchanged = state is not None and (state.size, state.mtime_ns) == fingerprint
+            # An imported video whose import signature (not its analyzers') is this one's, or a
+            # failure whose files did not change.
+            done = unchanged and (state.status == "failed" or (
+                state.status == "indexed" and signature_parts(state.analyzers or "").get("aic") == self.signature))
+            if done:
                 report.videos_skipped += 1
             else:
                 todo.append((video, fingerprint))
