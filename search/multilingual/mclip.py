@@ -13,7 +13,7 @@ import numpy as np
 
 from indexer.analyzers import ModelUnavailableError
 
-from .weights import LazyModel, load_state_dict, model_folder, weights_file
+from .weights import LocalTextEncoder, load_state_dict, weights_file
 
 
 def mclip_config(folder) -> dict:
@@ -35,19 +35,13 @@ def base_config(base: str, name: str):
             f"`hf download {base} config.json` once with network access") from None
 
 
-class MClipEncoder(LazyModel):
-    def __init__(self, name: str, folder: str, device: str):
-        super().__init__()
-        self.name = name
-        self.folder = folder
-        self.device = device
-
+class MClipEncoder(LocalTextEncoder):
     def _build(self):
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        folder = model_folder(self.name, self.folder, "query.text_encoder_path")
+        folder = self.model_folder()
         config = mclip_config(folder)
         base = config["modelBase"]
         model = torch.nn.Module()

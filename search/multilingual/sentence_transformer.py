@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .weights import LazyModel, model_folder
+from .weights import LocalTextEncoder
 
 
-class SentenceTransformerEncoder(LazyModel):
-    def __init__(self, name: str, folder: str, device: str):
-        super().__init__()
-        self.name = name
-        self.folder = folder
-        self.device = device
-
+class SentenceTransformerEncoder(LocalTextEncoder):
     def _build(self):
         from sentence_transformers import SentenceTransformer
 
-        folder = model_folder(self.name, self.folder, "query.text_encoder_path")
-        return SentenceTransformer(str(folder), device=self.device, local_files_only=True)
+        return SentenceTransformer(str(self.model_folder()), device=self.device, local_files_only=True)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = self.load().encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)

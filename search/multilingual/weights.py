@@ -25,6 +25,20 @@ class LazyModel:
         raise NotImplementedError
 
 
+class LocalTextEncoder(LazyModel):
+    """A text encoder of the table (search/multilingual/table.py), loaded from `folder` or the
+    Hugging Face cache on first use."""
+
+    def __init__(self, name: str, folder: str, device: str):
+        super().__init__()
+        self.name = name
+        self.folder = folder
+        self.device = device
+
+    def model_folder(self) -> Path:
+        return model_folder(self.name, self.folder, "query.text_encoder_path")
+
+
 def model_folder(name: str, folder: str = "", setting: str = "") -> Path:
     """The folder holding `name`'s files: `folder` when given, else its snapshot in the Hugging Face
     cache. ModelUnavailableError says how to get it."""
