@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer.pipeline import Indexer  # noqa: E402
 from indexer.settings import ClipSettings, DecodeSettings, IndexSettings  # noqa: E402
-from indexer.analyzers import ClipEncoder  # noqa: E402
+from indexer.encoders import ClipEncoder  # noqa: E402
 from indexer.analyzers.ocr import OcrAnalyzer  # noqa: E402
 from indexer.analyzers.persons import PersonAnalyzer  # noqa: E402
 from indexer.settings import OcrSettings, PersonSettings  # noqa: E402

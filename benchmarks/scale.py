@@ -85,7 +85,7 @@ def plant(data: Path, n: int, dim: int, seed: int, index: VectorIndexSettings) -
             vid = store.start_video(f"/archive/v{video:05d}.mp4", 1, 1)
             keyframes = [
                 NewKeyframe(frame_idx=i * 25, timestamp=float(i), shot=0, jpeg=jpeg, vector=vectors[row],
-                            text_boxes=_text(rng) if rng.random() < 0.1 else None, persons=_persons(rng))
+                            analyses={**({"ocr": _text(rng)} if rng.random() < 0.1 else {}), "persons": _persons(rng)})
                 for i, row in enumerate(rows)
             ]
             store.save_video(vid, VideoInfo("planted", len(rows), 25.0, 25 * len(rows), 1280, 720), keyframes,
@@ -165,7 +165,7 @@ def _run_evr(data: Path, kind: str, *args: str) -> tuple[float, int]:
 
 
 def clip_load_seconds() -> float:
-    from indexer.analyzers import ClipEncoder
+    from indexer.encoders import ClipEncoder
     from indexer.settings import ClipSettings
 
     encoder = ClipEncoder(ClipSettings(model="ViT-L-14", pretrained="none", device="cpu"))
@@ -203,7 +203,7 @@ def main() -> int:
         vectors, plant_s, build_s = plant(args.data_dir, n, args.dim, args.seed, index)
     rng = np.random.default_rng(args.seed + 1)
     query_ids = [int(i) for i in rng.integers(1, n + 1, args.queries)]
-    from indexer.analyzers import ClipEncoder
+    from indexer.encoders import ClipEncoder
     from indexer.settings import ClipSettings
 
     with Store(args.data_dir, index=index) as store:

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyzers import ClipEncoder  # noqa: E402
+from indexer.encoders import ClipEncoder  # noqa: E402
 from indexer.settings import ClipSettings  # noqa: E402
 from search import Query, SearchEngine  # noqa: E402
 from storage import KeyframeFilter, NewKeyframe, PersonsInFrame, Store, TextBox, VideoInfo  # noqa: E402
@@ -41,9 +41,9 @@ def build_index(data: Path, clip: ClipEncoder, n: int, per_video: int = 200) -> 
         for v in range(n // per_video):
             vectors = rng.normal(size=(per_video, clip.info.dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            kfs = [NewKeyframe(i * 50, i * 2.0, i // 3, thumb, vectors[i],
-                               text_boxes=[TextBox(f"TIN TUC {v} {i}", (0.1, 0.8, 0.9, 0.9), 0.9)] if i % 10 == 0 else [],
-                               persons=PersonsInFrame([], 0.0, None) if i % 4 else None)
+            kfs = [NewKeyframe(i * 50, i * 2.0, i // 3, thumb, vectors[i], {
+                       "ocr": [TextBox(f"TIN TUC {v} {i}", (0.1, 0.8, 0.9, 0.9), 0.9)] if i % 10 == 0 else [],
+                       **({"persons": PersonsInFrame([], 0.0, None)} if i % 4 else {})})
                    for i in range(per_video)]
             vid = store.start_video(f"/bench/video{v:04d}.mp4", 1, 1)
             store.save_video(vid, VideoInfo("decord", per_video * 2.0, 25.0, per_video * 50, 1280, 720), kfs)

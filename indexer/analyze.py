@@ -21,8 +21,7 @@ from tqdm import tqdm
 
 from storage import ImportedVideo, Store
 
-from .analyzers.ocr import OcrAnalyzer
-from .analyzers.persons import PersonAnalyzer
+from .analyzers import ANALYZERS, enabled_analyzers
 from .settings import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ class AnalyzeReport:
             "videos_failed": self.videos_failed,
             "keyframes_analyzed": self.keyframes_analyzed,
             "seconds": round(self.seconds, 3),
-            "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in ("read", "ocr", "persons", "write")},
+            "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in ("read", *ANALYZERS, "write")},
         }
 
 
@@ -60,11 +59,7 @@ class KeyframeAnalysis:
 
     def __init__(self, store: Store, settings: IndexSettings):
         self.store = store
-        self.analyzers = {}
-        if settings.ocr.enabled:
-            self.analyzers["ocr"] = OcrAnalyzer(settings.ocr)
-        if settings.persons.enabled:
-            self.analyzers["persons"] = PersonAnalyzer(settings.persons)
+        self.analyzers = enabled_analyzers(settings)
 
     def run(self, video_ids: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> AnalyzeReport:
         started = time.perf_counter()
@@ -92,7 +87,7 @@ class KeyframeAnalysis:
                 continue
             t = time.perf_counter()
             signature = signature_parts(video.analyzers) | {n: self.analyzers[n].signature for n in needed}
-            self.store.save_analysis(video.id, "|".join(signature.values()), **results)
+            self.store.save_analysis(video.id, "|".join(signature.values()), results)
             report.stage_seconds["write"] += time.perf_counter() - t
             report.videos_analyzed += 1
             report.keyframes_analyzed += len(video.keyframes)

@@ -105,6 +105,21 @@ class PersonSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """Where the work on each video runs (indexer/runners/); one writer commits either way."""
+
+    # 0: in this process, or with a ray_address as many workers as the cluster has room for.
+    # 1: in this process. N > 1: N workers on a local Ray cluster (or on ray_address).
+    workers: int = 0
+    # "" = no cluster; "auto" = the cluster this machine is part of; "host:6379" or
+    # "ray://host:10001" = that cluster. Every worker must see the videos at the same paths.
+    ray_address: str = ""
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 1.0  # asked for only where the cluster has GPUs
+    max_attempts: int = 3  # a video whose worker dies this many times is recorded as failed
+
+
+@dataclass(frozen=True)
 class IndexSettings:
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     keyframes: KeyframeSettings = field(default_factory=KeyframeSettings)
@@ -112,6 +127,7 @@ class IndexSettings:
     clip: ClipSettings = field(default_factory=ClipSettings)
     ocr: OcrSettings = field(default_factory=OcrSettings)
     persons: PersonSettings = field(default_factory=PersonSettings)
+    run: WorkerSettings = field(default_factory=WorkerSettings)
     # Files taken when a folder is indexed (a file named explicitly is always tried).
     extensions: list[str] = field(
         default_factory=lambda: [

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.analyzers import ClipEncoder
-from indexer.analyzers.persons import POSE_LABELS
+from indexer.encoders import ClipEncoder
+from storage.types import POSE_LABELS
 from storage import KeyframeFilter, Store, StoreError
 from storage.textfold import words
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.analyzers import ClipEncoder, ModelUnavailableError
+from indexer.encoders import ClipEncoder, ModelUnavailableError
 from storage import KeyframeRow, Store
 
 from .engine import QueryError

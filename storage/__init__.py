@@ -1,21 +1,22 @@
-"""Storage: the only code that reads or writes the SQLite database and the FAISS index file."""
-from .store import (
-    DataDirError,
+"""Storage: the only code that reads or writes the SQLite database and the vector index.
+
+`types` holds the domain types the rest of evr builds and reads (they need no database);
+`store` the data directory; `vectors` the vector index kinds behind one interface.
+"""
+from .errors import DataDirError, ModelMismatchError, StoreError, VectorServiceError
+from .store import ANALYSES, RepairReport, Store
+from .types import (
     ImportedVideo,
-    KeyframeImage,
     KeyframeFilter,
-    PersonPose,
-    PersonsInFrame,
-    TextBox,
+    KeyframeImage,
     KeyframeRow,
     ModelInfo,
-    ModelMismatchError,
     NewKeyframe,
     NewShot,
-    RepairReport,
+    PersonPose,
+    PersonsInFrame,
     ShotRow,
-    Store,
-    StoreError,
+    TextBox,
     VideoInfo,
     VideoMedia,
     VideoState,
@@ -23,24 +24,26 @@ from .store import (
 from .vectors import VectorIndexSettings
 
 __all__ = [
+    "ANALYSES",
     "DataDirError",
     "ImportedVideo",
-    "KeyframeImage",
     "KeyframeFilter",
-    "PersonPose",
-    "PersonsInFrame",
-    "TextBox",
+    "KeyframeImage",
     "KeyframeRow",
     "ModelInfo",
     "ModelMismatchError",
     "NewKeyframe",
     "NewShot",
+    "PersonPose",
+    "PersonsInFrame",
     "RepairReport",
     "ShotRow",
     "Store",
     "StoreError",
+    "TextBox",
+    "VectorIndexSettings",
+    "VectorServiceError",
     "VideoInfo",
     "VideoMedia",
     "VideoState",
-    "VectorIndexSettings",
 ]

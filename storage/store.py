@@ -14,6 +14,10 @@ that is needed, and the file's header says what it lacks, the keyframes above it
 the removals logged after its last, so catching up reads only those. After a crash, the
 writer's `repair()` saves the caught-up file and deletes thumbnail folders that no committed
 video refers to. The writer builds the index anew (`build_vectors`) when its kind should change.
+
+With `backend = "milvus"` the vectors are searched in a Milvus collection rather than the file
+(storage/vectors/milvus.py): the writer pushes each commit to it as the sync above does, and
+records how far it follows SQLite in the meta table (`milvus_state`); readers only search it.
 """
 from __future__ import annotations
 
@@ -25,16 +29,18 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import column, create_engine, delete, event, func, insert, literal_column, select, table, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import DataDirError, ModelMismatchError, StoreError, VectorServiceError
 from .schema import (
     KEYFRAME_DELETED_DDL,
     OCR_FTS_DDL,
@@ -51,6 +57,21 @@ from .schema import (
     Video,
 )
 from .textfold import fold, fts_query
+from .types import (
+    ImportedVideo,
+    KeyframeFilter,
+    KeyframeImage,
+    KeyframeRow,
+    ModelInfo,
+    NewKeyframe,
+    NewShot,
+    PersonsInFrame,
+    ShotRow,
+    TextBox,
+    VideoInfo,
+    VideoMedia,
+    VideoState,
+)
 from .vectors import (
     FlatIndex,
     IndexFileError,
@@ -62,22 +83,10 @@ from .vectors import (
     load_index,
 )
 from .vectors.ivf import MIN_VECTORS as IVF_MIN_VECTORS
+from .vectors.milvus import MilvusIndex, filter_expression
 from .vectors.ivf import training_size
 
 log = logging.getLogger(__name__)
-
-
-class StoreError(Exception):
-    """A problem with the data directory that the user must act on."""
-
-
-class ModelMismatchError(StoreError):
-    pass
-
-
-class DataDirError(StoreError):
-    """The data directory cannot be written: disk full, read-only or failing. The machine's
-    fault, not the video's; what was being written is not committed."""
 
 
 # A filtered search first keeps the passing ones among the nearest max(POST_FILTER_MIN,
@@ -91,160 +100,6 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES
 # SQLite's primary result codes for the same (https://sqlite.org/rescode.html).
 _SQLITE_DISK_ERRORS = {13: "the database or disk is full", 8: "the database is read-only",
                        10: "disk I/O error", 14: "the database file cannot be opened"}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    pretrained: str
-    dim: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.pretrained})"
-
-
-@dataclass(frozen=True)
-class VideoState:
-    id: int
-    status: str
-    size: int
-    mtime_ns: int
-    analyzers: str | None
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the decoder learned about a file, stored on its row."""
-
-    decoder: str
-    duration: float
-    fps: float
-    frame_count: int
-    width: int
-    height: int
-
-
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the frame's size
-
-
-@dataclass(frozen=True)
-class TextBox:
-    text: str
-    box: Box
-    confidence: float
-
-
-@dataclass(frozen=True)
-class PersonPose:
-    box: Box
-    score: float
-    keypoints: list[tuple[float, float, float]]  # 17 COCO keypoints: x, y (fractions), visibility 0-1
-    labels: list[str]  # from indexer/analyzers/persons/pose_labels.py
-
-
-@dataclass(frozen=True)
-class PersonsInFrame:
-    persons: list[PersonPose]
-    mask_area: float  # fraction of the frame covered by people
-    mask_png: bytes | None  # the mask as a small 1-bit PNG
-
-
-@dataclass(frozen=True)
-class NewKeyframe:
-    frame_idx: int
-    timestamp: float
-    shot: int
-    jpeg: bytes  # thumbnail, already encoded
-    vector: np.ndarray  # float32, L2-normalised
-    text_boxes: list[TextBox] | None = None  # None: OCR did not run
-    persons: PersonsInFrame | None = None  # None: the person analyzer did not run
-    source_image: str | None = None  # imported keyframes: the package's full-size image
-
-
-@dataclass(frozen=True)
-class VideoMedia:
-    """Where an imported video came from and what the package says about it."""
-
-    origin: str  # "aic"
-    path: str | None  # the video file a player opens; None when the package has none
-    info: dict | None  # the package's media-info (title, publish_date, watch_url, ...)
-
-
-@dataclass(frozen=True)
-class KeyframeImage:
-    """An imported keyframe's full-size image, for analyzers run after the import."""
-
-    keyframe_id: int
-    path: str
-
-
-@dataclass(frozen=True)
-class ImportedVideo:
-    id: int
-    video_id: str  # file stem
-    analyzers: str
-    keyframes: list[KeyframeImage]
-
-
-@dataclass(frozen=True)
-class NewShot:
-    start_frame: int
-    start: float  # seconds
-    end: float
-
-
-@dataclass(frozen=True)
-class ShotRow:
-    """A stored shot with the ids of its keyframes (time order)."""
-
-    shot: int
-    start: float
-    end: float
-    keyframes: list[int]
-
-    def to_json(self) -> dict:
-        return {"shot": self.shot, "start": round(self.start, 3), "end": round(self.end, 3),
-                "keyframes": self.keyframes}
-
-
-@dataclass(frozen=True)
-class KeyframeRow:
-    """A stored keyframe joined with its video, as search results need it."""
-
-    keyframe_id: int
-    video_db_id: int
-    video_id: str  # file stem: the id contests submit
-    video_path: str | None  # the file a player opens (None: an imported video without one)
-    frame_idx: int
-    timestamp: float
-    shot: int | None  # None when the video's shots are unknown (imported, or indexed before shots)
-    shot_start: float | None  # seconds; None for a video indexed before shots were stored
-    shot_end: float | None
-    thumbnail: Path  # absolute
-    fps: float | None
-    duration: float | None
-    ocr_text: str | None
-    person_count: int | None
-    poses: list[list[str]]  # pose labels of each person
-    media_info: dict | None  # imported videos: the package's media-info
-
-
-@dataclass(frozen=True)
-class KeyframeFilter:
-    """Conditions a keyframe must meet; None / empty means no condition."""
-
-    min_persons: int | None = None
-    max_persons: int | None = None
-    poses: tuple[str, ...] = ()  # every label must be on some person in the frame
-    ocr: str | None = None  # every word must be in the frame's on-screen text
-    videos: tuple[str, ...] = ()  # video ids (file stems)
-    time_from: float | None = None  # seconds
-    time_to: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return any(v not in (None, ()) for v in vars(self).values())
 
 
 @dataclass(frozen=True)
@@ -385,6 +240,8 @@ class Store:
                 self._prune_removals()
             except DataDirError as exc:  # SQLite holds every vector: the next run catches the file up
                 log.warning("the vector index file was not saved (%s); the next `evr index` catches it up", exc)
+        if isinstance(self._vectors, MilvusIndex):
+            self._vectors.close()
         self.engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
@@ -449,13 +306,20 @@ class Store:
     # -- vectors ---------------------------------------------------------------------------
 
     @property
-    def vectors(self) -> VectorIndex:
+    def milvus(self) -> bool:
+        return self.index_settings.backend == "milvus"
+
+    @property
+    def vectors(self) -> VectorIndex | MilvusIndex:
         """The vector index as loaded (see `sync_vectors` for bringing it up to date)."""
         if self._vectors is None:
             model = self.model()
             if model is None:
                 raise StoreError("the index holds no vectors yet: run `evr index <folder>`")
             self._built = self._meta("vectors_built")  # read before the file: a newer build reloads
+            if self.milvus:
+                self._vectors = self._open_milvus(model.dim)
+                return self._vectors
             try:
                 self._vectors = load_index(self.vectors_path, model.dim, self.index_settings, mapped=self._map_file)
             except IndexFileError as exc:  # SQLite holds every vector: start from nothing and catch up
@@ -465,6 +329,39 @@ class Store:
                 self._vectors = FlatIndex.empty(model.dim, self.index_settings)
         return self._vectors
 
+    def _open_milvus(self, dim: int) -> MilvusIndex:
+        """The configured Milvus collection, with how far it follows SQLite. A writer starts a
+        collection that does not hold this index's vectors anew (the sync then fills it); a
+        reader is told to fill it."""
+        s = self.index_settings
+        index = MilvusIndex(s.milvus_uri or str(self.data_dir / "milvus.db"), s.milvus_collection, dim, s.milvus_index)
+        state = json.loads(self._meta("milvus_state") or "{}")
+        # A collection last synced before removals it lacks were pruned cannot catch up: refill.
+        current = state.get("last_removal", -1) >= int(self._meta("removals_pruned") or 0)
+        if state.get("target") == index.target and current and index.exists():
+            index.load()
+            index.state = IndexState(state["last_keyframe"], state["last_removal"])
+        elif self.writer:
+            log.info("filling Milvus collection %s from SQLite", index.target)
+            index.create()
+        else:
+            raise VectorServiceError(f"{index.target} does not hold this index's vectors: run "
+                                     "`evr reindex --vectors milvus` once to fill it")
+        return index
+
+    def filter_fields(self, keyframe_ids: np.ndarray) -> list[dict]:
+        """The fields Milvus filters on, for each of these keyframes in their order."""
+        with self._sessions() as s:
+            rows = {kid: (stem, t, persons, bool(text)) for kid, stem, t, persons, text in s.execute(
+                select(Keyframe.id, Video.stem, Keyframe.timestamp, Keyframe.person_count, Keyframe.ocr_text)
+                .join(Video, Keyframe.video_id == Video.id).where(Keyframe.id.in_(_ids_param(keyframe_ids))))}
+            poses: dict[int, list[str]] = {}
+            for kid, label in s.execute(select(KeyframePose.keyframe_id, KeyframePose.label)
+                                        .where(KeyframePose.keyframe_id.in_(_ids_param(keyframe_ids)))):
+                poses.setdefault(kid, []).append(label)
+        return [{"video": rows[kid][0], "time": rows[kid][1], "persons": rows[kid][2], "has_text": rows[kid][3],
+                 "poses": sorted(poses.get(kid, []))} for kid in (int(i) for i in keyframe_ids)]
+
     def sync_vectors(self) -> tuple[int, int]:
         """Bring the in-memory vector index up to what SQLite has committed: (added, removed).
         Reads only what the index lacks; one small read when nothing was committed since."""
@@ -473,6 +370,9 @@ class Store:
 
     def _sync_vectors(self) -> tuple[int, int]:
         if self.model() is None:
+            return 0, 0
+        if self.milvus and not self.writer:  # Milvus is shared: the writer keeps it up to date
+            self.vectors
             return 0, 0
         # Read first: a commit after this read triggers the next sync.
         generation, built, pruned = self._metas("generation", "vectors_built", "removals_pruned")
@@ -502,7 +402,7 @@ class Store:
         removed = index.remove(gone)
         added, last_keyframe = 0, index.state.last_keyframe
         for ids, vecs in self._vectors_after(last_keyframe):
-            index.add(ids, vecs)
+            index.add(ids, vecs, self.filter_fields(ids) if index.needs_fields else None)
             added, last_keyframe = added + len(ids), int(ids[-1])
         index.state = IndexState(last_keyframe, last_removal)
         self._unsaved += added + removed
@@ -533,6 +433,15 @@ class Store:
         current = self.vectors
         with self._sessions() as s:
             keyframes = s.scalar(select(func.count()).select_from(Keyframe))
+        if isinstance(current, MilvusIndex):
+            if not force and current.ntotal == keyframes:
+                return None
+            log.info("filling Milvus collection %s with %s keyframes", current.target, f"{keyframes:,}")
+            current.create()
+            current.state, self._synced = IndexState(), None
+            self.sync_vectors()
+            self.flush()
+            return current.kind
         kind = choose_kind(self.index_settings, keyframes)
         if kind == "ivf" and keyframes < IVF_MIN_VECTORS:
             kind = "flat"
@@ -565,7 +474,11 @@ class Store:
 
     def flush(self) -> None:
         """Save the vector index if it changed since the last save."""
-        if self._unsaved and self._vectors is not None:
+        if self._unsaved and self._vectors is not None and self.milvus:
+            index = self._vectors
+            self._set_meta({"milvus_state": json.dumps({"target": index.target, **asdict(index.state)})})
+            self._unsaved = 0
+        elif self._unsaved and self._vectors is not None:
             with self._writing(self.vectors_path, self._vectors.nbytes):
                 self._vectors.save(self.vectors_path)
             self._unsaved = 0
@@ -573,7 +486,9 @@ class Store:
 
     def _prune_removals(self) -> None:
         """Drop the logged removals the saved index file has applied (the writer, at close)."""
-        if self._vectors is None or self._unsaved:
+        # Milvus mode keeps the log: a FAISS file of this directory, used again later, catches
+        # up from it (a collection is told apart by its own recorded state).
+        if self._vectors is None or self._unsaved or self.milvus:
             return
         applied = self._vectors.state.last_removal
         if applied > int(self._meta("removals_pruned") or 0):
@@ -637,6 +552,7 @@ class Store:
         `partial` says why only part of the file was indexed (kept as the video's error);
         `media` describes an imported video (None: the decoded file itself is the media).
         A failing disk raises DataDirError and leaves the video as it was (nothing written)."""
+        _check_analyses({name: None for kf in keyframes for name in kf.analyses})
         run_dir = self.thumb_root / f"v{video_id}-{time.time_ns():x}"
         needed = sum(len(kf.jpeg) + 3 * kf.vector.nbytes for kf in keyframes)  # thumbnails, SQLite, FAISS
         try:
@@ -663,9 +579,7 @@ class Store:
             rows = [_keyframe_row(video_id, run_dir, kf) for kf in keyframes]
             s.add_all(rows)
             s.flush()
-            fts_rows = [{"id": r.id, "text": fold(r.ocr_text)} for r in rows if r.ocr_text]
-            if fts_rows:
-                s.execute(text("INSERT INTO ocr_fts(rowid, text) VALUES (:id, :text)"), fts_rows)
+            _index_text(s, rows)
             video.status, video.error, video.thumb_dir = "indexed", partial, run_dir
             video.analyzers = analyzers
             if media is None:
@@ -683,29 +597,27 @@ class Store:
             shutil.rmtree(self.thumb_root / old_dir, ignore_errors=True)
         return len(rows)
 
-    def save_analysis(self, video_id: int, analyzers: str, ocr: dict[int, list[TextBox]] | None = None,
-                      persons: dict[int, PersonsInFrame] | None = None) -> None:
-        """Replace the OCR text (`ocr`) and/or persons (`persons`) of a video's keyframes, by
-        keyframe id, and record the video's analyzer signature, in one commit. None leaves that
-        analyzer's results as they are. Keyframes and vectors are not touched."""
+    def save_analysis(self, video_id: int, analyzers: str, results: dict[str, dict[int, Any]]) -> None:
+        """Replace the results of some analyzers on a video's keyframes and record the video's
+        analyzer signature, in one commit: `results` maps an analyzer's name (a key of ANALYSES)
+        to {keyframe id: its result}. Other analyzers' results, keyframes and vectors stay."""
+        _check_analyses(results)
         with self._writing(self.db_path), self._sessions.begin() as s:
             video = s.get(Video, video_id)
             if video is None:
                 raise StoreError(f"video {video_id} is no longer in the index")
-            for kid, boxes in (ocr or {}).items():
-                row = s.get(Keyframe, kid)
-                s.execute(delete(OcrBox).where(OcrBox.keyframe_id == kid))
-                s.execute(text("DELETE FROM ocr_fts WHERE rowid = :id"), {"id": kid})
-                _set_text(row, boxes)
-                if row.ocr_text:
-                    s.execute(text("INSERT INTO ocr_fts(rowid, text) VALUES (:id, :text)"),
-                              {"id": kid, "text": fold(row.ocr_text)})
-            for kid, found in (persons or {}).items():
-                row = s.get(Keyframe, kid)
-                s.execute(delete(Person).where(Person.keyframe_id == kid))
-                s.execute(delete(KeyframePose).where(KeyframePose.keyframe_id == kid))
-                _set_persons(row, found)
+            for name, by_keyframe in results.items():
+                for kid, result in by_keyframe.items():
+                    ANALYSES[name].clear(s, kid)
+                    ANALYSES[name].put(s.get(Keyframe, kid), result)
+            s.flush()
+            _index_text(s, [s.get(Keyframe, kid) for kid in results.get("ocr", {})])
             video.analyzers = analyzers
+        if self.milvus:  # the filter fields Milvus keeps beside the vectors changed
+            self.sync_vectors()  # a collection opened for the first time here is filled first
+            changed = np.array(sorted({kid for by_keyframe in results.values() for kid in by_keyframe}), np.int64)
+            ids, vectors = self.stored_vectors(changed)
+            self.vectors.add(ids, vectors, self.filter_fields(ids))
 
     def imported_videos(self, video_ids: Sequence[str] = ()) -> list[ImportedVideo]:
         """The imported videos (all, or those with these ids), each with its keyframes' source
@@ -890,6 +802,8 @@ class Store:
         pass, the filter is selective, its matching ids are few and cheap to read, and the search
         runs again restricted to them."""
         active = where is not None and where.active
+        if self.milvus:
+            return self._nearest_milvus(vector, k, where if active else None, among)
         if among is not None:
             return self._ranked(vector, k, self.filter_ids(where, among) if active else np.asarray(among))
         if not active:
@@ -902,11 +816,25 @@ class Store:
             return self._exact(vector, passing)[:k]
         return self._ranked(vector, k, self.filter_ids(where))
 
-    def _ranked(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def _nearest_milvus(self, vector: np.ndarray, k: int, where: KeyframeFilter | None,
+                        among: np.ndarray | None) -> list[tuple[int, float]]:
+        """Filters run inside Milvus as an expression; OCR words, which SQLite's full-text index
+        matches, become the keyframe ids they allow."""
+        allowed = None if among is None else np.asarray(among)
+        if where is not None and where.ocr is not None:
+            allowed = self.filter_ids(KeyframeFilter(ocr=where.ocr), among=allowed)
+        expr = filter_expression(where) if where is not None else ""
+        return self._ranked(vector, k, allowed, expr)
+
+    def _ranked(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None,
+                expr: str = "") -> list[tuple[int, float]]:
         """Top k from the index, scored exactly: an approximate index's top 2k + 20 candidates are
-        re-ranked with the stored vectors (a flat index's scores are exact already)."""
-        exact = self.vectors.kind == "flat"
-        scores, ids = self.vectors.search(vector, k if exact else 2 * k + 20, allowed)
+        re-ranked with the stored vectors (a flat index's scores are exact already). `expr`: a
+        Milvus filter expression (Milvus only)."""
+        index = self.vectors
+        exact = index.kind == "flat" or (isinstance(index, MilvusIndex) and index.exact)
+        fetch = k if exact else 2 * k + 20
+        scores, ids = index.search(vector, fetch, allowed, expr) if expr else index.search(vector, fetch, allowed)
         if exact:  # ties by id, as _exact orders them
             return sorted(((int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0), key=lambda p: (-p[1], p[0]))
         return self._exact(vector, ids[0][ids[0] >= 0])[:k]
@@ -1058,10 +986,8 @@ def _keyframe_row(video_id: int, run_dir: str, kf: NewKeyframe) -> Keyframe:
         embedding=Embedding(vector=_to_blob(kf.vector)),
         source_image=kf.source_image,
     )
-    if kf.text_boxes is not None:
-        _set_text(row, kf.text_boxes)
-    if kf.persons is not None:
-        _set_persons(row, kf.persons)
+    for name, result in kf.analyses.items():
+        ANALYSES[name].put(row, result)
     return row
 
 
@@ -1083,6 +1009,46 @@ def _set_persons(row: Keyframe, found: PersonsInFrame) -> None:
         for p in found.persons
     ]
     row.poses = [KeyframePose(label=label) for label in sorted({lb for p in found.persons for lb in p.labels})]
+
+
+def _clear_text(s: Session, keyframe_id: int) -> None:
+    s.execute(delete(OcrBox).where(OcrBox.keyframe_id == keyframe_id))
+    s.execute(text("DELETE FROM ocr_fts WHERE rowid = :id"), {"id": keyframe_id})
+
+
+def _index_text(s: Session, rows: Sequence[Keyframe]) -> None:
+    """The full-text entries of keyframe rows that have OCR text (after a flush gave them ids)."""
+    entries = [{"id": r.id, "text": fold(r.ocr_text)} for r in rows if r.ocr_text]
+    if entries:
+        s.execute(text("INSERT INTO ocr_fts(rowid, text) VALUES (:id, :text)"), entries)
+
+
+def _clear_persons(s: Session, keyframe_id: int) -> None:
+    s.execute(delete(Person).where(Person.keyframe_id == keyframe_id))
+    s.execute(delete(KeyframePose).where(KeyframePose.keyframe_id == keyframe_id))
+
+
+@dataclass(frozen=True)
+class AnalysisStorage:
+    """How one analyzer's result is kept: `put` sets it on a keyframe row (new or loaded),
+    `clear` deletes what an earlier run stored for a keyframe."""
+
+    put: Callable[[Keyframe, Any], None]
+    clear: Callable[[Session, int], None]
+
+
+# Analyzer name (indexer/analyzers/registry.py) -> its storage: a new analyzer adds its tables
+# to schema.py and one entry here.
+ANALYSES: dict[str, AnalysisStorage] = {
+    "ocr": AnalysisStorage(_set_text, _clear_text),
+    "persons": AnalysisStorage(_set_persons, _clear_persons),
+}
+
+
+def _check_analyses(results: dict) -> None:
+    unknown = set(results) - set(ANALYSES)
+    if unknown:
+        raise ValueError(f"no storage for the results of analyzer(s) {', '.join(sorted(unknown))}")
 
 
 def _count_commit(s: Session) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from indexer.analyzers import ClipEncoder
+from indexer.encoders import ClipEncoder
 from indexer.settings import ClipSettings
 
 from .conftest import TEST_ENV

@@ -217,7 +217,7 @@ HOSTILE_TEXT = "![o](http://127.0.0.1:9/x.png) **bold** http://evil.example :red
 
 def planted_hostile_index(data: Path, text: str = HOSTILE_TEXT) -> None:
     """One keyframe whose file name and on-screen text are Markdown an attacker chose."""
-    from indexer.analyzers import ClipEncoder
+    from indexer.encoders import ClipEncoder
     from storage import NewKeyframe, NewShot, Store, TextBox, VideoInfo
     from ui.config import load_config
 
@@ -228,7 +228,7 @@ def planted_hostile_index(data: Path, text: str = HOSTILE_TEXT) -> None:
         store.bind_model(model)
         vid = store.start_video(f"/nowhere/{HOSTILE_NAME}.mp4", 1, 1)
         store.save_video(vid, VideoInfo("pyav", 2.0, 25.0, 50, 64, 36),
-                         [NewKeyframe(0, 0.0, 0, jpeg, vector, text_boxes=[TextBox(text, (0, 0, 1, 1), 0.9)])],
+                         [NewKeyframe(0, 0.0, 0, jpeg, vector, {"ocr": [TextBox(text, (0, 0, 1, 1), 0.9)]})],
                          shots=[NewShot(0, 0.0, 2.0)])
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import storage.store
-from indexer.analyzers.clip import ClipEncoder
+from indexer.encoders.clip import ClipEncoder
 from search import QueryError, read_image
 from search.engine import MAX_QUERY_PIXELS
 from storage import Store

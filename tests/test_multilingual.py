@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import pytest
 
-from indexer.analyzers import ClipEncoder
+from indexer.encoders import ClipEncoder
 from indexer.settings import ClipSettings
 from search import Query, QueryError, QuerySettings, SearchEngine
 from search.multilingual import MULTILINGUAL_CLIP_MODELS, TEXT_ENCODERS, TextRouter, table

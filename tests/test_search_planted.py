@@ -8,64 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer.analyzers import ClipEncoder
-from indexer.settings import ClipSettings
-from search import Query, QueryError, SearchEngine
-from storage import KeyframeFilter, NewKeyframe, PersonPose, PersonsInFrame, Store, TextBox, VideoInfo
-
-HIDDEN17 = [(0.0, 0.0, 0.0)] * 17
-
-
-@pytest.fixture(scope="module")
-def clip():
-    return ClipEncoder(ClipSettings(model="ViT-S-32-alt", pretrained="none", device="cpu"))
-
-
-def random_unit(rng, dim):
-    v = rng.normal(size=dim).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-def people(labels_per_person):
-    return PersonsInFrame(
-        [PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, HIDDEN17, list(labels)) for labels in labels_per_person],
-        0.1 if labels_per_person else 0.0, None)
-
-
-@pytest.fixture(scope="module")
-def planted(clip, tmp_path_factory):
-    """Two videos, 40 keyframes each, 1 s apart. Facts by keyframe number i:
-    persons = i % 4, a sitting person when i % 5 == 0, text on a few frames."""
-    rng = np.random.default_rng(7)
-    data = tmp_path_factory.mktemp("planted")
-    store = Store(data, writer=True)
-    store.bind_model(clip.info)
-    dim = clip.info.dim
-    door, car, news, dog = clip.encode_texts(["a man opens a door", "a car drives away", "breaking news", "a dog runs"])
-    texts = {("alpha", 3): "LŨ LỤT Ở HUẾ", ("alpha", 20): "HA NOI", ("beta", 7): "BREAKING NEWS tonight"}
-    vectors = {("alpha", 4): door, ("alpha", 10): car, ("alpha", 15): dog,  # A, B 6 s later, C 5 s after B
-               ("beta", 0): door, ("beta", 25): car, ("beta", 28): dog,  # B 25 s after A: outside --within 10
-               ("beta", 30): news}
-    facts = {}
-    for name in ("alpha", "beta"):
-        kfs = []
-        for i in range(40):
-            labels = [["sitting"] if (i % 5 == 0 and p == 0) else ["standing"] for p in range(i % 4)]
-            kfs.append(NewKeyframe(
-                frame_idx=i * 25, timestamp=float(i), shot=i, jpeg=b"jpeg",
-                vector=vectors.get((name, i), random_unit(rng, dim)),
-                text_boxes=[TextBox(texts[(name, i)], (0.1, 0.8, 0.9, 0.9), 0.9)] if (name, i) in texts else [],
-                persons=people(labels)))
-        vid = store.start_video(f"/videos/{name}.mp4", 1, 1)
-        store.save_video(vid, VideoInfo("decord", 40.0, 25.0, 1000, 640, 360), kfs, analyzers="clip|ocr:en")
-        rows = store.keyframes(range(1, 1000))
-        for kid, row in rows.items():
-            facts[(row.video_id, int(row.timestamp))] = kid
-    store.close()
-    reader = Store(data)
-    yield SearchEngine(reader, clip), facts
-    reader.close()
-
+from search import Query, QueryError
+from storage import KeyframeFilter
 
 def ids(hits):
     return [h.keyframe_id for h in hits]

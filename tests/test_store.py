@@ -182,7 +182,7 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
     with Store(data, writer=True) as s:
         s.bind_model(MODEL)
         vid = s.start_video("/v/a.mp4", 100, 1)
-        s.save_video(vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", unit(i), persons=standing if i == 1 else None)
+        s.save_video(vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", unit(i), {"persons": standing} if i == 1 else {})
                                  for i in range(3)])
     # Make it what evr wrote before schema 3: float32 vectors, no pose table, no removal log and
     # its trigger, a FAISS file without a header.

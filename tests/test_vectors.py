@@ -65,7 +65,7 @@ def plant(store: Store, videos: range, vectors: np.ndarray) -> None:
     for v in videos:
         vid = store.start_video(f"/archive/v{v:04d}.mp4", 1, 1)
         store.save_video(vid, INFO, [
-            NewKeyframe(i * 25, float(i), 0, b"jpeg", vectors[v * PER_VIDEO + i], persons=persons(i % 5))
+            NewKeyframe(i * 25, float(i), 0, b"jpeg", vectors[v * PER_VIDEO + i], {"persons": persons(i % 5)})
             for i in range(PER_VIDEO)])
 
 

@@ -16,8 +16,8 @@ if __package__ in (None, ""):  # `streamlit run ui/app.py` runs this file as a s
 
 import streamlit as st
 
-from indexer.analyzers import ClipEncoder, ModelUnavailableError
-from indexer.analyzers.persons import POSE_LABELS
+from indexer.encoders import ClipEncoder, ModelUnavailableError
+from storage.types import POSE_LABELS
 from search import Hit, Query, QueryError, SearchEngine, read_image
 from search.engine import MAX_EVENTS
 from search.export import AIC_MAX_LINES, aic_csv, hits_json

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="remove indexed videos whose files are gone")
     p.add_argument("--retry-failed", action="store_true", help="try again files that failed before and did not change")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
+    p.add_argument("--workers", type=int, metavar="N", help="index N videos at a time on a local Ray cluster of N "
+                   "workers (or N workers on --ray); 1 = in this process ([index] workers)")
+    p.add_argument("--ray", metavar="ADDRESS", help='run the workers on this Ray cluster ("auto", "host:6379", '
+                   '"ray://host:10001"; [index] ray_address)')
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the run report as JSON")
 
@@ -144,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", help="build the vector index anew from the stored vectors "
                        "(after changing [index] kind; `evr index` also does it when needed)")
     _common(p)
+    p.add_argument("--vectors", choices=["faiss", "milvus"], help="fill this one ([storage] vectors says which "
+                   "searches use)")
 
     p = sub.add_parser("stats", help="counts and a consistency check of the index")
     _common(p)
@@ -162,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(
             getattr(args, "config", None),
             {
-                "storage": {"data_dir": getattr(args, "data_dir", None)},
                 "clip": {"device": getattr(args, "device", None)},
+                "index": {"workers": getattr(args, "workers", None), "ray_address": getattr(args, "ray", None)},
+                "storage": {"data_dir": getattr(args, "data_dir", None), "vectors": getattr(args, "vectors", None)},
                 "ui": {"host": getattr(args, "host", None), "port": getattr(args, "port", None)},
             },
         )
@@ -180,11 +187,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _handle(exc: Exception) -> int:
-    from indexer.analyzers import ModelUnavailableError
+    from indexer.encoders import ModelUnavailableError
     from search import QueryError
     from storage import ModelMismatchError, StoreError
 
     from indexer.aic import AicFormatError
+    from indexer.runners import RayUnavailableError
 
     from .dres import DresError, DuplicateSubmission
     from .speech import SpeechError
@@ -195,7 +203,7 @@ def _handle(exc: Exception) -> int:
         return _fail(str(exc), EXIT_FAILED)
     if isinstance(exc, (QueryError, FileNotFoundError, ModelMismatchError, AicFormatError, DuplicateSubmission)):
         return _fail(str(exc), EXIT_USAGE)
-    if isinstance(exc, (StoreError, DresError)):
+    if isinstance(exc, (StoreError, DresError, RayUnavailableError)):
         return _fail(str(exc), EXIT_FAILED)
     log.debug("unexpected error", exc_info=True)
     return _fail(f"{type(exc).__name__}: {exc} (run with -vv for details)", EXIT_FAILED)
@@ -252,7 +260,7 @@ def cmd_index(args, config: AppConfig) -> int:
 
 
 def cmd_search(args, config: AppConfig) -> int:
-    from indexer.analyzers import ClipEncoder
+    from indexer.encoders import ClipEncoder
     from search import Query, QueryError, SearchEngine, read_image
     from search.export import AIC_MAX_LINES, export
     from storage import KeyframeFilter
@@ -329,7 +337,7 @@ def _describe(h) -> str:
 def cmd_import(args, config: AppConfig) -> int:
     from indexer.aic import AicImporter
     from indexer.analyze import KeyframeAnalysis
-    from indexer.analyzers import ClipEncoder
+    from indexer.encoders import ClipEncoder
     from indexer.settings import ClipSettings
 
     model = ClipEncoder(ClipSettings(model=args.model, pretrained=args.pretrained)).info  # no weights needed
@@ -428,7 +436,7 @@ def cmd_dres(args, config: AppConfig) -> int:
 
 
 def cmd_summarize(args, config: AppConfig) -> int:
-    from indexer.analyzers import ClipEncoder
+    from indexer.encoders import ClipEncoder
     from search.summary import Summarizer
     from search.engine import check_keyframe_id
 
@@ -516,6 +524,9 @@ def cmd_reindex(args, config: AppConfig) -> int:
         store.build_vectors(force=True)
         stats = store.stats()
     print(f"built the {stats['vector_index']} vector index over {stats['vectors']:,} keyframes", file=sys.stderr)
+    if args.vectors and args.vectors != load_config(getattr(args, "config", None)).vectors.backend:
+        print(f'note: searches use it once [storage] vectors = "{args.vectors}" (or EVR_STORAGE_VECTORS={args.vectors})',
+              file=sys.stderr)
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,11 +32,14 @@ from indexer.settings import (
     OcrSettings,
     PersonSettings,
     ShotSettings,
+    WorkerSettings,
     ocr_languages,
 )
 from search.multilingual import TEXT_ENCODERS, QuerySettings
 from search.summary import LANGUAGES, SummarySettings
+from storage.vectors import BACKENDS as VECTOR_BACKENDS
 from storage.vectors import KINDS, VectorIndexSettings
+from storage.vectors.milvus import INDEX_TYPES as MILVUS_INDEX_TYPES
 from storage.vectors.ivf import MIN_VECTORS as IVF_MIN_VECTORS
 
 from .dres import DresSettings
@@ -50,6 +54,10 @@ class ConfigError(ValueError):
 class StorageSettings:
     data_dir: str = "data"
     checkpoint_s: float = 10.0  # save the FAISS index at least this often during an index run
+    vectors: str = VectorIndexSettings.backend  # faiss | milvus
+    milvus_uri: str = VectorIndexSettings.milvus_uri
+    milvus_collection: str = VectorIndexSettings.milvus_collection
+    milvus_index: str = VectorIndexSettings.milvus_index
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,10 @@ class IndexSection:
     kind: str = VectorIndexSettings.kind
     ivf_min_vectors: int = VectorIndexSettings.ivf_min_vectors
     nprobe: int = VectorIndexSettings.nprobe
+    workers: int = WorkerSettings.workers
+    ray_address: str = WorkerSettings.ray_address
+    cpus_per_worker: float = WorkerSettings.cpus_per_worker
+    gpus_per_worker: float = WorkerSettings.gpus_per_worker
 
 
 # config.toml section -> settings class
@@ -146,13 +158,20 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
                     data_dir_base = Path.cwd()
     built = {name: cls(**values.get(name, {})) for name, cls in SECTIONS.items()}
     storage = built["storage"]
+    section = built["index"]
     index = IndexSettings(
         decode=built["decode"], keyframes=built["keyframes"], shots=built["shots"], clip=built["clip"],
         ocr=built["ocr"], persons=built["persons"],
-        extensions=[e if e.startswith(".") else f".{e}" for e in built["index"].extensions],
+        run=WorkerSettings(workers=section.workers, ray_address=section.ray_address,
+                           cpus_per_worker=section.cpus_per_worker, gpus_per_worker=section.gpus_per_worker),
+        extensions=[e if e.startswith(".") else f".{e}" for e in section.extensions],
     )
-    section = built["index"]
-    vectors = VectorIndexSettings(kind=section.kind, ivf_min_vectors=section.ivf_min_vectors, nprobe=section.nprobe)
+    milvus_uri = storage.milvus_uri
+    if milvus_uri and "://" not in milvus_uri:  # a Milvus Lite file: relative like data_dir
+        milvus_uri = str((data_dir_base / Path(milvus_uri).expanduser()).resolve())
+    vectors = VectorIndexSettings(kind=section.kind, ivf_min_vectors=section.ivf_min_vectors, nprobe=section.nprobe,
+                                  backend=storage.vectors, milvus_uri=milvus_uri,
+                                  milvus_collection=storage.milvus_collection, milvus_index=storage.milvus_index)
     query = built["query"]
     if query.text_encoder_path and query.text_encoder in ("auto", "none"):
         raise ConfigError("query.text_encoder_path needs query.text_encoder to name the encoder whose files it "
@@ -281,10 +300,21 @@ def _text_encoder(value: str) -> str | None:
 
 RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("storage", "checkpoint_s"): _between(0),
+    ("storage", "vectors"): _one_of(VECTOR_BACKENDS),
+    ("storage", "milvus_uri"): lambda v: None if v == "" or v.startswith(("http://", "https://", "tcp://")) or v.endswith(".db")
+    else "must be a Milvus Lite file ending in .db, or a server URL (http://host:19530)",
+    ("storage", "milvus_collection"): lambda v: None if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", v)
+    else "must be a Milvus collection name (letters, digits, underscores; not starting with a digit)",
+    ("storage", "milvus_index"): _one_of(tuple(MILVUS_INDEX_TYPES)),
     ("index", "extensions"): lambda v: None if v and all(e.strip(".") for e in v) else "must name file extensions",
     ("index", "kind"): _one_of(KINDS),
     ("index", "ivf_min_vectors"): _between(IVF_MIN_VECTORS),
     ("index", "nprobe"): _between(1, 65536),
+    ("index", "workers"): _between(0, 4096),
+    ("index", "ray_address"): lambda v: None if v in ("", "auto") or re.fullmatch(r"(ray://)?[^\s:/]+:\d{1,5}", v)
+    else 'must be "", "auto", HOST:PORT or ray://HOST:PORT',
+    ("index", "cpus_per_worker"): _between(0, 1024, above=True),
+    ("index", "gpus_per_worker"): _between(0, 64),
     ("decode", "backends"): _some_of(DECODERS),
     ("decode", "max_short_side"): _between(0),
     ("keyframes", "sample_s"): _between(0, above=True),

@@ -19,8 +19,8 @@ def diagnose(config: AppConfig) -> dict:
     import faiss
     import torch
 
-    from indexer.analyzers import resolve_device
-    from indexer.analyzers.clip import weights_status
+    from indexer.encoders import resolve_device
+    from indexer.encoders.clip import weights_status
     from storage import StoreError
     from storage.vectors import gpu_available
 
@@ -61,7 +61,7 @@ def diagnose(config: AppConfig) -> dict:
 
 def _languages(config: AppConfig) -> dict:
     """Text encoders and translator for queries in other languages, and the OCR backends."""
-    from indexer.analyzers import ClipEncoder
+    from indexer.encoders import ClipEncoder
     from indexer.analyzers.ocr import BACKENDS
     from search import QueryError
     from search.multilingual import TEXT_ENCODERS, TextRouter

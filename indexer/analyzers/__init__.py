@@ -1,5 +1,22 @@
-"""Frame analyzers: each turns a batch of keyframe images into one kind of stored signal."""
-from .base import ModelUnavailableError, resolve_device
-from .clip import ClipEncoder
+"""Frame analyzers, each behind the contract of base.Analyzer, and their registry.
 
-__all__ = ["ClipEncoder", "ModelUnavailableError", "resolve_device"]
+A new analyzer is one module here with its Analyzer subclass, listed in ANALYZERS, plus the
+storage of its results (storage/schema.py and an entry in storage.ANALYSES).
+"""
+from __future__ import annotations
+
+from ..settings import IndexSettings
+from .base import Analyzer
+from .ocr import OcrAnalyzer
+from .persons import PersonAnalyzer
+
+ANALYZERS: dict[str, type[Analyzer]] = {cls.name: cls for cls in (OcrAnalyzer, PersonAnalyzer)}
+
+
+def enabled_analyzers(settings: IndexSettings) -> dict[str, Analyzer]:
+    """The analyzers the settings switch on, by name, not loaded yet."""
+    built = {name: cls.from_settings(settings) for name, cls in ANALYZERS.items()}
+    return {name: a for name, a in built.items() if a is not None}
+
+
+__all__ = ["ANALYZERS", "Analyzer", "enabled_analyzers"]

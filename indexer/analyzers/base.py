@@ -1,22 +1,41 @@
-"""What every frame analyzer shares: device choice and the error for missing model weights."""
+"""The contract every frame analyzer keeps (OCR, persons, ...): see `Analyzer`."""
 from __future__ import annotations
 
-from ..settings import DEVICES
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from ..settings import IndexSettings
 
 
-class ModelUnavailableError(Exception):
-    """A model's weights cannot be loaded (offline, missing file). The message says how to fix it."""
+class Analyzer(ABC):
+    """Turns a batch of keyframe images into one kind of stored signal.
 
+    Built from the run's settings and cheap until `load()`; `analyze` gives one result per
+    image. `name` keys its results (`NewKeyframe.analyses`) and its storage
+    (`storage.ANALYSES`); `signature` says what the results depend on (backend, languages), so
+    a video analyzed under another signature is analyzed again."""
 
-def resolve_device(requested: str) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; an explicit 'cuda' without one is an error."""
-    import torch
+    name: str
 
-    requested = requested.lower()
-    if requested not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {requested!r}")
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ModelUnavailableError("device = \"cuda\" but torch sees no CUDA GPU; use \"auto\" or \"cpu\"")
-    return requested
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: IndexSettings) -> Analyzer | None:
+        """The analyzer these settings ask for, or None when they switch it off."""
+
+    @property
+    @abstractmethod
+    def signature(self) -> str:
+        """e.g. "ocr:tesseract:vi+en"; "" when it cannot run at all (no model for any language)."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the models now (missing weights raise ModelUnavailableError before any work)."""
+
+    def close(self) -> None:
+        """Let go of the models (a worker that is done)."""
+
+    @abstractmethod
+    def analyze(self, images: list[np.ndarray]) -> list[Any]:
+        """One result per RGB image, in order."""

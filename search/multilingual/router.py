@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.analyzers import ClipEncoder, ModelUnavailableError
+from indexer.encoders import ClipEncoder, ModelUnavailableError
 from indexer.settings import ClipSettings
 
 from ..errors import QueryError
@@ -136,7 +136,7 @@ class TextRouter:
 
     def status(self, name: str) -> tuple[bool, str]:
         """(weights present, where or what is missing) of a table encoder; downloads nothing."""
-        from indexer.analyzers.clip import weights_status
+        from indexer.encoders.clip import weights_status
 
         from .weights import model_folder
 

@@ -3,6 +3,7 @@
 One interface (`base.VectorIndex`), one file per kind:
     flat.py  exact inner product over every vector: small archives, and the reference for recall
     ivf.py   approximate: an inverted file over k-means cells with 8-bit scalar-quantised vectors
+    milvus.py  the vectors in a Milvus collection (Lite or a server), filters as Milvus expressions
 
 `choose_kind` picks one for a number of vectors (`[index] kind = "auto"`). Building an IVF index
 trains k-means, so it happens only in `evr index` / `evr reindex`, never at query time.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import (
+    BACKENDS,
     KINDS,
     IndexFileError,
     IndexState,
@@ -45,5 +47,5 @@ def load_index(path: Path, dim: int, settings: VectorIndexSettings, mapped: bool
     return index
 
 
-__all__ = ["CLASSES", "KINDS", "FlatIndex", "IndexFileError", "IndexState", "IvfIndex", "VectorIndex",
+__all__ = ["BACKENDS", "CLASSES", "KINDS", "FlatIndex", "IndexFileError", "IndexState", "IvfIndex", "VectorIndex",
            "VectorIndexSettings", "choose_kind", "gpu_available", "load_index"]

@@ -23,6 +23,7 @@ import faiss
 import numpy as np
 
 KINDS = ("auto", "flat", "ivf")
+BACKENDS = ("faiss", "milvus")
 MAGIC = b"\nEVR-VECTORS 1 "
 TRAILER_MAX = 65536
 
@@ -41,6 +42,12 @@ class VectorIndexSettings:
     ivf_min_vectors: int = 100_000
     # Cells an IVF search visits; recall@10 >= 0.95 on clustered vectors at 1M (RESULTS.md).
     nprobe: int = 32
+    # Where the vectors are searched: "faiss" (the file in the data directory, kinds above) or
+    # "milvus" (storage/vectors/milvus.py; `[storage] vectors`).
+    backend: str = "faiss"
+    milvus_uri: str = ""  # a Milvus Lite file (*.db) or a server's URL; "" = <data_dir>/milvus.db
+    milvus_collection: str = "evr_keyframes"
+    milvus_index: str = "FLAT"  # FLAT (exact) | HNSW | IVF_FLAT
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,9 @@ class VectorIndex(ABC):
     def ids(self) -> np.ndarray:
         """Every id held (a scan: for checks and tests, not for searching)."""
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    needs_fields = False  # add() ignores keyframe fields (a Milvus collection keeps them)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields=None) -> None:
         if len(ids) == 0:
             return
         self._check_writable()

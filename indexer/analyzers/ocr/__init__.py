@@ -15,9 +15,10 @@ import logging
 import cv2
 import numpy as np
 
-from storage import TextBox
+from storage.types import TextBox
 
-from ...settings import OCR_BACKENDS, OcrSettings
+from ...settings import OCR_BACKENDS, IndexSettings, OcrSettings
+from ..base import Analyzer
 from .easyocr_backend import EasyOcrBackend
 from .tesseract_backend import TesseractBackend
 
@@ -26,8 +27,12 @@ log = logging.getLogger(__name__)
 BACKENDS = {"easyocr": EasyOcrBackend, "tesseract": TesseractBackend}
 
 
-class OcrAnalyzer:
+class OcrAnalyzer(Analyzer):
     name = "ocr"
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> OcrAnalyzer | None:
+        return cls(settings.ocr) if settings.ocr.enabled else None
 
     def __init__(self, settings: OcrSettings):
         if settings.backend not in OCR_BACKENDS:
@@ -68,6 +73,9 @@ class OcrAnalyzer:
     def load(self) -> None:
         if self.backend is not None:
             self.backend.load()
+
+    def close(self) -> None:
+        self._backend = False  # chosen and loaded again on next use
 
     def analyze(self, images: list[np.ndarray]) -> list[list[TextBox] | None]:
         """Text boxes per image, in reading order; None for every image when OCR cannot run."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ...settings import OcrSettings
-from ..base import resolve_device
+from ...encoders import resolve_device
 from .base import RawBox
 
 DETECTOR = "craft_mlt_25k.pth"

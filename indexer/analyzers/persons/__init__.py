@@ -5,23 +5,27 @@ import logging
 
 import numpy as np
 
-from storage import PersonsInFrame
+from storage.types import POSE_LABELS, POSTURES, PersonsInFrame
 
-from ...settings import PERSON_BACKENDS, PersonSettings
-from ..base import ModelUnavailableError, resolve_device
+from ...settings import PERSON_BACKENDS, IndexSettings, PersonSettings
+from ..base import Analyzer
+from ...encoders import ModelUnavailableError, resolve_device
 from .mediapipe_backend import MediapipePersons
-from .pose_labels import POSE_LABELS, POSTURES, pose_labels
+from .pose_labels import pose_labels
 from .torchvision_backend import TorchvisionPersons, weights_cached
 
 log = logging.getLogger(__name__)
 
 
-
-class PersonAnalyzer:
+class PersonAnalyzer(Analyzer):
     """Chooses the backend once (see PersonSettings.backend), then counts people, reads their
     poses and masks them, a batch of keyframes at a time."""
 
     name = "persons"
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> PersonAnalyzer | None:
+        return cls(settings.persons) if settings.persons.enabled else None
 
     def __init__(self, settings: PersonSettings):
         if settings.backend not in PERSON_BACKENDS:
@@ -59,6 +63,9 @@ class PersonAnalyzer:
 
     def load(self) -> None:
         self.backend.load()
+
+    def close(self) -> None:
+        self._backend = None  # chosen and loaded again on next use
 
     def analyze(self, images: list[np.ndarray]) -> list[PersonsInFrame]:
         return self.backend.analyze(images)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from storage import PersonPose, PersonsInFrame
+from storage.types import PersonPose, PersonsInFrame
 
 from .pose_labels import pose_labels
 

@@ -13,7 +13,7 @@ import logging
 import cv2
 import numpy as np
 
-from storage import PersonsInFrame
+from storage.types import PersonsInFrame
 
 from .base import Detection, merge_detections, to_stored
 

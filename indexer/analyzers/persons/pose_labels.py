@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-POSTURES = ("standing", "sitting", "lying", "bending", "unknown")
-POSE_LABELS = POSTURES + ("arms_raised",)
 
 COCO_KEYPOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",

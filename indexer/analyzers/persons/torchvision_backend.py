@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 
-from storage import PersonsInFrame
+from storage.types import PersonsInFrame
 
-from ..base import ModelUnavailableError
+from ...encoders import ModelUnavailableError
 from .base import Detection, to_stored
 
 log = logging.getLogger(__name__)

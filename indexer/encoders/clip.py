@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from storage import ModelInfo
+from storage.types import ModelInfo
 
 from ..settings import ClipSettings
 from .base import ModelUnavailableError, resolve_device
@@ -92,6 +92,10 @@ class ClipEncoder:
         with self._lock:
             if self._model is None:
                 self._model, self._preprocess, self._tokenizer = self._build()
+
+    def close(self) -> None:
+        with self._lock:
+            self._model = self._preprocess = self._tokenizer = None
 
     def _build(self):
         import open_clip

@@ -1,0 +1,67 @@
+"""Index time with the work in this process, on 1 local Ray worker and on 2.
+
+Indexes the same folder three times into fresh data directories (ViT-B-32 with random weights
+unless told otherwise; OCR and persons as --analyzers says) and prints a table: wall seconds,
+videos per minute, and each run's time as a ratio of the in-process run. Ray's start (about 5 s
+here) and each worker's model load are inside the times, as a user sees them.
+
+    python benchmarks/workers.py --videos ../shared/data/videos/msrvtt [--analyzers] [--workers 1 2]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer.pipeline import Indexer  # noqa: E402
+from indexer.runners import InProcessRunner, RayRunner  # noqa: E402
+from indexer.settings import ClipSettings, IndexSettings, OcrSettings, PersonSettings  # noqa: E402
+from indexer.work import VideoWorker  # noqa: E402
+from storage import Store  # noqa: E402
+
+
+def run(paths: list[Path], settings: IndexSettings, workers: int) -> tuple[float, int, int]:
+    """(seconds, videos indexed, keyframes) of one index run into a fresh data directory."""
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp), writer=True) as store:
+        settings = dataclasses.replace(settings, run=dataclasses.replace(settings.run, workers=workers))
+        runner = RayRunner(settings) if workers else InProcessRunner(VideoWorker(settings))
+        t = time.perf_counter()
+        report = Indexer(store, settings, runner=runner).run(paths, progress=False)
+        return time.perf_counter() - t, report.videos_indexed, report.keyframes_added
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=Path, default=Path("../shared/data/videos/msrvtt"))
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts to time")
+    ap.add_argument("--model", default="ViT-B-32")
+    ap.add_argument("--pretrained", default="none")
+    ap.add_argument("--analyzers", action="store_true", help="OCR (tesseract) and persons (mediapipe) on")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    settings = IndexSettings(
+        clip=ClipSettings(model=args.model, pretrained=args.pretrained, device="cpu"),
+        ocr=OcrSettings(enabled=args.analyzers, backend="tesseract"),
+        persons=PersonSettings(enabled=args.analyzers, backend="mediapipe"),
+    )
+    print(f"{args.videos}: CLIP {args.model} ({args.pretrained}), analyzers {'on' if args.analyzers else 'off'}, "
+          f"{os.cpu_count()} CPUs")
+    rows = [("in this process", *run([args.videos], settings, 0))]
+    for n in args.workers:
+        rows.append((f"{n} Ray worker{'s' if n > 1 else ''}", *run([args.videos], settings, n)))
+    base = rows[0][1]
+    print("\n| where the work ran | seconds | videos | keyframes | videos/min | time / in-process |")
+    print("|---|---|---|---|---|---|")
+    for name, seconds, n_videos, keyframes in rows:
+        print(f"| {name} | {seconds:.1f} | {n_videos} | {keyframes} | {60 * n_videos / seconds:.1f} | {seconds / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

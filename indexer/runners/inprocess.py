@@ -1,0 +1,28 @@
+"""The work on each video in the writer's own process, one video at a time (the default)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..work import VideoResult, VideoWorker
+from .base import Runner
+
+
+class InProcessRunner(Runner):
+    slots = 1
+
+    def __init__(self, worker: VideoWorker):
+        self.worker = worker
+        self._path: str | None = None
+
+    def start(self) -> None:
+        self.worker.load()
+
+    def submit(self, path: str) -> None:
+        self._path = path
+
+    def next_result(self, on_progress: Callable[[str], None] | None = None) -> VideoResult:
+        path, self._path = self._path, None
+        return self.worker.index_video(path, on_progress)
+
+    def close(self) -> None:
+        """The models stay loaded: the caller's encoder may serve other uses (searches)."""

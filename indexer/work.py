@@ -1,0 +1,267 @@
+"""The work on one video: decode -> keyframes -> CLIP and analyzers, with no store in sight.
+
+`VideoWorker.index_video(path)` is a pure function of the file and the settings: it returns a
+`VideoResult` (keyframes with vectors and analyses, shots, what the decoder learned) that the
+one writer commits (indexer/pipeline.py). So the same worker runs in the writer's process, in
+local worker processes or on a Ray cluster (indexer/runners/).
+
+Decoding and keyframe selection run in a background thread that hands batches of candidate
+keyframes to the models (decord, OpenCV and torch release the GIL, so the stages overlap).
+Each stage's time is measured. A file that cannot be decoded gives a result with its error; a
+file that breaks off midway is indexed as far as it decodes and reported as partial. A disk
+that is full, read-only or failing raises: the machine's fault, not the file's.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+from storage.types import NewKeyframe, NewShot, VideoInfo
+
+from .analyzers import Analyzer, enabled_analyzers
+from .decoders import DecodeError, Frame, VideoSource, one_line, open_video
+from .encoders import ClipEncoder
+from .keyframes import KeyframeSelector
+from .settings import IndexSettings
+from .thumbnails import encode_thumbnail
+
+log = logging.getLogger(__name__)
+
+STAGES = ("decode", "keyframes", "clip", "ocr", "persons", "write")
+# OS errors of the machine rather than of a video, wherever they come from (a temp folder too).
+MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+# A file is partial when it decodes fewer frames than its header promises and stops early in
+# time, both by more than this share. Frame counts alone mislead: an AVI counts the empty chunks
+# that repeat a frame (opencv_samples/tree.avi: 444 in the header, 68 pictures over all 29.6 s),
+# and some containers state an estimate.
+PARTIAL_SHARE = 0.02
+
+
+@dataclass
+class VideoResult:
+    """What indexing one file gave: everything the writer commits, or why the file failed."""
+
+    path: str
+    signature: str  # the keyframe rule and analyzers applied (see VideoWorker.signature)
+    info: VideoInfo | None = None  # None when the file failed
+    keyframes: list[NewKeyframe] = field(default_factory=list)
+    shots: list[NewShot] = field(default_factory=list)
+    # Indexed as far as it decodes: {"frames_decoded", "frames_expected", "error"}
+    partial: dict | None = None
+    error: str | None = None  # the file failed: why
+    frames_decoded: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def partial_note(self) -> str | None:
+        if self.partial is None:
+            return None
+        return f"indexed {self.partial['frames_decoded']} of {self.partial['frames_expected']} frames: {self.partial['error']}"
+
+
+@dataclass
+class _Decoded:
+    """How far decoding of the current video got (written by the decode thread)."""
+
+    frames: int = 0
+    last_timestamp: float = 0.0
+    error: str | None = None  # why decoding broke off before the end of the file
+
+
+class VideoWorker:
+    """The models of an index run, loaded once, and the work on one video at a time."""
+
+    def __init__(self, settings: IndexSettings, clip: ClipEncoder | None = None):
+        self.settings = settings
+        self.clip = clip or ClipEncoder(settings.clip)
+        self.analyzers: dict[str, Analyzer] = enabled_analyzers(settings)
+
+    def signature(self) -> str:
+        """The keyframe rule and analyzers this worker applies; a video indexed under others is
+        indexed again (a change of max_gap_s gives other keyframes, OCR switched on adds text)."""
+        k, sh = self.settings.keyframes, self.settings.shots
+        parts = [
+            f"keyframes:{k.sample_s}/{k.max_gap_s}/{k.min_change}",
+            f"shots:{sh.adaptive_threshold}/{sh.min_content_val}/{sh.fade_threshold}/{sh.min_shot_s}/{sh.detect_width}",
+            "clip", *(a.signature for a in self.analyzers.values()),
+        ]
+        return "|".join(p for p in parts if p)
+
+    def load(self) -> None:
+        """Load every model now: missing weights stop a run before any video is touched."""
+        pin_malloc_mmap_threshold()
+        self.clip.load()
+        for analyzer in self.analyzers.values():
+            analyzer.load()
+
+    def close(self) -> None:
+        self.clip.close()
+        for analyzer in self.analyzers.values():
+            analyzer.close()
+
+    def index_video(self, path: str, on_progress: Callable[[str], None] | None = None) -> VideoResult:
+        """Index one file. A file's own fault gives a result with `error`; a machine fault
+        (disk full, read-only, failing) raises."""
+        result = VideoResult(path, self.signature())
+        try:
+            self._index(path, result, on_progress)
+        except Exception as exc:
+            if machine_fault(exc):
+                raise
+            result.error = f"cannot decode: {exc}" if isinstance(exc, DecodeError) else one_line(exc)
+            result.keyframes, result.shots, result.info = [], [], None
+            log.debug("details", exc_info=True)
+        return result
+
+    def _index(self, path: str, result: VideoResult, on_progress: Callable[[str], None] | None) -> None:
+        s = self.settings
+        source = open_video(path, s.decode.backends, s.decode.max_short_side)
+        try:
+            selector = KeyframeSelector(s.keyframes, s.shots, source.info.fps)
+            decoded = _Decoded()
+            for batch in prefetch(self._keyframe_batches(source, selector, result, decoded)):
+                images = [f.rgb for f in batch]
+                t = time.perf_counter()
+                vectors = self.clip.encode_images(images)
+                result.stage_seconds["clip"] += time.perf_counter() - t
+                analyses = {}
+                for name, analyzer in self.analyzers.items():
+                    t = time.perf_counter()
+                    analyses[name] = analyzer.analyze(images)
+                    result.stage_seconds[name] += time.perf_counter() - t
+                t = time.perf_counter()
+                for i, (frame, vec) in enumerate(zip(batch, vectors)):
+                    result.keyframes.append(NewKeyframe(
+                        frame_idx=frame.idx,
+                        timestamp=round(frame.timestamp, 4),
+                        shot=selector.shot_of(frame.idx),  # renumbered below once all boundaries are known
+                        jpeg=encode_thumbnail(frame.rgb, s.keyframes.thumbnail_width),
+                        vector=vec,
+                        # An analyzer that could not run here (OCR without models) gives None.
+                        analyses={name: found[i] for name, found in analyses.items() if found[i] is not None},
+                    ))
+                result.stage_seconds["write"] += time.perf_counter() - t
+                if on_progress:
+                    on_progress(f"{decoded.frames} frames, {len(result.keyframes)} keyframes")
+            info = source.info
+            # A fade is reported once the picture is back, possibly after the frames that follow it
+            # were kept: number the shots again now that every boundary is known.
+            result.keyframes = [replace(kf, shot=selector.shot_of(kf.frame_idx)) for kf in result.keyframes]
+            frame_s = 1 / (info.fps or 25)
+            short = (decoded.frames < info.frame_count * (1 - PARTIAL_SHARE)
+                     and decoded.last_timestamp < info.duration * (1 - PARTIAL_SHARE) - frame_s)
+            if decoded.error or short:
+                result.partial = {"frames_decoded": decoded.frames, "frames_expected": info.frame_count,
+                                  "error": decoded.error or "the file ends before the last frame its header lists"}
+                log.warning("%s: %s", path, result.partial_note)
+            # What was indexed ends with the last decoded frame when the file breaks off early.
+            duration = decoded.last_timestamp + frame_s if result.partial else max(info.duration, decoded.last_timestamp)
+            result.info = VideoInfo(decoder=info.backend, duration=duration, fps=info.fps,
+                                    frame_count=decoded.frames, width=info.width, height=info.height)
+            result.shots = [NewShot(sh.start_frame, round(sh.start, 4), round(sh.end, 4))
+                            for sh in selector.shots(duration)]
+            result.frames_decoded = decoded.frames
+        finally:
+            source.close()
+
+    def _keyframe_batches(self, source: VideoSource, selector: KeyframeSelector, result: VideoResult,
+                          decoded: _Decoded) -> Iterator[list[Frame]]:
+        """Decode and select keyframes (runs in the prefetch thread); times both stages.
+
+        Only keyframes leave this thread: every other frame is dropped here, right after the
+        shot detector has seen it, so memory holds at most a few batches of frames."""
+        batch: list[Frame] = []
+        frames = source.frames()
+        while True:
+            t = time.perf_counter()
+            try:
+                frame = next(frames, None)
+            except DecodeError as exc:
+                if decoded.frames == 0:
+                    raise  # nothing to index: the file fails
+                frame, decoded.error = None, str(exc)  # keep what decoded before the break
+            t2 = time.perf_counter()
+            result.stage_seconds["decode"] += t2 - t
+            done = frame is None
+            if done:
+                batch += selector.finish()
+            else:
+                decoded.frames += 1
+                decoded.last_timestamp = frame.timestamp
+                batch += selector.feed(frame)
+            del frame  # not held while the next one decodes
+            result.stage_seconds["keyframes"] += time.perf_counter() - t2
+            size = self.settings.clip.batch_size
+            while len(batch) >= size or (batch and done):
+                yield batch[:size]
+                batch = batch[size:]
+            if done:
+                return
+
+
+def machine_fault(exc: BaseException) -> bool:
+    """A full, read-only or failing disk: the run must stop, the video is not to blame."""
+    from storage import DataDirError
+
+    return isinstance(exc, DataDirError) or (isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS)
+
+
+def pin_malloc_mmap_threshold() -> None:
+    """Make glibc give frame buffers back to the system as soon as they are freed.
+
+    Frames are allocated by decoder threads and freed by others. glibc raises its mmap threshold
+    each time such a large block is freed, so later frames land on per-thread heaps that it does
+    not give back, and peak memory grows with video length: indexing 16 minutes of SD video with
+    decord peaked at 6.7 GB against 1.2 GB for one minute. Setting the threshold (to glibc's own
+    default, 128 KiB) switches that adjustment off: each frame gets its own mapping, unmapped on
+    free, at the cost of a few page faults per frame. Process-wide; a no-op off glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_mmap_threshold = -3  # from glibc's malloc.h
+    libc.mallopt(m_mmap_threshold, 128 * 1024)
+
+
+def prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """Run an iterator in a background thread, `depth` items ahead; re-raise its errors here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def worker():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", done))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=worker, daemon=True, name="evr-decode")
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,20 @@
+"""The errors storage raises: each a problem with the data directory or the vector service
+that the user must act on, with a message that says what to do."""
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """A problem with the data directory that the user must act on."""
+
+
+class ModelMismatchError(StoreError):
+    pass
+
+
+class DataDirError(StoreError):
+    """The data directory cannot be written: disk full, read-only or failing. The machine's
+    fault, not the video's; what was being written is not committed."""
+
+
+class VectorServiceError(StoreError):
+    """The vector database (Milvus) cannot be reached or does not hold this index's vectors."""
