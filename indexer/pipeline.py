@@ -117,7 +117,7 @@ class Indexer:
             self.store.bind_model(self.clip.info)  # refuses another model before any work
             runner = self.runner or make_runner(self.settings, self.worker)
             with runner:
-                runner.start()  # loads the models: missing weights stop the run up front
+                runner.start(len(todo))  # loads the models: missing weights stop the run up front
                 self._work_and_commit(runner, todo, progress, report)
         t = time.perf_counter()
         self.store.build_vectors()  # when the archive's size or [index] kind calls for another index

@@ -17,8 +17,9 @@ class Runner(ABC):
     slots: int = 1
 
     @abstractmethod
-    def start(self) -> None:
-        """Start the workers and load their models: missing weights raise here."""
+    def start(self, videos: int) -> None:
+        """Start the workers (no more than `videos`) and load their models: missing weights
+        raise here."""
 
     @abstractmethod
     def submit(self, path: str) -> None:

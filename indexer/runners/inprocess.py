@@ -14,7 +14,7 @@ class InProcessRunner(Runner):
         self.worker = worker
         self._path: str | None = None
 
-    def start(self) -> None:
+    def start(self, videos: int) -> None:
         self.worker.load()
 
     def submit(self, path: str) -> None:

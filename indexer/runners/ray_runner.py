@@ -43,7 +43,7 @@ class RayRunner(Runner):
         self._attempts: dict[str, int] = {}
         self.slots = 0
 
-    def start(self) -> None:
+    def start(self, videos: int) -> None:
         import ray
 
         run = self.run
@@ -65,7 +65,7 @@ class RayRunner(Runner):
             self._started_ray = True
         resources = ray.cluster_resources()
         gpus = run.gpus_per_worker if resources.get("GPU", 0) > 0 else 0
-        workers = run.workers or _capacity(resources, run.cpus_per_worker, gpus)
+        workers = min(videos, run.workers or _capacity(resources, run.cpus_per_worker, gpus))
         if workers < 1:
             raise RayUnavailableError(f"the Ray cluster has no room for a worker ({resources})")
         self._actor_class = ray.remote(num_cpus=run.cpus_per_worker, num_gpus=gpus, max_restarts=0)(VideoWorker)
