@@ -207,3 +207,26 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
         best, score = reader.nearest(unit(2), 1)[0]
         assert best == 3 and score == pytest.approx(1.0, abs=1e-5)
         assert reader.keyframes([best])[best].video_path == "/v/a.mp4"  # the file a player opens
+
+
+def test_analyses_are_stored_by_their_analyzer_s_name(store):
+    """An analyzer's results reach storage under its registry name; a name with no storage is
+    refused before anything is written."""
+    from indexer.analyzers import ANALYZERS, enabled_analyzers
+    from indexer.settings import IndexSettings, OcrSettings, PersonSettings
+    from storage import ANALYSES, PersonsInFrame, TextBox
+
+    assert set(ANALYZERS) <= set(ANALYSES)  # every registered analyzer has its storage
+    assert set(enabled_analyzers(IndexSettings())) == set(ANALYZERS)
+    assert enabled_analyzers(IndexSettings(ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False))) == {}
+    vid = store.start_video("/v/a.mp4", 100, 1)
+    text = [TextBox("BẢN TIN", (0.1, 0.8, 0.9, 0.9), 0.9)]
+    store.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"ocr": text}),
+                                 NewKeyframe(25, 1.0, 0, b"jpeg", unit(1), {"persons": PersonsInFrame([], 0.0, None)})])
+    rows = sorted(store.keyframes(range(1, 10)).values(), key=lambda r: r.frame_idx)
+    assert [(r.ocr_text, r.person_count) for r in rows] == [("BẢN TIN", None), (None, 0)]
+    assert [kid for kid, _ in store.ocr_search("ban tin")] == [rows[0].keyframe_id]
+    dirs = set(store.thumb_root.iterdir())
+    with pytest.raises(ValueError, match="no storage for the results of analyzer\\(s\\) speech"):
+        store.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"speech": "hello"})])
+    assert set(store.thumb_root.iterdir()) == dirs and len(store.keyframes(range(1, 10))) == 2

@@ -7,9 +7,9 @@ import numpy as np
 
 from storage.types import POSE_LABELS, POSTURES, PersonsInFrame
 
+from ...encoders import ModelUnavailableError, resolve_device
 from ...settings import PERSON_BACKENDS, IndexSettings, PersonSettings
 from ..base import Analyzer
-from ...encoders import ModelUnavailableError, resolve_device
 from .mediapipe_backend import MediapipePersons
 from .pose_labels import pose_labels
 from .torchvision_backend import TorchvisionPersons, weights_cached
