@@ -10,7 +10,7 @@ import pytest
 from search import Query, SearchEngine
 from storage import KeyframeFilter, Store, VectorIndexSettings
 
-from .conftest import evr
+from .conftest import evr, evr_process
 from .test_faults import run
 
 
@@ -111,3 +111,14 @@ def test_milvus_settings_are_checked_where_they_enter(capsys, monkeypatch):
     code, _, err = run(capsys, "stats")
     assert code == 2 and "storage.milvus_uri must be a Milvus Lite file ending in .db" in err
     assert dataclasses.fields(VectorIndexSettings)  # the settings class the edge fills
+
+
+def test_a_lite_file_held_by_another_process_gives_one_line(planted, milvus_engine):
+    """Milvus Lite serves one process: a second one is told so, and what to use instead."""
+    engine, facts = planted
+    milvus_engine.store.sync_vectors()  # this process holds the Lite file
+    s = milvus_engine.store.index_settings
+    done = evr_process("--data-dir", engine.store.data_dir, "search", "--like", facts[("alpha", 1)],
+                       env_extra={"EVR_STORAGE_VECTORS": "milvus", "EVR_STORAGE_MILVUS_URI": s.milvus_uri})
+    assert done.returncode == 1
+    assert "Milvus Lite serves one process at a time" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -69,10 +69,11 @@ class MilvusIndex:
         schema.add_field("has_text", DataType.BOOL)
         params = self._client.prepare_index_params()
         params.add_index("vector", index_type=self.index_type, metric_type="IP", params=INDEX_TYPES[self.index_type])
-        # Strong: a search sees every write before it (the writer's count check right after a
-        # run, a reader right after a commit), as with SQLite.
-        self._call(self._client.create_collection, self.collection, schema=schema, index_params=params,
-                   consistency_level="Strong")
+        # A server: Strong, so a search sees every write before it (the writer's count check right
+        # after a run, a reader right after a commit), as with SQLite. Milvus Lite is one process
+        # that sees its own writes, and does not implement the timestamps Strong asks for.
+        lite = {} if self.uri.endswith(".db") else {"consistency_level": "Strong"}
+        self._call(self._client.create_collection, self.collection, schema=schema, index_params=params, **lite)
         self.load()
 
     def load(self) -> None:
@@ -170,14 +171,29 @@ def _connect(uri: str):
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 
-    # pymilvus logs a failed connection itself, with a timestamp, before it raises: one line is ours.
-    library = logging.getLogger("pymilvus")
-    saved, library.level = library.level, logging.CRITICAL
+    if uri.endswith(".db"):
+        # Milvus Lite serves pymilvus from a gRPC server in this process, which does not implement
+        # every call pymilvus may try first (AllocTimestamp, before it falls back); gRPC logs each
+        # such try as an error with a traceback. No other gRPC server runs in an evr process.
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+
+    # pymilvus and Milvus Lite log a failed connection themselves, with tracebacks, before
+    # pymilvus raises: the one line the user gets is ours.
+    libraries = [logging.getLogger(name) for name in ("pymilvus", "milvus_lite")]
+    saved = [lib.level for lib in libraries]
+    for lib in libraries:
+        lib.setLevel(logging.CRITICAL)
     try:
         return MilvusClient(uri, timeout=CONNECT_TIMEOUT_S)
     except MilvusException as exc:
+        if uri.endswith(".db"):
+            raise VectorServiceError(
+                f"cannot open Milvus Lite file {uri} ({exc.message}): Milvus Lite serves one process "
+                "at a time, and another evr process (the app, a search, an index run) may hold it; "
+                "for several processes at once use a Milvus server ([storage] milvus_uri)") from exc
         raise VectorServiceError(
             f"cannot reach Milvus at {uri} ({exc.message}): start it, or fix [storage] milvus_uri "
             "(a path ending in .db runs Milvus Lite in this process)") from exc
     finally:
-        library.level = saved
+        for lib, level in zip(libraries, saved):
+            lib.setLevel(level)
