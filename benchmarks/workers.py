@@ -21,9 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer.pipeline import Indexer  # noqa: E402
-from indexer.runners import InProcessRunner, RayRunner  # noqa: E402
+from indexer.runners import RayRunner  # noqa: E402
 from indexer.settings import ClipSettings, IndexSettings, OcrSettings, PersonSettings  # noqa: E402
-from indexer.work import VideoWorker  # noqa: E402
 from storage import Store  # noqa: E402
 
 
@@ -31,9 +30,9 @@ def run(paths: list[Path], settings: IndexSettings, workers: int) -> tuple[float
     """(seconds, videos indexed, keyframes) of one index run into a fresh data directory."""
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp), writer=True) as store:
         settings = dataclasses.replace(settings, run=dataclasses.replace(settings.run, workers=workers))
-        runner = RayRunner(settings) if workers else InProcessRunner(VideoWorker(settings))
         t = time.perf_counter()
-        report = Indexer(store, settings, runner=runner).run(paths, progress=False)
+        # workers=0: the Indexer's own in-process runner; else Ray, even for one worker.
+        report = Indexer(store, settings, runner=RayRunner(settings) if workers else None).run(paths, progress=False)
         return time.perf_counter() - t, report.videos_indexed, report.keyframes_added
 
 

@@ -29,7 +29,7 @@ from .encoders import ClipEncoder
 from .runners import Runner, make_runner
 from .scan import find_videos
 from .settings import IndexSettings
-from .work import STAGES, VideoResult, VideoWorker, machine_fault, pin_malloc_mmap_threshold
+from .work import STAGES, VideoResult, VideoWorker, machine_fault
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,6 @@ class Indexer:
         progress: bool | None = None,
     ) -> IndexReport:
         started = time.perf_counter()
-        pin_malloc_mmap_threshold()
         report = IndexReport()
         files, unreadable = find_videos(paths, self.settings.extensions)
         report.videos_failed += [{"path": str(p), "error": why} for p, why in unreadable]

@@ -95,7 +95,8 @@ class VideoWorker:
         return "|".join(p for p in parts if p)
 
     def load(self) -> None:
-        """Load every model now: missing weights stop a run before any video is touched."""
+        """Load every model now: missing weights stop a run before any video is touched. Also
+        pins malloc's mmap threshold in the process that will decode (this one)."""
         pin_malloc_mmap_threshold()
         self.clip.load()
         for analyzer in self.analyzers.values():

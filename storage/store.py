@@ -433,7 +433,7 @@ class Store:
         current = self.vectors
         with self._sessions() as s:
             keyframes = s.scalar(select(func.count()).select_from(Keyframe))
-        if isinstance(current, MilvusIndex):
+        if self.milvus:
             if not force and current.ntotal == keyframes:
                 return None
             log.info("filling Milvus collection %s with %s keyframes", current.target, f"{keyframes:,}")
@@ -832,10 +832,9 @@ class Store:
         re-ranked with the stored vectors (a flat index's scores are exact already). `expr`: a
         Milvus filter expression (Milvus only)."""
         index = self.vectors
-        exact = index.kind == "flat" or (isinstance(index, MilvusIndex) and index.exact)
-        fetch = k if exact else 2 * k + 20
+        fetch = k if index.exact else 2 * k + 20
         scores, ids = index.search(vector, fetch, allowed, expr) if expr else index.search(vector, fetch, allowed)
-        if exact:  # ties by id, as _exact orders them
+        if index.exact:  # ties by id, as _exact orders them
             return sorted(((int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0), key=lambda p: (-p[1], p[0]))
         return self._exact(vector, ids[0][ids[0] >= 0])[:k]
 

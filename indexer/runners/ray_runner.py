@@ -40,7 +40,6 @@ class RayRunner(Runner):
         self._actor_class = None
         self._idle: list = []
         self._tasks: dict = {}  # ObjectRef -> _Task
-        self._attempts: dict[str, int] = {}
         self.slots = 0
 
     def start(self, videos: int) -> None:
@@ -76,10 +75,9 @@ class RayRunner(Runner):
         self._idle = actors
         self.slots = workers
 
-    def submit(self, path: str) -> None:
+    def submit(self, path: str, attempt: int = 1) -> None:
         actor = self._idle.pop()
-        self._attempts[path] = self._attempts.get(path, 0) + 1
-        self._tasks[actor.index_video.remote(path)] = _Task(actor, path, self._attempts[path])
+        self._tasks[actor.index_video.remote(path)] = _Task(actor, path, attempt)
 
     def next_result(self, on_progress: Callable[[str], None] | None = None) -> VideoResult:
         import ray
@@ -93,16 +91,14 @@ class RayRunner(Runner):
             except RayActorError as exc:
                 self._replace(task.actor)
                 if task.attempt >= self.run.max_attempts:
-                    del self._attempts[task.path]
                     return VideoResult(task.path, "", error=(
                         f"its worker died {task.attempt} times while indexing it (out of memory, or a "
                         f"crash in a decoder): {str(exc).splitlines()[0]}"))
                 log.warning("the worker indexing %s died (%s); indexing it again", task.path,
                             str(exc).splitlines()[0])
-                self.submit(task.path)
+                self.submit(task.path, task.attempt + 1)
                 continue
             self._idle.append(task.actor)
-            self._attempts.pop(task.path, None)
             return result
 
     def _replace(self, dead) -> None:

@@ -61,6 +61,7 @@ class IndexState:
 
 class VectorIndex(ABC):
     kind: str
+    exact: bool  # scores and order are exact: no re-ranking with the stored vectors needed
 
     def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState,
                  mapped: bool = False):

@@ -12,6 +12,7 @@ from .base import IndexState, VectorIndex, VectorIndexSettings
 
 class FlatIndex(VectorIndex):
     kind = "flat"
+    exact = True
 
     @classmethod
     def empty(cls, dim: int, settings: VectorIndexSettings, state: IndexState = IndexState()) -> FlatIndex:

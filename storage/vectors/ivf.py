@@ -36,6 +36,7 @@ def training_size(vectors: int) -> int:
 
 class IvfIndex(VectorIndex):
     kind = "ivf"
+    exact = False
 
     def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState,
                  trained_for: int, mapped: bool = False):
