@@ -2,8 +2,9 @@
 
 Indexes the same folder three times into fresh data directories (ViT-B-32 with random weights
 unless told otherwise; OCR and persons as --analyzers says) and prints a table: wall seconds,
-videos per minute, and each run's time as a ratio of the in-process run. Ray's start (about 5 s
-here) and each worker's model load are inside the times, as a user sees them.
+videos per minute, and each run's time as a ratio of the in-process run. Ray's start
+(`ray.init` took 6.9 s in one try here) and each worker's model load are inside the times, as a
+user sees them.
 
     python benchmarks/workers.py --videos ../shared/data/videos/msrvtt [--analyzers] [--workers 1 2]
 """
