@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python benchmarks/ocr_vietnamese.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/aic_import.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/workers.py --videos "$(VIDEOS)/msrvtt"
+	$(BIN)/python benchmarks/speech.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/ui_latency.py
 	$(BIN)/python benchmarks/scale.py --keyframes 100000
 

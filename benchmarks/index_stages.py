@@ -28,7 +28,7 @@ from indexer.settings import ClipSettings, DecodeSettings, IndexSettings  # noqa
 from indexer.encoders import ClipEncoder  # noqa: E402
 from indexer.analyzers.ocr import OcrAnalyzer  # noqa: E402
 from indexer.analyzers.persons import PersonAnalyzer  # noqa: E402
-from indexer.settings import OcrSettings, PersonSettings  # noqa: E402
+from indexer.settings import OcrSettings, PersonSettings, SpeechIndexSettings  # noqa: E402
 from indexer.decoders import BACKENDS, open_video  # noqa: E402
 from indexer.keyframes import KeyframeSelector  # noqa: E402
 from indexer.scan import find_videos  # noqa: E402
@@ -85,6 +85,7 @@ def rss_child(video: Path, backend: str, model: str) -> int:
         decode=DecodeSettings(backends=[backend]),
         clip=ClipSettings(model=model, pretrained="none", device="cpu"),
         ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),
+        speech=SpeechIndexSettings(enabled=False),
     )
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp), writer=True) as store:
         report = Indexer(store, settings).run([video], progress=False)
@@ -135,6 +136,7 @@ def main() -> int:
     settings = IndexSettings(
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device),
         ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),  # timed on their own below
+        speech=SpeechIndexSettings(enabled=False),  # benchmarks/speech.py
     )
     files, _ = find_videos([args.videos], settings.extensions)
     backends = [args.backend] + [b for b in settings.decode.backends if b != args.backend]

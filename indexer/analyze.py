@@ -1,7 +1,8 @@
-"""`evr analyze`: OCR and persons on keyframes that were imported rather than decoded.
+"""`evr analyze`: OCR, persons and speech on videos that were imported rather than decoded.
 
 An imported keyframe (indexer/aic.py) keeps the path of the package's full-size image, so the
-analyzers read that image: no video is decoded. A video's analyzer signature (`Video.analyzers`,
+frame analyzers read that image: no video is decoded. The speech analyzer reads the sound of
+the package's video file, where the package has one (a video without one is skipped by it). A video's analyzer signature (`Video.analyzers`,
 e.g. `aic:ViT-B-32/openai|ocr:tesseract+craft:vi+en|persons:mediapipe`) says which analyzers
 ran; an enabled analyzer whose signature is missing or different runs again, one video per
 commit. A missing or unreadable image fails that video's analysis (reported); its keyframes
@@ -14,6 +15,7 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,7 +23,7 @@ from tqdm import tqdm
 
 from storage import ImportedVideo, Store
 
-from .analyzers import ANALYZERS, enabled_analyzers
+from .analyzers import ANALYZERS, FileAnalyzer, enabled_analyzers
 from .settings import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -67,8 +69,10 @@ class KeyframeAnalysis:
         todo = []
         for video in self.store.imported_videos(video_ids):
             done = signature_parts(video.analyzers)
-            # An analyzer with no signature cannot run here (OCR without any language's model).
-            needed = [name for name, a in self.analyzers.items() if a.signature and done.get(name) != a.signature]
+            # An analyzer with no signature cannot run here (OCR without any language's model),
+            # nor speech on a package without the video file.
+            needed = [name for name, a in self.analyzers.items() if a.signature and done.get(name) != a.signature
+                      and (video.media_path or not isinstance(a, FileAnalyzer))]
             if needed:
                 todo.append((video, needed))
             else:
@@ -80,14 +84,14 @@ class KeyframeAnalysis:
         for video, needed in bar:
             bar.set_postfix_str(video.video_id, refresh=False)
             try:
-                results = self._analyze(video, needed, report)
+                results, by_file = self._analyze(video, needed, report)
             except ValueError as exc:
                 log.error("%s: %s", video.video_id, exc)
                 report.videos_failed.append({"video_id": video.video_id, "error": str(exc)})
                 continue
             t = time.perf_counter()
             signature = signature_parts(video.analyzers) | {n: self.analyzers[n].signature for n in needed}
-            self.store.save_analysis(video.id, "|".join(signature.values()), results)
+            self.store.save_analysis(video.id, "|".join(signature.values()), results, by_file)
             report.stage_seconds["write"] += time.perf_counter() - t
             report.videos_analyzed += 1
             report.keyframes_analyzed += len(video.keyframes)
@@ -95,8 +99,18 @@ class KeyframeAnalysis:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _analyze(self, video: ImportedVideo, needed: list[str], report: AnalyzeReport) -> dict[str, dict]:
-        """{"ocr": {keyframe id: boxes}, "persons": {keyframe id: persons}} for the needed analyzers."""
+    def _analyze(self, video: ImportedVideo, needed: list[str], report: AnalyzeReport) -> tuple[dict, dict]:
+        """({"ocr": {keyframe id: boxes}, "persons": {keyframe id: persons}}, {"speech": segments})
+        for the needed analyzers."""
+        files = [name for name in needed if isinstance(self.analyzers[name], FileAnalyzer)]
+        needed = [name for name in needed if name not in files]
+        by_file = {}
+        if files and not Path(video.media_path).is_file():
+            raise ValueError(f"the video file {video.media_path} is missing (moved or deleted)")
+        for name in files:
+            t = time.perf_counter()
+            by_file[name] = self.analyzers[name].analyze_file(video.media_path)
+            report.stage_seconds[name] += time.perf_counter() - t
         results: dict[str, dict] = {name: {} for name in needed}
         for start in range(0, len(video.keyframes), BATCH):
             batch = video.keyframes[start : start + BATCH]
@@ -108,7 +122,7 @@ class KeyframeAnalysis:
                 for k, result in zip(batch, self.analyzers[name].analyze(images)):
                     results[name][k.keyframe_id] = result
                 report.stage_seconds[name] += time.perf_counter() - t
-        return results
+        return results, by_file
 
 
 def _read_rgb(path: str | None) -> np.ndarray:

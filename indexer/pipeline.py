@@ -164,7 +164,7 @@ class Indexer:
         t = time.perf_counter()
         report.keyframes_added += self.store.save_video(
             video_id, result.info, result.keyframes, analyzers=result.signature,
-            partial=result.partial_note, shots=result.shots)
+            partial=result.partial_note, shots=result.shots, video_analyses=result.analyses)
         report.stage_seconds["write"] += time.perf_counter() - t
         report.frames_decoded += result.frames_decoded
         report.videos_indexed += 1

@@ -12,6 +12,7 @@ DEVICES = ("auto", "cpu", "cuda")
 DECODERS = ("decord", "pyav", "opencv")  # indexer/decoders, one file each
 PERSON_BACKENDS = ("auto", "torchvision", "mediapipe")
 OCR_BACKENDS = ("auto", "easyocr", "tesseract")  # indexer/analyzers/ocr, one file each
+SPEECH_BACKENDS = ("auto", "faster-whisper", "pocketsphinx")  # indexer/analyzers/speech, one file each
 
 
 @functools.cache
@@ -105,6 +106,25 @@ class PersonSettings:
 
 
 @dataclass(frozen=True)
+class SpeechIndexSettings:
+    """Transcription of each video's sound track (indexer/analyzers/speech/)."""
+
+    enabled: bool = True
+    # auto: faster-whisper when its model is cached or can be downloaded now, else pocketsphinx
+    # (English only, its model ships with it: the offline fallback).
+    backend: str = "auto"  # one of SPEECH_BACKENDS
+    # faster-whisper's model: a size ("tiny", "base", "small", "medium", "large-v3",
+    # "distil-large-v3"), a Hugging Face repo id, or a folder holding a converted model.
+    # "small" transcribes well above real time on a CPU; "large-v3" reads Vietnamese best (GPU).
+    model: str = "small"
+    language: str = "auto"  # ISO 639-1 code, or auto: Whisper detects it per video (pocketsphinx: en)
+    device: str = "auto"
+    # Whisper reads the sound this many seconds at a time, cut at the quietest moment near the
+    # end: memory stays flat however long the video.
+    window_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     """Where the work on each video runs (indexer/runners/); one writer commits either way."""
 
@@ -127,6 +147,7 @@ class IndexSettings:
     clip: ClipSettings = field(default_factory=ClipSettings)
     ocr: OcrSettings = field(default_factory=OcrSettings)
     persons: PersonSettings = field(default_factory=PersonSettings)
+    speech: SpeechIndexSettings = field(default_factory=SpeechIndexSettings)
     run: WorkerSettings = field(default_factory=WorkerSettings)
     # Files taken when a folder is indexed (a file named explicitly is always tried).
     extensions: list[str] = field(

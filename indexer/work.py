@@ -1,4 +1,5 @@
-"""The work on one video: decode -> keyframes -> CLIP and analyzers, with no store in sight.
+"""The work on one video: decode -> keyframes -> CLIP and frame analyzers, then the file analyzers
+(speech), with no store in sight.
 
 `VideoWorker.index_video(path)` is a pure function of the file and the settings: it returns a
 `VideoResult` (keyframes with vectors and analyses, shots, what the decoder learned) that the
@@ -22,10 +23,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from storage.types import NewKeyframe, NewShot, VideoInfo
 
-from .analyzers import Analyzer, enabled_analyzers
+from .analyzers import FileAnalyzer, FrameAnalyzer, enabled_analyzers
 from .decoders import DecodeError, Frame, VideoSource, one_line, open_video
 from .encoders import ClipEncoder
 from .keyframes import KeyframeSelector
@@ -34,7 +36,7 @@ from .thumbnails import encode_thumbnail
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "keyframes", "clip", "ocr", "persons", "write")
+STAGES = ("decode", "keyframes", "clip", "ocr", "persons", "speech", "write")
 # OS errors of the machine rather than of a video, wherever they come from (a temp folder too).
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 # A file is partial when it decodes fewer frames than its header promises and stops early in
@@ -53,6 +55,8 @@ class VideoResult:
     info: VideoInfo | None = None  # None when the file failed
     keyframes: list[NewKeyframe] = field(default_factory=list)
     shots: list[NewShot] = field(default_factory=list)
+    # Each file analyzer's result for the whole video, by its name ("speech": list[SpeechSegment]).
+    analyses: dict[str, Any] = field(default_factory=dict)
     # Indexed as far as it decodes: {"frames_decoded", "frames_expected", "error"}
     partial: dict | None = None
     error: str | None = None  # the file failed: why
@@ -81,7 +85,9 @@ class VideoWorker:
     def __init__(self, settings: IndexSettings, clip: ClipEncoder | None = None):
         self.settings = settings
         self.clip = clip or ClipEncoder(settings.clip)
-        self.analyzers: dict[str, Analyzer] = enabled_analyzers(settings)
+        self.analyzers = enabled_analyzers(settings)
+        self.frame_analyzers = {n: a for n, a in self.analyzers.items() if isinstance(a, FrameAnalyzer)}
+        self.file_analyzers = {n: a for n, a in self.analyzers.items() if isinstance(a, FileAnalyzer)}
 
     def signature(self) -> str:
         """The keyframe rule and analyzers this worker applies; a video indexed under others is
@@ -117,7 +123,7 @@ class VideoWorker:
             if machine_fault(exc):
                 raise
             result.error = f"cannot decode: {exc}" if isinstance(exc, DecodeError) else one_line(exc)
-            result.keyframes, result.shots, result.info = [], [], None
+            result.keyframes, result.shots, result.analyses, result.info = [], [], {}, None
             log.debug("details", exc_info=True)
         return result
 
@@ -133,7 +139,7 @@ class VideoWorker:
                 vectors = self.clip.encode_images(images)
                 result.stage_seconds["clip"] += time.perf_counter() - t
                 analyses = {}
-                for name, analyzer in self.analyzers.items():
+                for name, analyzer in self.frame_analyzers.items():
                     t = time.perf_counter()
                     analyses[name] = analyzer.analyze(images)
                     result.stage_seconds[name] += time.perf_counter() - t
@@ -171,6 +177,14 @@ class VideoWorker:
             result.frames_decoded = decoded.frames
         finally:
             source.close()
+        for name, analyzer in self.file_analyzers.items():
+            if on_progress:
+                on_progress(f"{len(result.keyframes)} keyframes, {name}")
+            t = time.perf_counter()
+            found = analyzer.analyze_file(path)
+            result.stage_seconds[name] += time.perf_counter() - t
+            if found is not None:  # None: it could not run here
+                result.analyses[name] = found
 
     def _keyframe_batches(self, source: VideoSource, selector: KeyframeSelector, result: VideoResult,
                           decoded: _Decoded) -> Iterator[list[Frame]]:

@@ -1,17 +1,21 @@
-"""Search: query -> vector search -> filters -> OCR fusion / temporal pairing -> ranked hits.
+"""Search: query -> vector search -> filters -> OCR and speech fusion / temporal pairing -> ranked hits.
 
 The CLI and the UI both call `SearchEngine.search`; there is no second search path.
 
 Ranking rules (README.md, "Search rules"):
 - A text, image or keyframe query ranks keyframes by CLIP cosine similarity.
-- Filters (persons, poses, OCR words, videos, time range) restrict the search exactly: the
-  vector search runs over the matching keyframes only, so a filter never shrinks the result
-  below k while enough keyframes match.
+- Filters (persons, poses, OCR words, spoken words, videos, time range) restrict the search
+  exactly: the vector search runs over the matching keyframes only, so a filter never shrinks
+  the result below k while enough keyframes match. Spoken words match a keyframe when one speech
+  segment within storage.store.SPEECH_REACH_S (2 s) of it holds them all.
 - OCR only (`--ocr` without another query): keyframes whose on-screen text holds every word,
-  ranked by BM25.
-- A text query is also looked up in the OCR text. When frames show all its words, the CLIP and
-  OCR rankings are fused by reciprocal rank fusion, score = sum over lists of 1 / (60 + rank),
-  so a frame that literally shows the queried words ranks near the top.
+  ranked by BM25. Speech only (`--speech`): for each speech segment that holds every word, best
+  BM25 first, the keyframe nearest the moment the first of them is said. Both: the two rankings
+  fused as below, each filtered by the other's words.
+- A text query is also looked up in the OCR text and in the transcripts. When frames show all
+  its words, or a segment says them, the CLIP, OCR and speech rankings are fused by reciprocal
+  rank fusion, score = sum over lists of 1 / (60 + rank), so a frame that literally shows the
+  queried words, or is seen while they are said, ranks near the top.
 - Temporal (`A --then B [--then C ...] --within S`): chains of keyframes of one video, one per
   event in order, each 0 < S' <= S seconds after the previous; ranked by the sum of their
   similarities. Each first-event keyframe gives at most one chain, its best.
@@ -60,8 +64,8 @@ class Query:
     text: str | None = None
     image: np.ndarray | None = None  # RGB uint8
     like: int | None = None  # keyframe id
-    # filters.ocr, the words that must be on screen, is one more filter beside a text, image or
-    # keyframe query; without one, it is the query: the OCR ranking.
+    # filters.ocr and filters.speech, the words that must be on screen or said, are filters beside
+    # a text, image or keyframe query; without one, they are the query: the OCR/speech ranking.
     filters: KeyframeFilter = field(default_factory=KeyframeFilter)
     then: tuple[str, ...] = ()  # temporal: the events after the first, in order
     lang: str | None = None  # the text's language (ISO 639-1); None: detected (search/multilingual)
@@ -80,13 +84,16 @@ class Query:
         given = sum(x is not None for x in (self.text, self.image, self.like))
         if self.less_like and not self.has_vector_query:
             raise QueryError("--less-like refines a query: give a text, --image, --like or --more-like too")
-        if given > 1 or (given == 0 and self.filters.ocr is None and not self.more_like):
+        if given > 1 or (given == 0 and self.filters.ocr is None and self.filters.speech is None
+                         and not self.more_like):
             raise QueryError("give one of: a text query, --image FILE, --like KEYFRAME_ID, --more-like KEYFRAME_ID "
-                             "(and/or --ocr WORDS)")
+                             "(and/or --ocr WORDS, --speech WORDS)")
         if self.text is not None and not self.text.strip():
             raise QueryError("the text query is empty")
         if self.filters.ocr is not None and not words(self.filters.ocr):
             raise QueryError("the --ocr text has no words to look for")
+        if self.filters.speech is not None and not words(self.filters.speech):
+            raise QueryError("the --speech text has no words to look for")
         if not 1 <= self.k <= MAX_K:
             raise QueryError(f"k must be between 1 and {MAX_K}")
         if self.group not in GROUPS:
@@ -160,8 +167,8 @@ class SearchEngine:
         if q.text is not None or q.image is not None or q.then:
             # Vectors of another model would compare as noise: refuse before encoding anything.
             self.store.check_model(self.clip.info)
-        # Without a vector query the OCR words rank (in _ranking) rather than filter.
-        filters = q.filters if q.has_vector_query else replace(q.filters, ocr=None)
+        # Without a vector query the OCR and spoken words rank (in _ranking) rather than filter.
+        filters = q.filters if q.has_vector_query else replace(q.filters, ocr=None, speech=None)
         encoded = self.text.encode(q.text, q.lang) if q.text is not None else None
         vec = encoded.vector if encoded else self.query_vector(q) if q.image is not None or q.like is not None else None
         if q.then:
@@ -208,15 +215,25 @@ class SearchEngine:
     # -- ranking ---------------------------------------------------------------------------
 
     def _ranking(self, q: Query, vec: np.ndarray | None, filters: KeyframeFilter, fetch: int):
-        """The top `fetch` (keyframe id, score) and how they matched ("clip", "ocr", or per id)."""
-        if vec is None:
-            return self.store.ocr_search(q.filters.ocr, filters, limit=fetch), "ocr"
-        ranked = self.store.nearest(vec, fetch, filters)
-        if q.text is not None:
-            ocr = self.store.ocr_search(q.text, filters, limit=fetch)
-            if ocr:
-                return _fuse(ranked, ocr)
-        return ranked, "clip"
+        """The top `fetch` (keyframe id, score) and how they matched ("clip", "ocr", "speech",
+        or per id)."""
+        rankings: dict[str, list[tuple[int, float]]] = {}
+        if vec is None:  # the words themselves are the query, each list filtered by the other's words
+            f = q.filters
+            if f.ocr is not None:
+                rankings["ocr"] = self.store.ocr_search(f.ocr, replace(f, ocr=None), limit=fetch)
+            if f.speech is not None:
+                rankings["speech"] = self.store.speech_search(f.speech, replace(f, speech=None), limit=fetch)
+        else:
+            rankings["clip"] = self.store.nearest(vec, fetch, filters)
+            if q.text is not None:
+                rankings["ocr"] = self.store.ocr_search(q.text, filters, limit=fetch)
+                rankings["speech"] = self.store.speech_search(q.text, filters, limit=fetch)
+        found = {name: ranked for name, ranked in rankings.items() if ranked}
+        if len(found) < 2:
+            name = next(iter(found or rankings))
+            return rankings[name], name
+        return _fuse(found)
 
     def _grouped(self, ranked: list[tuple[int, float]], q: Query) -> tuple[list[tuple[int, float]], int]:
         """At most k videos in the order of their best hit, each with its best `per_video` hits;
@@ -300,14 +317,16 @@ def _encoded_by(hits: list[Hit], encoded: EncodedText | None) -> list[Hit]:
     return [replace(h, encoder=encoded.encoder, query_language=encoded.language) for h in hits]
 
 
-def _fuse(clip: list[tuple[int, float]], ocr: list[tuple[int, float]]):
-    """Reciprocal rank fusion of two rankings; returns the fused ranking and how each id matched."""
+def _fuse(rankings: dict[str, list[tuple[int, float]]]):
+    """Reciprocal rank fusion of named rankings; returns the fused ranking and how each id
+    matched: the names of the rankings that hold it, joined by "+" ("clip+speech")."""
     fused: dict[int, float] = {}
-    for ranking in (clip, ocr):
+    found_by: dict[int, list[str]] = {}
+    for name, ranking in rankings.items():
         for rank, (kid, _) in enumerate(ranking, start=1):
             fused[kid] = fused.get(kid, 0.0) + 1.0 / (RRF_K + rank)
-    in_clip, in_ocr = {k for k, _ in clip}, {k for k, _ in ocr}
-    match = {k: "clip+ocr" if k in in_clip and k in in_ocr else ("ocr" if k in in_ocr else "clip") for k in fused}
+            found_by.setdefault(kid, []).append(name)
+    match = {kid: "+".join(names) for kid, names in found_by.items()}
     return sorted(fused.items(), key=lambda item: (-item[1], item[0])), match
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage import KeyframeRow
+from storage import KeyframeRow, SpeechSegment
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,8 @@ class Hit:
     shot_start: float | None  # seconds; None for a video indexed before shots were stored
     shot_end: float | None
     score: float
-    match: str  # "clip", "ocr" or "clip+ocr": which ranking(s) found it
+    # Which ranking(s) found it: "clip", "ocr", "speech", or several joined by "+" ("clip+speech").
+    match: str
     thumbnail: str  # absolute path
     ocr_text: str | None
     person_count: int | None
@@ -30,6 +31,7 @@ class Hit:
     query_language: str | None = None
     # Imported videos: the package's media-info (title, publish_date, watch_url, ...).
     media_info: dict | None = None
+    speech: SpeechSegment | None = None  # what is said around the keyframe
 
     @classmethod
     def from_row(cls, rank: int, row: KeyframeRow, score: float, match: str, then: Hit | None = None) -> Hit:
@@ -52,6 +54,7 @@ class Hit:
             video_db_id=row.video_db_id,
             then=then,
             media_info=row.media_info,
+            speech=row.speech,
         )
 
     @property
@@ -80,6 +83,7 @@ class Hit:
             "ocr_text": self.ocr_text,
             "person_count": self.person_count,
             "poses": self.poses,
+            "speech": self.speech.to_json() if self.speech else None,
             "encoder": self.encoder,
             "query_language": self.query_language,
             "title": self.media("title"),

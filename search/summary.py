@@ -1,7 +1,8 @@
 """A short spoken-style summary of the event around a hit, in English or Vietnamese.
 
 The event window is the hit's time +- `window_s` in the same video. The summary says which video
-and when, how many people there are and what poses they hold, what text is on screen, and which
+and when, how many people there are and what poses they hold, what text is on screen, quotes
+what is said (the transcript's segments heard by the window's keyframes), and which
 labels of a configured vocabulary CLIP finds closest to the window's keyframes (zero-shot tags:
 the mean of the window's vectors against each label's text vector).
 """
@@ -25,14 +26,14 @@ TEMPLATES = {
     "en": {
         "head": "Video {video}, at {time} ({start} to {end}).", "nobody": "No people.", "one": "One person.",
         "many": "Up to {n} people.", "poses": "Poses: {poses}.", "text": "On screen: {text}.",
-        "tags": "Looks like: {tags}.",
+        "said": "Said: “{said}”.", "tags": "Looks like: {tags}.",
         "pose_words": {"standing": "standing", "sitting": "sitting", "lying": "lying down", "bending": "bending",
                        "arms_raised": "arms raised"},
     },
     "vi": {
         "head": "Video {video}, lúc {time} (từ {start} đến {end}).", "nobody": "Không có người.",
         "one": "Có một người.", "many": "Có tối đa {n} người.", "poses": "Tư thế: {poses}.",
-        "text": "Chữ trên màn hình: {text}.", "tags": "Cảnh giống: {tags}.",
+        "text": "Chữ trên màn hình: {text}.", "said": "Lời nói: “{said}”.", "tags": "Cảnh giống: {tags}.",
         "pose_words": {"standing": "đứng", "sitting": "ngồi", "lying": "nằm", "bending": "cúi người",
                        "arms_raised": "giơ tay"},
     },
@@ -151,6 +152,9 @@ def _render(language: str, hit: KeyframeRow, window: tuple[float, float], rows: 
     texts = list(dict.fromkeys(r.ocr_text.strip() for r in rows if r.ocr_text and r.ocr_text.strip()))
     if texts:
         parts.append(t["text"].format(text="; ".join(texts)[:160]))
+    said = sorted({(r.speech.start, r.speech.text) for r in rows if r.speech})
+    if said:
+        parts.append(t["said"].format(said=" … ".join(text for _, text in said)[:240]))
     if tags:
         parts.append(t["tags"].format(tags=", ".join(tags)))
     return " ".join(parts)

@@ -4,7 +4,7 @@
 `store` the data directory; `vectors` the vector index kinds behind one interface.
 """
 from .errors import DataDirError, ModelMismatchError, StoreError, VectorServiceError
-from .store import ANALYSES, RepairReport, Store
+from .store import ANALYSES, VIDEO_ANALYSES, RepairReport, Store
 from .types import (
     ImportedVideo,
     KeyframeFilter,
@@ -16,6 +16,7 @@ from .types import (
     PersonPose,
     PersonsInFrame,
     ShotRow,
+    SpeechSegment,
     TextBox,
     VideoInfo,
     VideoMedia,
@@ -38,11 +39,13 @@ __all__ = [
     "PersonsInFrame",
     "RepairReport",
     "ShotRow",
+    "SpeechSegment",
     "Store",
     "StoreError",
     "TextBox",
     "VectorIndexSettings",
     "VectorServiceError",
+    "VIDEO_ANALYSES",
     "VideoInfo",
     "VideoMedia",
     "VideoState",

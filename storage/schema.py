@@ -8,10 +8,10 @@ removals logged (by trigger) after the last one it applied.
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, PrimaryKeyConstraint, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class Base(DeclarativeBase):
@@ -65,6 +65,7 @@ class Video(Base):
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True
     )
     shots: Mapped[list[Shot]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    speech: Mapped[list[Speech]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class Keyframe(Base):
@@ -161,6 +162,22 @@ class KeyframePose(Base):
     keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
 
 
+class Speech(Base):
+    """A stretch of speech in a video's sound track (indexer/analyzers/speech/). A video whose
+    sound was transcribed and holds no speech has none; its signature says it was transcribed."""
+
+    __tablename__ = "speech_segments"
+    __table_args__ = (Index("ix_speech_video_start", "video_id", "start"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)  # seconds, on the keyframes' clock
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String)
+    confidence: Mapped[float] = mapped_column(Float)
+    words: Mapped[str] = mapped_column(Text)  # JSON [[word, start, end], ...]: where each word is said
+
+
 class VectorRemoval(Base):
     """Keyframes deleted, in order: a vector index file applies those after its last one. Rows are
     written by the trigger below; the writer prunes the ones its saved file has applied."""
@@ -171,8 +188,13 @@ class VectorRemoval(Base):
     keyframe_id: Mapped[int] = mapped_column(Integer)
 
 
-# Full-text index over folded OCR text (storage/textfold.py); rowid = keyframe id.
+# Full-text indexes over folded text (storage/textfold.py): OCR (rowid = keyframe id) and speech
+# (rowid = speech segment id).
 OCR_FTS_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS ocr_fts USING fts5(text, tokenize = 'unicode61')"
+SPEECH_FTS_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS speech_fts USING fts5(text, tokenize = 'unicode61')"
+SPEECH_DELETED_DDL = """CREATE TRIGGER IF NOT EXISTS speech_deleted AFTER DELETE ON speech_segments BEGIN
+    DELETE FROM speech_fts WHERE rowid = old.id;
+END"""
 # Whatever deletes a keyframe (a re-index, a failed or vanished video, a cascade): its OCR text
 # leaves the full-text index (a virtual table takes no foreign key) and its removal is logged.
 KEYFRAME_DELETED_DDL = """CREATE TRIGGER IF NOT EXISTS keyframe_deleted AFTER DELETE ON keyframes BEGIN

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import column, create_engine, delete, event, func, insert, literal_column, select, table, text, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from .errors import DataDirError, ModelMismatchError, StoreError, VectorServiceError
 from .schema import (
@@ -53,10 +53,13 @@ from .schema import (
     OcrBox,
     Person,
     Shot,
+    SPEECH_DELETED_DDL,
+    SPEECH_FTS_DDL,
+    Speech,
     VectorRemoval,
     Video,
 )
-from .textfold import fold, fts_query
+from .textfold import fold, fts_query, words
 from .types import (
     ImportedVideo,
     KeyframeFilter,
@@ -67,6 +70,7 @@ from .types import (
     NewShot,
     PersonsInFrame,
     ShotRow,
+    SpeechSegment,
     TextBox,
     VideoInfo,
     VideoMedia,
@@ -94,6 +98,10 @@ log = logging.getLogger(__name__)
 POST_FILTER = 8
 POST_FILTER_MIN = 100
 OCR_FTS = table("ocr_fts", column("rowid"), column("text"))  # schema.OCR_FTS_DDL
+SPEECH_FTS = table("speech_fts", column("rowid"), column("text"))  # schema.SPEECH_FTS_DDL
+# A keyframe hears the speech said within this many seconds of it: keyframes are at most
+# keyframes.max_gap_s (2 s) apart, so every segment of speech has a keyframe within reach.
+SPEECH_REACH_S = 2.0
 
 # OS errors that say the disk, not the data, is at fault.
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
@@ -141,8 +149,8 @@ class Store:
             with self._writing(self.db_path):
                 Base.metadata.create_all(self.engine)
                 with self.engine.begin() as conn:
-                    conn.execute(text(OCR_FTS_DDL))
-                    conn.execute(text(KEYFRAME_DELETED_DDL))
+                    for ddl in (OCR_FTS_DDL, KEYFRAME_DELETED_DDL, SPEECH_FTS_DDL, SPEECH_DELETED_DDL):
+                        conn.execute(text(ddl))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.vectors_path = self.data_dir / "vectors.faiss"
         self._check_schema()
@@ -188,11 +196,14 @@ class Store:
             raise StoreError(f"the index in {self.data_dir} is being created by `evr index`: try again in a moment")
         if version is None:
             self._set_meta({"schema_version": str(SCHEMA_VERSION)})
-        elif int(version) in (2, 3) and self.writer:
+        elif int(version) in (2, 3, 4) and self.writer:
             if int(version) == 2:
                 self._upgrade_from_2()
-            self._upgrade_from_3()
-        elif int(version) in (2, 3):
+            if int(version) <= 3:
+                self._upgrade_from_3()
+            # 4 -> 5 added the speech tables, which the writer has created by now.
+            self._set_meta({"schema_version": str(SCHEMA_VERSION)})
+        elif int(version) in (2, 3, 4):
             raise StoreError(f"the index in {self.data_dir} was written by an older evr: run `evr index` "
                              "(on any folder) once to upgrade it")
         elif int(version) != SCHEMA_VERSION:
@@ -546,13 +557,15 @@ class Store:
 
     def save_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe],
                    analyzers: str = "", shots: Sequence[NewShot] = (), partial: str | None = None,
-                   media: VideoMedia | None = None) -> int:
+                   media: VideoMedia | None = None, video_analyses: dict[str, Any] | None = None) -> int:
         """Replace a video's shots, keyframes, vectors, analyzer results and thumbnails in one
         commit; returns how many keyframes. `NewKeyframe.shot` numbers a shot of `shots`;
         `partial` says why only part of the file was indexed (kept as the video's error);
-        `media` describes an imported video (None: the decoded file itself is the media).
+        `media` describes an imported video (None: the decoded file itself is the media);
+        `video_analyses` holds the file analyzers' results by name (a key of VIDEO_ANALYSES).
         A failing disk raises DataDirError and leaves the video as it was (nothing written)."""
-        _check_analyses({name: None for kf in keyframes for name in kf.analyses})
+        video_analyses = video_analyses or {}
+        _check_analyses({name: None for kf in keyframes for name in kf.analyses}, video_analyses)
         run_dir = self.thumb_root / f"v{video_id}-{time.time_ns():x}"
         needed = sum(len(kf.jpeg) + 3 * kf.vector.nbytes for kf in keyframes)  # thumbnails, SQLite, FAISS
         try:
@@ -561,19 +574,25 @@ class Store:
                 for kf in keyframes:
                     (run_dir / f"{kf.frame_idx}.jpg").write_bytes(kf.jpeg)
             with self._writing(self.db_path, needed):
-                rows = self._commit_video(video_id, info, keyframes, analyzers, shots, partial, run_dir.name, media)
+                rows = self._commit_video(video_id, info, keyframes, analyzers, shots, partial, run_dir.name, media,
+                                          video_analyses)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return rows
 
     def _commit_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe], analyzers: str,
-                      shots: Sequence[NewShot], partial: str | None, run_dir: str, media: VideoMedia | None) -> int:
+                      shots: Sequence[NewShot], partial: str | None, run_dir: str, media: VideoMedia | None,
+                      video_analyses: dict[str, Any]) -> int:
         with self._sessions.begin() as s:
             video = s.get(Video, video_id)
             old_dir = video.thumb_dir
             s.execute(delete(Keyframe).where(Keyframe.video_id == video_id))
             s.execute(delete(Shot).where(Shot.video_id == video_id))
+            for name, storage in VIDEO_ANALYSES.items():  # an earlier run's results go with its keyframes
+                storage.clear(s, video_id)
+                if name in video_analyses:
+                    storage.put(s, video_id, video_analyses[name])
             s.add_all(Shot(video_id=video_id, shot=i, start_frame=sh.start_frame, start=sh.start, end=sh.end)
                       for i, sh in enumerate(shots))
             rows = [_keyframe_row(video_id, run_dir, kf) for kf in keyframes]
@@ -597,11 +616,14 @@ class Store:
             shutil.rmtree(self.thumb_root / old_dir, ignore_errors=True)
         return len(rows)
 
-    def save_analysis(self, video_id: int, analyzers: str, results: dict[str, dict[int, Any]]) -> None:
+    def save_analysis(self, video_id: int, analyzers: str, results: dict[str, dict[int, Any]],
+                      video_results: dict[str, Any] | None = None) -> None:
         """Replace the results of some analyzers on a video's keyframes and record the video's
-        analyzer signature, in one commit: `results` maps an analyzer's name (a key of ANALYSES)
-        to {keyframe id: its result}. Other analyzers' results, keyframes and vectors stay."""
-        _check_analyses(results)
+        analyzer signature, in one commit: `results` maps a frame analyzer's name (a key of
+        ANALYSES) to {keyframe id: its result}, `video_results` a file analyzer's name (a key of
+        VIDEO_ANALYSES) to its result. Other analyzers' results, keyframes and vectors stay."""
+        video_results = video_results or {}
+        _check_analyses(results, video_results)
         with self._writing(self.db_path), self._sessions.begin() as s:
             video = s.get(Video, video_id)
             if video is None:
@@ -612,6 +634,9 @@ class Store:
                     ANALYSES[name].put(s.get(Keyframe, kid), result)
             s.flush()
             _index_text(s, [s.get(Keyframe, kid) for kid in results.get("ocr", {})])
+            for name, result in video_results.items():
+                VIDEO_ANALYSES[name].clear(s, video_id)
+                VIDEO_ANALYSES[name].put(s, video_id, result)
             video.analyzers = analyzers
         if self.milvus:  # the filter fields Milvus keeps beside the vectors changed
             self.sync_vectors()  # a collection opened for the first time here is filled first
@@ -623,16 +648,16 @@ class Store:
         """The imported videos (all, or those with these ids), each with its keyframes' source
         images in time order."""
         with self._sessions() as s:
-            stmt = select(Video.id, Video.stem, Video.analyzers).where(
+            stmt = select(Video.id, Video.stem, Video.analyzers, Video.media_path).where(
                 Video.origin != "decoded", Video.status == "indexed").order_by(Video.stem, Video.id)
             if video_ids:
                 stmt = stmt.where(Video.stem.in_(video_ids))
             out = []
-            for vid, stem, analyzers in s.execute(stmt).all():
+            for vid, stem, analyzers, media_path in s.execute(stmt).all():
                 images = [KeyframeImage(kid, path) for kid, path in s.execute(
                     select(Keyframe.id, Keyframe.source_image).where(Keyframe.video_id == vid)
                     .order_by(Keyframe.timestamp, Keyframe.id))]
-                out.append(ImportedVideo(vid, stem, analyzers or "", images))
+                out.append(ImportedVideo(vid, stem, analyzers or "", images, media_path))
         return out
 
     def fail_video(self, video_id: int, error: str) -> None:
@@ -656,6 +681,9 @@ class Store:
             dirs = s.scalars(select(Video.thumb_dir).where(Video.id.in_(video_ids))).all()
             s.execute(delete(Keyframe).where(Keyframe.video_id.in_(video_ids)))
             s.execute(delete(Shot).where(Shot.video_id.in_(video_ids)))
+            for video_id in video_ids:
+                for storage in VIDEO_ANALYSES.values():
+                    storage.clear(s, video_id)
             if keep_rows:
                 s.execute(
                     update(Video)
@@ -720,6 +748,7 @@ class Store:
                     .where(Keyframe.id.in_(ids[start : start + 900]))
                 )
                 chunk = ids[start : start + 900]
+                speech = self._speech_at(s, chunk)
                 poses: dict[int, list[list[str]]] = {}
                 for kid, labels in s.execute(
                     select(Person.keyframe_id, Person.labels).where(Person.keyframe_id.in_(chunk)).order_by(Person.id)
@@ -743,12 +772,29 @@ class Store:
                         person_count=kf.person_count,
                         poses=poses.get(kf.id, []),
                         media_info=json.loads(v.media_info) if v.media_info else None,
+                        speech=speech.get(kf.id),
                     )
         return out
 
+    def _speech_at(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, SpeechSegment]:
+        """For each of these keyframes that hears speech, the segment said at its time, else the
+        nearest one within SPEECH_REACH_S (without its word timings)."""
+        rows = s.execute(
+            select(Keyframe.id, Keyframe.timestamp, Speech.start, Speech.end, Speech.text, Speech.language,
+                   Speech.confidence)
+            .join(Speech, (Speech.video_id == Keyframe.video_id) & (Speech.start <= Keyframe.timestamp + SPEECH_REACH_S)
+                  & (Speech.end >= Keyframe.timestamp - SPEECH_REACH_S))
+            .where(Keyframe.id.in_(keyframe_ids)))
+        best: dict[int, tuple[float, SpeechSegment]] = {}
+        for kid, t, start, end, said, language, confidence in rows:
+            distance = max(start - t, t - end, 0.0)
+            if kid not in best or distance < best[kid][0]:
+                best[kid] = (distance, SpeechSegment(start, end, said, language, confidence))
+        return {kid: segment for kid, (_, segment) in best.items()}
+
     def _matching(self, f: KeyframeFilter, among: np.ndarray | None = None):
         """A SELECT of the ids of the keyframes that pass every condition of `f` (and are `among`
-        those ids), or None when its OCR words can match nothing. Every condition is on an
+        those ids), or None when its OCR or spoken words can match nothing. Every condition is on an
         indexed column or table. Pose labels are probed per keyframe when the keyframes are a
         given few, and read as one list of ids otherwise."""
         stmt = select(Keyframe.id)
@@ -776,6 +822,17 @@ class Store:
             if match is None:
                 return None
             stmt = stmt.where(Keyframe.id.in_(select(OCR_FTS.c.rowid).where(_fts_match(match))))
+        if f.speech is not None:
+            match = fts_query(f.speech)
+            if match is None:
+                return None
+            # The keyframes within reach of a segment that says every word, found from the segments.
+            said = select(Speech).where(Speech.id.in_(
+                select(SPEECH_FTS.c.rowid).where(_fts_match(match, "speech_fts")))).subquery()
+            near = aliased(Keyframe)
+            stmt = stmt.where(Keyframe.id.in_(select(near.id).join(said, (said.c.video_id == near.video_id)
+                                                                    & (near.timestamp >= said.c.start - SPEECH_REACH_S)
+                                                                    & (near.timestamp <= said.c.end + SPEECH_REACH_S))))
         return stmt
 
     def filter_ids(self, f: KeyframeFilter, among: np.ndarray | None = None) -> np.ndarray:
@@ -818,11 +875,11 @@ class Store:
 
     def _nearest_milvus(self, vector: np.ndarray, k: int, where: KeyframeFilter | None,
                         among: np.ndarray | None) -> list[tuple[int, float]]:
-        """Filters run inside Milvus as an expression; OCR words, which SQLite's full-text index
-        matches, become the keyframe ids they allow."""
+        """Filters run inside Milvus as an expression; OCR and speech words, which SQLite's
+        full-text indexes match, become the keyframe ids they allow."""
         allowed = None if among is None else np.asarray(among)
-        if where is not None and where.ocr is not None:
-            allowed = self.filter_ids(KeyframeFilter(ocr=where.ocr), among=allowed)
+        if where is not None and (where.ocr is not None or where.speech is not None):
+            allowed = self.filter_ids(KeyframeFilter(ocr=where.ocr, speech=where.speech), among=allowed)
         expr = filter_expression(where) if where is not None else ""
         return self._ranked(vector, k, allowed, expr)
 
@@ -861,6 +918,37 @@ class Store:
             stmt = stmt.where(OCR_FTS.c.rowid.in_(matching))
         with self._sessions() as s:
             return [(int(kid), -float(b)) for kid, b in s.execute(stmt)]
+
+    def speech_search(self, query: str, where: KeyframeFilter | None = None, limit: int = 100) -> list[tuple[int, float]]:
+        """The moments where every word of `query` is said in one speech segment (accents and case
+        ignored): for each of the best `limit` segments by BM25, the keyframe passing `where` that
+        is nearest the first of those words (within SPEECH_REACH_S of the segment), as (keyframe
+        id, -bm25), best first; a keyframe near several segments counts once."""
+        match = fts_query(query)
+        if match is None:
+            return []
+        wanted = set(words(query))
+        bm25 = func.bm25(literal_column("speech_fts"))
+        found = (select(SPEECH_FTS.c.rowid.label("id"), bm25.label("bm25")).where(_fts_match(match, "speech_fts"))
+                 .order_by(bm25, SPEECH_FTS.c.rowid).limit(4 * limit).subquery())
+        with self._sessions() as s:
+            segments = s.execute(select(Speech.video_id, Speech.start, Speech.end, Speech.words, found.c.bm25)
+                                 .join(found, found.c.id == Speech.id).order_by(found.c.bm25, Speech.id)).all()
+            near = [s.execute(select(Keyframe.id, Keyframe.timestamp).where(
+                Keyframe.video_id == video, Keyframe.timestamp >= start - SPEECH_REACH_S,
+                Keyframe.timestamp <= end + SPEECH_REACH_S)).all() for video, start, end, _, _ in segments]
+        allowed = None
+        if where is not None and where.active:
+            allowed = set(self.filter_ids(where, among=np.array([k for ks in near for k, _ in ks], np.int64)).tolist())
+        out: dict[int, float] = {}
+        for (_, start, _, said, score), keyframes in zip(segments, near):
+            moment = next((t for w, t, _ in json.loads(said) if set(words(w)) & wanted), start)
+            passing = [(abs(t - moment), kid) for kid, t in keyframes if allowed is None or kid in allowed]
+            if passing:
+                out.setdefault(min(passing)[1], -float(score))
+            if len(out) == limit:
+                break
+        return list(out.items())
 
     def keyframes_between(self, video_db_id: int, start: float, end: float) -> list[KeyframeRow]:
         """The keyframes of one video with start <= timestamp <= end, in time order."""
@@ -945,6 +1033,7 @@ class Store:
             partial = s.scalar(select(func.count()).select_from(Video)
                                .where(Video.status == "indexed", Video.error.is_not(None)))
             keyframes = s.scalar(select(func.count()).select_from(Keyframe))
+            speech = s.scalar(select(func.count()).select_from(Speech))
             thumb_dirs = s.scalars(select(Video.thumb_dir).where(Video.status == "indexed")).all()
         missing = sum(1 for d in thumb_dirs if d and not (self.thumb_root / d).is_dir())
         if missing:
@@ -955,6 +1044,7 @@ class Store:
             "videos_incomplete": by_status.get("indexing", 0),
             "videos_partial": partial,
             "keyframes": keyframes,
+            "speech_segments": speech,
             "vectors": self.vectors.ntotal if model is not None else 0,
             "vectors_pending": self._unsaved if model is not None else 0,
             "vector_index": self.vectors.kind if model is not None else None,
@@ -1036,7 +1126,7 @@ class AnalysisStorage:
     clear: Callable[[Session, int], None]
 
 
-# Analyzer name (indexer/analyzers/registry.py) -> its storage: a new analyzer adds its tables
+# Frame analyzer name (indexer/analyzers/__init__.py) -> its storage: a new analyzer adds its tables
 # to schema.py and one entry here.
 ANALYSES: dict[str, AnalysisStorage] = {
     "ocr": AnalysisStorage(_set_text, _clear_text),
@@ -1044,8 +1134,39 @@ ANALYSES: dict[str, AnalysisStorage] = {
 }
 
 
-def _check_analyses(results: dict) -> None:
-    unknown = set(results) - set(ANALYSES)
+def _set_speech(s: Session, video_id: int, segments: Sequence[SpeechSegment]) -> None:
+    """A video's speech segments and their full-text entries."""
+    rows = [Speech(video_id=video_id, start=seg.start, end=seg.end, text=seg.text, language=seg.language,
+                   confidence=seg.confidence, words=json.dumps([list(w) for w in seg.words], ensure_ascii=False))
+            for seg in segments]
+    s.add_all(rows)
+    s.flush()
+    if rows:
+        s.execute(text("INSERT INTO speech_fts(rowid, text) VALUES (:id, :text)"),
+                  [{"id": r.id, "text": fold(r.text)} for r in rows])
+
+
+def _clear_speech(s: Session, video_id: int) -> None:
+    s.execute(delete(Speech).where(Speech.video_id == video_id))  # the trigger empties speech_fts
+
+
+@dataclass(frozen=True)
+class VideoAnalysisStorage:
+    """How a file analyzer's result for a whole video is kept: `put` writes it, `clear` deletes
+    what an earlier run stored for the video."""
+
+    put: Callable[[Session, int, Any], None]
+    clear: Callable[[Session, int], None]
+
+
+# File analyzer name -> its storage.
+VIDEO_ANALYSES: dict[str, VideoAnalysisStorage] = {
+    "speech": VideoAnalysisStorage(_set_speech, _clear_speech),
+}
+
+
+def _check_analyses(results: dict, video_results: dict | None = None) -> None:
+    unknown = (set(results) - set(ANALYSES)) | (set(video_results or {}) - set(VIDEO_ANALYSES))
     if unknown:
         raise ValueError(f"no storage for the results of analyzer(s) {', '.join(sorted(unknown))}")
 
@@ -1062,8 +1183,8 @@ def _last_removal(s: Session, pruned: int) -> int:
     return max(pruned, s.scalar(select(func.max(VectorRemoval.seq))) or 0)
 
 
-def _fts_match(match: str):
-    return literal_column("ocr_fts").op("MATCH")(match)
+def _fts_match(match: str, fts_table: str = "ocr_fts"):
+    return literal_column(fts_table).op("MATCH")(match)
 
 
 def _ids_param(ids: Sequence[int] | np.ndarray):

@@ -75,6 +75,22 @@ class PersonsInFrame:
 
 
 @dataclass(frozen=True)
+class SpeechSegment:
+    """A stretch of speech in a video's sound track, as a recognizer heard it."""
+
+    start: float  # seconds, on the keyframes' clock
+    end: float
+    text: str
+    language: str  # ISO 639-1 ("en", "vi")
+    confidence: float  # 0-1: the recognizer's mean word probability
+    words: tuple[tuple[str, float, float], ...] = ()  # each word with its start and end (seconds)
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "start": round(self.start, 3), "end": round(self.end, 3),
+                "language": self.language, "confidence": round(self.confidence, 4)}
+
+
+@dataclass(frozen=True)
 class NewKeyframe:
     frame_idx: int
     timestamp: float
@@ -110,6 +126,7 @@ class ImportedVideo:
     video_id: str  # file stem
     analyzers: str
     keyframes: list[KeyframeImage]
+    media_path: str | None = None  # the package's video file, which file analyzers (speech) read
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,7 @@ class KeyframeRow:
     person_count: int | None
     poses: list[list[str]]  # pose labels of each person
     media_info: dict | None  # imported videos: the package's media-info
+    speech: SpeechSegment | None = None  # what is said at the keyframe (Store.keyframes says how near)
 
 
 @dataclass(frozen=True)
@@ -163,6 +181,7 @@ class KeyframeFilter:
     max_persons: int | None = None
     poses: tuple[str, ...] = ()  # every label must be on some person in the frame
     ocr: str | None = None  # every word must be in the frame's on-screen text
+    speech: str | None = None  # every word must be in one speech segment said near the frame
     videos: tuple[str, ...] = ()  # video ids (file stems)
     time_from: float | None = None  # seconds
     time_to: float | None = None

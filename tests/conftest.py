@@ -31,9 +31,10 @@ TEST_ENV = {
     "EVR_CLIP_BATCH_SIZE": "16",
     "HF_HUB_OFFLINE": "1",
     # OCR and persons cost seconds per keyframe on a CPU: off for the core tests, switched on by
-    # the tests of those analyzers (tests/test_analyzers.py).
+    # the tests of those analyzers (tests/test_analyzers.py); speech by tests/test_speech.py.
     "EVR_OCR_ENABLED": "false",
     "EVR_PERSONS_ENABLED": "false",
+    "EVR_SPEECH_INDEX_ENABLED": "false",
 }
 
 # A small, varied set: MSR-VTT clips, a variable-frame-rate file, an mkv, a rotated file.

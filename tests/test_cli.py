@@ -22,7 +22,7 @@ from .test_decoders import ffprobe_times
 
 HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "match", "thumbnail",
             "ocr_text", "person_count", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language",
-            "title", "publish_date", "watch_url"}
+            "title", "publish_date", "watch_url", "speech"}
 
 
 def keyframe_rows(data: Path) -> list[tuple[str, int, float, int]]:

@@ -212,13 +212,16 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
 def test_analyses_are_stored_by_their_analyzer_s_name(store):
     """An analyzer's results reach storage under its registry name; a name with no storage is
     refused before anything is written."""
-    from indexer.analyzers import ANALYZERS, enabled_analyzers
-    from indexer.settings import IndexSettings, OcrSettings, PersonSettings
-    from storage import ANALYSES, PersonsInFrame, TextBox
+    from indexer.analyzers import ANALYZERS, FileAnalyzer, FrameAnalyzer, enabled_analyzers
+    from indexer.settings import IndexSettings, OcrSettings, PersonSettings, SpeechIndexSettings
+    from storage import ANALYSES, VIDEO_ANALYSES, PersonsInFrame, TextBox
 
-    assert set(ANALYZERS) <= set(ANALYSES)  # every registered analyzer has its storage
+    # Every registered analyzer has its storage: per keyframe or per video, as it reads.
+    assert {n for n, cls in ANALYZERS.items() if issubclass(cls, FrameAnalyzer)} == set(ANALYSES)
+    assert {n for n, cls in ANALYZERS.items() if issubclass(cls, FileAnalyzer)} == set(VIDEO_ANALYSES) == {"speech"}
     assert set(enabled_analyzers(IndexSettings())) == set(ANALYZERS)
-    assert enabled_analyzers(IndexSettings(ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False))) == {}
+    assert enabled_analyzers(IndexSettings(ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),
+                                           speech=SpeechIndexSettings(enabled=False))) == {}
     vid = store.start_video("/v/a.mp4", 100, 1)
     text = [TextBox("BẢN TIN", (0.1, 0.8, 0.9, 0.9), 0.9)]
     store.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"ocr": text}),

@@ -115,6 +115,8 @@ def sidebar(engine: SearchEngine, config: AppConfig):
                           help=f"{MAX_PERSONS_SLIDER} means {MAX_PERSONS_SLIDER} or more")
     poses = sb.multiselect("Poses (someone has each)", POSE_LABELS, key="poses")
     ocr = sb.text_input("On-screen text (all words; accents optional)", key="ocr").strip()
+    speech = sb.text_input("Spoken words (all words; accents optional)", key="speech",
+                           help="said within 2 s of the frame, as the transcript heard them").strip()
     videos = sb.multiselect("Videos", engine.store.video_ids(), key="videos")
     c1, c2 = sb.columns(2)
     time_from = c1.number_input("From (s)", min_value=0.0, value=None, step=1.0, key="time_from")
@@ -127,7 +129,7 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     filters = KeyframeFilter(
         min_persons=low or None,
         max_persons=None if high >= MAX_PERSONS_SLIDER else high,
-        poses=tuple(poses), ocr=ocr or None, videos=tuple(videos), time_from=time_from, time_to=time_to,
+        poses=tuple(poses), ocr=ocr or None, speech=speech or None, videos=tuple(videos), time_from=time_from, time_to=time_to,
     )
     return filters, k_page, group, language
 
@@ -143,7 +145,8 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Qu
         text = c1.text_input("Describe the moment (English or Vietnamese)", key="query",
                              placeholder="a man in a red shirt talking in front of a flooded street").strip()
         lang = query_language(c2, engine)
-        return Query(text=text, lang=lang, **common) if text else (Query(**common) if filters.ocr else None)
+        words_only = filters.ocr or filters.speech  # on-screen or spoken words alone are a query
+        return Query(text=text, lang=lang, **common) if text else (Query(**common) if words_only else None)
     if mode == "Similar frame":
         like = st.number_input("Keyframe id", min_value=1, value=None, step=1, key="like")
         return Query(like=int(like), **common) if like else None
@@ -247,6 +250,8 @@ def show_results(hits: list[Hit], k_page: int) -> None:
                     facts.append(f"then {clock(event.timestamp)} (frame {event.frame_idx})")
                 if h.ocr_text:
                     facts.append(f"“{plain(h.ocr_text[:60])}”")
+                if h.speech:
+                    facts.append(f"🗣 “{plain(h.speech.text[:80])}”")
                 st.markdown("  \n".join(facts))
                 b1, b2, b3, b4 = st.columns([3, 3, 2, 2])
                 if b1.button("Open", key=f"open_{h.keyframe_id}"):

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = p.add_argument_group("filters (combine with any query; all must hold)")
     f.add_argument("--ocr", metavar="WORDS", help="on-screen text holding all these words (accents, case ignored); "
                    "alone: search on-screen text only, no CLIP needed")
+    f.add_argument("--speech", metavar="WORDS", help="all these words said within 2 s of the frame (accents, case "
+                   "ignored); alone: the moments they are said, no CLIP needed")
     f.add_argument("--min-persons", type=int, metavar="N", help="at least N people in the frame")
     f.add_argument("--max-persons", type=int, metavar="N", help="at most N people in the frame")
     f.add_argument("--pose", action="append", default=[], metavar="LABEL",
@@ -270,7 +272,7 @@ def cmd_search(args, config: AppConfig) -> int:
         image=read_image(args.image) if args.image else None,
         like=args.like,
         filters=KeyframeFilter(
-            ocr=args.ocr, min_persons=args.min_persons, max_persons=args.max_persons, poses=tuple(args.pose),
+            ocr=args.ocr, speech=args.speech, min_persons=args.min_persons, max_persons=args.max_persons, poses=tuple(args.pose),
             videos=tuple(args.video), time_from=args.time_from, time_to=args.time_to,
         ),
         then=tuple(args.then),
@@ -331,6 +333,8 @@ def _describe(h) -> str:
         facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
     if h.ocr_text:
         facts.append(f'text "{h.ocr_text[:40]}"')
+    if h.speech:
+        facts.append(f'said "{h.speech.text[:60]}"')
     return "  ".join(facts)
 
 

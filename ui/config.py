@@ -25,6 +25,7 @@ from indexer.settings import (
     DEVICES,
     OCR_BACKENDS,
     PERSON_BACKENDS,
+    SPEECH_BACKENDS,
     ClipSettings,
     DecodeSettings,
     IndexSettings,
@@ -32,6 +33,7 @@ from indexer.settings import (
     OcrSettings,
     PersonSettings,
     ShotSettings,
+    SpeechIndexSettings,
     WorkerSettings,
     ocr_languages,
 )
@@ -94,6 +96,7 @@ SECTIONS: dict[str, type] = {
     "clip": ClipSettings,
     "ocr": OcrSettings,
     "persons": PersonSettings,
+    "speech_index": SpeechIndexSettings,
     "query": QuerySettings,
     "summary": SummarySettings,
     "speech": SpeechSettings,
@@ -161,7 +164,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     section = built["index"]
     index = IndexSettings(
         decode=built["decode"], keyframes=built["keyframes"], shots=built["shots"], clip=built["clip"],
-        ocr=built["ocr"], persons=built["persons"],
+        ocr=built["ocr"], persons=built["persons"], speech=built["speech_index"],
         run=WorkerSettings(workers=section.workers, ray_address=section.ray_address,
                            cpus_per_worker=section.cpus_per_worker, gpus_per_worker=section.gpus_per_worker),
         extensions=[e if e.startswith(".") else f".{e}" for e in section.extensions],
@@ -197,10 +200,12 @@ def _parse_env_name(name: str) -> tuple[str, str] | None:
     if not name.startswith("EVR_") or name in ("EVR_CONFIG", "EVR_DRES_PASSWORD"):  # not settings
         return None
     rest = name[4:].lower()
-    section, _, key = rest.partition("_")
-    if section in SECTIONS and key:
-        _field(section, key, f"${name}")
-        return section, key
+    # The longest section that starts the name: EVR_SPEECH_INDEX_MODEL is [speech_index] model.
+    for section in sorted(SECTIONS, key=len, reverse=True):
+        key = rest.removeprefix(f"{section}_")
+        if key != rest and key:
+            _field(section, key, f"${name}")
+            return section, key
     return None
 
 
@@ -293,6 +298,12 @@ def _query_languages(values: list[str]) -> str | None:
     return _some_of(known_codes())([v.lower() for v in values])
 
 
+def _speech_language(value: str) -> str | None:
+    from search.multilingual.language import known_codes
+
+    return _one_of(("auto", *known_codes()))(value)
+
+
 def _text_encoder(value: str) -> str | None:
     # Read at check time: the table is a module dict (tests add a tiny encoder to it).
     return _one_of(("auto", "none", *TEXT_ENCODERS))(value)
@@ -337,6 +348,11 @@ RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("persons", "min_score"): _between(0, 1),
     ("persons", "weights"): _one_of(("default", "none")),
     ("persons", "device"): _one_of(DEVICES),
+    ("speech_index", "backend"): _one_of(SPEECH_BACKENDS),
+    ("speech_index", "model"): lambda v: None if v.strip() else "must name a model size, a Hugging Face repo or a folder",
+    ("speech_index", "language"): _speech_language,
+    ("speech_index", "device"): _one_of(DEVICES),
+    ("speech_index", "window_s"): _between(30, 3600),
     ("query", "languages"): _query_languages,
     ("query", "text_encoder"): _text_encoder,
     ("summary", "window_s"): _between(0, above=True),

@@ -56,7 +56,20 @@ def diagnose(config: AppConfig) -> dict:
         "data_dir": str(config.data_dir),
         "index": index,
         **_languages(config),
+        "speech_backends": _speech(config),
     }
+
+
+def _speech(config: AppConfig) -> list[str]:
+    """What each speech backend could do here, looked up without a download."""
+    from indexer.analyzers.speech import PocketsphinxBackend, WhisperBackend
+
+    s = config.index.speech
+    folder, why = WhisperBackend.locate(s, download=False)
+    sphinx_why = PocketsphinxBackend.unavailable(s)
+    return [f"faster-whisper: model {s.model} " + (f"present ({folder})" if folder else f"MISSING: {why}"),
+            "pocketsphinx: " + (sphinx_why or "English (its bundled en-us model)"),
+            f"speech_index.enabled = {str(s.enabled).lower()}, backend = {s.backend}, language = {s.language}"]
 
 
 def _languages(config: AppConfig) -> dict:

@@ -1,4 +1,5 @@
-"""The contract every frame analyzer keeps (OCR, persons, ...): see `Analyzer`."""
+"""The contract every analyzer keeps (OCR, persons, speech, ...): see `Analyzer`, and its two
+kinds: `FrameAnalyzer` reads keyframe images, `FileAnalyzer` reads the video file itself."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -10,12 +11,12 @@ from ..settings import IndexSettings
 
 
 class Analyzer(ABC):
-    """Turns a batch of keyframe images into one kind of stored signal.
+    """Turns what it reads into one kind of stored signal.
 
-    Built from the run's settings and cheap until `load()`; `analyze` gives one result per
-    image. `name` keys its results (`NewKeyframe.analyses`) and its storage
-    (`storage.ANALYSES`); `signature` says what the results depend on (backend, languages), so
-    a video analyzed under another signature is analyzed again."""
+    Built from the run's settings and cheap until `load()`. `name` keys its results and their
+    storage (`storage.ANALYSES` for a frame analyzer, `storage.VIDEO_ANALYSES` for a file
+    analyzer); `signature` says what the results depend on (backend, languages), so a video
+    analyzed under another signature is analyzed again."""
 
     name: str
 
@@ -36,6 +37,47 @@ class Analyzer(ABC):
     def close(self) -> None:
         """Let go of the models (a worker that is done)."""
 
+
+class FrameAnalyzer(Analyzer):
+    """Reads keyframes: one result per keyframe (`NewKeyframe.analyses[name]`)."""
+
     @abstractmethod
     def analyze(self, images: list[np.ndarray]) -> list[Any]:
-        """One result per RGB image, in order."""
+        """One result per RGB image, in order; None where it could not run."""
+
+
+class FileAnalyzer(Analyzer):
+    """Reads the video file once (its sound track): one result per video (`VideoResult.analyses`)."""
+
+    @abstractmethod
+    def analyze_file(self, path: str) -> Any:
+        """The result for the whole file, or None when the analyzer could not run."""
+
+
+class BackendAnalyzer(Analyzer):
+    """An analyzer that runs on one of several backends (OCR, speech): the one for this run is
+    chosen on first use by `_choose` (cheap: it looks for model files and says what is missing),
+    or None when no backend can run, and then the analyzer is off for the run (signature "")."""
+
+    _backend: Any = False  # False: not chosen yet
+
+    @abstractmethod
+    def _choose(self) -> Any:
+        """The backend to use, or None (after a warning that says why)."""
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is False:
+            self._backend = self._choose()
+        return self._backend
+
+    @property
+    def signature(self) -> str:
+        return self.backend.signature if self.backend else ""
+
+    def load(self) -> None:
+        if self.backend is not None:
+            self.backend.load()
+
+    def close(self) -> None:
+        self._backend = False  # chosen and loaded again on next use

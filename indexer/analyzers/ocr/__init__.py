@@ -18,7 +18,7 @@ import numpy as np
 from storage.types import TextBox
 
 from ...settings import OCR_BACKENDS, IndexSettings, OcrSettings
-from ..base import Analyzer
+from ..base import BackendAnalyzer, FrameAnalyzer
 from .easyocr_backend import EasyOcrBackend
 from .tesseract_backend import TesseractBackend
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 BACKENDS = {"easyocr": EasyOcrBackend, "tesseract": TesseractBackend}
 
 
-class OcrAnalyzer(Analyzer):
+class OcrAnalyzer(BackendAnalyzer, FrameAnalyzer):
     name = "ocr"
 
     @classmethod
@@ -38,17 +38,9 @@ class OcrAnalyzer(Analyzer):
         if settings.backend not in OCR_BACKENDS:
             raise ValueError(f"ocr.backend must be one of {', '.join(OCR_BACKENDS)}, not {settings.backend!r}")
         self.settings = settings
-        self._backend: EasyOcrBackend | TesseractBackend | None | bool = False  # False: not chosen yet
-
-    @property
-    def backend(self) -> EasyOcrBackend | TesseractBackend | None:
-        """The backend this run uses, or None when no backend can read any configured language.
-        Cheap: only looks for files; says once what is missing."""
-        if self._backend is False:
-            self._backend = self._choose()
-        return self._backend
 
     def _choose(self) -> EasyOcrBackend | TesseractBackend | None:
+        """The backend that reads the configured languages, or None when none reads any of them."""
         s = self.settings
         names = list(BACKENDS) if s.backend == "auto" else [s.backend]
         plans = {name: BACKENDS[name].plan(s) for name in names}
@@ -65,17 +57,6 @@ class OcrAnalyzer(Analyzer):
         elif s.backend == "auto" and name != names[0]:
             log.info("OCR: %s for %s (%s)", name, langs, plans[names[0]][2])
         return BACKENDS[name](s, langs, folder)
-
-    @property
-    def signature(self) -> str:
-        return self.backend.signature if self.backend else ""
-
-    def load(self) -> None:
-        if self.backend is not None:
-            self.backend.load()
-
-    def close(self) -> None:
-        self._backend = False  # chosen and loaded again on next use
 
     def analyze(self, images: list[np.ndarray]) -> list[list[TextBox] | None]:
         """Text boxes per image, in reading order; None for every image when OCR cannot run."""

@@ -9,7 +9,7 @@ from storage.types import POSE_LABELS, POSTURES, PersonsInFrame
 
 from ...encoders import ModelUnavailableError, resolve_device
 from ...settings import PERSON_BACKENDS, IndexSettings, PersonSettings
-from ..base import Analyzer
+from ..base import FrameAnalyzer
 from .mediapipe_backend import MediapipePersons
 from .pose_labels import pose_labels
 from .torchvision_backend import TorchvisionPersons, weights_cached
@@ -17,7 +17,7 @@ from .torchvision_backend import TorchvisionPersons, weights_cached
 log = logging.getLogger(__name__)
 
 
-class PersonAnalyzer(Analyzer):
+class PersonAnalyzer(FrameAnalyzer):
     """Chooses the backend once (see PersonSettings.backend), then counts people, reads their
     poses and masks them, a batch of keyframes at a time."""
 
