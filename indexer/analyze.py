@@ -2,11 +2,12 @@
 
 An imported keyframe (indexer/aic.py) keeps the path of the package's full-size image, so the
 frame analyzers read that image: no video is decoded. The speech analyzer reads the sound of
-the package's video file, where the package has one (a video without one is skipped by it). A video's analyzer signature (`Video.analyzers`,
-e.g. `aic:ViT-B-32/openai|ocr:tesseract+craft:vi+en|persons:mediapipe`) says which analyzers
-ran; an enabled analyzer whose signature is missing or different runs again, one video per
-commit. A missing or unreadable image fails that video's analysis (reported); its keyframes
-and vectors stay as imported.
+the package's video file, where the package has one (a video without one is skipped by it).
+A video's analyzer signature (`Video.analyzers`, e.g.
+`aic:ViT-B-32/openai|ocr:tesseract+craft:vi+en|persons:mediapipe`) says which analyzers ran;
+an enabled analyzer whose signature is missing or different runs again, one video per commit.
+A missing or unreadable image (or video file) fails that video's analysis (reported); its
+keyframes and vectors stay as imported.
 """
 from __future__ import annotations
 
