@@ -26,8 +26,9 @@ from tqdm import tqdm
 
 from storage import DataDirError, ModelInfo, NewKeyframe, Store, VideoInfo, VideoMedia
 
-from .analyze import AnalyzeReport, KeyframeAnalysis, signature_parts
+from .analyze import AnalyzeReport, KeyframeAnalysis
 from .thumbnails import encode_thumbnail
+from .work import signature_parts
 
 log = logging.getLogger(__name__)
 

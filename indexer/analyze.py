@@ -26,6 +26,7 @@ from storage import ImportedVideo, Store
 
 from .analyzers import ANALYZERS, FileAnalyzer, enabled_analyzers
 from .settings import IndexSettings
+from .work import signature_parts
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,6 @@ class AnalyzeReport:
             "seconds": round(self.seconds, 3),
             "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in ("read", *ANALYZERS, "write")},
         }
-
-
-def signature_parts(signature: str) -> dict[str, str]:
-    """"aic:M/P|ocr:en|persons:mediapipe" -> {"aic": "aic:M/P", "ocr": "ocr:en", ...}"""
-    return {part.split(":")[0]: part for part in signature.split("|") if part}
 
 
 class KeyframeAnalysis:

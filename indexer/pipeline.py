@@ -29,7 +29,7 @@ from .encoders import ClipEncoder
 from .runners import Runner, make_runner
 from .scan import find_videos
 from .settings import IndexSettings
-from .work import STAGES, VideoResult, VideoWorker, machine_fault
+from .work import STAGES, VideoResult, VideoWorker, machine_fault, signature_parts
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class IndexReport:
     videos_indexed: int = 0
+    # Indexed videos on which only file analyzers ran (speech switched on): keyframes kept.
+    videos_analyzed: int = 0
     videos_skipped: int = 0
     videos_failed: list[dict] = field(default_factory=list)  # {"path", "error"}
     # Indexed as far as they decode: {"path", "frames_decoded", "frames_expected", "error"}
@@ -52,6 +54,7 @@ class IndexReport:
     def to_json(self) -> dict:
         return {
             "videos_indexed": self.videos_indexed,
+            "videos_analyzed": self.videos_analyzed,
             "videos_skipped": self.videos_skipped,
             "videos_failed": self.videos_failed,
             "videos_partial": self.videos_partial,
@@ -132,9 +135,11 @@ class Indexer:
         try:
             while waiting or in_flight:
                 while waiting and len(in_flight) < runner.slots:
-                    f, st = waiting.popleft()
-                    in_flight[str(f)] = self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
-                    runner.submit(str(f))
+                    f, st, only, video_id = waiting.popleft()
+                    # A video that only needs file analyzers keeps its keyframes and "indexed"
+                    # state meanwhile: a crash leaves it as it was, and the next run does it.
+                    in_flight[str(f)] = video_id if only else self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
+                    runner.submit(str(f), only)
                 name = Path(next(iter(in_flight))).name if runner.slots == 1 else f"{len(in_flight)} in work"
                 bar.set_postfix_str(name, refresh=False)
                 result = runner.next_result(lambda note: bar.set_postfix_str(f"{name}: {note}"))
@@ -156,6 +161,9 @@ class Indexer:
     def _commit(self, video_id: int, result: VideoResult, report: IndexReport) -> None:
         for stage, seconds in result.stage_seconds.items():
             report.stage_seconds[stage] += seconds
+        if result.only:
+            self._commit_analyses(video_id, result, report)
+            return
         if result.error is not None:
             log.error("%s: %s", result.path, result.error)
             self.store.fail_video(video_id, result.error)
@@ -171,8 +179,30 @@ class Indexer:
         if result.partial:
             report.videos_partial.append({"path": result.path, **result.partial})
 
+    def _commit_analyses(self, video_id: int, result: VideoResult, report: IndexReport) -> None:
+        """File analyzers alone on an indexed video: a failure leaves the video as it was (the
+        next run tries again), a result is stored beside its keyframes."""
+        if result.error is not None:
+            log.error("%s: %s", result.path, result.error)
+            report.videos_failed.append({"path": result.path, "error": result.error})
+            return
+        t = time.perf_counter()
+        self.store.save_analysis(video_id, result.signature, {}, result.analyses)
+        report.stage_seconds["write"] += time.perf_counter() - t
+        report.videos_analyzed += 1
+
+    def _only_file_analyzers(self, stored: str, signature: str) -> tuple[str, ...]:
+        """The file analyzers to run alone on a video indexed under `stored`, when nothing else
+        differs from `signature` (else () : the video is indexed again)."""
+        files = set(self.worker.file_analyzers)
+        old, new = signature_parts(stored), signature_parts(signature)
+        if {k: v for k, v in old.items() if k not in files} != {k: v for k, v in new.items() if k not in files}:
+            return ()
+        return tuple(name for name in self.worker.file_analyzers if name in new and old.get(name) != new[name])
+
     def _plan(self, files: list[Path], signature: str, retry_failed: bool, report: IndexReport) -> list:
-        """(file, stat) of the files that need indexing; counts the rest as skipped."""
+        """(file, stat, only, video id) of the files that need work; counts the rest as skipped.
+        `only` names the file analyzers to run alone on an indexed video (else (): index it)."""
         todo = []
         for f in files:
             try:
@@ -183,11 +213,17 @@ class Indexer:
             state = self.store.video_state(str(f))
             unchanged = state is not None and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
             if unchanged and state.status == "indexed" and state.analyzers != signature:
-                unchanged = False  # same file, but analyzers were switched on, off or changed
+                # Same file, but analyzers were switched on, off or changed: only the file
+                # analyzers, when they are all that changed; else the whole video again.
+                only = self._only_file_analyzers(state.analyzers or "", signature)
+                if only:
+                    todo.append((f, st, only, state.id))
+                    continue
+                unchanged = False
             if unchanged and (state.status == "indexed" or (state.status == "failed" and not retry_failed)):
                 report.videos_skipped += 1
             else:
-                todo.append((f, st))
+                todo.append((f, st, (), None))
         return todo
 
 

@@ -57,6 +57,9 @@ class VideoResult:
     shots: list[NewShot] = field(default_factory=list)
     # Each file analyzer's result for the whole video, by its name ("speech": list[SpeechSegment]).
     analyses: dict[str, Any] = field(default_factory=dict)
+    # Set when only these file analyzers ran, on a video already indexed otherwise the same way:
+    # its keyframes stay and only `analyses` is committed.
+    only: tuple[str, ...] = ()
     # Indexed as far as it decodes: {"frames_decoded", "frames_expected", "error"}
     partial: dict | None = None
     error: str | None = None  # the file failed: why
@@ -113,12 +116,18 @@ class VideoWorker:
         for analyzer in self.analyzers.values():
             analyzer.close()
 
-    def index_video(self, path: str, on_progress: Callable[[str], None] | None = None) -> VideoResult:
-        """Index one file. A file's own fault gives a result with `error`; a machine fault
-        (disk full, read-only, failing) raises."""
-        result = VideoResult(path, self.signature())
+    def index_video(self, path: str, on_progress: Callable[[str], None] | None = None,
+                    only: tuple[str, ...] = ()) -> VideoResult:
+        """Index one file, or with `only` run just those file analyzers on it (an indexed video
+        whose keyframe rule and frame analyzers are unchanged: say speech was switched on). A
+        file's own fault gives a result with `error`; a machine fault (disk full, read-only,
+        failing) raises."""
+        result = VideoResult(path, self.signature(), only=only)
         try:
-            self._index(path, result, on_progress)
+            if only:
+                self._analyze_file(path, result, only, on_progress)
+            else:
+                self._index(path, result, on_progress)
         except Exception as exc:
             if machine_fault(exc):
                 raise
@@ -177,11 +186,15 @@ class VideoWorker:
             result.frames_decoded = decoded.frames
         finally:
             source.close()
-        for name, analyzer in self.file_analyzers.items():
+        self._analyze_file(path, result, tuple(self.file_analyzers), on_progress)
+
+    def _analyze_file(self, path: str, result: VideoResult, names: tuple[str, ...],
+                      on_progress: Callable[[str], None] | None) -> None:
+        for name in names:
             if on_progress:
-                on_progress(f"{len(result.keyframes)} keyframes, {name}")
+                on_progress(name)
             t = time.perf_counter()
-            found = analyzer.analyze_file(path)
+            found = self.file_analyzers[name].analyze_file(path)
             result.stage_seconds[name] += time.perf_counter() - t
             if found is not None:  # None: it could not run here
                 result.analyses[name] = found
@@ -219,6 +232,11 @@ class VideoWorker:
                 batch = batch[size:]
             if done:
                 return
+
+
+def signature_parts(signature: str) -> dict[str, str]:
+    """"aic:M/P|ocr:en|persons:mediapipe" -> {"aic": "aic:M/P", "ocr": "ocr:en", ...}"""
+    return {part.split(":")[0]: part for part in signature.split("|") if part}
 
 
 def machine_fault(exc: BaseException) -> bool:

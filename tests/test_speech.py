@@ -275,3 +275,28 @@ def test_pocketsphinx_reads_a_file_the_same_whatever_came_before(spoken, videos)
     first = list(backend.transcribe(pcm_blocks(speech)))
     list(backend.transcribe(pcm_blocks(str(videos / "msrvtt/video7012.mp4"))))  # music and voices
     assert list(backend.transcribe(pcm_blocks(speech))) == first  # confidences included
+
+
+def test_switching_speech_on_transcribes_indexed_videos_and_keeps_their_keyframes(spoken, tmp_path, capsys,
+                                                                                   monkeypatch):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("speech", "noaudio"):
+        (folder / f"{name}.mp4").symlink_to(Path(_media_path(spoken, name)))
+    data = tmp_path / "data"
+    code, first = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and first["videos_indexed"] == 2
+    before = {**_keyframe_times(data, "speech"), **_keyframe_times(data, "noaudio")}
+    monkeypatch.setenv("EVR_SPEECH_INDEX_ENABLED", "true")
+    monkeypatch.setenv("EVR_SPEECH_INDEX_BACKEND", "pocketsphinx")
+    code, second = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and (second["videos_indexed"], second["videos_analyzed"]) == (0, 2)
+    assert second["frames_decoded"] == 0 and second["keyframes_added"] == 0 and second["stage_seconds"]["speech"] > 0
+    assert {**_keyframe_times(data, "speech"), **_keyframe_times(data, "noaudio")} == before  # same ids, same times
+    code, hits = evr("--data-dir", data, "search", "--speech", "hello world", "--json", capsys=capsys)
+    assert code == 0 and [h["video_id"] for h in hits] == ["speech"] and hits[0]["keyframe_id"] in before
+    code, third = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
+    assert code == 0 and third["videos_skipped"] == 2  # transcribed: nothing left to do
+    with sqlite3.connect(data / "evr.sqlite") as db:
+        assert {a.rsplit("|", 1)[1] for (a,) in db.execute("SELECT analyzers FROM videos")} == {
+            "speech:pocketsphinx:en-us"}

@@ -248,7 +248,8 @@ def cmd_index(args, config: AppConfig) -> int:
     else:
         print(
             f"indexed {report.videos_indexed} videos ({report.keyframes_added} keyframes), "
-            f"skipped {report.videos_skipped} unchanged, failed {len(report.videos_failed)}, "
+            + (f"transcribed {report.videos_analyzed} already indexed, " if report.videos_analyzed else "")
+            + f"skipped {report.videos_skipped} unchanged, failed {len(report.videos_failed)}, "
             f"pruned {len(report.videos_pruned)} in {report.seconds:.1f} s"
         )
         for failure in report.videos_failed:

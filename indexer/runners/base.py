@@ -22,8 +22,9 @@ class Runner(ABC):
         raise here."""
 
     @abstractmethod
-    def submit(self, path: str) -> None:
-        """Hand one video to a free worker."""
+    def submit(self, path: str, only: tuple[str, ...] = ()) -> None:
+        """Hand one video to a free worker (`only`: just these file analyzers, see
+        VideoWorker.index_video)."""
 
     @abstractmethod
     def next_result(self, on_progress: Callable[[str], None] | None = None) -> VideoResult:

@@ -12,17 +12,17 @@ class InProcessRunner(Runner):
 
     def __init__(self, worker: VideoWorker):
         self.worker = worker
-        self._path: str | None = None
+        self._job: tuple[str, tuple[str, ...]] | None = None
 
     def start(self, videos: int) -> None:
         self.worker.load()
 
-    def submit(self, path: str) -> None:
-        self._path = path
+    def submit(self, path: str, only: tuple[str, ...] = ()) -> None:
+        self._job = (path, only)
 
     def next_result(self, on_progress: Callable[[str], None] | None = None) -> VideoResult:
-        path, self._path = self._path, None
-        return self.worker.index_video(path, on_progress)
+        (path, only), self._job = self._job, None
+        return self.worker.index_video(path, on_progress, only)
 
     def close(self) -> None:
         """The models stay loaded: the caller's encoder may serve other uses (searches)."""

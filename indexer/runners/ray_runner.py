@@ -29,6 +29,7 @@ class RayUnavailableError(Exception):
 class _Task:
     actor: object
     path: str
+    only: tuple[str, ...]
     attempt: int
 
 
@@ -75,9 +76,9 @@ class RayRunner(Runner):
         self._idle = actors
         self.slots = workers
 
-    def submit(self, path: str, attempt: int = 1) -> None:
+    def submit(self, path: str, only: tuple[str, ...] = (), attempt: int = 1) -> None:
         actor = self._idle.pop()
-        self._tasks[actor.index_video.remote(path)] = _Task(actor, path, attempt)
+        self._tasks[actor.index_video.remote(path, None, only)] = _Task(actor, path, only, attempt)
 
     def next_result(self, on_progress: Callable[[str], None] | None = None) -> VideoResult:
         import ray
@@ -91,12 +92,12 @@ class RayRunner(Runner):
             except RayActorError as exc:
                 self._replace(task.actor)
                 if task.attempt >= self.run.max_attempts:
-                    return VideoResult(task.path, "", error=(
+                    return VideoResult(task.path, "", only=task.only, error=(
                         f"its worker died {task.attempt} times while indexing it (out of memory, or a "
                         f"crash in a decoder): {str(exc).splitlines()[0]}"))
                 log.warning("the worker indexing %s died (%s); indexing it again", task.path,
                             str(exc).splitlines()[0])
-                self.submit(task.path, task.attempt + 1)
+                self.submit(task.path, task.only, task.attempt + 1)
                 continue
             self._idle.append(task.actor)
             return result
