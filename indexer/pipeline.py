@@ -138,7 +138,9 @@ class Indexer:
                     f, st, only, video_id = waiting.popleft()
                     # A video that only needs file analyzers keeps its keyframes and "indexed"
                     # state meanwhile: a crash leaves it as it was, and the next run does it.
-                    in_flight[str(f)] = video_id if only else self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
+                    if not only:
+                        video_id = self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
+                    in_flight[str(f)] = video_id
                     runner.submit(str(f), only)
                 name = Path(next(iter(in_flight))).name if runner.slots == 1 else f"{len(in_flight)} in work"
                 bar.set_postfix_str(name, refresh=False)

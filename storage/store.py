@@ -638,7 +638,7 @@ class Store:
                 VIDEO_ANALYSES[name].clear(s, video_id)
                 VIDEO_ANALYSES[name].put(s, video_id, result)
             video.analyzers = analyzers
-        if self.milvus:  # the filter fields Milvus keeps beside the vectors changed
+        if self.milvus and any(results.values()):  # the filter fields Milvus keeps beside the vectors changed
             self.sync_vectors()  # a collection opened for the first time here is filled first
             changed = np.array(sorted({kid for by_keyframe in results.values() for kid in by_keyframe}), np.int64)
             ids, vectors = self.stored_vectors(changed)
