@@ -22,16 +22,6 @@ class AudioError(Exception):
         self.after = after
 
 
-def has_audio(path: str) -> bool:
-    import av
-
-    try:
-        with av.open(path) as container:
-            return bool(container.streams.audio)
-    except av.FFmpegError as exc:
-        raise AudioError(f"cannot open: {exc}", 0.0) from exc
-
-
 def pcm_blocks(path: str, block_s: float = 1.0) -> Iterator[np.ndarray]:
     """int16 mono samples at RATE, `block_s` seconds a block (the last one shorter); nothing when
     the file has no audio stream. A decoding error raises AudioError, after the blocks before it."""

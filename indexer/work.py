@@ -27,7 +27,7 @@ from typing import Any
 
 from storage.types import NewKeyframe, NewShot, VideoInfo
 
-from .analyzers import FileAnalyzer, FrameAnalyzer, enabled_analyzers
+from .analyzers import ANALYZERS, FileAnalyzer, FrameAnalyzer, enabled_analyzers
 from .decoders import DecodeError, Frame, VideoSource, one_line, open_video
 from .encoders import ClipEncoder
 from .keyframes import KeyframeSelector
@@ -36,7 +36,7 @@ from .thumbnails import encode_thumbnail
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "keyframes", "clip", "ocr", "persons", "speech", "write")
+STAGES = ("decode", "keyframes", "clip", *ANALYZERS, "write")  # each analyzer is timed as a stage
 # OS errors of the machine rather than of a video, wherever they come from (a temp folder too).
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 # A file is partial when it decodes fewer frames than its header promises and stops early in

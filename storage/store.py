@@ -782,9 +782,7 @@ class Store:
         rows = s.execute(
             select(Keyframe.id, Keyframe.timestamp, Speech.start, Speech.end, Speech.text, Speech.language,
                    Speech.confidence)
-            .join(Speech, (Speech.video_id == Keyframe.video_id) & (Speech.start <= Keyframe.timestamp + SPEECH_REACH_S)
-                  & (Speech.end >= Keyframe.timestamp - SPEECH_REACH_S))
-            .where(Keyframe.id.in_(keyframe_ids)))
+            .join(Speech, _within_reach(Keyframe, Speech)).where(Keyframe.id.in_(keyframe_ids)))
         best: dict[int, tuple[float, SpeechSegment]] = {}
         for kid, t, start, end, said, language, confidence in rows:
             distance = max(start - t, t - end, 0.0)
@@ -830,9 +828,7 @@ class Store:
             said = select(Speech).where(Speech.id.in_(
                 select(SPEECH_FTS.c.rowid).where(_fts_match(match, "speech_fts")))).subquery()
             near = aliased(Keyframe)
-            stmt = stmt.where(Keyframe.id.in_(select(near.id).join(said, (said.c.video_id == near.video_id)
-                                                                    & (near.timestamp >= said.c.start - SPEECH_REACH_S)
-                                                                    & (near.timestamp <= said.c.end + SPEECH_REACH_S))))
+            stmt = stmt.where(Keyframe.id.in_(select(near.id).join(said, _within_reach(near, said.c))))
         return stmt
 
     def filter_ids(self, f: KeyframeFilter, among: np.ndarray | None = None) -> np.ndarray:
@@ -919,7 +915,8 @@ class Store:
         with self._sessions() as s:
             return [(int(kid), -float(b)) for kid, b in s.execute(stmt)]
 
-    def speech_search(self, query: str, where: KeyframeFilter | None = None, limit: int = 100) -> list[tuple[int, float]]:
+    def speech_search(self, query: str, where: KeyframeFilter | None = None,
+                      limit: int = 100) -> list[tuple[int, float]]:
         """The moments where every word of `query` is said in one speech segment (accents and case
         ignored): for each of the best `limit` segments by BM25, the keyframe passing `where` that
         is nearest the first of those words (within SPEECH_REACH_S of the segment), as (keyframe
@@ -931,17 +928,20 @@ class Store:
         bm25 = func.bm25(literal_column("speech_fts"))
         found = (select(SPEECH_FTS.c.rowid.label("id"), bm25.label("bm25")).where(_fts_match(match, "speech_fts"))
                  .order_by(bm25, SPEECH_FTS.c.rowid).limit(4 * limit).subquery())
+        # Each segment (best first) with the keyframes within its reach, in one query.
+        segments: dict[int, tuple[float, str, float, list[tuple[int, float]]]] = {}
         with self._sessions() as s:
-            segments = s.execute(select(Speech.video_id, Speech.start, Speech.end, Speech.words, found.c.bm25)
-                                 .join(found, found.c.id == Speech.id).order_by(found.c.bm25, Speech.id)).all()
-            near = [s.execute(select(Keyframe.id, Keyframe.timestamp).where(
-                Keyframe.video_id == video, Keyframe.timestamp >= start - SPEECH_REACH_S,
-                Keyframe.timestamp <= end + SPEECH_REACH_S)).all() for video, start, end, _, _ in segments]
+            for seg, start, said, score, kid, t in s.execute(
+                    select(Speech.id, Speech.start, Speech.words, found.c.bm25, Keyframe.id, Keyframe.timestamp)
+                    .join(found, found.c.id == Speech.id).join(Keyframe, _within_reach(Keyframe, Speech))
+                    .order_by(found.c.bm25, Speech.id)):
+                segments.setdefault(seg, (start, said, score, []))[3].append((kid, t))
         allowed = None
         if where is not None and where.active:
-            allowed = set(self.filter_ids(where, among=np.array([k for ks in near for k, _ in ks], np.int64)).tolist())
+            near = np.array([kid for *_, keyframes in segments.values() for kid, _ in keyframes], np.int64)
+            allowed = set(self.filter_ids(where, among=near).tolist())
         out: dict[int, float] = {}
-        for (_, start, _, said, score), keyframes in zip(segments, near):
+        for start, said, score, keyframes in segments.values():
             moment = next((t for w, t, _ in json.loads(said) if set(words(w)) & wanted), start)
             passing = [(abs(t - moment), kid) for kid, t in keyframes if allowed is None or kid in allowed]
             if passing:
@@ -1107,9 +1107,21 @@ def _clear_text(s: Session, keyframe_id: int) -> None:
 
 def _index_text(s: Session, rows: Sequence[Keyframe]) -> None:
     """The full-text entries of keyframe rows that have OCR text (after a flush gave them ids)."""
-    entries = [{"id": r.id, "text": fold(r.ocr_text)} for r in rows if r.ocr_text]
+    _add_fts(s, "ocr_fts", [(r.id, r.ocr_text) for r in rows if r.ocr_text])
+
+
+def _add_fts(s: Session, fts_table: str, entries: Sequence[tuple[int, str]]) -> None:
+    """(rowid, text) entries into a full-text table (schema's *_FTS_DDL), the text folded."""
     if entries:
-        s.execute(text("INSERT INTO ocr_fts(rowid, text) VALUES (:id, :text)"), entries)
+        s.execute(text(f"INSERT INTO {fts_table}(rowid, text) VALUES (:id, :text)"),
+                  [{"id": rowid, "text": fold(said)} for rowid, said in entries])
+
+
+def _within_reach(keyframe, segment):
+    """SQL: the keyframe (a Keyframe entity or alias) is within SPEECH_REACH_S of the speech
+    segment (the Speech entity, or a subquery's columns) in the same video."""
+    return ((segment.video_id == keyframe.video_id) & (keyframe.timestamp >= segment.start - SPEECH_REACH_S)
+            & (keyframe.timestamp <= segment.end + SPEECH_REACH_S))
 
 
 def _clear_persons(s: Session, keyframe_id: int) -> None:
@@ -1141,9 +1153,7 @@ def _set_speech(s: Session, video_id: int, segments: Sequence[SpeechSegment]) ->
             for seg in segments]
     s.add_all(rows)
     s.flush()
-    if rows:
-        s.execute(text("INSERT INTO speech_fts(rowid, text) VALUES (:id, :text)"),
-                  [{"id": r.id, "text": fold(r.text)} for r in rows])
+    _add_fts(s, "speech_fts", [(r.id, r.text) for r in rows])
 
 
 def _clear_speech(s: Session, video_id: int) -> None:
