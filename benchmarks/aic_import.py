@@ -21,8 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.aic import AicImporter, thumbnail  # noqa: E402
-from indexer.thumbnails import encode_thumbnail  # noqa: E402
+from indexer.aic import AicImporter, find_package  # noqa: E402
+from indexer.settings import IndexSettings  # noqa: E402
+from indexer.thumbnails import encode_thumbnail, image_thumbnail  # noqa: E402
 from storage import ModelInfo, Store  # noqa: E402
 
 PER_VIDEO = 200  # keyframes per video, about an AIC news video's
@@ -77,7 +78,7 @@ def main() -> None:
         images = build(root, args.videos, args.keyframes)
         t = time.perf_counter()
         for p in images:
-            thumbnail(p, 320)
+            image_thumbnail(p, 320)
         draft = time.perf_counter() - t
         t = time.perf_counter()
         for p in images:
@@ -86,7 +87,8 @@ def main() -> None:
         full = time.perf_counter() - t
         with Store(Path(tmp) / "data", writer=True) as store:
             t = time.perf_counter()
-            report = AicImporter(store, ModelInfo("ViT-B-32", "openai", 512), 320, [".mp4"]).run(root, progress=False)
+            report = AicImporter(store, ModelInfo("ViT-B-32", "openai", 512), IndexSettings()).run(
+                find_package(root, [".mp4"]), progress=False)
             total = time.perf_counter() - t
     n = len(images)
     print(f"AIC import, {n} keyframes of 1280x720 in {report.videos_imported} videos")

@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--backend", default="mediapipe", choices=["mediapipe", "torchvision"])
     args = ap.parse_args()
     analyzer = PersonAnalyzer(PersonSettings(backend=args.backend))
-    print(f"| clip | frames | people (truth) | people found | exact | within 1 | mean abs error |")
+    print("| clip | frames | people (truth) | people found | exact | within 1 | mean abs error |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     totals = [0, 0, 0, 0, 0, 0.0]
     for clip, (step, truth) in TRUTH.items():

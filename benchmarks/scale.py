@@ -3,15 +3,16 @@
     python benchmarks/scale.py --keyframes 100000 [--dim 768] [--kind auto|flat|ivf] [--data-dir DIR]
 
 Plants N keyframes through `storage.Store.save_video` (500 per video, thumbnails included, people
-with pose labels on a third of them, on-screen text on a tenth) with clustered vectors: unit
+with pose labels on a third of them, on-screen text on a tenth: see VOCABULARY) with clustered vectors: unit
 vectors around a few thousand random centres, two members of a cluster at cosine 0.6-0.8, as CLIP
 vectors of one archive are (uniform random vectors are the worst case of any approximate index and
 say nothing about CLIP). Queries are drawn like the data. The vector index is then built as
 `evr index` builds it at the end of a run (`--kind`, default as `[index] kind = "auto"`). Prints
 the figures of issue 9: search p50 in a loaded process (plain, with broad person and pose filters
-and with a selective one), `evr search --like` and `evr stats` as new processes (page cache
-warm), their peak memory, disk per keyframe, recall@10 against exact search over the stored
-(float16) vectors, and the planting and build times. The model is bound as ViT-L-14 with random weights, so `evr search
+and with a selective one), on-screen text search (a word, and a word misread by one letter that
+only near matching finds, with the time of finding the near terms), `evr search --like` and
+`evr stats` as new processes (page cache warm), their peak memory, disk per keyframe, recall@10
+against exact search over the stored (float16) vectors, and the planting and build times. The model is bound as ViT-L-14 with random weights, so `evr search
 "text"` works offline too (its CLIP load is timed apart).
 
 On a CPU-only machine compare ratios between runs on the same machine, not absolute times.
@@ -19,6 +20,7 @@ On a CPU-only machine compare ratios between runs on the same machine, not absol
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -47,7 +49,13 @@ from storage import (  # noqa: E402
 )
 
 PER_VIDEO = 500
-WORDS = ["tin", "tuc", "bao", "lu", "ha", "noi", "gia", "xang", "mua", "dong", "street", "news", "flood", "fire"]
+# On-screen text: 8 words a frame from a vocabulary of 50,000 made-up words of 3 to 10 letters,
+# drawn by Zipf's law as words of news captions are, 3% of them misread by one letter as OCR
+# does: the terms that matching words a letter off (storage/fulltext.py) must search grow with
+# the archive as a real one's do.
+VOCABULARY = 50_000
+WORDS_PER_TEXT = 8
+MISREAD = 0.03
 # A keyframe's vector is (centre + s * noise) / norm with s^2 in this range: two members of a
 # cluster then meet at cosine 1 / (1 + s^2), between 0.6 and 0.8.
 NOISE_SQUARED = (0.25, 0.667)
@@ -85,7 +93,7 @@ def plant(data: Path, n: int, dim: int, seed: int, index: VectorIndexSettings) -
             vid = store.start_video(f"/archive/v{video:05d}.mp4", 1, 1)
             keyframes = [
                 NewKeyframe(frame_idx=i * 25, timestamp=float(i), shot=0, jpeg=jpeg, vector=vectors[row],
-                            analyses={**({"ocr": _text(rng)} if rng.random() < 0.1 else {}), "persons": _persons(rng)})
+                            analyses=_analyses(rng))
                 for i, row in enumerate(rows)
             ]
             store.save_video(vid, VideoInfo("planted", len(rows), 25.0, 25 * len(rows), 1280, 720), keyframes,
@@ -104,13 +112,40 @@ def _tiny_jpeg() -> bytes:
     return cv2.imencode(".jpg", np.full((18, 32, 3), 90, np.uint8))[1].tobytes()
 
 
+def vocabulary(seed: int) -> tuple[list[str], np.ndarray]:
+    """The made-up words of on-screen text and the cumulative Zipf probabilities to draw them by."""
+    rng = np.random.default_rng(seed + 7)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = ["".join(rng.choice(letters, int(rng.integers(3, 11)))) for _ in range(VOCABULARY)]
+    p = 1 / np.arange(1, VOCABULARY + 1)
+    return words, np.cumsum(p / p.sum())
+
+
+def misread(rng, word: str) -> str:
+    i = int(rng.integers(len(word)))
+    return word[:i] + chr(ord("a") + int(rng.integers(26))) + word[i + 1:]
+
+
 def _text(rng) -> list[TextBox]:
-    return [TextBox(" ".join(rng.choice(WORDS, 3)), (0.1, 0.8, 0.9, 0.9), 0.9)]
+    words, cdf = _VOCABULARY
+    said = [words[i] for i in np.minimum(np.searchsorted(cdf, rng.random(WORDS_PER_TEXT)), VOCABULARY - 1)]
+    said = [misread(rng, w) if rng.random() < MISREAD else w for w in said]
+    return [TextBox(" ".join(said), (0.1, 0.8, 0.9, 0.9), 0.9)]
 
 
-def _persons(rng) -> PersonsInFrame | None:
-    if rng.random() >= 1 / 3:
-        return None
+_VOCABULARY = vocabulary(0)
+
+
+def _analyses(rng) -> dict:
+    """A keyframe's analyses: on-screen text on one in ten, people counted on one in three (a
+    keyframe the person analyzer did not see has no "persons" result, not None)."""
+    found = {"ocr": _text(rng)} if rng.random() < 0.1 else {}
+    if rng.random() < 1 / 3:
+        found["persons"] = _persons(rng)
+    return found
+
+
+def _persons(rng) -> PersonsInFrame:
     people = [PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, [(0.2, 0.5, 1.0)] * 17, [str(rng.choice(["standing", "sitting"]))])
               for _ in range(int(rng.integers(0, 5)))]
     return PersonsInFrame(people, 0.1 * len(people), None)
@@ -123,6 +158,37 @@ def p50_ms(engine: SearchEngine, queries: list[Query]) -> float:
         engine.search(q)
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
+
+
+@contextlib.contextmanager
+def exact_words_only():
+    """Searches as they ran before near matching: no term is near any word."""
+    import storage.fulltext
+
+    saved = storage.fulltext.near_terms
+    storage.fulltext.near_terms = lambda s, source, word: []
+    try:
+        yield
+    finally:
+        storage.fulltext.near_terms = saved
+
+
+def near_terms_ms(store: Store, words: list[str]) -> tuple[float, int]:
+    """p50 of finding the near terms of each word (fulltext.near_terms), and how many OCR terms
+    the index keeps."""
+    from sqlalchemy import func, select
+
+    from storage.fulltext import near_terms
+    from storage.schema import FtsTerm
+
+    times = []
+    with store._sessions() as s:
+        for w in words:
+            t = time.perf_counter()
+            near_terms(s, "ocr", w)
+            times.append((time.perf_counter() - t) * 1000)
+        terms = s.scalar(select(func.count()).select_from(FtsTerm).where(FtsTerm.source == "ocr"))
+    return statistics.median(times), terms
 
 
 def recall_at_10(engine: SearchEngine, vectors: np.ndarray, query_ids: list[int]) -> float:
@@ -215,6 +281,14 @@ def main() -> int:
         pose = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter(poses=("standing",))) for i in query_ids])
         few = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter(min_persons=4)) for i in query_ids])
         recall = recall_at_10(engine, vectors, query_ids[:20])
+        words, _ = _VOCABULARY
+        picked = [words[int(i)] for i in rng.integers(100, 5000, args.queries)]  # found on tens to hundreds
+        ocr_exact = p50_ms(engine, [Query(filters=KeyframeFilter(ocr=w), k=10) for w in picked])
+        typos = [misread(rng, w) for w in picked]
+        ocr_typo = p50_ms(engine, [Query(filters=KeyframeFilter(ocr=w), k=10) for w in typos])
+        near_ms, terms = near_terms_ms(store, typos)
+        with exact_words_only():  # the same searches as before near matching existed
+            ocr_exact_only = p50_ms(engine, [Query(filters=KeyframeFilter(ocr=w), k=10) for w in picked])
     like_s, like_mb = new_process(args.data_dir, args.kind, "search", "--like", str(query_ids[0]), "--k", "10", "--json")
     stats_s, stats_mb = new_process(args.data_dir, args.kind, "stats", "--json")
     text_s, text_mb = new_process(args.data_dir, args.kind, "search", "a flooded street", "--k", "10", "--json")
@@ -228,6 +302,10 @@ def main() -> int:
         ("  with --pose standing (a quarter pass)", f"{pose:.1f} ms ({pose / plain:.1f}x)"),
         ("  with --min-persons 4 (1 in 15 pass)", f"{few:.1f} ms ({few / plain:.1f}x)"),
         ("recall@10 against exact", f"{recall:.3f}"),
+        ("`--ocr WORD` alone, p50 (exact and near)", f"{ocr_exact:.1f} ms (exact words only: "
+                                                      f"{ocr_exact_only:.1f} ms)"),
+        ("`--ocr` a word misread by a letter, p50", f"{ocr_typo:.1f} ms"),
+        ("  of which finding its near terms, p50", f"{near_ms:.1f} ms among {terms:,} OCR terms"),
         ("`evr search --like ID`, new process", f"{like_s:.2f} s, peak {like_mb:,} MB"),
         ("`evr stats`, new process", f"{stats_s:.2f} s, peak {stats_mb:,} MB"),
         ("`evr search \"text\"`, new process", f"{text_s:.2f} s (CLIP ViT-L-14 load {clip_s:.2f} s), "

@@ -27,7 +27,8 @@ from tqdm import tqdm
 from storage import DataDirError, ModelInfo, NewKeyframe, Store, VideoInfo, VideoMedia
 
 from .analyze import AnalyzeReport, KeyframeAnalysis
-from .thumbnails import encode_thumbnail
+from .settings import IndexSettings
+from .thumbnails import image_thumbnail, restore_lost_thumbnails
 from .work import signature_parts
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class ImportReport:
     videos_failed: list[dict] = field(default_factory=list)  # {"video_id", "path", "error"}
     warnings: list[dict] = field(default_factory=list)  # {"video_id", "warning"}: imported all the same
     videos_pending: int = 0
+    thumbnails_restored: int = 0  # indexed videos whose lost thumbnail folder was made again
     stopped: str | None = None  # why the run stopped early (a failing disk)
     keyframes_added: int = 0
     seconds: float = 0.0
@@ -90,6 +92,7 @@ class ImportReport:
             "videos_failed": self.videos_failed,
             "warnings": self.warnings,
             "videos_pending": self.videos_pending,
+            "thumbnails_restored": self.thumbnails_restored,
             "stopped": self.stopped,
             "keyframes_added": self.keyframes_added,
             "seconds": round(self.seconds, 3),
@@ -133,6 +136,9 @@ def find_package(root: Path, video_extensions: list[str]) -> list[AicVideo]:
                 put(stem, "media_info", path)
             elif suffix in extensions:
                 put(stem, "video_file", path)
+    if not found:
+        raise AicFormatError(f"{root} holds no AIC package: no map-keyframes/, clip-features-32/ or keyframe "
+                             "folders (see README.md, 'AI Challenge')")
     return [found[k] for k in sorted(found)]
 
 
@@ -225,42 +231,25 @@ def read_media_info(path: Path) -> dict:
     return info
 
 
-def thumbnail(path: Path, width: int) -> tuple[bytes, tuple[int, int]]:
-    """(JPEG thumbnail `width` wide, the image's own size). JPEGs are decoded at a reduced scale
-    (libjpeg's DCT scaling, Pillow's draft mode): 4 to 8 times less work than a full decode."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            size = im.size
-            im.draft("RGB", (width, max(1, round(im.height * width / im.width))))
-            rgb = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise AicFormatError(f"keyframe {path.name} cannot be read as an image ({exc})") from None
-    return encode_thumbnail(rgb, width), size
-
-
 class AicImporter:
     """Imports a package's videos into `store`, bound to `model` (the features' model)."""
 
-    def __init__(self, store: Store, model: ModelInfo, thumbnail_width: int, video_extensions: list[str],
+    def __init__(self, store: Store, model: ModelInfo, settings: IndexSettings,
                  analysis: KeyframeAnalysis | None = None):
         self.store = store
         self.model = model
-        self.thumbnail_width = thumbnail_width
-        self.video_extensions = video_extensions
+        self.settings = settings
+        self.thumbnail_width = settings.keyframes.thumbnail_width
         self.analysis = analysis
         self.signature = f"aic:{model.name}/{model.pretrained}"
 
-    def run(self, root: Path, progress: bool | None = None) -> ImportReport:
+    def run(self, videos: list[AicVideo], progress: bool | None = None) -> ImportReport:
+        """Import the videos `find_package` found (found first, so a wrong folder writes nothing)."""
         started = time.perf_counter()
         report = ImportReport()
-        videos = find_package(root, self.video_extensions)
-        if not videos:
-            raise AicFormatError(f"{root} holds no AIC package: no map-keyframes/, clip-features-32/ or keyframe "
-                                 "folders (see README.md, 'AI Challenge')")
         try:
             self.store.repair()
+            report.thumbnails_restored = restore_lost_thumbnails(self.store, self.settings)
             self.store.bind_model(self.model)
             todo = self._changed(videos, report)
             report.videos_pending = len(todo)
@@ -336,7 +325,10 @@ class AicImporter:
                                  f"(keyframe {', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''})")
         keyframes, size = [], (0, 0)
         for r in rows:
-            jpeg, size = thumbnail(images[r.n], self.thumbnail_width)
+            try:
+                jpeg, size = image_thumbnail(images[r.n], self.thumbnail_width)
+            except ValueError as exc:
+                raise AicFormatError(str(exc)) from None
             keyframes.append(NewKeyframe(frame_idx=r.frame_idx, timestamp=round(r.pts_time, 4), shot=0, jpeg=jpeg,
                                          vector=vectors[r.n - 1], source_image=str(images[r.n])))
         info, warning = None, None

@@ -125,7 +125,11 @@ class KeyframeAnalysis:
 def _read_rgb(path: str | None) -> np.ndarray:
     if path is None:
         raise ValueError("a keyframe has no source image (it was not imported)")
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    try:  # read here, not by cv2.imread: a name that is not UTF-8 would crash OpenCV
+        data = Path(path).read_bytes()
+    except OSError:
+        data = b""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if bgr is None:
         raise ValueError(f"cannot read the keyframe image {path} (moved, deleted or damaged)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)

@@ -29,6 +29,7 @@ from .encoders import ClipEncoder
 from .runners import Runner, make_runner
 from .scan import find_videos
 from .settings import IndexSettings
+from .thumbnails import restore_lost_thumbnails
 from .work import STAGES, VideoResult, VideoWorker, machine_fault, signature_parts
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class IndexReport:
     videos_partial: list[dict] = field(default_factory=list)
     videos_pruned: list[str] = field(default_factory=list)
     videos_pending: int = 0  # left for the next run, when this one stopped
+    thumbnails_restored: int = 0  # indexed videos whose lost thumbnail folder was made again
     stopped: str | None = None  # why the run stopped before the end (a failing disk)
     keyframes_added: int = 0
     frames_decoded: int = 0
@@ -60,6 +62,7 @@ class IndexReport:
             "videos_partial": self.videos_partial,
             "videos_pruned": self.videos_pruned,
             "videos_pending": self.videos_pending,
+            "thumbnails_restored": self.thumbnails_restored,
             "stopped": self.stopped,
             "keyframes_added": self.keyframes_added,
             "frames_decoded": self.frames_decoded,
@@ -111,6 +114,7 @@ class Indexer:
             report.videos_pruned = self.store.prune()
             for p in report.videos_pruned:
                 log.info("pruned %s (file is gone)", p)
+        report.thumbnails_restored = restore_lost_thumbnails(self.store, self.settings)
         _warn_shared_video_ids(files)
         signature = self.signature() if files else ""
         todo = self._plan(files, signature, retry_failed, report)

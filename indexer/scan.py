@@ -14,6 +14,7 @@ def find_videos(paths: Iterable[Path], extensions: Iterable[str]) -> tuple[list[
 
     Raises FileNotFoundError for a path that does not exist: a typo must not look like an
     empty folder."""
+    check_paths(paths)
     exts = {e.lower() for e in extensions}
     found: dict[Path, None] = {}
     unreadable: dict[Path, str] = {}
@@ -30,11 +31,18 @@ def find_videos(paths: Iterable[Path], extensions: Iterable[str]) -> tuple[list[
             for f in sorted(p.rglob("*")):
                 if f.suffix.lower() in exts and not f.name.startswith(".") and (f.is_file() or f.is_symlink()):
                     take(f)
-        elif p.is_file() or p.is_symlink():
-            take(p)
         else:
-            raise FileNotFoundError(f"no such file or folder: {p}")
+            take(p)
     return list(found), list(unreadable.items())
+
+
+def check_paths(paths: Iterable[Path]) -> None:
+    """FileNotFoundError for a path that does not exist (a broken symlink exists: it is
+    reported when indexed). Run before anything is written, so a typo changes nothing."""
+    for p in paths:
+        p = Path(p).expanduser()
+        if not (p.exists() or p.is_symlink()):
+            raise FileNotFoundError(f"no such file or folder: {p}")
 
 
 def _why(path: Path, exc: BaseException) -> str:

@@ -339,6 +339,9 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
 
     name = "the uploaded file" if isinstance(source, bytes) else str(source)
     kinds = "JPEG, PNG, WebP, BMP, TIFF"
+    if not isinstance(source, bytes) and Path(source).exists() and not Path(source).is_file():
+        # A folder, a FIFO or a device: reading a FIFO would wait for a writer for ever.
+        raise QueryError(f"{name} is not a regular file: give an image file")
     too_big = QueryError(f"{name} has more than the {MAX_QUERY_PIXELS // 1_000_000} megapixels a query image "
                          "may have: shrink it (CLIP sees 224x224 anyway)")
     try:

@@ -46,7 +46,7 @@ class SummarySettings:
     language: str = "en"  # default language of summaries: en | vi
     top_tags: int = 3
     # Zero-shot tag vocabulary (English, scored by CLIP) and, position by position, how the
-    # Vietnamese summary names each label; a missing Vietnamese name falls back to the English one.
+    # Vietnamese summary names each label (one name per label: `check`).
     labels: list[str] = field(default_factory=lambda: [
         "a street", "a flooded street", "a crowd of people", "a news studio", "a person speaking",
         "a classroom", "an office", "a kitchen", "food", "a sports game", "a stage performance",
@@ -59,6 +59,13 @@ class SummarySettings:
         "xe hơi trên đường", "xe đạp", "động vật", "bãi biển", "rừng", "thành phố về đêm",
         "đám cháy", "tai nạn giao thông", "chữ trên màn hình",
     ])
+
+    def check(self) -> str | None:
+        """What is wrong across this section's settings, or None."""
+        if len(self.labels_vi) != len(self.labels):
+            return (f"summary.labels_vi names {len(self.labels_vi)} labels but summary.labels has "
+                    f"{len(self.labels)}: give each label its Vietnamese name, in the same order")
+        return None
 
 
 @dataclass(frozen=True)

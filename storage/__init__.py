@@ -3,13 +3,14 @@
 `types` holds the domain types the rest of evr builds and reads (they need no database);
 `store` the data directory; `vectors` the vector index kinds behind one interface.
 """
-from .errors import DataDirError, ModelMismatchError, StoreError, VectorServiceError
+from .errors import DamagedIndexError, DataDirError, ModelMismatchError, NoIndexError, StoreError, UnknownVideoError, VectorServiceError
 from .store import ANALYSES, VIDEO_ANALYSES, RepairReport, Store
 from .types import (
     ImportedVideo,
     KeyframeFilter,
     KeyframeImage,
     KeyframeRow,
+    LostThumbnails,
     ModelInfo,
     NewKeyframe,
     NewShot,
@@ -26,15 +27,18 @@ from .vectors import VectorIndexSettings
 
 __all__ = [
     "ANALYSES",
+    "DamagedIndexError",
     "DataDirError",
     "ImportedVideo",
     "KeyframeFilter",
     "KeyframeImage",
     "KeyframeRow",
+    "LostThumbnails",
     "ModelInfo",
     "ModelMismatchError",
     "NewKeyframe",
     "NewShot",
+    "NoIndexError",
     "PersonPose",
     "PersonsInFrame",
     "RepairReport",
@@ -43,6 +47,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TextBox",
+    "UnknownVideoError",
     "VectorIndexSettings",
     "VectorServiceError",
     "VIDEO_ANALYSES",

@@ -11,6 +11,18 @@ class ModelMismatchError(StoreError):
     pass
 
 
+class NoIndexError(StoreError):
+    """There is no index where the user pointed (a wrong --data-dir, or nothing indexed yet)."""
+
+
+class UnknownVideoError(StoreError):
+    """A video id the index does not hold (or not in the way asked for)."""
+
+
+class DamagedIndexError(StoreError):
+    """The database file is not a database, or is corrupt: no command can read it."""
+
+
 class DataDirError(StoreError):
     """The data directory cannot be written: disk full, read-only or failing. The machine's
     fault, not the video's; what was being written is not committed."""

@@ -10,12 +10,35 @@ from __future__ import annotations
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 SCHEMA_VERSION = 5
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class FsText(TypeDecorator):
+    """Text that may hold a file name: Python keeps the bytes of a name that is not UTF-8 as
+    surrogate escapes (PEP 383), which SQLite's UTF-8 text cannot carry. Such a value is stored
+    as a BLOB of the name's own bytes (SQLite keeps a BLOB as it is in any column), any other as
+    TEXT, so every name comes back as it went in and compares equal to itself."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape")
+
+    def process_result_value(self, value, dialect):
+        return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 class Meta(Base):
@@ -33,14 +56,14 @@ class Video(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # What the video was read from: the video file (`evr index`), or an imported package's
     # map-keyframes CSV (`evr import aic`), whose stem is the video id as well.
-    path: Mapped[str] = mapped_column(String, unique=True, index=True)
-    stem: Mapped[str] = mapped_column(String, index=True)
+    path: Mapped[str] = mapped_column(FsText, unique=True, index=True)
+    stem: Mapped[str] = mapped_column(FsText, index=True)
     size: Mapped[int] = mapped_column(Integer)
     mtime_ns: Mapped[int] = mapped_column(Integer)
     # "indexing" while a run works on it (a crash leaves it so, and the next run redoes it),
     # "indexed" once its keyframes and vectors are committed, "failed" with `error` set.
     status: Mapped[str] = mapped_column(String, index=True)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(FsText, default=None)  # may name files
     decoder: Mapped[str | None] = mapped_column(String, default=None)
     duration: Mapped[float | None] = mapped_column(Float, default=None)
     fps: Mapped[float | None] = mapped_column(Float, default=None)
@@ -57,7 +80,7 @@ class Video(Base):
     origin: Mapped[str] = mapped_column(String, default="decoded", server_default="decoded")
     # The file a player opens: the indexed file itself, an imported package's video, or NULL
     # when the package holds none.
-    media_path: Mapped[str | None] = mapped_column(String, default=None)
+    media_path: Mapped[str | None] = mapped_column(FsText, default=None)
     # The package's media-info JSON as given (title, publish_date, watch_url, ...), or NULL.
     media_info: Mapped[str | None] = mapped_column(Text, default=None)
 
@@ -80,7 +103,7 @@ class Keyframe(Base):
     thumbnail: Mapped[str] = mapped_column(String)  # relative to the thumbnail root
     # Imported keyframes: the package's full-size image, which `evr analyze` reads (OCR and
     # persons need more than a thumbnail). NULL for decoded keyframes.
-    source_image: Mapped[str | None] = mapped_column(String, default=None)
+    source_image: Mapped[str | None] = mapped_column(FsText, default=None)
     # Analyzer results; NULL where the analyzer did not run.
     ocr_text: Mapped[str | None] = mapped_column(Text, default=None)  # all boxes, reading order
     person_count: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
@@ -186,6 +209,18 @@ class VectorRemoval(Base):
     __table_args__ = {"sqlite_autoincrement": True}
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     keyframe_id: Mapped[int] = mapped_column(Integer)
+
+
+class FtsTerm(Base):
+    """A term of a full-text table's folded texts, by the table it is from ("ocr", "speech") and
+    its length: storage/fulltext.py finds the terms near a query word here. Added with the texts
+    and never removed: a term no text holds any more matches nothing."""
+
+    __tablename__ = "fts_terms"
+    __table_args__ = (PrimaryKeyConstraint("source", "length", "term"), {"sqlite_with_rowid": False})
+    source: Mapped[str] = mapped_column(String)
+    length: Mapped[int] = mapped_column(Integer)
+    term: Mapped[str] = mapped_column(String)
 
 
 # Full-text indexes over folded text (storage/textfold.py): OCR (rowid = keyframe id) and speech

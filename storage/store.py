@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,11 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import column, create_engine, delete, event, func, insert, literal_column, select, table, text, update
+from sqlalchemy import Text, create_engine, delete, event, func, insert, literal_column, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.pool import QueuePool
 
-from .errors import DataDirError, ModelMismatchError, StoreError, VectorServiceError
+from .errors import (DamagedIndexError, DataDirError, ModelMismatchError, NoIndexError, StoreError, UnknownVideoError,
+                     VectorServiceError)
 from .schema import (
     KEYFRAME_DELETED_DDL,
     OCR_FTS_DDL,
@@ -59,12 +62,14 @@ from .schema import (
     VectorRemoval,
     Video,
 )
-from .textfold import fold, fts_query, words
+from .fulltext import OCR_FTS, SPEECH_FTS, add_texts, fill_terms, fts_match, word_match
+from .textfold import fts_query, words
 from .types import (
     ImportedVideo,
     KeyframeFilter,
     KeyframeImage,
     KeyframeRow,
+    LostThumbnails,
     ModelInfo,
     NewKeyframe,
     NewShot,
@@ -97,8 +102,6 @@ log = logging.getLogger(__name__)
 # POST_FILTER x k) candidates, then searches only the passing keyframes (Store.nearest).
 POST_FILTER = 8
 POST_FILTER_MIN = 100
-OCR_FTS = table("ocr_fts", column("rowid"), column("text"))  # schema.OCR_FTS_DDL
-SPEECH_FTS = table("speech_fts", column("rowid"), column("text"))  # schema.SPEECH_FTS_DDL
 # A keyframe hears the speech said within this many seconds of it: keyframes are at most
 # keyframes.max_gap_s (2 s) apart, so every segment of speech has a keyframe within reach.
 SPEECH_REACH_S = 2.0
@@ -108,6 +111,7 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES
 # SQLite's primary result codes for the same (https://sqlite.org/rescode.html).
 _SQLITE_DISK_ERRORS = {13: "the database or disk is full", 8: "the database is read-only",
                        10: "disk I/O error", 14: "the database file cannot be opened"}
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,12 @@ class RepairReport:
     @property
     def changed(self) -> bool:
         return bool(self.vectors_added or self.vectors_removed or self.thumb_dirs_removed)
+
+    def __str__(self) -> str:
+        done = [f"{n} {what}" for n, what in ((self.vectors_added, "vectors added to the index file"),
+                                                (self.vectors_removed, "vectors removed from it"),
+                                                (self.thumb_dirs_removed, "unused thumbnail folders deleted")) if n]
+        return ", ".join(done) or "nothing to mend"
 
 
 class Store:
@@ -138,13 +148,19 @@ class Store:
                 self.thumb_root.mkdir(exist_ok=True)
                 self._take_lock()
         elif not (self.data_dir / "evr.sqlite").exists():
-            raise StoreError(
+            raise NoIndexError(
                 f"no index in {self.data_dir}: run `evr index <folder>` first "
                 "(or point --data-dir at an existing index)"
             )
         self.db_path = self.data_dir / "evr.sqlite"
-        self.engine = create_engine(f"sqlite:///{self.db_path}")
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        # A reader on a folder it cannot write (an archive on a read-only mount) opens the
+        # database immutable: SQLite then takes no lock and needs no -shm file, which it could
+        # not create there. No writer can change such a folder, so nothing is missed.
+        self.read_only = not writer and not _writable(self.data_dir)
+        # The pool a file database gets (the URL names none: the creator opens the file).
+        self.engine = create_engine("sqlite://", creator=self._connect, poolclass=QueuePool)
+        event.listen(self.engine, "connect", _sqlite_pragmas if writer else _reader_pragmas)
+        event.listen(self.engine, "handle_error", self._damaged)
         if writer:
             with self._writing(self.db_path):
                 Base.metadata.create_all(self.engine)
@@ -156,7 +172,10 @@ class Store:
         self._check_schema()
         self._vectors: VectorIndex | None = None
         self._unsaved = 0  # vector changes held in memory that the index file lacks
-        self.problems: list[str] = []  # damage found and mended in memory (stats reports it)
+        # What is wrong with the vector index file (unreadable, missing), mended in memory from
+        # SQLite meanwhile; stats reports it until a save of the file clears it.
+        self.file_problem: str | None = None
+        self._file_saved = False  # this process has recorded that the file was saved
         self._synced: str | None = None  # the commit counter the in-memory vectors match
         self._built: str | None = None  # the writer's last build of the index, when loaded
         # Readers map the index file (instant, shared, read-only) until they must change it.
@@ -187,13 +206,36 @@ class Store:
             pass
         return False
 
+    def _connect(self) -> sqlite3.Connection:
+        uri = self.db_path.as_uri()  # any folder name, spaces, '?' and bytes that are not UTF-8 included
+        if self.read_only:
+            # A WAL a writer left behind (killed) holds commits: read it, where SQLite can.
+            wal = self.db_path.with_name("evr.sqlite-wal")
+            uri += "?mode=ro" if wal.exists() and wal.stat().st_size else "?immutable=1"
+        # The app's sessions share one store across threads (self._lock guards the vectors).
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    def _damaged(self, context) -> Exception | None:
+        """SQLAlchemy's error hook: a database file that is not one, or is corrupt, is one line
+        that says so, whatever statement met it."""
+        code = getattr(context.original_exception, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return DamagedIndexError(
+                f"the index database {self.db_path} is damaged ({context.original_exception}): restore it from a "
+                "backup, or move the data folder away and index the videos again")
+        return None
+
     def _check_schema(self) -> None:
         try:
             version = self._meta("schema_version")
-        except OperationalError:  # a reader in the instant between the file's creation and its tables'
+        except OperationalError as exc:  # no tables yet: being created, or left empty
+            log.debug("no meta table: %s", exc)
             version = None
         if version is None and not self.writer:
-            raise StoreError(f"the index in {self.data_dir} is being created by `evr index`: try again in a moment")
+            if self.writer_active():
+                raise StoreError(f"the index in {self.data_dir} is being created by `evr index`: try again in a moment")
+            raise StoreError(f"the index in {self.data_dir} is incomplete (its creation was cut short, or "
+                             "evr.sqlite is empty): run `evr index <folder>` to create it")
         if version is None:
             self._set_meta({"schema_version": str(SCHEMA_VERSION)})
         elif int(version) in (2, 3, 4) and self.writer:
@@ -211,6 +253,28 @@ class Store:
                 f"{self.data_dir} was written by schema version {version}, this evr uses "
                 f"{SCHEMA_VERSION}; index into a new --data-dir"
             )
+        if self.writer:
+            self._mend_once()
+
+    def _mend_once(self) -> None:
+        """The writer's one-time mending of an index an older evr wrote, each step noted in the
+        meta table once done: the terms fulltext.py finds near words in, and the videos whose
+        keyframe times were a decoder's "no time" sentinel (-3.85e17 s), marked to be indexed
+        again by the next `evr index` of their folder."""
+        done = dict(zip(("fts_terms", "times_checked"), self._metas("fts_terms", "times_checked")))
+        if done["fts_terms"] and done["times_checked"]:
+            return
+        with self._writing(self.db_path), self._sessions.begin() as s:
+            if not done["fts_terms"]:
+                fill_terms(s)
+                s.merge(Meta(key="fts_terms", value="kept"))
+            if not done["times_checked"]:
+                wrong = select(Keyframe.video_id).where(Keyframe.timestamp < 0).distinct()
+                marked = s.execute(update(Video).where(Video.id.in_(wrong)).values(status="indexing")).rowcount
+                if marked:
+                    log.warning("%d videos hold keyframe times an older evr read wrong: the next `evr index` of "
+                                "their folders indexes them again", marked)
+                s.merge(Meta(key="times_checked", value="1"))
 
     def _upgrade_from_2(self) -> None:
         """Schema 2 -> 3 in one transaction: vectors to float16, pose labels into their table
@@ -334,10 +398,16 @@ class Store:
             try:
                 self._vectors = load_index(self.vectors_path, model.dim, self.index_settings, mapped=self._map_file)
             except IndexFileError as exc:  # SQLite holds every vector: start from nothing and catch up
-                if self.vectors_path.exists():
-                    self.problems.append(f"{exc}; searching an exact index rebuilt from SQLite")
-                    log.warning("%s", self.problems[-1])
                 self._vectors = FlatIndex.empty(model.dim, self.index_settings)
+                if self.vectors_path.exists():
+                    self.file_problem = f"{exc}; searching an exact index rebuilt from SQLite"
+                elif self._meta("vectors_saved"):
+                    # Saved once, and gone (a run killed before its first save never had one).
+                    self.file_problem = (f"the vector index file {self.vectors_path} is missing; searching an exact "
+                                         "index rebuilt from SQLite (slower)")
+                if self.file_problem:
+                    self.file_problem += ": `evr reindex` saves it again"
+                    log.warning("%s", self.file_problem)
         return self._vectors
 
     def _open_milvus(self, dim: int) -> MilvusIndex:
@@ -489,10 +559,13 @@ class Store:
             index = self._vectors
             self._set_meta({"milvus_state": json.dumps({"target": index.target, **asdict(index.state)})})
             self._unsaved = 0
-        elif self._unsaved and self._vectors is not None:
+        elif (self._unsaved or self.file_problem) and self._vectors is not None:
             with self._writing(self.vectors_path, self._vectors.nbytes):
                 self._vectors.save(self.vectors_path)
-            self._unsaved = 0
+            self._unsaved, self.file_problem = 0, None
+            if not self._file_saved:  # from now on a missing file is damage, not a run's lag
+                self._set_meta({"vectors_saved": "1"})
+                self._file_saved = True
             self._last_save = time.monotonic()
 
     def _prune_removals(self) -> None:
@@ -644,6 +717,36 @@ class Store:
             ids, vectors = self.stored_vectors(changed)
             self.vectors.add(ids, vectors, self.filter_fields(ids))
 
+    def lost_thumbnails(self) -> list[LostThumbnails]:
+        """The indexed videos whose thumbnail folder is gone."""
+        with self._sessions() as s:
+            videos = s.execute(select(Video.id, Video.path, Video.origin, Video.size, Video.mtime_ns, Video.thumb_dir)
+                               .where(Video.status == "indexed").order_by(Video.id)).all()
+            lost = [v for v in videos if v.thumb_dir and not (self.thumb_root / v.thumb_dir).is_dir()]
+            frames: dict[int, list[tuple[int, str | None]]] = {}
+            for vid, frame_idx, image in s.execute(
+                    select(Keyframe.video_id, Keyframe.frame_idx, Keyframe.source_image)
+                    .where(Keyframe.video_id.in_(_ids_param([v.id for v in lost]))).order_by(Keyframe.frame_idx)):
+                frames.setdefault(vid, []).append((frame_idx, image))
+        return [LostThumbnails(v.id, v.path, v.origin, v.size, v.mtime_ns, frames.get(v.id, [])) for v in lost]
+
+    def restore_thumbnails(self, video_id: int, jpegs: dict[int, bytes]) -> None:
+        """Thumbnails made again for a video (by frame_idx) into a new folder, which the video
+        and its keyframes then name, in one commit; a keyframe without one shows none."""
+        run_dir = self.thumb_root / f"v{video_id}-{time.time_ns():x}"
+        try:
+            with self._writing(run_dir, sum(map(len, jpegs.values()))):
+                run_dir.mkdir(parents=True)
+                for frame_idx, jpeg in jpegs.items():
+                    (run_dir / f"{frame_idx}.jpg").write_bytes(jpeg)
+            with self._writing(self.db_path), self._sessions.begin() as s:
+                s.execute(update(Video).where(Video.id == video_id).values(thumb_dir=run_dir.name))
+                s.execute(update(Keyframe).where(Keyframe.video_id == video_id).values(
+                    thumbnail=run_dir.name + "/" + func.cast(Keyframe.frame_idx, Text) + ".jpg"))
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+
     def imported_videos(self, video_ids: Sequence[str] = ()) -> list[ImportedVideo]:
         """The imported videos (all, or those with these ids), each with its keyframes' source
         images in time order."""
@@ -658,6 +761,12 @@ class Store:
                     select(Keyframe.id, Keyframe.source_image).where(Keyframe.video_id == vid)
                     .order_by(Keyframe.timestamp, Keyframe.id))]
                 out.append(ImportedVideo(vid, stem, analyzers or "", images, media_path))
+            unknown = sorted(set(video_ids) - {v.video_id for v in out})
+            if unknown:
+                decoded = set(s.scalars(select(Video.stem).where(Video.stem.in_(unknown))))
+                what = "a decoded video, not an imported one" if unknown[0] in decoded else "not in this index"
+                raise UnknownVideoError(f"video {unknown[0]!r} is {what}: `evr analyze` works on the videos "
+                                        "`evr import aic` imported")
         return out
 
     def fail_video(self, video_id: int, error: str) -> None:
@@ -819,14 +928,14 @@ class Store:
             match = fts_query(f.ocr)
             if match is None:
                 return None
-            stmt = stmt.where(Keyframe.id.in_(select(OCR_FTS.c.rowid).where(_fts_match(match))))
+            stmt = stmt.where(Keyframe.id.in_(select(OCR_FTS.c.rowid).where(fts_match(match, "ocr_fts"))))
         if f.speech is not None:
             match = fts_query(f.speech)
             if match is None:
                 return None
             # The keyframes within reach of a segment that says every word, found from the segments.
             said = select(Speech).where(Speech.id.in_(
-                select(SPEECH_FTS.c.rowid).where(_fts_match(match, "speech_fts")))).subquery()
+                select(SPEECH_FTS.c.rowid).where(fts_match(match, "speech_fts")))).subquery()
             near = aliased(Keyframe)
             stmt = stmt.where(Keyframe.id.in_(select(near.id).join(said, _within_reach(near, said.c))))
         return stmt
@@ -901,41 +1010,58 @@ class Store:
     def ocr_search(self, query: str, where: KeyframeFilter | None = None, limit: int = 100) -> list[tuple[int, float]]:
         """The best `limit` keyframes whose OCR text holds every word of `query` (accents and case
         ignored) and that pass `where`, as (keyframe id, score) with score = -bm25 (higher is
-        better). Filter and limit are applied by SQLite."""
-        match = fts_query(query)
-        if match is None:
+        better); then, below them, those holding each word or a near term (fulltext.py). Filter
+        and limit are applied by SQLite."""
+        matching = self._matching(where) if where is not None and where.active else None
+        if where is not None and where.active and matching is None:
             return []
         bm25 = func.bm25(literal_column("ocr_fts"))
-        stmt = select(OCR_FTS.c.rowid, bm25).where(_fts_match(match)).order_by(bm25, OCR_FTS.c.rowid).limit(limit)
-        if where is not None and where.active:
-            matching = self._matching(where)
-            if matching is None:
-                return []
-            stmt = stmt.where(OCR_FTS.c.rowid.in_(matching))
+
+        def ranked(s: Session, expression: str) -> list[tuple[int, float]]:
+            stmt = select(OCR_FTS.c.rowid, bm25).where(fts_match(expression, "ocr_fts"))
+            if matching is not None:
+                stmt = stmt.where(OCR_FTS.c.rowid.in_(matching))
+            return [(int(kid), -float(b)) for kid, b in s.execute(stmt.order_by(bm25, OCR_FTS.c.rowid).limit(limit))]
+
         with self._sessions() as s:
-            return [(int(kid), -float(b)) for kid, b in s.execute(stmt)]
+            match = word_match(s, "ocr_fts", query)
+            if match is None:
+                return []
+            found = ranked(s, match.exact)
+            if match.near and len(found) < limit:
+                found = _then_near(found, ranked(s, match.near), limit)
+        return found
 
     def speech_search(self, query: str, where: KeyframeFilter | None = None,
                       limit: int = 100) -> list[tuple[int, float]]:
         """The moments where every word of `query` is said in one speech segment (accents and case
         ignored): for each of the best `limit` segments by BM25, the keyframe passing `where` that
         is nearest the first of those words (within SPEECH_REACH_S of the segment), as (keyframe
-        id, -bm25), best first; a keyframe near several segments counts once."""
-        match = fts_query(query)
-        if match is None:
-            return []
-        wanted = set(words(query))
+        id, -bm25), best first; a keyframe near several segments counts once. Then, below them,
+        the moments where each word or a near term of it is said (fulltext.py)."""
+        with self._sessions() as s:
+            match = word_match(s, "speech_fts", query)
+            if match is None:
+                return []
+            found = self._moments(s, match.exact, match.words, where, limit)
+            if match.near and len(found) < limit:
+                found = _then_near(found, self._moments(s, match.near, match.words, where, limit), limit)
+        return found
+
+    def _moments(self, s: Session, expression: str, wanted: frozenset[str], where: KeyframeFilter | None,
+                 limit: int) -> list[tuple[int, float]]:
+        """speech_search's moments for one MATCH expression; `wanted`: the words whose first
+        one said marks the moment."""
         bm25 = func.bm25(literal_column("speech_fts"))
-        found = (select(SPEECH_FTS.c.rowid.label("id"), bm25.label("bm25")).where(_fts_match(match, "speech_fts"))
+        found = (select(SPEECH_FTS.c.rowid.label("id"), bm25.label("bm25")).where(fts_match(expression, "speech_fts"))
                  .order_by(bm25, SPEECH_FTS.c.rowid).limit(4 * limit).subquery())
         # Each segment (best first) with the keyframes within its reach, in one query.
         segments: dict[int, tuple[float, str, float, list[tuple[int, float]]]] = {}
-        with self._sessions() as s:
-            for seg, start, said, score, kid, t in s.execute(
-                    select(Speech.id, Speech.start, Speech.words, found.c.bm25, Keyframe.id, Keyframe.timestamp)
-                    .join(found, found.c.id == Speech.id).join(Keyframe, _within_reach(Keyframe, Speech))
-                    .order_by(found.c.bm25, Speech.id)):
-                segments.setdefault(seg, (start, said, score, []))[3].append((kid, t))
+        for seg, start, said, score, kid, t in s.execute(
+                select(Speech.id, Speech.start, Speech.words, found.c.bm25, Keyframe.id, Keyframe.timestamp)
+                .join(found, found.c.id == Speech.id).join(Keyframe, _within_reach(Keyframe, Speech))
+                .order_by(found.c.bm25, Speech.id)):
+            segments.setdefault(seg, (start, said, score, []))[3].append((kid, t))
         allowed = None
         if where is not None and where.active:
             near = np.array([kid for *_, keyframes in segments.values() for kid, _ in keyframes], np.int64)
@@ -1026,7 +1152,7 @@ class Store:
         in-memory copy is brought up to date first and `vectors_pending` says by how much."""
         model = self.model()
         problem = self._vector_count_problem() if model is not None else None
-        problems = self.problems + ([problem] if problem else [])
+        problems = [p for p in (self.file_problem, problem) if p]
         # One statement per check: each reads one snapshot, even while a run commits.
         with self._sessions() as s:
             by_status = dict(s.execute(select(Video.status, func.count()).group_by(Video.status)).all())
@@ -1037,7 +1163,8 @@ class Store:
             thumb_dirs = s.scalars(select(Video.thumb_dir).where(Video.status == "indexed")).all()
         missing = sum(1 for d in thumb_dirs if d and not (self.thumb_root / d).is_dir())
         if missing:
-            problems.append(f"{missing} indexed videos lost their thumbnail folder")
+            problems.append(f"{missing} indexed videos lost their thumbnail folder: `evr reindex` (or "
+                            "the next `evr index`) makes them again")
         return {
             "videos": by_status.get("indexed", 0),
             "videos_failed": by_status.get("failed", 0),
@@ -1107,14 +1234,7 @@ def _clear_text(s: Session, keyframe_id: int) -> None:
 
 def _index_text(s: Session, rows: Sequence[Keyframe]) -> None:
     """The full-text entries of keyframe rows that have OCR text (after a flush gave them ids)."""
-    _add_fts(s, "ocr_fts", [(r.id, r.ocr_text) for r in rows if r.ocr_text])
-
-
-def _add_fts(s: Session, fts_table: str, entries: Sequence[tuple[int, str]]) -> None:
-    """(rowid, text) entries into a full-text table (schema's *_FTS_DDL), the text folded."""
-    if entries:
-        s.execute(text(f"INSERT INTO {fts_table}(rowid, text) VALUES (:id, :text)"),
-                  [{"id": rowid, "text": fold(said)} for rowid, said in entries])
+    add_texts(s, "ocr_fts", [(r.id, r.ocr_text) for r in rows if r.ocr_text])
 
 
 def _within_reach(keyframe, segment):
@@ -1153,7 +1273,7 @@ def _set_speech(s: Session, video_id: int, segments: Sequence[SpeechSegment]) ->
             for seg in segments]
     s.add_all(rows)
     s.flush()
-    _add_fts(s, "speech_fts", [(r.id, r.text) for r in rows])
+    add_texts(s, "speech_fts", [(r.id, r.text) for r in rows])
 
 
 def _clear_speech(s: Session, video_id: int) -> None:
@@ -1193,8 +1313,17 @@ def _last_removal(s: Session, pruned: int) -> int:
     return max(pruned, s.scalar(select(func.max(VectorRemoval.seq))) or 0)
 
 
-def _fts_match(match: str, fts_table: str = "ocr_fts"):
-    return literal_column(fts_table).op("MATCH")(match)
+def _then_near(exact: list[tuple[int, float]], near: list[tuple[int, float]],
+               limit: int) -> list[tuple[int, float]]:
+    """The exact matches, then the near ones they lack, up to `limit`; the near ones' scores
+    shifted below the lowest exact score (their order kept), so a score never ranks a near
+    match above an exact one."""
+    seen = {kid for kid, _ in exact}
+    rest = [(kid, score) for kid, score in near if kid not in seen][: limit - len(exact)]
+    if not rest or not exact:
+        return exact + rest
+    shift = min(score for _, score in exact) - max(score for _, score in rest) - 1.0
+    return exact + [(kid, score + min(shift, 0.0)) for kid, score in rest]
 
 
 def _ids_param(ids: Sequence[int] | np.ndarray):
@@ -1209,6 +1338,20 @@ def _id_array(s: Session, stmt) -> np.ndarray:
     sub = stmt.subquery()
     joined = s.scalar(select(func.group_concat(list(sub.c)[0])))
     return np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.zeros(0, np.int64)
+
+
+def _reader_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+
+def _writable(folder: Path) -> bool:
+    """Whether this process may write in `folder` (not on a read-only mount, not refused)."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -130,6 +130,19 @@ class ImportedVideo:
 
 
 @dataclass(frozen=True)
+class LostThumbnails:
+    """An indexed video whose thumbnail folder is gone (deleted by hand, a restored backup):
+    what making them again needs."""
+
+    video_db_id: int
+    path: str  # what it was read from: the video file, or an imported package's map CSV
+    origin: str  # "decoded": from the video file; otherwise from each keyframe's source image
+    size: int  # the file as indexed: a file that changed since is indexed again instead
+    mtime_ns: int
+    keyframes: list[tuple[int, str | None]]  # (frame_idx, source image) of each keyframe
+
+
+@dataclass(frozen=True)
 class NewShot:
     start_frame: int
     start: float  # seconds

@@ -102,3 +102,29 @@ def test_hostile_markdown_stays_text_and_nothing_is_fetched_from_outside(app_url
         assert sources and all(src.startswith(app_url) or src.startswith("data:") for src in sources), sources
         browser.close()
     assert requests == []  # the browser never asked the outside host for anything
+
+
+def test_dres_login_works_when_the_password_field_is_left_with_tab(app_url):
+    """Typing the password and pressing Tab, then clicking "Log in" (3 of 3 tries failed with
+    "DRES needs a user name and a password" while each field reran the page as it was left)."""
+    from .dres_server import FakeDres, serve
+
+    dres = FakeDres()
+    url, stop = serve(dres)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(app_url)
+            page.get_by_text("DRES (contest server)").click()
+            for label, value in (("Server", url), ("User", dres.user), ("Password", dres.password)):
+                field = page.get_by_label(label, exact=True)
+                field.fill(value)
+                field.press("Tab")  # leaves the field, as a user moving to the button does
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text("Logged in to", exact=False).wait_for(timeout=60_000)
+            assert page.get_by_text("needs a user name and a password").count() == 0
+            browser.close()
+        assert len(dres.sessions) == 1
+    finally:
+        stop()

@@ -213,8 +213,10 @@ def test_model_mismatch_and_bad_queries_are_refused(indexed, tmp_path, capsys, m
     for args, code, message in cases:
         assert main_code(["--data-dir", str(indexed), *args]) == code
         assert message in capsys.readouterr().err
-    assert main_code(["--data-dir", str(tmp_path / "empty"), "search", "x"]) == 1
-    assert "no index" in capsys.readouterr().err
+    for command in (["search", "x"], ["stats"], ["shots", "x"]):  # no index there: the user's mistake, 2
+        assert main_code(["--data-dir", str(tmp_path / "empty"), *command]) == 2
+        assert "no index" in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists()
     monkeypatch.setenv("EVR_CLIP_MODEL", "ViT-B-32")
     assert main_code(["--data-dir", str(indexed), "search", "a dog"]) == 2
     assert "built with CLIP ViT-S-32-alt (none)" in capsys.readouterr().err

@@ -6,17 +6,70 @@ import subprocess
 import pytest
 
 from indexer.decoders import BACKENDS, DecodeError, open_video, scaled_size
+from indexer.decoders.base import presentation_times
 
 
-def ffprobe_times(path) -> list[float]:
-    """Presentation time of every frame, seconds since the file's start (as evr defines it)."""
+def ffprobe_times(path) -> list[float | None]:
+    """ffmpeg's own time of every frame ("best effort": the pts, else the decode time when a
+    file gives no pts), seconds since the file's start (as evr defines it); None where ffmpeg
+    has none either."""
     start = float(subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", str(path)],
         capture_output=True, text=True, check=True).stdout.strip() or 0)
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time",
          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
-    return [float(t.strip(",")) - start for t in out.split() if t.strip(",")]
+    return [None if t.strip(",") == "N/A" else float(t.strip(",")) - start for t in out.split() if t.strip(",")]
+
+
+def check_times(times: list[float], truth: list[float | None], fps: float, path) -> None:
+    """Every frame at ffmpeg's time (to 1 ms); one ffmpeg has no time for one frame later than the
+    previous one (evr's documented fallback: the previous time plus 1 / fps)."""
+    assert len(times) == len(truth), path
+    assert all(b >= a for a, b in zip(times, times[1:])), f"{path}: times go back"
+    for i, (ts, want) in enumerate(zip(times, truth)):
+        want = want if want is not None else times[i - 1] + 1 / fps
+        assert abs(ts - want) <= 1e-3, (path, i, ts, want)
+
+
+def sample_videos(videos) -> list:
+    return sorted(p for p in videos.rglob("*") if p.suffix in (".mp4", ".mkv", ".avi"))
+
+
+def test_every_sample_video_decodes_at_ffmpegs_frame_times(videos):
+    """The decoders as configured by default (the first that opens a file decodes it): every
+    frame of every sample video at its true time, never a sentinel or a time counted from
+    elsewhere (Megamind.avi's packed B-frames gave -3.85e17 s and times 7.5 s early)."""
+    for path in sample_videos(videos):
+        src = open_video(str(path), ["decord", "pyav", "opencv"], 96)
+        times = [f.timestamp for f in src.frames()]
+        src.close()
+        check_times(times, ffprobe_times(path), src.info.fps, path)
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_an_avi_without_presentation_times_gets_true_times_or_is_left_to_the_next_decoder(videos, backend):
+    path = videos / "opencv_samples/Megamind.avi"
+    truth = ffprobe_times(path)
+    assert sum(t is None for t in truth) == 1  # ffmpeg itself has no time for its last frame
+    if backend == "decord":  # decord gives no time to most frames: it declines the file
+        with pytest.raises(DecodeError, match="frame times are missing or out of order"):
+            open_video(str(path), [backend], 720)
+        return
+    src = open_video(str(path), [backend], 720)
+    times = [f.timestamp for f in src.frames()]
+    src.close()
+    check_times(times, truth, src.info.fps, path)
+    assert times[182] == pytest.approx(7.6326, abs=1e-3)
+
+
+def test_times_a_demuxer_attached_to_the_wrong_frames_are_put_back_in_order():
+    # Packed B-frames: the right times, two of every three swapped; one frame without a time.
+    given = [(i, t) for i, t in enumerate([0.04, 0.08, 0.12, 0.20, 0.16, 0.24, 0.32, 0.28, None, 0.40])]
+    out = [t for _, t in presentation_times(iter(given), fps=25)]
+    assert out == pytest.approx([0.04, 0.08, 0.12, 0.16, 0.20, 0.24, 0.28, 0.32, 0.36, 0.40])
+    sentinel = [(0, -3.846918712862966e17), (1, float("nan")), (2, -0.5), (3, 0.12)]
+    assert [t for _, t in presentation_times(iter(sentinel), fps=25)] == pytest.approx([0.0, 0.04, 0.04, 0.12])
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))

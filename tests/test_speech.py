@@ -56,6 +56,7 @@ def spoken(videos, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVR_SPEECH_INDEX_ENABLED", "true")
         mp.setenv("EVR_SPEECH_INDEX_BACKEND", "pocketsphinx")
+        mp.setenv("EVR_SPEECH_INDEX_LANGUAGE", "en")  # pocketsphinx reads English only
         assert evr("--data-dir", data, "index", folder, "--no-progress") == (0, "")
     return data
 
@@ -178,13 +179,18 @@ def test_whisper_windows_cover_the_sound_and_cut_in_a_pause():
 
 
 def test_speech_backend_choice_offline(monkeypatch, caplog):
+    """Without Whisper's model, pocketsphinx transcribes only an archive configured as English:
+    on any other speech it would hear English words that were never said."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    auto = SpeechAnalyzer(SpeechIndexSettings(backend="auto"))
-    assert auto.signature == "speech:pocketsphinx:en-us"  # faster-whisper's model cannot be had here
+    english = SpeechAnalyzer(SpeechIndexSettings(backend="auto", language="en"))
+    assert english.signature == "speech:pocketsphinx:en-us"  # faster-whisper's model cannot be had here
     assert "hf download Systran/faster-whisper-small" in caplog.text
-    assert SpeechAnalyzer(SpeechIndexSettings(backend="auto", language="vi")).signature == ""  # nothing reads vi
-    assert SpeechAnalyzer(SpeechIndexSettings(backend="auto", language="vi")).analyze_file("x.mp4") is None
-    assert "pocketsphinx reads English only" in caplog.text
+    for language in ("auto", "vi"):  # not English only: speech is off, said once
+        caplog.clear()
+        off = SpeechAnalyzer(SpeechIndexSettings(backend="auto", language=language))
+        assert off.signature == "" and off.analyze_file("x.mp4") is None
+        assert caplog.text.count("speech is off for this run") == 1
+        assert "pocketsphinx reads English only" in caplog.text
 
 
 def test_sound_is_streamed_at_16_khz(videos):
@@ -224,6 +230,7 @@ def test_analyze_transcribes_imported_videos_from_the_package_s_files(videos, tm
     assert code == 0 and report["videos_imported"] == 1
     monkeypatch.setenv("EVR_SPEECH_INDEX_ENABLED", "true")
     monkeypatch.setenv("EVR_SPEECH_INDEX_BACKEND", "pocketsphinx")
+    monkeypatch.setenv("EVR_SPEECH_INDEX_LANGUAGE", "en")
     code, report = evr("--data-dir", data, "analyze", "--no-progress", "--json", capsys=capsys)
     assert code == 0 and report["videos_analyzed"] == 1
     code, hits = evr("--data-dir", data, "search", "--speech", "hello", "--json", capsys=capsys)
@@ -270,7 +277,7 @@ def _media_path(data: Path, stem: str) -> str:
 def test_pocketsphinx_reads_a_file_the_same_whatever_came_before(spoken, videos):
     from indexer.analyzers.speech import PocketsphinxBackend
 
-    backend = PocketsphinxBackend(SpeechIndexSettings())
+    backend = PocketsphinxBackend(SpeechIndexSettings(language="en"))
     speech = _media_path(spoken, "speech")
     first = list(backend.transcribe(pcm_blocks(speech)))
     list(backend.transcribe(pcm_blocks(str(videos / "msrvtt/video7012.mp4"))))  # music and voices
@@ -289,6 +296,7 @@ def test_switching_speech_on_transcribes_indexed_videos_and_keeps_their_keyframe
     before = {**_keyframe_times(data, "speech"), **_keyframe_times(data, "noaudio")}
     monkeypatch.setenv("EVR_SPEECH_INDEX_ENABLED", "true")
     monkeypatch.setenv("EVR_SPEECH_INDEX_BACKEND", "pocketsphinx")
+    monkeypatch.setenv("EVR_SPEECH_INDEX_LANGUAGE", "en")
     code, second = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
     assert code == 0 and (second["videos_indexed"], second["videos_analyzed"]) == (0, 2)
     assert second["frames_decoded"] == 0 and second["keyframes_added"] == 0 and second["stage_seconds"]["speech"] > 0

@@ -14,6 +14,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `streamlit run ui/app.py` runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 import streamlit as st
 
 from indexer.encoders import ClipEncoder, ModelUnavailableError
@@ -21,6 +22,7 @@ from storage.types import POSE_LABELS
 from search import Hit, Query, QueryError, SearchEngine, read_image
 from search.engine import MAX_EVENTS
 from search.export import AIC_MAX_LINES, aic_csv, hits_json
+from search.printable import printable
 from search.summary import LANGUAGES, Summarizer, clock
 from storage import KeyframeFilter, StoreError
 from ui.config import MAX_PAGE_SIZE, AppConfig, ConfigError, load_config
@@ -30,6 +32,7 @@ from ui.speech import SpeechError, speak
 from ui.text import plain
 
 MODES = ("Text", "Similar frame", "Image", "Temporal")
+MISSING_THUMBNAIL = np.full((180, 320, 3), 190, np.uint8)  # a grey frame where a thumbnail is missing
 MAX_PERSONS_SLIDER = 10  # the slider's top means "10 or more"
 
 
@@ -117,7 +120,7 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     ocr = sb.text_input("On-screen text (all words; accents optional)", key="ocr").strip()
     speech = sb.text_input("Spoken words (all words; accents optional)", key="speech",
                            help="said within 2 s of the frame, as the transcript heard them").strip()
-    videos = sb.multiselect("Videos", engine.store.video_ids(), key="videos")
+    videos = sb.multiselect("Videos", engine.store.video_ids(), key="videos", format_func=printable)
     c1, c2 = sb.columns(2)
     time_from = c1.number_input("From (s)", min_value=0.0, value=None, step=1.0, key="time_from")
     time_to = c2.number_input("To (s)", min_value=0.0, value=None, step=1.0, key="time_to")
@@ -230,16 +233,25 @@ def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
         return None
 
 
+def shown_thumbnail(path: str | Path):
+    """The thumbnail file, or a grey placeholder while it is missing (a deleted thumbnail
+    folder: `evr reindex` makes it again)."""
+    return str(path) if Path(path).is_file() else MISSING_THUMBNAIL
+
+
 def show_results(hits: list[Hit], k_page: int) -> None:
     if not hits:
         st.info("No results. Loosen the filters or try other words.")
         return
     st.subheader(f"{len(hits)} results")
+    lost = sum(not Path(h.thumbnail).is_file() for h in hits)
+    if lost:
+        st.warning(f"{lost} of these hits have lost their thumbnail (grey): run `evr reindex` to make them again.")
     columns = 4
     for start in range(0, len(hits), columns):
         for col, h in zip(st.columns(columns), hits[start : start + columns]):
             with col:
-                st.image(h.thumbnail, width="stretch")
+                st.image(shown_thumbnail(h.thumbnail), width="stretch")
                 facts = [f"**#{h.rank}** {plain(h.video_id)} · {clock(h.timestamp)} · frame {h.frame_idx}",
                          f"score {h.score:.3f} ({h.match})"]
                 if h.media("title"):
@@ -301,7 +313,7 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
             st.error(f"Cannot play {plain(hit.video_path or hit.video_id)}: {plain(exc)}")
         strip = engine.store.keyframes_between(hit.video_db_id, hit.timestamp - 10, hit.timestamp + 10)
         if strip:
-            st.image([str(r.thumbnail) for r in strip], width=110,
+            st.image([shown_thumbnail(r.thumbnail) for r in strip], width=110,
                      caption=[f"{clock(r.timestamp)}{' ◀' if r.keyframe_id == hit.keyframe_id else ''}" for r in strip])
         st.button("Find similar frames", key="similar", on_click=_find_similar, args=(hit.keyframe_id,))
     with right:
@@ -325,10 +337,14 @@ def dres_sidebar(config: AppConfig) -> None:
     with st.sidebar.expander("DRES (contest server)", expanded=False):
         session = client.session()
         if session is None:
-            url = st.text_input("Server", value=config.dres.url, key="dres_url")
-            user = st.text_input("User", value=config.dres.username, key="dres_user")
-            password = st.text_input("Password", type="password", key="dres_password")
-            if st.button("Log in", key="dres_login"):
+            # A form: its fields reach the app together when "Log in" is pressed, so leaving a
+            # field (Tab, a click elsewhere) cannot rerun the page between typing and logging in.
+            with st.form("dres_login_form", border=False):
+                url = st.text_input("Server", value=config.dres.url, key="dres_url")
+                user = st.text_input("User", value=config.dres.username, key="dres_user")
+                password = st.text_input("Password", type="password", key="dres_password")
+                pressed = st.form_submit_button("Log in", key="dres_login")
+            if pressed:
                 try:
                     client.login(url, user, password)
                     state.pop("dres_evaluations", None)

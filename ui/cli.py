@@ -7,10 +7,11 @@ failing disk (the rest stay pending) or a runtime error; 2 a usage, query or con
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
+
+from search.printable import json_text, printable
 
 from .config import AppConfig, ConfigError, load_config
 from .dres import TASKS
@@ -177,53 +178,69 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         return COMMANDS[args.command](args, config)
-    except ConfigError as exc:
-        return _fail(f"configuration: {exc}", EXIT_USAGE)
     except BrokenPipeError:  # `evr search ... | head`: the reader left, nothing more to say
         sys.stderr.close()
         return EXIT_OK
     except KeyboardInterrupt:
-        return _fail("interrupted; run the same command again to resume", 130)
+        message, code = "interrupted; run the same command again to resume", 130
     except Exception as exc:
-        return _handle(exc)
+        message, code = _exit_for(exc)
+    if getattr(args, "json", False):  # a --json reader gets JSON, failure or not
+        _print_json({"error": message, "exit_code": code})
+    return _fail(message, code)
 
 
-def _handle(exc: Exception) -> int:
-    from indexer.encoders import ModelUnavailableError
-    from search import QueryError
-    from storage import ModelMismatchError, StoreError
-
+def _exit_for(exc: Exception) -> tuple[str, int]:
+    """The one line and the exit code of an error: the first entry of the table that the
+    error is an instance of; anything else is a bug, shown as such."""
     from indexer.aic import AicFormatError
+    from indexer.encoders import ModelUnavailableError
     from indexer.runners import RayUnavailableError
+    from search import QueryError
+    from storage import ModelMismatchError, NoIndexError, StoreError, UnknownVideoError
 
     from .dres import DresError, DuplicateSubmission
     from .speech import SpeechError
 
-    if isinstance(exc, ModelUnavailableError):
-        return _fail(str(exc), EXIT_NO_MODEL)
-    if isinstance(exc, SpeechError):
-        return _fail(str(exc), EXIT_FAILED)
-    if isinstance(exc, (QueryError, FileNotFoundError, ModelMismatchError, AicFormatError, DuplicateSubmission)):
-        return _fail(str(exc), EXIT_USAGE)
-    if isinstance(exc, (StoreError, DresError, RayUnavailableError)):
-        return _fail(str(exc), EXIT_FAILED)
+    table: list[tuple[tuple[type[BaseException], ...], int, str]] = [
+        ((ConfigError,), EXIT_USAGE, "configuration: "),
+        ((ModelUnavailableError,), EXIT_NO_MODEL, ""),
+        ((QueryError, FileNotFoundError, ModelMismatchError, NoIndexError, UnknownVideoError, AicFormatError,
+          DuplicateSubmission), EXIT_USAGE, ""),
+        ((StoreError, DresError, RayUnavailableError, SpeechError), EXIT_FAILED, ""),
+    ]
+    for kinds, code, prefix in table:
+        if isinstance(exc, kinds):
+            return prefix + str(exc), code
     log.debug("unexpected error", exc_info=True)
-    return _fail(f"{type(exc).__name__}: {exc} (run with -vv for details)", EXIT_FAILED)
+    return f"{type(exc).__name__}: {exc} (run with -vv for details)", EXIT_FAILED
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"evr: error: {message}", file=sys.stderr)
+    say(f"evr: error: {message}", file=sys.stderr)
     return code
+
+
+def say(*values, file=None) -> None:
+    """Print a line, results and messages alike, through one escaping rule (search/printable.py):
+    file names and the texts of files, packages and servers are untrusted."""
+    print(*(printable(v) for v in values), file=file)
+
+
+class _PrintableFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def _print_json(obj) -> None:
-    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    sys.stdout.write(json_text(obj) + "\n")
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -231,8 +248,10 @@ def _print_json(obj) -> None:
 
 def cmd_index(args, config: AppConfig) -> int:
     from indexer.pipeline import Indexer, IndexReport
+    from indexer.scan import check_paths
     from storage import DataDirError
 
+    check_paths(args.paths)  # before the data folder is made: a typo leaves nothing behind
     try:
         store = config.open_store(writer=True)
     except DataDirError as exc:  # a read-only or full data dir: still a report, for --json
@@ -246,16 +265,16 @@ def cmd_index(args, config: AppConfig) -> int:
     if args.json:
         _print_json(report.to_json())
     else:
-        print(
+        say(
             f"indexed {report.videos_indexed} videos ({report.keyframes_added} keyframes), "
             + (f"transcribed {report.videos_analyzed} already indexed, " if report.videos_analyzed else "")
             + f"skipped {report.videos_skipped} unchanged, failed {len(report.videos_failed)}, "
             f"pruned {len(report.videos_pruned)} in {report.seconds:.1f} s"
         )
         for failure in report.videos_failed:
-            print(f"  failed: {failure['path']}: {failure['error']}")
+            say(f"  failed: {failure['path']}: {failure['error']}")
         for p in report.videos_partial:
-            print(f"  partial: {p['path']}: indexed {p['frames_decoded']} of {p['frames_expected']} frames: {p['error']}")
+            say(f"  partial: {p['path']}: indexed {p['frames_decoded']} of {p['frames_expected']} frames: {p['error']}")
     if report.stopped:
         pending = f"; {report.videos_pending} videos are pending" if report.videos_pending else ""
         _fail(f"{report.stopped}{pending}. Free space (or fix the disk), then run `evr index` again", EXIT_FAILED)
@@ -296,8 +315,8 @@ def cmd_search(args, config: AppConfig) -> int:
         data = export(hits, args.export)
         if args.out:
             args.out.write_text(data, encoding="utf-8")
-            print(f"wrote {min(len(hits), AIC_MAX_LINES) if args.export == 'aic' else len(hits)} hits to {args.out}",
-                  file=sys.stderr)
+            say(f"wrote {min(len(hits), AIC_MAX_LINES) if args.export == 'aic' else len(hits)} hits to {args.out}",
+                file=sys.stderr)
         else:
             sys.stdout.write(data)
         return EXIT_OK
@@ -305,13 +324,13 @@ def cmd_search(args, config: AppConfig) -> int:
         _print_json([h.to_json() for h in hits])
         return EXIT_OK
     if not hits:
-        print("no results")
+        say("no results")
     elif hits[0].encoder:
-        print(f"query read as '{hits[0].query_language or '?'}' by {hits[0].encoder}", file=sys.stderr)
+        say(f"query read as '{hits[0].query_language or '?'}' by {hits[0].encoder}", file=sys.stderr)
     for h in hits:
-        print(f"{h.rank:>3}  {h.score:7.4f}  {_describe(h)}")
+        say(f"{h.rank:>3}  {h.score:7.4f}  {_describe(h)}")
         for event in h.chain[1:]:
-            print(f"     then {event.score:7.4f}  {_describe(event)}")
+            say(f"     then {event.score:7.4f}  {_describe(event)}")
     return EXIT_OK
 
 
@@ -340,30 +359,31 @@ def _describe(h) -> str:
 
 
 def cmd_import(args, config: AppConfig) -> int:
-    from indexer.aic import AicImporter
+    from indexer.aic import AicImporter, find_package
     from indexer.analyze import KeyframeAnalysis
     from indexer.encoders import ClipEncoder
     from indexer.settings import ClipSettings
 
     model = ClipEncoder(ClipSettings(model=args.model, pretrained=args.pretrained)).info  # no weights needed
+    videos = find_package(args.folder, config.index.extensions)  # before the data folder is made
     with config.open_store(writer=True) as store:
         analysis = KeyframeAnalysis(store, config.index) if args.analyze else None
-        report = AicImporter(store, model, config.index.keyframes.thumbnail_width, config.index.extensions,
-                             analysis).run(args.folder, progress=False if args.no_progress else None)
+        report = AicImporter(store, model, config.index, analysis).run(
+            videos, progress=False if args.no_progress else None)
     if args.json:
         _print_json(report.to_json())
     else:
-        print(f"imported {report.videos_imported} videos ({report.keyframes_added} keyframes), skipped "
-              f"{report.videos_skipped} unchanged, failed {len(report.videos_failed)} in {report.seconds:.1f} s")
+        say(f"imported {report.videos_imported} videos ({report.keyframes_added} keyframes), skipped "
+            f"{report.videos_skipped} unchanged, failed {len(report.videos_failed)} in {report.seconds:.1f} s")
         for failure in report.videos_failed:
-            print(f"  failed: {failure['video_id']}: {failure['error']}")
+            say(f"  failed: {failure['video_id']}: {failure['error']}")
         for warning in report.warnings:
-            print(f"  warning: {warning['video_id']}: {warning['warning']}")
+            say(f"  warning: {warning['video_id']}: {warning['warning']}")
         if report.analyzed:
             _print_analysis(report.analyzed)
         if (model.name, model.pretrained) != (config.index.clip.model, config.index.clip.pretrained):
-            print(f"note: text and image queries on this index need clip.model = {model.name!r} and "
-                  f"clip.pretrained = {model.pretrained!r}", file=sys.stderr)
+            say(f"note: text and image queries on this index need clip.model = {model.name!r} and "
+                f"clip.pretrained = {model.pretrained!r}", file=sys.stderr)
     if report.stopped:
         _fail(f"{report.stopped}. Free space (or fix the disk), then run the import again", EXIT_FAILED)
     failed = report.videos_failed or (report.analyzed and report.analyzed.videos_failed)
@@ -384,10 +404,10 @@ def cmd_analyze(args, config: AppConfig) -> int:
 
 
 def _print_analysis(report) -> None:
-    print(f"analyzed {report.videos_analyzed} videos ({report.keyframes_analyzed} keyframes), skipped "
-          f"{report.videos_skipped} already analyzed, failed {len(report.videos_failed)} in {report.seconds:.1f} s")
+    say(f"analyzed {report.videos_analyzed} videos ({report.keyframes_analyzed} keyframes), skipped "
+        f"{report.videos_skipped} already analyzed, failed {len(report.videos_failed)} in {report.seconds:.1f} s")
     for failure in report.videos_failed:
-        print(f"  failed: {failure['video_id']}: {failure['error']}")
+        say(f"  failed: {failure['video_id']}: {failure['error']}")
 
 
 def cmd_dres(args, config: AppConfig) -> int:
@@ -406,11 +426,11 @@ def cmd_dres(args, config: AppConfig) -> int:
             raise QueryError("give --url and --user (or set dres.url and dres.username)")
         password = os.environ.get("EVR_DRES_PASSWORD") or getpass.getpass(f"DRES password for {user}: ")
         session = client.login(url, user, password)
-        print(f"logged in to {session.url} as {session.username}", file=sys.stderr)
+        say(f"logged in to {session.url} as {session.username}", file=sys.stderr)
         return EXIT_OK
     if args.action == "logout":
         client.logout()
-        print("logged out", file=sys.stderr)
+        say("logged out", file=sys.stderr)
         return EXIT_OK
     if args.action == "evaluations":
         evaluations = client.evaluations()
@@ -418,7 +438,7 @@ def cmd_dres(args, config: AppConfig) -> int:
             _print_json(evaluations)
         for e in [] if args.json else evaluations:
             tasks = ", ".join(t.get("name", "?") for t in e.get("taskTemplates", []))
-            print(f"{e.get('id')}  {e.get('status', '?'):<10} {e.get('name')}  ({e.get('type')}; tasks: {tasks or 'none'})")
+            say(f"{e.get('id')}  {e.get('status', '?'):<10} {e.get('name')}  ({e.get('type')}; tasks: {tasks or 'none'})")
         return EXIT_OK
     for keyframe_id in args.keyframe_ids:
         check_keyframe_id(keyframe_id)
@@ -436,7 +456,7 @@ def cmd_dres(args, config: AppConfig) -> int:
     if args.json:
         _print_json(verdict.to_json())
     else:
-        print(f"{verdict.verdict or 'no verdict yet'}" + (f": {verdict.description}" if verdict.description else ""))
+        say(f"{verdict.verdict or 'no verdict yet'}" + (f": {verdict.description}" if verdict.description else ""))
     return EXIT_OK
 
 
@@ -458,11 +478,11 @@ def cmd_summarize(args, config: AppConfig) -> int:
         spoken = speak(summary.text, summary.language, config.data_dir / "audio", config.speech)
         written = write_audio(spoken, args.speak)
         out.update(audio=str(written.resolve()), engine=spoken.engine)
-        print(f"spoken by {spoken.engine}{' (offline voice)' if spoken.offline else ''}: {written}", file=sys.stderr)
+        say(f"spoken by {spoken.engine}{' (offline voice)' if spoken.offline else ''}: {written}", file=sys.stderr)
     if args.json:
         _print_json(out)
     else:
-        print(summary.text)
+        say(summary.text)
     return EXIT_OK
 
 
@@ -476,7 +496,7 @@ def cmd_ui(args, config: AppConfig) -> int:
         env["EVR_CONFIG"] = str(config.source)
     env["EVR_STORAGE_DATA_DIR"] = str(config.data_dir)
     host, port = config.ui.host, config.ui.port
-    print(f"evr: opening the app at http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
+    say(f"evr: opening the app at http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     sys.stderr.flush()
@@ -500,8 +520,8 @@ def cmd_shots(args, config: AppConfig) -> int:
         _print_json([sh.to_json() for sh in shots])
         return EXIT_OK
     for sh in shots:
-        print(f"{sh.shot:>4}  {_clock(sh.start)} - {_clock(sh.end)}  {len(sh.keyframes)} keyframes  "
-              f"{' '.join(map(str, sh.keyframes))}")
+        say(f"{sh.shot:>4}  {_clock(sh.start)} - {_clock(sh.end)}  {len(sh.keyframes)} keyframes  "
+            f"{' '.join(map(str, sh.keyframes))}")
     return EXIT_OK
 
 
@@ -514,24 +534,27 @@ def cmd_stats(args, config: AppConfig) -> int:
     else:
         for key, value in stats.items():
             if key != "problems":
-                print(f"{key:<18} {value}")
+                say(f"{key:<18} {value}")
         for problem in stats["problems"]:
-            print(f"  problem: {problem}")
+            say(f"  problem: {problem}")
         for path, status, error in errors:
-            print(f"  {'failed' if status == 'failed' else 'partial'}: {path}: {error}")
+            say(f"  {'failed' if status == 'failed' else 'partial'}: {path}: {error}")
     # Exit 1 only for damage: vectors the index file does not hold yet are normal during a run.
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
 
 
 def cmd_reindex(args, config: AppConfig) -> int:
     config.open_store().close()  # an index must be there: a writer would create an empty one
+    from indexer.thumbnails import restore_lost_thumbnails
+
     with config.open_store(writer=True) as store:
         store.build_vectors(force=True)
+        restore_lost_thumbnails(store, config.index)
         stats = store.stats()
-    print(f"built the {stats['vector_index']} vector index over {stats['vectors']:,} keyframes", file=sys.stderr)
+    say(f"built the {stats['vector_index']} vector index over {stats['vectors']:,} keyframes", file=sys.stderr)
     if args.vectors and args.vectors != load_config(getattr(args, "config", None)).vectors.backend:
-        print(f'note: searches use it once [storage] vectors = "{args.vectors}" (or EVR_STORAGE_VECTORS={args.vectors})',
-              file=sys.stderr)
+        say(f'note: searches use it once [storage] vectors = "{args.vectors}" (or EVR_STORAGE_VECTORS={args.vectors})',
+            file=sys.stderr)
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
 
 
@@ -544,7 +567,7 @@ def cmd_doctor(args, config: AppConfig) -> int:
     else:
         for key, value in report.items():
             for i, line in enumerate(value if isinstance(value, list) else [value]):
-                print(f"{key if i == 0 else '':<15} {line}")
+                say(f"{key if i == 0 else '':<15} {line}")
     return EXIT_OK
 
 

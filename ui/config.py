@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from indexer.settings import (
     DECODERS,
@@ -44,7 +45,7 @@ from storage.vectors import KINDS, VectorIndexSettings
 from storage.vectors.milvus import INDEX_TYPES as MILVUS_INDEX_TYPES
 from storage.vectors.ivf import MIN_VECTORS as IVF_MIN_VECTORS
 
-from .dres import DresSettings
+from .dres import DresSettings, without_credentials
 from .speech import ENGINES, SpeechSettings
 
 
@@ -160,6 +161,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
                 if (section, key) == ("storage", "data_dir"):
                     data_dir_base = Path.cwd()
     built = {name: cls(**values.get(name, {})) for name, cls in SECTIONS.items()}
+    for name, settings in built.items():  # rules that span several settings of a section
+        problem = settings.check() if hasattr(settings, "check") else None
+        if problem:
+            raise ConfigError(f"[{name}] {problem}")
     storage = built["storage"]
     section = built["index"]
     index = IndexSettings(
@@ -230,7 +235,7 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
     check = RULES.get((section, key))
     problem = check(value) if check else None
     if problem:
-        raise ConfigError(f"{where}: {section}.{key} {problem}, got {value!r}")
+        raise ConfigError(f"{where}: {section}.{key} {problem}, got {_shown(value)!r}")
     return value
 
 
@@ -309,6 +314,22 @@ def _text_encoder(value: str) -> str | None:
     return _one_of(("auto", "none", *TEXT_ENCODERS))(value)
 
 
+def _shown(value: Any) -> Any:
+    """A value as an error message may quote it: an address's password is never shown."""
+    return without_credentials(value) if isinstance(value, str) and "://" in value else value
+
+
+def _dres_url(value: str) -> str | None:
+    if value == "":
+        return None
+    if not value.startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    parts = urlsplit(value)
+    if parts.username is not None or parts.password is not None:
+        return "must hold no user name or password (dres.username; the password at the prompt or in $EVR_DRES_PASSWORD)"
+    return None
+
+
 RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("storage", "checkpoint_s"): _between(0),
     ("storage", "vectors"): _one_of(VECTOR_BACKENDS),
@@ -360,7 +381,7 @@ RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("summary", "top_tags"): _between(0, 100),
     ("speech", "engines"): _some_of(ENGINES),
     ("speech", "gtts_timeout_s"): _between(0, above=True),
-    ("dres", "url"): lambda v: None if v == "" or v.startswith(("http://", "https://")) else "must start with http:// or https://",
+    ("dres", "url"): _dres_url,
     ("dres", "timeout_s"): _between(0, 600, above=True),
     ("ui", "port"): _between(1, 65535),
     ("ui", "page_size"): _between(1, MAX_PAGE_SIZE),

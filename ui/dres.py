@@ -3,8 +3,16 @@ list evaluations, submit an answer and report DRES's verdict.
 
 A wrong submission costs points, so nothing is sent twice by accident: every submission is
 logged (data_dir/dres/submissions.jsonl) before it is sent, and the same answer to the same task
-of the same evaluation is refused unless the caller says `again`. A submission whose answer never
-came (a timeout) counts as sent: DRES may have received it.
+of the same evaluation is refused unless the caller says `again`. A submission counts as sent
+unless DRES certainly did not judge it: it refused it (4xx: a bad session, a rejected answer),
+redirected it, or could not be reached at all. One whose answer never came (a timeout), or came
+as something other than a verdict, counts as sent: DRES may have judged it.
+
+A contest server is trusted with the password and the answers only at the address the user
+gave: redirects are never followed (they would carry either elsewhere), a password written
+into the address is refused (it would be stored and shown), each request must be answered
+within `timeout_s` as a whole (a server that trickles its answer is cut off), and an answer
+larger than MAX_ANSWER_BYTES is cut off too.
 
 The session id DRES returns is kept in data_dir/dres/session.json, readable by its owner only.
 """
@@ -13,23 +21,30 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from search import Hit, QueryError
 
 TASKS = ("kis", "qa", "trake")
 VERDICTS = ("CORRECT", "WRONG", "INDETERMINATE", "UNDECIDABLE")
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # DRES's answers are small JSON: an evaluation list is kilobytes
 
 
 class DresError(Exception):
-    """One line for the user: what DRES (or the network) said, and what to do."""
+    """One line for the user: what DRES (or the network) said, and what to do. `judged`: False
+    when DRES certainly did not judge what was sent (it refused it, redirected it, or was never
+    reached); True when it may have."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, judged: bool = True):
         super().__init__(message)
         self.status = status  # DRES's HTTP status, when it answered
+        self.judged = judged
 
 
 class DuplicateSubmission(DresError):
@@ -55,7 +70,7 @@ class Verdict:
     evaluation: str
     task: str | None  # the task DRES said was running, when it said
     body: dict  # what was sent (ApiClientSubmission)
-    verdict: str | None  # CORRECT, WRONG, INDETERMINATE, UNDECIDABLE; None while undecided (202)
+    verdict: str  # CORRECT, WRONG, INDETERMINATE (not judged yet: a 202), UNDECIDABLE
     description: str
 
     def to_json(self) -> dict:
@@ -128,7 +143,8 @@ class DresClient:
     def session(self) -> Session | None:
         try:
             data = json.loads(self.session_file.read_text(encoding="utf-8"))
-            return Session(data["url"], data["username"], data["session_id"])
+            # An address saved by an older evr may hold a user and password: never shown again.
+            return Session(without_credentials(data["url"]), data["username"], data["session_id"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -139,9 +155,7 @@ class DresClient:
         return session
 
     def login(self, url: str, username: str, password: str) -> Session:
-        url = url.strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise DresError(f"the DRES address must start with http:// or https://, not {url!r}")
+        url = check_url(url)
         if not username or not password:
             raise DresError("DRES needs a user name and a password")
         user = self._call("POST", url, "/api/v2/login", json={"username": username, "password": password},
@@ -185,7 +199,9 @@ class DresClient:
         raise DresError(f"{len(active)} evaluations are active ({names}): name one with --evaluation ID")
 
     def current_task(self, evaluation: str) -> str | None:
-        """The name of the task running in the evaluation, or None when DRES says none is."""
+        """The name of the task running in the evaluation, or None when DRES says none is (404).
+        An answer that names no task is an error: an answer logged against no task would pass
+        the duplicate guard once the task is known."""
         session = self._need_session()
         try:
             task = self._call("GET", session.url, f"/api/v2/client/evaluation/currentTask/{evaluation}",
@@ -194,7 +210,10 @@ class DresClient:
             if exc.status == 404:
                 return None
             raise
-        return task.get("name") if isinstance(task, dict) else None
+        if not isinstance(task, dict) or not isinstance(task.get("name"), str):
+            raise DresError(f"DRES at {session.url} answered the question for the current task with something "
+                            "that names no task: nothing was submitted")
+        return task["name"]
 
     # submissions
 
@@ -205,24 +224,30 @@ class DresClient:
         task = self.current_task(evaluation)
         body = submission(answer)
         key = {"url": session.url, "evaluation": evaluation, "task": task, "body": body}
+        attempt = uuid.uuid4().hex
         with self._log_locked() as log:
-            earlier = [e for e in _entries(log) if {k: e.get(k) for k in key} == key]
+            earlier = _sent_before(_entries(log), key)
             if earlier and not again:
                 when = time.strftime("%H:%M:%S", time.localtime(earlier[-1]["time"]))
                 raise DuplicateSubmission(
                     f"this answer was sent to task {task or '(unknown)'} of evaluation {evaluation} at {when} "
                     f"({earlier[-1].get('verdict') or 'no verdict'}): not sent again (--again sends it anyway)")
-            _append(log, {**key, "time": time.time(), "verdict": None})
+            # Logged before it leaves: a crash while it is under way counts it as sent.
+            _append(log, {**key, "attempt": attempt, "time": time.time(), "verdict": None})
         try:
             result = self._call("POST", session.url, f"/api/v2/submit/{evaluation}",
                                 params={"session": session.session_id}, json=body, action="submit")
+            verdict = result.get("submission") if isinstance(result, dict) else None
+            if verdict not in VERDICTS:  # the API's answer always holds one (SuccessfulSubmissionsStatus)
+                raise DresError(f"DRES at {session.url} answered the submission with something that is not a "
+                                "verdict: it may have judged it, so it counts as sent")
         except DresError as exc:
-            self._record({**key, "time": time.time(), "verdict": None, "error": str(exc)})
+            self._record({**key, "attempt": attempt, "time": time.time(), "verdict": None, "error": str(exc),
+                          "judged": exc.judged})
             raise
-        verdict = result.get("submission") if isinstance(result, dict) else None
-        description = (result.get("description") if isinstance(result, dict) else None) or ""
-        self._record({**key, "time": time.time(), "verdict": verdict, "description": description})
-        return Verdict(evaluation, task, body, verdict if verdict in VERDICTS else None, description)
+        description = result.get("description") if isinstance(result.get("description"), str) else ""
+        self._record({**key, "attempt": attempt, "time": time.time(), "verdict": verdict, "description": description})
+        return Verdict(evaluation, task, body, verdict, description)
 
     def _record(self, entry: dict) -> None:
         with self._log_locked() as log:
@@ -239,32 +264,132 @@ class DresClient:
     # HTTP
 
     def _call(self, method: str, url: str, path: str, *, action: str, **kwargs):
-        import requests  # here: every command reads this module's settings, few talk to DRES
-
+        """One request to DRES at `url` and its answer's JSON (None when it is not JSON), within
+        timeout_s as a whole; DresError for anything but a 2xx answer."""
         timeout = self.settings.timeout_s
-        try:
-            response = requests.request(method, url + path, timeout=timeout, **kwargs)
-        except requests.Timeout:
-            raise DresError(f"DRES at {url} did not answer within {timeout:g} s, could not {action}"
-                            + (" (the submission may have arrived: it counts as sent)" if action == "submit" else ""))
-        except requests.RequestException as exc:
-            raise DresError(f"cannot reach DRES at {url} to {action}: {type(exc).__name__}") from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.ok:
+        outcome: dict = {}
+
+        def exchange() -> None:
+            try:
+                outcome["answer"] = _exchange(method, url + path, timeout, kwargs)
+            except BaseException as exc:  # handed to the caller below
+                outcome["error"] = exc
+
+        # The request runs in a thread the caller stops waiting for at the deadline: requests'
+        # own timeout bounds each read, so a server sending a byte a second would hold it for
+        # as long as it likes. The thread dies with the process, or at its next read timeout.
+        worker = threading.Thread(target=exchange, daemon=True, name="evr-dres")
+        worker.start()
+        worker.join(timeout)
+        sent_maybe = " (the submission may have arrived: it counts as sent)" if action == "submit" else ""
+        if worker.is_alive():
+            raise DresError(f"DRES at {url} did not answer within {timeout:g} s, could not {action}{sent_maybe}")
+        if "error" in outcome:
+            raise _network_error(outcome["error"], url, action, timeout, sent_maybe)
+        status, data, location = outcome["answer"]
+        if 200 <= status < 300:
             return data
+        if 300 <= status < 400:
+            raise DresError(f"DRES at {url} answered {status}, a redirect to {location or 'another address'}, "
+                            f"to {action}: not followed (it would carry what was sent elsewhere); if the server "
+                            "moved, log in again with its new address", status, judged=False)
         said = data.get("description") if isinstance(data, dict) else None
-        said = f": {said}" if said else ""
-        if response.status_code == 401:
+        said = f": {said}" if isinstance(said, str) and said else ""
+        if status == 401:
             message = (f"DRES refused the user name or password (401){said}" if path.endswith("/login") else
                        f"DRES does not know this session (401){said}; log in again with `evr dres login`")
-        elif response.status_code == 412:
+        elif status == 412:
             message = f"DRES rejected the submission (412){said}"
         else:
-            message = f"DRES answered {response.status_code} to {action}{said}"
-        raise DresError(message, response.status_code)
+            message = f"DRES answered {status} to {action}{said}"
+        # DRES judges nothing it answers 4xx to (a bad session, a bad or refused answer).
+        raise DresError(message, status, judged=status >= 500)
+
+
+def check_url(url: str) -> str:
+    """The DRES address as given, checked: http(s), a host, and no user or password in it
+    (a password there would be kept in session.json and shown in messages)."""
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise DresError(f"the DRES address must start with http:// or https://, not {without_credentials(url)!r}")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise DresError(f"the DRES address {without_credentials(url)} is malformed") from None
+    if parts.username is not None or parts.password is not None:
+        raise DresError(f"the DRES address {without_credentials(url)} holds a user name or password: give the "
+                        "user with --user (or dres.username) and the password at the prompt or in "
+                        "$EVR_DRES_PASSWORD")
+    if not parts.hostname:
+        raise DresError(f"the DRES address {url!r} names no host")
+    return url
+
+
+def without_credentials(url: str) -> str:
+    """The address with any user name and password in it shown as ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a malformed address: show none of it
+        return "(a malformed address)"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def _exchange(method: str, url: str, timeout: float, kwargs: dict) -> tuple[int, object, str | None]:
+    """(status, the answer's JSON or None, a redirect's Location): one request, no redirect
+    followed, at most MAX_ANSWER_BYTES of answer read."""
+    import requests  # here: every command reads this module's settings, few talk to DRES
+
+    with requests.Session() as http:
+        response = http.request(method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs)
+        with response:
+            body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+    if len(body) > MAX_ANSWER_BYTES:
+        raise DresError(f"DRES at {url} sent an answer of more than {MAX_ANSWER_BYTES // 1024 // 1024} MB")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    return response.status_code, data, response.headers.get("Location")
+
+
+def _network_error(exc: BaseException, url: str, action: str, timeout: float, sent_maybe: str) -> DresError:
+    import requests
+
+    if isinstance(exc, DresError):
+        return exc
+    if isinstance(exc, requests.ConnectTimeout) or (isinstance(exc, requests.ConnectionError)
+                                                    and _never_connected(exc)):
+        return DresError(f"cannot reach DRES at {url} to {action}: {type(exc).__name__}", judged=False)
+    if isinstance(exc, requests.Timeout):
+        return DresError(f"DRES at {url} did not answer within {timeout:g} s, could not {action}{sent_maybe}")
+    if isinstance(exc, requests.RequestException):
+        return DresError(f"the connection to DRES at {url} failed while trying to {action}: "
+                         f"{type(exc).__name__}{sent_maybe}")
+    return DresError(f"cannot {action} at DRES {url}: {type(exc).__name__}: {exc}")
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a connection error happened before anything was sent (refused, no such host):
+    requests wraps urllib3's MaxRetryError, whose reason says."""
+    from urllib3.exceptions import NewConnectionError  # NameResolutionError is one too
+
+    reason = exc.args[0] if exc.args else None
+    return isinstance(getattr(reason, "reason", reason), NewConnectionError)
+
+
+def _sent_before(entries: list[dict], key: dict) -> list[dict]:
+    """The earlier submissions of this answer to this task that may have been judged: each
+    attempt's latest entry, unless it says DRES did not judge it (entries of older evr versions,
+    without an attempt id, count each)."""
+    latest: dict[object, dict] = {}
+    for i, e in enumerate(entries):
+        if {k: e.get(k) for k in key} == key:
+            latest[e.get("attempt") or i] = e
+    return [e for e in latest.values() if e.get("judged", True)]
 
 
 def _entries(log) -> list[dict]:

@@ -3,6 +3,7 @@ H.264 preview made once with ffmpeg and cached under the data dir."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,7 +28,8 @@ def playable_video(path: Path, cache_dir: Path) -> Path:
     if not shutil.which("ffmpeg"):
         return path  # the player will say it cannot play it; nothing better to offer
     st = path.stat()
-    key = hashlib.sha256(f"{path}\n{st.st_size}\n{st.st_mtime_ns}".encode()).hexdigest()[:24]
+    # The name's own bytes: a name that is not UTF-8 has no UTF-8 form.
+    key = hashlib.sha256(os.fsencode(path) + f"\n{st.st_size}\n{st.st_mtime_ns}".encode()).hexdigest()[:24]
     out = cache_dir / f"{key}.mp4"
     if not out.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)

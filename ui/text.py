@@ -6,11 +6,15 @@ would become a link. `plain` escapes every ASCII punctuation mark (CommonMark le
 be backslash-escaped), which also disarms Streamlit's own `:color[...]`, `:emoji:` and `$math$`.
 Escapes do not stop GitHub-flavoured Markdown from linking bare URLs, `www.` names and e-mail
 addresses (it finds them in the text after escapes are undone: a browser test saw it), so an
-invisible WORD JOINER (U+2060) goes into each `://`, `www.` and before each `@`.
+invisible WORD JOINER (U+2060) goes into each `://`, `www.` and before each `@`. Control
+characters and a file name's undecodable bytes are escaped first, as on every other output
+(search/printable.py).
 """
 from __future__ import annotations
 
 import re
+
+from search.printable import printable
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _AUTOLINK = re.compile(r"(?<=:)(?=//)|(?i:(?<=www)(?=\.))|(?=@)")
@@ -19,5 +23,5 @@ WORD_JOINER = "\u2060"
 
 def plain(text: object) -> str:
     """`text` as Markdown that shows exactly these characters, on one line, with no link."""
-    text = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).split()))
+    text = _AUTOLINK.sub(WORD_JOINER, printable(" ".join(str(text).split())))
     return _PUNCTUATION.sub(r"\\\1", text)

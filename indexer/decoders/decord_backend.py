@@ -6,7 +6,9 @@ import ctypes.util
 import functools
 from collections.abc import Iterator
 
-from .base import DecodeError, Frame, StreamInfo, scaled_size
+import numpy as np
+
+from .base import MAX_SECONDS, DecodeError, Frame, StreamInfo, presentation_times, scaled_size, stderr_to_log
 
 
 @functools.cache
@@ -28,10 +30,13 @@ class DecordSource:
         try:
             _system_zlib_first()
             import decord
+            import decord.logging
         except ImportError as exc:  # an optional backend: the others still work
             raise DecodeError(f"decord is not installed ({exc})") from exc
+        decord.logging.set_level(decord.logging.QUIET)  # its ffmpeg's messages: our error says why
         try:
-            reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=0)
+            with stderr_to_log("decord"):
+                reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=0)
             if len(reader) == 0:
                 raise DecodeError("no video frames")
             # decord reports the upright size (rotation applied) of the first frame.
@@ -46,24 +51,37 @@ class DecordSource:
                 reader.seek(0)
             fps = float(reader.get_avg_fps())
             count = len(reader)
-            last_end = float(reader.get_frame_timestamp(count - 1)[1])
+            # (start, end) of every frame's presentation, from decord's index: no decoding.
+            spans = reader.get_frame_timestamp(np.arange(count)).astype(np.float64)
         except decord.DECORDError as exc:
             raise DecodeError(str(exc).splitlines()[0]) from exc
+        starts = spans[:, 0]
+        # decord turns a frame without a time into a number (-3.85e17 s in an AVI with packed
+        # B-frames) and the frames after it into times counted from elsewhere: such a file is
+        # left to a decoder that reads the decode times (PyAV, OpenCV).
+        if not (np.all(np.isfinite(starts)) and np.all(np.abs(starts) < MAX_SECONDS)
+                and np.all(np.diff(starts) >= -1 / max(fps, 1))):
+            raise DecodeError("the file's frame times are missing or out of order for decord")
         self._decord = decord
         self._reader = reader
-        self.info = StreamInfo(self.name, fps, count, last_end, width, height)
+        self._starts = starts
+        self.info = StreamInfo(self.name, fps, count, float(spans[-1, 1]), width, height)
 
     def frames(self) -> Iterator[Frame]:
         reader = self._reader
-        for idx in range(len(reader)):
-            try:
-                rgb = reader.next().asnumpy()
-            except StopIteration:
-                return
-            except self._decord.DECORDError as exc:
-                raise DecodeError(f"frame {idx}: {str(exc).splitlines()[0]}") from exc
-            # Start of the frame's presentation interval, relative to the file's start.
-            yield Frame(idx, float(reader.get_frame_timestamp(idx)[0]), rgb)
+
+        def timed():
+            for idx in range(len(reader)):
+                try:
+                    rgb = reader.next().asnumpy()
+                except StopIteration:
+                    return
+                except self._decord.DECORDError as exc:
+                    raise DecodeError(f"frame {idx}: {str(exc).splitlines()[0]}") from exc
+                yield rgb, float(self._starts[idx])  # the start of the frame's presentation
+
+        for idx, (rgb, ts) in enumerate(presentation_times(timed(), self.info.fps)):
+            yield Frame(idx, ts, rgb)
 
     def close(self) -> None:
         self._reader = None

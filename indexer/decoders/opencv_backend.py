@@ -1,11 +1,17 @@
 """OpenCV: the last resort; its timestamps come from CAP_PROP_POS_MSEC (the frame's pts)."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import cv2
 
-from .base import DecodeError, Frame, StreamInfo, scaled_size
+from .base import DecodeError, Frame, StreamInfo, presentation_times, scaled_size
+
+
+# OpenCV's ffmpeg prints its complaints (a corrupt header, a broken packet) to stderr; our error
+# says why a file fails, in one line. Read when its ffmpeg backend first opens a file.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 class OpenCVSource:
@@ -29,16 +35,20 @@ class OpenCVSource:
         self.info = StreamInfo(self.name, fps, count, count / fps if fps else 0.0, width, height)
 
     def frames(self) -> Iterator[Frame]:
-        idx = 0
-        while True:
-            ok, bgr = self._cap.read()
-            if not ok:
-                return
-            ts = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        def timed():
+            first = True
+            while True:
+                ok, bgr = self._cap.read()
+                if not ok:
+                    return
+                ts = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                yield bgr, ts if ts > 0 or first else None  # 0 after the first frame: no time known
+                first = False
+
+        for idx, (bgr, ts) in enumerate(presentation_times(timed(), self._fps)):
             if (bgr.shape[1], bgr.shape[0]) != self._size:
                 bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
-            yield Frame(idx, ts if ts > 0 or idx == 0 else idx / self._fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            idx += 1
+            yield Frame(idx, ts, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
     def close(self) -> None:
         self._cap.release()

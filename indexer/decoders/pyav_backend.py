@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .base import DecodeError, Frame, StreamInfo, scaled_size
+from .base import DecodeError, Frame, StreamInfo, presentation_times, scaled_size
 
 
 class PyAVSource:
@@ -48,16 +48,23 @@ class PyAVSource:
 
     def frames(self) -> Iterator[Frame]:
         w, h = self._decode_size
-        idx = -1
-        try:
-            for idx, frame in enumerate(self._frames):
-                rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
-                if self._rotation:
-                    rgb = np.ascontiguousarray(np.rot90(rgb, k=self._rotation // 90))
-                ts = frame.time - self._start if frame.time is not None else idx / self._fps
-                yield Frame(idx, max(0.0, ts), rgb)
-        except self._av.FFmpegError as exc:
-            raise DecodeError(f"frame {idx + 1}: {exc}") from exc
+
+        def timed():
+            count = 0
+            try:
+                for frame in self._frames:
+                    count += 1
+                    # The frame's pts; the packet's dts when the file gives none (AVI).
+                    raw = frame.pts if frame.pts is not None else frame.dts
+                    yield frame, float(raw * frame.time_base) - self._start if raw is not None and frame.time_base else None
+            except self._av.FFmpegError as exc:
+                raise DecodeError(f"frame {count + 1}: {exc}") from exc
+
+        for idx, (frame, ts) in enumerate(presentation_times(timed(), self._fps)):
+            rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
+            if self._rotation:
+                rgb = np.ascontiguousarray(np.rot90(rgb, k=self._rotation // 90))
+            yield Frame(idx, ts, rgb)
 
     def close(self) -> None:
         self._container.close()

@@ -35,8 +35,11 @@ class PocketsphinxBackend:
     @staticmethod
     def unavailable(settings: SpeechIndexSettings) -> str | None:
         """Why this backend cannot transcribe under these settings, or None."""
-        if settings.language not in ("auto", "en"):
-            return f"pocketsphinx reads English only, not {settings.language!r}"
+        # Only where English is all there is to hear: on other speech it returns English words
+        # that were never said, and a text query would be fused with them.
+        if settings.language != "en":
+            return (f"pocketsphinx reads English only, and speech_index.language is {settings.language!r} "
+                    '(set it to "en" where every video speaks English)')
         return None
 
     @property
