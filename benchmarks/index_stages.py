@@ -164,10 +164,10 @@ def main() -> int:
                                     encode_thumbnail(kf.rgb, settings.keyframes.thumbnail_width), v)
                         for kf, v in zip(picks, vecs)]
                 shots = [NewShot(s.start_frame, s.start, s.end) for s in selector.shots(info.duration)]
-                vid = store.start_video(str(f), 0, 0)
-                kept += store.save_video(vid, VideoInfo(info.backend, info.duration, info.fps, len(picks),
+                vid = store.writes.start_video(str(f), 0, 0)
+                kept += store.writes.save_video(vid, VideoInfo(info.backend, info.duration, info.fps, len(picks),
                                                         info.width, info.height), rows, shots=shots)
-            store.flush()
+            store.vectors.flush()
             return kept
         t_write, kept = timed(write)
         store.close()

@@ -90,18 +90,18 @@ def plant(data: Path, n: int, dim: int, seed: int, index: VectorIndexSettings) -
         store.bind_model(ModelInfo("ViT-L-14", "none", dim))
         for video, start in enumerate(range(0, n, PER_VIDEO)):
             rows = range(start, min(n, start + PER_VIDEO))
-            vid = store.start_video(f"/archive/v{video:05d}.mp4", 1, 1)
+            vid = store.writes.start_video(f"/archive/v{video:05d}.mp4", 1, 1)
             keyframes = [
                 NewKeyframe(frame_idx=i * 25, timestamp=float(i), shot=0, jpeg=jpeg, vector=vectors[row],
                             analyses=_analyses(rng))
                 for i, row in enumerate(rows)
             ]
-            store.save_video(vid, VideoInfo("planted", len(rows), 25.0, 25 * len(rows), 1280, 720), keyframes,
+            store.writes.save_video(vid, VideoInfo("planted", len(rows), 25.0, 25 * len(rows), 1280, 720), keyframes,
                              shots=[NewShot(0, 0.0, float(len(rows)))])
             if video % 100 == 0:
                 print(f"  planted {rows.stop:,} / {n:,}", file=sys.stderr)
         planted = time.perf_counter()
-        store.build_vectors()
+        store.vectors.build()
         built = time.perf_counter()
     return vectors, planted - started, built - planted
 
@@ -166,7 +166,7 @@ def exact_words_only():
     import storage.fulltext
 
     saved = storage.fulltext.near_terms
-    storage.fulltext.near_terms = lambda s, source, word: []
+    storage.fulltext.near_terms = lambda word, terms: []
     try:
         yield
     finally:
@@ -174,20 +174,20 @@ def exact_words_only():
 
 
 def near_terms_ms(store: Store, words: list[str]) -> tuple[float, int]:
-    """p50 of finding the near terms of each word (fulltext.near_terms), and how many OCR terms
-    the index keeps."""
+    """p50 of matching each word in the OCR text, exact and near (reading the terms of its
+    length and measuring their distances: storage/fulltext.py), and how many OCR terms the index
+    keeps."""
     from sqlalchemy import func, select
 
-    from storage.fulltext import near_terms
     from storage.schema import FtsTerm
 
     times = []
-    with store._sessions() as s:
-        for w in words:
-            t = time.perf_counter()
-            near_terms(s, "ocr", w)
-            times.append((time.perf_counter() - t) * 1000)
-        terms = s.scalar(select(func.count()).select_from(FtsTerm).where(FtsTerm.source == "ocr"))
+    for w in words:
+        t = time.perf_counter()
+        store.words.matches(["ocr_fts"], w)
+        times.append((time.perf_counter() - t) * 1000)
+    with store.db.session() as s:
+        terms = s.scalar(select(func.count()).select_from(FtsTerm).where(FtsTerm.source == "ocr_fts"))
     return statistics.median(times), terms
 
 
@@ -262,7 +262,7 @@ def main() -> int:
         vectors, plant_s = planted_vectors(n, args.dim, args.seed)[0], None
         started = time.perf_counter()
         with Store(args.data_dir, writer=True, index=index) as store:
-            store.build_vectors(force=True)
+            store.vectors.build(force=True)
         build_s = time.perf_counter() - started
     else:
         print(f"planting {n:,} keyframes of {args.dim} dims in {args.data_dir}", file=sys.stderr)
@@ -275,20 +275,20 @@ def main() -> int:
     with Store(args.data_dir, index=index) as store:
         engine = SearchEngine(store, ClipEncoder(ClipSettings(model="ViT-L-14", pretrained="none", device="cpu")))
         engine.search(Query(like=query_ids[0], k=10))  # load the index
-        kind = store.vectors.kind
+        kind = store.vectors.index.kind
         plain = p50_ms(engine, [Query(like=i, k=10) for i in query_ids])
-        persons = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter(min_persons=2)) for i in query_ids])
-        pose = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter(poses=("standing",))) for i in query_ids])
-        few = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter(min_persons=4)) for i in query_ids])
+        persons = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter.of(min_persons=2)) for i in query_ids])
+        pose = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter.of(pose=("standing",))) for i in query_ids])
+        few = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter.of(min_persons=4)) for i in query_ids])
         recall = recall_at_10(engine, vectors, query_ids[:20])
         words, _ = _VOCABULARY
         picked = [words[int(i)] for i in rng.integers(100, 5000, args.queries)]  # found on tens to hundreds
-        ocr_exact = p50_ms(engine, [Query(filters=KeyframeFilter(ocr=w), k=10) for w in picked])
+        ocr_exact = p50_ms(engine, [Query(filters=KeyframeFilter.of(ocr=w), k=10) for w in picked])
         typos = [misread(rng, w) for w in picked]
-        ocr_typo = p50_ms(engine, [Query(filters=KeyframeFilter(ocr=w), k=10) for w in typos])
+        ocr_typo = p50_ms(engine, [Query(filters=KeyframeFilter.of(ocr=w), k=10) for w in typos])
         near_ms, terms = near_terms_ms(store, typos)
         with exact_words_only():  # the same searches as before near matching existed
-            ocr_exact_only = p50_ms(engine, [Query(filters=KeyframeFilter(ocr=w), k=10) for w in picked])
+            ocr_exact_only = p50_ms(engine, [Query(filters=KeyframeFilter.of(ocr=w), k=10) for w in picked])
     like_s, like_mb = new_process(args.data_dir, args.kind, "search", "--like", str(query_ids[0]), "--k", "10", "--json")
     stats_s, stats_mb = new_process(args.data_dir, args.kind, "stats", "--json")
     text_s, text_mb = new_process(args.data_dir, args.kind, "search", "a flooded street", "--k", "10", "--json")

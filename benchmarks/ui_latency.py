@@ -45,8 +45,8 @@ def build_index(data: Path, clip: ClipEncoder, n: int, per_video: int = 200) -> 
                        "ocr": [TextBox(f"TIN TUC {v} {i}", (0.1, 0.8, 0.9, 0.9), 0.9)] if i % 10 == 0 else [],
                        **({"persons": PersonsInFrame([], 0.0, None)} if i % 4 else {})})
                    for i in range(per_video)]
-            vid = store.start_video(f"/bench/video{v:04d}.mp4", 1, 1)
-            store.save_video(vid, VideoInfo("decord", per_video * 2.0, 25.0, per_video * 50, 1280, 720), kfs)
+            vid = store.writes.start_video(f"/bench/video{v:04d}.mp4", 1, 1)
+            store.writes.save_video(vid, VideoInfo("decord", per_video * 2.0, 25.0, per_video * 50, 1280, 720), kfs)
 
 
 def median_ms(samples: list[float]) -> str:
@@ -80,7 +80,7 @@ def main() -> int:
             at.text_input(key="query").input(q).run()
             app_runs.append(time.perf_counter() - t)
             assert not at.exception and len(at.session_state["hits"]) == args.page_size
-        at.slider(key="persons").set_value((0, 0)).run()  # a filter over the whole index
+        at.sidebar.number_input(key="max_persons").set_value(0).run()  # a filter over the whole index
         filtered = []
         for q in QUERIES[1 : 1 + args.repeat]:
             t = time.perf_counter()
@@ -95,7 +95,7 @@ def main() -> int:
                 t = time.perf_counter()
                 engine.search(Query(text=q, k=args.page_size))
                 core.append(time.perf_counter() - t)
-            engine.search(Query(text=QUERIES[0], k=args.page_size, filters=KeyframeFilter(max_persons=0)))
+            engine.search(Query(text=QUERIES[0], k=args.page_size, filters=KeyframeFilter.of(max_persons=0)))
 
     print(f"\n| {args.keyframes} keyframes, CLIP {args.model} on {clip.device}, {args.page_size} hits a page | median |")
     print("|---|---|")

@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from storage import DataDirError, ModelInfo, NewKeyframe, Store, VideoInfo, VideoMedia
+from storage import DataDirError, ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
 
 from .analyze import AnalyzeReport, KeyframeAnalysis
 from .settings import IndexSettings
 from .thumbnails import image_thumbnail, restore_lost_thumbnails
-from .work import signature_parts
 
 log = logging.getLogger(__name__)
 
@@ -241,14 +240,14 @@ class AicImporter:
         self.settings = settings
         self.thumbnail_width = settings.keyframes.thumbnail_width
         self.analysis = analysis
-        self.signature = f"aic:{model.name}/{model.pretrained}"
+        self.vectors = f"aic:{model.name}/{model.pretrained}"  # what made the package's vectors
 
     def run(self, videos: list[AicVideo], progress: bool | None = None) -> ImportReport:
         """Import the videos `find_package` found (found first, so a wrong folder writes nothing)."""
         started = time.perf_counter()
         report = ImportReport()
         try:
-            self.store.repair()
+            self.store.health.repair()
             report.thumbnails_restored = restore_lost_thumbnails(self.store, self.settings)
             self.store.bind_model(self.model)
             todo = self._changed(videos, report)
@@ -258,10 +257,10 @@ class AicImporter:
                 bar.set_postfix_str(video.video_id, refresh=False)
                 self._import_one(video, size, mtime_ns, report)
                 report.videos_pending -= 1
-                self.store.checkpoint()
+                self.store.vectors.checkpoint()
             bar.close()
-            self.store.build_vectors()
-            self.store.flush()
+            self.store.vectors.build()
+            self.store.vectors.flush()
             if self.analysis is not None:
                 report.analyzed = self.analysis.run(progress=progress)
         except DataDirError as exc:
@@ -278,12 +277,12 @@ class AicImporter:
                                              "error": "no map-keyframes CSV for this video"})
                 continue
             fingerprint = video.fingerprint()
-            state = self.store.video_state(str(video.map_csv))
+            state = self.store.catalog.video_state(str(video.map_csv))
             unchanged = state is not None and (state.size, state.mtime_ns) == fingerprint
-            # An imported video whose import signature (not its analyzers') is this one's, or a
+            # An imported video whose vectors this import would give again (its analyses aside), or a
             # failure whose files did not change.
             done = unchanged and (state.status == "failed" or (
-                state.status == "indexed" and signature_parts(state.analyzers or "").get("aic") == self.signature))
+                state.status == "indexed" and state.plan is not None and state.plan.vectors == self.vectors))
             if done:
                 report.videos_skipped += 1
             else:
@@ -291,18 +290,19 @@ class AicImporter:
         return todo
 
     def _import_one(self, video: AicVideo, size: int, mtime_ns: int, report: ImportReport) -> None:
-        db_id = self.store.start_video(str(video.map_csv), size, mtime_ns)
+        db_id = self.store.writes.start_video(str(video.map_csv), size, mtime_ns)
         try:
             keyframes, info, media, warning = self._read(video)
         except AicFormatError as exc:
             log.error("%s: %s", video.video_id, exc)
-            self.store.fail_video(db_id, str(exc))
+            self.store.writes.fail_video(db_id, str(exc))
             report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv), "error": str(exc)})
             return
         if warning:
             log.warning("%s: %s", video.video_id, warning)
             report.warnings.append({"video_id": video.video_id, "warning": warning})
-        report.keyframes_added += self.store.save_video(db_id, info, keyframes, analyzers=self.signature, media=media)
+        report.keyframes_added += self.store.writes.save_video(db_id, info, keyframes, Plan("aic", vectors=self.vectors),
+                                                               media=media)
         report.videos_imported += 1
 
     def _read(self, video: AicVideo) -> tuple[list[NewKeyframe], VideoInfo, VideoMedia, str | None]:

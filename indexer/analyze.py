@@ -3,9 +3,9 @@
 An imported keyframe (indexer/aic.py) keeps the path of the package's full-size image, so the
 frame analyzers read that image: no video is decoded. The speech analyzer reads the sound of
 the package's video file, where the package has one (a video without one is skipped by it).
-A video's analyzer signature (`Video.analyzers`, e.g.
-`aic:ViT-B-32/openai|ocr:tesseract+craft:vi+en|persons:mediapipe`) says which analyzers ran;
-an enabled analyzer whose signature is missing or different runs again, one video per commit.
+A video's plan (`Plan.analyzers`: {"ocr": "tesseract+craft:vi+en", "persons": "mediapipe"})
+says which analyzers ran; an enabled analyzer whose signature is missing there or different
+runs again, one video per commit.
 A missing or unreadable image (or video file) fails that video's analysis (reported); its
 keyframes and vectors stay as imported.
 """
@@ -24,9 +24,10 @@ from tqdm import tqdm
 
 from storage import ImportedVideo, Store
 
-from .analyzers import ANALYZERS, FileAnalyzer, enabled_analyzers
+from storage.features import ANALYZER_PATHS
+
+from .analyzers import FileAnalyzer, enabled_analyzers
 from .settings import IndexSettings
-from .work import signature_parts
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class AnalyzeReport:
             "videos_failed": self.videos_failed,
             "keyframes_analyzed": self.keyframes_analyzed,
             "seconds": round(self.seconds, 3),
-            "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in ("read", *ANALYZERS, "write")},
+            "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in ("read", *ANALYZER_PATHS, "write")},
         }
 
 
@@ -64,8 +65,8 @@ class KeyframeAnalysis:
         started = time.perf_counter()
         report = AnalyzeReport()
         todo = []
-        for video in self.store.imported_videos(video_ids):
-            done = signature_parts(video.analyzers)
+        for video in self.store.catalog.imported_videos(video_ids):
+            done = video.plan.analyzers
             # An analyzer with no signature cannot run here (OCR without any language's model),
             # nor speech on a package without the video file.
             needed = [name for name, a in self.analyzers.items() if a.signature and done.get(name) != a.signature
@@ -87,8 +88,8 @@ class KeyframeAnalysis:
                 report.videos_failed.append({"video_id": video.video_id, "error": str(exc)})
                 continue
             t = time.perf_counter()
-            signature = signature_parts(video.analyzers) | {n: self.analyzers[n].signature for n in needed}
-            self.store.save_analysis(video.id, "|".join(signature.values()), results, by_file)
+            plan = video.plan.with_analyzers({n: self.analyzers[n].signature for n in needed})
+            self.store.writes.save_analysis(video.id, plan, results, by_file)
             report.stage_seconds["write"] += time.perf_counter() - t
             report.videos_analyzed += 1
             report.keyframes_analyzed += len(video.keyframes)

@@ -18,19 +18,19 @@ import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from storage import DataDirError, Store
+from storage import DataDirError, Plan, Store
 
 from .encoders import ClipEncoder
 from .runners import Runner, make_runner
 from .scan import find_videos
 from .settings import IndexSettings
 from .thumbnails import restore_lost_thumbnails
-from .work import STAGES, VideoResult, VideoWorker, machine_fault, signature_parts
+from .work import STAGES, VideoResult, VideoWorker, machine_fault
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,15 @@ class Indexer:
         self.clip = self.worker.clip
         self.runner = runner  # None: as settings.run says (make_runner)
 
-    def signature(self) -> str:
-        return self.worker.signature()
+    def plan(self) -> Plan:
+        return self.worker.plan()
+
+    def rebuild(self) -> dict:
+        """`evr reindex`: the vector index built anew from SQLite, as `[vectors]` says, and lost
+        thumbnails made again; returns the index's stats after."""
+        self.store.vectors.build(force=True)
+        restore_lost_thumbnails(self.store, self.settings)
+        return self.store.health.stats()
 
     def run(
         self,
@@ -107,17 +114,17 @@ class Indexer:
 
     def _run(self, files: list[Path], prune: bool, retry_failed: bool, progress: bool | None,
              report: IndexReport) -> None:
-        repaired = self.store.repair()
+        repaired = self.store.health.repair()
         if repaired.changed:
             log.warning("recovered from an interrupted run: %s", repaired)
         if prune:
-            report.videos_pruned = self.store.prune()
+            report.videos_pruned = self.store.writes.prune()
             for p in report.videos_pruned:
                 log.info("pruned %s (file is gone)", p)
         report.thumbnails_restored = restore_lost_thumbnails(self.store, self.settings)
         _warn_shared_video_ids(files)
-        signature = self.signature() if files else ""
-        todo = self._plan(files, signature, retry_failed, report)
+        plan = self.plan() if files else None
+        todo = self._plan(files, plan, retry_failed, report)
         report.videos_pending = len(todo)
         if todo:
             self.store.bind_model(self.clip.info)  # refuses another model before any work
@@ -126,8 +133,8 @@ class Indexer:
                 runner.start(len(todo))  # loads the models: missing weights stop the run up front
                 self._work_and_commit(runner, todo, progress, report)
         t = time.perf_counter()
-        self.store.build_vectors()  # when the archive's size or [index] kind calls for another index
-        self.store.flush()
+        self.store.vectors.build()  # when the archive's size or [vectors] kind calls for another index
+        self.store.vectors.flush()
         report.stage_seconds["write"] += time.perf_counter() - t
 
     def _work_and_commit(self, runner: Runner, todo: list, progress: bool | None, report: IndexReport) -> None:
@@ -143,7 +150,7 @@ class Indexer:
                     # A video that only needs file analyzers keeps its keyframes and "indexed"
                     # state meanwhile: a crash leaves it as it was, and the next run does it.
                     if not only:
-                        video_id = self.store.start_video(str(f), st.st_size, st.st_mtime_ns)
+                        video_id = self.store.writes.start_video(str(f), st.st_size, st.st_mtime_ns)
                     in_flight[str(f)] = video_id
                     runner.submit(str(f), only)
                 name = Path(next(iter(in_flight))).name if runner.slots == 1 else f"{len(in_flight)} in work"
@@ -153,7 +160,7 @@ class Indexer:
                 report.videos_pending -= 1  # indexed or failed: either way done with
                 bar.update()
                 t = time.perf_counter()
-                self.store.checkpoint()
+                self.store.vectors.checkpoint()
                 report.stage_seconds["write"] += time.perf_counter() - t
         except Exception as exc:
             if not machine_fault(exc):
@@ -172,13 +179,13 @@ class Indexer:
             return
         if result.error is not None:
             log.error("%s: %s", result.path, result.error)
-            self.store.fail_video(video_id, result.error)
+            self.store.writes.fail_video(video_id, result.error)
             report.videos_failed.append({"path": result.path, "error": result.error})
             return
         t = time.perf_counter()
-        report.keyframes_added += self.store.save_video(
-            video_id, result.info, result.keyframes, analyzers=result.signature,
-            partial=result.partial_note, shots=result.shots, video_analyses=result.analyses)
+        report.keyframes_added += self.store.writes.save_video(
+            video_id, result.info, result.keyframes, result.plan, partial=result.partial_note, shots=result.shots,
+            video_analyses=result.analyses)
         report.stage_seconds["write"] += time.perf_counter() - t
         report.frames_decoded += result.frames_decoded
         report.videos_indexed += 1
@@ -193,20 +200,24 @@ class Indexer:
             report.videos_failed.append({"path": result.path, "error": result.error})
             return
         t = time.perf_counter()
-        self.store.save_analysis(video_id, result.signature, {}, result.analyses)
+        self.store.writes.save_analysis(video_id, result.plan, {}, result.analyses)
         report.stage_seconds["write"] += time.perf_counter() - t
         report.videos_analyzed += 1
 
-    def _only_file_analyzers(self, stored: str, signature: str) -> tuple[str, ...]:
+    def _only_file_analyzers(self, stored: Plan | None, plan: Plan) -> tuple[str, ...]:
         """The file analyzers to run alone on a video indexed under `stored`, when nothing else
-        differs from `signature` (else () : the video is indexed again)."""
+        differs from `plan` (else (): the video is indexed again)."""
         files = set(self.worker.file_analyzers)
-        old, new = signature_parts(stored), signature_parts(signature)
-        if {k: v for k, v in old.items() if k not in files} != {k: v for k, v in new.items() if k not in files}:
-            return ()
-        return tuple(name for name in self.worker.file_analyzers if name in new and old.get(name) != new[name])
 
-    def _plan(self, files: list[Path], signature: str, retry_failed: bool, report: IndexReport) -> list:
+        def without_files(p: Plan) -> Plan:
+            return replace(p, analyzers={k: v for k, v in p.analyzers.items() if k not in files})
+
+        if stored is None or without_files(stored) != without_files(plan):
+            return ()
+        return tuple(name for name in self.worker.file_analyzers
+                     if name in plan.analyzers and stored.analyzers.get(name) != plan.analyzers[name])
+
+    def _plan(self, files: list[Path], plan: Plan | None, retry_failed: bool, report: IndexReport) -> list:
         """(file, stat, only, video id) of the files that need work; counts the rest as skipped.
         `only` names the file analyzers to run alone on an indexed video (else (): index it)."""
         todo = []
@@ -216,12 +227,12 @@ class Indexer:
             except OSError as exc:  # vanished or unreadable since the folder was scanned
                 report.videos_failed.append({"path": str(f), "error": f"cannot read: {exc.strerror}"})
                 continue
-            state = self.store.video_state(str(f))
+            state = self.store.catalog.video_state(str(f))
             unchanged = state is not None and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
-            if unchanged and state.status == "indexed" and state.analyzers != signature:
+            if unchanged and state.status == "indexed" and state.plan != plan:
                 # Same file, but analyzers were switched on, off or changed: only the file
                 # analyzers, when they are all that changed; else the whole video again.
-                only = self._only_file_analyzers(state.analyzers or "", signature)
+                only = self._only_file_analyzers(state.plan, plan)
                 if only:
                     todo.append((f, st, only, state.id))
                     continue

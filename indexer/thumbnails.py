@@ -49,7 +49,7 @@ def restore_lost_thumbnails(store: Store, settings: IndexSettings) -> int:
     video, from each keyframe's package image; returns how many videos got theirs back. A video
     whose file is gone or changed keeps none (a changed file is indexed again when its folder is)."""
     restored = 0
-    lost = store.lost_thumbnails()
+    lost = store.catalog.lost_thumbnails()
     if lost:
         log.warning("making the thumbnails of %d indexed videos again (their folders are gone)", len(lost))
     for video in lost:
@@ -61,7 +61,7 @@ def restore_lost_thumbnails(store: Store, settings: IndexSettings) -> int:
         except (DecodeError, OSError, ValueError) as exc:
             log.warning("%s: its thumbnails cannot be made again: %s", video.path, exc)
             continue
-        store.restore_thumbnails(video.video_db_id, jpegs)
+        store.writes.restore_thumbnails(video.video_db_id, jpegs)
         restored += 1
     return restored
 

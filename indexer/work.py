@@ -25,9 +25,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from storage.types import NewKeyframe, NewShot, VideoInfo
+from dataclasses import asdict
 
-from .analyzers import ANALYZERS, FileAnalyzer, FrameAnalyzer, enabled_analyzers
+from storage.features import ANALYZER_PATHS
+from storage.types import NewKeyframe, NewShot, Plan, VideoInfo
+
+from .analyzers import FileAnalyzer, FrameAnalyzer, enabled_analyzers
 from .decoders import DecodeError, Frame, VideoSource, one_line, open_video
 from .encoders import ClipEncoder
 from .keyframes import KeyframeSelector
@@ -36,7 +39,7 @@ from .thumbnails import encode_thumbnail
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "keyframes", "clip", *ANALYZERS, "write")  # each analyzer is timed as a stage
+STAGES = ("decode", "keyframes", "clip", *ANALYZER_PATHS, "write")  # each analyzer is timed as a stage
 # OS errors of the machine rather than of a video, wherever they come from (a temp folder too).
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 # A file is partial when it decodes fewer frames than its header promises and stops early in
@@ -51,7 +54,7 @@ class VideoResult:
     """What indexing one file gave: everything the writer commits, or why the file failed."""
 
     path: str
-    signature: str  # the keyframe rule and analyzers applied (see VideoWorker.signature)
+    plan: Plan  # the keyframe rule and analyzers applied (see VideoWorker.plan)
     info: VideoInfo | None = None  # None when the file failed
     keyframes: list[NewKeyframe] = field(default_factory=list)
     shots: list[NewShot] = field(default_factory=list)
@@ -92,16 +95,15 @@ class VideoWorker:
         self.frame_analyzers = {n: a for n, a in self.analyzers.items() if isinstance(a, FrameAnalyzer)}
         self.file_analyzers = {n: a for n, a in self.analyzers.items() if isinstance(a, FileAnalyzer)}
 
-    def signature(self) -> str:
-        """The keyframe rule and analyzers this worker applies; a video indexed under others is
-        indexed again (a change of max_gap_s gives other keyframes, OCR switched on adds text)."""
+    def plan(self) -> Plan:
+        """The keyframe rule and analyzers this worker applies; a video indexed under another
+        plan is indexed again (a change of max_gap_s gives other keyframes, OCR switched on adds
+        text), or only analyzed again when only its file analyzers differ."""
         k, sh = self.settings.keyframes, self.settings.shots
-        parts = [
-            f"keyframes:{k.sample_s}/{k.max_gap_s}/{k.min_change}",
-            f"shots:{sh.adaptive_threshold}/{sh.min_content_val}/{sh.fade_threshold}/{sh.min_shot_s}/{sh.detect_width}",
-            "clip", *(a.signature for a in self.analyzers.values()),
-        ]
-        return "|".join(p for p in parts if p)
+        rule = {"sample_s": k.sample_s, "max_gap_s": k.max_gap_s, "min_change": k.min_change}
+        shots = {name: float(v) for name, v in asdict(sh).items()}
+        analyzers = {name: a.signature for name, a in self.analyzers.items() if a.signature}
+        return Plan(source="decoded", keyframes=rule, shots=shots, vectors="clip", analyzers=analyzers)
 
     def load(self) -> None:
         """Load every model now: missing weights stop a run before any video is touched. Also
@@ -122,7 +124,7 @@ class VideoWorker:
         whose keyframe rule and frame analyzers are unchanged: say speech was switched on). A
         file's own fault gives a result with `error`; a machine fault (disk full, read-only,
         failing) raises."""
-        result = VideoResult(path, self.signature(), only=only)
+        result = VideoResult(path, self.plan(), only=only)
         try:
             if only:
                 self._analyze_file(path, result, only, on_progress)
@@ -232,11 +234,6 @@ class VideoWorker:
                 batch = batch[size:]
             if done:
                 return
-
-
-def signature_parts(signature: str) -> dict[str, str]:
-    """"aic:M/P|ocr:en|persons:mediapipe" -> {"aic": "aic:M/P", "ocr": "ocr:en", ...}"""
-    return {part.split(":")[0]: part for part in signature.split("|") if part}
 
 
 def machine_fault(exc: BaseException) -> bool:

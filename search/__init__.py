@@ -1,7 +1,8 @@
 """Search: query -> vector search -> ranked hits."""
-from .engine import Query, SearchEngine, read_image
+from .engine import Overview, SearchEngine
 from .errors import QueryError
 from .hits import Hit
 from .multilingual import QuerySettings
+from .query import Query, read_image
 
-__all__ = ["Hit", "Query", "QueryError", "QuerySettings", "SearchEngine", "read_image"]
+__all__ = ["Hit", "Overview", "Query", "QueryError", "QuerySettings", "SearchEngine", "read_image"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .engine import QueryError
+from .errors import QueryError
 from .hits import Hit
 from .printable import csv_cell, json_text, printable
 

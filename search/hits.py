@@ -1,9 +1,16 @@
-"""A search hit and its stable JSON form (documented in README.md, "JSON output")."""
+"""A search hit and its stable JSON form (documented in README.md, "JSON output").
+
+Besides the core's keys, a hit carries each registered feature's hit fields (storage/features/:
+`ocr_text`, `person_count`, `person_area`, `poses`, `speech`, ...), None where a feature did not
+run; its JSON holds them between `match`/`thumbnail` and `encoder`, in the registry's order.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from storage import KeyframeRow, SpeechSegment
+from storage import KeyframeRow
+from storage.features import FEATURES
 
 
 @dataclass(frozen=True)
@@ -18,44 +25,25 @@ class Hit:
     shot_start: float | None  # seconds; None for a video indexed before shots were stored
     shot_end: float | None
     score: float
-    # Which ranking(s) found it: "clip", "ocr", "speech", or several joined by "+" ("clip+speech").
+    # Which ranking(s) found it: "clip", a feature's name ("ocr", "speech"), or several joined
+    # by "+" ("clip+speech").
     match: str
     thumbnail: str  # absolute path
-    ocr_text: str | None
-    person_count: int | None
-    poses: list[list[str]]
     video_db_id: int
+    fields: dict[str, Any] = field(default_factory=dict)  # each feature's hit fields, by name
     then: Hit | None = None  # temporal queries: the next event (which may have its own `then`)
     # Text queries: what encoded the text (search/multilingual), and the language it was read as.
     encoder: str | None = None
     query_language: str | None = None
     # Imported videos: the package's media-info (title, publish_date, watch_url, ...).
     media_info: dict | None = None
-    speech: SpeechSegment | None = None  # what is said around the keyframe
 
     @classmethod
     def from_row(cls, rank: int, row: KeyframeRow, score: float, match: str, then: Hit | None = None) -> Hit:
-        return cls(
-            rank=rank,
-            keyframe_id=row.keyframe_id,
-            video_id=row.video_id,
-            video_path=row.video_path,
-            frame_idx=row.frame_idx,
-            timestamp=row.timestamp,
-            shot=row.shot,
-            shot_start=row.shot_start,
-            shot_end=row.shot_end,
-            score=score,
-            match=match,
-            thumbnail=str(row.thumbnail),
-            ocr_text=row.ocr_text,
-            person_count=row.person_count,
-            poses=row.poses,
-            video_db_id=row.video_db_id,
-            then=then,
-            media_info=row.media_info,
-            speech=row.speech,
-        )
+        return cls(rank=rank, keyframe_id=row.keyframe_id, video_id=row.video_id, video_path=row.video_path,
+                   frame_idx=row.frame_idx, timestamp=row.timestamp, shot=row.shot, shot_start=row.shot_start,
+                   shot_end=row.shot_end, score=score, match=match, thumbnail=str(row.thumbnail),
+                   video_db_id=row.video_db_id, fields=row.fields, then=then, media_info=row.media_info)
 
     @property
     def chain(self) -> list[Hit]:
@@ -65,6 +53,10 @@ class Hit:
     def media(self, key: str) -> str | None:
         value = (self.media_info or {}).get(key)
         return None if value is None else str(value)
+
+    def facts(self) -> list[str]:
+        """What the features say of the hit, as short phrases for one line of text."""
+        return [fact for f in FEATURES.values() for fact in f.facts(self.fields)]
 
     def to_json(self) -> dict:
         out = {
@@ -80,10 +72,7 @@ class Hit:
             "score": round(self.score, 6),
             "match": self.match,
             "thumbnail": self.thumbnail,
-            "ocr_text": self.ocr_text,
-            "person_count": self.person_count,
-            "poses": self.poses,
-            "speech": self.speech.to_json() if self.speech else None,
+            **{name: self.fields.get(name) for f in FEATURES.values() for name in f.hit_fields},
             "encoder": self.encoder,
             "query_language": self.query_language,
             "title": self.media("title"),

@@ -17,7 +17,8 @@ import numpy as np
 from indexer.encoders import ClipEncoder, ModelUnavailableError
 from storage import KeyframeRow, Store
 
-from .engine import QueryError
+from .errors import QueryError
+from .query import no_keyframe
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +102,14 @@ class Summarizer:
         language = language or self.settings.language
         if language not in LANGUAGES:
             raise QueryError(f"summary language must be one of {', '.join(LANGUAGES)}, not {language!r}")
-        row = self.store.keyframes([keyframe_id]).get(keyframe_id)
+        row = self.store.catalog.keyframes([keyframe_id]).get(keyframe_id)
         if row is None:
-            raise QueryError(f"no keyframe with id {keyframe_id} in this index")
+            raise no_keyframe(keyframe_id)
         w = self.settings.window_s
         start, end = max(0.0, row.timestamp - w), row.timestamp + w
         if row.duration:
             end = min(end, row.duration)
-        window = self.store.keyframes_between(row.video_db_id, start, end) or [row]
+        window = self.store.catalog.keyframes_between(row.video_db_id, start, end) or [row]
         tags = self._tags([r.keyframe_id for r in window])
         text = _render(language, row, (start, end), window, self._tag_names(tags, language))
         return Summary(keyframe_id, row.video_id, row.timestamp, (start, end), text, language, tags)
@@ -119,12 +120,12 @@ class Summarizer:
             return []
         try:
             if self._label_vectors is None:
-                self.store.check_model(self.clip.info)
+                self.store.facts.check_model(self.clip.info)
                 self._label_vectors = self.clip.encode_texts(labels)
         except ModelUnavailableError as exc:
             log.warning("no zero-shot tags in summaries: %s", exc)
             return []
-        _, vectors = self.store.stored_vectors(keyframe_ids)
+        _, vectors = self.store.catalog.stored_vectors(keyframe_ids)
         if len(vectors) == 0:
             return []
         mean = vectors.mean(axis=0)
@@ -149,17 +150,18 @@ def _render(language: str, hit: KeyframeRow, window: tuple[float, float], rows: 
     t = TEMPLATES[language]
     parts = [t["head"].format(video=hit.video_id, time=clock(hit.timestamp), start=clock(window[0]),
                               end=clock(window[1]))]
-    counts = [r.person_count for r in rows if r.person_count is not None]
+    counts = [r.fields["person_count"] for r in rows if r.fields.get("person_count") is not None]
     if counts:  # the person analyzer ran: say how many, even when nobody
         most = max(counts)
         parts.append(t["nobody"] if most == 0 else t["one"] if most == 1 else t["many"].format(n=most))
-    poses = Counter(label for r in rows for person in r.poses for label in person if label != "unknown")
+    poses = Counter(label for r in rows for person in r.fields.get("poses") or [] for label in person
+                    if label != "unknown")
     if poses:
         parts.append(t["poses"].format(poses=", ".join(t["pose_words"][p] for p, _ in poses.most_common(3))))
-    texts = list(dict.fromkeys(r.ocr_text.strip() for r in rows if r.ocr_text and r.ocr_text.strip()))
+    texts = list(dict.fromkeys(r.fields["ocr_text"].strip() for r in rows if (r.fields.get("ocr_text") or "").strip()))
     if texts:
         parts.append(t["text"].format(text="; ".join(texts)[:160]))
-    said = sorted({(r.speech.start, r.speech.text) for r in rows if r.speech})
+    said = sorted({(r.fields["speech"]["start"], r.fields["speech"]["text"]) for r in rows if r.fields.get("speech")})
     if said:
         parts.append(t["said"].format(said=" … ".join(text for _, text in said)[:240]))
     if tags:

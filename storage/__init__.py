@@ -1,10 +1,21 @@
-"""Storage: the only code that reads or writes the SQLite database and the vector index.
+"""Storage: the only code that reads or writes the SQLite database, the vector index and Milvus.
 
-`types` holds the domain types the rest of evr builds and reads (they need no database);
-`store` the data directory; `vectors` the vector index kinds behind one interface.
+`store.Store` opens a data directory (its docstring maps the rooms); `types` holds the domain
+types the rest of evr builds and reads (they need no database); `features` the registry of
+features and their storage.
 """
-from .errors import DamagedIndexError, DataDirError, ModelMismatchError, NoIndexError, StoreError, UnknownVideoError, VectorServiceError
-from .store import ANALYSES, VIDEO_ANALYSES, RepairReport, Store
+from .errors import (
+    DamagedIndexError,
+    DataDirError,
+    ModelMismatchError,
+    NoIndexError,
+    StoreError,
+    UnknownVideoError,
+    VectorServiceError,
+)
+from .features import FEATURES, PersonPose, PersonsInFrame, SpeechSegment, TextBox
+from .health import RepairReport
+from .store import Store
 from .types import (
     ImportedVideo,
     KeyframeFilter,
@@ -14,11 +25,8 @@ from .types import (
     ModelInfo,
     NewKeyframe,
     NewShot,
-    PersonPose,
-    PersonsInFrame,
+    Plan,
     ShotRow,
-    SpeechSegment,
-    TextBox,
     VideoInfo,
     VideoMedia,
     VideoState,
@@ -26,9 +34,9 @@ from .types import (
 from .vectors import VectorIndexSettings
 
 __all__ = [
-    "ANALYSES",
     "DamagedIndexError",
     "DataDirError",
+    "FEATURES",
     "ImportedVideo",
     "KeyframeFilter",
     "KeyframeImage",
@@ -41,6 +49,7 @@ __all__ = [
     "NoIndexError",
     "PersonPose",
     "PersonsInFrame",
+    "Plan",
     "RepairReport",
     "ShotRow",
     "SpeechSegment",
@@ -50,7 +59,6 @@ __all__ = [
     "UnknownVideoError",
     "VectorIndexSettings",
     "VectorServiceError",
-    "VIDEO_ANALYSES",
     "VideoInfo",
     "VideoMedia",
     "VideoState",

@@ -10,7 +10,8 @@ import re
 import unicodedata
 
 _EXTRA = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "ø": "o", "Ø": "o", "ł": "l", "Ł": "l"})
-_WORD = re.compile(r"\w+", re.UNICODE)
+# What FTS5's unicode61 tokenizer takes for a word: letters and digits (not "_", which \w holds).
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def fold(text: str) -> str:

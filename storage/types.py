@@ -5,7 +5,8 @@ another machine can build them and send them to the one writer (they pickle).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ class VideoState:
     status: str
     size: int
     mtime_ns: int
-    analyzers: str | None
+    plan: Plan | None  # how its stored results were made (None: never finished)
 
 
 @dataclass(frozen=True)
@@ -44,50 +45,7 @@ class VideoInfo:
     height: int
 
 
-# The pose labels stored per person (indexer/analyzers/persons/pose_labels.py says how each is
-# read from keypoints), and that filters name: one posture each, and "arms_raised" when it applies.
-POSTURES = ("standing", "sitting", "lying", "bending", "unknown")
-POSE_LABELS = POSTURES + ("arms_raised",)
-
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the frame's size
-
-
-@dataclass(frozen=True)
-class TextBox:
-    text: str
-    box: Box
-    confidence: float
-
-
-@dataclass(frozen=True)
-class PersonPose:
-    box: Box
-    score: float
-    keypoints: list[tuple[float, float, float]]  # 17 COCO keypoints: x, y (fractions), visibility 0-1
-    labels: list[str]  # from indexer/analyzers/persons/pose_labels.py
-
-
-@dataclass(frozen=True)
-class PersonsInFrame:
-    persons: list[PersonPose]
-    mask_area: float  # fraction of the frame covered by people
-    mask_png: bytes | None  # the mask as a small 1-bit PNG
-
-
-@dataclass(frozen=True)
-class SpeechSegment:
-    """A stretch of speech in a video's sound track, as a recognizer heard it."""
-
-    start: float  # seconds, on the keyframes' clock
-    end: float
-    text: str
-    language: str  # ISO 639-1 ("en", "vi")
-    confidence: float  # 0-1: the recognizer's mean word probability
-    words: tuple[tuple[str, float, float], ...] = ()  # each word with its start and end (seconds)
-
-    def to_json(self) -> dict:
-        return {"text": self.text, "start": round(self.start, 3), "end": round(self.end, 3),
-                "language": self.language, "confidence": round(self.confidence, 4)}
 
 
 @dataclass(frozen=True)
@@ -97,8 +55,8 @@ class NewKeyframe:
     shot: int
     jpeg: bytes  # thumbnail, already encoded
     vector: np.ndarray  # float32, L2-normalised
-    # Each analyzer's result by its name ("ocr": list[TextBox], "persons": PersonsInFrame);
-    # an analyzer that did not run is absent. Store.ANALYSES says how each is stored.
+    # Each frame analyzer's result by its name ("ocr": list[TextBox], "persons": PersonsInFrame);
+    # an analyzer that did not run is absent. Its feature's storage keeps it (storage/features/).
     analyses: dict[str, Any] = field(default_factory=dict)
     source_image: str | None = None  # imported keyframes: the package's full-size image
 
@@ -124,7 +82,7 @@ class KeyframeImage:
 class ImportedVideo:
     id: int
     video_id: str  # file stem
-    analyzers: str
+    plan: Plan
     keyframes: list[KeyframeImage]
     media_path: str | None = None  # the package's video file, which file analyzers (speech) read
 
@@ -179,26 +137,67 @@ class KeyframeRow:
     thumbnail: Path  # absolute
     fps: float | None
     duration: float | None
-    ocr_text: str | None
-    person_count: int | None
-    poses: list[list[str]]  # pose labels of each person
     media_info: dict | None  # imported videos: the package's media-info
-    speech: SpeechSegment | None = None  # what is said at the keyframe (Store.keyframes says how near)
+    # What each feature says of the keyframe, by hit field (storage/features/: "ocr_text",
+    # "person_count", "poses", "speech", ...), as JSON values; a feature that did not run says None.
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+_CORE_FILTERS = ("videos", "time_from", "time_to")
 
 
 @dataclass(frozen=True)
 class KeyframeFilter:
-    """Conditions a keyframe must meet; None / empty means no condition."""
+    """Conditions a keyframe must meet; None / empty means no condition. The video and time
+    conditions are the core's; `features` holds the values of the features' filter parameters
+    (storage/features/: persons' min_persons, max_persons, poses, min_person_area; ocr's ocr;
+    speech's speech; ...) as sorted (name, value) pairs, the set ones only. Build one with
+    `KeyframeFilter.of(min_persons=2, videos=("a",))`."""
 
-    min_persons: int | None = None
-    max_persons: int | None = None
-    poses: tuple[str, ...] = ()  # every label must be on some person in the frame
-    ocr: str | None = None  # every word must be in the frame's on-screen text
-    speech: str | None = None  # every word must be in one speech segment said near the frame
     videos: tuple[str, ...] = ()  # video ids (file stems)
     time_from: float | None = None  # seconds
     time_to: float | None = None
+    features: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, **values: Any) -> KeyframeFilter:
+        core = {k: tuple(v) if k == "videos" else v for k, v in values.items() if k in _CORE_FILTERS}
+        given = sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()
+                       if k not in _CORE_FILTERS and v is not None and v != () and v != [])
+        return cls(**core, features=tuple(given))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A feature filter parameter's value, or `default` when it is not set."""
+        return next((v for k, v in self.features if k == name), default)
+
+    def replace(self, **values: Any) -> KeyframeFilter:
+        """This filter with these parameters set (None: unset)."""
+        current = {"videos": self.videos, "time_from": self.time_from, "time_to": self.time_to, **dict(self.features)}
+        return KeyframeFilter.of(**{**current, **values})
 
     @property
     def active(self) -> bool:
-        return any(v not in (None, ()) for v in vars(self).values())
+        return bool(self.videos or self.time_from is not None or self.time_to is not None or self.features)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a video's stored results were made, so a run knows what to redo: the source, the
+    keyframe and shot rules (decoded videos), what made the vectors, and each analyzer's
+    signature by name. Stored as JSON on the video (`Video.plan`)."""
+
+    source: str  # "decoded" (evr index) or "aic" (evr import aic)
+    keyframes: dict[str, float] | None = None  # the keyframe rule's settings; None when imported
+    shots: dict[str, float] | None = None  # the shot detector's settings; None when imported
+    vectors: str = "clip"  # "clip": the index's bound model; "aic:MODEL/TAG": a package's features
+    analyzers: dict[str, str] = field(default_factory=dict)  # name -> signature ("tesseract+craft:vi+en")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Plan | None:
+        return cls(**json.loads(text)) if text else None
+
+    def with_analyzers(self, analyzers: dict[str, str]) -> Plan:
+        return replace(self, analyzers={**self.analyzers, **analyzers})

@@ -19,7 +19,8 @@ import pytest
 from indexer.encoders import ClipEncoder
 from indexer.settings import ClipSettings
 from search import SearchEngine
-from storage import NewKeyframe, PersonPose, PersonsInFrame, Store, TextBox, VideoInfo
+from search.ranking import nearest
+from storage import NewKeyframe, PersonPose, PersonsInFrame, Plan, Store, TextBox, VideoInfo
 from ui.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,6 +111,32 @@ def indexed(sample_dir, tmp_path_factory) -> Path:
     return data
 
 
+def vector_of(store: Store, keyframe_id: int) -> np.ndarray:
+    """A keyframe's stored vector."""
+    return store.catalog.stored_vectors([keyframe_id])[1][0]
+
+
+def words_search(store: Store, feature: str, text: str, where=None, limit: int = 100) -> list[tuple[int, float]]:
+    """The ranking search gives for words in a feature's text (exact, then near)."""
+    from search.ranking import words
+    from storage.features import FEATURES
+
+    table = FEATURES[feature].fts_table
+    match = (store.words.matches([table], text) or {}).get(table)
+    return words(store, FEATURES[feature], match, where, limit) if match else []
+
+
+def ocr_search(store: Store, text: str, where=None, limit: int = 100) -> list[tuple[int, float]]:
+    return words_search(store, "ocr", text, where, limit)
+
+
+def speech_search(store: Store, text: str, where=None, limit: int = 100) -> list[tuple[int, float]]:
+    return words_search(store, "speech", text, where, limit)
+
+
+__all__ = ["nearest", "ocr_search", "speech_search", "vector_of"]
+
+
 def copy_video(src: Path, dst: Path) -> Path:
     shutil.copyfile(src, dst)
     return dst
@@ -160,9 +187,9 @@ def planted(clip, tmp_path_factory):
                 vector=vectors.get((name, i), random_unit(rng, dim)),
                 analyses={"ocr": [TextBox(texts[(name, i)], (0.1, 0.8, 0.9, 0.9), 0.9)] if (name, i) in texts else [],
                           "persons": people(labels)}))
-        vid = store.start_video(f"/videos/{name}.mp4", 1, 1)
-        store.save_video(vid, VideoInfo("decord", 40.0, 25.0, 1000, 640, 360), kfs, analyzers="clip|ocr:en")
-        rows = store.keyframes(range(1, 1000))
+        vid = store.writes.start_video(f"/videos/{name}.mp4", 1, 1)
+        store.writes.save_video(vid, VideoInfo("decord", 40.0, 25.0, 1000, 640, 360), kfs, plan=Plan("decoded", analyzers={"ocr": "en"}))
+        rows = store.catalog.keyframes(range(1, 1000))
         for kid, row in rows.items():
             facts[(row.video_id, int(row.timestamp))] = kid
     store.close()

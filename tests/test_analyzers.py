@@ -1,6 +1,8 @@
 """OCR on a video rendered here, persons on real clips, the torchvision backend with random weights."""
 from __future__ import annotations
 
+import json
+
 import sqlite3
 import subprocess
 import sys
@@ -97,9 +99,9 @@ def test_tesseract_reads_vietnamese_marks_and_search_folds_them(tmp_path, videos
     code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
     assert code == 0 and report["videos_indexed"] == 1
     with sqlite3.connect(data / "evr.sqlite") as db:
-        (analyzers,) = db.execute("SELECT analyzers FROM videos").fetchone()
+        (plan,) = db.execute("SELECT plan FROM videos").fetchone()
         texts = [t for (t,) in db.execute("SELECT text FROM ocr_boxes")]
-    assert "ocr:tesseract+craft:vi+en" in analyzers.split("|")
+    assert json.loads(plan)["analyzers"]["ocr"] == "tesseract+craft:vi+en"
     assert any("LŨ LỤT Ở HUẾ" in t for t in texts), texts
     for query in ("lu lut", "lũ lụt", "LŨ LỤT Ở HUẾ"):
         code, hits = evr("--data-dir", data, "search", "--ocr", query, "--json", capsys=capsys)
@@ -147,7 +149,7 @@ def test_tesseract_without_a_language_model_says_which_package(tmp_path, monkeyp
     monkeypatch.setattr("indexer.analyzers.ocr.tesseract_backend.tessdata_dirs", lambda s: [tmp_path])
     (tmp_path / "eng.traineddata").write_bytes(b"")  # only English is there
     analyzer = OcrAnalyzer(OcrSettings(backend="tesseract", languages=["vi", "en"]))
-    assert analyzer.backend.languages == ["en"] and analyzer.signature.endswith(":en")
+    assert analyzer.backend.languages == ["en"] and analyzer.signature.endswith("en")
     assert "vie.traineddata" in caplog.text and "tesseract-ocr-vie" in caplog.text
 
 
@@ -170,11 +172,12 @@ def persons_index(videos, tmp_path_factory):
 
         assert main(["--data-dir", str(data), "index", str(folder), "--no-progress"]) == 0
     with sqlite3.connect(data / "evr.sqlite") as db:
-        counts = db.execute("SELECT v.stem, k.person_count FROM keyframes k JOIN videos v ON v.id = k.video_id "
+        counts = db.execute("SELECT v.stem, p.count FROM keyframes k JOIN videos v ON v.id = k.video_id "
+                            "JOIN keyframe_persons p ON p.keyframe_id = k.id "
                             "ORDER BY k.timestamp").fetchall()
         street_times = [t for (t,) in db.execute("SELECT k.timestamp FROM keyframes k JOIN videos v "
                                                  "ON v.id = k.video_id WHERE v.stem = 'vtest20' ORDER BY k.timestamp")]
-        analyzers = {r[0] for r in db.execute("SELECT analyzers FROM videos")}
+        analyzers = {json.dumps(json.loads(r[0])["analyzers"]) for r in db.execute("SELECT plan FROM videos")}
     by_video: dict[str, list[int]] = {}
     for stem, n in counts:
         by_video.setdefault(stem, []).append(n)
@@ -191,7 +194,7 @@ def test_a_still_street_shot_is_covered_every_max_gap(persons_index):
 
 def test_person_counts_on_real_clips(persons_index):
     _, counts, analyzers, _ = persons_index
-    assert {a.rsplit("|", 2)[-2:] == ["clip", "persons:mediapipe"] for a in analyzers} == {True}  # backend recorded
+    assert analyzers == {json.dumps({"persons": "mediapipe"})}  # the backend is recorded
     street = counts["vtest20"]
     assert len(street) >= 8 and all(n >= 1 for n in street)
     assert max(street) >= 3 and sum(street) / len(street) >= 2  # several walkers, not 0 or 1
@@ -220,7 +223,7 @@ def test_min_persons_filter_through_the_cli(persons_index, capsys):
 
 def test_torchvision_backend_builds_and_runs_with_random_weights(videos):
     analyzer = PersonAnalyzer(PersonSettings(backend="torchvision", weights="none", device="cpu", min_score=0.0))
-    assert analyzer.signature == "persons:torchvision"
+    assert analyzer.signature == "torchvision"
     cap = cv2.VideoCapture(str(videos / "msrvtt/video7010.mp4"))
     frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(2)]
     results = analyzer.analyze(frames)

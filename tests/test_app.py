@@ -79,9 +79,9 @@ def test_query_shows_the_same_hits_as_the_cli(app, app_index, capsys):
 
 
 @pytest.mark.parametrize("widget, value, cli_args", [
-    ("persons", (2, 10), ["--min-persons", "2"]),
-    ("persons", (0, 0), ["--max-persons", "0"]),
-    ("poses", ["standing"], ["--pose", "standing"]),
+    ("min_persons", 2, ["--min-persons", "2"]),
+    ("max_persons", 0, ["--max-persons", "0"]),
+    ("pose", ["standing"], ["--pose", "standing"]),
     ("ocr", "breaking news", ["--ocr", "breaking news"]),
     ("videos", ["again", "counter"], ["--video", "again", "--video", "counter"]),
     ("time", (2.0, 5.0), ["--from", "2", "--to", "5"]),
@@ -89,8 +89,8 @@ def test_query_shows_the_same_hits_as_the_cli(app, app_index, capsys):
 def test_each_filter_changes_hits_as_the_cli_does(app, app_index, capsys, widget, value, cli_args):
     app.text_input(key="query").input("a person").run()
     unfiltered = app_hits(app)
-    if widget == "persons":
-        app.slider(key="persons").set_value(value).run()
+    if widget in ("min_persons", "max_persons"):
+        app.sidebar.number_input(key=widget).set_value(value).run()
     elif widget == "ocr":
         app.sidebar.text_input(key="ocr").input(value).run()
     elif widget == "time":
@@ -226,8 +226,8 @@ def planted_hostile_index(data: Path, text: str = HOSTILE_TEXT) -> None:
     jpeg = cv2.imencode(".jpg", np.zeros((36, 64, 3), np.uint8))[1].tobytes()
     with Store(data, writer=True) as store:
         store.bind_model(model)
-        vid = store.start_video(f"/nowhere/{HOSTILE_NAME}.mp4", 1, 1)
-        store.save_video(vid, VideoInfo("pyav", 2.0, 25.0, 50, 64, 36),
+        vid = store.writes.start_video(f"/nowhere/{HOSTILE_NAME}.mp4", 1, 1)
+        store.writes.save_video(vid, VideoInfo("pyav", 2.0, 25.0, 50, 64, 36),
                          [NewKeyframe(0, 0.0, 0, jpeg, vector, {"ocr": [TextBox(text, (0, 0, 1, 1), 0.9)]})],
                          shots=[NewShot(0, 0.0, 2.0)])
 

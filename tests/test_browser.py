@@ -80,7 +80,7 @@ def test_hostile_markdown_stays_text_and_nothing_is_fetched_from_outside(app_url
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
         page.goto(app_url)
-        box = page.get_by_label("On-screen text (all words; accents optional)")
+        box = page.get_by_role("textbox", name="On-screen text (all words; accents optional)")
         box.fill("bold")
         box.press("Enter")
         page.get_by_text("#1", exact=False).first.wait_for(timeout=120_000)

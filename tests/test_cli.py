@@ -21,7 +21,7 @@ from .conftest import REPO, SAMPLE, TEST_ENV, evr, evr_process
 from .test_decoders import ffprobe_times
 
 HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "match", "thumbnail",
-            "ocr_text", "person_count", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language",
+            "ocr_text", "person_count", "person_area", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language",
             "title", "publish_date", "watch_url", "speech"}
 
 
@@ -185,7 +185,7 @@ def test_kill_during_indexing_then_resume(tmp_path, sample_dir, indexed):
     with Store(data) as store:
         live = {p.name for p in (data / "thumbs").iterdir()}
         assert len(live) == len(SAMPLE)  # no orphan thumbnail folders
-        assert store.stats()["consistent"]
+        assert store.health.stats()["consistent"]
 
 
 def test_missing_weights_give_one_clear_message(tmp_path, videos):

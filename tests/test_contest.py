@@ -49,8 +49,8 @@ def test_import_counts_ids_and_media_and_skips_what_did_not_change(package, tmp_
     assert code == 0 and report["videos_imported"] == 3 and report["videos_failed"] == []
     assert report["keyframes_added"] == sum(len(v.frames) for v in made.values())
     with Store(tmp_path) as store:
-        rows = store.keyframes(range(1, 100))
-        model = store.model()
+        rows = store.catalog.keyframes(range(1, 100))
+        model = store.facts.model()
     assert (model.name, model.pretrained, model.dim) == (MODEL, "none", made["L01_V001"].vectors.shape[1])
     by_video = {}
     for r in rows.values():
@@ -70,8 +70,8 @@ def test_import_counts_ids_and_media_and_skips_what_did_not_change(package, tmp_
 def test_hits_and_exports_carry_the_map_frames_and_like_finds_itself(package, imported, capsys):
     _, made = package
     with Store(imported) as store:
-        rows = store.keyframes(range(1, 100))
-        stored_ids, stored = store.stored_vectors(sorted(rows))
+        rows = store.catalog.keyframes(range(1, 100))
+        stored_ids, stored = store.catalog.stored_vectors(sorted(rows))
     v = made["L02_V002"]
     target = next(r for r in rows.values() if r.video_id == v.video_id and r.frame_idx == v.frames[3])
     # The features were scaled per row in the package; stored, they are unit vectors equal to
@@ -123,7 +123,7 @@ def test_each_malformed_video_is_reported_and_the_rest_imported(package, tmp_pat
     assert "L02_V002.csv line 3: frame_idx 'ninety' is not a number" in errors["L02_V002"]
     assert report["warnings"][0]["video_id"] == "L02_V003" and "not JSON" in report["warnings"][0]["warning"]
     with Store(data) as store:
-        assert store.counts() == (1, 5) and store.stats()["videos_failed"] == 3
+        assert store.catalog.counts() == (1, 5) and store.health.stats()["videos_failed"] == 3
     # Fixed files are imported by the next run; the unchanged failures are not tried again.
     shutil.copy(package[0] / "Keyframes_L01" / "L01_V001" / "0001.jpg", root / "Keyframes_L01" / "L01_V001" / "0003.jpg")
     code, report = import_aic(data, root, capsys)
@@ -155,15 +155,15 @@ def test_analyze_reads_text_and_people_from_the_imported_images(videos, tmp_path
     assert code == 0 and report["analyzed"]["videos_analyzed"] == 1
     assert report["analyzed"]["keyframes_analyzed"] == 2
     with Store(data) as store:
-        rows = store.keyframes([1, 2])
-        assert all(r.ocr_text is not None and r.person_count is not None for r in rows.values())
-        assert any(r.ocr_text for r in rows.values())
-        signature = store.imported_videos()[0].analyzers
-    assert signature.startswith(f"aic:{MODEL}/none|ocr:") and "|persons:mediapipe" in signature
+        rows = store.catalog.keyframes([1, 2])
+        assert all(r.fields["ocr_text"] is not None and r.fields["person_count"] is not None for r in rows.values())
+        assert any(r.fields["ocr_text"] for r in rows.values())
+        plan = store.catalog.imported_videos()[0].plan
+    assert plan.vectors == f"aic:{MODEL}/none" and plan.analyzers["persons"] == "mediapipe" and "ocr" in plan.analyzers
     # Analyzed already: nothing to do.
     code, again = evr("--data-dir", data, "analyze", "--no-progress", "--json", capsys=capsys)
     assert code == 0 and again["videos_analyzed"] == 0 and again["videos_skipped"] == 1
-    word = next(w for r in rows.values() for w in (r.ocr_text or "").split() if len(w) > 3)
+    word = next(w for r in rows.values() for w in (r.fields["ocr_text"] or "").split() if len(w) > 3)
     code, hits = evr("--data-dir", data, "search", "--ocr", word, "--json", capsys=capsys)
     assert code == 0 and hits and hits[0]["video_id"] == "L03_V001"
     # An image gone since the import: that video's analysis fails, said plainly; its keyframes stay.
@@ -174,7 +174,7 @@ def test_analyze_reads_text_and_people_from_the_imported_images(videos, tmp_path
     assert code == 1 and report["videos_skipped"] == 0
     assert "cannot read the keyframe image" in report["videos_failed"][0]["error"]
     with Store(data) as store:
-        assert store.counts() == (1, 2) and store.imported_videos()[0].analyzers == signature
+        assert store.catalog.counts() == (1, 2) and store.catalog.imported_videos()[0].plan == plan
 
 
 # -- DRES --------------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_kis_qa_and_trake_send_the_exact_bodies(dres, imported, package, capsys)
     _, made = package
     login(imported, capsys)
     with Store(imported) as store:
-        rows = {(r.video_id, r.frame_idx): r for r in store.keyframes(range(1, 100)).values()}
+        rows = {(r.video_id, r.frame_idx): r for r in store.catalog.keyframes(range(1, 100)).values()}
     v = made["L02_V001"]
     hit = rows[(v.video_id, v.frames[2])]
     ms = round(v.pts[2] * 1000)

@@ -11,8 +11,8 @@ from search.export import aic_csv, export, hits_json
 
 def hit(rank: int, video: str, frame: int, then: Hit | None = None) -> Hit:
     return Hit(rank=rank, keyframe_id=rank, video_id=video, video_path=f"/v/{video}.mp4", frame_idx=frame,
-               timestamp=frame / 25, shot=0, shot_start=0.0, shot_end=60.0, score=1 - rank / 1000, match="clip", thumbnail="/t.jpg", ocr_text=None,
-               person_count=None, poses=[], video_db_id=1, then=then)
+               timestamp=frame / 25, shot=0, shot_start=0.0, shot_end=60.0, score=1 - rank / 1000, match="clip",
+               thumbnail="/t.jpg", video_db_id=1, then=then)
 
 
 def test_at_most_100_lines_best_first():

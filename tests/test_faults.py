@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-import storage.store
+import storage.database
 from indexer.encoders.clip import ClipEncoder
 from search import QueryError, read_image
-from search.engine import MAX_QUERY_PIXELS
+from search.query import MAX_QUERY_PIXELS
 from storage import Store
 from ui.cli import main
 
@@ -94,18 +94,18 @@ def test_full_database_stops_the_run_and_a_rerun_finishes(three_clips, tmp_path,
     assert evr("--data-dir", data, "index", three_clips / f"{CLIPS[0]}.mp4", "--no-progress", capsys=capsys)[0] == 0
     with sqlite3.connect(data / "evr.sqlite") as db:
         pages = db.execute("PRAGMA page_count").fetchone()[0]
-    real_pragmas = storage.store._sqlite_pragmas
+    real_pragmas = storage.database.sqlite_pragmas
 
     def capped(dbapi_conn, record):
         real_pragmas(dbapi_conn, record)
         dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
 
-    monkeypatch.setattr(storage.store, "_sqlite_pragmas", capped)
+    monkeypatch.setattr(storage.database, "sqlite_pragmas", capped)
     code, report, err = run(capsys, "--data-dir", data, "index", three_clips, "--no-progress", "--json")
     assert code == 1 and report["videos_skipped"] == 1 and report["videos_indexed"] == 0
     assert "the database or disk is full" in report["stopped"] and "evr.sqlite" in report["stopped"]
     assert report["videos_failed"] == [] and err.count("evr: error:") == 1 and "sqlalchemy" not in err.lower()
-    monkeypatch.setattr(storage.store, "_sqlite_pragmas", real_pragmas)
+    monkeypatch.setattr(storage.database, "sqlite_pragmas", real_pragmas)
     code, report = evr("--data-dir", data, "index", three_clips, "--no-progress", "--json", capsys=capsys)
     assert code == 0 and (report["videos_indexed"], report["videos_skipped"]) == (2, 1)
     code, stats = evr("--data-dir", data, "stats", "--json", capsys=capsys)
@@ -181,7 +181,7 @@ def no_model_loads(monkeypatch):
     (["search", "--like", "0"], "a keyframe id is a whole number from 1"),
     (["search", "x", "--min-persons", "99999999999999999999"], "--min-persons must be a count"),
     (["search", "x", "--k", "1000000000"], "k must be between 1 and"),
-    (["search", "x", "--group", "video", "--per-video=-1"], "per_video must be between 1"),
+    (["search", "x", "--group", "video", "--per-video=-1"], "--per-video must be between 1"),
     (["summarize", "9223372036854775808"], "a keyframe id is a whole number from 1"),
     (["search", "x", "--ocr", "!!!"], "no words"),
     (["search", "x", "--export", "aic", "--out", "/"], "--out / is a folder"),

@@ -20,10 +20,10 @@ import pytest
 
 from search.export import aic_csv
 from search.hits import Hit
-from storage import KeyframeFilter, KeyframeRow, NewKeyframe, SpeechSegment, Store, TextBox, VideoInfo
+from storage import Plan, KeyframeFilter, KeyframeRow, NewKeyframe, SpeechSegment, Store, TextBox, VideoInfo
 from ui.cli import main
 
-from .conftest import REPO, TEST_ENV, evr_process
+from .conftest import REPO, TEST_ENV, evr_process, ocr_search
 from .test_decoders import ffprobe_times
 
 
@@ -66,18 +66,18 @@ def test_an_index_holding_sentinel_times_has_those_videos_indexed_again(tmp_path
     with Store(data, writer=True) as store:
         store.bind_model(unit_model())
         for name, first in (("good", 0.0), ("megamind", -3.846918712862966e17)):
-            vid = store.start_video(f"/v/{name}.avi", 1, 1)
+            vid = store.writes.start_video(f"/v/{name}.avi", 1, 1)
             kfs = [NewKeyframe(i, first if i == 0 else i / 24, 0, b"j", vec(i)) for i in range(3)]
-            store.save_video(vid, VideoInfo("decord", 1.0, 24.0, 24, 64, 64), kfs, analyzers="clip")
+            store.writes.save_video(vid, VideoInfo("decord", 1.0, 24.0, 24, 64, 64), kfs, plan=Plan("decoded"))
     with sqlite3.connect(data / "evr.sqlite") as db:
         db.execute("DELETE FROM meta WHERE key = 'times_checked'")  # as an older evr left it
     with Store(data, writer=True) as store:
-        assert store.video_state("/v/megamind.avi").status == "indexing"
-        assert store.video_state("/v/good.avi").status == "indexed"
+        assert store.catalog.video_state("/v/megamind.avi").status == "indexing"
+        assert store.catalog.video_state("/v/good.avi").status == "indexed"
     with sqlite3.connect(data / "evr.sqlite") as db:
         db.execute("UPDATE videos SET status = 'indexed'")
     with Store(data, writer=True) as store:  # checked once: a later run leaves the index alone
-        assert store.video_state("/v/megamind.avi").status == "indexed"
+        assert store.catalog.video_state("/v/megamind.avi").status == "indexed"
 
 
 def unit_model():
@@ -411,9 +411,9 @@ def imported_like(tmp_path) -> str:
     data = tmp_path / "data"
     with Store(data, writer=True) as store:
         store.bind_model(unit_model())
-        vid = store.start_video("/v/clip.mp4", 1, 1)
-        store.save_video(vid, VideoInfo("decord", 10.0, 25.0, 250, 64, 64),
-                         [NewKeyframe(0, 0.0, 0, b"j", vec(0))], analyzers="clip")
+        vid = store.writes.start_video("/v/clip.mp4", 1, 1)
+        store.writes.save_video(vid, VideoInfo("decord", 10.0, 25.0, 250, 64, 64),
+                         [NewKeyframe(0, 0.0, 0, b"j", vec(0))], plan=Plan("decoded"))
     return "1"
 
 
@@ -421,8 +421,7 @@ def imported_like(tmp_path) -> str:
 
 
 def hit_named(video_id: str) -> Hit:
-    row = KeyframeRow(1, 1, video_id, f"/v/{video_id}.mp4", 0, 0.0, 0, 0.0, 1.0, Path("/t.jpg"), 25.0, 1.0, None,
-                      None, [], None)
+    row = KeyframeRow(1, 1, video_id, f"/v/{video_id}.mp4", 0, 0.0, 0, 0.0, 1.0, Path("/t.jpg"), 25.0, 1.0, None)
     return Hit.from_row(1, row, 1.0, "clip")
 
 
@@ -521,7 +520,7 @@ def test_decoder_libraries_say_nothing_of_their_own(tmp_path, videos):
 
 
 def test_a_repair_is_said_in_words(tmp_path, capsys, caplog):
-    from storage.store import RepairReport
+    from storage import RepairReport
 
     assert str(RepairReport(3, 0, 1)) == "3 vectors added to the index file, 1 unused thumbnail folders deleted"
 
@@ -541,7 +540,7 @@ def test_the_scale_benchmark_plants_keyframes_without_people(tmp_path):
         sys.path.remove(str(REPO / "benchmarks"))
     vectors, _, _ = scale.plant(tmp_path / "data", 600, 16, 0, scale.VectorIndexSettings())
     with Store(tmp_path / "data") as store:
-        assert store.counts() == (2, 600) and store.stats()["consistent"]  # 500 keyframes a video
+        assert store.catalog.counts() == (2, 600) and store.health.stats()["consistent"]  # 500 keyframes a video
 
 
 # -- 12. words a recognizer got a letter wrong ------------------------------------------------
@@ -563,26 +562,26 @@ def misread(tmp_path_factory):
                            ("marked", 10.3, 11.0)))]
     with Store(data, writer=True) as store:
         store.bind_model(unit_model())
-        vid = store.start_video("/v/news.mp4", 1, 1)
+        vid = store.writes.start_video("/v/news.mp4", 1, 1)
         kfs = [NewKeyframe(i * 50, float(i * 2), 0, b"j", vec(i),
                            analyses={"ocr": [TextBox(texts[i], (0, 0, 1, 1), 0.9)] if i in texts else []})
                for i in range(8)]
-        store.save_video(vid, VideoInfo("decord", 16.0, 25.0, 400, 64, 64), kfs, analyzers="clip|ocr:en",
+        store.writes.save_video(vid, VideoInfo("decord", 16.0, 25.0, 400, 64, 64), kfs, plan=Plan("decoded", analyzers={"ocr": "en"}),
                          video_analyses={"speech": said})
     return data
 
 
 def test_ocr_words_a_letter_off_are_found_below_exact_matches(misread):
     with Store(misread) as store:
-        found = store.ocr_search("river flooded market")
+        found = ocr_search(store, "river flooded market")
         assert [kid for kid, _ in found] == [1, 2] and found[0][1] > found[1][1]  # exact first
-        found = store.ocr_search("floded")
+        found = ocr_search(store, "floded")
         assert found[0][0] == 2 and {kid for kid, _ in found[1:]} == {1, 6}
         assert max(score for _, score in found[1:]) < found[0][1]
-        assert [kid for kid, _ in store.ocr_search("lũ lụt")] == [3, 4]  # OCR's "Iũ Iụt" too
-        assert [kid for kid, _ in store.ocr_search("nothing")] == [5]
+        assert [kid for kid, _ in ocr_search(store, "lũ lụt")] == [3, 4]  # OCR's "Iũ Iụt" too
+        assert [kid for kid, _ in ocr_search(store, "nothing")] == [5]
         # As a filter the words must be there as written: near matches only rank.
-        assert store.filter_ids(KeyframeFilter(ocr="floded")).tolist() == [2]
+        assert store.filters.ids(KeyframeFilter.of(ocr="floded")).tolist() == [2]
 
 
 def test_spoken_words_a_letter_off_are_found_below_exact_matches(misread, capsys):

@@ -10,7 +10,7 @@ import pytest
 from search import Query, SearchEngine
 from storage import KeyframeFilter, Store, VectorIndexSettings
 
-from .conftest import evr, evr_process
+from .conftest import evr, evr_process, nearest, vector_of
 from .test_faults import run
 
 
@@ -20,7 +20,7 @@ def milvus_engine(planted, clip, tmp_path_factory):
     engine, _ = planted
     settings = VectorIndexSettings(backend="milvus", milvus_uri=str(tmp_path_factory.mktemp("milvus") / "m.db"))
     with Store(engine.store.data_dir, writer=True, index=settings) as writer:
-        assert writer.build_vectors(force=True) == "milvus"
+        assert writer.vectors.build(force=True) == "milvus"
     reader = Store(engine.store.data_dir, index=settings)
     yield SearchEngine(reader, clip)
     reader.close()
@@ -31,12 +31,12 @@ def queries(facts):
     return [
         Query(like=like, k=20),
         Query(text="a man opens a door", k=10),
-        Query(like=like, k=100, filters=KeyframeFilter(min_persons=2, max_persons=3)),
-        Query(like=like, k=100, filters=KeyframeFilter(poses=("sitting",))),
-        Query(like=like, k=100, filters=KeyframeFilter(poses=("sitting", "standing"), min_persons=2)),
-        Query(like=like, k=100, filters=KeyframeFilter(videos=("beta",), time_from=10, time_to=14.5)),
-        Query(like=facts[("alpha", 4)], k=5, filters=KeyframeFilter(max_persons=0)),  # most of the top fail
-        Query(text="breaking news", k=10, filters=KeyframeFilter(ocr="breaking")),
+        Query(like=like, k=100, filters=KeyframeFilter.of(min_persons=2, max_persons=3)),
+        Query(like=like, k=100, filters=KeyframeFilter.of(pose=("sitting",))),
+        Query(like=like, k=100, filters=KeyframeFilter.of(pose=("sitting", "standing"), min_persons=2)),
+        Query(like=like, k=100, filters=KeyframeFilter.of(videos=("beta",), time_from=10, time_to=14.5)),
+        Query(like=facts[("alpha", 4)], k=5, filters=KeyframeFilter.of(max_persons=0)),  # most of the top fail
+        Query(text="breaking news", k=10, filters=KeyframeFilter.of(ocr="breaking")),
         Query(text="a man opens a door", then=("a car drives away",), within=10, k=3),
         Query(like=like, k=10, more_like=(facts[("beta", 30)],), less_like=(facts[("alpha", 2)],)),
     ]
@@ -44,8 +44,8 @@ def queries(facts):
 
 def test_milvus_gives_the_hits_of_exact_faiss(planted, milvus_engine):
     faiss_engine, facts = planted
-    assert faiss_engine.store.stats()["vector_index"] == "flat"
-    stats = milvus_engine.store.stats()
+    assert faiss_engine.store.health.stats()["vector_index"] == "flat"
+    stats = milvus_engine.store.health.stats()
     assert (stats["vector_index"], stats["vectors"], stats["consistent"]) == ("milvus", 80, True)
     for query in queries(facts):
         want, got = faiss_engine.search(query), milvus_engine.search(query)
@@ -87,10 +87,10 @@ def test_index_runs_keep_a_collection_in_step(sample_dir, videos, tmp_path, caps
     assert code == 0 and stats["vector_index"] == "milvus" and stats["consistent"]
     assert stats["vectors"] == stats["keyframes"] > 0  # the replaced video's vectors were deleted
     with Store(data, index=VectorIndexSettings(backend="milvus", milvus_uri=str(data / "milvus.db"))) as store:
-        held = store.vectors.ids()
+        held = store.vectors.index.ids()
         kid = int(held[len(held) // 2])
-        assert store.nearest(store.vector(kid), 1)[0][0] == kid  # a frame finds itself first
-        assert sorted(store.keyframes(held)) == held.tolist()  # every id held is a live keyframe
+        assert nearest(store, vector_of(store, kid), 1)[0][0] == kid  # a frame finds itself first
+        assert sorted(store.catalog.keyframes(held)) == held.tolist()  # every id held is a live keyframe
 
 
 def test_unreachable_or_empty_milvus_gives_one_line(planted, tmp_path, capsys, monkeypatch):
@@ -116,8 +116,8 @@ def test_milvus_settings_are_checked_where_they_enter(capsys, monkeypatch):
 def test_a_lite_file_held_by_another_process_gives_one_line(planted, milvus_engine):
     """Milvus Lite serves one process: a second one is told so, and what to use instead."""
     engine, facts = planted
-    milvus_engine.store.sync_vectors()  # this process holds the Lite file
-    s = milvus_engine.store.index_settings
+    milvus_engine.store.vectors.sync()  # this process holds the Lite file
+    s = milvus_engine.store.vectors.backend.settings
     done = evr_process("--data-dir", engine.store.data_dir, "search", "--like", facts[("alpha", 1)],
                        env_extra={"EVR_STORAGE_VECTORS": "milvus", "EVR_STORAGE_MILVUS_URI": s.milvus_uri})
     assert done.returncode == 1

@@ -21,7 +21,7 @@ from search.multilingual.mclip import MClipEncoder
 from search.multilingual.sentence_transformer import SentenceTransformerEncoder
 from search.multilingual.translate import Translator
 
-from .conftest import TEST_ENV, evr
+from .conftest import TEST_ENV, evr, vector_of
 from .test_faults import run
 
 DIM = 256  # the test CLIP's (ViT-S-32-alt) embedding size
@@ -187,7 +187,7 @@ def test_search_uses_the_chosen_encoders_vector(indexed, tiny_models, tiny_table
 
     with Store(indexed) as store:
         for h in hits:  # each score is the cosine with the M-CLIP vector (stored vectors are float16)
-            assert abs(float(store.vector(h["keyframe_id"]) @ query) - h["score"]) < 2e-3
+            assert abs(float(vector_of(store, h["keyframe_id"]) @ query) - h["score"]) < 2e-3
     code, hits = evr("--data-dir", indexed, "search", EN, "--k", "3", "--json", capsys=capsys)
     assert {(h["encoder"], h["query_language"]) for h in hits} == {(f"clip:{SPACE[0]}/{SPACE[1]}", "en")}
     code, hits = evr("--data-dir", indexed, "search", "--like", "1", "--k", "3", "--json", capsys=capsys)

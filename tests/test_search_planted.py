@@ -14,25 +14,27 @@ from storage import KeyframeFilter
 def ids(hits):
     return [h.keyframe_id for h in hits]
 
+from .conftest import vector_of, ocr_search
+
 
 def test_person_range_and_pose_filters_are_exact(planted):
     engine, facts = planted
     like = facts[("alpha", 1)]
-    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter(min_persons=2, max_persons=3)))
+    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter.of(min_persons=2, max_persons=3)))
     expected = {kid for (v, i), kid in facts.items() if i % 4 in (2, 3)}
     assert set(ids(hits)) == expected and len(hits) == 40
-    assert all(h.person_count in (2, 3) for h in hits)
-    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter(poses=("sitting",))))
+    assert all(h.fields["person_count"] in (2, 3) for h in hits)
+    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter.of(pose=("sitting",))))
     assert set(ids(hits)) == {kid for (v, i), kid in facts.items() if i % 5 == 0 and i % 4 >= 1}
-    assert all(["sitting"] in h.poses for h in hits)
-    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter(max_persons=0)))
+    assert all(["sitting"] in h.fields["poses"] for h in hits)
+    hits = engine.search(Query(like=like, k=100, filters=KeyframeFilter.of(max_persons=0)))
     assert set(ids(hits)) == {kid for (v, i), kid in facts.items() if i % 4 == 0}
 
 
 def test_video_and_time_range_filters(planted):
     engine, facts = planted
     hits = engine.search(Query(like=facts[("alpha", 1)], k=100,
-                               filters=KeyframeFilter(videos=("beta",), time_from=10, time_to=14.5)))
+                               filters=KeyframeFilter.of(videos=("beta",), time_from=10, time_to=14.5)))
     assert set(ids(hits)) == {facts[("beta", i)] for i in range(10, 15)}
 
 
@@ -41,21 +43,21 @@ def test_filter_never_starves_k(planted):
     engine, facts = planted
     like = facts[("alpha", 4)]
     everything = engine.search(Query(like=like, k=80))
-    passing = [h.keyframe_id for h in everything if h.person_count == 0]
-    top5_passing = sum(h.person_count == 0 for h in everything[:5])
+    passing = [h.keyframe_id for h in everything if h.fields["person_count"] == 0]
+    top5_passing = sum(h.fields["person_count"] == 0 for h in everything[:5])
     assert top5_passing < 5  # a top-k-then-filter search would come back short
-    hits = engine.search(Query(like=like, k=5, filters=KeyframeFilter(max_persons=0)))
+    hits = engine.search(Query(like=like, k=5, filters=KeyframeFilter.of(max_persons=0)))
     assert ids(hits) == passing[:5]
 
 
 def test_ocr_search_folds_vietnamese_accents_and_case(planted):
     engine, facts = planted
-    assert ids(engine.search(Query(filters=KeyframeFilter(ocr="lu lut o hue")))) == [facts[("alpha", 3)]]
-    assert ids(engine.search(Query(filters=KeyframeFilter(ocr="Lũ Lụt")))) == [facts[("alpha", 3)]]
-    assert ids(engine.search(Query(filters=KeyframeFilter(ocr="Hà Nội")))) == [facts[("alpha", 20)]]  # on screen: HA NOI
-    assert engine.search(Query(filters=KeyframeFilter(ocr="hue news"))) == []  # every word must be there
-    hit = engine.search(Query(filters=KeyframeFilter(ocr="breaking")))[0]
-    assert (hit.video_id, hit.timestamp, hit.match, hit.ocr_text) == ("beta", 7.0, "ocr", "BREAKING NEWS tonight")
+    assert ids(engine.search(Query(filters=KeyframeFilter.of(ocr="lu lut o hue")))) == [facts[("alpha", 3)]]
+    assert ids(engine.search(Query(filters=KeyframeFilter.of(ocr="Lũ Lụt")))) == [facts[("alpha", 3)]]
+    assert ids(engine.search(Query(filters=KeyframeFilter.of(ocr="Hà Nội")))) == [facts[("alpha", 20)]]  # on screen: HA NOI
+    assert engine.search(Query(filters=KeyframeFilter.of(ocr="hue news"))) == []  # every word must be there
+    hit = engine.search(Query(filters=KeyframeFilter.of(ocr="breaking")))[0]
+    assert (hit.video_id, hit.timestamp, hit.match, hit.fields["ocr_text"]) == ("beta", 7.0, "ocr", "BREAKING NEWS tonight")
 
 
 @pytest.mark.parametrize("hostile", ['"', "'", '*', '-', 'OR', 'NEAR', 'NEAR(a b)', '(', ')', 'a OR', '"lu" "',
@@ -63,12 +65,12 @@ def test_ocr_search_folds_vietnamese_accents_and_case(planted):
 def test_hostile_ocr_strings_never_raise(planted, hostile):
     engine, _ = planted
     try:
-        hits = engine.search(Query(filters=KeyframeFilter(ocr=hostile)))
+        hits = engine.search(Query(filters=KeyframeFilter.of(ocr=hostile)))
     except QueryError as exc:  # only for strings with no word at all
         assert "no words" in str(exc)
     else:
         assert isinstance(hits, list)
-    assert isinstance(engine.store.ocr_search(hostile), list)
+    assert isinstance(ocr_search(engine.store, hostile), list)
 
 
 def test_text_query_fuses_with_ocr(planted):
@@ -88,7 +90,7 @@ def clip_rank(engine, facts, kid):
 
 def test_text_with_ocr_filter(planted):
     engine, facts = planted
-    hits = engine.search(Query(text="a man opens a door", filters=KeyframeFilter(ocr="hà nội"), k=10))
+    hits = engine.search(Query(text="a man opens a door", filters=KeyframeFilter.of(ocr="hà nội"), k=10))
     assert ids(hits) == [facts[("alpha", 20)]]
 
 
@@ -109,17 +111,17 @@ def test_temporal_pairs(planted):
 
 @pytest.mark.parametrize("query, message", [
     (Query(), "give one of"),
-    (Query(filters=KeyframeFilter(ocr="!!!")), "no words"),
-    (Query(like=1, filters=KeyframeFilter(min_persons=3, max_persons=1)), "more than --max-persons"),
-    (Query(like=1, filters=KeyframeFilter(poses=("dancing",))), "unknown pose dancing"),
-    (Query(like=1, filters=KeyframeFilter(time_from=5, time_to=1)), "before --from"),
-    (Query(filters=KeyframeFilter(ocr="news"), then=("x",)), "--then needs a first event"),
-    (Query(like=1, then=("x",), within=0), "--within"),
-    (Query(like=1, then=("x", " ")), "a --then query is empty"),
+    (Query(filters=KeyframeFilter.of(ocr="!!!")), "no words"),
+    (Query(like=1, filters=KeyframeFilter.of(min_persons=3, max_persons=1)), "min_persons 3 is more than max_persons 1"),
+    (Query(like=1, filters=KeyframeFilter.of(pose=("dancing",))), "unknown pose dancing"),
+    (Query(like=1, filters=KeyframeFilter.of(time_from=5, time_to=1)), "time_to 1 is before time_from 5"),
+    (Query(filters=KeyframeFilter.of(ocr="news"), then=("x",)), "then needs a first event"),
+    (Query(like=1, then=("x",), within=0), "within must be more than 0"),
+    (Query(like=1, then=("x", " ")), "an event of `then` is empty"),
     (Query(like=1, then=("x",) * 8), "at most 8 events"),
     (Query(like=1, then=("x",), more_like=(2,)), "single-event"),
     (Query(like=1, more_like=(2,), less_like=(2,)), "both liked and disliked"),
-    (Query(less_like=(2,)), "--less-like refines a query"),
+    (Query(less_like=(2,)), "less_like refines a query"),
     (Query(like=1, more_like=(0,)), "a keyframe id is a whole number"),
 ])
 def test_bad_filters_get_messages(planted, query, message):
@@ -153,8 +155,8 @@ def test_trake_chains_of_three_events(planted):
 
 def brute_force(engine, vector, exclude=(), where=None):
     """Every keyframe by cosine similarity to `vector`, the engine's order (ties by id)."""
-    allowed = engine.store.filter_ids(where) if where is not None else np.arange(1, 81)
-    ids_, vecs = engine.store.stored_vectors([i for i in allowed if i not in exclude])
+    allowed = engine.store.filters.ids(where) if where is not None else np.arange(1, 81)
+    ids_, vecs = engine.store.catalog.stored_vectors([i for i in allowed if i not in exclude])
     scores = vecs @ vector
     return [int(ids_[i]) for i in np.lexsort((ids_, -scores))]
 
@@ -166,7 +168,7 @@ def test_rocchio_moves_the_liked_up_and_the_disliked_out(planted):
     query = facts[("alpha", 1)]
     before = ids(engine.search(Query(like=query, k=80)))
     liked, disliked = before[30], before[1]
-    vec = {kid: engine.store.vector(kid) for kid in (query, liked, disliked)}
+    vec = {kid: vector_of(engine.store, kid) for kid in (query, liked, disliked)}
     moved = ROCCHIO_ALPHA * vec[query] + ROCCHIO_BETA * vec[liked] - ROCCHIO_GAMMA * vec[disliked]
     moved /= np.linalg.norm(moved)
     after = engine.search(Query(like=query, more_like=(liked,), less_like=(disliked,), k=80))
@@ -174,11 +176,11 @@ def test_rocchio_moves_the_liked_up_and_the_disliked_out(planted):
     assert disliked not in ids(after) and ids(after).index(liked) < before.index(liked)
     assert after[0].score == pytest.approx(float(vec[after[0].keyframe_id] @ moved), abs=1e-4)
     # With a filter: the same vector, over the passing frames only.
-    where = KeyframeFilter(max_persons=1)
+    where = KeyframeFilter.of(max_persons=1)
     filtered = engine.search(Query(like=query, more_like=(liked,), less_like=(disliked,), k=80, filters=where))
     assert ids(filtered) == brute_force(engine, moved, exclude={disliked}, where=where)
     # Feedback alone: the liked frames' mean is the query.
     two = (facts[("alpha", 4)], facts[("beta", 30)])
-    mean = engine.store.vector(two[0]) + engine.store.vector(two[1])
+    mean = vector_of(engine.store, two[0]) + vector_of(engine.store, two[1])
     alone = engine.search(Query(more_like=two, k=10))
     assert ids(alone) == brute_force(engine, mean / np.linalg.norm(mean))[:10]

@@ -16,7 +16,7 @@ from indexer.audio import RATE, pcm_blocks
 from indexer.settings import SpeechIndexSettings
 from storage import KeyframeFilter, NewKeyframe, SpeechSegment, Store
 
-from .conftest import REPO, evr
+from .conftest import REPO, evr, speech_search
 from .test_store import INFO, unit
 
 # What is said in speech.mp4 and when (seconds): words pocketsphinx reads back from espeak-ng.
@@ -90,10 +90,10 @@ def test_speech_is_transcribed_at_the_time_it_is_said_and_silence_is_not(spoken,
     code, stats = evr("--data-dir", spoken, "stats", "--json", capsys=capsys)
     assert code == 0 and stats["videos"] == 3 and stats["videos_failed"] == 0 and stats["speech_segments"] == 2
     with sqlite3.connect(spoken / "evr.sqlite") as db:
-        analyzers = [a for (a,) in db.execute("SELECT analyzers FROM videos")]
+        analyzers = [json.loads(plan)["analyzers"] for (plan,) in db.execute("SELECT plan FROM videos")]
         counts = dict(db.execute("SELECT v.stem, count(k.id) FROM videos v JOIN keyframes k ON k.video_id = v.id "
                                  "GROUP BY v.stem").fetchall())
-    assert all(a.endswith("speech:pocketsphinx:en-us") for a in analyzers)
+    assert all(a["speech"] == "pocketsphinx:en-us" for a in analyzers)
     assert set(counts) == {"speech", "silent", "noaudio"} and min(counts.values()) > 5
 
 
@@ -143,26 +143,26 @@ def test_summaries_quote_what_is_said(spoken, capsys):
 
 def test_bad_speech_queries_get_a_message(spoken, capsys):
     code, _ = evr("--data-dir", spoken, "search", "--speech", "?!")
-    assert code == 2 and "the --speech text has no words" in capsys.readouterr().err
+    assert code == 2 and "--speech has no words to look for" in capsys.readouterr().err
 
 
 def test_speech_segments_are_replaced_with_their_video_and_leave_with_it(tmp_path):
     with Store(tmp_path, writer=True) as store:
-        vid = store.start_video("/v/a.mp4", 1, 1)
+        vid = store.writes.start_video("/v/a.mp4", 1, 1)
         frames = [NewKeyframe(i * 25, float(i), 0, b"jpeg", unit(i)) for i in range(10)]
         first = [SpeechSegment(2.0, 3.0, "Hà Nội hôm nay", "vi", 0.9, (("Hà", 2.0, 2.3), ("Nội", 2.3, 2.6),
                                                                       ("hôm", 2.6, 2.8), ("nay", 2.8, 3.0)))]
-        store.save_video(vid, INFO, frames, video_analyses={"speech": first})
-        found = store.speech_search("ha noi")  # accents and case folded, as OCR
-        assert len(found) == 1 and store.keyframes([found[0][0]])[found[0][0]].timestamp == 2.0
-        store.save_video(vid, INFO, frames, video_analyses={"speech": [SpeechSegment(7.0, 8.0, "lũ lụt", "vi", 0.8)]})
-        assert store.speech_search("ha noi") == []
-        [(kid, _)] = store.speech_search("lu lut")
-        assert store.keyframes([kid])[kid].timestamp == 7.0  # no word times: the segment's start
-        assert store.filter_ids(KeyframeFilter(speech="lũ lụt")).size == 5  # 5 s to 10 s: within 2 s
-        assert store.stats()["speech_segments"] == 1
-        store.prune([])
-        assert store.stats()["speech_segments"] == 0
+        store.writes.save_video(vid, INFO, frames, video_analyses={"speech": first})
+        found = speech_search(store, "ha noi")  # accents and case folded, as OCR
+        assert len(found) == 1 and store.catalog.keyframes([found[0][0]])[found[0][0]].timestamp == 2.0
+        store.writes.save_video(vid, INFO, frames, video_analyses={"speech": [SpeechSegment(7.0, 8.0, "lũ lụt", "vi", 0.8)]})
+        assert speech_search(store, "ha noi") == []
+        [(kid, _)] = speech_search(store, "lu lut")
+        assert store.catalog.keyframes([kid])[kid].timestamp == 7.0  # no word times: the segment's start
+        assert store.filters.ids(KeyframeFilter.of(speech="lũ lụt")).size == 5  # 5 s to 10 s: within 2 s
+        assert store.health.stats()["speech_segments"] == 1
+        store.writes.prune([])
+        assert store.health.stats()["speech_segments"] == 0
     with sqlite3.connect(tmp_path / "evr.sqlite") as db:
         assert db.execute("SELECT count(*) FROM speech_fts").fetchone() == (0,)  # the trigger emptied it
 
@@ -183,7 +183,7 @@ def test_speech_backend_choice_offline(monkeypatch, caplog):
     on any other speech it would hear English words that were never said."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     english = SpeechAnalyzer(SpeechIndexSettings(backend="auto", language="en"))
-    assert english.signature == "speech:pocketsphinx:en-us"  # faster-whisper's model cannot be had here
+    assert english.signature == "pocketsphinx:en-us"  # faster-whisper's model cannot be had here
     assert "hf download Systran/faster-whisper-small" in caplog.text
     for language in ("auto", "vi"):  # not English only: speech is off, said once
         caplog.clear()
@@ -211,7 +211,7 @@ def test_the_app_filters_by_spoken_words_and_shows_them(spoken, monkeypatch, cap
     code, hits = evr("--data-dir", spoken, "search", "--speech", "hello world", "--json", capsys=capsys)
     assert [h.keyframe_id for h in at.session_state["hits"]] == [h["keyframe_id"] for h in hits]
     cards = [m.value for m in at.markdown if m.value.startswith("**#")]
-    assert len(cards) == 1 and "🗣 “hello world”" in cards[0]
+    assert len(cards) == 1 and 'said \\"hello world\\"' in cards[0]
     at.text_input(key="query").input("a street").run()  # with a query, a filter
     code, hits = evr("--data-dir", spoken, "search", "a street", "--speech", "hello world", "-k", 24, "--json",
                      capsys=capsys)
@@ -259,8 +259,8 @@ def test_the_faster_whisper_backend_runs_end_to_end_on_a_random_weight_model(spo
     code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
     assert code == 0 and report["videos_indexed"] == 3 and report["stage_seconds"]["speech"] > 0
     with sqlite3.connect(data / "evr.sqlite") as db:
-        analyzers = [a for (a,) in db.execute("SELECT analyzers FROM videos")]
-        assert len(analyzers) == 3 and all(a.endswith("|speech:faster-whisper:model:en") for a in analyzers)
+        analyzers = [json.loads(plan)["analyzers"] for (plan,) in db.execute("SELECT plan FROM videos")]
+        assert len(analyzers) == 3 and all(a["speech"] == "faster-whisper:model:en" for a in analyzers)
         segments = db.execute("SELECT v.stem, s.start, s.end, s.language FROM speech_segments s "
                               "JOIN videos v ON v.id = s.video_id").fetchall()
     # Silero's voice filter passes only the speech: nothing from the silent track, and each
@@ -306,5 +306,5 @@ def test_switching_speech_on_transcribes_indexed_videos_and_keeps_their_keyframe
     code, third = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
     assert code == 0 and third["videos_skipped"] == 2  # transcribed: nothing left to do
     with sqlite3.connect(data / "evr.sqlite") as db:
-        assert {a.rsplit("|", 1)[1] for (a,) in db.execute("SELECT analyzers FROM videos")} == {
-            "speech:pocketsphinx:en-us"}
+        assert {json.loads(plan)["analyzers"]["speech"] for (plan,) in db.execute("SELECT plan FROM videos")} == {
+            "pocketsphinx:en-us"}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -10,14 +11,16 @@ import pytest
 from storage import (
     KeyframeFilter,
     ModelInfo,
+    Plan,
     ModelMismatchError,
     NewKeyframe,
-    PersonPose,
     PersonsInFrame,
     Store,
     StoreError,
     VideoInfo,
 )
+
+from .conftest import nearest, ocr_search
 
 DIM = 8
 MODEL = ModelInfo("test-model", "none", DIM)
@@ -35,8 +38,8 @@ def keyframes(seeds: list[int]) -> list[NewKeyframe]:
 
 
 def add_video(store: Store, path: str, seeds: list[int]) -> int:
-    vid = store.start_video(path, 100, 1)
-    store.save_video(vid, INFO, keyframes(seeds))
+    vid = store.writes.start_video(path, 100, 1)
+    store.writes.save_video(vid, INFO, keyframes(seeds))
     return vid
 
 
@@ -51,31 +54,31 @@ def store(tmp_path):
 def test_planted_vector_is_found_first_with_score_one(store):
     add_video(store, "/v/a.mp4", [1, 2, 3])
     add_video(store, "/v/b.mp4", [4, 5])
-    scores, ids = store.vectors.search(unit(5), 5)
-    rows = store.keyframes(ids[0])
+    scores, ids = store.vectors.index.search(unit(5), 5)
+    rows = store.catalog.keyframes(ids[0])
     best = rows[int(ids[0][0])]
     assert (best.video_id, best.frame_idx) == ("b", 10)
     assert scores[0][0] == pytest.approx(1.0, abs=1e-5)
-    assert len(ids[0]) == 5 and store.stats()["consistent"]
+    assert len(ids[0]) == 5 and store.health.stats()["consistent"]
 
 
 def test_search_restricted_to_allowed_ids_is_exact(store):
     add_video(store, "/v/a.mp4", list(range(20)))
-    allowed = [kid for kid in store.keyframes(range(1, 100)) if kid % 3 == 0]
-    scores, ids = store.vectors.search(unit(0), 50, allowed=np.array(allowed))
+    allowed = [kid for kid in store.catalog.keyframes(range(1, 100)) if kid % 3 == 0]
+    scores, ids = store.vectors.index.search(unit(0), 50, allowed=np.array(allowed))
     assert sorted(ids[0].tolist()) == sorted(allowed)
 
 
 def test_reindex_replaces_keyframes_and_never_reuses_ids(store):
     vid = add_video(store, "/v/a.mp4", [1, 2, 3])
-    first_ids = set(store.vectors.ids().tolist())
-    thumbs_before = {r.thumbnail for r in store.keyframes(list(first_ids)).values()}
-    store.save_video(vid, INFO, keyframes([7, 8]))
-    ids = set(store.vectors.ids().tolist())
+    first_ids = set(store.vectors.index.ids().tolist())
+    thumbs_before = {r.thumbnail for r in store.catalog.keyframes(list(first_ids)).values()}
+    store.writes.save_video(vid, INFO, keyframes([7, 8]))
+    ids = set(store.vectors.index.ids().tolist())
     assert len(ids) == 2 and not ids & first_ids
     assert all(not p.exists() for p in thumbs_before)  # superseded thumbnails deleted
-    assert all(r.thumbnail.exists() for r in store.keyframes(list(ids)).values())
-    assert store.stats()["consistent"]
+    assert all(r.thumbnail.exists() for r in store.catalog.keyframes(list(ids)).values())
+    assert store.health.stats()["consistent"]
 
 
 def test_crash_between_commit_and_faiss_save_is_repaired(tmp_path):
@@ -83,24 +86,24 @@ def test_crash_between_commit_and_faiss_save_is_repaired(tmp_path):
     s = Store(data, writer=True, checkpoint_s=3600)  # no checkpoint: FAISS stays unsaved
     s.bind_model(MODEL)
     add_video(s, "/v/a.mp4", [1, 2])
-    s.flush()
+    s.vectors.flush()
     add_video(s, "/v/b.mp4", [3, 4, 5])
     # Simulate a kill: the process dies without close(); its lock goes with it.
-    s._lock_file.close()
+    s.db._lock_file.close()
     orphan = data / "thumbs" / "v99-dead"
     orphan.mkdir()
     reader = Store(data)
-    stats = reader.stats()
+    stats = reader.health.stats()
     # A FAISS file behind SQLite is no damage: the reader catches up in memory and says by how much.
     assert (stats["keyframes"], stats["vectors"], stats["vectors_pending"]) == (5, 5, 3)
     assert stats["consistent"] and stats["problems"] == []
     reader.close()
     s2 = Store(data, writer=True)
-    report = s2.repair()
+    report = s2.health.repair()
     assert (report.vectors_added, report.vectors_removed, report.thumb_dirs_removed) == (3, 0, 1)
-    assert s2.stats()["consistent"] and not orphan.exists()
+    assert s2.health.stats()["consistent"] and not orphan.exists()
     s2.close()
-    assert Store(data).stats()["vectors_pending"] == 0  # the repair was saved
+    assert Store(data).health.stats()["vectors_pending"] == 0  # the repair was saved
 
 
 def test_reader_drops_vectors_of_keyframes_deleted_since_the_save(tmp_path):
@@ -109,10 +112,10 @@ def test_reader_drops_vectors_of_keyframes_deleted_since_the_save(tmp_path):
     s.bind_model(MODEL)
     add_video(s, "/v/a.mp4", [1, 2])
     b = add_video(s, "/v/b.mp4", [3])
-    s.flush()
-    s.fail_video(b, "cannot decode: broken")  # committed; the FAISS file still holds its vector
+    s.vectors.flush()
+    s.writes.fail_video(b, "cannot decode: broken")  # committed; the FAISS file still holds its vector
     reader = Store(data)
-    stats = reader.stats()
+    stats = reader.health.stats()
     assert (stats["keyframes"], stats["vectors"], stats["vectors_pending"], stats["consistent"]) == (2, 2, 1, True)
     s.close()
 
@@ -124,28 +127,28 @@ def test_damage_is_reported_and_mended_in_memory(tmp_path):
         add_video(s, "/v/a.mp4", [1, 2, 3])
     (data / "vectors.faiss").write_bytes(b"not a faiss index")
     reader = Store(data)
-    stats = reader.stats()
+    stats = reader.health.stats()
     assert not stats["consistent"] and "vectors.faiss could not be read" in stats["problems"][0]
     assert stats["vectors"] == 3  # rebuilt from SQLite: search still answers
     with sqlite3.connect(data / "evr.sqlite") as db:  # damage no code of evr makes
         db.execute("DELETE FROM embeddings WHERE keyframe_id = (SELECT min(id) FROM keyframes)")
-    assert "1 keyframes have no stored vector" in Store(data).stats()["problems"]
+    assert "1 keyframes have no stored vector" in Store(data).health.stats()["problems"]
 
 
 def test_failed_video_drops_its_old_keyframes(store):
     vid = add_video(store, "/v/a.mp4", [1, 2])
     add_video(store, "/v/b.mp4", [3])
-    store.fail_video(vid, "cannot decode: broken")
-    stats = store.stats()
+    store.writes.fail_video(vid, "cannot decode: broken")
+    stats = store.health.stats()
     assert (stats["videos"], stats["videos_failed"], stats["keyframes"], stats["consistent"]) == (1, 1, 1, True)
-    assert store.video_errors() == [("/v/a.mp4", "failed", "cannot decode: broken")]
+    assert store.catalog.video_errors() == [("/v/a.mp4", "failed", "cannot decode: broken")]
 
 
 def test_prune_removes_videos_not_present(store):
     add_video(store, "/v/a.mp4", [1, 2])
     add_video(store, "/v/b.mp4", [3])
-    assert store.prune(existing=["/v/b.mp4"]) == ["/v/a.mp4"]
-    assert store.stats()["keyframes"] == 1 and store.stats()["consistent"]
+    assert store.writes.prune(existing=["/v/b.mp4"]) == ["/v/a.mp4"]
+    assert store.health.stats()["keyframes"] == 1 and store.health.stats()["consistent"]
 
 
 def test_model_binding(store):
@@ -154,18 +157,18 @@ def test_model_binding(store):
     with pytest.raises(ModelMismatchError, match="test-model"):
         store.bind_model(other)
     with pytest.raises(ModelMismatchError, match="query model is ViT-L-14"):
-        store.check_model(other)
-    store.check_model(MODEL)
+        store.facts.check_model(other)
+    store.facts.check_model(MODEL)
 
 
 def test_empty_index_may_change_model(tmp_path):
     with Store(tmp_path / "d", writer=True) as s:
         s.bind_model(ModelInfo("ViT-L-14", "openai", 768))
-        s.vectors.save(s.vectors_path)  # an empty index file of 768 dimensions
+        s.vectors.index.save()  # an empty index file of 768 dimensions
         s.bind_model(MODEL)  # nothing indexed yet: allowed
-        assert s.model() == MODEL
+        assert s.facts.model() == MODEL
         add_video(s, "/v/a.mp4", [1])  # 8-dim vectors go into a fresh index
-        assert s.stats()["consistent"] and s.vectors.dim == DIM
+        assert s.health.stats()["consistent"] and s.vectors.index.dim == DIM
 
 
 def test_one_writer_at_a_time_and_reader_needs_an_index(tmp_path):
@@ -176,23 +179,61 @@ def test_one_writer_at_a_time_and_reader_needs_an_index(tmp_path):
             Store(tmp_path / "d", writer=True)
 
 
-def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
+SCHEMA5 = Path(__file__).with_name("data") / "schema5.sql"  # what evr wrote at schema 5 (its header says how)
+
+
+def old_index(tmp_path: Path) -> Path:
     data = tmp_path / "data"
-    standing = PersonsInFrame([PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, [(0.2, 0.5, 1.0)] * 17, ["standing"])], 0.1, None)
-    with Store(data, writer=True) as s:
-        s.bind_model(MODEL)
-        vid = s.start_video("/v/a.mp4", 100, 1)
-        s.save_video(vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", unit(i), {"persons": standing} if i == 1 else {})
-                                 for i in range(3)])
+    (data / "thumbs").mkdir(parents=True)
+    with sqlite3.connect(data / "evr.sqlite") as db:
+        db.executescript(SCHEMA5.read_text(encoding="utf-8"))
+        for (folder,) in db.execute("SELECT thumb_dir FROM videos"):
+            (data / "thumbs" / folder).mkdir()
+    return data
+
+
+def test_an_index_of_schema_5_is_upgraded_and_nothing_is_indexed_again(tmp_path):
+    from indexer.settings import IndexSettings
+    from indexer.work import VideoWorker
+
+    data = old_index(tmp_path)
+    with pytest.raises(StoreError, match="run `evr index` .* once to upgrade"):
+        Store(data)
+    with Store(data, writer=True) as s:  # what `evr index` does first
+        s.health.repair()
+    with Store(data) as reader:
+        assert reader.health.stats()["consistent"] and reader.health.stats()["vectors"] == 7
+        rows = reader.catalog.keyframes(range(1, 8))
+        assert rows[2].fields["ocr_text"] == "LŨ LỤT Ở HUẾ" and rows[1].fields["ocr_text"] == ""
+        assert rows[3].fields["person_count"] == 2 and rows[3].fields["person_area"] == 0.25
+        assert rows[3].fields["poses"] == [["standing"], ["sitting", "arms_raised"]]
+        assert rows[1].fields["speech"]["text"] == "hello world" and rows[5].fields["person_count"] is None
+        assert reader.filters.ids(KeyframeFilter.of(pose=("sitting",))).tolist() == [3]
+        assert reader.filters.ids(KeyframeFilter.of(ocr="lu lut")).tolist() == [2]
+        assert [kid for kid, _ in ocr_search(reader, "hue")] == [2]  # its terms were kept on upgrading
+        # The plans an older evr recorded as strings are the ones this evr makes for the same
+        # settings: nothing is indexed again for the upgrade.
+        decoded = reader.catalog.video_state("/v/news.mp4").plan
+        now = VideoWorker(IndexSettings()).plan()
+        assert (decoded.keyframes, decoded.shots) == (now.keyframes, now.shots)
+        assert decoded.analyzers == {"ocr": "tesseract+craft:vi+en", "persons": "mediapipe",
+                                     "speech": "pocketsphinx:en-us"}
+        assert reader.catalog.video_state("/pkg/map-keyframes/L01_V001.csv").plan == Plan(
+            "aic", vectors="aic:ViT-B-32/openai", analyzers={"ocr": "en"})
+
+
+def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
+    data = old_index(tmp_path)
     # Make it what evr wrote before schema 3: float32 vectors, no pose table, no removal log and
-    # its trigger, a FAISS file without a header.
+    # its trigger, a FAISS file without a header; and before schema 4: no origin, media or
+    # source image columns.
     with sqlite3.connect(data / "evr.sqlite") as db:
         for kid, blob in db.execute("SELECT keyframe_id, vector FROM embeddings").fetchall():
             db.execute("UPDATE embeddings SET vector = ? WHERE keyframe_id = ?",
                        (np.frombuffer(blob, "<f2").astype("<f4").tobytes(), kid))
-        db.executescript("DROP TRIGGER keyframe_deleted; DROP TABLE keyframe_poses; DROP TABLE vector_removals; "
+        db.executescript("PRAGMA foreign_keys=ON; DROP TRIGGER keyframe_deleted; DROP TABLE keyframe_poses; "
+                         "DROP TABLE vector_removals; DELETE FROM videos WHERE origin != 'decoded'; "
                          "UPDATE meta SET value = '2' WHERE key = 'schema_version';")
-        # ... and before schema 4: no origin, media or source image columns.
         for table, col in (("videos", "origin"), ("videos", "media_path"), ("videos", "media_info"),
                            ("keyframes", "source_image")):
             db.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
@@ -200,36 +241,37 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
     with pytest.raises(StoreError, match="run `evr index` .* once to upgrade"):
         Store(data)
     with Store(data, writer=True) as s:  # what `evr index` does first
-        s.repair()
+        s.health.repair()
     with Store(data) as reader:
-        assert reader.stats()["consistent"] and reader.stats()["vectors"] == 3
-        assert reader.filter_ids(KeyframeFilter(poses=("standing",))).tolist() == [2]
-        best, score = reader.nearest(unit(2), 1)[0]
+        assert reader.health.stats()["consistent"] and reader.health.stats()["vectors"] == 4
+        assert reader.filters.ids(KeyframeFilter.of(pose=("standing",))).tolist() == [3]
+        best, score = nearest(reader, unit(2), 1)[0]
         assert best == 3 and score == pytest.approx(1.0, abs=1e-5)
-        assert reader.keyframes([best])[best].video_path == "/v/a.mp4"  # the file a player opens
+        assert reader.catalog.keyframes([best])[best].video_path == "/v/news.mp4"  # the file a player opens
 
 
-def test_analyses_are_stored_by_their_analyzer_s_name(store):
-    """An analyzer's results reach storage under its registry name; a name with no storage is
+def test_analyses_are_stored_by_their_feature_s_name(store):
+    """An analyzer's results reach storage under its feature's name; a name with no storage is
     refused before anything is written."""
-    from indexer.analyzers import ANALYZERS, FileAnalyzer, FrameAnalyzer, enabled_analyzers
+    from indexer.analyzers import FileAnalyzer, FrameAnalyzer, analyzer_classes, enabled_analyzers
     from indexer.settings import IndexSettings, OcrSettings, PersonSettings, SpeechIndexSettings
-    from storage import ANALYSES, VIDEO_ANALYSES, PersonsInFrame, TextBox
+    from storage import FEATURES, TextBox
 
-    # Every registered analyzer has its storage: per keyframe or per video, as it reads.
-    assert {n for n, cls in ANALYZERS.items() if issubclass(cls, FrameAnalyzer)} == set(ANALYSES)
-    assert {n for n, cls in ANALYZERS.items() if issubclass(cls, FileAnalyzer)} == set(VIDEO_ANALYSES) == {"speech"}
-    assert set(enabled_analyzers(IndexSettings())) == set(ANALYZERS)
+    # Every registered feature has an analyzer that reads as its storage keeps results.
+    classes = analyzer_classes()
+    assert set(classes) == set(FEATURES) == {"ocr", "persons", "speech"}
+    assert all(issubclass(classes[n], FileAnalyzer if f.per_video else FrameAnalyzer) for n, f in FEATURES.items())
+    assert set(enabled_analyzers(IndexSettings())) == set(FEATURES)
     assert enabled_analyzers(IndexSettings(ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),
                                            speech=SpeechIndexSettings(enabled=False))) == {}
-    vid = store.start_video("/v/a.mp4", 100, 1)
+    vid = store.writes.start_video("/v/a.mp4", 100, 1)
     text = [TextBox("BẢN TIN", (0.1, 0.8, 0.9, 0.9), 0.9)]
-    store.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"ocr": text}),
-                                 NewKeyframe(25, 1.0, 0, b"jpeg", unit(1), {"persons": PersonsInFrame([], 0.0, None)})])
-    rows = sorted(store.keyframes(range(1, 10)).values(), key=lambda r: r.frame_idx)
-    assert [(r.ocr_text, r.person_count) for r in rows] == [("BẢN TIN", None), (None, 0)]
-    assert [kid for kid, _ in store.ocr_search("ban tin")] == [rows[0].keyframe_id]
-    dirs = set(store.thumb_root.iterdir())
-    with pytest.raises(ValueError, match="no storage for the results of analyzer\\(s\\) speech"):
-        store.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"speech": "hello"})])
-    assert set(store.thumb_root.iterdir()) == dirs and len(store.keyframes(range(1, 10))) == 2
+    store.writes.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"ocr": text}),
+                                        NewKeyframe(25, 1.0, 0, b"jpeg", unit(1), {"persons": PersonsInFrame([], 0.0, None)})])
+    rows = sorted(store.catalog.keyframes(range(1, 10)).values(), key=lambda r: r.frame_idx)
+    assert [(r.fields["ocr_text"], r.fields["person_count"]) for r in rows] == [("BẢN TIN", None), (None, 0)]
+    assert [kid for kid, _ in ocr_search(store, "ban tin")] == [rows[0].keyframe_id]
+    dirs = set(store.db.thumb_root.iterdir())
+    with pytest.raises(ValueError, match="no storage for the results of analyzer\\(s\\) objects"):
+        store.writes.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"objects": "car"})])
+    assert set(store.db.thumb_root.iterdir()) == dirs and len(store.catalog.keyframes(range(1, 10))) == 2

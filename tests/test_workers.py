@@ -25,17 +25,17 @@ def _contents(data_dir) -> dict:
     are committed in the order they finish), so nothing here names them."""
     out = {}
     with Store(data_dir) as store:
-        store.sync_vectors()
-        for video_id in store.video_ids():
-            (path, shots), = store.shots(video_id).items()
+        store.vectors.sync()
+        for video_id in store.catalog.video_ids():
+            (path, shots), = store.catalog.shots(video_id).items()
             ids = [kid for shot in shots for kid in shot.keyframes]
-            rows = store.keyframes(ids)
+            rows = store.catalog.keyframes(ids)
             ordered = sorted(rows.values(), key=lambda r: (r.timestamp, r.keyframe_id))
-            _, vectors = store.stored_vectors([r.keyframe_id for r in ordered])
+            _, vectors = store.catalog.stored_vectors([r.keyframe_id for r in ordered])
             out[video_id] = {
                 "keyframes": [(r.frame_idx, r.timestamp, r.shot) for r in ordered],
                 "shots": [(s.start, s.end) for s in shots],
-                "persons": [r.person_count for r in ordered],
+                "persons": [r.fields["person_count"] for r in ordered],
                 "vectors": vectors,
             }
     return out
@@ -108,7 +108,7 @@ def test_a_video_whose_worker_dies_every_time_fails_and_the_rest_is_indexed(samp
     assert "worker died" in failure["error"]
     assert report.videos_indexed == len(SAMPLE) - 1
     with Store(tmp_path / "data") as store:  # recorded as failed, with nothing half-written
-        assert store.stats()["consistent"] and store.stats()["videos_failed"] == 1
+        assert store.health.stats()["consistent"] and store.health.stats()["videos_failed"] == 1
 
 
 def test_analyses_come_back_from_the_workers(videos, tmp_path, monkeypatch):

@@ -18,13 +18,13 @@ import numpy as np
 import streamlit as st
 
 from indexer.encoders import ClipEncoder, ModelUnavailableError
-from storage.types import POSE_LABELS
+from storage.features import FEATURES, FilterParam
 from search import Hit, Query, QueryError, SearchEngine, read_image
-from search.engine import MAX_EVENTS
+from search.query import MAX_EVENTS
 from search.export import AIC_MAX_LINES, aic_csv, hits_json
 from search.printable import printable
 from search.summary import LANGUAGES, Summarizer, clock
-from storage import KeyframeFilter, StoreError
+from storage import KeyframeFilter, NoIndexError, StoreError
 from ui.config import MAX_PAGE_SIZE, AppConfig, ConfigError, load_config
 from ui.dres import TASKS, DresClient, DresError, DuplicateSubmission, answer_for
 from ui.media import playable_video
@@ -33,7 +33,6 @@ from ui.text import plain
 
 MODES = ("Text", "Similar frame", "Image", "Temporal")
 MISSING_THUMBNAIL = np.full((180, 320, 3), 190, np.uint8)  # a grey frame where a thumbnail is missing
-MAX_PERSONS_SLIDER = 10  # the slider's top means "10 or more"
 
 
 @st.cache_resource(show_spinner=False)
@@ -51,7 +50,7 @@ def open_engine(config: AppConfig) -> SearchEngine:
 @st.cache_resource(show_spinner=False)
 def summarizer(_engine: SearchEngine, engine_key: int, settings) -> Summarizer:
     """One per engine (engine_key: its id): the tag vocabulary's vectors are computed once."""
-    return Summarizer(_engine.store, _engine.clip, settings)
+    return _engine.summarizer(settings)
 
 
 def main() -> None:
@@ -60,17 +59,20 @@ def main() -> None:
     try:
         config = load_config()
         engine = open_engine(config)
-        videos, keyframes = engine.store.counts()
-        model = engine.store.model()
+        overview = engine.overview()
     except ConfigError as exc:
         st.error(f"Configuration: {plain(exc)}")
         return
-    except StoreError:
+    except NoIndexError:
         st.info(f"No index yet in {plain(config.data_dir)}. Index a folder of videos first:\n\n"
                 f"```\nevr index /path/to/videos\n```\n\nthen reload this page.")
         return
+    except StoreError as exc:  # damaged, incomplete, written by another evr
+        st.error(plain(exc))
+        return
+    videos, keyframes, model = overview.videos, overview.keyframes, overview.model
     if keyframes == 0 or model is None:
-        under_way = "An index run is under way: reload this page in a moment." if engine.store.writer_active() \
+        under_way = "An index run is under way: reload this page in a moment." if overview.writer_active \
             else "Run `evr index /path/to/videos`."
         st.info(f"The index in {plain(config.data_dir)} has no keyframes yet. {under_way}")
         return
@@ -114,13 +116,8 @@ def main() -> None:
 def sidebar(engine: SearchEngine, config: AppConfig):
     sb = st.sidebar
     sb.header("Filters")
-    low, high = sb.slider("People in the frame", 0, MAX_PERSONS_SLIDER, (0, MAX_PERSONS_SLIDER), key="persons",
-                          help=f"{MAX_PERSONS_SLIDER} means {MAX_PERSONS_SLIDER} or more")
-    poses = sb.multiselect("Poses (someone has each)", POSE_LABELS, key="poses")
-    ocr = sb.text_input("On-screen text (all words; accents optional)", key="ocr").strip()
-    speech = sb.text_input("Spoken words (all words; accents optional)", key="speech",
-                           help="said within 2 s of the frame, as the transcript heard them").strip()
-    videos = sb.multiselect("Videos", engine.store.video_ids(), key="videos", format_func=printable)
+    values = {p.name: filter_widget(sb, p) for f in FEATURES.values() for p in f.params}
+    videos = sb.multiselect("Videos", engine.video_ids(), key="videos", format_func=printable)
     c1, c2 = sb.columns(2)
     time_from = c1.number_input("From (s)", min_value=0.0, value=None, step=1.0, key="time_from")
     time_to = c2.number_input("To (s)", min_value=0.0, value=None, step=1.0, key="time_to")
@@ -129,12 +126,21 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     group = sb.toggle("Best hit per video", key="group")
     language = sb.radio("Summary language", LANGUAGES, index=LANGUAGES.index(config.summary.language),
                         format_func={"en": "English", "vi": "Tiếng Việt"}.get, horizontal=True, key="language")
-    filters = KeyframeFilter(
-        min_persons=low or None,
-        max_persons=None if high >= MAX_PERSONS_SLIDER else high,
-        poses=tuple(poses), ocr=ocr or None, speech=speech or None, videos=tuple(videos), time_from=time_from, time_to=time_to,
-    )
+    filters = KeyframeFilter.of(videos=tuple(videos), time_from=time_from, time_to=time_to, **values)
     return filters, k_page, group, language
+
+
+def filter_widget(where, param: FilterParam):
+    """The widget of a feature's filter parameter (storage/features/), keyed by its name; its
+    value, or None (empty) when it is not set."""
+    if param.many:
+        return tuple(where.multiselect(param.label, param.choices, key=param.name, help=param.help)) or None
+    if param.kind is str:
+        return where.text_input(param.label, key=param.name, help=param.help).strip() or None
+    if param.kind is int:
+        value = where.number_input(param.label, min_value=0, value=None, step=1, key=param.name, help=param.help)
+        return None if value is None else int(value)
+    return where.number_input(param.label, min_value=0.0, value=None, step=0.05, key=param.name, help=param.help)
 
 
 def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Query | None:
@@ -148,7 +154,7 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, group: bool) -> Qu
         text = c1.text_input("Describe the moment (English or Vietnamese)", key="query",
                              placeholder="a man in a red shirt talking in front of a flooded street").strip()
         lang = query_language(c2, engine)
-        words_only = filters.ocr or filters.speech  # on-screen or spoken words alone are a query
+        words_only = any(filters.get(p.name) for f in FEATURES.values() for p in f.params if p.query)  # words alone
         return Query(text=text, lang=lang, **common) if text else (Query(**common) if words_only else None)
     if mode == "Similar frame":
         like = st.number_input("Keyframe id", min_value=1, value=None, step=1, key="like")
@@ -219,12 +225,12 @@ def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
         with st.spinner("Loading CLIP (first query only)...") if needs_clip else contextlib.nullcontext():
             return engine.search(query)
     except ModelUnavailableError as exc:
-        st.warning(f"Semantic search is off: {plain(exc)}\n\nOn-screen text, person and pose filters and "
+        st.warning(f"Semantic search is off: {plain(exc)}\n\nOn-screen text, spoken words, the other filters and "
                    f"'similar frame' still work.")
         if query.text and not query.then:
-            st.caption("Showing frames whose on-screen text holds your words instead.")
+            st.caption("Showing frames whose on-screen text or speech holds your words instead.")
             try:
-                return engine.search(Query(filters=dataclasses.replace(query.filters, ocr=query.text), k=k))
+                return engine.words_instead(query)
             except QueryError:
                 return []
         return None
@@ -256,14 +262,9 @@ def show_results(hits: list[Hit], k_page: int) -> None:
                          f"score {h.score:.3f} ({h.match})"]
                 if h.media("title"):
                     facts.append(f"_{plain(h.media('title')[:60])}_")
-                if h.person_count is not None:
-                    facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
                 for event in h.chain[1:]:
                     facts.append(f"then {clock(event.timestamp)} (frame {event.frame_idx})")
-                if h.ocr_text:
-                    facts.append(f"“{plain(h.ocr_text[:60])}”")
-                if h.speech:
-                    facts.append(f"🗣 “{plain(h.speech.text[:80])}”")
+                facts += [plain(fact) for fact in h.facts()]
                 st.markdown("  \n".join(facts))
                 b1, b2, b3, b4 = st.columns([3, 3, 2, 2])
                 if b1.button("Open", key=f"open_{h.keyframe_id}"):
@@ -311,7 +312,7 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
                 st.video(str(video), start_time=int(hit.timestamp))
         except Exception as exc:  # a vanished or unreadable file must not break the page
             st.error(f"Cannot play {plain(hit.video_path or hit.video_id)}: {plain(exc)}")
-        strip = engine.store.keyframes_between(hit.video_db_id, hit.timestamp - 10, hit.timestamp + 10)
+        strip = engine.neighbours(hit, 10)
         if strip:
             st.image([shown_thumbnail(r.thumbnail) for r in strip], width=110,
                      caption=[f"{clock(r.timestamp)}{' ◀' if r.keyframe_id == hit.keyframe_id else ''}" for r in strip])

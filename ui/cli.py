@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -56,15 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", choices=["video"], help="best hits per video")
     p.add_argument("--per-video", type=int, default=1, metavar="N", help="hits kept per video with --group video")
     f = p.add_argument_group("filters (combine with any query; all must hold)")
-    f.add_argument("--ocr", metavar="WORDS", help="on-screen text holding all these words (accents, case ignored); "
-                   "alone: search on-screen text only, no CLIP needed")
-    f.add_argument("--speech", metavar="WORDS", help="all these words said within 2 s of the frame (accents, case "
-                   "ignored); alone: the moments they are said, no CLIP needed")
-    f.add_argument("--min-persons", type=int, metavar="N", help="at least N people in the frame")
-    f.add_argument("--max-persons", type=int, metavar="N", help="at most N people in the frame")
-    f.add_argument("--pose", action="append", default=[], metavar="LABEL",
-                   help="someone in the frame has this pose label (repeatable; all must hold): "
-                   "standing, sitting, lying, bending, unknown, arms_raised")
+    _feature_filters(f)
     f.add_argument("--video", action="append", default=[], metavar="VIDEO_ID", help="only this video (repeatable)")
     f.add_argument("--from", dest="time_from", type=float, metavar="SECONDS", help="frames at or after this time")
     f.add_argument("--to", dest="time_to", type=float, metavar="SECONDS", help="frames at or before this time")
@@ -164,6 +157,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _feature_filters(group) -> None:
+    """Each registered feature's filter parameters as flags (storage/features/)."""
+    from storage.features import FEATURES
+
+    for feature in FEATURES.values():
+        for param in feature.params:
+            help = param.help + (f" ({', '.join(param.choices)})" if param.choices else "")
+            if param.many:
+                group.add_argument(param.flag, dest=f"filter_{param.name}", type=param.kind, action="append", default=[],
+                                   metavar=param.metavar or None, help=help)
+            else:
+                group.add_argument(param.flag, dest=f"filter_{param.name}", type=param.kind,
+                                   metavar=param.metavar or None, help=help)
+
+
+def _filter(args):
+    """The search's KeyframeFilter from its flags (the core's and each feature's)."""
+    from storage import KeyframeFilter
+
+    given = {name.removeprefix("filter_"): tuple(v) if isinstance(v, list) else v
+             for name, v in vars(args).items() if name.startswith("filter_")}
+    return KeyframeFilter.of(videos=tuple(args.video), time_from=args.time_from, time_to=args.time_to, **given)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
@@ -211,9 +228,21 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
     ]
     for kinds, code, prefix in table:
         if isinstance(exc, kinds):
-            return prefix + str(exc), code
+            message = _as_flags(str(exc)) if isinstance(exc, QueryError) else str(exc)
+            return prefix + message, code
     log.debug("unexpected error", exc_info=True)
     return f"{type(exc).__name__}: {exc} (run with -vv for details)", EXIT_FAILED
+
+
+def _as_flags(message: str) -> str:
+    """A query error in the words of the command line: the core names a query's parameters
+    (time_from, min_persons); here they are flags (--from, --min-persons)."""
+    from storage.features import FEATURES
+
+    flags = {"time_from": "--from", "time_to": "--to", "within": "--within", "lang": "--lang",
+             "per_video": "--per-video", "more_like": "--more-like", "less_like": "--less-like",
+             **{p.name: p.flag for f in FEATURES.values() for p in f.params}}
+    return re.sub(r"(?<![\w-])(" + "|".join(map(re.escape, flags)) + r")\b", lambda m: flags[m.group(1)], message)
 
 
 def _fail(message: str, code: int) -> int:
@@ -282,19 +311,14 @@ def cmd_index(args, config: AppConfig) -> int:
 
 
 def cmd_search(args, config: AppConfig) -> int:
-    from indexer.encoders import ClipEncoder
-    from search import Query, QueryError, SearchEngine, read_image
+    from search import Query, QueryError, read_image
     from search.export import AIC_MAX_LINES, export
-    from storage import KeyframeFilter
 
     query = Query(
         text=args.text,
         image=read_image(args.image) if args.image else None,
         like=args.like,
-        filters=KeyframeFilter(
-            ocr=args.ocr, speech=args.speech, min_persons=args.min_persons, max_persons=args.max_persons, poses=tuple(args.pose),
-            videos=tuple(args.video), time_from=args.time_from, time_to=args.time_to,
-        ),
+        filters=_filter(args),
         then=tuple(args.then),
         within=args.within,
         more_like=tuple(args.more_like),
@@ -309,8 +333,8 @@ def cmd_search(args, config: AppConfig) -> int:
         raise QueryError("--out goes with --export aic|json")
     if args.out:
         _check_output_file(args.out, "--out")
-    with config.open_store() as store:
-        hits = SearchEngine(store, ClipEncoder(config.index.clip), config.query).search(query)
+    with config.open_engine() as engine:
+        hits = engine.search(query)
     if args.export:
         data = export(hits, args.export)
         if args.out:
@@ -349,13 +373,7 @@ def _describe(h) -> str:
     facts = [f"{h.video_id}  frame {h.frame_idx:<6} {_clock(h.timestamp)}{shot}  keyframe {h.keyframe_id}"]
     if h.media("title"):
         facts.append(f'"{h.media("title")[:40]}"')
-    if h.person_count is not None:
-        facts.append(f"{h.person_count} {'person' if h.person_count == 1 else 'people'}")
-    if h.ocr_text:
-        facts.append(f'text "{h.ocr_text[:40]}"')
-    if h.speech:
-        facts.append(f'said "{h.speech.text[:60]}"')
-    return "  ".join(facts)
+    return "  ".join(facts + h.facts())
 
 
 def cmd_import(args, config: AppConfig) -> int:
@@ -414,8 +432,7 @@ def cmd_dres(args, config: AppConfig) -> int:
     import getpass
     import os
 
-    from search import Hit, QueryError
-    from search.engine import check_keyframe_id
+    from search import QueryError
 
     from .dres import DresClient, answer_for
 
@@ -440,16 +457,10 @@ def cmd_dres(args, config: AppConfig) -> int:
             tasks = ", ".join(t.get("name", "?") for t in e.get("taskTemplates", []))
             say(f"{e.get('id')}  {e.get('status', '?'):<10} {e.get('name')}  ({e.get('type')}; tasks: {tasks or 'none'})")
         return EXIT_OK
-    for keyframe_id in args.keyframe_ids:
-        check_keyframe_id(keyframe_id)
-    with config.open_store() as store:
-        rows = store.keyframes(args.keyframe_ids)
-    missing = [k for k in args.keyframe_ids if k not in rows]
-    if missing:
-        raise QueryError(f"no keyframe with id {missing[0]} in this index")
     if args.answer is not None and args.task != "qa":
         raise QueryError("--answer goes with --task qa")
-    chain = [Hit.from_row(0, rows[k], 0.0, "clip") for k in args.keyframe_ids]
+    with config.open_engine() as engine:
+        chain = engine.hits(args.keyframe_ids)
     answer = answer_for(args.task, chain, args.answer)
     evaluation = client.choose_evaluation(args.evaluation)
     verdict = client.submit(evaluation, answer, again=args.again)
@@ -461,18 +472,15 @@ def cmd_dres(args, config: AppConfig) -> int:
 
 
 def cmd_summarize(args, config: AppConfig) -> int:
-    from indexer.encoders import ClipEncoder
-    from search.summary import Summarizer
-    from search.engine import check_keyframe_id
+    from search.query import check_keyframe_id
 
     from .speech import speak, write_audio
 
     check_keyframe_id(args.keyframe_id)
     if args.speak:
         _check_output_file(args.speak, "--speak")
-    with config.open_store() as store:
-        summary = Summarizer(store, ClipEncoder(config.index.clip), config.summary).summarize(
-            args.keyframe_id, args.lang)
+    with config.open_engine() as engine:
+        summary = engine.summarizer(config.summary).summarize(args.keyframe_id, args.lang)
     out = summary.to_json()
     if args.speak:
         spoken = speak(summary.text, summary.language, config.data_dir / "audio", config.speech)
@@ -505,17 +513,8 @@ def cmd_ui(args, config: AppConfig) -> int:
 
 
 def cmd_shots(args, config: AppConfig) -> int:
-    from search import QueryError
-
-    with config.open_store() as store:
-        by_path = store.shots(args.video_id)
-    if not by_path:
-        raise QueryError(f"no indexed video with id {args.video_id!r} (see `evr stats`; ids are file names "
-                         "without their extension)")
-    if len(by_path) > 1:
-        raise QueryError(f"{len(by_path)} indexed files share the id {args.video_id!r}: "
-                         f"{', '.join(by_path)}; rename them to tell their shots apart")
-    shots = next(iter(by_path.values()))
+    with config.open_engine() as engine:
+        shots = engine.shots(args.video_id)
     if args.json:
         _print_json([sh.to_json() for sh in shots])
         return EXIT_OK
@@ -526,9 +525,9 @@ def cmd_shots(args, config: AppConfig) -> int:
 
 
 def cmd_stats(args, config: AppConfig) -> int:
-    with config.open_store() as store:
-        stats = store.stats()
-        errors = store.video_errors()
+    with config.open_engine() as engine:
+        stats = engine.stats()
+        errors = engine.video_errors()
     if args.json:
         _print_json(stats)
     else:
@@ -544,13 +543,11 @@ def cmd_stats(args, config: AppConfig) -> int:
 
 
 def cmd_reindex(args, config: AppConfig) -> int:
-    config.open_store().close()  # an index must be there: a writer would create an empty one
-    from indexer.thumbnails import restore_lost_thumbnails
+    from indexer.pipeline import Indexer
 
+    config.open_store().close()  # an index must be there: a writer would create an empty one
     with config.open_store(writer=True) as store:
-        store.build_vectors(force=True)
-        restore_lost_thumbnails(store, config.index)
-        stats = store.stats()
+        stats = Indexer(store, config.index).rebuild()
     say(f"built the {stats['vector_index']} vector index over {stats['vectors']:,} keyframes", file=sys.stderr)
     if args.vectors and args.vectors != load_config(getattr(args, "config", None)).vectors.backend:
         say(f'note: searches use it once [storage] vectors = "{args.vectors}" (or EVR_STORAGE_VECTORS={args.vectors})',

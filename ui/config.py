@@ -9,6 +9,7 @@ This module is the only reader of config.toml: the core receives the dataclasses
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -124,6 +125,16 @@ class AppConfig:
         from storage import Store
 
         return Store(self.data_dir, writer=writer, checkpoint_s=self.storage.checkpoint_s, index=self.vectors)
+
+    @contextlib.contextmanager
+    def open_engine(self):
+        """A search engine on the configured index, closed after (CLIP loads only when a query
+        needs it)."""
+        from indexer.encoders import ClipEncoder
+        from search import SearchEngine
+
+        with self.open_store() as store:
+            yield SearchEngine(store, ClipEncoder(self.index.clip), self.query)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,

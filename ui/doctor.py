@@ -34,8 +34,8 @@ def diagnose(config: AppConfig) -> dict:
     decoders = {name: _version(dist) for name, dist in
                 (("decord", "decord"), ("pyav", "av"), ("opencv", "opencv-python-headless"))}
     try:
-        with config.open_store() as store:
-            s = store.stats()
+        with config.open_engine() as engine:
+            s = engine.stats()
         index = (f"{s['videos']} videos, {s['keyframes']} keyframes, {s['vectors']} vectors ({s['vector_index']}), "
                  f"{'consistent' if s['consistent'] else 'INCONSISTENT (run evr index to repair)'}, "
                  f"model {s['model']} ({s['pretrained']})")

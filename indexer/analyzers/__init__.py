@@ -1,24 +1,34 @@
-"""Analyzers, each behind the contract of base.Analyzer, and their registry.
+"""Analyzers, each behind the contract of base.Analyzer, taken from the feature registry.
 
-A new analyzer is one module here with its FrameAnalyzer (reads keyframes) or FileAnalyzer
-(reads the video file) subclass, listed in ANALYZERS, plus the storage of its results
-(storage/schema.py and an entry in storage.ANALYSES or storage.VIDEO_ANALYSES).
+A feature registers once (storage.features.register: its storage and the import path of its
+analyzer); its analyzer is a module or folder here (or anywhere importable) with a FrameAnalyzer
+(reads keyframes) or FileAnalyzer (reads the video file) subclass and its settings.
 """
 from __future__ import annotations
 
+import importlib
+
+from storage.features import ANALYZER_PATHS
+
 from ..settings import IndexSettings
 from .base import Analyzer, BackendAnalyzer, FileAnalyzer, FrameAnalyzer
-from .ocr import OcrAnalyzer
-from .persons import PersonAnalyzer
-from .speech import SpeechAnalyzer
 
-ANALYZERS: dict[str, type[Analyzer]] = {cls.name: cls for cls in (OcrAnalyzer, PersonAnalyzer, SpeechAnalyzer)}
+
+def analyzer_class(name: str) -> type[Analyzer]:
+    """The analyzer class the registry names for this feature (imported on first use)."""
+    module, _, cls = ANALYZER_PATHS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def analyzer_classes() -> dict[str, type[Analyzer]]:
+    return {name: analyzer_class(name) for name in ANALYZER_PATHS}
 
 
 def enabled_analyzers(settings: IndexSettings) -> dict[str, Analyzer]:
     """The analyzers the settings switch on, by name, not loaded yet."""
-    built = {name: cls.from_settings(settings) for name, cls in ANALYZERS.items()}
+    built = {name: cls.from_settings(settings) for name, cls in analyzer_classes().items()}
     return {name: a for name, a in built.items() if a is not None}
 
 
-__all__ = ["ANALYZERS", "Analyzer", "BackendAnalyzer", "FileAnalyzer", "FrameAnalyzer", "enabled_analyzers"]
+__all__ = ["Analyzer", "BackendAnalyzer", "FileAnalyzer", "FrameAnalyzer", "analyzer_class", "analyzer_classes",
+           "enabled_analyzers"]

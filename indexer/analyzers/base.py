@@ -14,9 +14,9 @@ class Analyzer(ABC):
     """Turns what it reads into one kind of stored signal.
 
     Built from the run's settings and cheap until `load()`. `name` keys its results and their
-    storage (`storage.ANALYSES` for a frame analyzer, `storage.VIDEO_ANALYSES` for a file
-    analyzer); `signature` says what the results depend on (backend, languages), so a video
-    analyzed under another signature is analyzed again."""
+    storage (the feature's, storage/features/); `signature` says what the results depend on
+    (backend, languages: "tesseract+craft:vi+en"), so a video whose plan holds another signature
+    for it is analyzed again."""
 
     name: str
 
@@ -28,7 +28,7 @@ class Analyzer(ABC):
     @property
     @abstractmethod
     def signature(self) -> str:
-        """e.g. "ocr:tesseract:vi+en"; "" when it cannot run at all (no model for any language)."""
+        """e.g. "tesseract:vi+en"; "" when it cannot run at all (no model for any language)."""
 
     @abstractmethod
     def load(self) -> None:

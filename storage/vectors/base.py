@@ -1,49 +1,47 @@
-"""What every vector index does, and its file.
+"""What every vector backend does: the FAISS file's kinds (flat, ivf) and a Milvus collection.
 
 An index answers inner-product top-k over L2-normalised vectors keyed by keyframe id, optionally
-only over a given set of ids. It also remembers how far it follows SQLite (`IndexState`): a
-reader that loads the file catches up on what was committed since, and only on that.
+only over a given set of ids. It remembers how far it follows SQLite (`IndexState`), and `save`
+keeps that where the backend keeps its vectors (the FAISS file's trailer, Milvus's record in
+the meta table), so a process that opens it catches up on what was committed since, and only
+on that (storage/mirror.py).
 
-The file is the FAISS index followed by one line of JSON (kind, state, kind-specific facts),
-written to a temporary file and renamed over the old one: a kill or a full disk mid-write never
-leaves a file whose facts and vectors disagree. The facts come last so that FAISS can map the
-file into memory as it is: a reader that has nothing to catch up on then starts in milliseconds
-and shares the file's pages with every other reader, where reading a million vectors into memory
-takes most of a second. A mapped index is read-only; `VectorIndex.mapped` says which it is.
+What backends differ in is said by properties, not by their type:
+- `exact`: its scores and order need no re-ranking with the stored vectors;
+- `mapped`: read-only in this process (a FAISS file mapped into memory);
+- `keeps_fields`: it keeps each keyframe's filter fields beside its vector and evaluates a
+  filter expression itself (Milvus): `add` takes the fields, `search` an expression;
+- `shared`: a service every process reads; only the writer changes it.
 """
 from __future__ import annotations
 
-import json
-import os
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
 KINDS = ("auto", "flat", "ivf")
 BACKENDS = ("faiss", "milvus")
-MAGIC = b"\nEVR-VECTORS 1 "
-TRAILER_MAX = 65536
 
 
 class IndexFileError(Exception):
-    """The index file cannot be read (damaged, of another kind or dimension)."""
+    """The index cannot be read (damaged, of another kind or dimension, missing)."""
 
 
 @dataclass(frozen=True)
 class VectorIndexSettings:
-    """`[index]` in config.toml: which index, and how hard the approximate one looks."""
+    """`[vectors]` in config.toml: where the vectors are searched, which index, how hard the
+    approximate ones look."""
 
-    kind: str = "auto"  # auto | flat | ivf
+    kind: str = "auto"  # auto | flat | ivf (the FAISS file)
     # "auto" builds an IVF index from this many vectors on: below it exact search takes
     # under ~30 ms on two CPU cores (benchmarks/RESULTS.md), above it grows linearly.
     ivf_min_vectors: int = 100_000
     # Cells an IVF search visits; recall@10 >= 0.95 on clustered vectors at 1M (RESULTS.md).
     nprobe: int = 32
     # Where the vectors are searched: "faiss" (the file in the data directory, kinds above) or
-    # "milvus" (storage/vectors/milvus.py; `[storage] vectors`).
+    # "milvus" (storage/vectors/milvus.py).
     backend: str = "faiss"
     milvus_uri: str = ""  # a Milvus Lite file (*.db) or a server's URL; "" = <data_dir>/milvus.db
     milvus_collection: str = "evr_keyframes"
@@ -61,127 +59,51 @@ class IndexState:
 
 class VectorIndex(ABC):
     kind: str
-    exact: bool  # scores and order are exact: no re-ranking with the stored vectors needed
-
-    def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState,
-                 mapped: bool = False):
-        self._index = index
-        self.mapped = mapped  # read-only: FAISS aborts the process on a change to a mapped index
-        self.dim = dim
-        self.settings = settings
-        self.state = state
-        self._gpu_index = None  # built lazily, dropped on every change
-
-    @classmethod
-    @abstractmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, mapped: bool) -> VectorIndex:
-        """The index read from a file, with the header saved with it."""
-
-    @abstractmethod
-    def _header(self) -> dict:
-        """Kind-specific facts saved in the file's header."""
-
-    @abstractmethod
-    def _search_params(self, selector, share: float):
-        """FAISS search parameters restricted to `selector`, which admits `share` of the vectors."""
+    exact: bool
+    mapped: bool = False
+    keeps_fields: bool = False
+    shared: bool = False
+    dim: int
+    state: IndexState
 
     @property
+    @abstractmethod
     def ntotal(self) -> int:
-        return self._index.ntotal
+        """How many vectors it holds."""
 
     @property
-    @abstractmethod
     def nbytes(self) -> int:
-        """About the size of the saved file."""
+        """About what saving it writes in the data folder."""
+        return 0
+
+    @abstractmethod
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[dict] | None = None) -> None:
+        """Add (or replace) vectors by keyframe id; `fields`: each one's filter fields, in the
+        order of `ids`, for an index that `keeps_fields`."""
+
+    @abstractmethod
+    def remove(self, ids) -> int:
+        """Remove these keyframes' vectors; returns how many it held."""
+
+    @abstractmethod
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               expression: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query row; ids of -1 mark empty slots. `allowed` (keyframe
+        ids) restricts the search to those vectors inside the index, not by dropping results
+        afterwards, so a filter never starves the result; `expression`: a filter it evaluates
+        itself (only for an index that `keeps_fields`)."""
+
+    @abstractmethod
+    def save(self) -> None:
+        """Keep what it holds and its state where the backend keeps them."""
 
     @abstractmethod
     def ids(self) -> np.ndarray:
         """Every id held (a scan: for checks and tests, not for searching)."""
 
-    needs_fields = False  # add() ignores keyframe fields (a Milvus collection keeps them)
+    def outgrown(self) -> bool:
+        """Whether it holds too much more than it was built for and should be built again."""
+        return False
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray, fields=None) -> None:
-        if len(ids) == 0:
-            return
-        self._check_writable()
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
-        self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-        self._gpu_index = None
-
-    def remove(self, ids) -> int:
-        ids = np.asarray(ids, dtype=np.int64)
-        if not len(ids):
-            return 0
-        self._check_writable()
-        self._gpu_index = None
-        return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
-
-    def _check_writable(self) -> None:
-        if self.mapped:
-            raise ValueError("a mapped vector index is read-only: load it with mapped=False to change it")
-
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) per query row; ids of -1 mark empty slots.
-
-        `allowed` (keyframe ids) restricts the search to those vectors inside the index, not by
-        dropping results afterwards, so a filter never starves the result."""
-        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        empty = np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        if self.ntotal == 0 or k < 1 or (allowed is not None and len(allowed) == 0):
-            return empty
-        k = min(k, self.ntotal)
-        if allowed is None:
-            return self._searcher().search(queries, k)
-        # A bitmap over ids: one bit per id up to the largest, tested in O(1) per vector visited
-        # (IDSelectorBatch hashes; at a million ids the bitmap is 125 KB and faster).
-        allowed = np.asarray(allowed, dtype=np.int64)
-        present = np.zeros(int(allowed.max()) + 1, dtype=bool)
-        present[allowed] = True
-        bits = np.packbits(present, bitorder="little")
-        selector = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
-        params = self._search_params(selector, min(1.0, len(allowed) / self.ntotal))
-        return self._index.search(queries, min(k, len(allowed)), params=params)
-
-    def save(self, path: Path) -> None:
-        """Write atomically (see the module's docstring). Written through a Python file, which
-        raises OSError (ENOSPC, EIO) where faiss's own writer does not check the final flush."""
-        header = {"kind": self.kind, "dim": self.dim, "ntotal": self.ntotal, **asdict(self.state), **self._header()}
-        tmp = path.with_suffix(".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                faiss.write_index(self._index, faiss.PyCallbackIOWriter(f.write))
-                f.write(MAGIC + json.dumps(header).encode() + b"\n")
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-    def _searcher(self):
-        if self._gpu_index is None and gpu_available():
-            self._gpu_index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, self._index)
-        return self._gpu_index if self._gpu_index is not None else self._index
-
-
-def read_index_file(path: Path, mapped: bool) -> tuple[dict, faiss.Index]:
-    """(facts, FAISS index) of a file `VectorIndex.save` wrote, mapped into memory or read into
-    it; IndexFileError if it is not such a file."""
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - TRAILER_MAX))
-            tail = f.read()
-        at = tail.rfind(MAGIC)
-        if at < 0 or not tail.endswith(b"\n"):
-            raise IndexFileError(f"{path} could not be read (not an evr vector index file)")
-        header = json.loads(tail[at + len(MAGIC):])
-        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
-    except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on damage
-        raise IndexFileError(f"{path} could not be read ({exc})") from exc
-    if not isinstance(header, dict) or index.ntotal != header.get("ntotal", index.ntotal):
-        raise IndexFileError(f"{path} has a damaged header")
-    header["state"] = IndexState(int(header.get("last_keyframe", 0)), int(header.get("last_removal", 0)))
-    return header, index
-
-
-def gpu_available() -> bool:
-    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+    def close(self) -> None:
+        """Let go of what it holds open (a connection)."""

@@ -4,23 +4,27 @@ Results equal brute-force cosine similarity and nothing needs training; the time
 grows with the number of vectors (about 27 ms at 100,000 on two CPU cores)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import faiss
 import numpy as np
 
-from .base import IndexState, VectorIndex, VectorIndexSettings
+from .base import IndexState, VectorIndexSettings
+from .faiss_file import FaissIndex
 
 
-class FlatIndex(VectorIndex):
+class FlatIndex(FaissIndex):
     kind = "flat"
     exact = True
 
     @classmethod
-    def empty(cls, dim: int, settings: VectorIndexSettings, state: IndexState = IndexState()) -> FlatIndex:
-        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim, settings, state)
+    def empty(cls, dim: int, settings: VectorIndexSettings, path: Path, state: IndexState = IndexState()) -> FlatIndex:
+        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim, settings, state, path)
 
     @classmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, mapped: bool) -> FlatIndex:
-        return cls(index, index.d, settings, header["state"], mapped)
+    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, path: Path,
+                   mapped: bool) -> FlatIndex:
+        return cls(index, index.d, settings, header["state"], path, mapped)
 
     @property
     def nbytes(self) -> int:

@@ -3,8 +3,9 @@
 k-means splits the vectors into `cells` (about 2 * sqrt(n)) cells; a query looks only in the
 `nprobe` cells nearest to it, and each vector is stored as one byte per dimension (a quarter of
 float32). Chosen over HNSW, which cannot remove vectors (re-indexed videos must be able to),
-and over PQ, whose coarser codes lose recall that SQ8 keeps (benchmarks/RESULTS.md). The
-store re-ranks the top candidates with the exact vectors from SQLite, so scores are exact.
+and over PQ, whose coarser codes lose recall that SQ8 keeps (benchmarks/RESULTS.md). Search
+(search/ranking.py) re-ranks the top candidates with the exact vectors from SQLite, so scores
+are exact.
 
 Training happens only where the index is built (`evr index`, `evr reindex`); new vectors are
 added to the nearest cell without training. Once the index holds more than four times what
@@ -13,11 +14,13 @@ it was trained for, its cells are too full and the writer builds it again.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import faiss
 import numpy as np
 
-from .base import IndexState, VectorIndex, VectorIndexSettings
+from .base import IndexState, VectorIndexSettings
+from .faiss_file import FaissIndex
 
 GROWTH_BEFORE_RETRAIN = 4
 SAMPLE_PER_CELL = 50  # training vectors per cell (faiss warns below 39)
@@ -34,28 +37,30 @@ def training_size(vectors: int) -> int:
     return min(vectors, SAMPLE_PER_CELL * cells_for(vectors))
 
 
-class IvfIndex(VectorIndex):
+class IvfIndex(FaissIndex):
     kind = "ivf"
     exact = False
 
     def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState,
-                 trained_for: int, mapped: bool = False):
-        super().__init__(index, dim, settings, state, mapped)
+                 path: Path, trained_for: int, mapped: bool = False):
+        super().__init__(index, dim, settings, state, path, mapped)
         self.trained_for = trained_for
         self._index.nprobe = settings.nprobe
 
     @classmethod
-    def train(cls, sample: np.ndarray, vectors: int, settings: VectorIndexSettings,
+    def train(cls, sample: np.ndarray, vectors: int, settings: VectorIndexSettings, path: Path,
               state: IndexState = IndexState()) -> IvfIndex:
         """An empty index with cells for `vectors` vectors, learnt from `sample` (see training_size)."""
         dim = sample.shape[1]
         index = faiss.index_factory(dim, f"IVF{cells_for(vectors)},SQ8", faiss.METRIC_INNER_PRODUCT)
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        return cls(index, dim, settings, state, vectors)
+        return cls(index, dim, settings, state, path, vectors)
 
     @classmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, mapped: bool) -> IvfIndex:
-        return cls(index, index.d, settings, header["state"], int(header.get("trained_for", index.ntotal)), mapped)
+    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, path: Path,
+                   mapped: bool) -> IvfIndex:
+        return cls(index, index.d, settings, header["state"], path, int(header.get("trained_for", index.ntotal)),
+                   mapped)
 
     @property
     def cells(self) -> int:

@@ -1,26 +1,29 @@
 """The keyframe vectors in Milvus: Milvus Lite (a file, embedded) or a Milvus server or cluster.
 
 One collection per data directory holds each keyframe's vector under its keyframe id, with the
-fields filters need beside it (video id, time, person count, pose labels, whether it has
-on-screen text), so a filtered search is one Milvus query with a boolean expression. SQLite
-stays the source of truth: the writer pushes what it commits (upserts and deletes, idempotent,
-so replaying them after a crash is harmless) and records in SQLite how far the collection
-follows it (Store); `evr reindex --vectors milvus` fills a collection from nothing.
+fields filters need beside it (video id, time, and each feature's: person count, pose labels,
+whether it has on-screen text, ...), so a filtered search is one Milvus query with a boolean
+expression (storage/filters.py). SQLite stays the source of truth: the writer pushes what it
+commits (upserts and deletes, idempotent, so replaying them after a crash is harmless) and
+records in SQLite how far the collection follows it (storage/mirror.py); `evr reindex --vectors
+milvus` fills a collection from nothing.
 
 Index types: FLAT (exact; the default, and what Milvus Lite is for), or HNSW / IVF_FLAT on a
-server for large archives, whose top candidates the store re-ranks with the exact vectors.
+server for large archives, whose top candidates search re-ranks with the exact vectors.
 """
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import VectorServiceError
-from ..types import KeyframeFilter
-from .base import IndexState
+from ..features.base import MilvusField
+from .base import IndexState, VectorIndex, VectorIndexSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +33,20 @@ BATCH = 2000  # rows per upsert: well under gRPC's 64 MB message limit at 768 fl
 CONNECT_TIMEOUT_S = 5.0
 
 
-class MilvusIndex:
-    """A Milvus collection of keyframe vectors and filter fields, keyed by keyframe id."""
+class MilvusIndex(VectorIndex):
+    """A Milvus collection of keyframe vectors and filter fields, keyed by keyframe id. Its
+    state (how far it follows SQLite) is recorded by `record`, in the meta table."""
 
     kind = "milvus"
-    mapped = False
-    needs_fields = True  # add() takes each keyframe's filter fields (Store.filter_fields)
+    keeps_fields = True
+    shared = True  # the writer pushes each commit; readers only search
 
-    def __init__(self, uri: str, collection: str, dim: int, index_type: str = "FLAT"):
+    def __init__(self, uri: str, collection: str, dim: int, index_type: str, fields: Sequence[MilvusField],
+                 record: Callable[[dict], None]):
         self.uri, self.collection, self.dim, self.index_type = uri, collection, dim, index_type
-        self.state = IndexState()  # how far it follows SQLite: set by the store
+        self.fields = fields  # the features' filter fields, beside the core's video and time
+        self.record = record
+        self.state = IndexState()
         self._client = _connect(uri)
 
     @property
@@ -64,9 +71,12 @@ class MilvusIndex:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         schema.add_field("video", DataType.VARCHAR, max_length=1024)
         schema.add_field("time", DataType.DOUBLE)  # SQLite's REAL: the same bounds compare the same
-        schema.add_field("persons", DataType.INT64, nullable=True)  # NULL: the analyzer never ran
-        schema.add_field("poses", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=16, max_length=32)
-        schema.add_field("has_text", DataType.BOOL)
+        for f in self.fields:
+            if f.kind == "labels":
+                schema.add_field(f.name, DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=16, max_length=32)
+            else:
+                kind = {"int": DataType.INT64, "float": DataType.DOUBLE, "bool": DataType.BOOL}[f.kind]
+                schema.add_field(f.name, kind, **({"nullable": True} if f.nullable else {}))
         params = self._client.prepare_index_params()
         params.add_index("vector", index_type=self.index_type, metric_type="IP", params=INDEX_TYPES[self.index_type])
         # A server: Strong, so a search sees every write before it (the writer's count check right
@@ -75,6 +85,7 @@ class MilvusIndex:
         lite = {} if self.uri.endswith(".db") else {"consistency_level": "Strong"}
         self._call(self._client.create_collection, self.collection, schema=schema, index_params=params, **lite)
         self.load()
+        self.state = IndexState()
 
     def load(self) -> None:
         self._call(self._client.load_collection, self.collection)
@@ -83,8 +94,6 @@ class MilvusIndex:
     def ntotal(self) -> int:
         rows = self._call(self._client.query, self.collection, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
-
-    nbytes = 0  # nothing is saved in the data directory
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[dict] | None = None) -> None:
         """Upsert keyframes: `fields` holds each one's filter fields, in the order of `ids`."""
@@ -101,20 +110,20 @@ class MilvusIndex:
             self._call(self._client.delete, self.collection, ids=ids[start : start + BATCH])
         return len(ids)
 
-    def save(self, path) -> None:
-        """Nothing to save: Milvus keeps what it was given (the store records how far)."""
+    def save(self) -> None:
+        """Milvus keeps what it was given: record how far it follows SQLite."""
+        self.record({"target": self.target, **asdict(self.state)})
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               expr: str = "") -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) for each query row, as VectorIndex.search gives them; `allowed`
-        (keyframe ids) and `expr` (a Milvus filter) restrict the search inside Milvus."""
+               expression: str = "") -> tuple[np.ndarray, np.ndarray]:
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-            expr = " and ".join(p for p in (expr, f"id in {json.dumps([int(i) for i in allowed])}") if p)
+            expression = " and ".join(p for p in (expression, f"id in {json.dumps([int(i) for i in allowed])}") if p)
         hits = self._call(self._client.search, self.collection, data=list(queries), limit=max(1, min(k, 16384)),
-                          filter=expr, output_fields=["id"], search_params={"params": SEARCH_PARAMS[self.index_type]})
+                          filter=expression, output_fields=["id"],
+                          search_params={"params": SEARCH_PARAMS[self.index_type]})
         width = max((len(h) for h in hits), default=0)
         scores = np.full((len(queries), width), -np.inf, np.float32)
         ids = np.full((len(queries), width), -1, np.int64)
@@ -144,27 +153,26 @@ class MilvusIndex:
             raise VectorServiceError(f"Milvus at {self.uri} failed: {exc.message}") from exc
 
 
-def filter_expression(f: KeyframeFilter) -> str:
-    """The conditions of `f` that Milvus evaluates, as a Milvus boolean expression. The words of
-    an OCR filter are matched by SQLite's full-text index (the caller turns them into ids);
-    here an OCR filter only asks for keyframes with some text."""
-    parts = []
-    if f.videos:
-        parts.append(f"video in {json.dumps(list(f.videos), ensure_ascii=False)}")
-    if f.time_from is not None:
-        parts.append(f"time >= {float(f.time_from)!r}")
-    if f.time_to is not None:
-        parts.append(f"time <= {float(f.time_to)!r}")
-    # A NULL person count (no person analysis) fails every comparison, as in SQLite.
-    if f.min_persons is not None:
-        parts.append(f"persons >= {int(f.min_persons)}")
-    if f.max_persons is not None:
-        parts.append(f"persons <= {int(f.max_persons)}")
-    if f.poses:
-        parts.append(f"array_contains_all(poses, {json.dumps(list(f.poses))})")
-    if f.ocr is not None:
-        parts.append("has_text == true")
-    return " and ".join(parts)
+def open_collection(settings: VectorIndexSettings, data_dir: Path, dim: int, fields: Sequence[MilvusField],
+                    recorded: dict, pruned: int, record: Callable[[dict], None], writer: bool) -> MilvusIndex:
+    """The configured collection, with how far it follows SQLite (`recorded`: what the meta table
+    says of it). A collection that does not hold this index's vectors (another index's, one that
+    lacks removals already pruned from SQLite's log, none) is made anew by the writer (its next
+    catch-up fills it); a reader is told how to fill it."""
+    index = MilvusIndex(settings.milvus_uri or str(data_dir / "milvus.db"), settings.milvus_collection, dim,
+                        settings.milvus_index, fields, record)
+    current = recorded.get("last_removal", -1) >= pruned
+    if recorded.get("target") == index.target and current and index.exists():
+        index.load()
+        index.state = IndexState(recorded["last_keyframe"], recorded["last_removal"])
+    elif writer:
+        log.info("filling Milvus collection %s from SQLite", index.target)
+        index.create()
+    else:
+        index.close()
+        raise VectorServiceError(f"{index.target} does not hold this index's vectors: run "
+                                 "`evr reindex --vectors milvus` once to fill it")
+    return index
 
 
 def _connect(uri: str):

@@ -15,7 +15,7 @@ import logging
 import cv2
 import numpy as np
 
-from storage.types import TextBox
+from storage.features import TextBox
 
 from ...settings import OCR_BACKENDS, IndexSettings, OcrSettings
 from ..base import BackendAnalyzer, FrameAnalyzer

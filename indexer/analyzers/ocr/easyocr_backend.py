@@ -95,7 +95,7 @@ class EasyOcrBackend:
     @property
     def signature(self) -> str:
         # No backend name: indexes made before there was a second backend keep their signature.
-        return f"ocr:{'+'.join(self.languages)}"
+        return "+".join(self.languages)
 
     def load(self) -> None:
         if self._reader is None:

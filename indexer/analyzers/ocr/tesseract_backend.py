@@ -103,7 +103,7 @@ class TesseractBackend:
 
     @property
     def signature(self) -> str:
-        return f"ocr:tesseract{'+craft' if self.craft_dir else ''}:{'+'.join(self.languages)}"
+        return f"tesseract{'+craft' if self.craft_dir else ''}:{'+'.join(self.languages)}"
 
     def load(self) -> None:
         if self._api is not None:

@@ -5,7 +5,7 @@ import logging
 
 import numpy as np
 
-from storage.types import POSE_LABELS, POSTURES, PersonsInFrame
+from storage.features import POSE_LABELS, POSTURES, PersonsInFrame
 
 from ...encoders import ModelUnavailableError, resolve_device
 from ...settings import PERSON_BACKENDS, IndexSettings, PersonSettings
@@ -41,7 +41,7 @@ class PersonAnalyzer(FrameAnalyzer):
 
     @property
     def signature(self) -> str:
-        return f"persons:{self.backend.name}"
+        return self.backend.name
 
     def _choose(self):
         s = self.settings

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from storage.types import PersonPose, PersonsInFrame
+from storage.features import PersonPose, PersonsInFrame
 
 from .pose_labels import pose_labels
 
@@ -76,6 +76,3 @@ def encode_mask(mask: np.ndarray) -> bytes:
         raise ValueError("PNG encoding of a person mask failed")
     return buf.tobytes()
 
-
-def decode_mask(png: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE) > 127

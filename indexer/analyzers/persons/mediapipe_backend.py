@@ -13,7 +13,7 @@ import logging
 import cv2
 import numpy as np
 
-from storage.types import PersonsInFrame
+from storage.features import PersonsInFrame
 
 from .base import Detection, merge_detections, to_stored
 

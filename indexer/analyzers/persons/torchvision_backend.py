@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from storage.types import PersonsInFrame
+from storage.features import PersonsInFrame
 
 from ...encoders import ModelUnavailableError
 from .base import Detection, to_stored

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from storage.types import SpeechSegment
+from storage.features import SpeechSegment
 
 from ...audio import AudioError, pcm_blocks
 from ...settings import SPEECH_BACKENDS, IndexSettings, SpeechIndexSettings

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from storage.types import SpeechSegment
+from storage.features import SpeechSegment
 
 from ...settings import SpeechIndexSettings
 from ...audio import RATE
@@ -44,7 +44,7 @@ class PocketsphinxBackend:
 
     @property
     def signature(self) -> str:
-        return "speech:pocketsphinx:en-us"
+        return "pocketsphinx:en-us"
 
     def load(self) -> None:
         """A decoder for the next file (building it checks the model)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storage.types import SpeechSegment
+from storage.features import SpeechSegment
 
 from ...encoders import ModelUnavailableError
 from ...settings import SpeechIndexSettings
@@ -58,7 +58,7 @@ class WhisperBackend:
 
     @property
     def signature(self) -> str:
-        return f"speech:faster-whisper:{Path(self.settings.model).name}:{self.settings.language}"
+        return f"faster-whisper:{Path(self.settings.model).name}:{self.settings.language}"
 
     def load(self) -> None:
         if self._model is not None:

@@ -1,0 +1,88 @@
+"""The ranking policy: how the vector index, filters and word search make a ranked list.
+
+- Nearest keyframes to a vector, exactly scored: an index whose scores are exact gives them
+  itself; an approximate one's top 2k + 20 candidates are re-ranked with the stored vectors.
+- A filter restricts that search exactly. An index that keeps filter fields (Milvus) evaluates
+  the filter itself (words, which only SQLite's full-text index matches, become the ids it may
+  return). Otherwise the filter is first applied to the nearest POST_FILTER x k candidates: a
+  broad filter (say a third of the archive) keeps k of them, at the cost of one small query.
+  When fewer than k pass, the filter is selective, its matching ids are few and cheap to read,
+  and the search runs again restricted to them.
+- Words in a feature's text (on-screen text, transcripts): the exact words first, by BM25; then
+  those where each word or a near term of it is found, below every exact one
+  (storage/fulltext.py finds the near terms).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from storage import KeyframeFilter, Store
+from storage.features import WordsFeature
+from storage.filters import milvus_expression
+from storage.fulltext import WordMatch
+
+# A filtered search first keeps the passing ones among the nearest max(POST_FILTER_MIN,
+# POST_FILTER x k) candidates, then searches only the passing keyframes.
+POST_FILTER = 8
+POST_FILTER_MIN = 100
+
+Ranked = list[tuple[int, float]]  # (keyframe id, score), best first
+
+
+def nearest(store: Store, vector: np.ndarray, k: int, where: KeyframeFilter | None = None,
+            among: np.ndarray | None = None) -> Ranked:
+    """The k keyframes most similar to `vector`, as (id, cosine similarity) best first, among
+    those that pass `where` (and are `among` those ids, when given)."""
+    active = where is not None and where.active
+    with store.vectors.lock:  # not while another thread's catch-up changes the index
+        index = store.vectors.index
+        if index.keeps_fields:
+            expression, in_sql = milvus_expression(where) if active else ("", None)
+            allowed = store.filters.ids(in_sql, among) if in_sql is not None else among
+            return _ranked(store, vector, k, allowed, expression)
+        if among is not None:
+            return _ranked(store, vector, k, store.filters.ids(where, among) if active else np.asarray(among))
+        if not active:
+            return _ranked(store, vector, k)
+        fetch = max(POST_FILTER_MIN, POST_FILTER * k)
+        _, ids = index.search(vector, fetch)
+        candidates = ids[0][ids[0] >= 0]
+        passing = candidates[np.isin(candidates, store.filters.ids(where, among=candidates))]
+        if len(passing) >= k or len(candidates) < fetch:  # enough, or every keyframe was a candidate
+            return exact(store, vector, passing)[:k]
+        return _ranked(store, vector, k, store.filters.ids(where))
+
+
+def _ranked(store: Store, vector: np.ndarray, k: int, allowed: np.ndarray | None = None,
+            expression: str = "") -> Ranked:
+    """Top k from the index, scored exactly (see the module's docstring)."""
+    index = store.vectors.index
+    fetch = k if index.exact else 2 * k + 20
+    scores, ids = index.search(vector, fetch, allowed, expression)
+    if index.exact:  # ties by id, as `exact` orders them
+        return sorted(((int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0), key=lambda p: (-p[1], p[0]))
+    return exact(store, vector, ids[0][ids[0] >= 0])[:k]
+
+
+def exact(store: Store, vector: np.ndarray, keyframe_ids: np.ndarray) -> Ranked:
+    """Those keyframes by exact cosine similarity to `vector`, best first (ties by id)."""
+    ids, vectors = store.catalog.stored_vectors(keyframe_ids)
+    if not len(ids):
+        return []
+    scores = vectors @ np.asarray(vector, dtype=np.float32)
+    order = np.lexsort((ids, -scores))
+    return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+def words(store: Store, feature: WordsFeature, match: WordMatch, where: KeyframeFilter | None, limit: int) -> Ranked:
+    """The best `limit` keyframes whose feature text holds every word (accents and case ignored)
+    and that pass `where`, as (keyframe id, -bm25); then, below them, those that hold each word
+    or a near term of it, their scores shifted under the lowest exact one (their order kept), so
+    a score never ranks a near match above an exact one."""
+    found = store.words.ranked(feature, match, where, limit)
+    exact = [(kid, score) for kid, score, is_exact in found if is_exact]
+    near = [(kid, score) for kid, score, is_exact in found if not is_exact]
+    if not near or not exact:
+        return exact + near
+    shift = min(score for _, score in exact) - max(score for _, score in near) - 1.0
+    return exact + [(kid, score + min(shift, 0.0)) for kid, score in near]

@@ -1,0 +1,124 @@
+"""On-screen text: every box a keyframe's OCR read (text, position, confidence), the keyframe's
+whole text in reading order, and its folded words in a full-text table; the filter `--ocr WORDS`
+(every word on screen, accents and case ignored; alone, the words are the query)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Integer, Text, delete, func, insert, literal_column, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ..fulltext import WordMatch, add_texts, exact_first, fts, fts_ddl, fts_match
+from ..schema import Base
+from ..sqlutil import ids_param
+from ..textfold import fts_query, words
+from ..types import Box, KeyframeFilter
+from .base import FilterParam, MilvusField, Shape, WordsFeature
+
+
+@dataclass(frozen=True)
+class TextBox:
+    text: str
+    box: Box
+    confidence: float
+
+
+class KeyframeText(Base):
+    """A keyframe's on-screen text, its boxes in reading order joined by spaces ("" when OCR
+    found none). No row: OCR did not run on the keyframe."""
+
+    __tablename__ = "keyframe_text"
+    keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class OcrBox(Base):
+    """One piece of on-screen text; coordinates are fractions of the frame's width and height."""
+
+    __tablename__ = "ocr_boxes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
+    x0: Mapped[float] = mapped_column(Float)
+    y0: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float)
+
+
+def _words_check(value: str) -> str | None:
+    return None if words(value) else "has no words to look for"
+
+
+class OcrStorage(WordsFeature):
+    name = "ocr"
+    fts_table = "ocr_fts"
+    words_param = "ocr"
+    # The full-text table (rowid = keyframe id), emptied with the text it indexes.
+    ddl = (fts_ddl("ocr_fts"), """CREATE TRIGGER IF NOT EXISTS keyframe_text_deleted AFTER DELETE ON keyframe_text BEGIN
+    DELETE FROM ocr_fts WHERE rowid = old.keyframe_id;
+END""")
+    params = (FilterParam("ocr", str, "On-screen text (all words; accents optional)", "on-screen text holding all these words (accents, case ignored); alone: "
+                          "search on-screen text only, no CLIP needed", metavar="WORDS", check=_words_check,
+                          query=True),)
+    hit_fields = ("ocr_text",)
+    milvus_fields = (MilvusField("has_text", "bool"),)
+
+    def put(self, s: Session, results: Sequence[tuple[int, list[TextBox]]]) -> None:
+        if not results:
+            return
+        s.execute(insert(KeyframeText), [{"keyframe_id": kid, "text": " ".join(b.text for b in boxes)}
+                                         for kid, boxes in results])
+        boxes = [{"keyframe_id": kid, "text": b.text, "x0": b.box[0], "y0": b.box[1], "x1": b.box[2],
+                  "y1": b.box[3], "confidence": b.confidence} for kid, found in results for b in found]
+        if boxes:
+            s.execute(insert(OcrBox), boxes)
+        add_texts(s, "ocr_fts", [(kid, " ".join(b.text for b in found)) for kid, found in results if found])
+
+    def clear(self, s: Session, ids: Sequence[int]) -> None:
+        s.execute(delete(OcrBox).where(OcrBox.keyframe_id.in_(ids_param(ids))))
+        s.execute(delete(KeyframeText).where(KeyframeText.keyframe_id.in_(ids_param(ids))))  # and ocr_fts
+
+    def hit_columns(self, keyframe) -> list:
+        return [select(KeyframeText.text).where(KeyframeText.keyframe_id == keyframe.id).scalar_subquery()]
+
+    def hit_values(self, values: Sequence[Any]) -> dict[str, Any]:
+        return {"ocr_text": values[0]}
+
+    def shapes(self, s: Session, keyframe_id: int) -> list[Shape]:
+        return [Shape(f'text "{b.text}" {b.confidence:.2f}', (b.x0, b.y0, b.x1, b.y1))
+                for b in s.scalars(select(OcrBox).where(OcrBox.keyframe_id == keyframe_id).order_by(OcrBox.id))]
+
+    def facts(self, fields: dict[str, Any]) -> list[str]:
+        said = fields.get("ocr_text")
+        return [f'text "{said[:40]}"'] if said else []
+
+    def matches_nothing(self, f: KeyframeFilter) -> bool:
+        return f.get("ocr") is not None and fts_query(f.get("ocr")) is None
+
+    def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
+        match = fts_query(f.get("ocr")) if f.get("ocr") is not None else None
+        if match is None:
+            return None
+        return keyframe_id.in_(select(fts("ocr_fts").c.rowid).where(fts_match(match, "ocr_fts")))
+
+    def milvus_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        found = {kid: bool(said) for kid, said in s.execute(
+            select(KeyframeText.keyframe_id, KeyframeText.text).where(
+                KeyframeText.keyframe_id.in_(ids_param(keyframe_ids))))}
+        return {int(kid): {"has_text": found.get(int(kid), False)} for kid in keyframe_ids}
+
+    def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
+        # Milvus cannot match the words: it keeps frames with some text, SQLite picks the ids.
+        return (["has_text == true"], True) if f.get("ocr") is not None else ([], False)
+
+    def ranked(self, s: Session, match: WordMatch, passing, limit: int) -> list[tuple[int, float, bool]]:
+        expression, exact = exact_first("ocr_fts", match)
+        table, bm25 = fts("ocr_fts"), func.bm25(literal_column("ocr_fts"))
+        stmt = select(table.c.rowid, bm25, exact).where(fts_match(expression, "ocr_fts"))
+        if passing is not None:
+            stmt = stmt.where(table.c.rowid.in_(passing))
+        stmt = stmt.order_by(exact.desc(), bm25, table.c.rowid).limit(limit)
+        return [(int(kid), -float(b), bool(is_exact)) for kid, b, is_exact in s.execute(stmt)]

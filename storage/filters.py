@@ -1,0 +1,79 @@
+"""Filters: which keyframes pass a KeyframeFilter, in SQL, and the same as a Milvus expression.
+
+The core's conditions (videos, a time range) are on keyframe and video columns; each feature
+adds its own (storage/features/). Every condition is on an indexed column or table.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from sqlalchemy import select
+
+from . import features
+from .database import Database
+from .errors import StoreError
+from .schema import Keyframe, Video
+from .sqlutil import id_array, ids_param
+from .types import KeyframeFilter
+
+
+def unknown_params(f: KeyframeFilter) -> list[str]:
+    return [name for name, _ in f.features if features.param(name) is None]
+
+
+def matching(f: KeyframeFilter, among: np.ndarray | None = None):
+    """A SELECT of the ids of the keyframes that pass every condition of `f` (and are `among`
+    those ids), or None when `f` can match nothing (words with no word in them)."""
+    unknown = unknown_params(f)
+    if unknown:
+        raise StoreError(f"no feature filters by {unknown[0]!r}")
+    stmt = select(Keyframe.id)
+    if among is not None:
+        stmt = stmt.where(Keyframe.id.in_(ids_param(among)))
+    if f.videos:
+        stmt = stmt.join(Video, Keyframe.video_id == Video.id).where(Video.stem.in_(f.videos))
+    if f.time_from is not None:
+        stmt = stmt.where(Keyframe.timestamp >= f.time_from)
+    if f.time_to is not None:
+        stmt = stmt.where(Keyframe.timestamp <= f.time_to)
+    for feature in features.FEATURES.values():
+        if feature.matches_nothing(f):
+            return None
+        condition = feature.condition(f, Keyframe.id, few=among is not None)
+        for part in condition if isinstance(condition, list) else [condition] if condition is not None else []:
+            stmt = stmt.where(part)
+    return stmt
+
+
+class Filters:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def ids(self, f: KeyframeFilter, among: np.ndarray | None = None) -> np.ndarray:
+        """Ids of the keyframes that pass every condition of `f` (and are `among` those ids),
+        sorted."""
+        stmt = matching(f, among)
+        if stmt is None:
+            return np.zeros(0, np.int64)
+        with self.db.session() as s:
+            return np.sort(id_array(s, stmt))
+
+
+def milvus_expression(f: KeyframeFilter) -> tuple[str, KeyframeFilter | None]:
+    """(the conditions of `f` that Milvus evaluates beside the vectors, as one boolean
+    expression; the part of `f` that SQL must still turn into keyframe ids, or None)."""
+    parts = []
+    if f.videos:
+        parts.append(f"video in {json.dumps(list(f.videos), ensure_ascii=False)}")
+    if f.time_from is not None:
+        parts.append(f"time >= {float(f.time_from)!r}")
+    if f.time_to is not None:
+        parts.append(f"time <= {float(f.time_to)!r}")
+    in_sql: dict[str, object] = {}
+    for feature in features.FEATURES.values():
+        more, needs_sql = feature.milvus_expression(f)
+        parts += more
+        if needs_sql:
+            in_sql.update({p.name: f.get(p.name) for p in feature.params if f.get(p.name) is not None})
+    return " and ".join(parts), KeyframeFilter.of(**in_sql) if in_sql else None

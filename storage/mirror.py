@@ -1,0 +1,244 @@
+"""The vector index kept in step with SQLite, whatever its backend (storage/vectors/).
+
+SQLite holds every vector; the index is a search structure over them. The writer saves it after
+commits (at most every `checkpoint_s` seconds and at close), so it may lag SQLite by a few
+videos: that is normal, not damage. Every process brings its copy up to what is committed before
+it searches (`sync`): the commit counter in the meta table says when that is needed, and the
+index's state says what it lacks, the keyframes above its last id and the removals logged after
+its last, so catching up reads only those. A shared index (a Milvus collection) is kept up to
+date by the writer alone; readers only search it. The writer builds the index anew (`build`)
+when its kind should change, when an IVF index outgrew its training, or when it disagrees with
+SQLite.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import numpy as np
+from sqlalchemy import delete, func, select
+
+from . import features
+from .catalog import Catalog
+from .database import Database
+from .errors import StoreError
+from .meta import IndexFacts
+from .schema import Keyframe, Meta, VectorRemoval, Video
+from .sqlutil import id_array, ids_param
+from .vectors import Backend, IndexFileError, IndexState, VectorIndex, VectorIndexSettings, kind_for
+
+log = logging.getLogger(__name__)
+
+
+class VectorMirror:
+    def __init__(self, db: Database, facts: IndexFacts, catalog: Catalog, settings: VectorIndexSettings,
+                 checkpoint_s: float):
+        self.db, self.facts, self.catalog = db, facts, catalog
+        self.checkpoint_s = checkpoint_s
+        self.backend = Backend(settings, db.data_dir, [f for fs in features.FEATURES.values() for f in fs.milvus_fields],
+                               recorded=lambda: json.loads(facts.get("milvus_state") or "{}"),
+                               record=lambda state: facts.set({"milvus_state": json.dumps(state)}))
+        self._index: VectorIndex | None = None
+        self.unsaved = 0  # changes held in memory that the saved index lacks
+        # What is wrong with the saved index (unreadable, missing), mended in memory from SQLite
+        # meanwhile; stats reports it until a save clears it.
+        self.file_problem: str | None = None
+        self._synced: str | None = None  # the commit counter the index matches
+        self._built: str | None = None  # the writer's last build of the index, when opened
+        # Readers map a FAISS file (instant, shared, read-only) until they must change it.
+        self._map_file = not db.writer
+        self.lock = threading.RLock()  # one app process shares a store between sessions' threads
+        self._last_save = time.monotonic()
+
+    # -- the index as opened ----------------------------------------------------------------------
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index as opened (see `sync` for bringing it up to date)."""
+        if self._index is None:
+            model = self.facts.model()
+            if model is None:
+                raise StoreError("the index holds no vectors yet: run `evr index <folder>`")
+            self._built = self.facts.get("vectors_built")  # read before the file: a newer build reloads
+            pruned = int(self.facts.get("removals_pruned") or 0)
+            try:
+                self._index = self.backend.open(model.dim, self.db.writer, self._map_file, pruned)
+            except IndexFileError as exc:  # SQLite holds every vector: start from nothing and catch up
+                self._index = self.backend.empty_flat(model.dim)
+                if self.backend.path.exists():
+                    self.file_problem = f"{exc}; searching an exact index rebuilt from SQLite"
+                elif self.facts.get("vectors_saved"):
+                    # Saved once, and gone (a run killed before its first save never had one).
+                    self.file_problem = (f"the vector index file {self.backend.path} is missing; searching an "
+                                         "exact index rebuilt from SQLite (slower)")
+                if self.file_problem:
+                    self.file_problem += ": `evr reindex` saves it again"
+                    log.warning("%s", self.file_problem)
+        return self._index
+
+    def drop(self) -> None:
+        """Forget the opened index (the model changed: an index file of another dimension goes)."""
+        with self.lock:
+            if self._index is not None:
+                self._index.close()
+            self._index, self.unsaved = None, 0
+            self.backend.path.unlink(missing_ok=True)
+
+    # -- catching up ------------------------------------------------------------------------------
+
+    def sync(self) -> tuple[int, int]:
+        """Bring the index up to what SQLite has committed: (added, removed). Reads only what the
+        index lacks; one small read when nothing was committed since."""
+        with self.lock:
+            return self._sync()
+
+    def _sync(self) -> tuple[int, int]:
+        facts = self.facts.current()  # read first: a commit after this read triggers the next sync
+        if self.facts.model() is None:
+            return 0, 0
+        generation, built, pruned = facts.get("generation"), facts.get("vectors_built"), facts.get("removals_pruned")
+        if self._index is not None and (generation, built) == (self._synced, self._built):
+            return 0, 0
+        if self._index is not None and self._index.shared and not self.db.writer:
+            return 0, 0  # the writer keeps a shared index up to date
+        pruned = int(pruned or 0)
+        if self._index is not None and not self.db.writer and (
+                built != self._built or self._index.state.last_removal < pruned):
+            # The writer built the index anew, or pruned removals this copy still lacks: the
+            # saved index has them (a writer's own copy is never behind its own pruning).
+            self._index.close()
+            self._index, self.unsaved = None, 0
+        index = self.index
+        if index.shared and not self.db.writer:
+            return 0, 0
+        # What the index lacks, in one statement (one snapshot): the latest removal, the removals
+        # after its last (only of ids it can hold: later ones were added and removed while it was
+        # away), and whether any keyframe is newer than its last.
+        latest = select(func.max(VectorRemoval.seq)).scalar_subquery()
+        removals = select(func.group_concat(VectorRemoval.keyframe_id)).where(
+            VectorRemoval.seq > index.state.last_removal,
+            VectorRemoval.keyframe_id <= index.state.last_keyframe).scalar_subquery()
+        newer = select(Keyframe.id).where(Keyframe.id > index.state.last_keyframe).limit(1).scalar_subquery()
+        with self.db.session() as s:
+            latest, removals, newer = s.execute(select(latest, removals, newer)).one()
+        last_removal = max(pruned, latest or 0)
+        gone = np.fromstring(removals, dtype=np.int64, sep=",") if removals else np.zeros(0, np.int64)
+        if index.mapped and (len(gone) or newer is not None):
+            # A mapped index is read-only: read the file into memory, then catch that up.
+            self._map_file, self._index = False, None
+            return self._sync()
+        removed = index.remove(gone) if len(gone) else 0
+        added, last_keyframe = 0, index.state.last_keyframe
+        if newer is not None:
+            for ids, vecs in self.catalog.vectors_after(last_keyframe):
+                index.add(ids, vecs, self.filter_fields(ids) if index.keeps_fields else None)
+                added, last_keyframe = added + len(ids), int(ids[-1])
+        index.state = IndexState(last_keyframe, last_removal)
+        self.unsaved += added + removed
+        self._synced = generation
+        return added, removed
+
+    def filter_fields(self, keyframe_ids: np.ndarray) -> list[dict]:
+        """The fields an index that keeps them filters on (video, time, each feature's), for
+        each of these keyframes in their order."""
+        with self.db.session() as s:
+            core = {kid: {"video": stem, "time": t} for kid, stem, t in s.execute(
+                select(Keyframe.id, Video.stem, Keyframe.timestamp).join(Video, Keyframe.video_id == Video.id)
+                .where(Keyframe.id.in_(ids_param(keyframe_ids))))}
+            for feature in features.FEATURES.values():
+                if feature.milvus_fields:
+                    for kid, values in feature.milvus_values(s, keyframe_ids).items():
+                        core[kid].update(values)
+        return [core[int(kid)] for kid in keyframe_ids]
+
+    def fields_changed(self, keyframe_ids: np.ndarray) -> None:
+        """Analyses changed these keyframes' filter fields: an index that keeps them gets them
+        again (one opened for the first time here is filled first)."""
+        with self.lock:
+            self._sync()
+            if self.index.keeps_fields:
+                ids, vectors = self.catalog.stored_vectors(keyframe_ids)
+                self.index.add(ids, vectors, self.filter_fields(ids))
+
+    # -- building and saving ----------------------------------------------------------------------
+
+    def build(self, force: bool = False) -> str | None:
+        """The writer, after a run (and `evr reindex`): build the index anew when its kind should
+        change (`[vectors] kind`, or "auto" and the archive's size), when it outgrew its training,
+        when it disagrees with SQLite, or when `force`d. Returns the kind built, or None when
+        the index was fine as it was (or holds nothing yet)."""
+        model = self.facts.model()
+        if model is None:
+            return None
+        with self.lock:
+            self._sync()
+            current = self.index
+            keyframes = self.catalog.keyframe_count()
+            kind = kind_for(self.backend.settings, keyframes)
+            if not (force or kind != current.kind or current.ntotal != keyframes or current.outgrown()):
+                return None
+            log.info("building the %s vector index over %s keyframes", kind, f"{keyframes:,}")
+            with self.db.session() as s:
+                last_removal = _last_removal(s, int(self.facts.get("removals_pruned") or 0))
+                ids = id_array(s, select(Keyframe.id))
+
+            def sample(n: int) -> np.ndarray:
+                chosen = np.sort(np.random.default_rng(0).choice(ids, n, replace=False))
+                return self.catalog.stored_vectors(chosen)[1]
+
+            index = self.backend.empty(kind, model.dim, len(ids), sample, current)
+            last_keyframe = 0
+            for batch_ids, vecs in self.catalog.vectors_after(0):
+                index.add(batch_ids, vecs, self.filter_fields(batch_ids) if index.keeps_fields else None)
+                last_keyframe = int(batch_ids[-1])
+            index.state = IndexState(last_keyframe, last_removal)
+            # Until this save the old index stays: a kill leaves it, and the next run catches it
+            # up and builds again.
+            self._index, self.unsaved = index, index.ntotal
+            self._synced = None
+            self.flush()
+            self.facts.set({"vectors_built": str(time.time_ns())})  # readers open the new index
+            self._built = self.facts.get("vectors_built")
+            return kind
+
+    def flush(self) -> None:
+        """Save the index if it changed since the last save."""
+        with self.lock:
+            if not (self.unsaved or self.file_problem) or self._index is None:
+                return
+            with self.db.writing(self.backend.path, self._index.nbytes):
+                self._index.save()
+            self.unsaved, self.file_problem = 0, None
+            self._last_save = time.monotonic()
+            if not self._index.shared and not self.facts.get("vectors_saved"):
+                self.facts.set({"vectors_saved": "1"})  # from now on a missing file is damage, not lag
+
+    def checkpoint(self) -> None:
+        """Save the index if the last save is `checkpoint_s` old (the writer calls this between
+        videos: readers then see an index at most that far behind SQLite)."""
+        if time.monotonic() - self._last_save >= self.checkpoint_s:
+            self.flush()
+
+    def prune_removals(self) -> None:
+        """Drop the logged removals the saved index has applied (the writer, at close)."""
+        # A shared index keeps the log: a FAISS file of this directory, used again later, catches
+        # up from it (a collection is told apart by its own recorded state).
+        if self._index is None or self.unsaved or self._index.shared:
+            return
+        applied = self._index.state.last_removal
+        if applied > int(self.facts.get("removals_pruned") or 0):
+            with self.db.transaction() as s:
+                s.execute(delete(VectorRemoval).where(VectorRemoval.seq <= applied))
+                s.merge(Meta(key="removals_pruned", value=str(applied)))
+            self.facts.refresh()
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+
+
+def _last_removal(s, pruned: int) -> int:
+    """The seq of the latest logged removal (`pruned` when the writer pruned them all)."""
+    return max(pruned, s.scalar(select(func.max(VectorRemoval.seq))) or 0)
