@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from indexer.pipeline import Indexer  # noqa: E402
 from indexer.settings import ClipSettings, DecodeSettings, IndexSettings  # noqa: E402
 from indexer.encoders import ClipEncoder  # noqa: E402
-from indexer.analyzers.ocr import OcrAnalyzer  # noqa: E402
-from indexer.analyzers.persons import PersonAnalyzer  # noqa: E402
-from indexer.settings import OcrSettings, PersonSettings, SpeechIndexSettings  # noqa: E402
+from indexer.analyzers import features_off  # noqa: E402
+from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings  # noqa: E402
+from indexer.analyzers.persons import PersonAnalyzer, PersonSettings  # noqa: E402
 from indexer.decoders import BACKENDS, open_video  # noqa: E402
 from indexer.keyframes import KeyframeSelector  # noqa: E402
 from indexer.scan import find_videos  # noqa: E402
@@ -84,8 +84,7 @@ def rss_child(video: Path, backend: str, model: str) -> int:
     settings = IndexSettings(
         decode=DecodeSettings(backends=[backend]),
         clip=ClipSettings(model=model, pretrained="none", device="cpu"),
-        ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),
-        speech=SpeechIndexSettings(enabled=False),
+        features=features_off(),
     )
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp), writer=True) as store:
         report = Indexer(store, settings).run([video], progress=False)
@@ -135,10 +134,9 @@ def main() -> int:
 
     settings = IndexSettings(
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device),
-        ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),  # timed on their own below
-        speech=SpeechIndexSettings(enabled=False),  # benchmarks/speech.py
+        features=features_off(),  # OCR and persons are timed on their own below, speech in benchmarks/speech.py
     )
-    files, _ = find_videos([args.videos], settings.extensions)
+    files, _ = find_videos([args.videos], settings.run.extensions)
     backends = [args.backend] + [b for b in settings.decode.backends if b != args.backend]
     print(f"{len(files)} videos under {args.videos}", file=sys.stderr)
 

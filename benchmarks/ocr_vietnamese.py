@@ -26,8 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyzers.ocr import OcrAnalyzer  # noqa: E402
-from indexer.settings import OcrSettings  # noqa: E402
+from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings  # noqa: E402
 from storage.textfold import fold  # noqa: E402
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-core

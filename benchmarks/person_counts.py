@@ -15,9 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyzers.persons import PersonAnalyzer  # noqa: E402
+from indexer.analyzers.persons import PersonAnalyzer, PersonSettings  # noqa: E402
 from indexer.decoders import open_video  # noqa: E402
-from indexer.settings import PersonSettings  # noqa: E402
 
 # clip: (every step-th frame, hand counts of those frames in order)
 TRUTH = {

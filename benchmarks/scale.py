@@ -219,7 +219,7 @@ def _run_evr(data: Path, kind: str, *args: str) -> tuple[float, int]:
              "try:\n    runpy.run_module('ui.cli', run_name='__main__')\n"
              "finally:\n    hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
              "    print('RSS', int(hwm.split()[1]) // 1024, file=sys.stderr)")
-    env = {**os.environ, "EVR_STORAGE_DATA_DIR": str(data), "EVR_CLIP_MODEL": "ViT-L-14", "EVR_INDEX_KIND": kind,
+    env = {**os.environ, "EVR_STORAGE_DATA_DIR": str(data), "EVR_CLIP_MODEL": "ViT-L-14", "EVR_VECTORS_KIND": kind,
            "EVR_CLIP_PRETRAINED": "none", "EVR_CLIP_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True)

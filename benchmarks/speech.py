@@ -26,9 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyzers.speech import PocketsphinxBackend, WhisperBackend  # noqa: E402
+from indexer.analyzers.speech import PocketsphinxBackend, SpeechSettings, WhisperBackend  # noqa: E402
 from indexer.audio import RATE, pcm_blocks  # noqa: E402
-from indexer.settings import SpeechIndexSettings  # noqa: E402
 from storage.textfold import words  # noqa: E402
 
 SENTENCES = [
@@ -84,7 +83,7 @@ def word_errors(said: list[str], heard: list[str]) -> int:
 
 
 def backend_of(name: str, model: str):
-    settings = SpeechIndexSettings(backend=name, model=model, language="en")
+    settings = SpeechSettings(backend=name, model=model, language="en")
     if name == "pocketsphinx":
         return PocketsphinxBackend(settings), None
     folder, why = WhisperBackend.locate(settings, download=True)

@@ -23,7 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer.pipeline import Indexer  # noqa: E402
 from indexer.runners import RayRunner  # noqa: E402
-from indexer.settings import ClipSettings, IndexSettings, OcrSettings, PersonSettings, SpeechIndexSettings  # noqa: E402
+from indexer.analyzers import features_off  # noqa: E402
+from indexer.analyzers.ocr import OcrSettings  # noqa: E402
+from indexer.analyzers.persons import PersonSettings  # noqa: E402
+from indexer.settings import ClipSettings, IndexSettings  # noqa: E402
 from storage import Store  # noqa: E402
 
 
@@ -48,9 +51,8 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     settings = IndexSettings(
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device="cpu"),
-        ocr=OcrSettings(enabled=args.analyzers, backend="tesseract"),
-        persons=PersonSettings(enabled=args.analyzers, backend="mediapipe"),
-        speech=SpeechIndexSettings(enabled=False),
+        features={**features_off(), "ocr": OcrSettings(enabled=args.analyzers, backend="tesseract"),
+                  "persons": PersonSettings(enabled=args.analyzers, backend="mediapipe")},
     )
     print(f"{args.videos}: CLIP {args.model} ({args.pretrained}), analyzers {'on' if args.analyzers else 'off'}, "
           f"{os.cpu_count()} CPUs")

@@ -100,7 +100,7 @@ class Indexer:
     ) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
-        files, unreadable = find_videos(paths, self.settings.extensions)
+        files, unreadable = find_videos(paths, self.settings.run.extensions)
         report.videos_failed += [{"path": str(p), "error": why} for p, why in unreadable]
         try:
             self._run(files, prune, retry_failed, progress, report)

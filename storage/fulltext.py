@@ -171,6 +171,8 @@ def add_texts(s: Session, fts_table: str, entries: list[tuple[int, str]]) -> Non
     s.execute(text(f"INSERT INTO {fts_table}(rowid, text) VALUES (:id, :text)"),
               [{"id": rowid, "text": said} for rowid, said in folded])
     terms = {t for _, said in folded for t in words(said)}
+    if not terms:  # texts of punctuation only ("--", "...")
+        return
     s.execute(text("INSERT OR IGNORE INTO fts_terms(source, length, term) VALUES (:source, :length, :term)"),
               [{"source": fts_table, "length": len(t), "term": t} for t in sorted(terms)])
 

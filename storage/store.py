@@ -17,6 +17,7 @@ index there. Nothing outside storage/ touches SQLite, the vector index file or M
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog
@@ -27,12 +28,21 @@ from .fulltext import Words
 from .health import Health
 from .meta import IndexFacts
 from .migrations import prepare
+from .rules import between, rule, text
 from .mirror import VectorMirror
 from .types import ModelInfo
 from .vectors import VectorIndexSettings
 from .writes import Writes
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """[storage]: where the index lives, and how far its vector index may lag a run."""
+
+    data_dir: str = rule(text("a folder"), default="data")  # relative to the config file
+    checkpoint_s: float = rule(between(0), default=10.0)  # save the vector index at least this often in a run
 
 
 class Store:

@@ -35,7 +35,7 @@ TEST_ENV = {
     # the tests of those analyzers (tests/test_analyzers.py); speech by tests/test_speech.py.
     "EVR_OCR_ENABLED": "false",
     "EVR_PERSONS_ENABLED": "false",
-    "EVR_SPEECH_INDEX_ENABLED": "false",
+    "EVR_SPEECH_ENABLED": "false",
 }
 
 # A small, varied set: MSR-VTT clips, a variable-frame-rate file, an mkv, a rotated file.

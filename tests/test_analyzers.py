@@ -12,8 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from indexer.analyzers.persons import POSE_LABELS, PersonAnalyzer
-from indexer.settings import PersonSettings
+from indexer.analyzers.persons import POSE_LABELS, PersonAnalyzer, PersonSettings
 
 from .conftest import REPO, evr
 
@@ -115,8 +114,7 @@ def test_tesseract_runs_after_decord_in_one_process(videos):
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from indexer.decoders import open_video
-from indexer.analyzers.ocr import OcrAnalyzer
-from indexer.settings import OcrSettings
+from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
 source = open_video({str(videos / "msrvtt/video7010.mp4")!r}, ["decord"], 360)
 assert source.info.backend == "decord"
 next(iter(source.frames()))
@@ -143,8 +141,7 @@ def test_missing_ocr_language_is_reported_and_the_rest_indexed(tmp_path, videos,
 
 
 def test_tesseract_without_a_language_model_says_which_package(tmp_path, monkeypatch, caplog):
-    from indexer.analyzers.ocr import OcrAnalyzer
-    from indexer.settings import OcrSettings
+    from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
 
     monkeypatch.setattr("indexer.analyzers.ocr.tesseract_backend.tessdata_dirs", lambda s: [tmp_path])
     (tmp_path / "eng.traineddata").write_bytes(b"")  # only English is there

@@ -58,14 +58,14 @@ def test_milvus_gives_the_hits_of_exact_faiss(planted, milvus_engine):
 def test_cli_fills_milvus_and_searches_it(planted, tmp_path, capsys, monkeypatch):
     engine, facts = planted
     data = engine.store.data_dir
-    monkeypatch.setenv("EVR_STORAGE_MILVUS_URI", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("EVR_VECTORS_MILVUS_URI", str(tmp_path / "cli.db"))
     code, _, err = run(capsys, "--data-dir", data, "reindex", "--vectors", "milvus")
     assert code == 0 and "built the milvus vector index over 80 keyframes" in err
-    assert 'EVR_STORAGE_VECTORS=milvus' in err  # the config still says faiss
+    assert 'EVR_VECTORS_BACKEND=milvus' in err  # the config still says faiss
     args = ("--data-dir", data, "search", "--like", facts[("beta", 3)], "--min-persons", "1", "--pose", "standing",
             "--json")
     code, on_faiss = evr(*args, capsys=capsys)
-    monkeypatch.setenv("EVR_STORAGE_VECTORS", "milvus")
+    monkeypatch.setenv("EVR_VECTORS_BACKEND", "milvus")
     code2, on_milvus = evr(*args, capsys=capsys)
     assert code == code2 == 0 and on_faiss
     assert [(h["keyframe_id"], round(h["score"], 4)) for h in on_milvus] == \
@@ -73,7 +73,7 @@ def test_cli_fills_milvus_and_searches_it(planted, tmp_path, capsys, monkeypatch
 
 
 def test_index_runs_keep_a_collection_in_step(sample_dir, videos, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("EVR_STORAGE_VECTORS", "milvus")  # Milvus Lite in <data_dir>/milvus.db
+    monkeypatch.setenv("EVR_VECTORS_BACKEND", "milvus")  # Milvus Lite in <data_dir>/milvus.db
     data = tmp_path / "data"
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -95,21 +95,21 @@ def test_index_runs_keep_a_collection_in_step(sample_dir, videos, tmp_path, caps
 
 def test_unreachable_or_empty_milvus_gives_one_line(planted, tmp_path, capsys, monkeypatch):
     engine, facts = planted
-    monkeypatch.setenv("EVR_STORAGE_VECTORS", "milvus")
+    monkeypatch.setenv("EVR_VECTORS_BACKEND", "milvus")
     search = ("--data-dir", engine.store.data_dir, "search", "--like", facts[("alpha", 1)])
-    monkeypatch.setenv("EVR_STORAGE_MILVUS_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("EVR_VECTORS_MILVUS_URI", "http://127.0.0.1:9")
     code, _, err = run(capsys, *search)
     assert code == 1 and "cannot reach Milvus at http://127.0.0.1:9" in err
     assert len(err.strip().splitlines()) == 1, err
-    monkeypatch.setenv("EVR_STORAGE_MILVUS_URI", str(tmp_path / "never-filled.db"))
+    monkeypatch.setenv("EVR_VECTORS_MILVUS_URI", str(tmp_path / "never-filled.db"))
     code, _, err = run(capsys, *search)
     assert code == 1 and "run `evr reindex --vectors milvus`" in err and len(err.strip().splitlines()) == 1
 
 
 def test_milvus_settings_are_checked_where_they_enter(capsys, monkeypatch):
-    monkeypatch.setenv("EVR_STORAGE_MILVUS_URI", "milvus.sqlite")
+    monkeypatch.setenv("EVR_VECTORS_MILVUS_URI", "milvus.sqlite")
     code, _, err = run(capsys, "stats")
-    assert code == 2 and "storage.milvus_uri must be a Milvus Lite file ending in .db" in err
+    assert code == 2 and "vectors.milvus_uri must be a Milvus Lite file ending in .db" in err
     assert dataclasses.fields(VectorIndexSettings)  # the settings class the edge fills
 
 
@@ -119,6 +119,6 @@ def test_a_lite_file_held_by_another_process_gives_one_line(planted, milvus_engi
     milvus_engine.store.vectors.sync()  # this process holds the Lite file
     s = milvus_engine.store.vectors.backend.settings
     done = evr_process("--data-dir", engine.store.data_dir, "search", "--like", facts[("alpha", 1)],
-                       env_extra={"EVR_STORAGE_VECTORS": "milvus", "EVR_STORAGE_MILVUS_URI": s.milvus_uri})
+                       env_extra={"EVR_VECTORS_BACKEND": "milvus", "EVR_VECTORS_MILVUS_URI": s.milvus_uri})
     assert done.returncode == 1
     assert "Milvus Lite serves one process at a time" in done.stderr and "Traceback" not in done.stderr, done.stderr

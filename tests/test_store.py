@@ -253,8 +253,8 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
 def test_analyses_are_stored_by_their_feature_s_name(store):
     """An analyzer's results reach storage under its feature's name; a name with no storage is
     refused before anything is written."""
-    from indexer.analyzers import FileAnalyzer, FrameAnalyzer, analyzer_classes, enabled_analyzers
-    from indexer.settings import IndexSettings, OcrSettings, PersonSettings, SpeechIndexSettings
+    from indexer.analyzers import FileAnalyzer, FrameAnalyzer, analyzer_classes, enabled_analyzers, features_off
+    from indexer.settings import IndexSettings
     from storage import FEATURES, TextBox
 
     # Every registered feature has an analyzer that reads as its storage keeps results.
@@ -262,8 +262,7 @@ def test_analyses_are_stored_by_their_feature_s_name(store):
     assert set(classes) == set(FEATURES) == {"ocr", "persons", "speech"}
     assert all(issubclass(classes[n], FileAnalyzer if f.per_video else FrameAnalyzer) for n, f in FEATURES.items())
     assert set(enabled_analyzers(IndexSettings())) == set(FEATURES)
-    assert enabled_analyzers(IndexSettings(ocr=OcrSettings(enabled=False), persons=PersonSettings(enabled=False),
-                                           speech=SpeechIndexSettings(enabled=False))) == {}
+    assert enabled_analyzers(IndexSettings(features=features_off())) == {}
     vid = store.writes.start_video("/v/a.mp4", 100, 1)
     text = [TextBox("BẢN TIN", (0.1, 0.8, 0.9, 0.9), 0.9)]
     store.writes.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"ocr": text}),

@@ -16,7 +16,8 @@ import pytest
 from benchmarks.scale import clustered
 from storage import KeyframeFilter, ModelInfo, NewKeyframe, PersonPose, PersonsInFrame, Store, VideoInfo
 from storage.vectors import FlatIndex, IvfIndex, VectorIndexSettings
-from storage.vectors.ivf import MIN_VECTORS, training_size
+from storage.vectors.base import IVF_MIN_VECTORS as MIN_VECTORS
+from storage.vectors.ivf import training_size
 
 from .conftest import REPO, nearest, vector_of
 

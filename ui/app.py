@@ -25,10 +25,11 @@ from search.export import AIC_MAX_LINES, aic_csv, hits_json
 from search.printable import printable
 from search.summary import LANGUAGES, Summarizer, clock
 from storage import KeyframeFilter, NoIndexError, StoreError
-from ui.config import MAX_PAGE_SIZE, AppConfig, ConfigError, load_config
+from ui.config import AppConfig, ConfigError, load_config
+from ui.settings import MAX_PAGE_SIZE
 from ui.dres import TASKS, DresClient, DresError, DuplicateSubmission, answer_for
 from ui.media import playable_video
-from ui.speech import SpeechError, speak
+from ui.voice import VoiceError, speak
 from ui.text import plain
 
 MODES = ("Text", "Similar frame", "Image", "Temporal")
@@ -323,11 +324,11 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
         st.markdown(plain(summary.text))
         if st.button("Read aloud", key="speak"):
             try:
-                spoken = speak(summary.text, language, config.data_dir / "audio", config.speech)
+                spoken = speak(summary.text, language, config.data_dir / "audio", config.voice)
                 st.audio(spoken.path.read_bytes(), format="audio/mpeg" if spoken.path.suffix == ".mp3" else "audio/wav")
                 st.caption(f"Spoken by {spoken.engine}" + (" (offline voice)" if spoken.offline else " (Google TTS)"))
                 st.session_state.spoken = spoken
-            except SpeechError as exc:
+            except VoiceError as exc:
                 st.error(plain(exc))
 
 

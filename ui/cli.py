@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("keyframe_id", type=int)
     p.add_argument("--lang", choices=["en", "vi"], help="summary language (default: summary.language)")
-    p.add_argument("--speak", type=Path, metavar="FILE", help="also write it as speech (gTTS mp3 or espeak-ng wav; "
+    p.add_argument("--speak", type=Path, metavar="FILE", help="also write it as spoken audio (gTTS mp3 or espeak-ng wav; "
                    "the extension is a hint, converted with ffmpeg when it differs)")
     p.add_argument("--json", action="store_true")
 
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", help="build the vector index anew from the stored vectors "
                        "(after changing [index] kind; `evr index` also does it when needed)")
     _common(p)
-    p.add_argument("--vectors", choices=["faiss", "milvus"], help="fill this one ([storage] vectors says which "
+    p.add_argument("--vectors", choices=["faiss", "milvus"], help="fill this one ([vectors] backend says which "
                    "searches use)")
 
     p = sub.add_parser("stats", help="counts and a consistency check of the index")
@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "clip": {"device": getattr(args, "device", None)},
                 "index": {"workers": getattr(args, "workers", None), "ray_address": getattr(args, "ray", None)},
-                "storage": {"data_dir": getattr(args, "data_dir", None), "vectors": getattr(args, "vectors", None)},
+                "storage": {"data_dir": getattr(args, "data_dir", None)},
+                "vectors": {"backend": getattr(args, "vectors", None)},
                 "ui": {"host": getattr(args, "host", None), "port": getattr(args, "port", None)},
             },
         )
@@ -217,14 +218,14 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
     from storage import ModelMismatchError, NoIndexError, StoreError, UnknownVideoError
 
     from .dres import DresError, DuplicateSubmission
-    from .speech import SpeechError
+    from .voice import VoiceError
 
     table: list[tuple[tuple[type[BaseException], ...], int, str]] = [
         ((ConfigError,), EXIT_USAGE, "configuration: "),
         ((ModelUnavailableError,), EXIT_NO_MODEL, ""),
         ((QueryError, FileNotFoundError, ModelMismatchError, NoIndexError, UnknownVideoError, AicFormatError,
           DuplicateSubmission), EXIT_USAGE, ""),
-        ((StoreError, DresError, RayUnavailableError, SpeechError), EXIT_FAILED, ""),
+        ((StoreError, DresError, RayUnavailableError, VoiceError), EXIT_FAILED, ""),
     ]
     for kinds, code, prefix in table:
         if isinstance(exc, kinds):
@@ -383,7 +384,7 @@ def cmd_import(args, config: AppConfig) -> int:
     from indexer.settings import ClipSettings
 
     model = ClipEncoder(ClipSettings(model=args.model, pretrained=args.pretrained)).info  # no weights needed
-    videos = find_package(args.folder, config.index.extensions)  # before the data folder is made
+    videos = find_package(args.folder, config.index.run.extensions)  # before the data folder is made
     with config.open_store(writer=True) as store:
         analysis = KeyframeAnalysis(store, config.index) if args.analyze else None
         report = AicImporter(store, model, config.index, analysis).run(
@@ -474,7 +475,7 @@ def cmd_dres(args, config: AppConfig) -> int:
 def cmd_summarize(args, config: AppConfig) -> int:
     from search.query import check_keyframe_id
 
-    from .speech import speak, write_audio
+    from .voice import speak, write_audio
 
     check_keyframe_id(args.keyframe_id)
     if args.speak:
@@ -483,7 +484,7 @@ def cmd_summarize(args, config: AppConfig) -> int:
         summary = engine.summarizer(config.summary).summarize(args.keyframe_id, args.lang)
     out = summary.to_json()
     if args.speak:
-        spoken = speak(summary.text, summary.language, config.data_dir / "audio", config.speech)
+        spoken = speak(summary.text, summary.language, config.data_dir / "audio", config.voice)
         written = write_audio(spoken, args.speak)
         out.update(audio=str(written.resolve()), engine=spoken.engine)
         say(f"spoken by {spoken.engine}{' (offline voice)' if spoken.offline else ''}: {written}", file=sys.stderr)
@@ -550,7 +551,7 @@ def cmd_reindex(args, config: AppConfig) -> int:
         stats = Indexer(store, config.index).rebuild()
     say(f"built the {stats['vector_index']} vector index over {stats['vectors']:,} keyframes", file=sys.stderr)
     if args.vectors and args.vectors != load_config(getattr(args, "config", None)).vectors.backend:
-        say(f'note: searches use it once [storage] vectors = "{args.vectors}" (or EVR_STORAGE_VECTORS={args.vectors})',
+        say(f'note: searches use it once [vectors] backend = "{args.vectors}" (or EVR_VECTORS_BACKEND={args.vectors})',
             file=sys.stderr)
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
 

@@ -3,9 +3,14 @@
 Precedence: command-line flags > environment > config file > built-in defaults.
 Environment variables are named EVR_<SECTION>_<KEY>, e.g. EVR_CLIP_PRETRAINED=none or
 EVR_STORAGE_DATA_DIR=/tmp/evr. The config file is --config FILE, else $EVR_CONFIG, else
-./config.toml when it exists. A relative storage.data_dir in a config file is relative to that
-file's folder; from the environment or a flag, to the current folder.
-This module is the only reader of config.toml: the core receives the dataclasses it builds.
+./config.toml when it exists. A relative storage.data_dir (or vectors.milvus_uri file) in a
+config file is relative to that file's folder; from the environment or a flag, to the current folder.
+
+This module only reads: each section is a settings dataclass of the layer it configures, which
+carries its own rules (storage/rules.py); a value that breaks one is a ConfigError naming the
+setting and where its value came from, before any model loads. The sections are the core's and
+each registered feature's (its analyzer's settings: [ocr], [persons], [speech], ...). The edges
+are the only readers of config.toml: the core receives the dataclasses built here.
 """
 from __future__ import annotations
 
@@ -14,97 +19,56 @@ import dataclasses
 import json
 import math
 import os
-import re
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from indexer.settings import (
-    DECODERS,
-    DEVICES,
-    OCR_BACKENDS,
-    PERSON_BACKENDS,
-    SPEECH_BACKENDS,
-    ClipSettings,
-    DecodeSettings,
-    IndexSettings,
-    KeyframeSettings,
-    OcrSettings,
-    PersonSettings,
-    ShotSettings,
-    SpeechIndexSettings,
-    WorkerSettings,
-    ocr_languages,
-)
-from search.multilingual import TEXT_ENCODERS, QuerySettings
-from search.summary import LANGUAGES, SummarySettings
-from storage.vectors import BACKENDS as VECTOR_BACKENDS
-from storage.vectors import KINDS, VectorIndexSettings
-from storage.vectors.milvus import INDEX_TYPES as MILVUS_INDEX_TYPES
-from storage.vectors.ivf import MIN_VECTORS as IVF_MIN_VECTORS
+from indexer.analyzers import analyzer_classes
+from indexer.settings import ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings, RunSettings, ShotSettings
+from search.multilingual import QuerySettings
+from search.summary import SummarySettings
+from storage import StorageSettings, VectorIndexSettings
+from storage.rules import problem
 
 from .dres import DresSettings, without_credentials
-from .speech import ENGINES, SpeechSettings
+from .settings import UiSettings
+from .voice import VoiceSettings
 
 
 class ConfigError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class StorageSettings:
-    data_dir: str = "data"
-    checkpoint_s: float = 10.0  # save the FAISS index at least this often during an index run
-    vectors: str = VectorIndexSettings.backend  # faiss | milvus
-    milvus_uri: str = VectorIndexSettings.milvus_uri
-    milvus_collection: str = VectorIndexSettings.milvus_collection
-    milvus_index: str = VectorIndexSettings.milvus_index
-
-
-@dataclass(frozen=True)
-class UiSettings:
-    host: str = "127.0.0.1"
-    port: int = 8501
-    page_size: int = 24  # hits per page; "more results" adds another page (at most MAX_PAGE_SIZE)
-
-
-MAX_PAGE_SIZE = 500
-
-
-@dataclass(frozen=True)
-class IndexSection:
-    """[index]: which files are videos, and the vector index over their keyframes."""
-
-    extensions: list[str] = field(default_factory=lambda: IndexSettings().extensions)
-    kind: str = VectorIndexSettings.kind
-    ivf_min_vectors: int = VectorIndexSettings.ivf_min_vectors
-    nprobe: int = VectorIndexSettings.nprobe
-    workers: int = WorkerSettings.workers
-    ray_address: str = WorkerSettings.ray_address
-    cpus_per_worker: float = WorkerSettings.cpus_per_worker
-    gpus_per_worker: float = WorkerSettings.gpus_per_worker
-
-
-# config.toml section -> settings class
-SECTIONS: dict[str, type] = {
+# config.toml section -> settings class, for the core; each feature adds its own (`sections`).
+CORE_SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
-    "index": IndexSection,
+    "vectors": VectorIndexSettings,
+    "index": RunSettings,
     "decode": DecodeSettings,
     "keyframes": KeyframeSettings,
     "shots": ShotSettings,
     "clip": ClipSettings,
-    "ocr": OcrSettings,
-    "persons": PersonSettings,
-    "speech_index": SpeechIndexSettings,
     "query": QuerySettings,
     "summary": SummarySettings,
-    "speech": SpeechSettings,
+    "voice": VoiceSettings,
     "dres": DresSettings,
     "ui": UiSettings,
 }
+# Names an older evr read, and what they are now: "speech" meant the voice that reads summaries
+# (now [voice]) where it now means what is said in the videos (once [speech_index]); the vector
+# index's settings were [index]'s and [storage]'s, where [index] is the index run's.
+RENAMED_SECTIONS = {"speech_index": "speech"}
+RENAMED = {("speech", "engines"): "voice.engines", ("speech", "gtts_timeout_s"): "voice.gtts_timeout_s",
+           ("index", "kind"): "vectors.kind", ("index", "ivf_min_vectors"): "vectors.ivf_min_vectors",
+           ("index", "nprobe"): "vectors.nprobe", ("storage", "vectors"): "vectors.backend",
+           ("storage", "milvus_uri"): "vectors.milvus_uri", ("storage", "milvus_collection"): "vectors.milvus_collection",
+           ("storage", "milvus_index"): "vectors.milvus_index"}
+
+
+def sections() -> dict[str, type]:
+    """Every section: the core's, then each registered feature's (its analyzer's settings)."""
+    return {**CORE_SECTIONS, **{name: cls.settings_class for name, cls in analyzer_classes().items()}}
 
 
 @dataclass(frozen=True)
@@ -112,11 +76,11 @@ class AppConfig:
     source: Path | None  # the config file read, if any
     data_dir: Path
     storage: StorageSettings
-    index: IndexSettings
     vectors: VectorIndexSettings
+    index: IndexSettings
     query: QuerySettings
     summary: SummarySettings
-    speech: SpeechSettings
+    voice: VoiceSettings
     dres: DresSettings
     ui: UiSettings
 
@@ -140,64 +104,56 @@ class AppConfig:
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
                 environ: dict[str, str] | None = None) -> AppConfig:
     environ = dict(os.environ if environ is None else environ)
+    known = sections()
     source = _find_config_file(path, environ)
-    raw: dict[str, dict[str, Any]] = {}
-    if source is not None:
-        try:
-            raw = tomllib.loads(source.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ConfigError(f"config file {source} is not UTF-8 text (is it really a TOML file?)") from None
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {source}: {exc}") from exc
     values: dict[str, dict[str, Any]] = {}
-    for section, table in raw.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
+    where: dict[tuple[str, str], str] = {}  # (section, key) -> where its value came from
+    relative_to = {"storage.data_dir": source.parent if source else Path.cwd(),
+                   "vectors.milvus_uri": source.parent if source else Path.cwd()}
+
+    def put(section: str, key: str, value: Any, origin: str) -> None:
+        values.setdefault(section, {})[key] = _typed(known, section, key, value, origin)
+        where[(section, key)] = origin
+        if f"{section}.{key}" in relative_to and origin != f"{source}":
+            relative_to[f"{section}.{key}"] = Path.cwd()
+
+    for section, table in _read_file(source).items():
+        if section in RENAMED_SECTIONS:
+            raise ConfigError(f"{source}: [{section}] is now [{RENAMED_SECTIONS[section]}]")
+        if section not in known:
+            raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(known)})")
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
         for key, value in table.items():
-            values.setdefault(section, {})[key] = _coerce(section, key, value, f"{source}")
-    data_dir_base = source.parent if source is not None else Path.cwd()
+            put(section, key, value, f"{source}")
     for name, text in environ.items():
-        parsed = _parse_env_name(name)
-        if parsed:
-            section, key = parsed
-            values.setdefault(section, {})[key] = _coerce(section, key, text, f"${name}")
-            if (section, key) == ("storage", "data_dir"):
-                data_dir_base = Path.cwd()
+        found = _setting_of(known, name)
+        if found:
+            put(*found, text, f"${name}")
     for section, table in (overrides or {}).items():
         for key, value in table.items():
             if value is not None:
-                values.setdefault(section, {})[key] = _coerce(section, key, value, "command line")
-                if (section, key) == ("storage", "data_dir"):
-                    data_dir_base = Path.cwd()
-    built = {name: cls(**values.get(name, {})) for name, cls in SECTIONS.items()}
-    for name, settings in built.items():  # rules that span several settings of a section
-        problem = settings.check() if hasattr(settings, "check") else None
-        if problem:
-            raise ConfigError(f"[{name}] {problem}")
-    storage = built["storage"]
-    section = built["index"]
-    index = IndexSettings(
-        decode=built["decode"], keyframes=built["keyframes"], shots=built["shots"], clip=built["clip"],
-        ocr=built["ocr"], persons=built["persons"], speech=built["speech_index"],
-        run=WorkerSettings(workers=section.workers, ray_address=section.ray_address,
-                           cpus_per_worker=section.cpus_per_worker, gpus_per_worker=section.gpus_per_worker),
-        extensions=[e if e.startswith(".") else f".{e}" for e in section.extensions],
-    )
-    milvus_uri = storage.milvus_uri
-    if milvus_uri and "://" not in milvus_uri:  # a Milvus Lite file: relative like data_dir
-        milvus_uri = str((data_dir_base / Path(milvus_uri).expanduser()).resolve())
-    vectors = VectorIndexSettings(kind=section.kind, ivf_min_vectors=section.ivf_min_vectors, nprobe=section.nprobe,
-                                  backend=storage.vectors, milvus_uri=milvus_uri,
-                                  milvus_collection=storage.milvus_collection, milvus_index=storage.milvus_index)
-    query = built["query"]
-    if query.text_encoder_path and query.text_encoder in ("auto", "none"):
-        raise ConfigError("query.text_encoder_path needs query.text_encoder to name the encoder whose files it "
-                          f"holds (one of: {', '.join(TEXT_ENCODERS)})")
-    data_dir = (data_dir_base / Path(storage.data_dir).expanduser()).resolve()
-    return AppConfig(source=source, data_dir=data_dir, storage=storage, index=index, vectors=vectors,
-                     query=built["query"], summary=built["summary"], speech=built["speech"], dres=built["dres"],
+                put(section, key, value, "command line")
+    built = {}
+    for section, cls in known.items():
+        built[section] = cls(**values.get(section, {}))
+        wrong = problem(built[section])
+        if wrong:
+            key, what = wrong
+            if not key:
+                raise ConfigError(f"[{section}] {what}")
+            origin = where.get((section, key), "the default")
+            raise ConfigError(f"{origin}: {section}.{key} {what}, got {_shown(getattr(built[section], key))!r}")
+    vectors = built["vectors"]
+    if vectors.milvus_uri and "://" not in vectors.milvus_uri:  # a Milvus Lite file: relative like data_dir
+        lite = (relative_to["vectors.milvus_uri"] / Path(vectors.milvus_uri).expanduser()).resolve()
+        vectors = dataclasses.replace(vectors, milvus_uri=str(lite))
+    index = IndexSettings(decode=built["decode"], keyframes=built["keyframes"], shots=built["shots"],
+                          clip=built["clip"], run=built["index"],
+                          features={name: built[name] for name in known if name not in CORE_SECTIONS})
+    data_dir = (relative_to["storage.data_dir"] / Path(built["storage"].data_dir).expanduser()).resolve()
+    return AppConfig(source=source, data_dir=data_dir, storage=built["storage"], vectors=vectors, index=index,
+                     query=built["query"], summary=built["summary"], voice=built["voice"], dres=built["dres"],
                      ui=built["ui"])
 
 
@@ -212,188 +168,78 @@ def _find_config_file(path: str | Path | None, environ: dict[str, str]) -> Path 
     return default if default.is_file() else None
 
 
-def _parse_env_name(name: str) -> tuple[str, str] | None:
-    if not name.startswith("EVR_") or name in ("EVR_CONFIG", "EVR_DRES_PASSWORD"):  # not settings
+def _read_file(source: Path | None) -> dict:
+    if source is None:
+        return {}
+    try:
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {source} is not UTF-8 text (is it really a TOML file?)") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {source}: {exc}") from exc
+
+
+def _setting_of(known: dict[str, type], name: str) -> tuple[str, str] | None:
+    """The (section, key) an EVR_* variable sets, or None for a variable that is no setting."""
+    if not name.startswith("EVR_") or name in ("EVR_CONFIG", "EVR_DRES_PASSWORD"):
         return None
     rest = name[4:].lower()
-    # The longest section that starts the name: EVR_SPEECH_INDEX_MODEL is [speech_index] model.
-    for section in sorted(SECTIONS, key=len, reverse=True):
+    for old, new in RENAMED_SECTIONS.items():
+        if rest.startswith(f"{old}_"):
+            raise ConfigError(f"${name}: [{old}] is now [{new}]: use $EVR_{new.upper()}_{rest[len(old) + 1:].upper()}")
+    # The longest section that starts the name: EVR_DRES_TIMEOUT_S is [dres] timeout_s.
+    for section in sorted(known, key=len, reverse=True):
         key = rest.removeprefix(f"{section}_")
         if key != rest and key:
-            _field(section, key, f"${name}")
+            _field(known, section, key, f"${name}")
             return section, key
     return None
 
 
-def _field(section: str, key: str, where: str) -> dataclasses.Field:
-    fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+def _field(known: dict[str, type], section: str, key: str, where: str) -> dataclasses.Field:
+    if (section, key) in RENAMED:
+        new = RENAMED[(section, key)]
+        env = "EVR_" + new.replace(".", "_").upper()
+        raise ConfigError(f"{where}: {section}.{key} is now {new} (${env})")
+    fields = {f.name: f for f in dataclasses.fields(known[section])}
     if key not in fields:
-        known = ", ".join(sorted(fields))
-        raise ConfigError(f"{where}: unknown setting {section}.{key} (known in [{section}]: {known})")
+        raise ConfigError(f"{where}: unknown setting {section}.{key} (known in [{section}]: {', '.join(sorted(fields))})")
     return fields[key]
 
 
-def _coerce(section: str, key: str, value: Any, where: str) -> Any:
-    """A value (TOML-typed, or a string from env/flags) as the field's type, checked against the
-    setting's rule: a bad value stops here, with where it came from, before any model loads."""
-    value = _typed(section, key, value, where)
+def _typed(known: dict[str, type], section: str, key: str, value: Any, where: str) -> Any:
+    """A value (TOML-typed, or a string from the environment or a flag) as the setting's type:
+    a finite number, an integer SQLite can store, a list of strings."""
+    f = _field(known, section, key, where)
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    kind = type(default)
+    wrong = ConfigError(f"{where}: {section}.{key} must be a {kind.__name__} (like {default!r}), got {_shown(value)!r}")
+    try:
+        if isinstance(value, str) and kind is not str:
+            if kind is bool:
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise wrong
+                value = value.lower() in ("1", "true", "yes", "on")
+            elif kind is list:
+                value = json.loads(value) if value.strip().startswith("[") else [
+                    v.strip() for v in value.split(",") if v.strip()]
+            else:
+                value = kind(value)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+    except (TypeError, ValueError, json.JSONDecodeError):
+        raise wrong from None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise wrong
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: {section}.{key} must be a finite number, got {value!r}")
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         raise ConfigError(f"{where}: {section}.{key} is out of range: {value}")
     if isinstance(value, list) and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: {section}.{key} must be a list of strings, got {value!r}")
-    check = RULES.get((section, key))
-    problem = check(value) if check else None
-    if problem:
-        raise ConfigError(f"{where}: {section}.{key} {problem}, got {_shown(value)!r}")
     return value
-
-
-def _typed(section: str, key: str, value: Any, where: str) -> Any:
-    """Convert a value (TOML-typed, or a string from env/flags) to the field's type."""
-    f = _field(section, key, where)
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-    kind = type(default)
-    try:
-        if isinstance(value, str) and kind is not str:
-            if kind is bool:
-                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError(value)
-                return value.lower() in ("1", "true", "yes", "on")
-            if kind is list:
-                value = json.loads(value) if value.strip().startswith("[") else [
-                    v.strip() for v in value.split(",") if v.strip()
-                ]
-            else:
-                return kind(value)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise TypeError
-        return value
-    except (TypeError, ValueError, json.JSONDecodeError):
-        raise ConfigError(
-            f"{where}: {section}.{key} must be a {kind.__name__} (like {default!r}), got {value!r}"
-        ) from None
-
-
-# -- the rule of each setting that has one: a function of the value -> what is wrong, or None --
-
-
-def _one_of(allowed) -> Callable[[Any], str | None]:
-    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
-
-
-def _some_of(allowed) -> Callable[[Any], str | None]:
-    def check(values: list[str]) -> str | None:
-        if not values:
-            return f"must name at least one of {', '.join(allowed)}"
-        bad = [v for v in values if v not in allowed]
-        return f"has unknown {', '.join(map(repr, bad))} (known: {', '.join(allowed)})" if bad else None
-    return check
-
-
-def _between(low: float, high: float = math.inf, *, above: bool = False) -> Callable[[Any], str | None]:
-    def check(v: float) -> str | None:
-        if (v > low if above else v >= low) and v <= high:
-            return None
-        lowest = f"more than {low}" if above else f"at least {low}"
-        return f"must be {lowest}" + (f" and at most {high}" if high != math.inf else "")
-    return check
-
-
-def _ocr_languages(values: list[str]) -> str | None:
-    # Built only when the setting is given: reading easyocr's list is a file read and a parse.
-    return _some_of(ocr_languages())(values)
-
-
-def _query_languages(values: list[str]) -> str | None:
-    from search.multilingual.language import known_codes
-
-    return _some_of(known_codes())([v.lower() for v in values])
-
-
-def _speech_language(value: str) -> str | None:
-    from search.multilingual.language import known_codes
-
-    return _one_of(("auto", *known_codes()))(value)
-
-
-def _text_encoder(value: str) -> str | None:
-    # Read at check time: the table is a module dict (tests add a tiny encoder to it).
-    return _one_of(("auto", "none", *TEXT_ENCODERS))(value)
 
 
 def _shown(value: Any) -> Any:
     """A value as an error message may quote it: an address's password is never shown."""
     return without_credentials(value) if isinstance(value, str) and "://" in value else value
-
-
-def _dres_url(value: str) -> str | None:
-    if value == "":
-        return None
-    if not value.startswith(("http://", "https://")):
-        return "must start with http:// or https://"
-    parts = urlsplit(value)
-    if parts.username is not None or parts.password is not None:
-        return "must hold no user name or password (dres.username; the password at the prompt or in $EVR_DRES_PASSWORD)"
-    return None
-
-
-RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
-    ("storage", "checkpoint_s"): _between(0),
-    ("storage", "vectors"): _one_of(VECTOR_BACKENDS),
-    ("storage", "milvus_uri"): lambda v: None if v == "" or v.startswith(("http://", "https://", "tcp://")) or v.endswith(".db")
-    else "must be a Milvus Lite file ending in .db, or a server URL (http://host:19530)",
-    ("storage", "milvus_collection"): lambda v: None if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", v)
-    else "must be a Milvus collection name (letters, digits, underscores; not starting with a digit)",
-    ("storage", "milvus_index"): _one_of(tuple(MILVUS_INDEX_TYPES)),
-    ("index", "extensions"): lambda v: None if v and all(e.strip(".") for e in v) else "must name file extensions",
-    ("index", "kind"): _one_of(KINDS),
-    ("index", "ivf_min_vectors"): _between(IVF_MIN_VECTORS),
-    ("index", "nprobe"): _between(1, 65536),
-    ("index", "workers"): _between(0, 4096),
-    ("index", "ray_address"): lambda v: None if v in ("", "auto") or re.fullmatch(r"(ray://)?[^\s:/]+:\d{1,5}", v)
-    else 'must be "", "auto", HOST:PORT or ray://HOST:PORT',
-    ("index", "cpus_per_worker"): _between(0, 1024, above=True),
-    ("index", "gpus_per_worker"): _between(0, 64),
-    ("decode", "backends"): _some_of(DECODERS),
-    ("decode", "max_short_side"): _between(0),
-    ("keyframes", "sample_s"): _between(0, above=True),
-    ("keyframes", "max_gap_s"): _between(0, above=True),
-    ("keyframes", "min_change"): _between(0, 1),
-    ("keyframes", "thumbnail_width"): _between(16, 4096),
-    ("shots", "adaptive_threshold"): _between(0, above=True),
-    ("shots", "min_content_val"): _between(0, 255),
-    ("shots", "fade_threshold"): _between(0, 255),
-    ("shots", "min_shot_s"): _between(0),
-    ("shots", "detect_width"): _between(16, 4096),
-    ("clip", "device"): _one_of(DEVICES),
-    ("clip", "batch_size"): _between(1, 4096),
-    ("ocr", "backend"): _one_of(OCR_BACKENDS),
-    ("ocr", "languages"): _ocr_languages,
-    ("ocr", "min_confidence"): _between(0, 1),
-    ("ocr", "max_side"): _between(32),
-    ("ocr", "device"): _one_of(DEVICES),
-    ("persons", "backend"): _one_of(PERSON_BACKENDS),
-    ("persons", "min_score"): _between(0, 1),
-    ("persons", "weights"): _one_of(("default", "none")),
-    ("persons", "device"): _one_of(DEVICES),
-    ("speech_index", "backend"): _one_of(SPEECH_BACKENDS),
-    ("speech_index", "model"): lambda v: None if v.strip() else "must name a model size, a Hugging Face repo or a folder",
-    ("speech_index", "language"): _speech_language,
-    ("speech_index", "device"): _one_of(DEVICES),
-    ("speech_index", "window_s"): _between(30, 3600),
-    ("query", "languages"): _query_languages,
-    ("query", "text_encoder"): _text_encoder,
-    ("summary", "window_s"): _between(0, above=True),
-    ("summary", "language"): _one_of(LANGUAGES),
-    ("summary", "top_tags"): _between(0, 100),
-    ("speech", "engines"): _some_of(ENGINES),
-    ("speech", "gtts_timeout_s"): _between(0, above=True),
-    ("dres", "url"): _dres_url,
-    ("dres", "timeout_s"): _between(0, 600, above=True),
-    ("ui", "port"): _between(1, 65535),
-    ("ui", "page_size"): _between(1, MAX_PAGE_SIZE),
-}

@@ -64,12 +64,12 @@ def _speech(config: AppConfig) -> list[str]:
     """What each speech backend could do here, looked up without a download."""
     from indexer.analyzers.speech import PocketsphinxBackend, WhisperBackend
 
-    s = config.index.speech
+    s = config.index.feature("speech")
     folder, why = WhisperBackend.locate(s, download=False)
     sphinx_why = PocketsphinxBackend.unavailable(s)
     return [f"faster-whisper: model {s.model} " + (f"present ({folder})" if folder else f"MISSING: {why}"),
             "pocketsphinx: " + (sphinx_why or "English (its bundled en-us model)"),
-            f"speech_index.enabled = {str(s.enabled).lower()}, backend = {s.backend}, language = {s.language}"]
+            f"speech.enabled = {str(s.enabled).lower()}, backend = {s.backend}, language = {s.language}"]
 
 
 def _languages(config: AppConfig) -> dict:
@@ -110,12 +110,12 @@ def _languages(config: AppConfig) -> dict:
         translator = f"{query.translate}: {'present, ' + where if present else 'MISSING: ' + where}"
     ocr = []
     for name, backend in BACKENDS.items():
-        langs, folder, missing = backend.plan(config.index.ocr)
+        langs, folder, missing = backend.plan(config.index.feature("ocr"))
         ocr.append(f"{name}: " + (f"reads {langs} ({folder})" if langs else "cannot run") + (f"; {missing}" if missing else ""))
     return {
         "query_languages": f"{', '.join(query.languages)} (detected by lingua; --lang overrides)",
         "query_routing": route,
         "text_encoders": encoders,
         "translator": translator,
-        "ocr_backends": ocr + [f"ocr.backend = {config.index.ocr.backend}"],
+        "ocr_backends": ocr + [f"ocr.backend = {config.index.feature('ocr').backend}"],
     }

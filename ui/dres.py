@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from search import Hit, QueryError
+from storage.rules import between, rule
 
 TASKS = ("kis", "qa", "trake")
 VERDICTS = ("CORRECT", "WRONG", "INDETERMINATE", "UNDECIDABLE")
@@ -51,11 +52,27 @@ class DuplicateSubmission(DresError):
     pass
 
 
+def _url_rule(value: str) -> str | None:
+    if value == "":
+        return None
+    if not value.startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "is not an address"
+    if parts.username is not None or parts.password is not None:
+        return "must hold no user name or password (dres.username; the password at the prompt or in $EVR_DRES_PASSWORD)"
+    return None
+
+
 @dataclass(frozen=True)
 class DresSettings:
-    url: str = ""  # e.g. https://eventretrieval.one (the server's base address)
-    username: str = ""
-    timeout_s: float = 10.0  # for each request
+    """[dres]"""
+
+    url: str = rule(_url_rule, default="")  # e.g. https://eventretrieval.one (the server's base address)
+    username: str = ""  # the password is never a setting: a prompt, or $EVR_DRES_PASSWORD
+    timeout_s: float = rule(between(0, 600, above=True), default=10.0)  # each request, as a whole
 
 
 @dataclass(frozen=True)

@@ -30,5 +30,10 @@ def enabled_analyzers(settings: IndexSettings) -> dict[str, Analyzer]:
     return {name: a for name, a in built.items() if a is not None}
 
 
+def features_off() -> dict:
+    """Every feature's settings switched off (`IndexSettings(features=features_off())`: CLIP only)."""
+    return {name: cls.settings_class(enabled=False) for name, cls in analyzer_classes().items()}
+
+
 __all__ = ["Analyzer", "BackendAnalyzer", "FileAnalyzer", "FrameAnalyzer", "analyzer_class", "analyzer_classes",
-           "enabled_analyzers"]
+           "enabled_analyzers", "features_off"]

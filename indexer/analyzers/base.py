@@ -19,11 +19,17 @@ class Analyzer(ABC):
     for it is analyzed again."""
 
     name: str
+    settings_class: type  # its settings dataclass ([name] in config.toml), with an `enabled` switch
+
+    @abstractmethod
+    def __init__(self, settings) -> None:
+        """Built from its settings; cheap (nothing is loaded)."""
 
     @classmethod
-    @abstractmethod
     def from_settings(cls, settings: IndexSettings) -> Analyzer | None:
         """The analyzer these settings ask for, or None when they switch it off."""
+        own = settings.feature(cls.name)
+        return cls(own) if own.enabled else None
 
     @property
     @abstractmethod

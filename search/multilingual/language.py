@@ -2,14 +2,9 @@
 it tells Vietnamese from English with or without marks: "nguoi dan ong di xe dap" is Vietnamese)."""
 from __future__ import annotations
 
-import functools
+from storage.rules import language_codes as known_codes
 
-
-@functools.cache
-def known_codes() -> tuple[str, ...]:
-    from lingua import Language
-
-    return tuple(sorted(lang.iso_code_639_1.name.lower() for lang in Language.all()))
+__all__ = ["LanguageDetector", "known_codes"]
 
 
 class LanguageDetector:

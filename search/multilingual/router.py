@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from indexer.encoders import ClipEncoder, ModelUnavailableError
 from indexer.settings import ClipSettings
+
+from storage.rules import language_codes, one_of, rule, some_of
 
 from ..errors import QueryError
 from . import table
@@ -30,20 +32,35 @@ log = logging.getLogger(__name__)
 AUTO, NONE = "auto", "none"
 
 
+def _languages(values: list[str]) -> str | None:
+    return some_of(language_codes)([v.lower() for v in values])
+
+
+def _encoders() -> tuple[str, ...]:
+    # Read at check time: the table is a module dict (tests add a tiny encoder to it).
+    return (AUTO, NONE, *table.TEXT_ENCODERS)
+
+
 @dataclass(frozen=True)
 class QuerySettings:
     """[query]: how text queries in other languages than English are encoded."""
 
-    languages: list[str] = field(default_factory=lambda: ["en", "vi"])  # what detection chooses among
+    languages: list[str] = rule(_languages, default_factory=lambda: ["en", "vi"])  # what detection chooses among
     # "auto": the table's first encoder for the index's image space whose weights are present;
     # a name from the table; or "none".
-    text_encoder: str = AUTO
+    text_encoder: str = rule(one_of(_encoders), default=AUTO)
     # A folder with the files of the encoder text_encoder names ("" = the Hugging Face cache).
     text_encoder_path: str = ""
     # "" = off; a translation model to English (Hugging Face repository in the cache, or a local
     # folder), e.g. Helsinki-NLP/opus-mt-vi-en. When set, non-English queries are translated and
     # read by the English tower; the multilingual encoder is then the fallback.
     translate: str = ""
+
+    def check(self) -> str | None:
+        if self.text_encoder_path and self.text_encoder in (AUTO, NONE):
+            return ("query.text_encoder_path needs query.text_encoder to name the encoder whose files it holds "
+                    f"(one of: {', '.join(table.TEXT_ENCODERS)})")
+        return None
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..features.base import MilvusField
-from .base import BACKENDS, KINDS, IndexFileError, IndexState, VectorIndex, VectorIndexSettings
+from .base import BACKENDS, IVF_MIN_VECTORS, KINDS, IndexFileError, IndexState, VectorIndex, VectorIndexSettings
 from .faiss_file import FaissIndex, gpu_available, read_index_file
 from .flat import FlatIndex
-from .ivf import MIN_VECTORS as IVF_MIN_VECTORS
 from .ivf import IvfIndex, training_size
 
 CLASSES: dict[str, type[FaissIndex]] = {"flat": FlatIndex, "ivf": IvfIndex}

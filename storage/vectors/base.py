@@ -15,37 +15,56 @@ What backends differ in is said by properties, not by their type:
 """
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..rules import between, one_of, rule
+
 KINDS = ("auto", "flat", "ivf")
 BACKENDS = ("faiss", "milvus")
+MILVUS_INDEX_TYPES = ("FLAT", "HNSW", "IVF_FLAT")
+# Fewer vectors than this are searched exactly however `kind` is set: k-means would have too few
+# vectors per cell, and exact search over so few takes about 3 ms anyway.
+IVF_MIN_VECTORS = 10_000
 
 
 class IndexFileError(Exception):
     """The index cannot be read (damaged, of another kind or dimension, missing)."""
 
 
+def _milvus_uri(value: str) -> str | None:
+    if value == "" or value.startswith(("http://", "https://", "tcp://")) or value.endswith(".db"):
+        return None
+    return "must be a Milvus Lite file ending in .db, or a server URL (http://host:19530)"
+
+
+def _collection(value: str) -> str | None:
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", value):
+        return None
+    return "must be a Milvus collection name (letters, digits, underscores; not starting with a digit)"
+
+
 @dataclass(frozen=True)
 class VectorIndexSettings:
-    """`[vectors]` in config.toml: where the vectors are searched, which index, how hard the
-    approximate ones look."""
+    """[vectors]: where the vectors are searched, which index, how hard the approximate ones look."""
 
-    kind: str = "auto"  # auto | flat | ivf (the FAISS file)
+    kind: str = rule(one_of(KINDS), default="auto")  # auto | flat | ivf (the FAISS file)
     # "auto" builds an IVF index from this many vectors on: below it exact search takes
     # under ~30 ms on two CPU cores (benchmarks/RESULTS.md), above it grows linearly.
-    ivf_min_vectors: int = 100_000
+    ivf_min_vectors: int = rule(between(IVF_MIN_VECTORS), default=100_000)
     # Cells an IVF search visits; recall@10 >= 0.95 on clustered vectors at 1M (RESULTS.md).
-    nprobe: int = 32
+    nprobe: int = rule(between(1, 65536), default=32)
     # Where the vectors are searched: "faiss" (the file in the data directory, kinds above) or
     # "milvus" (storage/vectors/milvus.py).
-    backend: str = "faiss"
-    milvus_uri: str = ""  # a Milvus Lite file (*.db) or a server's URL; "" = <data_dir>/milvus.db
-    milvus_collection: str = "evr_keyframes"
-    milvus_index: str = "FLAT"  # FLAT (exact) | HNSW | IVF_FLAT
+    backend: str = rule(one_of(BACKENDS), default="faiss")
+    # A Milvus Lite file (*.db, relative to the config file) or a server's URL; "" = <data_dir>/milvus.db
+    milvus_uri: str = rule(_milvus_uri, default="")
+    milvus_collection: str = rule(_collection, default="evr_keyframes")  # one per data directory
+    milvus_index: str = rule(one_of(MILVUS_INDEX_TYPES), default="FLAT")  # FLAT (exact) | HNSW | IVF_FLAT
 
 
 @dataclass(frozen=True)

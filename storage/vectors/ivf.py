@@ -24,9 +24,6 @@ from .faiss_file import FaissIndex
 
 GROWTH_BEFORE_RETRAIN = 4
 SAMPLE_PER_CELL = 50  # training vectors per cell (faiss warns below 39)
-# Fewer vectors than this are searched exactly however `[index] kind` is set: k-means would
-# have too few vectors per cell, and exact search over so few takes about 3 ms anyway.
-MIN_VECTORS = 10_000
 
 
 def cells_for(vectors: int) -> int:

@@ -27,7 +27,7 @@ from .base import IndexState, VectorIndex, VectorIndexSettings
 
 log = logging.getLogger(__name__)
 
-INDEX_TYPES = {"FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}}
+INDEX_TYPES = {"FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}}  # base.MILVUS_INDEX_TYPES
 SEARCH_PARAMS = {"FLAT": {}, "HNSW": {"ef": 256}, "IVF_FLAT": {"nprobe": 32}}
 BATCH = 2000  # rows per upsert: well under gRPC's 64 MB message limit at 768 float dimensions
 CONNECT_TIMEOUT_S = 5.0

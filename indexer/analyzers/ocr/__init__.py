@@ -17,9 +17,9 @@ import numpy as np
 
 from storage.features import TextBox
 
-from ...settings import OCR_BACKENDS, IndexSettings, OcrSettings
 from ..base import BackendAnalyzer, FrameAnalyzer
 from .easyocr_backend import EasyOcrBackend
+from .settings import OcrSettings
 from .tesseract_backend import TesseractBackend
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,9 @@ BACKENDS = {"easyocr": EasyOcrBackend, "tesseract": TesseractBackend}
 
 class OcrAnalyzer(BackendAnalyzer, FrameAnalyzer):
     name = "ocr"
-
-    @classmethod
-    def from_settings(cls, settings: IndexSettings) -> OcrAnalyzer | None:
-        return cls(settings.ocr) if settings.ocr.enabled else None
+    settings_class = OcrSettings
 
     def __init__(self, settings: OcrSettings):
-        if settings.backend not in OCR_BACKENDS:
-            raise ValueError(f"ocr.backend must be one of {', '.join(OCR_BACKENDS)}, not {settings.backend!r}")
         self.settings = settings
 
     def _choose(self) -> EasyOcrBackend | TesseractBackend | None:
@@ -86,4 +81,4 @@ class OcrAnalyzer(BackendAnalyzer, FrameAnalyzer):
         return sorted(boxes, key=lambda b: (int((b.box[1] + b.box[3]) / 2 / max(line, 1e-6)), b.box[0]))
 
 
-__all__ = ["BACKENDS", "OcrAnalyzer"]
+__all__ = ["BACKENDS", "OcrAnalyzer", "OcrSettings"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...settings import OcrSettings
+from .settings import OcrSettings
 from ...encoders import resolve_device
 from .base import RawBox
 

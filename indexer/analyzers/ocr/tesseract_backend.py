@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...settings import OcrSettings
+from .settings import OcrSettings
 from .base import RawBox
 from .easyocr_backend import DETECTOR, easyocr_reader, model_dirs
 

@@ -8,10 +8,10 @@ import numpy as np
 from storage.features import POSE_LABELS, POSTURES, PersonsInFrame
 
 from ...encoders import ModelUnavailableError, resolve_device
-from ...settings import PERSON_BACKENDS, IndexSettings, PersonSettings
 from ..base import FrameAnalyzer
 from .mediapipe_backend import MediapipePersons
 from .pose_labels import pose_labels
+from .settings import PersonSettings
 from .torchvision_backend import TorchvisionPersons, weights_cached
 
 log = logging.getLogger(__name__)
@@ -22,14 +22,9 @@ class PersonAnalyzer(FrameAnalyzer):
     poses and masks them, a batch of keyframes at a time."""
 
     name = "persons"
-
-    @classmethod
-    def from_settings(cls, settings: IndexSettings) -> PersonAnalyzer | None:
-        return cls(settings.persons) if settings.persons.enabled else None
+    settings_class = PersonSettings
 
     def __init__(self, settings: PersonSettings):
-        if settings.backend not in PERSON_BACKENDS:
-            raise ValueError(f"persons.backend must be one of {', '.join(PERSON_BACKENDS)}, not {settings.backend!r}")
         self.settings = settings
         self._backend: MediapipePersons | TorchvisionPersons | None = None
 
@@ -71,4 +66,4 @@ class PersonAnalyzer(FrameAnalyzer):
         return self.backend.analyze(images)
 
 
-__all__ = ["POSE_LABELS", "POSTURES", "PersonAnalyzer", "pose_labels"]
+__all__ = ["POSE_LABELS", "POSTURES", "PersonAnalyzer", "PersonSettings", "pose_labels"]

@@ -5,7 +5,7 @@
 - pocketsphinx (pocketsphinx_backend.py): English only, its model ships with the package: the
   offline fallback.
 
-speech_index.backend = "auto" takes faster-whisper when its model is cached or can be downloaded
+speech.backend = "auto" takes faster-whisper when its model is cached or can be downloaded
 now, else pocketsphinx when the language allows, and says why. The sound is decoded by
 indexer/audio.py and streamed through the backend, so memory does not grow with the video.
 A file without an audio stream has no speech (an empty transcript); a sound track that breaks
@@ -21,9 +21,9 @@ import numpy as np
 from storage.features import SpeechSegment
 
 from ...audio import AudioError, pcm_blocks
-from ...settings import SPEECH_BACKENDS, IndexSettings, SpeechIndexSettings
 from ..base import BackendAnalyzer, FileAnalyzer
 from .pocketsphinx_backend import PocketsphinxBackend
+from .settings import SpeechSettings
 from .whisper_backend import WhisperBackend
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,9 @@ log = logging.getLogger(__name__)
 
 class SpeechAnalyzer(BackendAnalyzer, FileAnalyzer):
     name = "speech"
+    settings_class = SpeechSettings
 
-    @classmethod
-    def from_settings(cls, settings: IndexSettings) -> SpeechAnalyzer | None:
-        return cls(settings.speech) if settings.speech.enabled else None
-
-    def __init__(self, settings: SpeechIndexSettings):
-        if settings.backend not in SPEECH_BACKENDS:
-            raise ValueError(f"speech_index.backend must be one of {', '.join(SPEECH_BACKENDS)}, not {settings.backend!r}")
+    def __init__(self, settings: SpeechSettings):
         self.settings = settings
 
     def _choose(self) -> WhisperBackend | PocketsphinxBackend | None:
@@ -76,4 +71,4 @@ def _readable_blocks(path: str) -> Iterator[np.ndarray]:
         log.warning("%s: the sound is transcribed up to %.1f s only: %s", path, exc.after, exc)
 
 
-__all__ = ["PocketsphinxBackend", "SpeechAnalyzer", "WhisperBackend"]
+__all__ = ["PocketsphinxBackend", "SpeechAnalyzer", "SpeechSettings", "WhisperBackend"]

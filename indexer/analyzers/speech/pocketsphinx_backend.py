@@ -17,7 +17,7 @@ import numpy as np
 
 from storage.features import SpeechSegment
 
-from ...settings import SpeechIndexSettings
+from .settings import SpeechSettings
 from ...audio import RATE
 
 FRAMES_PER_S = 100  # the decoder's frame rate (its `frate`): word times are in these frames
@@ -28,17 +28,17 @@ _ALTERNATE = re.compile(r"\(\d+\)$")  # "that(2)": the dictionary's second pronu
 class PocketsphinxBackend:
     name = "pocketsphinx"
 
-    def __init__(self, settings: SpeechIndexSettings):
+    def __init__(self, settings: SpeechSettings):
         self.settings = settings
         self._decoder = None
 
     @staticmethod
-    def unavailable(settings: SpeechIndexSettings) -> str | None:
+    def unavailable(settings: SpeechSettings) -> str | None:
         """Why this backend cannot transcribe under these settings, or None."""
         # Only where English is all there is to hear: on other speech it returns English words
         # that were never said, and a text query would be fused with them.
         if settings.language != "en":
-            return (f"pocketsphinx reads English only, and speech_index.language is {settings.language!r} "
+            return (f"pocketsphinx reads English only, and speech.language is {settings.language!r} "
                     '(set it to "en" where every video speaks English)')
         return None
 

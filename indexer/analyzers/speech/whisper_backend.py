@@ -17,7 +17,7 @@ import numpy as np
 from storage.features import SpeechSegment
 
 from ...encoders import ModelUnavailableError
-from ...settings import SpeechIndexSettings
+from .settings import SpeechSettings
 from ...audio import RATE
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,13 @@ CUT_STEP_S = 0.1
 class WhisperBackend:
     name = "faster-whisper"
 
-    def __init__(self, settings: SpeechIndexSettings, model_path: str):
+    def __init__(self, settings: SpeechSettings, model_path: str):
         self.settings = settings
         self.model_path = model_path
         self._model = None
 
     @staticmethod
-    def locate(settings: SpeechIndexSettings, download: bool) -> tuple[str | None, str | None]:
+    def locate(settings: SpeechSettings, download: bool) -> tuple[str | None, str | None]:
         """(the model's folder, None), or (None, why it is not here) without a network call
         unless `download`."""
         from faster_whisper.utils import _MODELS, download_model
@@ -54,7 +54,7 @@ class WhisperBackend:
                 return None, f"faster-whisper's model {settings.model!r} is not cached (`evr index` downloads it)"
             return None, (f"faster-whisper's model {settings.model!r} is not cached and cannot be downloaded "
                           f"({type(exc).__name__}); fetch it where there is a network with `hf download {repo}` "
-                          "or set speech_index.model to a folder holding it")
+                          "or set speech.model to a folder holding it")
 
     @property
     def signature(self) -> str:
@@ -70,7 +70,11 @@ class WhisperBackend:
         if device == "auto":
             device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
         elif device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
-            raise ModelUnavailableError('speech_index.device = "cuda" but CTranslate2 sees no CUDA GPU; use "auto" or "cpu"')
+            raise ModelUnavailableError('speech.device = "cuda" but CTranslate2 sees no CUDA GPU; use "auto" or "cpu"')
+        # Whisper samples (temperatures 0.2 to 1.0) where a greedy reading fails its checks.
+        # CTranslate2 seeds each of its threads' generators once, from this seed: so a run
+        # that reads the same videos in the same order gets the same transcripts.
+        ctranslate2.set_random_seed(0)
         try:
             self._model = WhisperModel(self.model_path, device=device,
                                        compute_type="float16" if device == "cuda" else "int8")
