@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 VIDEOS ?= ../shared/data/videos
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench screenshot clean
+.PHONY: setup demo test check bench screenshot clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest -q
+
+# The fast tiers (unit, integration: no browser, Ray, Milvus, model run or whole evr process),
+# for the edit-test loop; `make test` runs every tier.
+check: setup
+	$(BIN)/pytest -q --tiers unit,integration
 
 bench: setup
 	$(BIN)/python benchmarks/index_stages.py --videos "$(VIDEOS)"

@@ -280,6 +280,7 @@ def main() -> int:
         persons = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter.of(min_persons=2)) for i in query_ids])
         pose = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter.of(pose=("standing",))) for i in query_ids])
         few = p50_ms(engine, [Query(like=i, k=10, filters=KeyframeFilter.of(min_persons=4)) for i in query_ids])
+        by_video = p50_ms(engine, [Query(like=i, k=10, group="video", per_video=2) for i in query_ids])
         recall = recall_at_10(engine, vectors, query_ids[:20])
         words, _ = _VOCABULARY
         picked = [words[int(i)] for i in rng.integers(100, 5000, args.queries)]  # found on tens to hundreds
@@ -301,6 +302,7 @@ def main() -> int:
         ("  with --min-persons 2 (a fifth pass)", f"{persons:.1f} ms ({persons / plain:.1f}x)"),
         ("  with --pose standing (a quarter pass)", f"{pose:.1f} ms ({pose / plain:.1f}x)"),
         ("  with --min-persons 4 (1 in 15 pass)", f"{few:.1f} ms ({few / plain:.1f}x)"),
+        ("  --group video --per-video 2 (10 videos)", f"{by_video:.1f} ms ({by_video / plain:.1f}x)"),
         ("recall@10 against exact", f"{recall:.3f}"),
         ("`--ocr WORD` alone, p50 (exact and near)", f"{ocr_exact:.1f} ms (exact words only: "
                                                       f"{ocr_exact_only:.1f} ms)"),

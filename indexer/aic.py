@@ -16,19 +16,18 @@ import json
 import logging
 import math
 import os
-import sys
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from storage import DataDirError, ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
+from storage import ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
 
-from .analyze import AnalyzeReport, KeyframeAnalysis
+from .analyze import KeyframeAnalysis
+from .run import RunReport, Source, run
 from .settings import IndexSettings
-from .thumbnails import image_thumbnail, restore_lost_thumbnails
+from .thumbnails import image_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -69,34 +68,6 @@ class _Row:
     pts_time: float
     fps: float | None
     frame_idx: int
-
-
-@dataclass
-class ImportReport:
-    videos_imported: int = 0
-    videos_skipped: int = 0
-    videos_failed: list[dict] = field(default_factory=list)  # {"video_id", "path", "error"}
-    warnings: list[dict] = field(default_factory=list)  # {"video_id", "warning"}: imported all the same
-    videos_pending: int = 0
-    thumbnails_restored: int = 0  # indexed videos whose lost thumbnail folder was made again
-    stopped: str | None = None  # why the run stopped early (a failing disk)
-    keyframes_added: int = 0
-    seconds: float = 0.0
-    analyzed: AnalyzeReport | None = None  # with --analyze
-
-    def to_json(self) -> dict:
-        return {
-            "videos_imported": self.videos_imported,
-            "videos_skipped": self.videos_skipped,
-            "videos_failed": self.videos_failed,
-            "warnings": self.warnings,
-            "videos_pending": self.videos_pending,
-            "thumbnails_restored": self.thumbnails_restored,
-            "stopped": self.stopped,
-            "keyframes_added": self.keyframes_added,
-            "seconds": round(self.seconds, 3),
-            "analyzed": self.analyzed.to_json() if self.analyzed else None,
-        }
 
 
 def find_package(root: Path, video_extensions: list[str]) -> list[AicVideo]:
@@ -238,46 +209,43 @@ class AicImporter:
         self.store = store
         self.model = model
         self.settings = settings
-        self.thumbnail_width = settings.keyframes.thumbnail_width
         self.analysis = analysis
-        self.vectors = f"aic:{model.name}/{model.pretrained}"  # what made the package's vectors
 
-    def run(self, videos: list[AicVideo], progress: bool | None = None) -> ImportReport:
-        """Import the videos `find_package` found (found first, so a wrong folder writes nothing)."""
-        started = time.perf_counter()
-        report = ImportReport()
-        try:
-            self.store.health.repair()
-            report.thumbnails_restored = restore_lost_thumbnails(self.store, self.settings)
-            self.store.bind_model(self.model)
-            todo = self._changed(videos, report)
-            report.videos_pending = len(todo)
-            bar = tqdm(todo, unit="video", file=sys.stderr, disable=None if progress is None else not progress)
-            for video, (size, mtime_ns) in bar:
-                bar.set_postfix_str(video.video_id, refresh=False)
-                self._import_one(video, size, mtime_ns, report)
-                report.videos_pending -= 1
-                self.store.vectors.checkpoint()
-            bar.close()
-            self.store.vectors.build()
-            self.store.vectors.flush()
-            if self.analysis is not None:
-                report.analyzed = self.analysis.run(progress=progress)
-        except DataDirError as exc:
-            report.stopped = str(exc)
-        report.seconds = time.perf_counter() - started
+    def run(self, videos: list[AicVideo], progress: bool | None = None) -> RunReport:
+        """Import the videos `find_package` found (found first, so a wrong folder writes nothing),
+        then analyze them when asked to."""
+        report = run(self.store, self.settings, AicPackage(videos, self.model, self.settings.keyframes.thumbnail_width),
+                     progress)
+        if self.analysis is not None and report.stopped is None:
+            report.analyzed = self.analysis.run(progress=progress)
         return report
 
-    def _changed(self, videos: list[AicVideo], report: ImportReport) -> list[tuple[AicVideo, tuple[int, int]]]:
+
+class AicPackage(Source):
+    """The videos of an AI Challenge package: each one's files read and checked whole (work),
+    then committed like an indexed video."""
+
+    command = "import"
+
+    def __init__(self, videos: list[AicVideo], model: ModelInfo, thumbnail_width: int):
+        self.videos = videos
+        self.model_info = model
+        self.thumbnail_width = thumbnail_width
+        self.vectors = f"aic:{model.name}/{model.pretrained}"  # what made the package's vectors
+
+    def model(self) -> ModelInfo:
+        return self.model_info
+
+    def plan(self, store: Store, report: RunReport) -> list[tuple[AicVideo, tuple[int, int]]]:
         todo = []
-        for video in videos:
+        for video in self.videos:
             if video.map_csv is None:
                 where = video.keyframe_dir or video.features or video.media_info or video.video_file
                 report.videos_failed.append({"video_id": video.video_id, "path": str(where),
                                              "error": "no map-keyframes CSV for this video"})
                 continue
             fingerprint = video.fingerprint()
-            state = self.store.catalog.video_state(str(video.map_csv))
+            state = store.catalog.video_state(str(video.map_csv))
             unchanged = state is not None and (state.size, state.mtime_ns) == fingerprint
             # An imported video whose vectors this import would give again (its analyses aside), or a
             # failure whose files did not change.
@@ -289,20 +257,28 @@ class AicImporter:
                 todo.append((video, fingerprint))
         return todo
 
-    def _import_one(self, video: AicVideo, size: int, mtime_ns: int, report: ImportReport) -> None:
-        db_id = self.store.writes.start_video(str(video.map_csv), size, mtime_ns)
-        try:
-            keyframes, info, media, warning = self._read(video)
-        except AicFormatError as exc:
-            log.error("%s: %s", video.video_id, exc)
-            self.store.writes.fail_video(db_id, str(exc))
-            report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv), "error": str(exc)})
+    def work(self, store: Store, todo: list, note) -> Iterator[tuple[tuple, tuple | AicFormatError]]:
+        for video, fingerprint in todo:
+            note(video.video_id)
+            try:
+                yield (video, fingerprint), self._read(video)
+            except AicFormatError as exc:
+                yield (video, fingerprint), exc
+
+    def commit(self, store: Store, task: tuple, result: tuple | AicFormatError, report: RunReport) -> None:
+        video, (size, mtime_ns) = task
+        db_id = store.writes.start_video(str(video.map_csv), size, mtime_ns)
+        if isinstance(result, AicFormatError):
+            log.error("%s: %s", video.video_id, result)
+            store.writes.fail_video(db_id, str(result))
+            report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv), "error": str(result)})
             return
+        keyframes, info, media, warning = result
         if warning:
             log.warning("%s: %s", video.video_id, warning)
             report.warnings.append({"video_id": video.video_id, "warning": warning})
-        report.keyframes_added += self.store.writes.save_video(db_id, info, keyframes, Plan("aic", vectors=self.vectors),
-                                                               media=media)
+        report.keyframes_added += store.writes.save_video(db_id, info, keyframes, Plan("aic", vectors=self.vectors),
+                                                          media=media)
         report.videos_imported += 1
 
     def _read(self, video: AicVideo) -> tuple[list[NewKeyframe], VideoInfo, VideoMedia, str | None]:
@@ -314,7 +290,7 @@ class AicImporter:
         if video.keyframe_dir is None:
             raise AicFormatError("no keyframe folder for this video")
         rows = read_map(video.map_csv)
-        vectors = read_features(video.features, len(rows), self.model.dim)
+        vectors = read_features(video.features, len(rows), self.model_info.dim)
         if rows[-1].n > len(vectors):
             raise AicFormatError(f"{video.map_csv.name}: keyframe {rows[-1].n} has no feature row "
                                  f"({video.features.name} has {len(vectors)})")

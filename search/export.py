@@ -15,7 +15,6 @@ from .hits import Hit
 from .printable import csv_cell, json_text, printable
 
 AIC_MAX_LINES = 100
-FORMATS = ("aic", "json")
 
 
 def aic_csv(hits: Sequence[Hit], limit: int = AIC_MAX_LINES) -> str:
@@ -33,9 +32,13 @@ def hits_json(hits: Sequence[Hit]) -> str:
     return json_text([h.to_json() for h in hits]) + "\n"
 
 
+# Each format: how hits are written, and what it is (`evr search --export FORMAT` offers each).
+EXPORTS = {"aic": (aic_csv, "an AI Challenge CSV: video_id,frame_idx, at most 100 lines"),
+           "json": (hits_json, "the hits' JSON, as --json prints it")}
+FORMATS = tuple(EXPORTS)
+
+
 def export(hits: Sequence[Hit], fmt: str) -> str:
-    if fmt == "aic":
-        return aic_csv(hits)
-    if fmt == "json":
-        return hits_json(hits)
-    raise ValueError(f"export format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt not in EXPORTS:
+        raise ValueError(f"export format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    return EXPORTS[fmt][0](hits)

@@ -57,7 +57,7 @@ class Database:
                 self._take_lock()
         elif not self.db_path.exists():
             raise NoIndexError(f"no index in {self.data_dir}: run `evr index <folder>` first "
-                               "(or point --data-dir at an existing index)")
+                               "(or point storage.data_dir at an existing index)")
         self.read_only = not writer and not _writable(self.data_dir)
         # The pool a file database gets (the URL names none: the creator opens the file).
         self.engine = create_engine("sqlite://", creator=self._connect, poolclass=QueuePool)

@@ -12,7 +12,7 @@ class ModelMismatchError(StoreError):
 
 
 class NoIndexError(StoreError):
-    """There is no index where the user pointed (a wrong --data-dir, or nothing indexed yet)."""
+    """There is no index where the user pointed (a wrong storage.data_dir, or nothing indexed yet)."""
 
 
 class UnknownVideoError(StoreError):

@@ -69,7 +69,7 @@ class IndexFacts:
                 f"this index ({self.db.data_dir}) was built with CLIP {stored.label}, not "
                 f"{model.label}: vectors of different models cannot be compared. Set "
                 f"clip.model/clip.pretrained back to {stored.name}/{stored.pretrained}, "
-                f"or use another --data-dir for the new model.")
+                f"or use another data folder (storage.data_dir) for the new model.")
         return False
 
     def check_model(self, model: ModelInfo) -> None:

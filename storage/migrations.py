@@ -46,7 +46,7 @@ def prepare(db: Database, facts: IndexFacts) -> None:
         facts.set({"schema_version": str(SCHEMA_VERSION)})
     elif int(version) > SCHEMA_VERSION:
         raise StoreError(f"{db.data_dir} was written by schema version {version}, this evr uses "
-                         f"{SCHEMA_VERSION}; index into a new --data-dir")
+                         f"{SCHEMA_VERSION}; index into another data folder (storage.data_dir)")
     _mend_once(db, facts)
 
 
@@ -61,7 +61,7 @@ def _check_readable(db: Database, version: str | None) -> None:
                          "(on any folder) once to upgrade it")
     if int(version) > SCHEMA_VERSION:
         raise StoreError(f"{db.data_dir} was written by schema version {version}, this evr uses "
-                         f"{SCHEMA_VERSION}; index into a new --data-dir")
+                         f"{SCHEMA_VERSION}; index into another data folder (storage.data_dir)")
 
 
 def _upgrade(db: Database, version: int) -> None:

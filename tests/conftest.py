@@ -49,6 +49,30 @@ SAMPLE = [
 ]
 
 
+TIERS = ("unit", "integration", "e2e")  # registered in pyproject.toml
+
+
+def pytest_addoption(parser):
+    parser.addoption("--tiers", default=",".join(TIERS),
+                     help="run only the tests of these tiers (comma-separated; `make check`: unit,integration)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test's tier is its closest tier marker (its own, else its module's); a test without
+    one is an error, so no test escapes the tiers."""
+    wanted = set(config.getoption("--tiers").split(","))
+    if wanted - set(TIERS):
+        raise pytest.UsageError(f"--tiers: unknown {', '.join(sorted(wanted - set(TIERS)))} (known: {', '.join(TIERS)})")
+    tier = {item: next((m.name for m in item.iter_markers() if m.name in TIERS), None) for item in items}
+    untiered = [item.nodeid for item, t in tier.items() if t is None]
+    if untiered:
+        raise pytest.UsageError(f"tests without a tier marker ({', '.join(TIERS)}): {', '.join(untiered[:5])}")
+    deselected = [item for item in items if tier[item] not in wanted]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if tier[item] in wanted]
+
+
 def _videos_dir() -> Path:
     candidates = [os.environ.get("EVR_TEST_VIDEOS"), REPO.parent / "shared" / "data" / "videos",
                   REPO / "shared" / "data" / "videos"]

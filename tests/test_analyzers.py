@@ -16,6 +16,8 @@ from indexer.analyzers.persons import POSE_LABELS, PersonAnalyzer, PersonSetting
 
 from .conftest import REPO, evr
 
+pytestmark = pytest.mark.e2e
+
 
 def render_text_video(path: Path, videos: Path) -> None:
     """6 s at 10 fps, 640x360: three shots cut from real clips; on-screen text in shots 2 and 3."""

@@ -21,6 +21,8 @@ from ui.text import WORD_JOINER, plain
 from .conftest import REPO, evr
 from .test_analyzers import render_text_video
 
+pytestmark = pytest.mark.e2e
+
 APP = str(REPO / "ui" / "app.py")
 PAGE = 6  # results per page in these tests (the index holds about a dozen keyframes)
 
@@ -102,6 +104,17 @@ def test_each_filter_changes_hits_as_the_cli_does(app, app_index, capsys, widget
     filtered = app_hits(app)
     assert filtered == cli_hits(app_index, capsys, "a person", *cli_args)
     assert filtered and filtered != unfiltered
+
+
+def test_an_opened_hit_shows_what_the_analyzers_found_in_it(app):
+    app.sidebar.number_input(key="min_persons").set_value(1).run()
+    app.text_input(key="query").input("a person").run()
+    hit = app.session_state["hits"][0]
+    assert hit.fields["person_count"] >= 1
+    app.button(key=f"open_{hit.keyframe_id}").click().run()
+    assert not app.exception
+    assert any("What the analyzers found" in m.value for m in app.markdown)
+    assert any(c.value.count("person ") == hit.fields["person_count"] for c in app.caption)
 
 
 def test_an_opened_hit_can_play_just_its_shot(app):

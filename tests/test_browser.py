@@ -22,6 +22,8 @@ from ui.text import WORD_JOINER
 from .conftest import REPO, TEST_ENV
 from .test_app import planted_hostile_index
 
+pytestmark = pytest.mark.e2e
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` would download another
 
 

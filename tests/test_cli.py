@@ -20,6 +20,8 @@ from storage import Store
 from .conftest import REPO, SAMPLE, TEST_ENV, evr, evr_process
 from .test_decoders import ffprobe_times
 
+pytestmark = pytest.mark.integration
+
 HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "match", "thumbnail",
             "ocr_text", "person_count", "person_area", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language",
             "title", "publish_date", "watch_url", "speech"}
@@ -146,6 +148,7 @@ def test_corrupt_files_are_reported_and_the_rest_indexed(tmp_path, videos, capsy
     assert stats["videos"] == 1 and stats["videos_failed"] == 2 and stats["consistent"]
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_kill_during_indexing_then_resume(tmp_path, sample_dir, indexed):
     data = tmp_path / "data"
     env = {**os.environ, **TEST_ENV, "EVR_STORAGE_CHECKPOINT_S": "3600"}  # FAISS unsaved until the end
@@ -188,6 +191,7 @@ def test_kill_during_indexing_then_resume(tmp_path, sample_dir, indexed):
         assert store.health.stats()["consistent"]
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_missing_weights_give_one_clear_message(tmp_path, videos):
     clip = videos / "msrvtt/video7010.mp4"
     result = evr_process("--data-dir", tmp_path / "a", "index", clip, env_extra={
@@ -222,6 +226,7 @@ def test_model_mismatch_and_bad_queries_are_refused(indexed, tmp_path, capsys, m
     assert "built with CLIP ViT-S-32-alt (none)" in capsys.readouterr().err
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_results_on_stdout_logs_on_stderr(indexed):
     result = evr_process("search", "a red car", "--data-dir", indexed, "--k", "2", "--json")
     assert result.returncode == 0

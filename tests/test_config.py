@@ -7,6 +7,8 @@ import pytest
 
 from ui.config import ConfigError, load_config
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -18,6 +18,8 @@ from .conftest import evr
 from .dres_server import FakeDres, Task, serve
 from .test_faults import run
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def package(videos, tmp_path_factory):
@@ -139,6 +141,7 @@ def test_features_of_another_dimension_or_no_package_are_refused(package, tmp_pa
     assert code == 2 and "holds no AIC package" in err
 
 
+@pytest.mark.e2e  # OCR and person models
 def test_analyze_reads_text_and_people_from_the_imported_images(videos, tmp_path, capsys, monkeypatch):
     from .test_analyzers import render_text_video
 

@@ -8,6 +8,8 @@ import pytest
 from indexer.decoders import BACKENDS, DecodeError, open_video, scaled_size
 from indexer.decoders.base import presentation_times
 
+pytestmark = pytest.mark.integration
+
 
 def ffprobe_times(path) -> list[float | None]:
     """ffmpeg's own time of every frame ("best effort": the pts, else the decode time when a
@@ -36,6 +38,7 @@ def sample_videos(videos) -> list:
     return sorted(p for p in videos.rglob("*") if p.suffix in (".mp4", ".mkv", ".avi"))
 
 
+@pytest.mark.e2e  # every frame of every sample video, with each decoder
 def test_every_sample_video_decodes_at_ffmpegs_frame_times(videos):
     """The decoders as configured by default (the first that opens a file decodes it): every
     frame of every sample video at its true time, never a sentinel or a time counted from

@@ -8,6 +8,8 @@ import pytest
 from search import Hit, QueryError
 from search.export import aic_csv, export, hits_json
 
+pytestmark = pytest.mark.unit
+
 
 def hit(rank: int, video: str, frame: int, then: Hit | None = None) -> Hit:
     return Hit(rank=rank, keyframe_id=rank, video_id=video, video_path=f"/v/{video}.mp4", frame_idx=frame,

@@ -24,6 +24,8 @@ from ui.cli import main
 
 from .conftest import REPO, TEST_ENV, evr, evr_process
 
+pytestmark = pytest.mark.integration
+
 CLIPS = ["video7010", "video7011", "video7012"]
 
 
@@ -126,6 +128,7 @@ def test_read_only_data_dir_is_one_line_and_a_json_report(three_clips, tmp_path,
     assert err.count("evr: error:") == 1 and "Traceback" not in err
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_reads_during_a_live_run_see_a_healthy_index(sample_dir, tmp_path):
     """FAISS is not saved during this run at all: every reader must answer from SQLite."""
     data = tmp_path / "data"
@@ -156,6 +159,7 @@ def test_reads_during_a_live_run_see_a_healthy_index(sample_dir, tmp_path):
     assert searches_with_hits >= 1
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_search_before_anything_is_committed_says_a_run_is_under_way(tmp_path):
     data = tmp_path / "data"
     with Store(data, writer=True):  # an index run that has not committed anything yet
@@ -314,6 +318,7 @@ def big_png(path: Path, side: int) -> None:
                      + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_oversized_query_image_is_refused_from_its_header(tmp_path):
     png = tmp_path / "huge.png"
     big_png(png, 20_000)

@@ -26,6 +26,8 @@ from ui.cli import main
 from .conftest import REPO, TEST_ENV, evr_process, ocr_search
 from .test_decoders import ffprobe_times
 
+pytestmark = pytest.mark.integration
+
 
 def run(capsys, *args) -> tuple[int, object, str]:
     """`evr ARGS` in this process: (exit code, stdout as JSON or text, stderr)."""
@@ -131,6 +133,7 @@ def test_names_that_are_not_utf8_are_indexed_and_come_back_byte_for_byte(odd_nam
     assert code == 0 and csv.splitlines()[0].startswith("bad\\xff\\xfe,")
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_a_non_utf8_name_prints_on_a_strict_utf8_terminal(odd_names):
     """Under a UTF-8 locale Python's stdout refuses surrogates: every output escapes them."""
     _, data = odd_names
@@ -500,6 +503,7 @@ def test_analyze_of_an_unknown_video_is_a_usage_error(indexed, tmp_path, capsys)
     assert code == 2 and "a decoded video, not an imported one" in err
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_a_fifo_as_query_image_is_refused_at_once(indexed, tmp_path):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
@@ -507,6 +511,7 @@ def test_a_fifo_as_query_image_is_refused_at_once(indexed, tmp_path):
     assert result.returncode == 2 and "is not a regular file" in result.stderr
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_decoder_libraries_say_nothing_of_their_own(tmp_path, videos):
     """A file no decoder opens: one line from evr, none from decord's or OpenCV's ffmpeg."""
     folder = tmp_path / "v"

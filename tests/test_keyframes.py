@@ -13,6 +13,8 @@ from indexer.settings import KeyframeSettings, ShotSettings
 
 from .conftest import evr
 
+pytestmark = pytest.mark.integration
+
 FPS = 25.0
 
 

@@ -13,6 +13,8 @@ from storage import KeyframeFilter, Store, VectorIndexSettings
 from .conftest import evr, evr_process, nearest, vector_of
 from .test_faults import run
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def milvus_engine(planted, clip, tmp_path_factory):

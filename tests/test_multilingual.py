@@ -24,6 +24,8 @@ from search.multilingual.translate import Translator
 from .conftest import TEST_ENV, evr, vector_of
 from .test_faults import run
 
+pytestmark = pytest.mark.unit
+
 DIM = 256  # the test CLIP's (ViT-S-32-alt) embedding size
 SPACE = (TEST_ENV["EVR_CLIP_MODEL"], TEST_ENV["EVR_CLIP_PRETRAINED"])
 WORDS = ("người đàn ông đi xe đạp nguoi dan ong di xe dap lũ lụt ở miền trung a man riding bicycle "

@@ -11,6 +11,8 @@ from indexer.decoders import BACKENDS
 from storage import Store
 from ui.config import load_config
 
+pytestmark = pytest.mark.e2e
+
 BATCH = 4
 
 

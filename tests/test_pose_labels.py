@@ -5,6 +5,8 @@ import pytest
 
 from indexer.analyzers.persons.pose_labels import pose_labels
 
+pytestmark = pytest.mark.unit
+
 HIDDEN = (0.0, 0.0, 0.0)
 
 

@@ -16,6 +16,8 @@ def ids(hits):
 
 from .conftest import vector_of, ocr_search
 
+pytestmark = pytest.mark.unit
+
 
 def test_person_range_and_pose_filters_are_exact(planted):
     engine, facts = planted

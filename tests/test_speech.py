@@ -18,6 +18,8 @@ from storage import KeyframeFilter, NewKeyframe, SpeechSegment, Store
 from .conftest import REPO, evr, speech_search
 from .test_store import INFO, unit
 
+pytestmark = pytest.mark.e2e
+
 # What is said in speech.mp4 and when (seconds): words pocketsphinx reads back from espeak-ng.
 SAID = [("hello world", 6.0), ("two three four five", 13.0)]
 

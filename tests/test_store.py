@@ -22,6 +22,8 @@ from storage import (
 
 from .conftest import nearest, ocr_search
 
+pytestmark = pytest.mark.unit
+
 DIM = 8
 MODEL = ModelInfo("test-model", "none", DIM)
 INFO = VideoInfo("decord", 10.0, 25.0, 250, 320, 240)

@@ -21,6 +21,8 @@ from storage.vectors.ivf import training_size
 
 from .conftest import REPO, nearest, vector_of
 
+pytestmark = pytest.mark.unit
+
 DIM = 32
 MODEL = ModelInfo("test-model", "none", DIM)
 INFO = VideoInfo("planted", 100.0, 25.0, 2500, 320, 240)
@@ -100,6 +102,7 @@ def assert_paired(store: Store) -> None:
         assert best[0] == kid and best[1] == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_removals_and_reindexing_keep_ids_and_vectors_paired(archive, tmp_path):
     data, vectors = archive
     copy = tmp_path / "data"
@@ -124,6 +127,7 @@ def test_removals_and_reindexing_keep_ids_and_vectors_paired(archive, tmp_path):
         assert all(nearest(reader, vector_of(reader, int(k)), 1)[0][0] == k for k in again)
 
 
+@pytest.mark.e2e  # whole evr processes
 def test_catching_up_reads_only_what_the_file_lacks_and_ends_exact(archive, tmp_path):
     data, vectors = archive
     copy = tmp_path / "data"
@@ -174,6 +178,7 @@ KILL_DURING_SAVE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.e2e  # whole evr processes
 @pytest.mark.parametrize("kind", ["flat", "ivf"])
 def test_a_kill_while_the_index_is_built_leaves_a_usable_index(archive, tmp_path, kind):
     data, _ = archive

@@ -11,12 +11,15 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from .conftest import SAMPLE, evr
 from .test_faults import run
 from indexer.pipeline import Indexer
 from storage import Store
 from ui.config import load_config
+
+pytestmark = pytest.mark.e2e
 
 
 def _contents(data_dir) -> dict:

@@ -16,6 +16,7 @@ if __package__ in (None, ""):  # `streamlit run ui/app.py` runs this file as a s
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from indexer.encoders import ClipEncoder, ModelUnavailableError
 from storage.features import FEATURES, FilterParam
@@ -29,6 +30,7 @@ from ui.config import AppConfig, ConfigError, load_config
 from ui.settings import MAX_PAGE_SIZE
 from ui.dres import TASKS, DresClient, DresError, DuplicateSubmission, answer_for
 from ui.media import playable_video
+from ui.overlay import draw_shapes
 from ui.voice import VoiceError, speak
 from ui.text import plain
 
@@ -330,6 +332,20 @@ def show_hit(engine: SearchEngine, config: AppConfig, hit: Hit, language: str) -
                 st.session_state.spoken = spoken
             except VoiceError as exc:
                 st.error(plain(exc))
+        found_in_frame(engine, hit)
+
+
+def found_in_frame(engine: SearchEngine, hit: Hit) -> None:
+    """The keyframe with what the analyzers found drawn on it (text boxes, people, poses)."""
+    shapes = {name: found for name, found in engine.shapes(hit.keyframe_id).items() if found}
+    if not shapes:
+        return
+    st.markdown("**What the analyzers found**")
+    frame = shown_thumbnail(hit.thumbnail)
+    if not isinstance(frame, np.ndarray):
+        frame = np.asarray(Image.open(frame).convert("RGB"))
+    st.image(draw_shapes(frame, shapes), width="stretch")
+    st.caption(plain("; ".join(s.label for found in shapes.values() for s in found if s.box is not None)))
 
 
 def dres_sidebar(config: AppConfig) -> None:
