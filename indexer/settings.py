@@ -3,6 +3,7 @@ fill them from config.toml, the environment and flags; each feature's settings l
 analyzer (indexer/analyzers/<name>/settings.py) and travel in `IndexSettings.features`."""
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +61,12 @@ class ClipSettings:
     # random weights (seeded, so every process builds the same model) for tests and offline demos.
     pretrained: str = "openai"
     device: str = rule(one_of(DEVICES), default="auto")
-    batch_size: int = rule(between(1, 4096), default=64)
+    batch_size: int = rule(between(0, 4096), default=0)  # images per CLIP batch; 0: 256 on a GPU, 64 on a CPU
+    # How frames become the model's input: "torch" resizes, crops and normalises them where the
+    # model runs, as open_clip's transform does (indexer/encoders/preprocess.py; faster on a GPU
+    # and on a CPU alike); "pil" is open_clip's own transform; "auto" is torch where it can
+    # reproduce the model's preprocess config, else pil.
+    preprocess: str = rule(one_of(("auto", "torch", "pil")), default="auto")
 
 
 def _extensions(values: list[str]) -> str | None:
@@ -90,6 +96,17 @@ class RunSettings:
     cpus_per_worker: float = rule(between(0, 1024, above=True), default=1.0)
     gpus_per_worker: float = rule(between(0, 64), default=1.0)  # asked for only where the cluster has GPUs
     max_attempts: int = rule(between(1, 100), default=3)  # a video whose worker dies this often fails
+    # Processes that decode videos and choose their keyframes side by side, feeding one batched
+    # model stage in the writer's process (indexer/runners/streaming.py). 0: one per core;
+    # 1: decoding in a thread beside the models, one video at a time. Not used on Ray.
+    decode_workers: int = rule(between(0, 1024), default=0)
+
+    @property
+    def decoders(self) -> int:
+        """decode_workers, with 0 read as the cores this process may use."""
+        if self.decode_workers:
+            return self.decode_workers
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     def __post_init__(self):
         # ".mp4" and "mp4" name the same files.

@@ -25,13 +25,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from dataclasses import asdict
 
 from storage.features import ANALYZER_PATHS
 from storage.types import NewKeyframe, NewShot, Plan, VideoInfo
 
 from .analyzers import FileAnalyzer, FrameAnalyzer, enabled_analyzers
-from .decoders import DecodeError, Frame, VideoSource, one_line, open_video
+from .decoders import DecodeError, Frame, one_line, open_video
 from .encoders import ClipEncoder
 from .keyframes import KeyframeSelector
 from .settings import IndexSettings
@@ -133,61 +135,45 @@ class VideoWorker:
         except Exception as exc:
             if machine_fault(exc):
                 raise
-            result.error = f"cannot decode: {exc}" if isinstance(exc, DecodeError) else one_line(exc)
+            result.error = error_text(exc)
             result.keyframes, result.shots, result.analyses, result.info = [], [], {}, None
             log.debug("details", exc_info=True)
         return result
 
+    def encode(self, images: list, stage_seconds: dict[str, float]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """CLIP vectors and each frame analyzer's results for a batch of RGB keyframes (of any
+        videos): (n, dim) vectors, and per image {analyzer: result} (an analyzer that could not
+        run on an image gives no entry)."""
+        t = time.perf_counter()
+        vectors = self.clip.encode_images(images)
+        stage_seconds["clip"] += time.perf_counter() - t
+        per_image: list[dict[str, Any]] = [{} for _ in images]
+        for name, analyzer in self.frame_analyzers.items():
+            t = time.perf_counter()
+            for found, result in zip(per_image, analyzer.analyze(images)):
+                if result is not None:
+                    found[name] = result
+            stage_seconds[name] += time.perf_counter() - t
+        return vectors, per_image
+
     def _index(self, path: str, result: VideoResult, on_progress: Callable[[str], None] | None) -> None:
         s = self.settings
-        source = open_video(path, s.decode.backends, s.decode.max_short_side)
+        stream = KeyframeStream(path, s, result.stage_seconds)
         try:
-            selector = KeyframeSelector(s.keyframes, s.shots, source.info.fps)
-            decoded = _Decoded()
-            for batch in prefetch(self._keyframe_batches(source, selector, result, decoded)):
-                images = [f.rgb for f in batch]
+            for batch in prefetch(stream.batches(self.clip.batch_size)):
+                vectors, analyses = self.encode([f.rgb for f in batch], result.stage_seconds)
                 t = time.perf_counter()
-                vectors = self.clip.encode_images(images)
-                result.stage_seconds["clip"] += time.perf_counter() - t
-                analyses = {}
-                for name, analyzer in self.frame_analyzers.items():
-                    t = time.perf_counter()
-                    analyses[name] = analyzer.analyze(images)
-                    result.stage_seconds[name] += time.perf_counter() - t
-                t = time.perf_counter()
-                for i, (frame, vec) in enumerate(zip(batch, vectors)):
+                for frame, vec, found in zip(batch, vectors, analyses):
                     result.keyframes.append(NewKeyframe(
-                        frame_idx=frame.idx,
-                        timestamp=round(frame.timestamp, 4),
-                        shot=selector.shot_of(frame.idx),  # renumbered below once all boundaries are known
-                        jpeg=encode_thumbnail(frame.rgb, s.keyframes.thumbnail_width),
-                        vector=vec,
-                        # An analyzer that could not run here (OCR without models) gives None.
-                        analyses={name: found[i] for name, found in analyses.items() if found[i] is not None},
-                    ))
+                        frame_idx=frame.idx, timestamp=round(frame.timestamp, 4), shot=0,  # numbered below
+                        jpeg=encode_thumbnail(frame.rgb, s.keyframes.thumbnail_width), vector=vec, analyses=found))
                 result.stage_seconds["write"] += time.perf_counter() - t
                 if on_progress:
-                    on_progress(f"{decoded.frames} frames, {len(result.keyframes)} keyframes")
-            info = source.info
-            # A fade is reported once the picture is back, possibly after the frames that follow it
-            # were kept: number the shots again now that every boundary is known.
-            result.keyframes = [replace(kf, shot=selector.shot_of(kf.frame_idx)) for kf in result.keyframes]
-            frame_s = 1 / (info.fps or 25)
-            short = (decoded.frames < info.frame_count * (1 - PARTIAL_SHARE)
-                     and decoded.last_timestamp < info.duration * (1 - PARTIAL_SHARE) - frame_s)
-            if decoded.error or short:
-                result.partial = {"frames_decoded": decoded.frames, "frames_expected": info.frame_count,
-                                  "error": decoded.error or "the file ends before the last frame its header lists"}
-                log.warning("%s: %s", path, result.partial_note)
-            # What was indexed ends with the last decoded frame when the file breaks off early.
-            duration = decoded.last_timestamp + frame_s if result.partial else max(info.duration, decoded.last_timestamp)
-            result.info = VideoInfo(decoder=info.backend, duration=duration, fps=info.fps,
-                                    frame_count=decoded.frames, width=info.width, height=info.height)
-            result.shots = [NewShot(sh.start_frame, round(sh.start, 4), round(sh.end, 4))
-                            for sh in selector.shots(duration)]
-            result.frames_decoded = decoded.frames
+                    on_progress(f"{stream.decoded.frames} frames, {len(result.keyframes)} keyframes")
+            ended = stream.finish()
         finally:
-            source.close()
+            stream.close()
+        ended.apply(result)
         self._analyze_file(path, result, tuple(self.file_analyzers), on_progress)
 
     def _analyze_file(self, path: str, result: VideoResult, names: tuple[str, ...],
@@ -201,14 +187,53 @@ class VideoWorker:
             if found is not None:  # None: it could not run here
                 result.analyses[name] = found
 
-    def _keyframe_batches(self, source: VideoSource, selector: KeyframeSelector, result: VideoResult,
-                          decoded: _Decoded) -> Iterator[list[Frame]]:
-        """Decode and select keyframes (runs in the prefetch thread); times both stages.
 
-        Only keyframes leave this thread: every other frame is dropped here, right after the
-        shot detector has seen it, so memory holds at most a few batches of frames."""
+@dataclass
+class StreamEnd:
+    """What decoding a whole video learned, once it ended: the writer's facts about the file
+    and the final shot of each keyframe (a fade is reported once the picture is back, possibly
+    after the frames that follow it were kept, so shots are numbered at the end)."""
+
+    path: str
+    info: VideoInfo
+    shots: list[NewShot]
+    shot_of: dict[int, int]  # keyframe's frame index -> its shot
+    partial: dict | None
+    frames_decoded: int
+
+    def apply(self, result: VideoResult) -> None:
+        """Fill `result` (whose keyframes are all there) with these facts."""
+        result.keyframes = sorted((replace(kf, shot=self.shot_of[kf.frame_idx]) for kf in result.keyframes),
+                                  key=lambda kf: kf.frame_idx)
+        result.info, result.shots, result.partial = self.info, self.shots, self.partial
+        result.frames_decoded = self.frames_decoded
+        if self.partial:
+            log.warning("%s: %s", self.path, result.partial_note)
+
+
+class KeyframeStream:
+    """Decode -> keyframes of one video, with no model: batches of keyframes as they are
+    chosen (`batches`), then what the decoder learned (`finish`). It runs beside the models,
+    in a thread of VideoWorker, or in a decode worker process (indexer/runners/streaming.py).
+    Both stages are timed into `stage_seconds`."""
+
+    def __init__(self, path: str, settings: IndexSettings, stage_seconds: dict[str, float]):
+        self.path = path
+        self.source = open_video(path, settings.decode.backends, settings.decode.max_short_side)
+        self.selector = KeyframeSelector(settings.keyframes, settings.shots, self.source.info.fps)
+        self.decoded = _Decoded()
+        self.stage_seconds = stage_seconds
+        self.kept: list[int] = []  # frame indexes of the keyframes given out
+
+    def close(self) -> None:
+        self.source.close()
+
+    def batches(self, size: int) -> Iterator[list[Frame]]:
+        """Only keyframes leave: every other frame is dropped right after the shot detector has
+        seen it, so memory holds at most a few batches of frames."""
         batch: list[Frame] = []
-        frames = source.frames()
+        frames = self.source.frames()
+        decoded, seconds = self.decoded, self.stage_seconds
         while True:
             t = time.perf_counter()
             try:
@@ -218,22 +243,46 @@ class VideoWorker:
                     raise  # nothing to index: the file fails
                 frame, decoded.error = None, str(exc)  # keep what decoded before the break
             t2 = time.perf_counter()
-            result.stage_seconds["decode"] += t2 - t
+            seconds["decode"] += t2 - t
             done = frame is None
             if done:
-                batch += selector.finish()
+                batch += self.selector.finish()
             else:
                 decoded.frames += 1
                 decoded.last_timestamp = frame.timestamp
-                batch += selector.feed(frame)
+                batch += self.selector.feed(frame)
             del frame  # not held while the next one decodes
-            result.stage_seconds["keyframes"] += time.perf_counter() - t2
-            size = self.settings.clip.batch_size
+            seconds["keyframes"] += time.perf_counter() - t2
             while len(batch) >= size or (batch and done):
+                self.kept += [f.idx for f in batch[:size]]
                 yield batch[:size]
                 batch = batch[size:]
             if done:
                 return
+
+    def finish(self) -> StreamEnd:
+        """The facts of the file once `batches` is exhausted; a file that broke off or ends
+        early is partial, and what was indexed ends with its last decoded frame."""
+        info, decoded = self.source.info, self.decoded
+        frame_s = 1 / (info.fps or 25)
+        short = (decoded.frames < info.frame_count * (1 - PARTIAL_SHARE)
+                 and decoded.last_timestamp < info.duration * (1 - PARTIAL_SHARE) - frame_s)
+        partial = None
+        if decoded.error or short:
+            partial = {"frames_decoded": decoded.frames, "frames_expected": info.frame_count,
+                       "error": decoded.error or "the file ends before the last frame its header lists"}
+        duration = decoded.last_timestamp + frame_s if partial else max(info.duration, decoded.last_timestamp)
+        return StreamEnd(
+            self.path,
+            VideoInfo(decoder=info.backend, duration=duration, fps=info.fps, frame_count=decoded.frames,
+                      width=info.width, height=info.height),
+            [NewShot(sh.start_frame, round(sh.start, 4), round(sh.end, 4)) for sh in self.selector.shots(duration)],
+            {idx: self.selector.shot_of(idx) for idx in self.kept}, partial, decoded.frames)
+
+
+def error_text(exc: Exception) -> str:
+    """Why a file failed, in one line."""
+    return f"cannot decode: {exc}" if isinstance(exc, DecodeError) else one_line(exc)
 
 
 def machine_fault(exc: BaseException) -> bool:

@@ -23,12 +23,13 @@ Ranking rules (README.md, "Search rules"; search/ranking.py for the vector and w
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from indexer.encoders import ClipEncoder
-from storage import KeyframeFilter, KeyframeRow, ModelInfo, ShotRow, Store, StoreError
+from storage import KeyframeFilter, KeyframeRow, ModelInfo, ShotRow, Store, StoreError, VideoRow
 from storage.features import FEATURES, words_features
 
 from . import ranking
@@ -269,6 +270,16 @@ class SearchEngine:
             raise QueryError(f"{len(by_path)} indexed files share the id {video_id!r}: "
                              f"{', '.join(by_path)}; rename them to tell their shots apart")
         return next(iter(by_path.values()))
+
+    def videos(self, video_ids: Sequence[str] = ()) -> list[VideoRow]:
+        """The index's videos with these ids, every one when none is given; QueryError for an
+        id the index does not hold."""
+        rows = self.store.catalog.videos(video_ids)
+        unknown = sorted(set(video_ids) - {r.video_id for r in rows})
+        if unknown:
+            raise QueryError(f"no video with id {', '.join(map(repr, unknown))} in the index (ids are file names "
+                             "without their extension)")
+        return rows
 
     def shapes(self, keyframe_id: int) -> dict:
         """What each feature found where in a keyframe (the app draws them)."""

@@ -29,6 +29,7 @@ from .types import (
     ShotRow,
     VideoInfo,
     VideoMedia,
+    VideoRow,
     VideoState,
 )
 from .vectors import VectorIndexSettings
@@ -62,5 +63,6 @@ __all__ = [
     "VectorServiceError",
     "VideoInfo",
     "VideoMedia",
+    "VideoRow",
     "VideoState",
 ]

@@ -13,7 +13,7 @@ from .errors import UnknownVideoError
 from .features.base import Shape
 from .schema import Embedding, Keyframe, Shot, Video
 from .sqlutil import id_array, ids_param, unpack_vectors
-from .types import ImportedVideo, KeyframeImage, KeyframeRow, LostThumbnails, Plan, ShotRow, VideoState
+from .types import ImportedVideo, KeyframeImage, KeyframeRow, LostThumbnails, Plan, ShotRow, VideoRow, VideoState
 
 
 class Catalog:
@@ -129,6 +129,18 @@ class Catalog:
                 out[path] = [ShotRow(r.shot, r.start, r.end, members.get(r.shot, []))
                              for r in s.scalars(select(Shot).where(Shot.video_id == vid).order_by(Shot.shot))]
         return out
+
+    def videos(self, video_ids: Sequence[str] = ()) -> list[VideoRow]:
+        """The videos with these ids (none given: every one), by path, in one statement."""
+        counted = (select(Keyframe.video_id, func.count().label("n")).group_by(Keyframe.video_id)).subquery()
+        query = (select(Video, func.coalesce(counted.c.n, 0)).outerjoin(counted, counted.c.video_id == Video.id)
+                 .order_by(Video.path))
+        if video_ids:
+            query = query.where(Video.stem.in_(list(video_ids)))
+        with self.db.session() as s:
+            return [VideoRow(v.stem, v.path, v.status, v.error, v.origin, v.decoder, v.duration, v.fps, v.frame_count,
+                             v.width, v.height, n, Plan.from_json(v.plan).analyzers if v.plan else {}, v.indexed_at)
+                    for v, n in s.execute(query)]
 
     def video_ids(self) -> list[str]:
         """Ids (file stems) of the indexed videos, sorted."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,36 @@ class ShotRow:
     def to_json(self) -> dict:
         return {"shot": self.shot, "start": round(self.start, 3), "end": round(self.end, 3),
                 "keyframes": self.keyframes}
+
+
+@dataclass(frozen=True)
+class VideoRow:
+    """A video of the index as `evr videos` lists it: what its decoder learned (None where it
+    was imported, or failed before), how many keyframes it has and what ran on it."""
+
+    video_id: str  # the file stem, as hits and answers name it
+    path: str
+    status: str  # "indexed", "failed", or "indexing" while a run works on it
+    error: str | None  # why it failed, or how far a partial file was indexed
+    origin: str  # "decoded" or "aic"
+    decoder: str | None
+    duration: float | None
+    fps: float | None
+    frame_count: int | None
+    width: int | None
+    height: int | None
+    keyframes: int
+    analyzers: dict[str, str]  # analyzer -> signature, from its plan
+    indexed_at: float | None  # seconds since the epoch
+
+    def to_json(self) -> dict:
+        return {"video_id": self.video_id, "path": self.path, "status": self.status, "error": self.error,
+                "origin": self.origin, "decoder": self.decoder,
+                "duration": None if self.duration is None else round(self.duration, 3),
+                "fps": None if self.fps is None else round(self.fps, 3), "frame_count": self.frame_count,
+                "width": self.width, "height": self.height, "keyframes": self.keyframes, "analyzers": self.analyzers,
+                "indexed_at": None if self.indexed_at is None else datetime.fromtimestamp(
+                    self.indexed_at, timezone.utc).isoformat(timespec="seconds")}
 
 
 @dataclass(frozen=True)

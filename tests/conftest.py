@@ -36,6 +36,9 @@ TEST_ENV = {
     "EVR_OCR_ENABLED": "false",
     "EVR_PERSONS_ENABLED": "false",
     "EVR_SPEECH_ENABLED": "false",
+    # Decode worker processes cost a second or two to start per run, on runs of a few short
+    # clips: one decoder beside the models here, and tests/test_streaming.py tests the workers.
+    "EVR_INDEX_DECODE_WORKERS": "1",
 }
 
 # A small, varied set: MSR-VTT clips, a variable-frame-rate file, an mkv, a rotated file.

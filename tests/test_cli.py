@@ -95,6 +95,25 @@ def test_stats_and_incremental_rerun(indexed, sample_dir, capsys):
     assert report["videos_failed"] == [] and isinstance(report["seconds"], float)
 
 
+def test_videos_lists_what_the_decoder_learned_of_each_video(indexed, videos, capsys):
+    code, rows = evr("--data-dir", indexed, "videos", "--json", capsys=capsys)
+    assert code == 0
+    assert sorted(r["video_id"] for r in rows) == sorted(Path(p).stem for p in SAMPLE)
+    assert sum(r["keyframes"] for r in rows) == len(keyframe_rows(indexed))
+    assert all(r["status"] == "indexed" and r["origin"] == "decoded" and r["decoder"] and r["indexed_at"]
+               for r in rows)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=width,height,avg_frame_rate", "-of", "json", str(videos / "msrvtt/video7010.mp4")],
+                           capture_output=True, text=True, check=True)
+    stream = json.loads(probe.stdout)["streams"][0]
+    code, (row,) = evr("--data-dir", indexed, "videos", "video7010", "--json", capsys=capsys)
+    num, den = map(int, stream["avg_frame_rate"].split("/"))
+    assert (row["width"], row["height"]) == (stream["width"], stream["height"])
+    assert abs(row["fps"] - num / den) < 0.01
+    assert main_code(["--data-dir", str(indexed), "videos", "no-such-video"]) == 2
+    assert "no video with id 'no-such-video'" in capsys.readouterr().err
+
+
 def test_vfr_keyframe_timestamps_are_right_within_one_frame(indexed, videos):
     truth = ffprobe_times(videos / "scene_cuts/goldeneye-vfr-drop3.mp4")
     rows = [r for r in keyframe_rows(indexed) if r[0] == "goldeneye-vfr-drop3"]

@@ -208,7 +208,7 @@ def test_bad_arguments_are_usage_errors(indexed, capsys, no_model_loads, args, m
     ({"EVR_KEYFRAMES_SAMPLE_S": "nan"}, "keyframes.sample_s must be a finite number"),
     ({"EVR_KEYFRAMES_MAX_GAP_S": "0"}, "keyframes.max_gap_s must be more than 0"),
     ({"EVR_KEYFRAMES_MIN_CHANGE": "1.5"}, "keyframes.min_change must be at least 0 and at most 1"),
-    ({"EVR_CLIP_BATCH_SIZE": "0"}, "clip.batch_size must be at least 1"),
+    ({"EVR_CLIP_BATCH_SIZE": "-1"}, "clip.batch_size must be at least 0"),
     ({"EVR_STORAGE_CHECKPOINT_S": "-inf"}, "storage.checkpoint_s must be a finite number"),
     ({"EVR_UI_PORT": "70000"}, "ui.port must be at least 1 and at most 65535"),
     ({"EVR_VECTORS_KIND": "hnsw"}, "vectors.kind must be one of auto, flat, ivf"),

@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vectors", choices=["faiss", "milvus"], help="fill this one ([vectors] backend says which "
                    "searches use)")
 
+    p = sub.add_parser("videos", help="the videos of the index: status, length, size, decoder, keyframes, "
+                       "analyzers")
+    _common(p)
+    p.add_argument("video", nargs="*", metavar="VIDEO_ID", help="only these (file names without extension)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("stats", help="counts and a consistency check of the index")
     _common(p)
     p.add_argument("--json", action="store_true")

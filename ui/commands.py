@@ -287,6 +287,24 @@ def cmd_stats(args, config: AppConfig) -> int:
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
 
 
+def cmd_videos(args, config: AppConfig) -> int:
+    with config.open_engine() as engine:
+        rows = engine.videos(args.video)
+    if args.json:
+        print_json([r.to_json() for r in rows])
+        return EXIT_OK
+    for r in rows:
+        size = f"{r.width}x{r.height}" if r.width else "-"
+        length = _clock(r.duration) if r.duration is not None else "-"
+        fps = f"{r.fps:.2f} fps" if r.fps else "-"
+        ran = ", ".join(r.analyzers) or "CLIP only"
+        say(f"{r.video_id:<24} {r.status:<8} {length:>8} {size:>10} {fps:>10} {r.keyframes:>5} keyframes  "
+            f"{r.decoder or r.origin}  {ran}")
+        if r.error:
+            say(f"  {r.error}")
+    return EXIT_OK
+
+
 def cmd_reindex(args, config: AppConfig) -> int:
     from indexer.pipeline import Indexer
 
@@ -320,7 +338,7 @@ def _clock(seconds: float) -> str:
 
 COMMANDS = {"index": cmd_index, "import": cmd_import, "analyze": cmd_analyze, "dres": cmd_dres,
             "reindex": cmd_reindex, "search": cmd_search, "summarize": cmd_summarize,
-            "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats, "doctor": cmd_doctor}
+            "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats, "videos": cmd_videos, "doctor": cmd_doctor}
 
 
 def _filter(args):

@@ -56,7 +56,7 @@ class ClipEncoder:
     def __init__(self, settings: ClipSettings):
         self.settings = settings
         self._model = None
-        self._preprocess = None
+        self._preprocess = None  # RGB arrays -> the model's input batch on its device
         self._tokenizer = None
         self._lock = threading.Lock()  # the UI may call from several script threads
         self._device: str | None = None
@@ -66,6 +66,12 @@ class ClipEncoder:
         if self._device is None:  # resolved on first use: importing torch costs seconds
             self._device = resolve_device(self.settings.device)
         return self._device
+
+    @property
+    def batch_size(self) -> int:
+        """Images per batch: clip.batch_size, or by device (a GPU's throughput keeps growing to
+        a few hundred; a CPU's stops at a few dozen, where memory would keep growing)."""
+        return self.settings.batch_size or (256 if self.device == "cuda" else 64)
 
     @property
     def random_weights(self) -> bool:
@@ -129,27 +135,43 @@ class ClipEncoder:
                 "but text rankings are not meaningful without trained weights", s.model
             )
         model.eval()
-        return model, preprocess, open_clip.get_tokenizer(s.model)
+        if self.device == "cuda":  # half-precision weights: faster than fp32 weights under autocast
+            model = model.half()
+        return model, self._frames_to_batch(model, preprocess), open_clip.get_tokenizer(s.model)
+
+    def _frames_to_batch(self, model, pil_transform):
+        """The preprocessing the settings ask for, as a function of a list of RGB arrays."""
+        import torch
+
+        from .preprocess import TensorPreprocess, supports
+
+        dtype = next(model.parameters()).dtype
+        cfg = getattr(model.visual, "preprocess_cfg", None)
+        if self.settings.preprocess != "pil" and cfg and supports(cfg):
+            return TensorPreprocess(cfg, self.device, dtype)
+        if self.settings.preprocess == "torch":
+            log.warning("clip.preprocess = \"torch\" cannot reproduce %s's preprocessing (%s): using open_clip's",
+                        self.settings.model, cfg)
+        return lambda images: torch.stack([pil_transform(Image.fromarray(im)) for im in images]).to(
+            self.device, dtype)
 
     def _run(self, fn, batch):
         import torch
 
-        with torch.inference_mode(), torch.autocast(
-            device_type=self.device, dtype=torch.float16, enabled=self.device == "cuda"
-        ):
+        with torch.inference_mode():
             out = fn(batch).float()
         out = torch.nn.functional.normalize(out, dim=-1)
         return out.cpu().numpy().astype(np.float32)
 
     def encode_images(self, images: list[np.ndarray]) -> np.ndarray:
-        """RGB uint8 arrays -> (n, dim) unit vectors, in batches of clip.batch_size."""
+        """RGB uint8 arrays -> (n, dim) unit vectors, in batches of `batch_size`."""
         import torch
 
         self.load()
         out = []
-        for start in range(0, len(images), self.settings.batch_size):
-            chunk = images[start : start + self.settings.batch_size]
-            batch = torch.stack([self._preprocess(Image.fromarray(im)) for im in chunk]).to(self.device)
+        for start in range(0, len(images), self.batch_size):
+            with torch.inference_mode():
+                batch = self._preprocess(images[start : start + self.batch_size])
             out.append(self._run(self._model.encode_image, batch))
         return np.concatenate(out) if out else np.zeros((0, self.info.dim), np.float32)
 

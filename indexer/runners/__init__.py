@@ -10,14 +10,18 @@ from ..work import VideoWorker
 from .base import Runner
 from .inprocess import InProcessRunner
 from .ray_runner import RayRunner, RayUnavailableError
+from .streaming import StreamingRunner
 
 
 def make_runner(settings: IndexSettings, worker: VideoWorker) -> Runner:
-    """In this process for one worker and no cluster; on Ray otherwise."""
+    """On Ray for a cluster or several Ray workers; else decode workers feeding this process's
+    models, or all in this process for one decode worker."""
     run = settings.run
     if run.ray_address or run.workers > 1:
         return RayRunner(settings)
+    if run.decoders > 1:
+        return StreamingRunner(settings, worker, run.decoders)
     return InProcessRunner(worker)
 
 
-__all__ = ["InProcessRunner", "RayRunner", "RayUnavailableError", "Runner", "make_runner"]
+__all__ = ["InProcessRunner", "RayRunner", "RayUnavailableError", "Runner", "StreamingRunner", "make_runner"]

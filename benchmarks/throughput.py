@@ -1,0 +1,154 @@
+"""Index throughput: decoding in the writer's process against decode workers feeding one batched
+model stage (indexer/runners/streaming.py), on the same archive in one run of this script.
+
+The archive is a folder of videos (default: every sample video), linked under several names
+(--repeat) to make a longer one. Each configuration indexes it into a fresh data directory in a
+child process of its own (so each has its own peak memory), CLIP only unless --persons; then
+the model's own ceiling is measured in this process: CLIP on batches of already preprocessed
+tensors, the most the model stage could do. Printed per configuration: keyframes, keyframes/s
+of the model stage (keyframes / CLIP seconds), x real time of the whole run (seconds of video
+per second), wall seconds, each stage's share of the stage time, peak RSS of the run (its
+decode workers included) and peak GPU memory.
+
+    python benchmarks/throughput.py [--videos DIR] [--repeat 2] [--workers 1 0] [--model ViT-B-32]
+        [--pretrained none] [--device auto] [--batch-size 64] [--persons]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer.analyzers import features_off  # noqa: E402
+from indexer.analyzers.persons import PersonSettings  # noqa: E402
+from indexer.encoders import ClipEncoder  # noqa: E402
+from indexer.settings import ClipSettings, IndexSettings, RunSettings  # noqa: E402
+
+
+def archive(videos: Path, repeat: int, into: Path) -> Path:
+    """`repeat` links to every video file under `videos`, under distinct names."""
+    files = sorted(p for p in videos.rglob("*") if p.suffix.lower() in RunSettings().extensions and p.is_file())
+    for copy in range(repeat):
+        for i, f in enumerate(files):
+            (into / f"r{copy}_{i:03d}_{f.name}").symlink_to(f.resolve())
+    return into
+
+
+def settings_of(args, decode_workers: int) -> IndexSettings:
+    return IndexSettings(
+        clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device, batch_size=args.batch_size),
+        run=RunSettings(decode_workers=decode_workers),
+        features={**features_off(), "persons": PersonSettings(enabled=args.persons, device=args.device,
+                                                              weights=args.person_weights)})
+
+
+def one_run(args) -> dict:
+    """Index the archive once (in this child process); the figures as JSON."""
+    from indexer.pipeline import Indexer
+    from storage import Store
+
+    settings = settings_of(args, args.one)
+    with tempfile.TemporaryDirectory() as data, Store(Path(data), writer=True) as store:
+        t = time.perf_counter()
+        report = Indexer(store, settings).run([args.archive], progress=False)
+        wall = time.perf_counter() - t
+        seconds_of_video = sum(v.duration or 0 for v in store.catalog.videos())
+    gpu_mb = 0
+    if settings.clip.device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            gpu_mb = torch.cuda.max_memory_allocated() // 2**20
+    rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return {"videos": report.videos_indexed, "failed": len(report.videos_failed), "keyframes": report.keyframes_added,
+            "wall": wall, "video_s": seconds_of_video, "stages": dict(report.stage_seconds),
+            "rss_mb": rss_kb // 1024, "gpu_mb": gpu_mb, "workers": settings.run.decoders}
+
+
+def ceiling(args) -> float:
+    """Keyframes/s of CLIP alone on preprocessed batches (the model stage's upper bound)."""
+    import torch
+
+    clip = ClipEncoder(settings_of(args, 1).clip)
+    clip.load()
+    model = clip._model
+    size = model.visual.preprocess_cfg["size"]
+    h, w = (size, size) if isinstance(size, int) else size
+    dtype = next(model.parameters()).dtype
+    batch = torch.randn(clip.batch_size, 3, h, w, device=clip.device, dtype=dtype)
+    with torch.inference_mode():
+        model.encode_image(batch)  # warm-up
+        if clip.device == "cuda":
+            torch.cuda.synchronize()
+        t, n = time.perf_counter(), 0
+        while time.perf_counter() - t < 5 or n < 3:
+            model.encode_image(batch)
+            n += 1
+        if clip.device == "cuda":
+            torch.cuda.synchronize()
+    return n * clip.batch_size / (time.perf_counter() - t)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos")
+    ap.add_argument("--repeat", type=int, default=2, help="links to each video, to make a longer archive")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 0],
+                    help="decode_workers per configuration (1: in the writer's process; 0: one per core)")
+    ap.add_argument("--model", default="ViT-B-32")
+    ap.add_argument("--pretrained", default="none")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--batch-size", type=int, default=0, help="0: 256 on a GPU, 64 on a CPU")
+    ap.add_argument("--persons", action="store_true", help="persons on (torchvision on a GPU, else mediapipe)")
+    ap.add_argument("--person-weights", default="none", help="torchvision weights: none (random) or default")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child: one configuration
+    ap.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    if args.one is not None:
+        print(json.dumps(one_run(args)))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = archive(args.videos, args.repeat, Path(tmp))
+        results = []
+        for workers in args.workers:
+            child = [sys.executable, __file__, *sys.argv[1:], "--one", str(workers), "--archive", str(folder)]
+            out = subprocess.run(child, capture_output=True, text=True, check=True)
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    top = ceiling(args)
+    clip = ClipEncoder(settings_of(args, 1).clip)
+    print(f"{results[0]['videos']} videos ({args.repeat} names each), "
+          f"{results[0]['video_s']:.0f} s of video; CLIP {args.model} ({args.pretrained}) on {clip.device}, batch "
+          f"{clip.batch_size}; persons {'on' if args.persons else 'off'}; {os.cpu_count()} CPUs")
+    print(f"model ceiling (preprocessed batches, this process): {top:,.0f} keyframes/s")
+    print()
+    stages = [s for s in results[0]["stages"] if any(r["stages"].get(s, 0) > 0 for r in results)]
+    head = ["decode workers", "keyframes", "model stage kf/s", "% of ceiling", "x real time", "wall s",
+            *[f"{s} %" for s in stages], "peak RSS MB", "peak GPU MB"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    base = results[0]["wall"]
+    for r in results:
+        total = sum(r["stages"].values()) or 1
+        kfs = r["keyframes"] / r["stages"].get("clip", 0) if r["stages"].get("clip") else 0
+        cells = [f"{r['workers']}" + ("" if r is results[0] else f" ({base / r['wall']:.2f}x faster)"),
+                 f"{r['keyframes']:,}", f"{kfs:,.0f}", f"{100 * kfs / top:.0f}%", f"{r['video_s'] / r['wall']:.1f}x",
+                 f"{r['wall']:.1f}", *[f"{100 * r['stages'].get(s, 0) / total:.0f}" for s in stages],
+                 f"{r['rss_mb']:,}", f"{r['gpu_mb']:,}"]
+        print("| " + " | ".join(cells) + " |")
+    if any(r["failed"] for r in results):
+        print("\nsome videos failed: " + ", ".join(str(r["failed"]) for r in results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
