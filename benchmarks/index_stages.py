@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer.pipeline import Indexer  # noqa: E402
-from indexer.settings import ClipSettings, DecodeSettings, IndexSettings  # noqa: E402
+from indexer.settings import ClipSettings, DecodeSettings, IndexSettings, RunSettings  # noqa: E402
 from indexer.encoders import ClipEncoder  # noqa: E402
 from indexer.analyzers import features_off  # noqa: E402
 from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings  # noqa: E402
@@ -79,17 +79,19 @@ def decode_and_select(files, backends, max_side, settings: IndexSettings):
 # -- memory: peak RSS of indexing a short and a long video, per decoder ------------------------
 
 
-def rss_child(video: Path, backend: str, model: str) -> int:
-    """Index one video in this process (a child of --memory) and print its peak RSS in MB."""
+def rss_child(video: Path, backend: str, model: str, decode_workers: int) -> int:
+    """Index one video in this process (a child of --memory) and print its peak RSS in MB: the
+    larger of this process's and its decode workers' (each one's own peak)."""
     settings = IndexSettings(
         decode=DecodeSettings(backends=[backend]),
         clip=ClipSettings(model=model, pretrained="none", device="cpu"),
+        run=RunSettings(decode_workers=decode_workers),
         features=features_off(),
     )
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp), writer=True) as store:
         report = Indexer(store, settings).run([video], progress=False)
     assert report.videos_indexed == 1, report.videos_failed
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    print(max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) // 1024)
     return 0
 
 
@@ -102,15 +104,18 @@ def memory(videos: Path, model: str) -> int:
         (Path(tmp) / "list.txt").write_text(f"file '{source.resolve()}'\n" * 12)
         subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(Path(tmp) / "list.txt"),
                         "-c", "copy", str(long)], check=True)
-        print("\n| decoder | peak RSS, 1 min (MB) | peak RSS, 16 min (MB) | 16 min / 1 min |")
-        print("|---|---:|---:|---:|")
-        for backend in BACKENDS:
+        print("\n| decoder | decode workers | peak RSS, 1 min (MB) | peak RSS, 16 min (MB) | 16 min / 1 min |")
+        print("|---|---:|---:|---:|---:|")
+        # Every decoder in the writer's process; PyAV also in 2 decode worker processes (the
+        # streaming run: its queue bounds the keyframes in flight).
+        for backend, workers in [*((b, 1) for b in BACKENDS), ("pyav", 2)]:
             peaks = []
             for video in (short, long):
-                out = subprocess.run([sys.executable, __file__, "--rss-child", str(video), backend, "--model", model],
+                out = subprocess.run([sys.executable, __file__, "--rss-child", str(video), backend, str(workers),
+                                      "--model", model],
                                      capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
                 peaks.append(int(out.stdout.split()[-1]))
-            print(f"| {backend} | {peaks[0]} | {peaks[1]} | {peaks[1] / peaks[0]:.2f} |", flush=True)
+            print(f"| {backend} | {workers} | {peaks[0]} | {peaks[1]} | {peaks[1] / peaks[0]:.2f} |", flush=True)
     return 0
 
 
@@ -125,10 +130,10 @@ def main() -> int:
     ap.add_argument("--analyzer-frames", type=int, default=40, help="keyframes OCR and persons are timed on")
     ap.add_argument("--persons-backend", default="auto")
     ap.add_argument("--memory", action="store_true", help="only the peak-RSS table (short vs long video)")
-    ap.add_argument("--rss-child", nargs=2, metavar=("VIDEO", "BACKEND"), help=argparse.SUPPRESS)
+    ap.add_argument("--rss-child", nargs=3, metavar=("VIDEO", "BACKEND", "WORKERS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
-        return rss_child(Path(args.rss_child[0]), args.rss_child[1], args.model)
+        return rss_child(Path(args.rss_child[0]), args.rss_child[1], args.model, int(args.rss_child[2]))
     if args.memory:
         return memory(args.videos, args.model)
 

@@ -107,12 +107,13 @@ def test_the_video_of_a_worker_that_dies_is_decoded_again(folder, serial, videos
             runner.start(len(paths))
             for p in paths:
                 runner.submit(p)
-            # The model stage's own loop, until a worker holds the long video: then kill that worker.
-            while runner._videos[long_path].worker is None:
+            # The model stage's own reading, until the long video's first keyframes are in: then
+            # kill the worker decoding it, in the middle of the video (and maybe of a message).
+            while runner._videos[long_path].waiting == 0:
                 message = runner._take(block=True)
                 if message is not None:
-                    runner._handle(message)
-            runner._procs[runner._videos[long_path].worker].kill()
+                    runner._handle(*message)
+            next(w for w in runner._workers if w.videos and w.videos[0] == long_path).proc.kill()
             while len(results) < len(paths):
                 result = runner.next_result()
                 results[result.path] = result

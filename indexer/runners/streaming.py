@@ -1,20 +1,21 @@
 """The work of an index run as a stream: every core decoding, one batched model stage.
 
-    decode workers (processes, `[index] decode_workers`)      the writer's process
+    decode workers (processes, `[index] decode_workers`)       the writer's process
     video -> frames -> shots, keyframes, thumbnails  ---->  model stage: CLIP and frame analyzers
-    (one video at a time each)            bounded queue      on batches of keyframes from any
+    (one video at a time each)         a pipe per worker     on batches of keyframes from any
                                                              videos -> a video's result once all
                                                              its keyframes are done
 
 Decoding and keyframe selection take one core per video and need no model, so N processes do
 them side by side; the models stay loaded once, in this process, and fill each batch (up to
 `clip.batch_size`) from whatever videos have keyframes ready, so no batch is cut short at a
-video's end. The queue holds at most `QUEUE_MESSAGES` messages of at most `FRAMES_PER_MESSAGE`
-keyframes each, so memory is bounded however long the videos are and however fast decoding
-runs. File analyzers (speech) run here, on a video once its keyframes are done.
+video's end. Memory is bounded however long the videos are and however fast decoding runs: a
+worker sends `FRAMES_PER_MESSAGE` keyframes at a time and waits while its pipe is full, and this
+process reads a message only when its batch has room. File analyzers (speech) run here, on a
+video once its keyframes are done.
 
 Crash safety is the writer's as ever (a result is committed whole or not at all). A worker that
-dies is replaced and its video started again from the beginning (the keyframes it had sent are
+dies is replaced and its videos started again from the beginning (the keyframes it had sent are
 dropped); a video whose worker dies `[index] max_attempts` times fails. Workers die with this
 process (PR_SET_PDEATHSIG), so a killed run leaves none behind.
 """
@@ -24,12 +25,13 @@ import ctypes
 import logging
 import multiprocessing as mp
 import os
-import queue
+import pickle
 import signal
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 
 from storage.types import NewKeyframe
 
@@ -41,8 +43,7 @@ from .base import Runner
 
 log = logging.getLogger(__name__)
 
-FRAMES_PER_MESSAGE = 16  # keyframes per queue message
-QUEUE_MESSAGES = 8  # messages the queue holds: with 720p frames, about 8 x 16 x 2.8 MB = 350 MB at most
+FRAMES_PER_MESSAGE = 16  # keyframes per message: 720p frames, 16 x 2.8 MB = 44 MB
 POLL_S = 0.5  # how often a waiting model stage looks at its workers' health
 NICENESS = 5  # decode workers' priority below the model stage's
 
@@ -51,10 +52,20 @@ NICENESS = 5  # decode workers' priority below the model stage's
 class _Video:
     result: VideoResult
     attempt: int = 1
-    worker: int | None = None  # the worker decoding it
     waiting: int = 0  # keyframes sent and not through the models yet
     end: StreamEnd | None = None  # set once its worker finished decoding it
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+@dataclass
+class _Worker:
+    """A decode worker and its own pipe: videos go down it, keyframes come back. One pipe per
+    worker, not a shared queue: a worker killed in the middle of a message breaks only its own
+    pipe (a shared queue's lock would stay held and stop every other worker)."""
+
+    proc: mp.Process
+    conn: Connection
+    videos: deque[str] = field(default_factory=deque)  # given to it, in order; the first is being decoded
 
 
 class StreamingRunner(Runner):
@@ -65,10 +76,8 @@ class StreamingRunner(Runner):
         # Videos in hand: one being decoded and one waiting per worker keeps every core busy.
         self.slots = 2 * decode_workers
         self._ctx = mp.get_context("spawn")  # no fork of a process holding torch's threads
-        self._tasks = None
-        self._out = None
-        self._procs: dict[int, mp.Process] = {}
-        self._next_id = 0
+        self._workers: list[_Worker] = []
+        self._turn = 0  # the worker read first next time (each gets its turn)
         self._idle_deaths = 0  # workers that died holding no video
         self._videos: dict[str, _Video] = {}
         self._frames: deque = deque()  # (path, frame_idx, timestamp, rgb, jpeg) in arrival order
@@ -76,31 +85,35 @@ class StreamingRunner(Runner):
 
     def start(self, videos: int) -> None:
         self.worker.load()  # missing weights stop the run before any worker starts
-        self._tasks = self._ctx.Queue()
-        self._out = self._ctx.Queue(maxsize=QUEUE_MESSAGES)
         for _ in range(min(self.decode_workers, max(videos, 1))):
             self._spawn()
 
     def _spawn(self) -> None:
-        wid, self._next_id = self._next_id, self._next_id + 1
-        proc = self._ctx.Process(target=_decode, args=(wid, self.settings, self._tasks, self._out, os.getpid()),
-                                 name=f"evr-decode-{wid}", daemon=True)
+        ours, theirs = self._ctx.Pipe()
+        proc = self._ctx.Process(target=_decode, args=(self.settings, theirs, os.getpid()), daemon=True)
         proc.start()
-        self._procs[wid] = proc
+        theirs.close()
+        self._workers.append(_Worker(proc, ours))
 
     def submit(self, path: str, only: tuple[str, ...] = ()) -> None:
         if only:  # file analyzers alone, on an indexed video: no decoding, here
             self._done.append(self.worker.index_video(path, None, only))
             return
         self._videos[path] = _Video(VideoResult(path, self.worker.plan()))
-        self._tasks.put(path)
+        self._give(path)
+
+    def _give(self, path: str) -> None:
+        """To the worker with the fewest videos in hand."""
+        worker = min(self._workers, key=lambda w: len(w.videos))
+        worker.videos.append(path)
+        worker.conn.send(path)
 
     def next_result(self, on_progress: Callable[[str], None] | None = None) -> VideoResult:
         size = self.worker.clip.batch_size
         while not self._done:
             message = self._take(block=not self._frames)
             if message is not None:
-                self._handle(message)
+                self._handle(*message)
             # A full batch, or whatever is ready when no more is coming right now.
             if len(self._frames) >= size or (self._frames and message is None):
                 self._encode(size)
@@ -108,35 +121,41 @@ class StreamingRunner(Runner):
                     on_progress(f"{len(self._videos)} videos in work")
         return self._done.popleft()
 
-    def _take(self, block: bool):
-        try:
-            return self._out.get(timeout=POLL_S) if block else self._out.get_nowait()
-        except queue.Empty:
+    def _take(self, block: bool) -> tuple[_Worker, tuple] | None:
+        """One message from some worker, each in turn (None: none ready, or a worker died)."""
+        ready = wait([w.conn for w in self._workers], timeout=POLL_S if block else 0)
+        if not ready:
             self._check_workers()
             return None
+        order = self._workers[self._turn:] + self._workers[:self._turn]
+        worker = next(w for w in order if w.conn in ready)
+        self._turn = (self._workers.index(worker) + 1) % len(self._workers)
+        try:
+            return worker, worker.conn.recv()
+        except (EOFError, OSError, pickle.UnpicklingError):  # it died, maybe in the middle of a message
+            self._replace(worker)
+            return None
 
-    def _handle(self, message: tuple) -> None:
-        kind, wid, path = message[:3]
-        video = self._videos.get(path)
-        if video is None or (kind != "start" and video.worker != wid):
-            return  # from a worker that died since: its video was started again
-        if kind == "start":
-            video.worker = wid
-        elif kind == "frames":
-            _, _, _, frames, seconds = message
+    def _handle(self, worker: _Worker, message: tuple) -> None:
+        kind, path = message[:2]
+        video = self._videos[path]
+        if kind == "frames":
+            _, _, frames, seconds = message
             _add(video.seconds, seconds)
             video.waiting += len(frames)
             self._frames.extend((path, *frame) for frame in frames)
-        elif kind == "end":
-            _, _, _, video.end, seconds = message
+            return
+        worker.videos.remove(path)  # the worker is done with it
+        if kind == "end":
+            _, _, video.end, seconds = message
             _add(video.seconds, seconds)
             self._finish_if_done(path)
         elif kind == "failed":
-            _, _, _, error, seconds = message
+            _, _, error, seconds = message
             _add(video.seconds, seconds)
             self._fail(path, error)
         elif kind == "machine":  # a full or failing disk where the worker wrote: stop the run
-            _, _, _, errno_, text = message
+            _, _, errno_, text = message
             raise OSError(errno_, text)
 
     def _encode(self, size: int) -> None:
@@ -183,44 +202,45 @@ class StreamingRunner(Runner):
         self._done.append(video.result)
 
     def _check_workers(self) -> None:
-        """Replace a worker that died; its video starts again, or fails after max_attempts."""
-        for wid, proc in list(self._procs.items()):
-            if proc.is_alive():
-                continue
-            del self._procs[wid]
-            lost = next((p for p, v in self._videos.items() if v.worker == wid), None)
-            if lost is None:
-                # Dead before it took a video: a worker that cannot start (it would forever).
-                self._idle_deaths += 1
-                if self._idle_deaths > 2 * self.decode_workers:
-                    raise RuntimeError(f"decode workers keep dying before any work (exit code {proc.exitcode}): "
-                                       "run with index.decode_workers = 1 and -vv to see why")
-                self._spawn()
-                continue
-            self._spawn()
-            video = self._videos[lost]
-            why = f"exit code {proc.exitcode}" if proc.exitcode and proc.exitcode > 0 else \
-                f"signal {-proc.exitcode}" if proc.exitcode else "it stopped"
+        for worker in list(self._workers):
+            if not worker.proc.is_alive():
+                self._replace(worker)
+
+    def _replace(self, dead: _Worker) -> None:
+        """A new worker for a dead one; each video it held starts again, or fails once its
+        workers died max_attempts times."""
+        self._workers.remove(dead)
+        self._turn = 0
+        dead.proc.join(timeout=5)
+        dead.conn.close()
+        code = dead.proc.exitcode
+        why = f"exit code {code}" if code and code > 0 else f"signal {-code}" if code else "it stopped"
+        if not dead.videos:
+            # Dead before it took a video: a worker that cannot start (it would forever).
+            self._idle_deaths += 1
+            if self._idle_deaths > 2 * self.decode_workers:
+                raise RuntimeError(f"decode workers keep dying before any work ({why}): run with "
+                                   "index.decode_workers = 1 and -vv to see why")
+        self._spawn()
+        for path in dead.videos:
+            video = self._videos[path]
+            self._frames = deque(f for f in self._frames if f[0] != path)
             if video.attempt >= self.settings.run.max_attempts:
-                log.error("the worker decoding %s died %d times (%s)", lost, video.attempt, why)
-                self._fail(lost, f"its decode worker died {video.attempt} times ({why})")
+                log.error("the worker decoding %s died %d times (%s)", path, video.attempt, why)
+                self._fail(path, f"its decode worker died {video.attempt} times ({why})")
                 continue
-            log.warning("the worker decoding %s died (%s); decoding it again", lost, why)
-            self._frames = deque(f for f in self._frames if f[0] != lost)
-            self._videos[lost] = _Video(VideoResult(lost, video.result.plan), attempt=video.attempt + 1)
-            self._tasks.put(lost)
+            log.warning("the worker decoding %s died (%s); decoding it again", path, why)
+            self._videos[path] = _Video(VideoResult(path, video.result.plan), attempt=video.attempt + 1)
+            self._give(path)
 
     def close(self) -> None:
         """Stop the workers (the models stay loaded: the caller's encoder may serve searches)."""
-        for proc in self._procs.values():
-            proc.kill()
-        for proc in self._procs.values():
-            proc.join(timeout=5)
-        self._procs.clear()
-        for q in (self._tasks, self._out):
-            if q is not None:
-                q.cancel_join_thread()
-                q.close()
+        for worker in self._workers:
+            worker.proc.kill()
+        for worker in self._workers:
+            worker.proc.join(timeout=5)
+            worker.conn.close()
+        self._workers.clear()
 
 
 def _add(into: dict[str, float], seconds: dict[str, float]) -> None:
@@ -228,15 +248,17 @@ def _add(into: dict[str, float], seconds: dict[str, float]) -> None:
         into[stage] += s
 
 
-def _decode(wid: int, settings: IndexSettings, tasks, out, parent: int) -> None:
-    """A decode worker: videos from `tasks`, their keyframes and end (or failure) to `out`."""
+def _decode(settings: IndexSettings, conn: Connection, parent: int) -> None:
+    """A decode worker: videos from its pipe; their keyframes and end (or failure) back."""
     _die_with(parent)
     pin_malloc_mmap_threshold()
     _yield_to_the_models()
     width = settings.keyframes.thumbnail_width
     while True:
-        path = tasks.get()
-        out.put(("start", wid, path))
+        try:
+            path = conn.recv()
+        except EOFError:  # the run closed the pipe: done
+            return
         seconds: dict[str, float] = defaultdict(float)
         try:
             stream = KeyframeStream(path, settings, seconds)
@@ -245,25 +267,25 @@ def _decode(wid: int, settings: IndexSettings, tasks, out, parent: int) -> None:
                     t = time.perf_counter()
                     frames = [(f.idx, round(f.timestamp, 4), f.rgb, encode_thumbnail(f.rgb, width)) for f in batch]
                     seconds["write"] += time.perf_counter() - t
-                    out.put(("frames", wid, path, frames, dict(seconds)))
+                    conn.send(("frames", path, frames, dict(seconds)))
                     seconds.clear()
                     del frames, batch
                 end = stream.finish()
             finally:
                 stream.close()
-            out.put(("end", wid, path, end, dict(seconds)))
+            conn.send(("end", path, end, dict(seconds)))
         except Exception as exc:
             if machine_fault(exc):
-                out.put(("machine", wid, path, getattr(exc, "errno", None), str(exc)))
+                conn.send(("machine", path, getattr(exc, "errno", None), str(exc)))
             else:
-                out.put(("failed", wid, path, error_text(exc), dict(seconds)))
+                conn.send(("failed", path, error_text(exc), dict(seconds)))
 
 
 def _yield_to_the_models() -> None:
     """One thread per worker, at a lower priority than the writer's process: where the models
-    run on the CPU they are the slow stage and must not wait for a core (measured on 2 cores:
-    two decode workers with OpenCV's default threads made the run slower than one); where they
-    run on a GPU, decoding has the cores the models leave free anyway."""
+    run on the CPU they are the slow stage and must not wait for a core (on 2 cores, without
+    this, two decode workers ran at 0.95x of one, on a loaded machine); where they run on a GPU,
+    decoding has the cores the models leave free anyway."""
     import cv2
 
     cv2.setNumThreads(1)

@@ -57,17 +57,22 @@ class OcrAnalyzer(BackendAnalyzer, FrameAnalyzer):
         """Text boxes per image, in reading order; None for every image when OCR cannot run."""
         if self.backend is None:
             return [None] * len(images)
-        return [self._read(im) for im in images]
+        shrunk = [self._shrunk(im) for im in images]
+        return [self._boxes(found, im.shape[1], im.shape[0]) for im, found in zip(shrunk, self.backend.read_many(shrunk))]
 
-    def _read(self, rgb: np.ndarray) -> list[TextBox]:
+    def _shrunk(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
         limit = self.settings.max_side
         if limit and max(h, w) > limit:
             scale = limit / max(h, w)
-            w, h = max(1, round(w * scale)), max(1, round(h * scale))
-            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+            rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        return rgb
+
+    def _boxes(self, found, w: int, h: int) -> list[TextBox]:
+        """The backend's boxes as TextBoxes (fractions of the frame), the unsure ones dropped,
+        in reading order."""
         boxes = []
-        for text, (x0, y0, x1, y1), conf in self.backend.read(rgb):
+        for text, (x0, y0, x1, y1), conf in found:
             text = text.strip()
             if not text or conf < self.settings.min_confidence:
                 continue

@@ -17,6 +17,7 @@ from ...encoders import resolve_device
 from .base import RawBox
 
 DETECTOR = "craft_mlt_25k.pth"
+RECOGNIZER_BATCH = 32  # text crops per recognizer batch
 
 
 def recognizer_file(languages: list[str]) -> str:
@@ -101,10 +102,19 @@ class EasyOcrBackend:
         if self._reader is None:
             self._reader = easyocr_reader(self.languages, self.folder, self.settings.device)
 
-    def read(self, rgb: np.ndarray) -> list[RawBox]:
+    def read_many(self, images: list[np.ndarray]) -> list[list[RawBox]]:
+        """Each image's boxes. Frames of one size go through CRAFT as one batch (a video's
+        keyframes share a size), and each frame's text crops through the recognizer
+        `RECOGNIZER_BATCH` at a time, where `readtext` takes one frame and one crop at a time."""
         self.load()
-        boxes = []
-        for points, text, conf in self._reader.readtext(rgb):
-            xs, ys = [p[0] for p in points], [p[1] for p in points]
-            boxes.append(RawBox(text, (min(xs), min(ys), max(xs), max(ys)), float(conf)))
-        return boxes
+        out: list[list[RawBox]] = [[] for _ in images]
+        by_shape: dict[tuple, list[int]] = {}
+        for i, im in enumerate(images):
+            by_shape.setdefault(im.shape, []).append(i)
+        for at in by_shape.values():
+            found = self._reader.readtext_batched([images[i] for i in at], batch_size=RECOGNIZER_BATCH)
+            for i, lines in zip(at, found):
+                for points, text, conf in lines:
+                    xs, ys = [p[0] for p in points], [p[1] for p in points]
+                    out[i].append(RawBox(text, (min(xs), min(ys), max(xs), max(ys)), float(conf)))
+        return out

@@ -120,9 +120,10 @@ class TesseractBackend:
             oem=tesserocr.OEM.LSTM_ONLY,
         )
 
-    def read(self, rgb: np.ndarray) -> list[RawBox]:
+    def read_many(self, images: list[np.ndarray]) -> list[list[RawBox]]:
+        """Each image's boxes (tesseract reads one image at a time)."""
         self.load()
-        return self._read_lines(rgb) if self._detector is not None else self._read_page(rgb)
+        return [self._read_lines(rgb) if self._detector is not None else self._read_page(rgb) for rgb in images]
 
     def _read_lines(self, rgb: np.ndarray) -> list[RawBox]:
         import cv2
