@@ -38,6 +38,26 @@ def render_text_video(path: Path, videos: Path) -> None:
     out.release()
 
 
+def test_easyocr_reads_a_batch_as_it_reads_each_frame(tmp_path, videos):
+    """The batched reading (CRAFT over same-size frames at once, the recognizer on many crops;
+    what a GPU gets) gives each frame the boxes reading it alone gives."""
+    from indexer.analyzers.ocr.easyocr_backend import EasyOcrBackend
+    from indexer.analyzers.ocr.settings import OcrSettings
+
+    render_text_video(tmp_path / "captions.mp4", videos)
+    cap = cv2.VideoCapture(str(tmp_path / "captions.mp4"))
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(60)][5::15]  # 4 frames, 3 with text
+    cap.release()
+    settings = OcrSettings(languages=["en"], backend="easyocr", device="cpu")
+    languages, folder, _ = EasyOcrBackend.plan(settings)
+    backend = EasyOcrBackend(settings, languages, folder)
+    alone, together = backend.read_many(frames, batched=False), backend.read_many(frames, batched=True)
+    assert any("BREAKING" in [b.text for b in boxes] for boxes in alone)
+    for one, many in zip(alone, together):
+        assert [b.text for b in one] == [b.text for b in many]
+        assert all(abs(a.confidence - b.confidence) < 1e-3 and np.allclose(a.box, b.box, atol=1) for a, b in zip(one, many))
+
+
 def test_ocr_finds_the_keyframe_and_time_of_on_screen_text(tmp_path, videos, capsys, monkeypatch):
     monkeypatch.setenv("EVR_OCR_ENABLED", "true")
     monkeypatch.setenv("EVR_OCR_LANGUAGES", "en")

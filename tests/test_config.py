@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_repo_config_has_the_documented_keys():
     cfg = load_config(REPO / "config.toml", environ={})
     assert cfg.index.clip.model == "ViT-L-14" and cfg.index.clip.pretrained == "openai"
-    assert cfg.index.clip.device == "auto" and cfg.index.clip.batch_size == 64
+    assert cfg.index.clip.device == "auto" and cfg.index.clip.batch_size == 0
     assert cfg.index.keyframes.max_gap_s == 2.0 and cfg.index.keyframes.min_change == 0.05
     assert cfg.index.shots.adaptive_threshold == 3.0
     assert cfg.data_dir == REPO / "data"  # relative to the config file
