@@ -27,6 +27,7 @@ from storage.features import ANALYZER_PATHS
 from .analyzers import FileAnalyzer, enabled_analyzers
 from .run import RunReport, Source, run
 from .settings import IndexSettings
+from .work import add_seconds
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,7 @@ class KeyframeAnalysis(Source):
             log.error("%s: %s", video.video_id, result)
             report.videos_failed.append({"video_id": video.video_id, "error": str(result)})
             return
-        for stage, seconds in result.stage_seconds.items():
-            report.stage_seconds[stage] += seconds
+        add_seconds(report.stage_seconds, result.stage_seconds)
         t = time.perf_counter()
         plan = video.plan.with_analyzers({n: self.analyzers[n].signature for n in needed})
         store.writes.save_analysis(video.id, plan, result.by_keyframe, result.by_file)

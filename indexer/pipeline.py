@@ -29,7 +29,7 @@ from .runners import Runner, make_runner
 from .scan import find_videos
 from .settings import IndexSettings
 from .thumbnails import restore_lost_thumbnails
-from .work import STAGES, VideoResult, VideoWorker
+from .work import STAGES, VideoResult, VideoWorker, add_seconds
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,7 @@ class VideoFiles(Source):
                 yield in_flight.pop(result.path), result
 
     def commit(self, store: Store, video: _Video, result: VideoResult, report: RunReport) -> None:
-        for stage, seconds in result.stage_seconds.items():
-            report.stage_seconds[stage] += seconds
+        add_seconds(report.stage_seconds, result.stage_seconds)
         if result.error is not None:
             log.error("%s: %s", result.path, result.error)
             if not result.only:  # file analyzers alone: the video stays as it was, the next run tries again

@@ -129,7 +129,7 @@ class VideoWorker:
         result = VideoResult(path, self.plan(), only=only)
         try:
             if only:
-                self._analyze_file(path, result, only, on_progress)
+                self.analyze_file(path, result, only, on_progress)
             else:
                 self._index(path, result, on_progress)
         except Exception as exc:
@@ -174,10 +174,12 @@ class VideoWorker:
         finally:
             stream.close()
         ended.apply(result)
-        self._analyze_file(path, result, tuple(self.file_analyzers), on_progress)
+        self.analyze_file(path, result, tuple(self.file_analyzers), on_progress)
 
-    def _analyze_file(self, path: str, result: VideoResult, names: tuple[str, ...],
-                      on_progress: Callable[[str], None] | None) -> None:
+    def analyze_file(self, path: str, result: VideoResult, names: tuple[str, ...],
+                     on_progress: Callable[[str], None] | None) -> None:
+        """The file analyzers `names` on the video file, into `result` (the streaming run calls
+        this too, once a video's keyframes are done)."""
         for name in names:
             if on_progress:
                 on_progress(name)
@@ -278,6 +280,12 @@ class KeyframeStream:
                       width=info.width, height=info.height),
             [NewShot(sh.start_frame, round(sh.start, 4), round(sh.end, 4)) for sh in self.selector.shots(duration)],
             {idx: self.selector.shot_of(idx) for idx in self.kept}, partial, decoded.frames)
+
+
+def add_seconds(into: dict[str, float], seconds: dict[str, float]) -> None:
+    """Add each stage's seconds to a total by stage."""
+    for stage, s in seconds.items():
+        into[stage] += s
 
 
 def error_text(exc: Exception) -> str:

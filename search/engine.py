@@ -264,8 +264,7 @@ class SearchEngine:
         several indexed files share."""
         by_path = self.store.catalog.shots(video_id)
         if not by_path:
-            raise QueryError(f"no indexed video with id {video_id!r} (see `evr stats`; ids are file names "
-                             "without their extension)")
+            raise _no_video([video_id])
         if len(by_path) > 1:
             raise QueryError(f"{len(by_path)} indexed files share the id {video_id!r}: "
                              f"{', '.join(by_path)}; rename them to tell their shots apart")
@@ -277,8 +276,7 @@ class SearchEngine:
         rows = self.store.catalog.videos(video_ids)
         unknown = sorted(set(video_ids) - {r.video_id for r in rows})
         if unknown:
-            raise QueryError(f"no video with id {', '.join(map(repr, unknown))} in the index (ids are file names "
-                             "without their extension)")
+            raise _no_video(unknown)
         return rows
 
     def shapes(self, keyframe_id: int) -> dict:
@@ -319,3 +317,9 @@ def _fuse(rankings: dict[str, list[tuple[int, float]]]):
             found_by.setdefault(kid, []).append(name)
     match = {kid: "+".join(names) for kid, names in found_by.items()}
     return sorted(fused.items(), key=lambda item: (-item[1], item[0])), match
+
+
+def _no_video(video_ids: Sequence[str]) -> QueryError:
+    """The one wording of "the index holds no video with this id"."""
+    return QueryError(f"no video with id {', '.join(map(repr, video_ids))} in the index (ids are file names "
+                      "without their extension)")

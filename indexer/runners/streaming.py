@@ -37,7 +37,7 @@ from storage.types import NewKeyframe
 
 from ..settings import IndexSettings
 from ..thumbnails import encode_thumbnail
-from ..work import (KeyframeStream, StreamEnd, VideoResult, VideoWorker, error_text, machine_fault,
+from ..work import (KeyframeStream, StreamEnd, VideoResult, VideoWorker, add_seconds, error_text, machine_fault,
                     pin_malloc_mmap_threshold)
 from .base import Runner
 
@@ -141,18 +141,18 @@ class StreamingRunner(Runner):
         video = self._videos[path]
         if kind == "frames":
             _, _, frames, seconds = message
-            _add(video.seconds, seconds)
+            add_seconds(video.seconds, seconds)
             video.waiting += len(frames)
             self._frames.extend((path, *frame) for frame in frames)
             return
         worker.videos.remove(path)  # the worker is done with it
         if kind == "end":
             _, _, video.end, seconds = message
-            _add(video.seconds, seconds)
+            add_seconds(video.seconds, seconds)
             self._finish_if_done(path)
         elif kind == "failed":
             _, _, error, seconds = message
-            _add(video.seconds, seconds)
+            add_seconds(video.seconds, seconds)
             self._fail(path, error)
         elif kind == "machine":  # a full or failing disk where the worker wrote: stop the run
             _, _, errno_, text = message
@@ -185,20 +185,15 @@ class StreamingRunner(Runner):
         del self._videos[path]
         result = video.result
         video.end.apply(result)
-        _add(result.stage_seconds, video.seconds)
-        for name, analyzer in self.worker.file_analyzers.items():
-            t = time.perf_counter()
-            found = analyzer.analyze_file(path)
-            result.stage_seconds[name] += time.perf_counter() - t
-            if found is not None:
-                result.analyses[name] = found
+        add_seconds(result.stage_seconds, video.seconds)
+        self.worker.analyze_file(path, result, tuple(self.worker.file_analyzers), None)
         self._done.append(result)
 
     def _fail(self, path: str, error: str) -> None:
         video = self._videos.pop(path)
         self._frames = deque(f for f in self._frames if f[0] != path)
         video.result.error = error
-        _add(video.result.stage_seconds, video.seconds)
+        add_seconds(video.result.stage_seconds, video.seconds)
         self._done.append(video.result)
 
     def _check_workers(self) -> None:
@@ -241,11 +236,6 @@ class StreamingRunner(Runner):
             worker.proc.join(timeout=5)
             worker.conn.close()
         self._workers.clear()
-
-
-def _add(into: dict[str, float], seconds: dict[str, float]) -> None:
-    for stage, s in seconds.items():
-        into[stage] += s
 
 
 def _decode(settings: IndexSettings, conn: Connection, parent: int) -> None:
