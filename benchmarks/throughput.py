@@ -1,7 +1,7 @@
 """Index throughput: decoding in the writer's process against decode workers feeding one batched
 model stage (indexer/runners/streaming.py), on the same archive in one run of this script.
 
-The archive is a folder of videos (default: every sample video), linked under several names
+The archive is a folder of videos (default: every sample video), copied under several names
 (--repeat) to make a longer one. Each configuration indexes it into a fresh data directory in a
 child process of its own (so each has its own peak memory), CLIP only unless --persons; then
 the model's own ceiling is measured in this process: CLIP on batches of already preprocessed
@@ -11,7 +11,7 @@ per second), wall seconds, each stage's share of the stage time, peak RSS of the
 decode workers included) and peak GPU memory.
 
     python benchmarks/throughput.py [--videos DIR] [--repeat 2] [--workers 1 0] [--model ViT-B-32]
-        [--pretrained none] [--device auto] [--batch-size 64] [--persons]
+        [--pretrained none] [--device auto] [--batch-size 64] [--persons] [--detect-size 800]
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,11 +36,17 @@ from indexer.settings import ClipSettings, IndexSettings, RunSettings  # noqa: E
 
 
 def archive(videos: Path, repeat: int, into: Path) -> Path:
-    """`repeat` links to every video file under `videos`, under distinct names."""
+    """`repeat` copies of every video file under `videos`, under distinct names: hard links where
+    the file system allows, else copies (the scan resolves symlinks, so symlinked names would be
+    indexed once)."""
     files = sorted(p for p in videos.rglob("*") if p.suffix.lower() in RunSettings().extensions and p.is_file())
     for copy in range(repeat):
         for i, f in enumerate(files):
-            (into / f"r{copy}_{i:03d}_{f.name}").symlink_to(f.resolve())
+            name = into / f"r{copy}_{i:03d}_{f.name}"
+            try:
+                os.link(f.resolve(), name)
+            except OSError:
+                shutil.copyfile(f, name)
     return into
 
 
@@ -48,7 +55,8 @@ def settings_of(args, decode_workers: int) -> IndexSettings:
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device, batch_size=args.batch_size),
         run=RunSettings(decode_workers=decode_workers),
         features={**features_off(), "persons": PersonSettings(enabled=args.persons, device=args.device,
-                                                              weights=args.person_weights)})
+                                                              weights=args.person_weights,
+                                                              detect_size=args.detect_size)})
 
 
 def one_run(args) -> dict:
@@ -74,8 +82,25 @@ def one_run(args) -> dict:
             "rss_mb": rss_kb // 1024, "gpu_mb": gpu_mb, "workers": settings.run.decoders}
 
 
-def ceiling(args) -> float:
-    """Keyframes/s of CLIP alone on preprocessed batches (the model stage's upper bound)."""
+def _rate(fn, items: int) -> float:
+    """Items/s of fn, run for at least 5 s (3 runs) after one warm-up run."""
+    import torch
+
+    fn()
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
+    t, n = time.perf_counter(), 0
+    while time.perf_counter() - t < 5 or n < 3:
+        fn()
+        n += 1
+    sync()
+    return n * items / (time.perf_counter() - t)
+
+
+def ceiling(args) -> tuple[float, float]:
+    """Keyframes/s of CLIP alone on preprocessed batches (the model stage's upper bound), and of
+    the encoder's whole path on 1280x720 RGB frames."""
+    import numpy as np
     import torch
 
     clip = ClipEncoder(settings_of(args, 1).clip)
@@ -86,16 +111,9 @@ def ceiling(args) -> float:
     dtype = next(model.parameters()).dtype
     batch = torch.randn(clip.batch_size, 3, h, w, device=clip.device, dtype=dtype)
     with torch.inference_mode():
-        model.encode_image(batch)  # warm-up
-        if clip.device == "cuda":
-            torch.cuda.synchronize()
-        t, n = time.perf_counter(), 0
-        while time.perf_counter() - t < 5 or n < 3:
-            model.encode_image(batch)
-            n += 1
-        if clip.device == "cuda":
-            torch.cuda.synchronize()
-    return n * clip.batch_size / (time.perf_counter() - t)
+        model_only = _rate(lambda: model.encode_image(batch), clip.batch_size)
+    frames = list(np.random.default_rng(0).integers(0, 256, (clip.batch_size, 720, 1280, 3), dtype=np.uint8))
+    return model_only, _rate(lambda: clip.encode_images(frames), len(frames))
 
 
 def main() -> int:
@@ -109,6 +127,7 @@ def main() -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=0, help="0: 256 on a GPU, 64 on a CPU")
     ap.add_argument("--persons", action="store_true", help="persons on (torchvision on a GPU, else mediapipe)")
+    ap.add_argument("--detect-size", type=int, default=800, help="persons.detect_size (torchvision)")
     ap.add_argument("--person-weights", default="none", help="torchvision weights: none (random) or default")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child: one configuration
     ap.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
@@ -122,14 +141,19 @@ def main() -> int:
         results = []
         for workers in args.workers:
             child = [sys.executable, __file__, *sys.argv[1:], "--one", str(workers), "--archive", str(folder)]
-            out = subprocess.run(child, capture_output=True, text=True, check=True)
+            out = subprocess.run(child, capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"the run with {workers} decode workers failed:\n{out.stderr[-3000:]}")
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    top = ceiling(args)
+    top, encoder_720p = ceiling(args)
     clip = ClipEncoder(settings_of(args, 1).clip)
     print(f"{results[0]['videos']} videos ({args.repeat} names each), "
           f"{results[0]['video_s']:.0f} s of video; CLIP {args.model} ({args.pretrained}) on {clip.device}, batch "
-          f"{clip.batch_size}; persons {'on' if args.persons else 'off'}; {os.cpu_count()} CPUs")
+          f"{clip.batch_size}; persons {'on (detect_size ' + str(args.detect_size) + ')' if args.persons else 'off'}; "
+          f"{os.cpu_count()} CPUs")
     print(f"model ceiling (preprocessed batches, this process): {top:,.0f} keyframes/s")
+    print(f"encoder on 1280x720 frames (upload, preprocessing, model): {encoder_720p:,.0f} keyframes/s "
+          f"= {100 * encoder_720p / top:.0f}% of the ceiling")
     print()
     stages = [s for s in results[0]["stages"] if any(r["stages"].get(s, 0) > 0 for r in results)]
     head = ["decode workers", "keyframes", "model stage kf/s", "% of ceiling", "x real time", "wall s",

@@ -21,10 +21,9 @@ def detection_frame(rgb: np.ndarray, width: int) -> np.ndarray:
     integer factor to at least `width` pixels wide, linear interpolation."""
     h, w = rgb.shape[:2]
     factor = max(1, w // width)
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    if factor == 1:
-        return bgr
-    return cv2.resize(bgr, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_LINEAR)
+    if factor > 1:  # shrunk first: swapping channels commutes with a per-channel resize, and costs less small
+        rgb = cv2.resize(rgb, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 class ShotDetector:

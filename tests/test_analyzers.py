@@ -254,3 +254,18 @@ def test_torchvision_backend_builds_and_runs_with_random_weights(videos):
             assert 0 <= p.box[0] <= p.box[2] <= 1.0001 and 0 <= p.box[1] <= p.box[3] <= 1.0001
             assert p.labels[0] in POSE_LABELS
     assert np.isfinite([p.score for r in results for p in r.persons]).all()
+
+
+def test_torchvision_backend_batches_give_the_frames_own_results(videos):
+    """A batch of frames of two sizes gives each frame what it gets alone (Keypoint R-CNN pads a
+    batch; DeepLabV3 stacks frames of one size)."""
+    analyzer = PersonAnalyzer(PersonSettings(backend="torchvision", weights="none", device="cpu", min_score=0.0))
+    cap = cv2.VideoCapture(str(videos / "msrvtt/video7010.mp4"))
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(2)]
+    frames.append(cv2.resize(frames[0], (frames[0].shape[1] // 2, frames[0].shape[0] // 2)))
+    together = analyzer.analyze(frames)
+    alone = [analyzer.analyze([f])[0] for f in frames]
+    for a, b in zip(together, alone):
+        assert len(a.persons) == len(b.persons)
+        assert abs(a.mask_area - b.mask_area) < 0.01
+        np.testing.assert_allclose([p.box for p in a.persons], [p.box for p in b.persons], atol=0.01)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 
+import cv2
 import numpy as np
 import pytest
 
 from indexer.decoders import BACKENDS, Frame, open_video
 from indexer.keyframes import KeyframeSelector, changed_fraction
 from indexer.settings import KeyframeSettings, ShotSettings
+from indexer.shots import detection_frame
 
 from .conftest import evr
 
@@ -151,3 +153,16 @@ def test_fades_through_black_are_shot_boundaries(videos):
     boundaries = [s.start_frame for s in sel.shots(10.0)][1:]
     assert len(boundaries) == 2
     assert all(abs(b - d) <= 2 for b, d in zip(boundaries, dips)), (boundaries, dips)
+
+
+@pytest.mark.parametrize("shape", [(720, 1280, 3), (240, 320, 3), (432, 768, 3), (1080, 1920, 3)])
+def test_detection_frame_is_the_frame_scenedetect_would_see(shape):
+    """Shrunk before its channels are swapped (cheaper), the detection frame is still exactly
+    what PySceneDetect's SceneManager makes: BGR first, then shrunk by an integer factor."""
+    rgb = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    h, w = shape[:2]
+    factor = max(1, w // 256)
+    expected = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if factor > 1:
+        expected = cv2.resize(expected, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(detection_frame(rgb, 256), expected)

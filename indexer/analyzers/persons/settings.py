@@ -20,3 +20,7 @@ class PersonSettings:
     # torchvision weights: "default" (torchvision's), or "none" = random (tests)
     weights: str = rule(one_of(("default", "none")), default="default")
     device: str = rule(one_of(DEVICES), default="auto")
+    # torchvision: Keypoint R-CNN's short side in pixels (800: the size it was trained at; smaller
+    # is faster but loses small people), and DeepLabV3's for the mask (stored 160 pixels wide).
+    detect_size: int = rule(between(160, 1600), default=800)
+    mask_size: int = rule(between(160, 1600), default=320)

@@ -1,6 +1,11 @@
 """GPU persons and poses: Keypoint R-CNN (boxes + 17 COCO keypoints, many people per frame) and
 DeepLabV3-ResNet50 (the person class of its 21 VOC classes) for the mask. torchvision downloads
-the weights to its hub cache on first use; `weights = "none"` builds them with random weights."""
+the weights to its hub cache on first use; `weights = "none"` builds them with random weights.
+
+Both run on whole batches: Keypoint R-CNN takes a list of frames and resizes them itself (its
+short side to `detect_size`, torchvision's 800 by default, the size it was trained at); DeepLabV3
+runs on frames of one size stacked, scaled down to `mask_size` on the short side, since the stored
+mask is only 160 pixels wide (base.MASK_WIDTH). On CUDA both run under fp16 autocast."""
 from __future__ import annotations
 
 import logging
@@ -38,10 +43,14 @@ def weights_cached() -> bool:
 class TorchvisionPersons:
     name = "torchvision"
 
-    def __init__(self, device: str, min_score: float, random_weights: bool = False):
+    def __init__(self, device: str, min_score: float, random_weights: bool = False, detect_size: int = 800,
+                 mask_size: int = 320, batch_size: int = 16):
         self.device = device
         self.min_score = min_score
         self.random_weights = random_weights
+        self.detect_size = detect_size
+        self.mask_size = mask_size
+        self.batch_size = batch_size  # frames per model call: bounds the GPU memory of a 256-frame CLIP batch
         self._keypoints = None
         self._segment = None
 
@@ -54,7 +63,8 @@ class TorchvisionPersons:
         kp_weights, seg_weights = (None, None) if self.random_weights else _weights()
         try:
             # weights_backbone=None: with full weights it is unused, and random tests must not download.
-            kp = keypointrcnn_resnet50_fpn(weights=kp_weights, weights_backbone=None)
+            kp = keypointrcnn_resnet50_fpn(weights=kp_weights, weights_backbone=None, min_size=self.detect_size,
+                                           max_size=round(self.detect_size * 1333 / 800))
             seg = deeplabv3_resnet50(weights=seg_weights, weights_backbone=None)
         except Exception as exc:
             raise ModelUnavailableError(
@@ -72,21 +82,28 @@ class TorchvisionPersons:
         return os.path.join(torch.hub.get_dir(), "checkpoints")
 
     def analyze(self, images: list[np.ndarray]) -> list[PersonsInFrame]:
+        self.load()
+        out: list[PersonsInFrame] = []
+        for start in range(0, len(images), self.batch_size):
+            out.extend(self._analyze_batch(images[start : start + self.batch_size]))
+        return out
+
+    def _analyze_batch(self, images: list[np.ndarray]) -> list[PersonsInFrame]:
         import torch
 
-        self.load()
-        tensors = [torch.from_numpy(im).permute(2, 0, 1).float().div(255).to(self.device) for im in images]
-        with torch.inference_mode():
+        tensors = [torch.from_numpy(im).to(self.device, non_blocking=True).permute(2, 0, 1).float().div_(255)
+                   for im in images]
+        with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self.device == "cuda"):
             detections = self._keypoints(tensors)
-            masks = [self._person_mask(t) for t in tensors]
+            masks = self._person_masks(tensors)
         out = []
         for im, det, mask in zip(images, detections, masks):
             keep = (det["labels"] == 1) & (det["scores"] >= self.min_score)
-            boxes = det["boxes"][keep].cpu().numpy()
-            scores = det["scores"][keep].cpu().numpy()
-            kps = det["keypoints"][keep].cpu().numpy()
+            boxes = det["boxes"][keep].float().cpu().numpy()
+            scores = det["scores"][keep].float().cpu().numpy()
+            kps = det["keypoints"][keep].float().cpu().numpy()
             # keypoints_scores are logits; a sigmoid turns them into a 0-1 visibility.
-            vis = torch.sigmoid(det["keypoints_scores"][keep]).cpu().numpy()
+            vis = torch.sigmoid(det["keypoints_scores"][keep].float()).cpu().numpy()
             dets = [
                 Detection(box=tuple(map(float, b)), score=float(s), keypoints=np.column_stack([k[:, :2], v]))
                 for b, s, k, v in zip(boxes, scores, kps, vis)
@@ -94,13 +111,27 @@ class TorchvisionPersons:
             out.append(to_stored(dets, mask, im.shape[1], im.shape[0]))
         return out
 
-    def _person_mask(self, image) -> np.ndarray:
+    def _person_masks(self, tensors: list) -> list[np.ndarray]:
+        """The person mask of each frame, at `mask_size` on the short side; frames of one size in one call."""
         import torch
+        import torch.nn.functional as F
 
-        mean = torch.tensor(_IMAGENET_MEAN, device=self.device).view(3, 1, 1)
-        std = torch.tensor(_IMAGENET_STD, device=self.device).view(3, 1, 1)
-        logits = self._segment(((image - mean) / std)[None])["out"][0]
-        return (logits.argmax(0) == VOC_PERSON).cpu().numpy()
+        mean = torch.tensor(_IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(_IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        masks: list[np.ndarray | None] = [None] * len(tensors)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, t in enumerate(tensors):
+            by_shape.setdefault(tuple(t.shape), []).append(i)
+        for (_, h, w), at in by_shape.items():
+            batch = torch.stack([tensors[i] for i in at])
+            scale = min(1.0, self.mask_size / min(h, w))
+            if scale < 1:
+                batch = F.interpolate(batch, size=(round(h * scale), round(w * scale)), mode="bilinear",
+                                      antialias=True, align_corners=False)
+            person = self._segment((batch - mean) / std)["out"].argmax(1) == VOC_PERSON
+            for j, i in enumerate(at):
+                masks[i] = person[j].cpu().numpy()
+        return masks
 
     def close(self) -> None:
         self._keypoints = self._segment = None
