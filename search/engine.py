@@ -92,8 +92,8 @@ class SearchEngine:
             ranked = [(kid, score) for kid, score in ranked if kid not in q.less_like]
             if q.group is None:
                 return _encoded_by(self._hits(ranked[: q.k], match), encoded)
-            grouped, videos = self._grouped(ranked, q)
-            if videos >= q.k or len(ranked) < fetch:  # k videos filled, or nothing more to fetch
+            grouped, filled = self._grouped(ranked, q)
+            if filled or len(ranked) < fetch:  # k videos (or hits) found, or nothing more to fetch
                 return _encoded_by(self._hits(grouped, match), encoded)
             fetch *= 4
 
@@ -160,18 +160,22 @@ class SearchEngine:
         return Summarizer(self.store, self.clip, settings)
 
 
-    def _grouped(self, ranked: list[tuple[int, float]], q: Query) -> tuple[list[tuple[int, float]], int]:
-        """At most k videos in the order of their best hit, each with its best `per_video` hits;
-        also returns how many videos the ranking held."""
+    def _grouped(self, ranked: list[tuple[int, float]], q: Query) -> tuple[list[tuple[int, float]], bool]:
+        """The ranking grouped as q.group says (see GROUPS), and whether it filled k videos
+        ("video") or k hits ("limit")."""
         video_of = self.store.catalog.video_of([i for i, _ in ranked])
         per_video: dict[int, list[tuple[int, float]]] = {}
+        kept: list[tuple[int, float]] = []  # "limit": in rank order
         for kid, score in ranked:
             if kid not in video_of:  # deleted since the search (a concurrent re-index)
                 continue
             group = per_video.setdefault(video_of[kid], [])
             if len(group) < q.per_video:
                 group.append((kid, score))
-        return [hit for group in list(per_video.values())[: q.k] for hit in group], len(per_video)
+                kept.append((kid, score))
+        if q.group == "limit":
+            return kept[: q.k], len(kept) >= q.k
+        return [hit for group in list(per_video.values())[: q.k] for hit in group], len(per_video) >= q.k
 
     def _temporal(self, vec_a: np.ndarray, q: Query, filters: KeyframeFilter) -> list[Hit]:
         """Chains of events, one keyframe per event, each at most q.within seconds after the
@@ -180,7 +184,8 @@ class SearchEngine:
         Forward, each event's candidates are the keyframes in the windows after the previous
         event's candidates (the first event's: its top max(200, 10k)), scored by that event's
         vector. Backward, each candidate learns the best chain that starts at it, so every
-        first-event keyframe gives its best chain, exactly."""
+        first-event keyframe gives its best chain, exactly; chains that share a keyframe with a
+        better chain are left out."""
         levels = [dict(ranking.nearest(self.store, vec_a, max(200, q.k * 10), filters))]
         rows = self.store.catalog.keyframes(list(levels[0]))
         encoded = []
@@ -211,12 +216,19 @@ class SearchEngine:
                 if options:
                     total, minus_b = max(options)  # ties: the earlier-indexed keyframe
                     best[i][kid] = (score + total, -minus_b)
-        chains = sorted(best[0].items(), key=lambda item: (-item[1][0], item[0]))[: q.k]
+        # Diverse chains: one that shares a keyframe with a better one is left out, so the top
+        # chains are not one moment reached from ten first events.
+        used: set[int] = set()
         hits = []
-        for first, (total, _) in chains:
+        for first, (total, _) in sorted(best[0].items(), key=lambda item: (-item[1][0], item[0])):
+            if len(hits) == q.k:
+                break
             path = [first]
             for i in range(len(levels) - 1):
                 path.append(best[i][path[-1]][1])
+            if used.intersection(path):
+                continue
+            used.update(path)
             then = None
             for i in range(len(path) - 1, 0, -1):  # build the chain from its last event back
                 then = _encoded_by([Hit.from_row(0, rows[path[i]], levels[i][path[i]], "clip", then=then)],

@@ -19,7 +19,9 @@ from storage.textfold import words
 from .errors import QueryError
 from .multilingual.language import known_codes
 
-GROUPS = (None, "video")
+# "video": at most k videos in the order of their best hit, each with its best per_video hits;
+# "limit": k hits in rank order, at most per_video of them from any one video.
+GROUPS = (None, "video", "limit")
 MAX_K = 10_000  # hits (or videos) one query may ask for
 MAX_ID = 2**63 - 1  # SQLite's largest integer: ids and counts beyond it cannot be stored
 # The most pixels a query image may have, read from its header before it is decoded: 25 MP
@@ -42,7 +44,7 @@ class Query:
     more_like: tuple[int, ...] = ()  # relevance feedback: keyframe ids judged relevant
     less_like: tuple[int, ...] = ()  # and judged not relevant
     k: int = 20
-    group: str | None = None  # "video": at most k videos, each with its best `per_video` hits
+    group: str | None = None  # see GROUPS
     per_video: int = 1
 
     @property

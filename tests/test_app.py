@@ -57,7 +57,9 @@ def app(app_index, monkeypatch):
 
 
 def cli_hits(data: Path, capsys, *args, k: int = PAGE) -> list[int]:
-    code, hits = evr("--data-dir", data, "search", *args, "--k", str(k), "--json", capsys=capsys)
+    """`evr search` with the app's default: at most 3 hits a video (ui.hits_per_video), in rank order."""
+    code, hits = evr("--data-dir", data, "search", *args, "--k", str(k), "--group", "limit", "--per-video", "3",
+                     "--json", capsys=capsys)
     assert code == 0
     return [h["keyframe_id"] for h in hits]
 
@@ -164,7 +166,13 @@ def test_export_bytes_are_the_exact_aic_csv(app):
     app.run()
     in_rank_order = sorted(picked, key=lambda h: h.rank)
     assert app.session_state["export_csv"] == "".join(f"{h.video_id},{h.frame_idx}\n" for h in in_rank_order).encode()
-    assert [b.label for b in app.get("download_button")] == ["AI Challenge CSV", "JSON"]
+    assert [b.label for b in app.get("download_button")] == ["KIS CSV", "JSON"]  # QA: once there is an answer
+    app.text_input(key="export_answer").input("  two   dogs ").run()
+    assert [b.label for b in app.get("download_button")] == ["KIS CSV", "QA CSV", "JSON"]
+    assert app.session_state["export_qa_csv"] == "".join(
+        f"{h.video_id},{h.frame_idx},two dogs\n" for h in in_rank_order).encode()
+    app.text_input(key="export_answer").input("a, b").run()
+    assert any("comma" in e.value for e in app.error)
 
 
 def test_temporal_mode_exports_three_fields(app):
@@ -302,7 +310,7 @@ def test_thumbs_rerank_as_the_cli_feedback_does(app, app_index, capsys):
     assert app_hits(app) == cli_hits(app_index, capsys, "a person", "--more-like", str(liked),
                                      "--less-like", str(disliked))
     assert disliked not in app_hits(app)
-    assert any("Refined by 1 👍 and 1 👎" in c.value for c in app.caption)
+    assert any("Refined by 1 liked and 1 disliked" in c.value for c in app.caption)
     app.button(key="feedback_clear").click().run()
     assert app_hits(app) == first
 
@@ -318,6 +326,9 @@ def test_submit_asks_first_then_shows_the_verdict(app, app_index, tmp_path, monk
         app.text_input(key="dres_password").input(server.password)
         app.button(key="dres_login").click().run()
         assert not app.exception and app.selectbox(key="dres_evaluation").value == server.evaluation
+        # This browser's session, kept in its own state: no file that another browser would share.
+        assert app.session_state["dres_session"]["session_id"] in server.sessions
+        assert not (app_index / "dres" / "session.json").exists()
         app.text_input(key="query").input("a person").run()
         hit = app.session_state["hits"][0]
         app.button(key=f"open_{hit.keyframe_id}").click().run()
@@ -331,11 +342,15 @@ def test_submit_asks_first_then_shows_the_verdict(app, app_index, tmp_path, monk
         app.button(key="submit_confirm").click().run()
         assert not app.exception and len(server.submissions) == 1
         sent = server.submissions[0]["answerSets"][0]["answers"][0]
-        assert sent["mediaItemName"] == hit.video_id and sent["start"] == round(hit.shot_start * 1000)
+        # 2 s either side of the hit, within its shot (dres.kis_window_s)
+        assert sent["mediaItemName"] == hit.video_id
+        assert sent["start"] == round(max(hit.shot_start, hit.timestamp - 2) * 1000)
+        assert sent["end"] == round(min(hit.shot_end, hit.timestamp + 2) * 1000)
         assert any(s.value.startswith("CORRECT") for s in app.success)
         app.button(key="submit").click().run()
         app.button(key="submit_confirm").click().run()  # the same answer again: refused, said so
-        assert len(server.submissions) == 1 and any("not sent again" in w.value for w in app.warning)
+        refusal = next(w.value for w in app.warning if "not sent again" in w.value)
+        assert len(server.submissions) == 1 and "--again" not in refusal and "tick" in refusal
         assert server.problems == []
         app.button(key="dres_logout").click().run()  # the index is shared with other tests
         assert not (app_index / "dres" / "session.json").exists()

@@ -5,8 +5,10 @@ AppTest sees only the Markdown source the app hands to Streamlit; only a browser
 that source becomes (an <img> that loads, a link, bold text)."""
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -130,3 +132,194 @@ def test_dres_login_works_when_the_password_field_is_left_with_tab(app_url):
         assert len(dres.sessions) == 1
     finally:
         stop()
+
+
+# -- the contest cockpit (issue 23): a real index of two clips, a DRES stand-in, one app server ---
+
+
+@pytest.fixture(scope="module")
+def cockpit(videos, tmp_path_factory):
+    """(app address, DRES stand-in): vtest12 (keyframes every 2 s, one shot) and counter (three
+    one-second shots), indexed for real; the app's DRES address is the stand-in's."""
+    from .dres_server import FakeDres, serve
+
+    folder = tmp_path_factory.mktemp("cockpit-videos")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(videos / "opencv_samples/vtest.avi"), "-t", "12",
+                    "-c", "copy", str(folder / "vtest12.avi")], check=True)
+    (folder / "counter.mp4").symlink_to(videos / "scene_cuts/counter.mp4")
+    data = tmp_path_factory.mktemp("cockpit-index")
+    env = {**os.environ, **TEST_ENV}
+    subprocess.run([sys.executable, "-m", "ui.cli", "--data-dir", str(data), "index", str(folder), "--no-progress"],
+                   cwd=REPO, env=env, check=True, capture_output=True)
+    dres = FakeDres()
+    dres_url, stop = serve(dres)
+    env.update(EVR_DRES_URL=dres_url, EVR_DRES_USERNAME=dres.user)
+    with running_app(data, env) as url:
+        yield url, dres
+    stop()
+
+
+@contextlib.contextmanager
+def running_app(data, env):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(data), "ui", "--port", str(port)],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read()
+            break
+        except OSError:
+            assert server.poll() is None and time.time() < deadline, "the app did not start"
+            time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def page(cockpit):
+    """A new browser (its own Streamlit session) on the cockpit app, 1280x800."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        page.set_default_timeout(60_000)
+        page.goto(cockpit[0])
+        yield page
+        browser.close()
+
+
+def search(page, text: str = "people on a street") -> None:
+    box = page.get_by_role("textbox", name="Describe the moment (English or Vietnamese)")
+    box.fill(text)
+    box.press("Enter")
+    page.get_by_text("#1 ", exact=False).first.wait_for(timeout=120_000)  # CLIP loads on the first query
+    page.evaluate("document.activeElement.blur()")  # keys typed into the query box are the query's
+
+
+def dialog(page):
+    return page.get_by_role("dialog")
+
+
+def player_time(page) -> float:
+    """Where the opened hit's player stands once it has loaded, in seconds."""
+    page.wait_for_function("() => { const v = document.querySelector('[role=dialog] video');"
+                           " return v && v.readyState >= 1; }")
+    return page.eval_on_selector("[role=dialog] video", "v => v.currentTime")
+
+
+def test_an_opened_hit_shows_beside_the_grid_and_its_strip_moves_the_player(page):
+    search(page)
+    last = page.locator("[class*='st-key-open_'] button").last
+    last.scroll_into_view_if_needed()  # the user is at the bottom of the grid
+    last.click()
+    dialog(page).wait_for()
+    box = dialog(page).bounding_box()
+    assert box and 0 <= box["y"] < 800 and box["height"] > 200  # in view, where the user is
+    heading = dialog(page).get_by_role("heading").filter(has_text=" at ").first.inner_text()
+    start = player_time(page)
+    assert f"{int(start) // 60}:{int(start) % 60:02d}" in heading
+    # A keyframe of the strip other than the hit: the player jumps there and it becomes the hit.
+    other = dialog(page).locator("[class*='st-key-strip_'] button[kind='secondary']").first
+    label = other.inner_text()
+    other.click()
+    dialog(page).get_by_role("heading", name=f" at {label} ", exact=False).wait_for()
+    page.wait_for_function(f"() => Math.abs(document.querySelector('[role=dialog] video').currentTime - "
+                           f"{int(label.split(':')[0]) * 60 + int(label.split(':')[1])}) < 1")
+    assert dialog(page).get_by_text("A neighbouring keyframe (picked in the strip)").count() == 1
+
+
+def test_keys_move_through_the_hits_and_open_them(page):
+    search(page)
+    page.get_by_role("button", name="Open #1 (O)").wait_for()
+    page.keyboard.press("j")
+    page.get_by_role("button", name="Open #2 (O)").wait_for()
+    page.keyboard.press("j")
+    page.get_by_role("button", name="Open #3 (O)").wait_for()
+    page.keyboard.press("k")
+    page.get_by_role("button", name="Open #2 (O)").wait_for()
+    page.keyboard.press("o")
+    dialog(page).get_by_text("Hit #2 of", exact=False).wait_for()
+    page.keyboard.press("j")  # in the opened hit: the next one is shown there
+    dialog(page).get_by_text("Hit #3 of", exact=False).wait_for()
+
+
+def test_a_two_event_chain_shows_both_thumbnails_and_opens_each_event(page):
+    page.get_by_text("Temporal", exact=True).click()
+    page.get_by_role("textbox", name="First event").fill("a person")
+    then = page.get_by_role("textbox", name="then (2)")
+    then.fill("a street")
+    then.press("Enter")
+    card = page.locator(".st-key-card_0")
+    card.get_by_text("#1 ", exact=False).wait_for(timeout=120_000)
+    card.locator("img").nth(1).wait_for()
+    assert card.locator("img").count() == 2
+    captions = card.locator("[data-testid='stImageCaption']").all_inner_texts()
+    assert [c.split(".")[0] for c in captions] == ["1", "2"]
+    card.locator("[class*='st-key-open_'] button").click()
+    events = dialog(page).locator("[class*='st-key-event_'] button")
+    events.first.wait_for()
+    assert events.count() == 2
+    second = events.nth(1).inner_text()  # "2. 0:04"
+    events.nth(1).click()
+    dialog(page).get_by_role("heading", name=f" at {second.split(' ')[1]} ", exact=False).wait_for()
+
+
+def test_filters_show_as_chips_and_clear_at_once(page):
+    search(page)
+    start = page.get_by_label("From (s)", exact=True)
+    start.fill("3")
+    start.press("Enter")
+    chip = page.get_by_role("button", name="From (s): 3.0 (remove)")
+    chip.wait_for()
+    page.get_by_role("button", name="Clear filters").first.click()
+    chip.wait_for(state="detached")
+    assert page.get_by_label("From (s)", exact=True).input_value() == ""
+
+
+def test_the_kis_span_edited_in_the_app_is_what_dres_receives(page, cockpit):
+    from .dres_server import Task
+
+    _, dres = cockpit
+    dres.task = Task("kis-app", "kis", {"mediaItemName": "nothing", "start": 0, "end": 0})
+    page.get_by_text("DRES (contest server)").click()
+    password = page.get_by_label("Password", exact=True)
+    password.fill(dres.password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("Logged in to", exact=False).wait_for()
+    search(page)
+    page.locator("[class*='st-key-open_'] button").first.click()
+    start, end = dialog(page).get_by_label("From (s)"), dialog(page).get_by_label("To (s)")
+    start.wait_for()
+    start.fill("1.5")
+    start.press("Enter")
+    end.fill("2.25")
+    end.press("Enter")
+    submit = dialog(page).get_by_role("button", name="Submit ", exact=False)
+    dialog(page).get_by_text("1500-2250 ms", exact=False).wait_for()
+    before = len(dres.submissions)
+    submit.click()
+    dialog(page).get_by_role("button", name="Confirm").click()
+    dialog(page).get_by_text(re.compile("^WRONG")).wait_for()
+    assert len(dres.submissions) == before + 1
+    sent = dres.submissions[-1]["answerSets"][0]["answers"][0]
+    assert (sent["start"], sent["end"]) == (1500, 2250)
+    assert dres.problems == []
+
+
+def test_the_qa_file_is_named_after_the_query_and_holds_the_answer(page):
+    search(page, "Người đi bộ trên phố")
+    answer = page.get_by_role("textbox", name="QA answer")
+    answer.fill("3 people")
+    answer.press("Enter")
+    button = page.get_by_role("button", name="QA CSV")
+    with page.expect_download() as download:
+        button.click()
+    assert download.value.suggested_filename == "nguoi-di-bo-tren-pho-qa.csv"
+    lines = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert lines and all(line.count(",") == 2 and line.endswith(",3 people") for line in lines)
+    video, frame, _ = lines[0].split(",")
+    assert video in ("vtest12", "counter") and int(frame) >= 0

@@ -290,6 +290,11 @@ def test_export_aic_csv(indexed, tmp_path, capsys):
                      "--export", "aic", capsys=capsys)
     rows = [line.split(",") for line in text.splitlines()]
     assert code == 0 and rows and all(len(r) == 3 and int(r[2]) > int(r[1]) for r in rows)
+    code, text = evr("--data-dir", indexed, "search", "a dog running", "--k", "3", "--export", "qa", "--answer", "42",
+                     capsys=capsys)
+    assert code == 0 and text == "".join(f"{h['video_id']},{h['frame_idx']},42\n" for h in hits[:3])
+    assert main_code(["--data-dir", str(indexed), "search", "a dog", "--export", "qa"]) == 2  # no answer
+    assert main_code(["--data-dir", str(indexed), "search", "a dog", "--export", "qa", "--answer", "a,b"]) == 2
     code, data = evr("--data-dir", indexed, "search", "a dog", "--k", "2", "--export", "json", capsys=capsys)
     assert code == 0 and [h["rank"] for h in data] == [1, 2]
     assert main_code(["--data-dir", str(indexed), "search", "x", "--out", str(out)]) == 2

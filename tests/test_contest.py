@@ -233,7 +233,9 @@ def test_kis_qa_and_trake_send_the_exact_bodies(dres, imported, package, capsys)
     dres.task = Task("kis-01", "kis", {"mediaItemName": v.video_id, "start": ms - 500, "end": ms + 500})
     code, verdict = evr("--data-dir", imported, "dres", "submit", hit.keyframe_id, "--json", capsys=capsys)
     assert code == 0 and verdict["verdict"] == "CORRECT" and verdict["task"] == "kis-01"
-    assert dres.submissions[-1] == {"answerSets": [{"answers": [{"mediaItemName": v.video_id, "start": ms, "end": ms}]}]}
+    sent = dres.submissions[-1]["answerSets"][0]["answers"][0]  # an imported keyframe has no shot: 2 s either side
+    assert sent["mediaItemName"] == v.video_id
+    assert [sent["start"], sent["end"]] == pytest.approx([max(0, ms - 2000), ms + 2000], abs=1)
     dres.task = Task("qa-01", "qa", {"text": f"QA-42-{v.video_id}-{ms}"})
     code, verdict = evr("--data-dir", imported, "dres", "submit", hit.keyframe_id, "--task", "qa", "--answer", "42",
                         "--json", capsys=capsys)
@@ -252,17 +254,22 @@ def test_kis_qa_and_trake_send_the_exact_bodies(dres, imported, package, capsys)
     assert code == 2 and "--answer" in err and len(dres.submissions) == sent
 
 
-def test_kis_of_a_decoded_video_sends_its_shot(dres, indexed, capsys):
+def test_kis_of_a_decoded_video_sends_a_window_within_its_shot(dres, indexed, capsys, monkeypatch):
     login(indexed, capsys)
     code, hits = evr("--data-dir", indexed, "search", "a street", "--k", "1", "--json", capsys=capsys)
     hit = hits[0]
+    t, shot = hit["timestamp"], (hit["shot_start"], hit["shot_end"])
     dres.task = Task("kis-02", "kis", {"mediaItemName": "nothing", "start": 0, "end": 0})
     code, verdict = evr("--data-dir", indexed, "dres", "submit", hit["keyframe_id"], "--json", capsys=capsys)
     assert code == 0 and verdict["verdict"] == "WRONG"
     sent = answers(dres)[-1]
     assert sent["mediaItemName"] == hit["video_id"] and sent["start"] < sent["end"]
-    # The shot's span in ms (the JSON's seconds are rounded to 1 ms).
-    assert [sent["start"], sent["end"]] == pytest.approx([hit["shot_start"] * 1000, hit["shot_end"] * 1000], abs=1)
+    # 2 s either side, cut to the shot, in ms (the JSON's seconds are rounded to 1 ms).
+    assert [sent["start"], sent["end"]] == pytest.approx([max(shot[0], t - 2) * 1000, min(shot[1], t + 2) * 1000], abs=1)
+    monkeypatch.setenv("EVR_DRES_KIS_WINDOW_S", "3600")  # a window wider than any shot: the whole shot
+    code, _ = evr("--data-dir", indexed, "dres", "submit", hit["keyframe_id"], "--again", "--json", capsys=capsys)
+    sent = answers(dres)[-1]
+    assert [sent["start"], sent["end"]] == pytest.approx([shot[0] * 1000, shot[1] * 1000], abs=1)
 
 
 def test_the_same_answer_is_never_sent_twice_by_accident(dres, imported, capsys, monkeypatch):

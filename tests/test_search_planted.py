@@ -145,6 +145,8 @@ def test_trake_chains_of_three_events(planted):
         assert len({e.video_id for e in h.chain}) == 1 and len(h.chain) == 3
         assert all(0 < b.timestamp - a.timestamp <= 10 for a, b in zip(h.chain, h.chain[1:]))
     assert len({h.keyframe_id for h in hits}) == len(hits)  # one chain per first event
+    events_of = [[e.keyframe_id for e in h.chain] for h in hits]  # diverse: no keyframe in two chains
+    assert len({kid for chain in events_of for kid in chain}) == sum(map(len, events_of))
     # beta's chain (0, 25, 28) needs a 25 s window; then both planted chains score 3.
     wide = engine.search(Query(**events, within=30, k=2))
     assert [[e.keyframe_id for e in h.chain] for h in wide] == [
@@ -186,3 +188,16 @@ def test_rocchio_moves_the_liked_up_and_the_disliked_out(planted):
     mean = vector_of(engine.store, two[0]) + vector_of(engine.store, two[1])
     alone = engine.search(Query(more_like=two, k=10))
     assert ids(alone) == brute_force(engine, mean / np.linalg.norm(mean))[:10]
+
+
+def test_limit_keeps_the_rank_order_with_a_few_hits_of_each_video(planted):
+    engine, facts = planted
+    like = facts[("alpha", 4)]
+    everything = engine.search(Query(like=like, k=80))
+    expected, seen = [], {}
+    for h in everything:  # the plain ranking, thinned to 3 hits a video
+        seen[h.video_id] = seen.get(h.video_id, 0) + 1
+        if seen[h.video_id] <= 3:
+            expected.append(h.keyframe_id)
+    assert ids(engine.search(Query(like=like, k=5, group="limit", per_video=3))) == expected[:5]
+    assert ids(engine.search(Query(like=like, k=10, group="limit", per_video=3))) == expected  # 2 videos: 6 hits

@@ -57,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", type=Path, metavar="FILE", help="query by example image")
     p.add_argument("--like", type=int, metavar="KEYFRAME_ID", help="frames similar to this keyframe")
     p.add_argument("-k", "--k", type=int, default=20, help="number of hits (with --group video: of videos)")
-    p.add_argument("--group", choices=["video"], help="best hits per video")
-    p.add_argument("--per-video", type=int, default=1, metavar="N", help="hits kept per video with --group video")
+    p.add_argument("--group", choices=["video", "limit"],
+                   help="video: the best --per-video hits of each of k videos; limit: k hits in rank order, at most "
+                        "--per-video of them from one video")
+    p.add_argument("--per-video", type=int, default=1, metavar="N", help="hits kept per video with --group")
     f = p.add_argument_group("filters (combine with any query; all must hold)")
     _feature_filters(f)
     f.add_argument("--video", action="append", default=[], metavar="VIDEO_ID", help="only this video (repeatable)")
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", choices=FORMATS, help="write hits as " + "; or ".join(
         f"{name}: {what}" for name, (_, what) in EXPORTS.items()))
     p.add_argument("--out", type=Path, metavar="FILE", help="file for --export (default: stdout)")
+    p.add_argument("--answer", metavar="TEXT", help="the answer written on every line of --export qa")
 
     p = sub.add_parser("import", help="import keyframes and features made elsewhere (an AI Challenge package)")
     _common(p)

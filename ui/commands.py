@@ -68,15 +68,17 @@ def cmd_search(args, config: AppConfig) -> int:
     query.validate()
     if args.out and not args.export:
         raise QueryError(f"--out goes with --export {'|'.join(FORMATS)}")
+    if (args.answer is not None) != (args.export == "qa"):
+        raise QueryError("--export qa needs --answer TEXT, and --answer goes with --export qa")
     if args.out:
         _check_output_file(args.out, "--out")
     with config.open_engine() as engine:
         hits = engine.search(query)
     if args.export:
-        data = export(hits, args.export)
+        data = export(hits, args.export, args.answer or "")
         if args.out:
             args.out.write_text(data, encoding="utf-8")
-            say(f"wrote {min(len(hits), AIC_MAX_LINES) if args.export == 'aic' else len(hits)} hits to {args.out}",
+            say(f"wrote {len(hits) if args.export == 'json' else min(len(hits), AIC_MAX_LINES)} hits to {args.out}",
                 file=sys.stderr)
         else:
             sys.stdout.write(data)
@@ -179,7 +181,7 @@ def cmd_dres(args, config: AppConfig) -> int:
 
     from search import QueryError
 
-    from .dres import DresClient, answer_for
+    from .dres import DresClient, DuplicateSubmission, answer_for
 
     client = DresClient(config.data_dir, config.dres)
     if args.action == "login":
@@ -206,9 +208,12 @@ def cmd_dres(args, config: AppConfig) -> int:
         raise QueryError("--answer goes with --task qa")
     with config.open_engine() as engine:
         chain = engine.hits(args.keyframe_ids)
-    answer = answer_for(args.task, chain, args.answer)
+    answer = answer_for(args.task, chain, args.answer, window_s=config.dres.kis_window_s)
     evaluation = client.choose_evaluation(args.evaluation)
-    verdict = client.submit(evaluation, answer, again=args.again)
+    try:
+        verdict = client.submit(evaluation, answer, again=args.again)
+    except DuplicateSubmission as exc:
+        raise DuplicateSubmission(f"{exc} (--again sends it anyway)") from exc
     if args.json:
         print_json(verdict.to_json())
     else:

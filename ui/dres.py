@@ -14,12 +14,15 @@ into the address is refused (it would be stored and shown), each request must be
 within `timeout_s` as a whole (a server that trickles its answer is cut off), and an answer
 larger than MAX_ANSWER_BYTES is cut off too.
 
-The session id DRES returns is kept in data_dir/dres/session.json, readable by its owner only.
+The session id DRES returns is kept in data_dir/dres/session.json, readable by its owner only,
+for the CLI; the app keeps each browser's session in that browser's own session state
+(`SessionInMemory`), so two users of one app never submit under each other's names.
 """
 from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import threading
 import time
@@ -73,6 +76,9 @@ class DresSettings:
     url: str = rule(_url_rule, default="")  # e.g. https://eventretrieval.one (the server's base address)
     username: str = ""  # the password is never a setting: a prompt, or $EVR_DRES_PASSWORD
     timeout_s: float = rule(between(0, 600, above=True), default=10.0)  # each request, as a whole
+    # A KIS answer spans this many seconds either side of the hit, within its shot: the whole
+    # shot can be a minute long and a judge may not accept a span that wide.
+    kis_window_s: float = rule(between(0, 3600), default=2.0)
 
 
 @dataclass(frozen=True)
@@ -98,13 +104,21 @@ class Verdict:
 # -- answers (AIC_DATA.md, "Submissions") ------------------------------------------------------
 
 
-def kis_answer(hit: Hit) -> dict:
-    """The video and the hit's time in ms; its shot's span when the shot is known."""
+def kis_span(hit: Hit, window_s: float) -> tuple[float, float]:
+    """Seconds (start, end): `window_s` either side of the hit, cut to its shot when the shot
+    is known (a span across a cut would also cover another scene)."""
+    start, end = max(0.0, hit.timestamp - window_s), hit.timestamp + window_s
     if hit.shot_start is not None and hit.shot_end is not None:
-        start, end = _ms(hit.shot_start), _ms(hit.shot_end)
-    else:
-        start = end = _ms(hit.timestamp)
-    return {"mediaItemName": hit.video_id, "start": start, "end": end}
+        start, end = max(start, hit.shot_start), min(end, hit.shot_end)
+    return start, max(start, end)
+
+
+def kis_answer(hit: Hit, span: tuple[float, float]) -> dict:
+    """The video and a span of it in ms (kis_span, or one the user set)."""
+    start, end = span
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+        raise QueryError(f"a KIS span runs forward from 0 s: {start} s to {end} s does not")
+    return {"mediaItemName": hit.video_id, "start": _ms(start), "end": _ms(end)}
 
 
 def qa_answer(hit: Hit, answer: str) -> dict:
@@ -123,15 +137,17 @@ def trake_answer(chain: Sequence[Hit]) -> dict:
     return {"text": f"TR-{chain[0].video_id}-{','.join(str(h.frame_idx) for h in chain)}"}
 
 
-def answer_for(task: str, chain: Sequence[Hit], answer: str | None = None) -> dict:
-    """The ApiClientAnswer of a task: KIS and QA take one hit, TRAKE the hits of a chain.
-    An answer that cannot be right (no QA text, a chain across videos) is a QueryError."""
+def answer_for(task: str, chain: Sequence[Hit], answer: str | None = None,
+               span: tuple[float, float] | None = None, window_s: float = DresSettings.kis_window_s) -> dict:
+    """The ApiClientAnswer of a task: KIS and QA take one hit, TRAKE the hits of a chain; a KIS
+    answer spans `span` seconds, or kis_span(hit, window_s). An answer that cannot be right (no
+    QA text, a chain across videos) is a QueryError."""
     if task not in TASKS:
         raise QueryError(f"the task must be one of {', '.join(TASKS)}, not {task!r}")
     if task != "trake" and len(chain) != 1:
         raise QueryError(f"a {task.upper()} submission is one keyframe; TRAKE takes several")
     if task == "kis":
-        return kis_answer(chain[0])
+        return kis_answer(chain[0], span or kis_span(chain[0], window_s))
     if task == "qa":
         return qa_answer(chain[0], answer or "")
     return trake_answer(chain)
@@ -148,21 +164,60 @@ def _ms(seconds: float) -> int:
 # -- the client --------------------------------------------------------------------------------
 
 
+class SessionFile:
+    """The CLI's session: one file, readable by its owner only, shared by its commands."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def save(self, data: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file was there before, with other permissions
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class SessionInMemory:
+    """A session kept in a mapping the caller owns (the app: one browser's session state)."""
+
+    def __init__(self, holder, key: str = "dres_session"):
+        self.holder, self.key = holder, key
+
+    def load(self) -> dict | None:
+        return self.holder.get(self.key)
+
+    def save(self, data: dict) -> None:
+        self.holder[self.key] = dict(data)
+
+    def clear(self) -> None:
+        self.holder.pop(self.key, None)
+
+
 class DresClient:
-    def __init__(self, data_dir: Path, settings: DresSettings):
+    def __init__(self, data_dir: Path, settings: DresSettings, sessions: SessionFile | SessionInMemory | None = None):
         self.folder = Path(data_dir) / "dres"
         self.settings = settings
-        self.session_file = self.folder / "session.json"
-        self.log_file = self.folder / "submissions.jsonl"
+        self.sessions = sessions or SessionFile(self.folder / "session.json")
+        self.log_file = self.folder / "submissions.jsonl"  # shared: a duplicate is refused whoever sent it first
 
     # session
 
     def session(self) -> Session | None:
+        data = self.sessions.load()
         try:
-            data = json.loads(self.session_file.read_text(encoding="utf-8"))
             # An address saved by an older evr may hold a user and password: never shown again.
             return Session(without_credentials(data["url"]), data["username"], data["session_id"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             return None
 
     def _need_session(self) -> Session:
@@ -180,13 +235,8 @@ class DresClient:
         session_id = user.get("sessionId") if isinstance(user, dict) else None
         if not session_id:
             raise DresError(f"DRES at {url} accepted the login but sent no session id")
-        session = Session(url, username, session_id)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # also when the file was there before, with other permissions
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"url": url, "username": username, "session_id": session_id}, f)
-        return session
+        self.sessions.save({"url": url, "username": username, "session_id": session_id})
+        return Session(url, username, session_id)
 
     def logout(self) -> None:
         session = self.session()
@@ -195,7 +245,7 @@ class DresClient:
                 self._call("GET", session.url, "/api/v2/logout", params={"session": session.session_id},
                            action="log out")
             finally:
-                self.session_file.unlink(missing_ok=True)
+                self.sessions.clear()
 
     # evaluations
 
@@ -248,7 +298,7 @@ class DresClient:
                 when = time.strftime("%H:%M:%S", time.localtime(earlier[-1]["time"]))
                 raise DuplicateSubmission(
                     f"this answer was sent to task {task or '(unknown)'} of evaluation {evaluation} at {when} "
-                    f"({earlier[-1].get('verdict') or 'no verdict'}): not sent again (--again sends it anyway)")
+                    f"({earlier[-1].get('verdict') or 'no verdict'}): not sent again")
             # Logged before it leaves: a crash while it is under way counts it as sent.
             _append(log, {**key, "attempt": attempt, "time": time.time(), "verdict": None})
         try:

@@ -39,3 +39,14 @@ def playable_video(path: Path, cache_dir: Path) -> Path:
                        check=True, capture_output=True, timeout=600)
         tmp.replace(out)
     return out
+
+
+MISSING_THUMBNAIL_GREY = 190  # a placeholder frame's grey level
+
+
+def shown_thumbnail(path: str | Path):
+    """The thumbnail file, or a grey 320x180 placeholder while it is missing (a deleted
+    thumbnail folder: `evr reindex` makes it again)."""
+    import numpy as np
+
+    return str(path) if Path(path).is_file() else np.full((180, 320, 3), MISSING_THUMBNAIL_GREY, np.uint8)

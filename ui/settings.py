@@ -16,3 +16,6 @@ class UiSettings:
     port: int = rule(between(1, 65535), default=8501)
     # Hits per page; "More results" adds another page.
     page_size: int = rule(between(1, MAX_PAGE_SIZE), default=24)
+    # At most this many hits of one video on a page, in rank order, unless the user asks for all
+    # (a long video otherwise fills the page with near-copies of one moment).
+    hits_per_video: int = rule(between(1, MAX_PAGE_SIZE), default=3)
