@@ -59,6 +59,7 @@ bench: setup
 	$(BIN)/python benchmarks/workers.py --videos "$(VIDEOS)/msrvtt"
 	$(BIN)/python benchmarks/speech.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/ui_latency.py
+	$(BIN)/python benchmarks/cockpit_latency.py --videos "$(VIDEOS)/msrvtt"
 	$(BIN)/python benchmarks/scale.py --keyframes 100000
 
 # A PNG of the results page (docs/screenshot.png), taken with Debian's chromium.

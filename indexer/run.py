@@ -145,6 +145,7 @@ def run(store: Store, settings: IndexSettings, source: Source, progress: bool | 
 
 def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | None, report: RunReport) -> None:
     bar = tqdm(total=len(todo), unit="video", file=sys.stderr, disable=None if progress is None else not progress)
+    lines = None if not bar.disable or progress is False else ProgressLines(len(todo))
     # closing: a commit that fails stops the work at once (its workers shut down), not when the
     # generator is collected.
     with bar, contextlib.closing(source.work(store, todo, lambda where: bar.set_postfix_str(where))) as results:
@@ -152,6 +153,37 @@ def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | 
             source.commit(store, task, result, report)
             report.videos_pending -= 1  # done with, whether it succeeded or failed
             bar.update()
+            if lines is not None:
+                lines.update()
             t = time.perf_counter()
             store.vectors.checkpoint()
             report.stage_seconds["write"] += time.perf_counter() - t
+
+
+progress_log = logging.getLogger("evr.progress")  # the edges show it at their default verbosity
+
+
+class ProgressLines:
+    """The progress bar's news as log lines, where there is no terminal to draw the bar on (a
+    log file, a pipe): every tenth of the videos, or a minute, whichever comes first."""
+
+    def __init__(self, total: int, every_s: float = 60.0):
+        self.total, self.every_s = total, every_s
+        self.done = 0
+        self.started = self.said = time.monotonic()
+        self.step = max(1, total // 10)
+
+    def update(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.done % self.step and now - self.said < self.every_s and self.done < self.total:
+            return
+        self.said = now
+        spent = now - self.started
+        left = spent / self.done * (self.total - self.done)
+        progress_log.info("indexed %d of %d videos (%d%%) in %s; about %s left", self.done, self.total,
+                          100 * self.done // self.total, _minutes(spent), _minutes(left))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: index the sample videos (or $VIDEOS), show a few searches, then open the app.
 # Offline, the configured CLIP weights cannot be downloaded: the demo then falls back to random
-# weights in a small architecture, in its own data dir, and says that rankings mean nothing then.
+# weights in a small architecture, in its own data dir, says that rankings mean nothing then, and
+# writes data/demo.toml for the CLI. DEMO_NO_APP=1 stops before the app (tests).
 set -uo pipefail
 VIDEOS=${VIDEOS:-../shared/data/videos}
 if [ ! -d "$VIDEOS" ]; then
@@ -9,9 +10,10 @@ if [ ! -d "$VIDEOS" ]; then
   exit 2
 fi
 
-evr index "$VIDEOS"
-rc=$?
-if [ $rc -eq 3 ]; then
+# Offline the configured weights are missing: explain the fallback before anything fails, and
+# leave a config file that points every later `evr` (and the app) at the fallback's index.
+DEMO_CONFIG="$PWD/data/demo.toml"
+fall_back() {
   cat >&2 <<'MSG'
 
 demo: the configured CLIP weights are not available (no network, nothing in the cache).
@@ -19,9 +21,34 @@ demo: falling back to RANDOM weights (ViT-B-32, clip.pretrained = "none") in dat
 demo: indexing, storage and search all run for real, but text rankings are NOT meaningful
 demo: without trained weights. Put a weights file path in clip.pretrained, or run once with
 demo: network access, for real results.
-
 MSG
-  export EVR_CLIP_MODEL=ViT-B-32 EVR_CLIP_PRETRAINED=none EVR_STORAGE_DATA_DIR=data/demo-random-weights
+  mkdir -p data
+  cat > "$DEMO_CONFIG" <<'TOML'
+# Written by `make demo`: the built-in settings (those of config.toml) with random CLIP weights
+# and the demo's own index. Use it with:  export EVR_CONFIG=data/demo.toml  (or evr --config ...)
+[clip]
+model = "ViT-B-32"
+pretrained = "none"
+
+[storage]
+data_dir = "demo-random-weights"   # relative to this file: data/demo-random-weights
+TOML
+  export EVR_CONFIG="$DEMO_CONFIG"
+  echo "demo: wrote $DEMO_CONFIG; to use the CLI on the demo's index:  export EVR_CONFIG=$DEMO_CONFIG" >&2
+  echo >&2
+}
+
+fell_back=""
+if ! python -c 'import sys; from ui.config import load_config; from indexer.encoders import weights_status
+sys.exit(0 if weights_status(load_config().index.clip)[0] else 3)' 2>/dev/null; then
+  fall_back
+  fell_back=1
+fi
+evr index "$VIDEOS"
+rc=$?
+if [ $rc -eq 3 ] && [ -z "$fell_back" ]; then  # the weights were there but did not load
+  fall_back
+  fell_back=1
   evr index "$VIDEOS"
   rc=$?
 fi
@@ -49,5 +76,12 @@ video=$(evr search --like 1 --k 1 --json 2>/dev/null | python -c 'import json, s
 echo
 echo "\$ evr shots $video   (its shots: start, end, keyframes)"
 evr shots "$video" 2>/dev/null
+if [ -n "$fell_back" ]; then
+  echo
+  echo "demo: the CLI finds this index with:  export EVR_CONFIG=$DEMO_CONFIG"
+fi
+if [ -n "${DEMO_NO_APP:-}" ]; then
+  exit 0
+fi
 echo
 evr ui

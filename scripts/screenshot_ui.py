@@ -1,5 +1,6 @@
 """Save a PNG of the app's results page: starts `evr ui` on an index, opens it with Playwright in
-Debian's headless chromium and captures the page once the thumbnails are there.
+Debian's headless chromium and captures the page once the thumbnails are there, with the first
+hit opened over the grid (--no-open: the grid alone).
 
     python scripts/screenshot_ui.py --data-dir data --query "people walking" --out docs/screenshot.png
 
@@ -34,7 +35,7 @@ def wait_http(url: str, timeout: float) -> None:
             time.sleep(0.3)
 
 
-def capture(page_url: str, width: int, height: int, min_images: int, timeout: float) -> bytes:
+def capture(page_url: str, width: int, height: int, min_images: int, timeout: float, open_first: bool) -> bytes:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": width, "height": height})
@@ -46,6 +47,10 @@ def capture(page_url: str, width: int, height: int, min_images: int, timeout: fl
         broken = page.evaluate("Array.from(document.images).filter(i => i.naturalWidth === 0).length")
         if broken:  # a picture of broken thumbnails is worse than none
             raise RuntimeError(f"{broken} images failed to load (see the app's log)")
+        if open_first:
+            page.locator("[class*='st-key-open_'] button").first.click()
+            page.get_by_role("dialog").get_by_text("What happens here").wait_for(timeout=timeout * 1000)
+            page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=timeout * 1000)
         page.wait_for_timeout(1000)  # let the layout settle
         png = page.screenshot()
         browser.close()
@@ -61,6 +66,7 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=1440)
     ap.add_argument("--height", type=int, default=1400)
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--no-open", action="store_true", help="the grid alone, no hit opened")
     args = ap.parse_args()
     app_cmd = [sys.executable, "-m", "ui.cli"] + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
     app = subprocess.Popen(app_cmd + ["ui", "--port", str(args.port)], cwd=REPO,
@@ -68,7 +74,7 @@ def main() -> int:
     try:
         wait_http(f"http://127.0.0.1:{args.port}/_stcore/health", 60)
         page = f"http://127.0.0.1:{args.port}/?q={urllib.parse.quote(args.query)}"
-        png = capture(page, args.width, args.height, 4, args.timeout)
+        png = capture(page, args.width, args.height, 4, args.timeout, not args.no_open)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_bytes(png)
         print(f"saved {args.out} ({len(png) // 1024} KB)")

@@ -259,6 +259,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+    # Index progress where no bar is drawn (a log file): shown unless --quiet.
+    logging.getLogger("evr.progress").setLevel(logging.ERROR if quiet else min(level, logging.INFO))
 
 
 

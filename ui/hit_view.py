@@ -69,17 +69,17 @@ def hit_dialog(engine: SearchEngine, config: AppConfig, summarizer: Summarizer, 
 def buttons(opened: Hit) -> None:
     state = st.session_state
     with st.container(horizontal=True):
-        st.button(f"Previous hit ({KEYS['previous']})", key="hit_previous", on_click=move, args=(-1,),
+        st.button("Previous hit", key="hit_previous", on_click=move, args=(-1,),
                   shortcut=KEYS["previous"])
-        st.button(f"Next hit ({KEYS['next']})", key="hit_next", on_click=move, args=(1,), shortcut=KEYS["next"])
+        st.button("Next hit", key="hit_next", on_click=move, args=(1,), shortcut=KEYS["next"])
         if opened.then is None and feedback_on():
             liked, disliked = opened.keyframe_id in state.more_like, opened.keyframe_id in state.less_like
             # A like re-ranks the grid behind the dialog: the whole page runs again.
-            if st.button(f"Like ({KEYS['like']})", key="hit_like", shortcut=KEYS["like"],
+            if st.button("Like", key="hit_like", shortcut=KEYS["like"],
                          type="primary" if liked else "secondary"):
                 judge(opened.keyframe_id, True)
                 st.rerun()
-            if st.button(f"Dislike ({KEYS['dislike']})", key="hit_dislike", shortcut=KEYS["dislike"],
+            if st.button("Dislike", key="hit_dislike", shortcut=KEYS["dislike"],
                          type="primary" if disliked else "secondary"):
                 judge(opened.keyframe_id, False)
                 st.rerun()

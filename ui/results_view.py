@@ -12,7 +12,8 @@ from search.summary import clock
 from ui.media import shown_thumbnail
 from ui.text import plain
 
-# Keys, shown on the buttons they press. Streamlit reserves C and R.
+# The keyboard keys of the grid's and the opened hit's buttons (Streamlit shows each on its
+# button, and reserves C and R).
 KEYS = {"next": "J", "previous": "K", "open": "O", "like": "L", "dislike": "D", "submit": "S"}
 
 
@@ -91,15 +92,15 @@ def toolbar(current: Hit, keys_here: bool) -> None:
 
     state = _state()
     with st.container(horizontal=True):
-        st.button(f"Previous ({KEYS['previous']})", key="grid_previous", on_click=move, args=(-1,),
+        st.button("Previous", key="grid_previous", on_click=move, args=(-1,),
                   shortcut=key("previous"))
-        st.button(f"Next ({KEYS['next']})", key="grid_next", on_click=move, args=(1,), shortcut=key("next"))
-        st.button(f"Open #{current.rank} ({KEYS['open']})", key="grid_open", on_click=open_hit,
+        st.button("Next", key="grid_next", on_click=move, args=(1,), shortcut=key("next"))
+        st.button(f"Open #{current.rank}", key="grid_open", on_click=open_hit,
                   args=(state.cursor,), shortcut=key("open"), type="primary")
         if current.then is None and feedback_on():
-            st.button(f"Like #{current.rank} ({KEYS['like']})", key="grid_like", on_click=judge,
+            st.button(f"Like #{current.rank}", key="grid_like", on_click=judge,
                       args=(current.keyframe_id, True), shortcut=key("like"))
-            st.button(f"Dislike #{current.rank} ({KEYS['dislike']})", key="grid_dislike", on_click=judge,
+            st.button(f"Dislike #{current.rank}", key="grid_dislike", on_click=judge,
                       args=(current.keyframe_id, False), shortcut=key("dislike"))
 
 

@@ -8,7 +8,9 @@ false alarms on texture. The mask is the union of BlazePose's segmentation of ea
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 
 import cv2
 import numpy as np
@@ -42,9 +44,16 @@ class MediapipePersons:
             return
         import mediapipe as mp
 
-        self._pose = mp.solutions.pose.Pose(
+        pose = mp.solutions.pose.Pose(
             static_image_mode=True, model_complexity=1, enable_segmentation=True, min_detection_confidence=0.5
         )
+        # Its graph starts on the first frame and its C++ code (TensorFlow Lite, absl) writes
+        # lines such as "W0000 ... inference_feedback_manager.cc:114] Feedback manager requires
+        # ..." straight to the process's stderr, where no environment variable reaches them: run
+        # that first frame with stderr muted, unless debugging (-vv).
+        with _native_stderr_muted():
+            pose.process(np.zeros((64, 64, 3), np.uint8))
+        self._pose = pose
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
@@ -123,3 +132,19 @@ class MediapipePersons:
         if self._pose is not None:
             self._pose.close()
             self._pose = None
+
+
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """File descriptor 2 goes to /dev/null for the block, unless the log level is DEBUG."""
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,46 @@
+"""Index progress as log lines where no bar is drawn (a demo's log file), and the demo's config."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+
+import pytest
+
+from indexer.run import ProgressLines
+
+from .conftest import REPO, TEST_ENV
+
+
+@pytest.mark.unit
+def test_progress_lines_come_every_tenth_of_the_videos_and_at_the_end(caplog):
+    lines = ProgressLines(25, every_s=3600)
+    with caplog.at_level(logging.INFO, logger="evr.progress"):
+        for _ in range(25):
+            lines.update()
+    said = [r.getMessage() for r in caplog.records if r.name == "evr.progress"]
+    assert [int(m.split()[1]) for m in said] == [*range(2, 25, 2), 25]
+    assert said[-1].startswith("indexed 25 of 25 videos (100%) in ") and said[-1].endswith("about 0 s left")
+
+
+@pytest.mark.e2e
+def test_the_demo_leaves_a_config_that_points_the_cli_at_its_index(tmp_path, videos):
+    """Offline the demo falls back to random weights in its own data folder; the config it
+    writes is what `evr` needs to find that index again."""
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "counter.mp4").symlink_to(videos / "scene_cuts/counter.mp4")
+    env = {k: v for k, v in {**os.environ, **TEST_ENV}.items()
+           if not k.startswith(("EVR_CLIP_", "EVR_STORAGE_", "EVR_CONFIG"))}
+    env.update(VIDEOS=str(tmp_path / "v"), DEMO_NO_APP="1", PATH=f"{REPO / '.venv' / 'bin'}:{env['PATH']}")
+    run = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh")], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    config = tmp_path / "data" / "demo.toml"
+    assert f"export EVR_CONFIG={config}" in run.stdout + run.stderr
+    # The explanation of the fallback comes first, and no error line before it.
+    assert "evr: error" not in run.stderr.split("falling back to RANDOM weights")[0]
+    stats = subprocess.run(["evr", "stats", "--json"], cwd=tmp_path, env={**env, "EVR_CONFIG": str(config)},
+                           capture_output=True, text=True, timeout=300)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["videos"] == 1 and json.loads(stats.stdout)["keyframes"] >= 1
