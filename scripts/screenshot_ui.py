@@ -44,9 +44,9 @@ def capture(page_url: str, width: int, height: int, min_images: int, timeout: fl
             "n => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= n && "
             "!document.querySelector('[data-testid=\"stSpinner\"]') && "
             "Array.from(document.images).every(i => i.complete)", arg=min_images, timeout=timeout * 1000)
-        broken = page.evaluate("Array.from(document.images).filter(i => i.naturalWidth === 0).length")
+        broken = page.evaluate("Array.from(document.images).filter(i => i.naturalWidth === 0).map(i => i.src)")
         if broken:  # a picture of broken thumbnails is worse than none
-            raise RuntimeError(f"{broken} images failed to load (see the app's log)")
+            raise RuntimeError(f"{len(broken)} images failed to load (see the app's log): {broken}")
         if open_first:
             page.locator("[class*='st-key-open_'] button").first.click()
             page.get_by_role("dialog").get_by_text("What happens here").wait_for(timeout=timeout * 1000)

@@ -80,6 +80,14 @@ def test_query_shows_the_same_hits_as_the_cli(app, app_index, capsys):
     app.button(key="more").click().run()
     assert len(app_hits(app)) == 2 * PAGE  # "more results" adds a page
     assert app_hits(app) == cli_hits(app_index, capsys, "people walking on a street", k=2 * PAGE)
+    videos = [h.video_id for h in app.session_state["hits"]]
+    assert max(map(videos.count, videos)) <= 3  # ui.hits_per_video, by default
+    app.sidebar.radio(key="per_video_mode").set_value("all").run()  # every hit: the plain ranking
+    code, plain_hits = evr("--data-dir", app_index, "search", "people walking on a street", "--k", str(PAGE),
+                           "--json", capsys=capsys)
+    assert app_hits(app) == [h["keyframe_id"] for h in plain_hits]
+    videos = [h["video_id"] for h in plain_hits]
+    assert max(map(videos.count, videos)) > 3  # so the default above did leave hits out
 
 
 @pytest.mark.parametrize("widget, value, cli_args", [
@@ -126,6 +134,8 @@ def test_an_opened_hit_can_play_just_its_shot(app):
     player = app.get("video")[0].proto
     assert player.start_time == int(hit.timestamp) and not player.loop
     assert hit.shot_start <= hit.timestamp < hit.shot_end
+    # Shots are numbered from 0, as `evr shots` and the JSON number them.
+    assert any(c.value.startswith(f"Shot {hit.shot}: ") for c in app.caption)
     app.toggle(key="only_shot").set_value(True).run()
     assert not app.exception
     player = app.get("video")[0].proto

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from search import Hit, QueryError
-from search.export import aic_csv, export, hits_json
+from search.export import aic_csv, export, file_stem, hits_json
 
 pytestmark = pytest.mark.unit
 
@@ -53,3 +53,15 @@ def test_ids_a_csv_row_cannot_carry_are_refused_and_json_keeps_them(video_id):
 def test_line_breaks_in_ids_are_escaped_so_each_hit_stays_one_row(video_id, cell):
     assert aic_csv([hit(1, video_id, 5)]) == f"{cell},5\n"
     assert json.loads(hits_json([hit(1, video_id, 5)]))[0]["video_id"] == video_id
+
+
+@pytest.mark.parametrize("name, stem", [
+    ("Lũ lụt ở Huế", "lu-lut-o-hue"),
+    ("Đường phố Đà Nẵng về đêm", "duong-pho-da-nang-ve-dem"),
+    ("a man, a DOG & 2 cats!", "a-man-a-dog-2-cats"),
+    ("", "answers"),
+    ("!!! ???", "answers"),
+    ("word " * 30, ("word-" * 12)[:59]),  # at most 60 characters, no dash at the end
+])
+def test_export_files_are_named_after_the_query(name, stem):
+    assert file_stem(name) == stem

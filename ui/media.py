@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
+
 BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}
 BROWSER_CONTAINERS = {".mp4", ".m4v", ".webm", ".mov"}
 
@@ -41,12 +43,7 @@ def playable_video(path: Path, cache_dir: Path) -> Path:
     return out
 
 
-MISSING_THUMBNAIL_GREY = 190  # a placeholder frame's grey level
-
-
 def shown_thumbnail(path: str | Path):
-    """The thumbnail file, or a grey 320x180 placeholder while it is missing (a deleted
-    thumbnail folder: `evr reindex` makes it again)."""
-    import numpy as np
-
-    return str(path) if Path(path).is_file() else np.full((180, 320, 3), MISSING_THUMBNAIL_GREY, np.uint8)
+    """The thumbnail file, or a grey placeholder frame while it is missing (a deleted thumbnail
+    folder: `evr reindex` makes it again)."""
+    return str(path) if Path(path).is_file() else np.full((180, 320, 3), 190, np.uint8)

@@ -17,20 +17,16 @@ from ui.text import plain
 KEYS = {"next": "J", "previous": "K", "open": "O", "like": "L", "dislike": "D", "submit": "S"}
 
 
-def _state():
-    return st.session_state
-
-
 def open_hit(index: int) -> None:
     """Make hit `index` the current one and open it (a callback)."""
-    state = _state()
+    state = st.session_state
     state.cursor = index
     state.opened, state.event = state.hits[index], 0
 
 
 def move(step: int) -> None:
     """The next or previous hit becomes current; in an opened hit, it is shown (a callback)."""
-    state = _state()
+    state = st.session_state
     if not state.get("hits"):
         return
     state.cursor = max(0, min(len(state.hits) - 1, state.get("cursor", 0) + step))
@@ -39,12 +35,12 @@ def move(step: int) -> None:
 
 
 def close_hit() -> None:
-    _state().opened = None
+    st.session_state.opened = None
 
 
 def judge(keyframe_id: int, liked: bool) -> None:
     """A like or dislike: toggles the frame in one list and takes it out of the other (a callback)."""
-    state = _state()
+    state = st.session_state
     mine, other = (state.more_like, state.less_like) if liked else (state.less_like, state.more_like)
     if keyframe_id in mine:
         mine.remove(keyframe_id)
@@ -56,7 +52,7 @@ def judge(keyframe_id: int, liked: bool) -> None:
 
 def feedback_on() -> bool:
     """Whether the current query takes likes and dislikes (single-event queries do)."""
-    return "more_like" in _state()
+    return "more_like" in st.session_state
 
 
 def show_results(hits: list[Hit], k_page: int, keys_here: bool) -> None:
@@ -64,7 +60,7 @@ def show_results(hits: list[Hit], k_page: int, keys_here: bool) -> None:
     if not hits:
         st.info("No results. Loosen the filters or try other words.")
         return
-    state = _state()
+    state = st.session_state
     state.cursor = min(state.get("cursor", 0), len(hits) - 1)
     current = hits[state.cursor]
     st.subheader(f"{len(hits)} results")
@@ -90,7 +86,7 @@ def toolbar(current: Hit, keys_here: bool) -> None:
     def key(name: str) -> str | None:
         return KEYS[name] if keys_here else None
 
-    state = _state()
+    state = st.session_state
     with st.container(horizontal=True):
         st.button("Previous", key="grid_previous", on_click=move, args=(-1,),
                   shortcut=key("previous"))
@@ -105,7 +101,7 @@ def toolbar(current: Hit, keys_here: bool) -> None:
 
 
 def card(h: Hit, index: int) -> None:
-    state = _state()
+    state = st.session_state
     if h.then is None:
         st.image(shown_thumbnail(h.thumbnail), width="stretch")
     else:  # a chain: every event side by side
@@ -118,14 +114,14 @@ def card(h: Hit, index: int) -> None:
         facts.append(f"_{plain(h.media('title')[:60])}_")
     facts += [plain(fact) for fact in h.facts()]
     st.markdown("  \n".join(facts))
-    b1, b2, b3, b4 = st.columns([3, 3, 3, 3])
-    b1.button("Open", key=f"open_{h.keyframe_id}", on_click=open_hit, args=(index,))
-    b2.checkbox("Pick", key=f"pick_{h.keyframe_id}")
-    if h.then is None and feedback_on():  # feedback refines single-event queries
-        b3.button("Like", key=f"up_{h.keyframe_id}", help="more like this", on_click=judge,
-                  args=(h.keyframe_id, True), type="primary" if h.keyframe_id in state.more_like else "secondary")
-        b4.button("Dislike", key=f"down_{h.keyframe_id}", help="less like this", on_click=judge,
-                  args=(h.keyframe_id, False), type="primary" if h.keyframe_id in state.less_like else "secondary")
+    with st.container(horizontal=True, vertical_alignment="center"):  # whole buttons, wrapping as a row
+        st.button("Open", key=f"open_{h.keyframe_id}", on_click=open_hit, args=(index,))
+        st.checkbox("Pick", key=f"pick_{h.keyframe_id}")
+        if h.then is None and feedback_on():  # feedback refines single-event queries
+            st.button("Like", key=f"up_{h.keyframe_id}", help="more like this", on_click=judge,
+                      args=(h.keyframe_id, True), type="primary" if h.keyframe_id in state.more_like else "secondary")
+            st.button("Dislike", key=f"down_{h.keyframe_id}", help="less like this", on_click=judge,
+                      args=(h.keyframe_id, False), type="primary" if h.keyframe_id in state.less_like else "secondary")
 
 
 def export_panel(hits: list[Hit], query_text: str) -> None:
@@ -133,7 +129,7 @@ def export_panel(hits: list[Hit], query_text: str) -> None:
     after the query unless the user names them."""
     st.divider()
     st.subheader("Export")
-    state = _state()
+    state = st.session_state
     picked = [h for h in hits if state.get(f"pick_{h.keyframe_id}")]
     c1, c2, c3 = st.columns([2, 3, 3])
     top_n = c1.number_input("Or take the top N", 1, AIC_MAX_LINES, min(AIC_MAX_LINES, len(hits)) or 1, key="top_n")

@@ -38,6 +38,7 @@ class MediapipePersons:
     def __init__(self) -> None:
         self._pose = None
         self._hog = None
+        self._noisy = True
 
     def load(self) -> None:
         if self._pose is not None:
@@ -47,13 +48,15 @@ class MediapipePersons:
         pose = mp.solutions.pose.Pose(
             static_image_mode=True, model_complexity=1, enable_segmentation=True, min_detection_confidence=0.5
         )
-        # Its graph starts on the first frame and its C++ code (TensorFlow Lite, absl) writes
-        # lines such as "W0000 ... inference_feedback_manager.cc:114] Feedback manager requires
-        # ..." straight to the process's stderr, where no environment variable reaches them: run
-        # that first frame with stderr muted, unless debugging (-vv).
+        # Its C++ code (TensorFlow Lite, absl) writes lines such as "W0000 ...
+        # inference_feedback_manager.cc:114] Feedback manager requires ..." straight to the
+        # process's stderr, where no environment variable reaches them: once as its graph starts
+        # (the first frame) and once when it first projects a person's landmarks. Until it has
+        # done both, it runs with stderr muted, unless debugging (-vv).
         with _native_stderr_muted():
             pose.process(np.zeros((64, 64, 3), np.uint8))
         self._pose = pose
+        self._noisy = True  # no person found yet: the landmark warning is still to come
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
@@ -105,9 +108,11 @@ class MediapipePersons:
         scale = CROP_HEIGHT / crop.shape[0] if hog_box is not None else 1.0
         if scale != 1.0:
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        result = self._pose.process(np.ascontiguousarray(crop))
+        with _native_stderr_muted() if self._noisy else contextlib.nullcontext():
+            result = self._pose.process(np.ascontiguousarray(crop))
         if result.pose_landmarks is None:
             return None
+        self._noisy = False
         lms = result.pose_landmarks.landmark
         cw, ch = x1 - x0, y1 - y0
         kps = np.array([[x0 + lms[i].x * cw, y0 + lms[i].y * ch, lms[i].visibility] for i in BLAZEPOSE_TO_COCO])
