@@ -35,6 +35,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def running_app(data, env):
+    """`evr ui` on the index in `data`, serving until the block ends; its address."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(data), "ui", "--port", str(port)],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read()
+            break
+        except OSError:
+            assert server.poll() is None and time.time() < deadline, "the app did not start"
+            time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.fixture
 def outside_host():
     """A web server standing for any host on the internet: it records every request it gets."""
@@ -60,22 +82,8 @@ def app_url(tmp_path, outside_host):
     host, _ = outside_host
     data = tmp_path / "data"
     planted_hostile_index(data, text=f"![o](http://{host}/x.png) **bold** http://{host}/link :red[x]")
-    port = free_port()
-    env = {**os.environ, **TEST_ENV}
-    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(data), "ui", "--port", str(port)],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read()
-            break
-        except OSError:
-            assert server.poll() is None and time.time() < deadline, "the app did not start"
-            time.sleep(0.5)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+    with running_app(data, {**os.environ, **TEST_ENV}) as url:
+        yield url
 
 
 def test_hostile_markdown_stays_text_and_nothing_is_fetched_from_outside(app_url, outside_host):
@@ -157,27 +165,6 @@ def cockpit(videos, tmp_path_factory):
     with running_app(data, env) as url:
         yield url, dres
     stop()
-
-
-@contextlib.contextmanager
-def running_app(data, env):
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(data), "ui", "--port", str(port)],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read()
-            break
-        except OSError:
-            assert server.poll() is None and time.time() < deadline, "the app did not start"
-            time.sleep(0.5)
-    try:
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture
