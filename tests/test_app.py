@@ -128,6 +128,7 @@ def test_an_opened_hit_shows_what_the_analyzers_found_in_it(app):
 
 
 def test_an_opened_hit_can_play_just_its_shot(app):
+    app.sidebar.multiselect(key="videos").set_value(["counter"])  # three one-second shots
     app.text_input(key="query").input("a person").run()
     hit = app.session_state["hits"][0]
     app.button(key=f"open_{hit.keyframe_id}").click().run()
@@ -141,6 +142,18 @@ def test_an_opened_hit_can_play_just_its_shot(app):
     player = app.get("video")[0].proto
     assert (player.start_time, player.end_time, player.loop) == (
         math.floor(hit.shot_start), math.ceil(hit.shot_end), True)
+
+
+def test_a_video_of_one_shot_offers_no_shot_loop(app, app_index, capsys):
+    code, shots = evr("--data-dir", app_index, "shots", "again", "--json", capsys=capsys)
+    assert code == 0 and len(shots) == 1
+    app.sidebar.multiselect(key="videos").set_value(["again"])
+    app.text_input(key="query").input("a person").run()
+    hit = app.session_state["hits"][0]
+    app.button(key=f"open_{hit.keyframe_id}").click().run()
+    assert not app.exception and app.get("video")[0].proto.start_time == int(hit.timestamp)
+    assert not [t for t in app.toggle if t.key == "only_shot"]
+    assert any(c.value.endswith("(the whole video)") for c in app.caption)
 
 
 def test_summary_appears_and_is_read_aloud_offline(app, app_index, capsys):

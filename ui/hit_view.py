@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from search import Hit, SearchEngine
+from search import Hit, QueryError, SearchEngine
 from search.summary import Summarizer, clock
 from ui.config import AppConfig
 from ui.dres_panel import submit_panel
@@ -48,7 +48,7 @@ def hit_dialog(engine: SearchEngine, config: AppConfig, summarizer: Summarizer, 
     with left:
         if opened.then is not None:
             chain_events(opened, event)
-        player(hit, config)
+        player(engine, hit, config)
         strip(engine, hit)
     with right:
         summary = summarizer.summarize(hit.keyframe_id, language)
@@ -94,12 +94,16 @@ def chain_events(opened: Hit, shown: int) -> None:
                    type="primary" if n == shown else "secondary", width="stretch")
 
 
-def player(hit: Hit, config: AppConfig) -> None:
+def player(engine: SearchEngine, hit: Hit, config: AppConfig) -> None:
     has_shot = hit.shot_start is not None and hit.shot_end is not None
+    # A video of one shot has nothing to narrow the player to: "only this shot" would only
+    # send it back to 0:00.
+    whole = has_shot and _shots_in(engine, hit.video_id) == 1
     if has_shot:
-        st.caption(f"Shot {hit.shot}: {clock(hit.shot_start)} to {clock(hit.shot_end)}")
-    only_shot = has_shot and st.toggle("Play only this shot", key="only_shot",
-                                       help="from the shot's first frame to its last, in a loop")
+        st.caption(f"Shot {hit.shot}: {clock(hit.shot_start)} to {clock(hit.shot_end)}"
+                   + (" (the whole video)" if whole else ""))
+    only_shot = has_shot and not whole and st.toggle("Play only this shot", key="only_shot",
+                                                     help="from the shot's first frame to its last, in a loop")
     try:
         if hit.video_path is None:
             raise FileNotFoundError("the package has no video file for it")
@@ -112,6 +116,14 @@ def player(hit: Hit, config: AppConfig) -> None:
             st.video(str(video), start_time=int(hit.timestamp))
     except Exception as exc:  # a vanished or unreadable file must not break the page
         st.error(f"Cannot play {plain(hit.video_path or hit.video_id)}: {plain(exc)}")
+
+
+def _shots_in(engine: SearchEngine, video_id: str) -> int | None:
+    """How many shots the video has; None where the id is ambiguous (several files share it)."""
+    try:
+        return len(engine.shots(video_id))
+    except QueryError:
+        return None
 
 
 def strip(engine: SearchEngine, hit: Hit) -> None:
