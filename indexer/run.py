@@ -145,7 +145,7 @@ def run(store: Store, settings: IndexSettings, source: Source, progress: bool | 
 
 def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | None, report: RunReport) -> None:
     bar = tqdm(total=len(todo), unit="video", file=sys.stderr, disable=None if progress is None else not progress)
-    lines = None if not bar.disable or progress is False else ProgressLines(len(todo))
+    lines = ProgressLines(len(todo)) if bar.disable and progress is None else None  # no terminal for the bar
     # closing: a commit that fails stops the work at once (its workers shut down), not when the
     # generator is collected.
     with bar, contextlib.closing(source.work(store, todo, lambda where: bar.set_postfix_str(where))) as results:

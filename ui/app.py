@@ -32,6 +32,8 @@ from ui.settings import MAX_PAGE_SIZE
 from ui.text import plain
 
 MODES = ("Text", "Similar frame", "Image", "Temporal")
+# The sidebar's own filters besides the features' (widget key: label).
+PLACE_FILTERS = {"videos": "Videos", "time_from": "From (s)", "time_to": "To (s)"}
 PER_VIDEO = ("few", "best", "all")  # the sidebar's "Hits per video": at most ui.hits_per_video, grouped, every one
 
 
@@ -116,11 +118,11 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     sb = st.sidebar
     sb.header("Filters")
     values = {p.name: filter_widget(sb, p) for f in FEATURES.values() for p in f.params}
-    videos = sb.multiselect("Videos", engine.video_ids(), key="videos", format_func=printable)
+    videos = sb.multiselect(PLACE_FILTERS["videos"], engine.video_ids(), key="videos", format_func=printable)
     c1, c2 = sb.columns(2)
-    time_from = c1.number_input("From (s)", min_value=0.0, value=None, step=1.0, key="time_from")
-    time_to = c2.number_input("To (s)", min_value=0.0, value=None, step=1.0, key="time_to")
-    sb.button("Clear filters", key="clear_filters", on_click=_clear_filters, args=(list(_filter_keys()),))
+    time_from = c1.number_input(PLACE_FILTERS["time_from"], min_value=0.0, value=None, step=1.0, key="time_from")
+    time_to = c2.number_input(PLACE_FILTERS["time_to"], min_value=0.0, value=None, step=1.0, key="time_to")
+    sb.button("Clear filters", key="clear_filters", on_click=_clear_filters)
     sb.header("Results")
     k_page = int(sb.number_input("Results per page", 1, MAX_PAGE_SIZE, config.ui.page_size, key="page_size"))
     few = config.ui.hits_per_video
@@ -134,14 +136,13 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     return filters, k_page, grouping, language
 
 
-def _filter_keys():
-    """The widget key of every filter: each feature's parameters, the videos, the time range."""
-    yield from (p.name for f in FEATURES.values() for p in f.params)
-    yield from ("videos", "time_from", "time_to")
+def _filter_labels() -> dict[str, str]:
+    """Widget key -> label of every filter: each feature's parameters, the videos, the time range."""
+    return {**{p.name: p.label for f in FEATURES.values() for p in f.params}, **PLACE_FILTERS}
 
 
-def _clear_filters(keys: list[str]) -> None:
-    for key in keys:
+def _clear_filters() -> None:
+    for key in _filter_labels():
         _clear_filter(key)
 
 
@@ -153,9 +154,8 @@ def _clear_filter(key: str) -> None:
 
 def filter_chips() -> None:
     """Every filter that is on, as a button that takes it off: none stays on unseen."""
-    labels = {p.name: p.label for f in FEATURES.values() for p in f.params}
-    labels.update(videos="Videos", time_from="From (s)", time_to="To (s)")
-    on = [(key, st.session_state.get(key)) for key in _filter_keys()]
+    labels = _filter_labels()
+    on = [(key, st.session_state.get(key)) for key in labels]
     on = [(key, value) for key, value in on if value not in (None, "", [], ())]
     if not on:
         return
@@ -165,7 +165,7 @@ def filter_chips() -> None:
             shown = ", ".join(map(printable, value)) if isinstance(value, (list, tuple)) else printable(value)
             st.button(f"{labels[key]}: {shown[:40]} (remove)", key=f"chip_{key}", on_click=_clear_filter,
                       args=(key,), type="tertiary")
-        st.button("Clear filters", key="clear_filters_chips", on_click=_clear_filters, args=(list(_filter_keys()),))
+        st.button("Clear filters", key="clear_filters_chips", on_click=_clear_filters)
 
 
 def filter_widget(where, param: FilterParam):

@@ -38,7 +38,7 @@ class MediapipePersons:
     def __init__(self) -> None:
         self._pose = None
         self._hog = None
-        self._noisy = True
+        self._noisy = True  # no person found yet: the landmark warning is still to come
 
     def load(self) -> None:
         if self._pose is not None:
@@ -56,7 +56,6 @@ class MediapipePersons:
         with _native_stderr_muted():
             pose.process(np.zeros((64, 64, 3), np.uint8))
         self._pose = pose
-        self._noisy = True  # no person found yet: the landmark warning is still to come
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
