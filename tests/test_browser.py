@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from ui.text import WORD_JOINER
 
@@ -27,6 +27,9 @@ from .test_app import planted_hostile_index
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` would download another
+# Streamlit applies a rerun's changes one element at a time: every check of what the page shows
+# after an action retries (expect) until it holds or a minute passes, as a busy machine needs.
+expect.set_options(timeout=60_000)
 
 
 def free_port() -> int:
@@ -216,7 +219,7 @@ def test_an_opened_hit_shows_beside_the_grid_and_its_strip_moves_the_player(page
     dialog(page).get_by_role("heading", name=f" at {label} ", exact=False).wait_for()
     page.wait_for_function(f"() => Math.abs(document.querySelector('[role=dialog] video').currentTime - "
                            f"{int(label.split(':')[0]) * 60 + int(label.split(':')[1])}) < 1")
-    assert dialog(page).get_by_text("A neighbouring keyframe (picked in the strip)").count() == 1
+    expect(dialog(page).get_by_text("A neighbouring keyframe (picked in the strip)")).to_have_count(1)
 
 
 def test_keys_move_through_the_hits_and_open_them(page):
@@ -242,14 +245,13 @@ def test_a_two_event_chain_shows_both_thumbnails_and_opens_each_event(page):
     then.press("Enter")
     card = page.locator(".st-key-card_0")
     card.get_by_text("#1 ", exact=False).wait_for(timeout=120_000)
-    card.locator("img").nth(1).wait_for()
-    assert card.locator("img").count() == 2
+    expect(card.locator("img")).to_have_count(2)
+    expect(card.locator("[data-testid='stImageCaption']")).to_have_count(2)
     captions = card.locator("[data-testid='stImageCaption']").all_inner_texts()
     assert [c.split(".")[0] for c in captions] == ["1", "2"]
     card.locator("[class*='st-key-open_'] button").click()
     events = dialog(page).locator("[class*='st-key-event_'] button")
-    events.first.wait_for()
-    assert events.count() == 2
+    expect(events).to_have_count(2)
     second = events.nth(1).inner_text()  # "2. 0:04"
     events.nth(1).click()
     dialog(page).get_by_role("heading", name=f" at {second.split(' ')[1]} ", exact=False).wait_for()
@@ -264,7 +266,7 @@ def test_filters_show_as_chips_and_clear_at_once(page):
     chip.wait_for()
     page.get_by_role("button", name="Clear filters").first.click()
     chip.wait_for(state="detached")
-    assert page.get_by_label("From (s)", exact=True).input_value() == ""
+    expect(page.get_by_label("From (s)", exact=True)).to_have_value("")
 
 
 def test_the_kis_span_edited_in_the_app_is_what_dres_receives(page, cockpit):
