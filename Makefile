@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python benchmarks/index_stages.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/index_stages.py --memory --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/throughput.py --videos "$(VIDEOS)"
+	$(BIN)/python benchmarks/models.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/person_counts.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/ocr_vietnamese.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/aic_import.py --videos "$(VIDEOS)"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storage import ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
+from storage import PRIMARY_MODEL, ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
 
 from .analyze import KeyframeAnalysis
 from .run import RunReport, Source, run
@@ -233,8 +233,8 @@ class AicPackage(Source):
         self.thumbnail_width = thumbnail_width
         self.vectors = f"aic:{model.name}/{model.pretrained}"  # what made the package's vectors
 
-    def model(self) -> ModelInfo:
-        return self.model_info
+    def models(self) -> dict[str, ModelInfo]:
+        return {PRIMARY_MODEL: self.model_info}  # the package's clip-features; `evr analyze` adds the others
 
     def plan(self, store: Store, report: RunReport) -> list[tuple[AicVideo, tuple[int, int]]]:
         todo = []

@@ -18,15 +18,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 
 from storage import ImportedVideo, Store
 from storage.features import ANALYZER_PATHS
 
 from .analyzers import FileAnalyzer, enabled_analyzers
+from .embed import add_model_vectors
 from .run import RunReport, Source, run
 from .settings import IndexSettings
+from .thumbnails import read_rgb
 from .work import add_seconds
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,13 @@ class KeyframeAnalysis(Source):
         self.video_ids: tuple[str, ...] = ()
 
     def run(self, video_ids: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> RunReport:
-        """Analyze these imported videos (none named: all of them)."""
+        """Analyze these imported videos (none named: all of them); then give every kept
+        keyframe the vectors of [[models]] it lacks (indexer/embed.py)."""
         self.video_ids = tuple(video_ids)
-        return run(self.store, self.settings, self, progress)
+        report = run(self.store, self.settings, self, progress)
+        if report.stopped is None:
+            report.embedded = add_model_vectors(self.store, self.settings, progress=progress)
+        return report
 
     def plan(self, store: Store, report: RunReport) -> list[tuple[ImportedVideo, list[str]]]:
         todo = []
@@ -115,7 +119,7 @@ class KeyframeAnalysis(Source):
         for start in range(0, len(video.keyframes), BATCH):
             batch = video.keyframes[start : start + BATCH]
             t = time.perf_counter()
-            images = [_read_rgb(k.path) for k in batch]
+            images = [read_rgb(k.path) for k in batch]
             seconds["read"] += time.perf_counter() - t
             for name in needed:
                 t = time.perf_counter()
@@ -123,16 +127,3 @@ class KeyframeAnalysis(Source):
                     results[name][k.keyframe_id] = result
                 seconds[name] += time.perf_counter() - t
         return _Analysis(results, by_file, seconds)
-
-
-def _read_rgb(path: str | None) -> np.ndarray:
-    if path is None:
-        raise ValueError("a keyframe has no source image (it was not imported)")
-    try:  # read here, not by cv2.imread: a name that is not UTF-8 would crash OpenCV
-        data = Path(path).read_bytes()
-    except OSError:
-        data = b""
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-    if bgr is None:
-        raise ValueError(f"cannot read the keyframe image {path} (moved, deleted or damaged)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from storage import ModelInfo, Plan, Store
+from storage import PRIMARY_MODEL, ModelInfo, Plan, Store
 
+from .embed import add_model_vectors
 from .encoders import ClipEncoder
 from .run import RunReport, Source, run
 from .runners import Runner, make_runner
@@ -60,15 +61,21 @@ class Indexer:
         return self.worker.plan()
 
     def rebuild(self) -> dict:
-        """`evr reindex`: the vector index built anew from SQLite, as `[vectors]` says, and lost
-        thumbnails made again; returns the index's stats after."""
-        self.store.vectors.build(force=True)
+        """`evr reindex`: every model's vector index built anew from SQLite, as `[vectors]` says,
+        and lost thumbnails made again; returns the index's stats after."""
+        for mirror in self.store.mirrors():  # every model's
+            mirror.build(force=True)
         restore_lost_thumbnails(self.store, self.settings)
         return self.store.health.stats()
 
     def run(self, paths: Sequence[Path], *, prune: bool = False, retry_failed: bool = False,
             progress: bool | None = None) -> RunReport:
-        return run(self.store, self.settings, VideoFiles(self, paths, prune, retry_failed), progress)
+        """Index the new and changed files under `paths`; then give the kept keyframes the
+        vectors of [[models]] they lack (a model added since they were indexed)."""
+        report = run(self.store, self.settings, VideoFiles(self, paths, prune, retry_failed), progress)
+        if report.stopped is None:
+            report.embedded = add_model_vectors(self.store, self.settings, self.worker.others, progress)
+        return report
 
 
 class VideoFiles(Source):
@@ -94,8 +101,9 @@ class VideoFiles(Source):
                 log.info("pruned %s (file is gone)", p)
         _warn_shared_video_ids(self.files)
 
-    def model(self) -> ModelInfo:
-        return self.indexer.clip.info
+    def models(self) -> dict[str, ModelInfo]:
+        # Every keyframe indexed now gets a vector of every model.
+        return {PRIMARY_MODEL: self.indexer.clip.info, **{n: e.info for n, e in self.indexer.worker.others.items()}}
 
     def plan(self, store: Store, report: RunReport) -> list[_Video]:
         """The files that need work; counts the rest as skipped (or failed, when they vanished)."""

@@ -39,11 +39,14 @@ log = logging.getLogger(__name__)
 REPORT_KEYS = {
     "index": ("videos_indexed", "videos_analyzed", "videos_skipped", "videos_failed", "videos_partial",
               "videos_pruned", "videos_pending", "thumbnails_restored", "stopped", "keyframes_added",
-              "frames_decoded", "seconds", "stage_seconds"),
+              "frames_decoded", "seconds", "stage_seconds", "embedded"),
     "import": ("videos_imported", "videos_skipped", "videos_failed", "warnings", "videos_pending",
                "thumbnails_restored", "stopped", "keyframes_added", "seconds", "analyzed"),
     "analyze": ("videos_analyzed", "videos_skipped", "videos_failed", "videos_pending", "thumbnails_restored",
-                "stopped", "keyframes_analyzed", "seconds", "stage_seconds"),
+                "stopped", "keyframes_analyzed", "seconds", "stage_seconds", "embedded"),
+    # The other models' vectors added to kept keyframes (indexer/embed.py), after an index or analyze run.
+    "embed": ("videos_embedded", "videos_failed", "videos_pending", "stopped", "vectors_added", "seconds",
+              "stage_seconds"),
 }
 
 
@@ -69,15 +72,19 @@ class RunReport:
     stopped: str | None = None  # why the run stopped before the end (a failing disk)
     keyframes_added: int = 0
     keyframes_analyzed: int = 0
+    videos_embedded: int = 0  # videos whose keyframes got other models' vectors
+    vectors_added: dict[str, int] = field(default_factory=dict)  # by model name
     frames_decoded: int = 0
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     analyzed: RunReport | None = None  # `evr import aic --analyze`: the analysis run after
+    embedded: RunReport | None = None  # the other models' vectors added after the run (indexer/embed.py)
 
     def to_json(self) -> dict:
         shown = {"seconds": round(self.seconds, 3),
                  "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in self.stages},
-                 "analyzed": self.analyzed.to_json() if self.analyzed else None}
+                 "analyzed": self.analyzed.to_json() if self.analyzed else None,
+                 "embedded": self.embedded.to_json() if self.embedded else None}
         return {key: shown[key] if key in shown else getattr(self, key) for key in REPORT_KEYS[self.command]}
 
 
@@ -96,9 +103,10 @@ class Source(ABC):
         """The tasks that need work; the ones that do not are counted in `report` (skipped, or
         failed before any work)."""
 
-    def model(self) -> ModelInfo | None:
-        """The model the store must be bound to before any work (None: the vectors stay)."""
-        return None
+    def models(self) -> dict[str, ModelInfo]:
+        """The image-text models the store must be bound to before any work, by name ("clip":
+        [clip]'s); none: the vectors stay."""
+        return {}
 
     @abstractmethod
     def work(self, store: Store, todo: list, note: Callable[[str], None]) -> Iterator[tuple[Any, Any]]:
@@ -125,13 +133,12 @@ def run(store: Store, settings: IndexSettings, source: Source, progress: bool | 
         todo = source.plan(store, report)
         report.videos_pending = len(todo)
         if todo:
-            model = source.model()
-            if model is not None:
-                store.bind_model(model)
+            store.bind_models(source.models())
             _work_and_commit(store, source, todo, progress, report)
         t = time.perf_counter()
-        store.vectors.build()  # when the archive's size or [vectors] kind calls for another index
-        store.vectors.flush()
+        for mirror in store.mirrors():
+            mirror.build()  # when the archive's size or [vectors] kind calls for another index
+            mirror.flush()
         report.stage_seconds["write"] += time.perf_counter() - t
     except Exception as exc:
         if not machine_fault(exc):
@@ -156,7 +163,8 @@ def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | 
             if lines is not None:
                 lines.update()
             t = time.perf_counter()
-            store.vectors.checkpoint()
+            for mirror in store.mirrors():
+                mirror.checkpoint()
             report.stage_seconds["write"] += time.perf_counter() - t
 
 

@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.rules import between, one_of, rule, some_of
+from storage.rules import between, one_of, rule, some_of, text
+from storage.types import PRIMARY_MODEL
 
 DEVICES = ("auto", "cpu", "cuda")
 DECODERS = ("decord", "pyav", "opencv")  # indexer/decoders, one file each
@@ -69,6 +70,30 @@ class ClipSettings:
     preprocess: str = rule(one_of(("auto", "torch", "pil")), default="auto")
 
 
+def _model_name(value: str) -> str | None:
+    if value == PRIMARY_MODEL:
+        return f"cannot be {PRIMARY_MODEL!r}, the name of the [clip] model"
+    if re.fullmatch(r"[a-z][a-z0-9_]{0,31}", value):
+        return None
+    return "must be a short name: lower-case letters, digits and _, starting with a letter (it names files)"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """One entry of [[models]]: another image-text model whose vectors every keyframe gets beside
+    [clip]'s, searched in its own vector index; rankings are fused (search/fusion.py). It runs
+    on [clip]'s device, batch size and preprocessing."""
+
+    name: str = rule(_model_name, default="")  # how queries (`--models`), hits and files name it
+    model: str = rule(text("an open_clip model (ViT-B-32, xlm-roberta-base-ViT-B-32, ...)"), default="")
+    # An open_clip tag, a local weights file, or "none" (random weights: tests and offline demos).
+    pretrained: str = rule(text("an open_clip tag, a weights file or \"none\""), default="")
+
+    def clip_settings(self, clip: ClipSettings) -> ClipSettings:
+        """This model as an encoder's settings, on [clip]'s device, batches and preprocessing."""
+        return ClipSettings(self.model, self.pretrained, clip.device, clip.batch_size, clip.preprocess)
+
+
 def _extensions(values: list[str]) -> str | None:
     return None if values and all(e.strip(".") for e in values) else "must name file extensions"
 
@@ -120,9 +145,15 @@ class IndexSettings:
     shots: ShotSettings = field(default_factory=ShotSettings)
     clip: ClipSettings = field(default_factory=ClipSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    models: tuple[ModelSettings, ...] = ()  # [[models]]: the image-text models beside [clip]
     # Each feature's settings by its name (its analyzer's `settings` class; [ocr], [persons],
     # [speech], ...): a feature missing here runs with its defaults.
     features: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_models(self) -> dict[str, ClipSettings]:
+        """Every image-text model by name: [clip]'s first (as "clip"), then [[models]] in order."""
+        return {PRIMARY_MODEL: self.clip, **{m.name: m.clip_settings(self.clip) for m in self.models}}
 
     def feature(self, name: str) -> Any:
         """The settings of a feature's analyzer."""

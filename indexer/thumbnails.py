@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import numpy as np
 
 from storage import LostThumbnails, Store
 
-from .decoders import DecodeError, open_video
+from .decoders import DecodeError, Frame, open_video
 from .settings import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -67,22 +68,44 @@ def restore_lost_thumbnails(store: Store, settings: IndexSettings) -> int:
 
 
 def _from_video(video: LostThumbnails, settings: IndexSettings) -> dict[int, bytes]:
-    st = os.stat(video.path)
-    if (st.st_size, st.st_mtime_ns) != (video.size, video.mtime_ns):
-        raise ValueError("the file changed since it was indexed")
     wanted = {frame_idx for frame_idx, _ in video.keyframes}
-    jpegs: dict[int, bytes] = {}
-    source = open_video(video.path, settings.decode.backends, settings.decode.max_short_side)
+    return {frame.idx: encode_thumbnail(frame.rgb, settings.keyframes.thumbnail_width)
+            for frame in frames_again(video.path, video.size, video.mtime_ns, wanted, settings)}
+
+
+def frames_again(path: str, size: int, mtime_ns: int, wanted: set[int], settings: IndexSettings) -> Iterator[Frame]:
+    """The frames of an indexed video with these indexes, decoded again as at indexing, only
+    as far as the last of them; ValueError when the file changed since it was indexed."""
+    st = os.stat(path)
+    if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        raise ValueError("the file changed since it was indexed")
+    left = set(wanted)
+    source = open_video(path, settings.decode.backends, settings.decode.max_short_side)
     try:
         for frame in source.frames():
-            if frame.idx in wanted:
-                jpegs[frame.idx] = encode_thumbnail(frame.rgb, settings.keyframes.thumbnail_width)
-                if len(jpegs) == len(wanted):
-                    break
+            if frame.idx in left:
+                left.discard(frame.idx)
+                yield frame
+                if not left:
+                    return
     finally:
         source.close()
-    return jpegs
 
 
 def _from_images(video: LostThumbnails, width: int) -> dict[int, bytes]:
     return {frame_idx: image_thumbnail(Path(image), width)[0] for frame_idx, image in video.keyframes if image}
+
+
+def read_rgb(path: str | None) -> np.ndarray:
+    """A keyframe image file (an imported package's, or a thumbnail) as RGB; ValueError when it is
+    missing or unreadable."""
+    if path is None:
+        raise ValueError("a keyframe has no source image (it was not imported)")
+    try:  # read here, not by cv2.imread: a name that is not UTF-8 would crash OpenCV
+        data = Path(path).read_bytes()
+    except OSError:
+        data = b""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if bgr is None:
+        raise ValueError(f"cannot read the keyframe image {path} (moved, deleted or damaged)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)

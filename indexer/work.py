@@ -30,7 +30,7 @@ import numpy as np
 from dataclasses import asdict
 
 from storage.features import ANALYZER_PATHS
-from storage.types import NewKeyframe, NewShot, Plan, VideoInfo
+from storage.types import PRIMARY_MODEL, NewKeyframe, NewShot, Plan, VideoInfo
 
 from .analyzers import FileAnalyzer, FrameAnalyzer, enabled_analyzers
 from .decoders import DecodeError, Frame, one_line, open_video
@@ -93,6 +93,8 @@ class VideoWorker:
     def __init__(self, settings: IndexSettings, clip: ClipEncoder | None = None):
         self.settings = settings
         self.clip = clip or ClipEncoder(settings.clip)
+        # [[models]]: every keyframe gets a vector of each, in the same pass as [clip]'s.
+        self.others = {name: ClipEncoder(cs) for name, cs in settings.image_models.items() if name != PRIMARY_MODEL}
         self.analyzers = enabled_analyzers(settings)
         self.frame_analyzers = {n: a for n, a in self.analyzers.items() if isinstance(a, FrameAnalyzer)}
         self.file_analyzers = {n: a for n, a in self.analyzers.items() if isinstance(a, FileAnalyzer)}
@@ -112,11 +114,15 @@ class VideoWorker:
         pins malloc's mmap threshold in the process that will decode (this one)."""
         pin_malloc_mmap_threshold()
         self.clip.load()
+        for encoder in self.others.values():
+            encoder.load()
         for analyzer in self.analyzers.values():
             analyzer.load()
 
     def close(self) -> None:
         self.clip.close()
+        for encoder in self.others.values():
+            encoder.close()
         for analyzer in self.analyzers.values():
             analyzer.close()
 
@@ -140,12 +146,15 @@ class VideoWorker:
             log.debug("details", exc_info=True)
         return result
 
-    def encode(self, images: list, stage_seconds: dict[str, float]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """CLIP vectors and each frame analyzer's results for a batch of RGB keyframes (of any
-        videos): (n, dim) vectors, and per image {analyzer: result} (an analyzer that could not
-        run on an image gives no entry)."""
+    def encode(self, images: list, stage_seconds: dict[str, float]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+        """Every image-text model's vectors and each frame analyzer's results for a batch of RGB
+        keyframes (of any videos): {model name: (n, dim) vectors}, [clip]'s as "clip", and per
+        image {analyzer: result} (an analyzer that could not run on an image gives no entry).
+        The models are timed together, as the "clip" stage."""
         t = time.perf_counter()
-        vectors = self.clip.encode_images(images)
+        vectors = {PRIMARY_MODEL: self.clip.encode_images(images)}
+        for name, encoder in self.others.items():
+            vectors[name] = encoder.encode_images(images)
         stage_seconds["clip"] += time.perf_counter() - t
         per_image: list[dict[str, Any]] = [{} for _ in images]
         for name, analyzer in self.frame_analyzers.items():
@@ -163,10 +172,11 @@ class VideoWorker:
             for batch in prefetch(stream.batches(self.clip.batch_size)):
                 vectors, analyses = self.encode([f.rgb for f in batch], result.stage_seconds)
                 t = time.perf_counter()
-                for frame, vec, found in zip(batch, vectors, analyses):
+                for i, (frame, found) in enumerate(zip(batch, analyses)):
                     result.keyframes.append(NewKeyframe(
                         frame_idx=frame.idx, timestamp=round(frame.timestamp, 4), shot=0,  # numbered below
-                        jpeg=encode_thumbnail(frame.rgb, s.keyframes.thumbnail_width), vector=vec, analyses=found))
+                        jpeg=encode_thumbnail(frame.rgb, s.keyframes.thumbnail_width), analyses=found,
+                        **keyframe_vectors(vectors, i)))
                 result.stage_seconds["write"] += time.perf_counter() - t
                 if on_progress:
                     on_progress(f"{stream.decoded.frames} frames, {len(result.keyframes)} keyframes")
@@ -280,6 +290,12 @@ class KeyframeStream:
                       width=info.width, height=info.height),
             [NewShot(sh.start_frame, round(sh.start, 4), round(sh.end, 4)) for sh in self.selector.shots(duration)],
             {idx: self.selector.shot_of(idx) for idx in self.kept}, partial, decoded.frames)
+
+
+def keyframe_vectors(vectors: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    """The `vector` and `model_vectors` of a NewKeyframe: row i of each model's batch."""
+    return {"vector": vectors[PRIMARY_MODEL][i],
+            "model_vectors": {name: v[i] for name, v in vectors.items() if name != PRIMARY_MODEL}}
 
 
 def add_seconds(into: dict[str, float], seconds: dict[str, float]) -> None:

@@ -5,18 +5,21 @@ reaches into the store: what they show besides hits (the index's overview, a vid
 hit's neighbours, what features found where) comes from here too.
 
 Ranking rules (README.md, "Search rules"; search/ranking.py for the vector and word searches):
-- A text, image or keyframe query ranks keyframes by CLIP cosine similarity; filters restrict
-  that search exactly.
+- A text, image or keyframe query ranks keyframes by each image-text model's cosine similarity
+  ([clip] and [[models]], or those `Query.models` names), each in its own vector index; filters
+  restrict each search exactly; the models' rankings are fused (search/fusion.py: reciprocal
+  rank fusion by default). One model: its own ranking and scores.
 - Words of a feature searched by words (on-screen text, speech) without another query: the
   keyframes they are found at, ranked by BM25 (speech: the keyframe nearest the moment the first
   word is said). Both kinds at once: the rankings fused, each filtered by the other's words.
 - A text query is also looked up in those features' text. When some of it holds all its words,
-  the rankings (CLIP and each feature's) are fused by reciprocal rank fusion, score = sum over
-  rankings of 1 / (60 + rank), so a frame that literally shows or says the words ranks near the top.
+  the rankings (the models' fused one and each feature's) are fused by reciprocal rank fusion,
+  score = sum over rankings of 1 / (60 + rank), so a frame that literally shows or says the
+  words ranks near the top.
 - Temporal (`then`, `within`): chains of keyframes of one video, one per event in order, each
   0 < S' <= within seconds after the previous; ranked by the sum of their similarities. Each
   first-event keyframe gives at most one chain, its best.
-- Relevance feedback (`more_like`, `less_like`): the query vector q becomes, by Rocchio,
+- Relevance feedback (`more_like`, `less_like`): each model's query vector q becomes, by Rocchio,
   ROCCHIO_ALPHA q + ROCCHIO_BETA mean(liked) - ROCCHIO_GAMMA mean(disliked), normalised; without
   another query, the liked keyframes are the query. Disliked keyframes are left out of the hits.
 """
@@ -29,19 +32,20 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from indexer.encoders import ClipEncoder
-from storage import KeyframeFilter, KeyframeRow, ModelInfo, ShotRow, Store, StoreError, VideoRow
+from storage import (PRIMARY_MODEL, KeyframeFilter, KeyframeRow, ModelInfo, ModelMismatchError, ShotRow, Store,
+                     StoreError, VideoRow)
 from storage.features import FEATURES, words_features
 
 from . import ranking
 from .errors import QueryError
+from .fusion import Fused, FusionSettings, fuse
 from .hits import Hit
-from .multilingual import EncodedText, QuerySettings, TextRouter
+from .multilingual import QuerySettings, TextRouter
 from .query import Query, check_keyframe_id, no_keyframe
 from .summary import Summarizer, SummarySettings
 
 log = logging.getLogger(__name__)
 
-RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
 # Rocchio's weights as the SMART system set them (Rocchio 1971; Manning et al., "Introduction to
 # Information Retrieval", 9.1.1): judged-relevant frames pull the query hard, judged-irrelevant
 # ones push it gently (a disliked frame says less about what is wanted than a liked one).
@@ -57,10 +61,18 @@ class Overview:
 
 
 class SearchEngine:
-    def __init__(self, store: Store, clip: ClipEncoder, query: QuerySettings | None = None):
+    def __init__(self, store: Store, clip: ClipEncoder, query: QuerySettings | None = None,
+                 others: dict[str, ClipEncoder] | None = None, fusion: FusionSettings | None = None):
         self.store = store
-        self.clip = clip
+        self.clip = clip  # [clip]'s: summaries' tags, and the model every index has
+        # Every image-text model by name ([clip]'s as "clip", then [[models]]), each with the
+        # router that reads text queries for it.
+        self.encoders = {PRIMARY_MODEL: clip, **(others or {})}
+        self.fusion = fusion or FusionSettings()
         self.text = TextRouter(query or QuerySettings(), clip)
+        self.routers = {name: self.text if name == PRIMARY_MODEL else self.text.beside(encoder)
+                        for name, encoder in self.encoders.items()}
+        self._absent: set[str] = set()  # configured models without vectors in the index, said once
 
     # -- searching --------------------------------------------------------------------------------
 
@@ -74,70 +86,153 @@ class SearchEngine:
                 raise StoreError("nothing is indexed yet: an `evr index` run has just started; "
                                  "search again once it has committed its first video")
             raise StoreError("the index is empty: run `evr index <folder>` first")
-        if q.text is not None or q.image is not None or q.then:
-            # Vectors of another model would compare as noise: refuse before encoding anything.
-            self.store.facts.check_model(self.clip.info)
         # Without a vector query the words rank (in _ranking) rather than filter.
         filters = q.filters if q.has_vector_query else q.filters.replace(
             **{f.words_param: None for f in words_features()})
-        encoded = self.text.encode(q.text, q.lang) if q.text is not None else None
-        vec = encoded.vector if encoded else self.query_vector(q) if q.image is not None or q.like is not None else None
+        models = self.models_of(q) if q.has_vector_query else []
+        read = None  # who read a text query, and its language
+        if q.text is not None:
+            vecs, read = self._text_vectors(q.text, q.lang, models)
+        elif q.image is not None or q.like is not None:
+            vecs = self._image_vectors(q, models)
+        else:
+            vecs = None
         if q.then:
-            return _encoded_by(self._temporal(vec, q, filters), encoded)
+            return _read_by(self._temporal(vecs, q, filters), read)
         if q.more_like or q.less_like:
-            vec = self._rocchio(vec, q)
+            vecs = self._rocchio(vecs, q, models)
         fetch = q.k * q.per_video * 4 if q.group else q.k
         while True:
-            ranked, match = self._ranking(q, vec, filters, fetch + len(q.less_like))
+            ranked, match, by_model = self._ranking(q, vecs, filters, fetch + len(q.less_like))
             ranked = [(kid, score) for kid, score in ranked if kid not in q.less_like]
             if q.group is None:
-                return _encoded_by(self._hits(ranked[: q.k], match), encoded)
+                return _read_by(self._hits(ranked[: q.k], match, by_model), read)
             grouped, filled = self._grouped(ranked, q)
             if filled or len(ranked) < fetch:  # k videos (or hits) found, or nothing more to fetch
-                return _encoded_by(self._hits(grouped, match), encoded)
+                return _read_by(self._hits(grouped, match, by_model), read)
             fetch *= 4
 
-    def query_vector(self, q: Query) -> np.ndarray:
-        """The vector of an image or keyframe query (text goes through self.text, which says who read it)."""
-        if q.like is not None:
-            return self._keyframe_vectors([q.like])[0]
-        return self.clip.encode_images([q.image])[0]
+    def models_of(self, q: Query) -> list[str]:
+        """The models a query uses: those it names (all configured ones when none), that the
+        index holds vectors of; QueryError for a name no model has; a model bound to other
+        weights than configured is refused (its vectors would compare as noise)."""
+        unknown = [name for name in q.models if name not in self.encoders]
+        if unknown:
+            raise QueryError(f"no model named {unknown[0]!r}; the models are: {', '.join(self.encoders)}")
+        bound = self.store.facts.models()
+        chosen = []
+        for name in q.models or tuple(self.encoders):
+            if name not in bound:
+                if name not in self._absent:
+                    self._absent.add(name)
+                    log.warning("the index holds no vectors of the model %r yet: it sits out until `evr index` "
+                                "(or `evr analyze`) computes them", name)
+                continue
+            if name == PRIMARY_MODEL:
+                self.store.facts.check_model(self.clip.info)
+            elif bound[name] != self.encoders[name].info:
+                raise ModelMismatchError(f"the index's model {name!r} is {bound[name].label}, but [[models]] names "
+                                         f"{self.encoders[name].info.label}: set it back, or `evr models --drop {name}`")
+            else:
+                self.store.mirror(name).sync()  # [clip]'s was caught up by `search`
+            chosen.append(name)
+        if not chosen:
+            raise QueryError(f"the index holds no vectors of {', '.join(q.models)}: run `evr index` to compute them")
+        return chosen
 
-    def _keyframe_vectors(self, keyframe_ids) -> np.ndarray:
-        ids, vectors = self.store.catalog.stored_vectors(list(keyframe_ids))
-        missing = sorted(set(keyframe_ids) - set(ids.tolist()))
-        if missing:
-            raise no_keyframe(missing[0])
+    def _text_vectors(self, text: str, lang: str | None, models: list[str]) -> tuple[dict[str, np.ndarray], tuple]:
+        """Each model's vector of a text query, and (who read it, its language). A model that
+        does not understand the query's language sits out when another one does (said once)."""
+        encoded = {name: self.routers[name].encode(text, lang, quiet=True) for name in models}
+        understood = {name: e for name, e in encoded.items() if e.understood}
+        if understood and len(understood) < len(encoded):
+            for name in encoded.keys() - understood.keys():
+                self.routers[name].sat_out(encoded[name].language, ", ".join(understood))
+            encoded = understood
+        for name, e in encoded.items():
+            if not e.understood:  # no model understood it: each reads it as best it can, and says so
+                self.routers[name].said_fallback(e.language)
+        first = next(iter(encoded.values()))
+        return {name: e.vector for name, e in encoded.items()}, (", ".join(e.encoder for e in encoded.values()),
+                                                                 first.language)
+
+    def _image_vectors(self, q: Query, models: list[str]) -> dict[str, np.ndarray]:
+        """Each model's vector of an image or keyframe query; a keyframe that lacks a model's
+        vector (not computed yet) leaves that model out."""
+        if q.like is not None:
+            found = {name: v[0] for name in models if len(v := self._keyframe_vectors([q.like], name))}
+            if not found:
+                raise QueryError(f"keyframe {q.like} has no vector of {', '.join(models)} yet: `evr index` computes it")
+            return found
+        return {name: self.encoders[name].encode_images([q.image])[0] for name in models}
+
+    def query_vector(self, q: Query) -> np.ndarray:
+        """[clip]'s vector of an image or keyframe query."""
+        return self._image_vectors(q, [PRIMARY_MODEL])[PRIMARY_MODEL]
+
+    def _keyframe_vectors(self, keyframe_ids, model: str = PRIMARY_MODEL) -> np.ndarray:
+        """A model's stored vectors of these keyframes; QueryError for a keyframe the index does
+        not hold ([clip] has a vector of every one; another model may lack some: they are left out)."""
+        ids, vectors = self.store.catalog.stored_vectors(list(keyframe_ids), model)
+        if model == PRIMARY_MODEL:
+            missing = sorted(set(keyframe_ids) - set(ids.tolist()))
+            if missing:
+                raise no_keyframe(missing[0])
         return vectors
 
-    def _rocchio(self, vec: np.ndarray | None, q: Query) -> np.ndarray:
-        """Rocchio's query: ALPHA q + BETA mean(liked) - GAMMA mean(disliked), unit length.
-        Without a query of its own (feedback alone), q is 0 and the liked frames lead."""
-        moved = np.zeros(self.store.vectors.index.dim, np.float32) if vec is None else ROCCHIO_ALPHA * vec
-        if q.more_like:
-            moved = moved + ROCCHIO_BETA * self._keyframe_vectors(q.more_like).mean(axis=0)
-        if q.less_like:
-            moved = moved - ROCCHIO_GAMMA * self._keyframe_vectors(q.less_like).mean(axis=0)
-        norm = float(np.linalg.norm(moved))
-        if norm < 1e-6:
-            raise QueryError("the liked and disliked keyframes cancel out: like or dislike other frames")
-        return (moved / norm).astype(np.float32)
+    def _rocchio(self, vecs: dict[str, np.ndarray] | None, q: Query, models: list[str]) -> dict[str, np.ndarray]:
+        """Rocchio's query for each model: ALPHA q + BETA mean(liked) - GAMMA mean(disliked),
+        unit length. Without a query of its own (feedback alone), q is 0 and the liked frames lead."""
+        self._keyframe_vectors([*q.more_like, *q.less_like])  # every judged keyframe exists
+        out = {}
+        for name in models if vecs is None else list(vecs):
+            liked = self._keyframe_vectors(q.more_like, name) if q.more_like else np.zeros((0, 0))
+            disliked = self._keyframe_vectors(q.less_like, name) if q.less_like else np.zeros((0, 0))
+            if vecs is None and not len(liked):
+                continue  # this model has no vector of the liked frames yet
+            moved = np.zeros(self.store.mirror(name).index.dim, np.float32) if vecs is None else ROCCHIO_ALPHA * vecs[name]
+            if len(liked):
+                moved = moved + ROCCHIO_BETA * liked.mean(axis=0)
+            if len(disliked):
+                moved = moved - ROCCHIO_GAMMA * disliked.mean(axis=0)
+            norm = float(np.linalg.norm(moved))
+            if norm < 1e-6:
+                raise QueryError("the liked and disliked keyframes cancel out: like or dislike other frames")
+            out[name] = (moved / norm).astype(np.float32)
+        if not out:
+            raise QueryError(f"the liked keyframes have no vectors of {', '.join(models)} yet: `evr index` computes them")
+        return out
 
-    def _ranking(self, q: Query, vec: np.ndarray | None, filters: KeyframeFilter, fetch: int):
-        """The top `fetch` (keyframe id, score) and how they matched ("clip", a feature's name,
-        or per id)."""
-        rankings: dict[str, list[tuple[int, float]]] = {}
-        if vec is None:  # the words themselves are the query, each ranking filtered by the others' words
+    def _nearest(self, vecs: dict[str, np.ndarray], k: int, filters: KeyframeFilter,
+                 among: np.ndarray | None = None) -> Fused:
+        """Each model's nearest keyframes, fused as [search] says (one model: its own ranking)."""
+        rankings = {name: ranking.nearest(self.store, vec, k, filters, among=among, model=name)
+                    for name, vec in vecs.items()}
+        fused = fuse(rankings, self.fusion.fusion, {name: self.fusion.weight(name) for name in rankings})
+        fused.ranked = fused.ranked[:k]
+        return fused
+
+    def _ranking(self, q: Query, vecs: dict[str, np.ndarray] | None, filters: KeyframeFilter, fetch: int):
+        """The top `fetch` (keyframe id, score), how each matched ({id: "clip+ocr"}) and each
+        model's (rank, score) of it ({id: {model: (rank, score)}})."""
+        if vecs is None:  # the words themselves are the query, each ranking filtered by the others' words
+            rankings = {}
             for name, said in q.word_queries.items():
                 feature = FEATURES[name]
                 match = self.store.words.matches([feature.fts_table], said).get(feature.fts_table)
                 others = q.filters.replace(**{feature.words_param: None})
                 rankings[name] = ranking.words(self.store, feature, match, others, fetch) if match else []
-        else:
-            rankings["clip"] = ranking.nearest(self.store, vec, fetch, filters)
-            if q.text is not None:
-                rankings.update(self._word_rankings(q.text, filters, fetch))
-        return _best_or_fused(rankings)
+            words = fuse(rankings)
+            return words.ranked, {kid: words.match(kid) for kid, _ in words.ranked}, {}
+        models = self._nearest(vecs, fetch, filters)
+        by_model = {kid: models.found_by.get(kid, {}) for kid, _ in models.ranked}
+        words = self._word_rankings(q.text, filters, fetch) if q.text is not None else {}
+        if not any(words.values()):
+            return models.ranked, {kid: models.match(kid) for kid, _ in models.ranked}, by_model
+        both = fuse({"models": models.ranked, **words})  # by rank: cosine and BM25 do not compare
+        match = {kid: "+".join([*by_model.get(kid, {}), *(n for n in both.found_by[kid] if n != "models")])
+                 for kid, _ in both.ranked}
+        return both.ranked, match, by_model
 
     def _word_rankings(self, text: str, filters: KeyframeFilter, fetch: int) -> dict[str, list[tuple[int, float]]]:
         """The text's words looked up in every feature searched by words, by feature name."""
@@ -152,8 +247,8 @@ class SearchEngine:
         q.validate()
         self.store.vectors.sync()
         filters = q.filters.replace(**{f.words_param: None for f in words_features()})
-        ranked, match = _best_or_fused(self._word_rankings(q.text, filters, q.k))
-        return self._hits(ranked[: q.k], match)
+        words = fuse(self._word_rankings(q.text, filters, q.k))
+        return self._hits(words.ranked[: q.k], {kid: words.match(kid) for kid, _ in words.ranked}, {})
 
     def summarizer(self, settings: SummarySettings) -> Summarizer:
         """Event summaries of this index's hits (its own CLIP for the zero-shot tags)."""
@@ -177,18 +272,19 @@ class SearchEngine:
             return kept[: q.k], len(kept) >= q.k
         return [hit for group in list(per_video.values())[: q.k] for hit in group], len(per_video) >= q.k
 
-    def _temporal(self, vec_a: np.ndarray, q: Query, filters: KeyframeFilter) -> list[Hit]:
+    def _temporal(self, vecs_a: dict[str, np.ndarray], q: Query, filters: KeyframeFilter) -> list[Hit]:
         """Chains of events, one keyframe per event, each at most q.within seconds after the
         previous one in the same video; ranked by their summed similarity.
 
         Forward, each event's candidates are the keyframes in the windows after the previous
         event's candidates (the first event's: its top max(200, 10k)), scored by that event's
-        vector. Backward, each candidate learns the best chain that starts at it, so every
-        first-event keyframe gives its best chain, exactly; chains that share a keyframe with a
-        better chain are left out."""
-        levels = [dict(ranking.nearest(self.store, vec_a, max(200, q.k * 10), filters))]
+        vector (several models: their fused score). Backward, each candidate learns the best chain
+        that starts at it, so every first-event keyframe gives its best chain, exactly; chains that
+        share a keyframe with a better chain are left out."""
+        first = self._nearest(vecs_a, max(200, q.k * 10), filters)
+        levels, found_by = [dict(first.ranked)], [first.found_by]
         rows = self.store.catalog.keyframes(list(levels[0]))
-        encoded = []
+        read = []
         for text in q.then:
             previous = levels[-1]
             windows = [(rows[kid].video_db_id, rows[kid].timestamp, rows[kid].timestamp + q.within)
@@ -196,8 +292,11 @@ class SearchEngine:
             later = self.store.catalog.keyframes_in_windows(windows)
             if len(later) == 0:
                 return []
-            encoded.append(self.text.encode(text, q.lang))
-            levels.append(dict(ranking.nearest(self.store, encoded[-1].vector, len(later), filters, among=later)))
+            vecs, who = self._text_vectors(text, q.lang, list(vecs_a))
+            read.append(who)
+            event = self._nearest(vecs, len(later), filters, among=later)
+            levels.append(dict(event.ranked))
+            found_by.append(event.found_by)
             rows.update(self.store.catalog.keyframes([kid for kid in levels[-1] if kid not in rows]))
         # best[i][kid]: the best summed similarity of a chain from event i at kid to the last
         # event, and the keyframe of event i + 1 it continues with.
@@ -231,19 +330,19 @@ class SearchEngine:
             used.update(path)
             then = None
             for i in range(len(path) - 1, 0, -1):  # build the chain from its last event back
-                then = _encoded_by([Hit.from_row(0, rows[path[i]], levels[i][path[i]], "clip", then=then)],
-                                   encoded[i - 1])[0]
-            hits.append(Hit.from_row(len(hits) + 1, rows[first], total, "clip", then=then))
+                then = _read_by([_model_hit(0, rows[path[i]], levels[i][path[i]], found_by[i], then)], read[i - 1])[0]
+            hits.append(_model_hit(len(hits) + 1, rows[first], total, found_by[0], then))
         return hits
 
-    def _hits(self, ranked: list[tuple[int, float]], match: dict[int, str] | str) -> list[Hit]:
-        """Hits for ranked ids; `match` says how each was found (one word for all, or per id)."""
+    def _hits(self, ranked: list[tuple[int, float]], match: dict[int, str],
+              by_model: dict[int, dict[str, tuple[int, float]]]) -> list[Hit]:
+        """Hits for ranked ids; `match` says how each was found, `by_model` each model's rank and score."""
         rows = self.store.catalog.keyframes([kid for kid, _ in ranked])
         hits = []
         for kid, score in ranked:
             if kid in rows:
-                how = match if isinstance(match, str) else match.get(kid, "clip")
-                hits.append(Hit.from_row(len(hits) + 1, rows[kid], score, how))
+                hit = Hit.from_row(len(hits) + 1, rows[kid], score, match.get(kid, PRIMARY_MODEL))
+                hits.append(replace(hit, models=_model_ranks(by_model.get(kid))))
         return hits
 
     # -- what the edges show besides hits ----------------------------------------------------------
@@ -302,33 +401,24 @@ class SearchEngine:
         return self.store.catalog.video_errors()
 
 
-def _encoded_by(hits: list[Hit], encoded: EncodedText | None) -> list[Hit]:
-    """Hits that say who read the text query (no one for image, keyframe and words-only queries)."""
-    if encoded is None:
+def _read_by(hits: list[Hit], read: tuple[str, str | None] | None) -> list[Hit]:
+    """Hits that say who read the text query and as what language (no one for image, keyframe
+    and words-only queries)."""
+    if read is None:
         return hits
-    return [replace(h, encoder=encoded.encoder, query_language=encoded.language) for h in hits]
+    return [replace(h, encoder=read[0], query_language=read[1]) for h in hits]
 
 
-def _best_or_fused(rankings: dict[str, list[tuple[int, float]]]):
-    """The one ranking that found anything (with its name), or the fusion of those that did."""
-    found = {name: ranked for name, ranked in rankings.items() if ranked}
-    if len(found) < 2:
-        name = next(iter(found or rankings), "clip")
-        return rankings.get(name, []), name
-    return _fuse(found)
+def _model_ranks(found_by: dict[str, tuple[int, float]] | None) -> dict[str, dict] | None:
+    """A hit's `models`: each model's rank and score of it, by model name."""
+    return {name: {"rank": rank, "score": score} for name, (rank, score) in found_by.items()} if found_by else None
 
 
-def _fuse(rankings: dict[str, list[tuple[int, float]]]):
-    """Reciprocal rank fusion of named rankings; returns the fused ranking and how each id
-    matched: the names of the rankings that hold it, joined by "+" ("clip+speech")."""
-    fused: dict[int, float] = {}
-    found_by: dict[int, list[str]] = {}
-    for name, ranked in rankings.items():
-        for rank, (kid, _) in enumerate(ranked, start=1):
-            fused[kid] = fused.get(kid, 0.0) + 1.0 / (RRF_K + rank)
-            found_by.setdefault(kid, []).append(name)
-    match = {kid: "+".join(names) for kid, names in found_by.items()}
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0])), match
+def _model_hit(rank: int, row, score: float, found_by: dict[int, dict], then: Hit | None) -> Hit:
+    """An event of a temporal chain as a hit: found by the models that ranked its keyframe."""
+    models = found_by.get(row.keyframe_id, {})
+    return replace(Hit.from_row(rank, row, score, "+".join(models) or PRIMARY_MODEL, then=then),
+                   models=_model_ranks(models))
 
 
 def _no_video(video_ids: Sequence[str]) -> QueryError:

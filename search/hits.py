@@ -25,8 +25,8 @@ class Hit:
     shot_start: float | None  # seconds; None for a video indexed before shots were stored
     shot_end: float | None
     score: float
-    # Which ranking(s) found it: "clip", a feature's name ("ocr", "speech"), or several joined
-    # by "+" ("clip+speech").
+    # Which ranking(s) found it: an image-text model ("clip", a [[models]] name), a feature's
+    # name ("ocr", "speech"), or several joined by "+" ("clip+siglip+speech").
     match: str
     thumbnail: str  # absolute path
     video_db_id: int
@@ -37,6 +37,9 @@ class Hit:
     query_language: str | None = None
     # Imported videos: the package's media-info (title, publish_date, watch_url, ...).
     media_info: dict | None = None
+    # Each image-text model that ranked it: {model name: {"rank": 1-based, "score": its cosine}};
+    # None for a words-only hit.
+    models: dict[str, dict] | None = None
 
     @classmethod
     def from_row(cls, rank: int, row: KeyframeRow, score: float, match: str, then: Hit | None = None) -> Hit:
@@ -71,6 +74,8 @@ class Hit:
             "shot_end": None if self.shot_end is None else round(self.shot_end, 3),
             "score": round(self.score, 6),
             "match": self.match,
+            "models": None if self.models is None else {
+                name: {"rank": m["rank"], "score": round(m["score"], 6)} for name, m in self.models.items()},
             "thumbnail": self.thumbnail,
             **{name: self.fields.get(name) for f in FEATURES.values() for name in f.hit_fields},
             "encoder": self.encoder,

@@ -46,6 +46,7 @@ class Query:
     k: int = 20
     group: str | None = None  # see GROUPS
     per_video: int = 1
+    models: tuple[str, ...] = ()  # the image-text models to search with, by name; () = every one
 
     @property
     def has_vector_query(self) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from storage import KeyframeFilter, Store
+from storage import PRIMARY_MODEL, KeyframeFilter, Store
 from storage.features import WordsFeature
 from storage.filters import milvus_expression
 from storage.fulltext import WordMatch
@@ -30,43 +30,44 @@ Ranked = list[tuple[int, float]]  # (keyframe id, score), best first
 
 
 def nearest(store: Store, vector: np.ndarray, k: int, where: KeyframeFilter | None = None,
-            among: np.ndarray | None = None) -> Ranked:
-    """The k keyframes most similar to `vector`, as (id, cosine similarity) best first, among
-    those that pass `where` (and are `among` those ids, when given)."""
+            among: np.ndarray | None = None, model: str = PRIMARY_MODEL) -> Ranked:
+    """The k keyframes most similar to `vector` by one model's vectors, as (id, cosine
+    similarity) best first, among those that pass `where` (and are `among` those ids, when given)."""
     active = where is not None and where.active
-    with store.vectors.lock:  # not while another thread's catch-up changes the index
-        index = store.vectors.index
+    mirror = store.mirror(model)
+    with mirror.lock:  # not while another thread's catch-up changes the index
+        index = mirror.index
         if index.keeps_fields:
             expression, in_sql = milvus_expression(where) if active else ("", None)
             allowed = store.filters.ids(in_sql, among) if in_sql is not None else among
-            return _ranked(store, vector, k, allowed, expression)
+            return _ranked(store, model, vector, k, allowed, expression)
         if among is not None:
-            return _ranked(store, vector, k, store.filters.ids(where, among) if active else np.asarray(among))
+            return _ranked(store, model, vector, k, store.filters.ids(where, among) if active else np.asarray(among))
         if not active:
-            return _ranked(store, vector, k)
+            return _ranked(store, model, vector, k)
         fetch = max(POST_FILTER_MIN, POST_FILTER * k)
         _, ids = index.search(vector, fetch)
         candidates = ids[0][ids[0] >= 0]
         passing = candidates[np.isin(candidates, store.filters.ids(where, among=candidates))]
         if len(passing) >= k or len(candidates) < fetch:  # enough, or every keyframe was a candidate
-            return exact(store, vector, passing)[:k]
-        return _ranked(store, vector, k, store.filters.ids(where))
+            return exact(store, vector, passing, model)[:k]
+        return _ranked(store, model, vector, k, store.filters.ids(where))
 
 
-def _ranked(store: Store, vector: np.ndarray, k: int, allowed: np.ndarray | None = None,
+def _ranked(store: Store, model: str, vector: np.ndarray, k: int, allowed: np.ndarray | None = None,
             expression: str = "") -> Ranked:
-    """Top k from the index, scored exactly (see the module's docstring)."""
-    index = store.vectors.index
+    """Top k from the model's index, scored exactly (see the module's docstring)."""
+    index = store.mirror(model).index
     fetch = k if index.exact else 2 * k + 20
     scores, ids = index.search(vector, fetch, allowed, expression)
     if index.exact:  # ties by id, as `exact` orders them
         return sorted(((int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0), key=lambda p: (-p[1], p[0]))
-    return exact(store, vector, ids[0][ids[0] >= 0])[:k]
+    return exact(store, vector, ids[0][ids[0] >= 0], model)[:k]
 
 
-def exact(store: Store, vector: np.ndarray, keyframe_ids: np.ndarray) -> Ranked:
-    """Those keyframes by exact cosine similarity to `vector`, best first (ties by id)."""
-    ids, vectors = store.catalog.stored_vectors(keyframe_ids)
+def exact(store: Store, vector: np.ndarray, keyframe_ids: np.ndarray, model: str = PRIMARY_MODEL) -> Ranked:
+    """Those keyframes by exact cosine similarity to `vector` (one model's), best first (ties by id)."""
+    ids, vectors = store.catalog.stored_vectors(keyframe_ids, model)
     if not len(ids):
         return []
     scores = vectors @ np.asarray(vector, dtype=np.float32)

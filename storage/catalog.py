@@ -11,9 +11,19 @@ from . import features
 from .database import Database
 from .errors import UnknownVideoError
 from .features.base import Shape
-from .schema import Embedding, Keyframe, Shot, Video
+from .schema import Embedding, Keyframe, ModelVector, Shot, Video
 from .sqlutil import id_array, ids_param, unpack_vectors
-from .types import ImportedVideo, KeyframeImage, KeyframeRow, LostThumbnails, Plan, ShotRow, VideoRow, VideoState
+from .types import (PRIMARY_MODEL, ImportedVideo, KeyframeImage, KeyframeRow, LostThumbnails, MissingVectors, Plan,
+                    ShotRow, VideoRow, VideoState)
+
+
+def vector_rows(model: str):
+    """(position, keyframe id, vector) columns of a model's vectors and the condition that picks
+    its rows. [clip]'s are `Embedding` rows, in keyframe id order; another model's are
+    `ModelVector` rows, in the order they were written (`seq`)."""
+    if model == PRIMARY_MODEL:
+        return Embedding.keyframe_id, Embedding.keyframe_id, Embedding.vector, True
+    return ModelVector.seq, ModelVector.keyframe_id, ModelVector.vector, ModelVector.model == model
 
 
 class Catalog:
@@ -76,31 +86,53 @@ class Catalog:
         with self.db.session() as s:
             return np.sort(id_array(s, stmt))
 
-    def stored_vectors(self, keyframe_ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of those keyframes that exist, in id order, from SQLite (the source of
-        truth, not the index's copy); no rows: an empty (0, 0) array."""
+    def stored_vectors(self, keyframe_ids: Sequence[int] | np.ndarray,
+                       model: str = PRIMARY_MODEL) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of a model's vectors of those keyframes that have one, in id order, from
+        SQLite (the source of truth, not the index's copy); no rows: an empty (0, 0) array."""
+        _, kid, vector, where = vector_rows(model)
         with self.db.session() as s:
-            rows = s.execute(select(Embedding.keyframe_id, Embedding.vector)
-                             .where(Embedding.keyframe_id.in_(ids_param(keyframe_ids)))
-                             .order_by(Embedding.keyframe_id)).all()
+            rows = s.execute(select(kid, vector).where(where, kid.in_(ids_param(keyframe_ids)))
+                             .order_by(kid)).all()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return unpack_vectors(rows)
 
-    def vectors_after(self, keyframe_id: int, batch: int = 20_000):
-        """(ids, vectors) of the keyframes above `keyframe_id`, in id order, `batch` at a time."""
+    def vectors_after(self, position: int, model: str = PRIMARY_MODEL, batch: int = 20_000):
+        """(last position, ids, vectors) of a model's vectors written after `position` (see
+        `vector_rows`), in that order, `batch` at a time."""
+        at, kid, vector, where = vector_rows(model)
         while True:
             with self.db.session() as s:
-                rows = s.execute(select(Embedding.keyframe_id, Embedding.vector)
-                                 .where(Embedding.keyframe_id > keyframe_id)
-                                 .order_by(Embedding.keyframe_id).limit(batch)).all()
+                rows = s.execute(select(kid, vector, at).where(where, at > position).order_by(at).limit(batch)).all()
             if not rows:
                 return
             ids, vectors = unpack_vectors(rows)
-            yield ids, vectors
+            position = int(rows[-1][2])
+            yield position, ids, vectors
             if len(rows) < batch:  # that was the last
                 return
-            keyframe_id = int(ids[-1])
+
+    def vector_count(self, model: str = PRIMARY_MODEL) -> int:
+        """How many of a model's vectors SQLite holds (a scan of its rows)."""
+        _, kid, _, where = vector_rows(model)
+        with self.db.session() as s:
+            return s.scalar(select(func.count(kid)).where(where))
+
+    def missing_vectors(self, model: str) -> list[MissingVectors]:
+        """The indexed videos with keyframes that lack another model's vector, and those keyframes
+        (id, frame index, thumbnail, source image), in keyframe id order."""
+        have = select(ModelVector.keyframe_id).where(ModelVector.model == model)
+        stmt = (select(Video.id, Video.path, Video.origin, Video.size, Video.mtime_ns, Keyframe.id,
+                       Keyframe.frame_idx, Keyframe.thumbnail, Keyframe.source_image)
+                .join(Video, Keyframe.video_id == Video.id)
+                .where(Video.status == "indexed", Keyframe.id.not_in(have)).order_by(Keyframe.id))
+        videos: dict[int, MissingVectors] = {}
+        with self.db.session() as s:
+            for vid, path, origin, size, mtime_ns, kid, frame_idx, thumbnail, image in s.execute(stmt):
+                video = videos.setdefault(vid, MissingVectors(vid, path, origin, size, mtime_ns, []))
+                video.keyframes.append((kid, frame_idx, str(self.db.thumb_root / thumbnail), image))
+        return list(videos.values())
 
     def keyframe_count(self) -> int:
         with self.db.session() as s:

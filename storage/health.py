@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from .database import Database
 from .meta import IndexFacts
 from .mirror import VectorMirror
 from .schema import Embedding, Keyframe, Video
+from .types import PRIMARY_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +43,23 @@ class RepairReport:
 
 
 class Health:
-    def __init__(self, db: Database, facts: IndexFacts, catalog: Catalog, mirror: VectorMirror):
-        self.db, self.facts, self.catalog, self.mirror = db, facts, catalog, mirror
+    def __init__(self, db: Database, facts: IndexFacts, catalog: Catalog, mirrors: Callable[[], list[VectorMirror]]):
+        self.db, self.facts, self.catalog, self.mirrors = db, facts, catalog, mirrors
+
+    @property
+    def mirror(self) -> VectorMirror:
+        """[clip]'s vector index."""
+        return self.mirrors()[0]
 
     def stats(self) -> dict:
         """Counts, and a check for damage. The index lagging SQLite is no damage: it is caught up
         in memory first and `vectors_pending` says by how much."""
         model = self.facts.model()
-        problem = self._vector_count_problem() if model is not None else None
-        problems = [p for p in (self.mirror.file_problem, problem) if p]
+        mirrors = self.mirrors() if model is not None else []
+        problems = []
+        for m in mirrors:
+            counted = self._vector_count_problem(m)  # opens the index first: file_problem is known after
+            problems += [p for p in (m.file_problem, counted) if p]
         # One statement per check: each reads one snapshot, even while a run commits.
         with self.db.session() as s:
             by_status = dict(s.execute(select(Video.status, func.count()).group_by(Video.status)).all())
@@ -62,6 +72,12 @@ class Health:
             problems.append(f"{lost} indexed videos lost their thumbnail folder: `evr reindex` (or the next "
                             "`evr index`) makes them again")
         index = self.mirror.index if model is not None else None
+        models = {}
+        for m in mirrors:
+            held = m.index.ntotal
+            models[m.model] = {"model": m.bound.name, "pretrained": m.bound.pretrained, "dim": m.bound.dim,
+                               "vectors": held, "vector_index": m.index.kind,
+                               "keyframes_without": keyframes - (held if m.model == PRIMARY_MODEL else m.vector_count())}
         return {
             "videos": by_status.get("indexed", 0),
             "videos_failed": by_status.get("failed", 0),
@@ -77,6 +93,7 @@ class Health:
             "model": model.name if model else None,
             "pretrained": model.pretrained if model else None,
             "dim": model.dim if model else None,
+            "models": models,
             "data_dir": str(self.db.data_dir),
         }
 
@@ -84,12 +101,15 @@ class Health:
         """The writer, before a run: save the index caught up with SQLite (it lags after a crash;
         one that disagrees with SQLite is built again) and delete thumbnail folders that no
         committed video refers to."""
-        added, removed = self.mirror.sync()
-        problem = self._vector_count_problem() if self.facts.model() is not None else None
-        if problem:
-            log.warning("%s: building it again from SQLite", problem)
-            self.mirror.build(force=True)
-        self.mirror.backend.path.with_suffix(".tmp").unlink(missing_ok=True)  # a save a kill cut short
+        added = removed = 0
+        for mirror in self.mirrors() if self.facts.model() is not None else [self.mirror]:
+            synced = mirror.sync()
+            added, removed = added + synced[0], removed + synced[1]
+            problem = self._vector_count_problem(mirror) if mirror.bound is not None else None
+            if problem:
+                log.warning("%s: building it again from SQLite", problem)
+                mirror.build(force=True)
+            mirror.backend.path.with_suffix(".tmp").unlink(missing_ok=True)  # a save a kill cut short
         thumbs_removed = 0
         with self.db.session() as s:
             live = set(s.scalars(select(Video.thumb_dir).where(Video.thumb_dir.is_not(None))).all())
@@ -97,24 +117,28 @@ class Health:
             if d.is_dir() and d.name not in live:
                 shutil.rmtree(d, ignore_errors=True)
                 thumbs_removed += 1
-        self.mirror.flush()
+        for mirror in self.mirrors():
+            mirror.flush()
         return RepairReport(added, removed, thumbs_removed)
 
-    def _vector_count_problem(self) -> str | None:
-        """What is wrong when the caught-up index holds other than one vector per keyframe (a
-        cheap check: two counts, no scan of ids or vectors)."""
+    def _vector_count_problem(self, mirror: VectorMirror) -> str | None:
+        """What is wrong when the caught-up index holds other than one vector per keyframe
+        ([clip]'s; another model's: one per stored vector of it), a cheap check: two counts, no
+        scan of ids or vectors."""
         for _ in range(3):  # a commit between the two reads moves the counts: read again
-            self.mirror.sync()
-            keyframes = self.catalog.keyframe_count()
-            if self.facts.refresh().get("generation") == self.mirror._synced:
+            mirror.sync()
+            keyframes = mirror.vector_count()
+            if self.facts.refresh().get("generation") == mirror._synced:
                 break
-        held = self.mirror.index.ntotal
-        if held < keyframes:
+        held = mirror.index.ntotal
+        name = "the vector index" if mirror.model == PRIMARY_MODEL else f"the vector index of {mirror.model}"
+        if held > keyframes:
+            return f"{name} holds {held - keyframes} vectors of deleted keyframes: run `evr reindex`"
+        if held < keyframes and mirror.model == PRIMARY_MODEL:
             with self.db.session() as s:  # a scan of the vectors' table, only when something is wrong
                 stored = s.scalar(select(func.count()).select_from(Embedding))
             if stored < keyframes:  # damage no rebuild mends: their videos must be indexed again
                 return f"{keyframes - stored} keyframes have no stored vector"
-            return f"the vector index lacks {keyframes - held} vectors: run `evr reindex`"
-        if held > keyframes:
-            return f"the vector index holds {held - keyframes} vectors of deleted keyframes: run `evr reindex`"
+        if held < keyframes:
+            return f"{name} lacks {keyframes - held} vectors: run `evr reindex`"
         return None

@@ -5,12 +5,14 @@ kept until the commit counter moves (`refresh`), so a search asks SQLite for the
 """
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from .database import Database
 from .errors import ModelMismatchError
 from .schema import Meta
-from .types import ModelInfo
+from .types import PRIMARY_MODEL, ModelInfo
 
 
 class IndexFacts:
@@ -71,6 +73,29 @@ class IndexFacts:
                 f"clip.model/clip.pretrained back to {stored.name}/{stored.pretrained}, "
                 f"or use another data folder (storage.data_dir) for the new model.")
         return False
+
+    # -- the other models ([[models]]), by name ----------------------------------------------------
+
+    def models(self) -> dict[str, ModelInfo]:
+        """Every model the index holds vectors of, by name: [clip]'s first, as "clip"."""
+        primary = self.model()
+        others = {name: ModelInfo(**info) for name, info in json.loads(self.get("models") or "{}").items()}
+        return ({PRIMARY_MODEL: primary} if primary else {}) | dict(sorted(others.items()))
+
+    def bind_other(self, name: str, model: ModelInfo, vectors: int) -> None:
+        """Record another model under `name`, or refuse a different one while the index holds
+        `vectors` of the one bound to that name."""
+        others = json.loads(self.get("models") or "{}")
+        stored = ModelInfo(**others[name]) if name in others else None
+        if stored == model:
+            return
+        if stored is not None and vectors:
+            raise ModelMismatchError(
+                f"the model named {name!r} in this index is {stored.label}, not {model.label}: its {vectors:,} "
+                f"vectors cannot be compared with the new model's. Give the new model another name in "
+                f"[[models]], or delete the old vectors first: evr models --drop {name}")
+        others[name] = {"name": model.name, "pretrained": model.pretrained, "dim": model.dim}
+        self.set({"models": json.dumps(others, sort_keys=True)})
 
     def check_model(self, model: ModelInfo) -> None:
         """Refuse to search with a query encoder other than the one the index was built with."""

@@ -74,6 +74,9 @@ def _upgrade(db: Database, version: int) -> None:
     # 4 -> 5 added the speech tables, which create_all made.
     if version <= 5:
         _from_5(db)
+    if version <= 6:  # 6 -> 7 added the other models' vectors (model_vectors), which create_all made
+        with db.transaction() as s:
+            s.merge(Meta(key="schema_version", value="7"))
 
 
 def _from_2(db: Database) -> None:

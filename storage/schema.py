@@ -10,11 +10,11 @@ removals logged (by trigger) after the last one it applied.
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class Base(DeclarativeBase):
@@ -126,6 +126,20 @@ class Embedding(Base):
     keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), primary_key=True)
     # float16, little-endian, L2-normalised: half the bytes of float32, and cosine similarities
     # within 1e-3 of float32's; every search structure is built from these same values.
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ModelVector(Base):
+    """A keyframe's vector from one of the index's other image-text models (`[[models]]`, by
+    its name), float16 like `Embedding`'s. Its vector index catches up by `seq`, the order the
+    rows were written in, not by keyframe id: a model added to an existing index writes vectors
+    of old keyframes after those of new ones."""
+
+    __tablename__ = "model_vectors"
+    __table_args__ = (UniqueConstraint("model", "keyframe_id"), {"sqlite_autoincrement": True})
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String)
+    keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 

@@ -22,15 +22,15 @@ from pathlib import Path
 
 from .catalog import Catalog
 from .database import Database
-from .errors import DataDirError
+from .errors import DataDirError, StoreError
 from .filters import Filters
 from .fulltext import Words
 from .health import Health
 from .meta import IndexFacts
 from .migrations import prepare
 from .rules import between, rule, text
-from .mirror import VectorMirror
-from .types import ModelInfo
+from .mirror import VectorMirror, prune_removals
+from .types import PRIMARY_MODEL, ModelInfo
 from .vectors import VectorIndexSettings
 from .writes import Writes
 
@@ -59,15 +59,66 @@ class Store:
         self.catalog = Catalog(self.db)
         self.filters = Filters(self.db)
         self.words = Words(self.db)
-        self.vectors = VectorMirror(self.db, self.facts, self.catalog, index, checkpoint_s)
-        self.writes = Writes(self.db, after_commit=self.vectors.sync, fields_changed=self.vectors.fields_changed)
-        self.health = Health(self.db, self.facts, self.catalog, self.vectors)
+        self._index_settings, self._checkpoint_s = index, checkpoint_s
+        self.vectors = VectorMirror(self.db, self.facts, self.catalog, index, checkpoint_s)  # [clip]'s
+        self._others: dict[str, VectorMirror] = {}  # the other models' ([[models]]), opened when asked for
+        self.writes = Writes(self.db, after_commit=self._each_mirror("sync"),
+                             fields_changed=self._each_mirror("fields_changed"))
+        self.health = Health(self.db, self.facts, self.catalog, self.mirrors)
+
+    # -- the models and their vector indexes ---------------------------------------------------------
+
+    def mirror(self, model: str = PRIMARY_MODEL) -> VectorMirror:
+        """The vector index of one model's vectors ([clip]'s is `vectors`)."""
+        if model == PRIMARY_MODEL:
+            return self.vectors
+        if model not in self._others:
+            self._others[model] = VectorMirror(self.db, self.facts, self.catalog, self._index_settings,
+                                               self._checkpoint_s, model)
+        return self._others[model]
+
+    def mirrors(self) -> list[VectorMirror]:
+        """The vector index of every model the index holds vectors of, [clip]'s first."""
+        return [self.vectors] + [self.mirror(name) for name in self.facts.models() if name != PRIMARY_MODEL]
+
+    def _each_mirror(self, method: str):
+        def call(*args) -> None:
+            for mirror in self.mirrors():
+                getattr(mirror, method)(*args)
+        return call
 
     def bind_model(self, model: ModelInfo) -> None:
         """Record the embedding model of a new (or still empty) index, or refuse a different one
         (ModelMismatchError); an empty index of another model loses its old vector index."""
         if self.facts.bind_model(model, self.catalog.keyframe_count()):
             self.vectors.drop()
+
+    def bind_models(self, models: dict[str, ModelInfo]) -> None:
+        """`bind_model` for "clip", `bind_other_model` for each other name."""
+        for name, model in models.items():
+            self.bind_model(model) if name == PRIMARY_MODEL else self.bind_other_model(name, model)
+
+    def bind_other_model(self, name: str, model: ModelInfo) -> None:
+        """Record another model ([[models]]) under its name, or refuse a different one while
+        the index holds vectors of the one bound to that name (ModelMismatchError)."""
+        stored = self.facts.models().get(name)
+        self.facts.bind_other(name, model, self.catalog.vector_count(name) if stored else 0)
+        if stored is not None and stored != model:
+            self.mirror(name).drop()  # an index of the old model's dimension
+
+    def drop_model(self, name: str) -> int:
+        """Delete another model's vectors and its vector index; returns how many vectors went.
+        The index goes first: a kill after it leaves the vectors, and the index is built again."""
+        if name == PRIMARY_MODEL or name not in self.facts.models():
+            raise StoreError(f"this index holds no vectors of a model named {name!r}" + (
+                " besides [clip]'s, which the index is built on" if name == PRIMARY_MODEL else ""))
+        mirror = self.mirror(name)
+        mirror.discard()
+        removed = self.writes.drop_model_vectors(name, [mirror.fact(k) for k in ("vectors_built", "vectors_saved",
+                                                                                 "milvus_state")])
+        self.facts.refresh()
+        self._others.pop(name).close()
+        return removed
 
     def writer_active(self) -> bool:
         return self.db.writer_active()
@@ -76,11 +127,13 @@ class Store:
         try:
             if self.writer:
                 try:
-                    self.vectors.flush()
-                    self.vectors.prune_removals()
+                    for mirror in self.mirrors():
+                        mirror.flush()
+                    prune_removals(self.db, self.facts, self.mirrors())
                 except DataDirError as exc:  # SQLite holds every vector: the next run catches the index up
                     log.warning("the vector index was not saved (%s); the next `evr index` catches it up", exc)
-            self.vectors.close()
+            for mirror in [self.vectors, *self._others.values()]:
+                mirror.close()
         finally:
             self.db.close()
 

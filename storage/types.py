@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 
 
+# The name of the index's first image-text model ([clip]); the others are named in [[models]].
+PRIMARY_MODEL = "clip"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -55,11 +59,25 @@ class NewKeyframe:
     timestamp: float
     shot: int
     jpeg: bytes  # thumbnail, already encoded
-    vector: np.ndarray  # float32, L2-normalised
+    vector: np.ndarray  # float32, L2-normalised: the [clip] model's
     # Each frame analyzer's result by its name ("ocr": list[TextBox], "persons": PersonsInFrame);
     # an analyzer that did not run is absent. Its feature's storage keeps it (storage/features/).
     analyses: dict[str, Any] = field(default_factory=dict)
     source_image: str | None = None  # imported keyframes: the package's full-size image
+    # The other models' vectors by model name ([[models]]); a model absent here gets its vector later.
+    model_vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MissingVectors:
+    """An indexed video whose keyframes lack another model's vectors: what computing them needs."""
+
+    video_db_id: int
+    path: str  # the video file (decoded videos), or the package's keyframe list (imported ones)
+    origin: str  # "decoded" | "aic"
+    size: int
+    mtime_ns: int
+    keyframes: list[tuple[int, int, str, str | None]]  # (keyframe id, frame_idx, thumbnail file, source image)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from sqlalchemy import Text, delete, func, insert, select, update
 from . import features
 from .database import Database
 from .errors import StoreError
-from .schema import Embedding, Keyframe, Shot, Video
-from .sqlutil import count_commit, vector_blob
+from .schema import Embedding, Keyframe, Meta, ModelVector, Shot, Video
+from .sqlutil import count_commit, ids_param, vector_blob
 from .types import NewKeyframe, NewShot, Plan, VideoInfo, VideoMedia
 
 
@@ -124,6 +124,38 @@ class Writes:
         if len(changed):
             self.fields_changed(changed)
 
+    def save_model_vectors(self, vectors: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, int]:
+        """Add other models' vectors of kept keyframes ({model name: (keyframe ids, vectors)}) in
+        one commit; a keyframe deleted meanwhile, or one with that model's vector already, is
+        passed over. Returns how many each model got."""
+        added: dict[str, int] = {}
+        with self.db.transaction(sum(3 * v.nbytes for _, v in vectors.values())) as s:
+            for model, (ids, vecs) in vectors.items():
+                live = set(s.scalars(select(Keyframe.id).where(Keyframe.id.in_(ids_param(ids)))))
+                have = set(s.scalars(select(ModelVector.keyframe_id).where(
+                    ModelVector.model == model, ModelVector.keyframe_id.in_(ids_param(ids)))))
+                rows = [{"model": model, "keyframe_id": int(kid), "vector": vector_blob(v)}
+                        for kid, v in zip(ids, vecs) if kid in live and kid not in have]
+                if rows:
+                    s.execute(insert(ModelVector), rows)
+                added[model] = len(rows)
+            if any(added.values()):
+                count_commit(s)
+        if any(added.values()):
+            self.after_commit()
+        return added
+
+    def drop_model_vectors(self, model: str, facts: Sequence[str]) -> int:
+        """Delete another model's vectors, its binding and these facts of its index, in one
+        commit; returns how many vectors went."""
+        with self.db.transaction() as s:
+            removed = s.execute(delete(ModelVector).where(ModelVector.model == model)).rowcount
+            others = json.loads(s.scalar(select(Meta.value).where(Meta.key == "models")) or "{}")
+            others.pop(model, None)
+            s.merge(Meta(key="models", value=json.dumps(others, sort_keys=True)))
+            s.execute(delete(Meta).where(Meta.key.in_(list(facts))))
+        return removed
+
     def fail_video(self, video_id: int, error: str) -> None:
         """Record a failure. Keyframes from an earlier good run of the file are dropped too:
         the file on disk no longer matches them."""
@@ -189,6 +221,10 @@ def _insert_keyframes(s, video_id: int, run_dir: str, keyframes: Sequence[NewKey
     ids = s.scalars(select(Keyframe.id).where(Keyframe.video_id == video_id).order_by(Keyframe.id)).all()
     s.execute(insert(Embedding), [{"keyframe_id": kid, "vector": vector_blob(kf.vector)}
                                   for kid, kf in zip(ids, keyframes)])
+    others = [{"model": model, "keyframe_id": kid, "vector": vector_blob(vector)}
+              for kid, kf in zip(ids, keyframes) for model, vector in kf.model_vectors.items()]
+    if others:
+        s.execute(insert(ModelVector), others)
     return list(ids)
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "match", "thumbnail",
             "ocr_text", "person_count", "person_area", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language",
-            "title", "publish_date", "watch_url", "speech"}
+            "title", "publish_date", "watch_url", "speech", "models"}
 
 
 def keyframe_rows(data: Path) -> list[tuple[str, int, float, int]]:
@@ -45,7 +45,7 @@ def test_search_json_contract(indexed, capsys):
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     stems = {Path(p).stem for p in SAMPLE}
     for h in hits:
-        assert h["match"] == "clip" and h["ocr_text"] is None and h["person_count"] is None and h["poses"] == []
+        assert h["match"] == "clip" and set(h["models"]) == {"clip"} and h["ocr_text"] is None and h["person_count"] is None and h["poses"] == []
         assert h["video_id"] in stems and Path(h["video_path"]).stem == h["video_id"]
         assert Path(h["thumbnail"]).is_absolute() and Path(h["thumbnail"]).is_file()
         img = cv2.imread(h["thumbnail"])

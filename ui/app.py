@@ -39,14 +39,14 @@ PER_VIDEO = ("few", "best", "all")  # the sidebar's "Hits per video": at most ui
 
 @st.cache_resource(show_spinner=False)
 def clip_encoder(settings) -> ClipEncoder:
-    """One CLIP model per process, shared by every session (loading takes seconds)."""
+    """One of each image-text model per process, shared by every session (loading takes seconds)."""
     return ClipEncoder(settings)
 
 
 @st.cache_resource(show_spinner=False)
 def open_engine(config: AppConfig) -> SearchEngine:
     """One per process: every search first catches the store up with what `evr index` committed."""
-    return SearchEngine(config.open_store(), clip_encoder(config.index.clip), config.query)
+    return config.search_engine(config.open_store(), clip_encoder)
 
 
 @st.cache_resource(show_spinner=False)
@@ -78,7 +78,8 @@ def main() -> None:
             else "Run `evr index /path/to/videos`."
         st.info(f"The index in {plain(config.data_dir)} has no keyframes yet. {under_way}")
         return
-    st.caption(f"{videos} videos, {keyframes} keyframes · CLIP {plain(model.label)} · {plain(config.data_dir)}")
+    others = "".join(f" + {plain(name)}" for name in list(engine.encoders)[1:])  # [[models]], fused
+    st.caption(f"{videos} videos, {keyframes} keyframes · CLIP {plain(model.label)}{others} · {plain(config.data_dir)}")
     if model.pretrained == "none":
         st.warning("CLIP runs with random weights here: indexing and search work, but rankings are not "
                    "meaningful until trained weights are configured (clip.pretrained).")
@@ -129,11 +130,16 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     per_video = sb.radio("Hits per video", PER_VIDEO, key="per_video_mode",
                          format_func={"few": f"At most {few}, in rank order", "best": "The best one, grouped by video",
                                       "all": "Every hit"}.get)
+    if len(engine.encoders) > 1:  # [[models]]: search with all of them (fused) or some
+        chosen = sb.multiselect("Models", list(engine.encoders), default=list(engine.encoders), key="models",
+                                help="the image-text models whose rankings are fused; none chosen: every one")
+    else:
+        chosen = []
     language = sb.radio("Summary language", LANGUAGES, index=LANGUAGES.index(config.summary.language),
                         format_func={"en": "English", "vi": "Tiếng Việt"}.get, horizontal=True, key="language")
     filters = KeyframeFilter.of(videos=tuple(videos), time_from=time_from, time_to=time_to, **values)
     grouping = {"few": dict(group="limit", per_video=few), "best": dict(group="video"), "all": {}}[per_video]
-    return filters, k_page, grouping, language
+    return filters, k_page, {**grouping, "models": tuple(chosen)}, language
 
 
 def _filter_labels() -> dict[str, str]:
@@ -182,7 +188,8 @@ def filter_widget(where, param: FilterParam):
 
 
 def query_form(engine: SearchEngine, filters: KeyframeFilter, grouping: dict) -> Query | None:
-    """The query the widgets describe, or None while there is nothing to search for."""
+    """The query the widgets describe, or None while there is nothing to search for; `grouping`:
+    the sidebar's hits per video and models."""
     mode = st.radio("Search by", MODES, horizontal=True, key="mode")
     common = dict(filters=filters, **grouping)
     if mode == "Text":
@@ -215,7 +222,8 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, grouping: dict) ->
     # Event 2's box keeps its old key ("then"); later ones are then_3, then_4, ...
     later = [st.text_input(f"then ({n})", key="then" if n == 2 else f"then_{n}").strip() for n in range(2, events + 1)]
     if first and all(later):
-        return Query(text=first, then=tuple(later), within=float(within), filters=filters, lang=lang)
+        return Query(text=first, then=tuple(later), within=float(within), filters=filters, lang=lang,
+                     models=grouping["models"])
     return None
 
 

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an irrelevant keyframe: pushes the query away from it and leaves it out (repeatable)")
     p.add_argument("--lang", metavar="CODE", help="the text query's language (en, vi, ...): skips detection; "
                    "non-English text goes to query.translate or query.text_encoder")
+    p.add_argument("--models", metavar="NAME,NAME", type=lambda v: tuple(n.strip() for n in v.split(",") if n.strip()),
+                   default=(), help="search with only these image-text models (clip = [clip]'s, else [[models]] "
+                   "names); default: every one, their rankings fused ([search] fusion)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
     p.add_argument("--json", action="store_true", help="print hits as a JSON list")
     p.add_argument("--export", choices=FORMATS, help="write hits as " + "; or ".join(
@@ -157,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "analyzers")
     _common(p)
     p.add_argument("video", nargs="*", metavar="VIDEO_ID", help="only these (file names without extension)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("models", help="the image-text models: configured ([clip], [[models]]) and in the index, "
+                       "with their vectors")
+    _common(p)
+    p.add_argument("--drop", metavar="NAME", help="delete this model's vectors and vector index (not [clip]'s)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("stats", help="counts and a consistency check of the index")

@@ -64,6 +64,7 @@ def cmd_search(args, config: AppConfig) -> int:
         k=args.k,
         group=args.group,
         per_video=args.per_video,
+        models=args.models,
     )
     query.validate()
     if args.out and not args.export:
@@ -282,7 +283,12 @@ def cmd_stats(args, config: AppConfig) -> int:
         print_json(stats)
     else:
         for key, value in stats.items():
-            if key != "problems":
+            if key == "models":
+                for name, m in value.items():
+                    say(f"{'model ' + name:<18} {m['model']} ({m['pretrained']}): {m['vectors']:,} vectors, "
+                        f"{m['vector_index']}" + (f", {m['keyframes_without']:,} keyframes without one"
+                                                  if m["keyframes_without"] else ""))
+            elif key != "problems":
                 say(f"{key:<18} {value}")
         for problem in stats["problems"]:
             say(f"  problem: {problem}")
@@ -290,6 +296,46 @@ def cmd_stats(args, config: AppConfig) -> int:
             say(f"  {'failed' if status == 'failed' else 'partial'}: {path}: {error}")
     # Exit 1 only for damage: vectors the index file does not hold yet are normal during a run.
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
+
+
+def cmd_models(args, config: AppConfig) -> int:
+    """The models configured and those the index holds vectors of; --drop deletes one's vectors."""
+    from indexer.encoders.clip import weights_status
+
+    if args.drop:
+        config.open_store().close()  # an index must be there: a writer would create an empty one
+        with config.open_store(writer=True) as store:
+            removed = store.drop_model(args.drop)
+        say(f"deleted the {removed:,} vectors of {args.drop} and its vector index", file=sys.stderr)
+        if args.drop in config.index.image_models:
+            say(f"note: [[models]] still names {args.drop}: the next `evr index` computes its vectors again "
+                "(remove it from the config to keep it out)", file=sys.stderr)
+        return EXIT_OK
+    with config.open_engine() as engine:
+        stored = engine.stats()["models"]
+    rows = []
+    for name in dict.fromkeys([*config.index.image_models, *stored]):
+        settings = config.index.image_models.get(name)
+        present, weights = weights_status(settings) if settings else (None, None)
+        index = stored.get(name)
+        rows.append({"name": name, "configured": settings is not None,
+                     "model": settings.model if settings else index["model"],
+                     "pretrained": settings.pretrained if settings else index["pretrained"],
+                     "weights_present": present, "weights": weights,
+                     "vectors": index["vectors"] if index else 0,
+                     "keyframes_without": index["keyframes_without"] if index else None,
+                     "vector_index": index["vector_index"] if index else None})
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    for r in rows:
+        where = (f"{r['vectors']:,} vectors ({r['vector_index']})" if r["vector_index"] else "no vectors yet")
+        if r["keyframes_without"]:
+            where += f", {r['keyframes_without']:,} keyframes without one (`evr index` computes them)"
+        state = ("weights present" if r["weights_present"] else f"weights MISSING: {r['weights']}") if r["configured"] \
+            else "not configured: searches skip it (`evr models --drop` deletes its vectors)"
+        say(f"{r['name']:<10} {r['model']} / {r['pretrained']}  {where}; {state}")
+    return EXIT_OK
 
 
 def cmd_videos(args, config: AppConfig) -> int:
@@ -343,7 +389,8 @@ def _clock(seconds: float) -> str:
 
 COMMANDS = {"index": cmd_index, "import": cmd_import, "analyze": cmd_analyze, "dres": cmd_dres,
             "reindex": cmd_reindex, "search": cmd_search, "summarize": cmd_summarize,
-            "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats, "videos": cmd_videos, "doctor": cmd_doctor}
+            "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats, "videos": cmd_videos, "doctor": cmd_doctor,
+            "models": cmd_models}
 
 
 def _filter(args):

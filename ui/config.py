@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from indexer.analyzers import analyzer_classes
-from indexer.settings import ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings, RunSettings, ShotSettings
+from indexer.settings import (ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings, ModelSettings, RunSettings,
+                              ShotSettings)
+from search.fusion import FusionSettings
 from search.multilingual import QuerySettings
 from search.summary import SummarySettings
-from storage import StorageSettings, VectorIndexSettings
+from storage import PRIMARY_MODEL, StorageSettings, VectorIndexSettings
 from storage.rules import problem
 
 from .dres import DresSettings, without_credentials
@@ -50,6 +52,7 @@ CORE_SECTIONS: dict[str, type] = {
     "shots": ShotSettings,
     "clip": ClipSettings,
     "query": QuerySettings,
+    "search": FusionSettings,
     "summary": SummarySettings,
     "voice": VoiceSettings,
     "dres": DresSettings,
@@ -79,6 +82,7 @@ class AppConfig:
     vectors: VectorIndexSettings
     index: IndexSettings
     query: QuerySettings
+    search: FusionSettings
     summary: SummarySettings
     voice: VoiceSettings
     dres: DresSettings
@@ -94,11 +98,18 @@ class AppConfig:
     def open_engine(self):
         """A search engine on the configured index, closed after (CLIP loads only when a query
         needs it)."""
+        with self.open_store() as store:
+            yield self.search_engine(store)
+
+    def search_engine(self, store, encoder_of=None):
+        """A search engine on `store` with every configured image-text model, each made by
+        `encoder_of(settings)` (the app's is cached per process; default: a new ClipEncoder)."""
         from indexer.encoders import ClipEncoder
         from search import SearchEngine
 
-        with self.open_store() as store:
-            yield SearchEngine(store, ClipEncoder(self.index.clip), self.query)
+        encoders = {name: (encoder_of or ClipEncoder)(settings) for name, settings in self.index.image_models.items()}
+        clip = encoders.pop(PRIMARY_MODEL)
+        return SearchEngine(store, clip, self.query, encoders, self.search)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
@@ -117,7 +128,15 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
         if f"{section}.{key}" in relative_to and origin != f"{source}":
             relative_to[f"{section}.{key}"] = Path.cwd()
 
-    for section, table in _read_file(source).items():
+    file = _read_file(source)
+    models = _models(file.pop("models", []), f"{source}: [[models]]")
+    if environ.get("EVR_MODELS") is not None:  # JSON: [{"name": ..., "model": ..., "pretrained": ...}, ...]
+        try:
+            listed = json.loads(environ["EVR_MODELS"] or "[]")
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"$EVR_MODELS must be a JSON list of models ({exc})") from None
+        models = _models(listed, "$EVR_MODELS")
+    for section, table in file.items():
         if section in RENAMED_SECTIONS:
             raise ConfigError(f"{source}: [{section}] is now [{RENAMED_SECTIONS[section]}]")
         if section not in known:
@@ -149,12 +168,35 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
         lite = (relative_to["vectors.milvus_uri"] / Path(vectors.milvus_uri).expanduser()).resolve()
         vectors = dataclasses.replace(vectors, milvus_uri=str(lite))
     index = IndexSettings(decode=built["decode"], keyframes=built["keyframes"], shots=built["shots"],
-                          clip=built["clip"], run=built["index"],
+                          clip=built["clip"], run=built["index"], models=models,
                           features={name: built[name] for name in known if name not in CORE_SECTIONS})
     data_dir = (relative_to["storage.data_dir"] / Path(built["storage"].data_dir).expanduser()).resolve()
     return AppConfig(source=source, data_dir=data_dir, storage=built["storage"], vectors=vectors, index=index,
-                     query=built["query"], summary=built["summary"], voice=built["voice"], dres=built["dres"],
+                     query=built["query"], search=built["search"], summary=built["summary"], voice=built["voice"], dres=built["dres"],
                      ui=built["ui"])
+
+
+def _models(entries: Any, where: str) -> tuple[ModelSettings, ...]:
+    """[[models]]: each entry a table of ModelSettings' keys, each name once."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{where} must be a list of tables ([[models]] name = ..., model = ..., pretrained = ...)")
+    known = {f.name for f in dataclasses.fields(ModelSettings)}
+    models = []
+    for i, entry in enumerate(entries, start=1):
+        unknown = sorted(set(entry) - known)
+        if unknown or not all(isinstance(v, str) for v in entry.values()):
+            raise ConfigError(f"{where} #{i}: " + (f"unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
+                                                   if unknown else "every value must be a string"))
+        model = ModelSettings(**entry)
+        wrong = problem(model)
+        if wrong:
+            raise ConfigError(f"{where} #{i}: {wrong[0]} {wrong[1]}, got {_shown(getattr(model, wrong[0]))!r}")
+        models.append(model)
+    names = [m.name for m in models]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{where}: the name {twice[0]!r} is given to more than one model")
+    return tuple(models)
 
 
 def _find_config_file(path: str | Path | None, environ: dict[str, str]) -> Path | None:
@@ -223,6 +265,8 @@ def _typed(known: dict[str, type], section: str, key: str, value: Any, where: st
             elif kind is list:
                 value = json.loads(value) if value.strip().startswith("[") else [
                     v.strip() for v in value.split(",") if v.strip()]
+            elif kind is dict:  # a table, from the environment as JSON: {"clip": 1.0, "mclip": 2.0}
+                value = json.loads(value)
             else:
                 value = kind(value)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):

@@ -39,8 +39,9 @@ def diagnose(config: AppConfig) -> dict:
         index = (f"{s['videos']} videos, {s['keyframes']} keyframes, {s['vectors']} vectors ({s['vector_index']}), "
                  f"{'consistent' if s['consistent'] else 'INCONSISTENT (run evr index to repair)'}, "
                  f"model {s['model']} ({s['pretrained']})")
+        stored = s["models"]
     except StoreError as exc:
-        index = str(exc)
+        index, stored = str(exc), {}
     return {
         "python": platform.python_version(),
         "torch": f"{torch.__version__} (CUDA build {torch.version.cuda or 'none'})",
@@ -55,9 +56,28 @@ def diagnose(config: AppConfig) -> dict:
         "config": str(config.source) if config.source else "built-in defaults (no config.toml found)",
         "data_dir": str(config.data_dir),
         "index": index,
+        "models": _models(config, stored),
         **_languages(config),
         "speech_backends": _speech(config),
     }
+
+
+def _models(config: AppConfig, stored: dict) -> list[str]:
+    """Each image-text model: configured or only in the index, its weights, its vector index."""
+    from indexer.encoders.clip import weights_status
+
+    lines = []
+    for name in dict.fromkeys([*config.index.image_models, *stored]):
+        settings, index = config.index.image_models.get(name), stored.get(name)
+        if settings is None:
+            lines.append(f"{name}: {index['model']} / {index['pretrained']}, not configured: "
+                         f"{index['vectors']:,} vectors ({index['vector_index']}) searches skip")
+            continue
+        present, weights = weights_status(settings)
+        held = (f"{index['vectors']:,} vectors ({index['vector_index']})" if index else "no vectors in the index yet")
+        lines.append(f"{name}: {settings.model} / {settings.pretrained}, weights {'present' if present else 'MISSING'}"
+                     f" ({weights}); {held}")
+    return lines
 
 
 def _speech(config: AppConfig) -> list[str]:

@@ -109,7 +109,9 @@ def card(h: Hit, index: int) -> None:
             col.image(shown_thumbnail(event.thumbnail), width="stretch",
                       caption=f"{n}. {clock(event.timestamp)} (frame {event.frame_idx})")
     facts = [f"**#{h.rank}** {plain(h.video_id)} · {clock(h.timestamp)} · frame {h.frame_idx}",
-             f"score {h.score:.3f} ({h.match})"]
+             f"score {h.score:.3f} ({h.match})" + (
+                 " · " + ", ".join(f"{name} #{m['rank']}" for name, m in h.models.items())
+                 if h.models and len(h.models) > 1 else "")]
     if h.media("title"):
         facts.append(f"_{plain(h.media('title')[:60])}_")
     facts += [plain(fact) for fact in h.facts()]

@@ -91,13 +91,22 @@ class ClipEncoder:
         return ModelInfo(self.settings.model, self.settings.pretrained, int(config["embed_dim"]))
 
     @property
+    def image_size(self) -> int:
+        """The side of the square the model sees (its input), known without loading the weights."""
+        import open_clip
+
+        self.info  # validates the model name
+        size = open_clip.get_model_config(self.settings.model)["vision_cfg"]["image_size"]
+        return int(max(size) if isinstance(size, (list, tuple)) else size)
+
+    @property
     def loaded(self) -> bool:
         return self._model is not None
 
     def load(self) -> None:
         with self._lock:
             if self._model is None:
-                self._model, self._preprocess, self._tokenizer = self._build()
+                self._model, self._preprocess = self._build()
 
     def close(self) -> None:
         with self._lock:
@@ -137,7 +146,7 @@ class ClipEncoder:
         model.eval()
         if self.device == "cuda":  # half-precision weights: faster than fp32 weights under autocast
             model = model.half()
-        return model, self._frames_to_batch(model, preprocess), open_clip.get_tokenizer(s.model)
+        return model, self._frames_to_batch(model, preprocess)
 
     def _frames_to_batch(self, model, pil_transform):
         """The preprocessing the settings ask for, as a function of a list of RGB arrays."""
@@ -175,9 +184,25 @@ class ClipEncoder:
             out.append(self._run(self._model.encode_image, batch))
         return np.concatenate(out) if out else np.zeros((0, self.info.dim), np.float32)
 
+    def tokenizer(self):
+        """The text tower's tokenizer, loaded on the first text: indexing never needs it (some
+        models' tokenizers are Hugging Face files of their own)."""
+        with self._lock:
+            if self._tokenizer is None:
+                import open_clip
+
+                try:
+                    with _library_logs_muted():
+                        self._tokenizer = open_clip.get_tokenizer(self.settings.model)
+                except Exception as exc:
+                    raise ModelUnavailableError(
+                        f"the tokenizer of {self.settings.model} could not be loaded ({type(exc).__name__}); run "
+                        f"once with network access so it downloads to the cache") from exc
+            return self._tokenizer
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         self.load()
-        tokens = self._tokenizer(texts).to(self.device)
+        tokens = self.tokenizer()(texts).to(self.device)
         return self._run(self._model.encode_text, tokens)
 
 

@@ -37,8 +37,8 @@ from storage.types import NewKeyframe
 
 from ..settings import IndexSettings
 from ..thumbnails import encode_thumbnail
-from ..work import (KeyframeStream, StreamEnd, VideoResult, VideoWorker, add_seconds, error_text, machine_fault,
-                    pin_malloc_mmap_threshold)
+from ..work import (KeyframeStream, StreamEnd, VideoResult, VideoWorker, add_seconds, error_text, keyframe_vectors,
+                    machine_fault, pin_malloc_mmap_threshold)
 from .base import Runner
 
 log = logging.getLogger(__name__)
@@ -159,14 +159,14 @@ class StreamingRunner(Runner):
             raise OSError(errno_, text)
 
     def _encode(self, size: int) -> None:
-        """One batch through CLIP and the frame analyzers, keyframes from any videos."""
+        """One batch through the image-text models and the frame analyzers, keyframes from any videos."""
         batch = [self._frames.popleft() for _ in range(min(size, len(self._frames)))]
         seconds: dict[str, float] = defaultdict(float)
         vectors, analyses = self.worker.encode([rgb for _, _, _, rgb, _ in batch], seconds)
-        for (path, idx, timestamp, _, jpeg), vector, found in zip(batch, vectors, analyses):
+        for i, ((path, idx, timestamp, _, jpeg), found) in enumerate(zip(batch, analyses)):
             video = self._videos[path]
             video.result.keyframes.append(NewKeyframe(frame_idx=idx, timestamp=timestamp, shot=0, jpeg=jpeg,
-                                                      vector=vector, analyses=found))
+                                                      analyses=found, **keyframe_vectors(vectors, i)))
             video.waiting -= 1
         # Each video's share of the batch's time, by its keyframes in it.
         share = defaultdict(int)

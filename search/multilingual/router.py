@@ -69,6 +69,9 @@ class EncodedText:
     language: str | None  # ISO 639-1 code of the query; None when it has no detectable language
     encoder: str  # what made the vector (README, "JSON output")
     text: str  # what the encoder read: the query, or its translation
+    # False when the query's language went to an English-only text tower for want of anything
+    # better (`fallback` says why): beside a model that understood it, this one sits out.
+    understood: bool = True
 
 
 class TextRouter:
@@ -79,6 +82,15 @@ class TextRouter:
         self._translator: Translator | None = None
         self._encoders: dict[str, object] = {}
         self._fallbacks: dict[str, str] = {}  # language -> why its queries went to the English tower
+        self._shared: TextRouter = self  # who loads the detector's and translator's models
+        self._said: set[str] = set()  # notes logged already
+
+    def beside(self, clip: ClipEncoder) -> TextRouter:
+        """A router for another image-text model of the same index ([[models]]), with the same
+        rules, sharing this one's language detector and translation model (loaded once)."""
+        other = TextRouter(self.settings, clip)
+        other.detector, other._shared = self.detector, self
+        return other
 
     @property
     def native_name(self) -> str:
@@ -123,9 +135,10 @@ class TextRouter:
 
     @property
     def translator(self) -> Translator | None:
-        if self._translator is None and self.settings.translate:
-            self._translator = Translator(self.settings.translate, self.clip.device)
-        return self._translator
+        shared = self._shared
+        if shared._translator is None and self.settings.translate:
+            shared._translator = Translator(self.settings.translate, self.clip.device)
+        return shared._translator
 
     def _vector(self, name: str, text: str) -> np.ndarray:
         encoder = self._encoder(name)
@@ -181,8 +194,9 @@ class TextRouter:
         """`language` when given (checked by Query.validate), else the detected one."""
         return self.detector.detect(text) if language is None else language.lower()
 
-    def encode(self, text: str, language: str | None = None) -> EncodedText:
-        """The query's vector and who made it; `language` overrides detection."""
+    def encode(self, text: str, language: str | None = None, quiet: bool = False) -> EncodedText:
+        """The query's vector and who made it; `language` overrides detection. A fall back to
+        the English tower is logged once, unless `quiet` (the caller decides: `said_fallback`)."""
         name = self.encoder_name()  # checks the pairing before anything loads
         lang = self.language_of(text, language)
         if lang in (None, "en") or self.native_multilingual:
@@ -208,10 +222,24 @@ class TextRouter:
                             f"README, \"Languages\"); set query.translate, or index with a multilingual CLIP model")
         why = (f"'{lang}' queries are read by the English-only CLIP text tower ({self.native_name}), which does "
                f"not understand them: " + "; ".join(problems))
-        if self._fallbacks.get(lang) != why:  # said once
-            self._fallbacks[lang] = why
+        self._fallbacks[lang] = why
+        if not quiet:
+            self.said_fallback(lang)
+        return EncodedText(self.clip.encode_texts([text])[0], lang, self.native_name, text, understood=False)
+
+    def said_fallback(self, language: str | None) -> None:
+        """Log, once per language, that its queries went to this English-only tower and why."""
+        why = self._fallbacks.get(language or "")
+        if why and why not in self._said:
+            self._said.add(why)
             log.warning("%s", why)
-        return EncodedText(self.clip.encode_texts([text])[0], lang, self.native_name, text)
+
+    def sat_out(self, language: str | None, readers: str) -> None:
+        """Log, once per language, that this model sat out a query the others understood."""
+        note = f"'{language}' queries: {self.native_name} sat out (it reads English only), {readers} read them"
+        if note not in self._said:
+            self._said.add(note)
+            log.info("%s", note)
 
     def fallback(self, language: str | None) -> str | None:
         """Why queries in this language went to the English tower, once that has happened; else None."""

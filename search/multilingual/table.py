@@ -40,6 +40,11 @@ MULTILINGUAL_CLIP_MODELS = (
     "xlm-roberta-base-ViT-B-32", "xlm-roberta-large-ViT-H-14", "nllb-clip-base", "nllb-clip-large",
     "nllb-clip-base-siglip", "nllb-clip-large-siglip", "ViT-B-16-SigLIP-i18n-256",
     "ViT-SO400M-16-SigLIP-i18n-256", "mt5-base-ViT-B-32", "mt5-xl-ViT-H-14",
+    # SigLIP 2: Gemma's tokenizer, trained on multilingual WebLI
+    "ViT-B-16-SigLIP2", "ViT-B-16-SigLIP2-256", "ViT-B-16-SigLIP2-384", "ViT-B-16-SigLIP2-512", "ViT-B-32-SigLIP2-256",
+    "ViT-L-16-SigLIP2-256", "ViT-L-16-SigLIP2-384", "ViT-L-16-SigLIP2-512", "ViT-SO400M-14-SigLIP2",
+    "ViT-SO400M-14-SigLIP2-378", "ViT-SO400M-16-SigLIP2-256", "ViT-SO400M-16-SigLIP2-384",
+    "ViT-SO400M-16-SigLIP2-512", "ViT-gopt-16-SigLIP2-256", "ViT-gopt-16-SigLIP2-384",
 )
 
 

@@ -13,11 +13,13 @@ so it happens only in `evr index` / `evr reindex`, never at query time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..features.base import MilvusField
+from ..types import PRIMARY_MODEL
 from .base import BACKENDS, IVF_MIN_VECTORS, KINDS, IndexFileError, IndexState, VectorIndex, VectorIndexSettings
 from .faiss_file import FaissIndex, gpu_available, read_index_file
 from .flat import FlatIndex
@@ -48,15 +50,23 @@ def load_index(path: Path, dim: int, settings: VectorIndexSettings, mapped: bool
     return index
 
 
+def file_name(model: str) -> str:
+    """The FAISS file of a model's vectors: [clip]'s is `vectors.faiss`, another's `vectors-NAME.faiss`."""
+    return FILE_NAME if model == PRIMARY_MODEL else f"vectors-{model}.faiss"
+
+
 class Backend:
-    """Where one data directory's vectors are searched, as `[vectors]` says: opens the index,
-    and makes an empty one to fill. Milvus keeps its state in the meta table (`recorded`,
-    `record`) and its filter fields (`fields`); a FAISS file keeps its state in its trailer."""
+    """Where one model's vectors of a data directory are searched, as `[vectors]` says: opens
+    the index, and makes an empty one to fill. Milvus keeps its state in the meta table
+    (`recorded`, `record`) and its filter fields (`fields`); a FAISS file keeps its state in its
+    trailer. Each model has its own file, or its own collection (`milvus_collection`_NAME)."""
 
     def __init__(self, settings: VectorIndexSettings, data_dir: Path, fields: Sequence[MilvusField],
-                 recorded: Callable[[], dict], record: Callable[[dict], None]):
+                 recorded: Callable[[], dict], record: Callable[[dict], None], model: str = PRIMARY_MODEL):
+        if model != PRIMARY_MODEL:
+            settings = replace(settings, milvus_collection=f"{settings.milvus_collection}_{model}")
         self.settings = settings
-        self.path = data_dir / FILE_NAME
+        self.path = data_dir / file_name(model)
         self.data_dir = data_dir
         self.fields, self.recorded, self.record = fields, recorded, record
 
@@ -89,4 +99,4 @@ class Backend:
 
 
 __all__ = ["BACKENDS", "Backend", "CLASSES", "FILE_NAME", "FlatIndex", "IndexFileError", "IndexState", "IvfIndex",
-           "KINDS", "VectorIndex", "VectorIndexSettings", "gpu_available", "kind_for", "load_index"]
+           "KINDS", "VectorIndex", "VectorIndexSettings", "file_name", "gpu_available", "kind_for", "load_index"]

@@ -124,5 +124,9 @@ class VectorIndex(ABC):
         """Whether it holds too much more than it was built for and should be built again."""
         return False
 
+    def discard(self) -> None:
+        """Delete what it keeps outside its file in the data folder (a collection): its model's
+        vectors were deleted. The caller deletes the file."""
+
     def close(self) -> None:
         """Let go of what it holds open (a connection)."""

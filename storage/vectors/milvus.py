@@ -87,6 +87,10 @@ class MilvusIndex(VectorIndex):
         self.load()
         self.state = IndexState()
 
+    def discard(self) -> None:
+        if self.exists():
+            self._call(self._client.drop_collection, self.collection)
+
     def load(self) -> None:
         self._call(self._client.load_collection, self.collection)
 
