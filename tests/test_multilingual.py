@@ -23,6 +23,7 @@ from search.multilingual.translate import Translator
 
 from .conftest import TEST_ENV, evr, vector_of
 from .test_faults import run
+from .test_models import two_models  # noqa: F401 (a fixture: a store with two models' planted vectors)
 
 pytestmark = pytest.mark.unit
 
@@ -241,3 +242,19 @@ def test_doctor_lists_encoders_translator_and_ocr(tiny_models, tiny_table, monke
     assert "translate with Helsinki-NLP/opus-mt-vi-en" not in report["query_routing"]
     assert report["query_routing"].startswith("en -> clip:") and "test/tiny-mclip" in report["query_routing"]
     assert any(line.startswith("tesseract: reads ['vi', 'en']") for line in report["ocr_backends"])
+
+
+def test_with_several_models_an_english_only_one_reads_vietnamese_through_its_configured_encoder(
+        two_models, tiny_models, tiny_table, monkeypatch):
+    """[clip] (the test space) has an aligned encoder configured: it reads the Vietnamese query
+    through it, beside the multilingual model ("b", ViT-S-32 standing for one), and the search
+    fuses both."""
+    store, clip_encoder, other, _ = two_models
+    monkeypatch.setattr(table, "MULTILINGUAL_CLIP_MODELS", (*table.MULTILINGUAL_CLIP_MODELS, "ViT-S-32"))
+    settings = QuerySettings(text_encoder="test/tiny-mclip", text_encoder_path=str(tiny_models["mclip"]))
+    engine = SearchEngine(store, clip_encoder, settings, others={"b": other})
+    hits = engine.search(Query(text=VI_PLAIN, k=30))  # every keyframe: each is in both models' rankings
+    assert {(h.encoder, h.query_language, h.match) for h in hits} == {("test/tiny-mclip, clip:ViT-S-32/none", "vi",
+                                                                       "clip+b")}
+    english = engine.search(Query(text=EN, k=5))
+    assert {h.encoder for h in english} == {f"clip:{SPACE[0]}/{SPACE[1]}, clip:ViT-S-32/none"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -88,7 +88,12 @@ class TextRouter:
     def beside(self, clip: ClipEncoder) -> TextRouter:
         """A router for another image-text model of the same index ([[models]]), with the same
         rules, sharing this one's language detector and translation model (loaded once)."""
-        other = TextRouter(self.settings, clip)
+        settings = self.settings
+        spec = table.TEXT_ENCODERS.get(settings.text_encoder)
+        if spec is not None and spec.image_space != (clip.settings.model, clip.settings.pretrained):
+            # query.text_encoder is [clip]'s: this model takes the table's own choice for its space.
+            settings = replace(settings, text_encoder=AUTO, text_encoder_path="")
+        other = TextRouter(settings, clip)
         other.detector, other._shared = self.detector, self
         return other
 
