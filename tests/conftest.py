@@ -223,3 +223,34 @@ def planted(clip, tmp_path_factory):
     reader = Store(data)
     yield SearchEngine(reader, clip), facts
     reader.close()
+
+
+@pytest.fixture
+def two_models(tmp_path):
+    """A store whose keyframes have planted vectors of both models: for the query keyframe Q,
+    [clip] ranks X second (after Q itself), then Y, and Z below 20 others; the other model ranks
+    Z second, then Y, and X below 20 others."""
+    clip = ClipEncoder(ClipSettings("ViT-S-32-alt", "none", "cpu"))
+    other = ClipEncoder(ClipSettings("ViT-S-32", "none", "cpu"))
+    rng = np.random.default_rng(3)
+    q_a, q_b = random_unit(rng, 256), random_unit(rng, 384)
+
+    def near(q, similarity):
+        noise = random_unit(rng, len(q))
+        noise -= (noise @ q) * q
+        v = similarity * q + np.sqrt(1 - similarity**2) * noise / np.linalg.norm(noise)
+        return v.astype(np.float32)
+
+    planted = {"Q": (q_a, q_b), "X": (near(q_a, 0.9), near(q_b, 0.1)), "Y": (near(q_a, 0.8), near(q_b, 0.8)),
+               "Z": (near(q_a, 0.1), near(q_b, 0.9))}
+    # 20 others, their similarities apart by more than float16's rounding (no near-ties to break)
+    planted.update({f"n{i}": (near(q_a, 0.5 - 0.01 * i), near(q_b, 0.5 - 0.01 * i)) for i in range(20)})
+    store = Store(tmp_path / "data", writer=True, checkpoint_s=0)
+    store.bind_models({"clip": clip.info, "b": other.info})
+    vid = store.writes.start_video("/v/planted.mp4", 1, 1)
+    store.writes.save_video(vid, VideoInfo("decord", 30.0, 25.0, 750, 320, 240), [
+        NewKeyframe(frame_idx=i * 25, timestamp=float(i), shot=0, jpeg=b"jpeg", vector=a, model_vectors={"b": b})
+        for i, (a, b) in enumerate(planted.values())])
+    ids = dict(zip(planted, sorted(store.catalog.keyframes(range(1, 100)))))
+    yield store, clip, other, ids
+    store.close()

@@ -4,7 +4,8 @@ Every request body is validated against its schema in ../shared/contest/dres-oas
 and so is every answer this server gives, so the client is held to the real API's shapes. It
 answers as DRES does: a session id on login, 401 for an unknown session, 400 for a body the
 schema refuses, 404 when no task runs, 412 when a submission is rejected, and a verdict
-(CORRECT / WRONG) judged against the current task's expected answer."""
+(CORRECT / WRONG) judged against the current task's expected answer. Query and result logs are
+kept (`logs`), or refused, or held unanswered, as a test asks."""
 from __future__ import annotations
 
 import json
@@ -45,6 +46,9 @@ class FakeDres:
     task: Task | None = None
     reject: str | None = None  # the next submission gets 412 with this description
     delay_s: float = 0.0  # answers to submissions come this late
+    refuse_logs: bool = False  # query and result logs get 500
+    hold_logs: threading.Event | None = None  # when set up, a log's answer waits until it is set
+    logs: list[tuple[str, dict]] = field(default_factory=list)  # ("query" | "result", body), valid ones only
     sessions: set[str] = field(default_factory=set)
     submissions: list[dict] = field(default_factory=list)  # the bodies received, valid ones only
     problems: list[str] = field(default_factory=list)  # schema violations, by the client or by us
@@ -53,7 +57,7 @@ class FakeDres:
         spec = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
         self.schemas = {name: _validator(spec, name) for name in (
             "LoginRequest", "ApiUser", "ApiClientEvaluationInfo", "ApiClientTaskTemplateInfo", "ApiClientSubmission",
-            "SuccessfulSubmissionsStatus", "ErrorStatus")}
+            "SuccessfulSubmissionsStatus", "ErrorStatus", "QueryEventLog", "QueryResultLog", "SuccessStatus")}
 
     def check(self, schema: str, value, who: str) -> bool:
         errors = [e.message for e in self.schemas[schema].iter_errors(value)]
@@ -126,6 +130,20 @@ def serve(dres: FakeDres):
                 dres.sessions.add(session)
                 return self.reply(200, {"id": "u1", "username": dres.user, "role": "PARTICIPANT",
                                         "sessionId": session}, "ApiUser")
+            if url.path.startswith("/api/v2/log/"):
+                kind = url.path.split("/")[4]
+                if not self.session_ok(query):
+                    return
+                if url.path.rsplit("/", 1)[1] != dres.evaluation:
+                    return self.error(404, "Evaluation not found")
+                if dres.hold_logs is not None:
+                    dres.hold_logs.wait(30)
+                if dres.refuse_logs:
+                    return self.error(500, "log store unavailable")
+                if not dres.check({"query": "QueryEventLog", "result": "QueryResultLog"}[kind], body, "client"):
+                    return self.error(400, "Invalid log")
+                dres.logs.append((kind, body))
+                return self.reply(200, {"status": True, "description": "Logged"}, "SuccessStatus")
             if url.path.startswith("/api/v2/submit/"):
                 if not self.session_ok(query):
                     return

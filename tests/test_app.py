@@ -354,6 +354,11 @@ def test_submit_asks_first_then_shows_the_verdict(app, app_index, tmp_path, monk
         assert not (app_index / "dres" / "session.json").exists()
         app.text_input(key="query").input("a person").run()
         hit = app.session_state["hits"][0]
+        # The search's logs went to DRES in the background (QueryEventLog, QueryResultLog).
+        assert app.session_state["dres_logger"].wait(10)
+        assert [kind for kind, _ in server.logs] == ["query", "result"]
+        assert server.logs[0][1]["events"][0]["value"] == "a person"
+        assert [r["rank"] for r in server.logs[1][1]["results"]] == [h.rank for h in app.session_state["hits"]]
         app.button(key=f"open_{hit.keyframe_id}").click().run()
         server.task = Task("kis-01", "kis", {"mediaItemName": hit.video_id, "start": 0, "end": 10**9})
         app.button(key="submit").click().run()
@@ -370,6 +375,7 @@ def test_submit_asks_first_then_shows_the_verdict(app, app_index, tmp_path, monk
         assert sent["start"] == round(max(hit.shot_start, hit.timestamp - 2) * 1000)
         assert sent["end"] == round(min(hit.shot_end, hit.timestamp + 2) * 1000)
         assert any(s.value.startswith("CORRECT") for s in app.success)
+        assert len(server.logs) == 2  # opening and submitting a hit reran the page: no new search, no new log
         app.button(key="submit").click().run()
         app.button(key="submit_confirm").click().run()  # the same answer again: refused, said so
         refusal = next(w.value for w in app.warning if "not sent again" in w.value)

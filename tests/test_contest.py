@@ -6,6 +6,8 @@ import csv
 import json
 import shutil
 import stat
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -194,12 +196,19 @@ def dres(monkeypatch):
     monkeypatch.setenv("EVR_DRES_TIMEOUT_S", "2")
     yield server
     stop()
+    for data in LOGGED_IN:  # shared indexes: later searches on them must not log to a server that is gone
+        (data / "dres" / "session.json").unlink(missing_ok=True)
+    LOGGED_IN.clear()
     assert server.problems == []  # no body, ours or the server's, broke the API's schemas
+
+
+LOGGED_IN: list[Path] = []
 
 
 def login(data: Path, capsys) -> None:
     code, _ = evr("--data-dir", data, "dres", "login", capsys=capsys)
     assert code == 0
+    LOGGED_IN.append(Path(data))
 
 
 def answers(server: FakeDres) -> list[dict]:
@@ -304,6 +313,48 @@ def test_rejections_and_timeouts_give_one_line(dres, imported, capsys, monkeypat
     monkeypatch.setenv("EVR_DRES_URL", "http://127.0.0.1:9")  # nothing listens there
     code, _, err = run(capsys, "--data-dir", imported, "dres", "login")
     assert code == 1 and "cannot reach DRES" in err
+
+
+def test_each_search_logs_its_query_and_results_to_dres(dres, imported, capsys):
+    """Bodies the stand-in checks against the API's QueryEventLog and QueryResultLog schemas."""
+    login(imported, capsys)
+    code, hits = evr("--data-dir", imported, "search", "a man", "--video", "L02_V001", "--from", "1", "--k", "5",
+                     "--json", capsys=capsys)
+    assert code == 0 and hits
+    (kind, events), (kind2, results) = dres.logs[-2:]
+    assert (kind, kind2) == ("query", "result")
+    assert [(e["category"], e["type"], e["value"]) for e in events["events"]] == [
+        ("TEXT", "text", "a man"), ("FILTER", "video", "L02_V001"), ("FILTER", "time_from", "1.0")]
+    assert [(r["rank"], r["answer"]["mediaItemName"], r["answer"]["start"]) for r in results["results"]] == [
+        (h["rank"], h["video_id"], round(h["timestamp"] * 1000)) for h in hits]
+    assert results["events"] == events["events"] and results["resultSetAvailability"] == "top"
+    code, _ = evr("--data-dir", imported, "search", "--like", hits[0]["keyframe_id"], "--more-like", "2", "--json",
+                  capsys=capsys)
+    categories = [(e["category"], e["type"]) for e in dres.logs[-2][1]["events"]]
+    assert code == 0 and categories == [("IMAGE", "keyframe"), ("IMAGE", "relevanceFeedback")]
+
+
+def test_a_dres_that_refuses_or_hangs_never_holds_a_search_up(dres, imported, capsys, caplog):
+    from search import Query
+    from ui.dres import DresClient, DresSettings
+    from ui.dres_log import QueryLogger
+
+    login(imported, capsys)
+    dres.refuse_logs = True
+    for _ in range(2):
+        code, out, _ = run(capsys, "--data-dir", imported, "search", "a man", "--k", "3", "--json")
+        assert code == 0 and len(out) == 3
+    said = [r.getMessage() for r in caplog.records if r.name == "ui.dres_log" and r.levelname == "WARNING"]
+    assert len(said) == 2 and "answered 500" in said[0]  # once per process: each CLI search is one
+    dres.refuse_logs = False
+    dres.hold_logs = threading.Event()  # DRES takes the log and does not answer
+    logger = QueryLogger(DresClient(imported, DresSettings(url=dres.url, timeout_s=5)), dres.evaluation)
+    started = time.perf_counter()
+    logger.log(Query(text="a man", k=3), [])
+    queued = time.perf_counter() - started
+    assert queued < 0.05 and not logger.wait(0.2)  # queued at once; DRES still holds the log
+    dres.hold_logs.set()
+    assert logger.wait(10) and dres.logs[-1][0] == "result"
 
 
 # -- TRAKE and relevance feedback ---------------------------------------------------------------

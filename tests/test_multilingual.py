@@ -23,7 +23,6 @@ from search.multilingual.translate import Translator
 
 from .conftest import TEST_ENV, evr, vector_of
 from .test_faults import run
-from .test_models import two_models  # noqa: F401 (a fixture: a store with two models' planted vectors)
 
 pytestmark = pytest.mark.unit
 

@@ -25,7 +25,7 @@ from search.summary import LANGUAGES, Summarizer
 from storage import KeyframeFilter, NoIndexError, StoreError
 from storage.features import FEATURES, FilterParam
 from ui.config import AppConfig, ConfigError, load_config
-from ui.dres_panel import dres_sidebar
+from ui.dres_panel import dres_sidebar, log_search
 from ui.hit_view import hit_dialog
 from ui.results_view import export_panel, show_results
 from ui.settings import MAX_PAGE_SIZE
@@ -101,6 +101,9 @@ def main() -> None:
     if hits is None:
         return
     state.hits = hits
+    if state.get("logged") != (signature, state.k):  # a new search, or another page: not every rerun
+        state.logged = (signature, state.k)
+        log_search(config, query, hits)
     if hits and hits[0].encoder:
         lang = hits[0].query_language
         st.caption(f"Query read as {plain(lang or 'no particular language')} by {plain(hits[0].encoder)}")

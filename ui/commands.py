@@ -49,7 +49,6 @@ def cmd_index(args, config: AppConfig) -> int:
 
 def cmd_search(args, config: AppConfig) -> int:
     from search import Query, QueryError, read_image
-    from search.export import AIC_MAX_LINES, export
 
     query = Query(
         text=args.text,
@@ -75,6 +74,30 @@ def cmd_search(args, config: AppConfig) -> int:
         _check_output_file(args.out, "--out")
     with config.open_engine() as engine:
         hits = engine.search(query)
+    try:
+        return _print_hits(args, hits)
+    finally:
+        _log_to_dres(config, query, hits)
+
+
+def _log_to_dres(config: AppConfig, query, hits) -> None:
+    """While logged in to DRES (and [dres] log is on), send it this search's logs, after the
+    results are out: at most [dres] timeout_s per request, a failure said once on stderr."""
+    from .dres import DresClient
+    from .dres_log import QueryLogger
+
+    client = DresClient(config.data_dir, config.dres)
+    if not config.dres.log or client.session() is None:
+        return
+    sys.stdout.flush()
+    logger = QueryLogger(client)
+    logger.log(query, hits)
+    logger.wait(3 * config.dres.timeout_s)  # the evaluations, then the two logs
+
+
+def _print_hits(args, hits) -> int:
+    from search.export import AIC_MAX_LINES, export
+
     if args.export:
         data = export(hits, args.export, args.answer or "")
         if args.out:

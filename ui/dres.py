@@ -79,6 +79,9 @@ class DresSettings:
     # A KIS answer spans this many seconds either side of the hit, within its shot: the whole
     # shot can be a minute long and a judge may not accept a span that wide.
     kis_window_s: float = rule(between(0, 3600), default=2.0)
+    # While logged in, each search (CLI and app) sends DRES its query and its results
+    # (POST /api/v2/log/query and /log/result), in the background (ui/dres_log.py).
+    log: bool = True
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,12 @@ class DresClient:
         description = result.get("description") if isinstance(result.get("description"), str) else ""
         self._record({**key, "attempt": attempt, "time": time.time(), "verdict": verdict, "description": description})
         return Verdict(evaluation, task, body, verdict, description)
+
+    def send_log(self, evaluation: str, kind: str, body: dict) -> None:
+        """A search's "query" log (QueryEventLog) or "result" log (QueryResultLog) to the evaluation."""
+        session = self._need_session()
+        self._call("POST", session.url, f"/api/v2/log/{kind}/{evaluation}", params={"session": session.session_id},
+                   json=body, action=f"send the {kind} log")
 
     def _record(self, entry: dict) -> None:
         with self._log_locked() as log:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from search import Hit, QueryError
+from search import Hit, Query, QueryError
 from ui.config import AppConfig
 from ui.dres import TASKS, DresClient, DresError, DuplicateSubmission, SessionInMemory, answer_for, kis_span
+from ui.dres_log import QueryLogger
 from ui.text import plain
 
 
@@ -116,6 +117,24 @@ def submit_panel(config: AppConfig, opened: Hit, hit: Hit, shortcut: str) -> Non
     if verdict is not None and verdict.body["answerSets"][0]["answers"][0] == answer:
         said = f"{verdict.verdict or 'No verdict yet'}" + (f": {verdict.description}" if verdict.description else "")
         {"CORRECT": st.success, "WRONG": st.error}.get(verdict.verdict, st.info)(plain(said))
+
+
+def log_search(config: AppConfig, query: Query, hits: list[Hit]) -> None:
+    """While this browser is logged in (and [dres] log is on), send DRES the search's logs in
+    the background, to the evaluation picked in the sidebar."""
+    session = SessionInMemory(st.session_state).load()
+    if not config.dres.log or session is None:
+        return
+    state = st.session_state
+    evaluation = state.get("dres_evaluation")
+    logger = state.get("dres_logger")
+    if logger is None or (logger.client.sessions.load(), logger.evaluation) != (session, evaluation):
+        # The logger's thread outlives this script run: it gets its own copy of the session,
+        # never this browser's session state.
+        logger = QueryLogger(DresClient(config.data_dir, config.dres, SessionInMemory({"dres_session": session})),
+                             evaluation)
+        state.dres_logger = logger
+    logger.log(query, hits)
 
 
 def _ask(pending: tuple | None) -> None:
