@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from storage import PRIMARY_MODEL, ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
+from storage.features.objects import DetectedObject, ObjectsInFrame, common_label
 
 from .analyze import KeyframeAnalysis
 from .run import RunReport, Source, run
@@ -32,6 +33,7 @@ from .thumbnails import image_thumbnail
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+PACKAGE_OBJECTS = "aic:openimages"  # the objects analyzer's signature for a package's own detections
 FEATURE_FOLDERS = ("clip-features-32", "clip-features")
 
 
@@ -49,6 +51,7 @@ class AicVideo:
     keyframe_dir: Path | None = None
     media_info: Path | None = None
     video_file: Path | None = None
+    objects_dir: Path | None = None  # objects/<id>/: one detections JSON per keyframe (optional)
     duplicates: list[Path] = field(default_factory=list)  # a second file of a kind for this id
 
     def files(self) -> list[Path]:
@@ -57,8 +60,9 @@ class AicVideo:
     def fingerprint(self) -> tuple[int, int]:
         """(total size, latest mtime) of its files and keyframe images: any change re-imports it."""
         stats = [p.stat() for p in self.files()]
-        if self.keyframe_dir is not None:
-            stats += [e.stat() for e in os.scandir(self.keyframe_dir) if e.is_file()]
+        for folder in (self.keyframe_dir, self.objects_dir):
+            if folder is not None:
+                stats += [e.stat() for e in os.scandir(folder) if e.is_file()]
         return sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)
 
 
@@ -91,6 +95,10 @@ def find_package(root: Path, video_extensions: list[str]) -> list[AicVideo]:
         here = Path(folder)
         parent = here.name.lower()
         dirs.sort()
+        if parent == "objects":
+            for d in dirs:
+                put(d, "objects_dir", here / d)
+            dirs.clear()  # its files are read per video, not walked
         if parent == "keyframes" or parent.startswith("keyframes_"):
             for d in dirs:
                 if d.lower() != "keyframes":  # the new layout's inner folder
@@ -191,6 +199,31 @@ def keyframe_images(folder: Path) -> dict[int, Path]:
     return images
 
 
+def read_objects(folder: Path, min_score: float) -> dict[int, ObjectsInFrame]:
+    """Keyframe number -> its detections, from the package's objects JSON files (TF-Hub's
+    OpenImages Faster R-CNN output: detection_class_entities, detection_scores, detection_boxes as
+    ymin, xmin, ymax, xmax fractions), those scoring at least `min_score`, labels in evr's
+    vocabulary (storage/features/objects.py); AicFormatError for a file that is not such JSON."""
+    found: dict[int, ObjectsInFrame] = {}
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        p = Path(entry.path)
+        if p.suffix.lower() != ".json" or not p.stem.isdigit():
+            continue
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+            names, scores, boxes = (data[k] for k in ("detection_class_entities", "detection_scores", "detection_boxes"))
+            objects = []
+            for name, score, box in zip(names, scores, boxes):
+                ymin, xmin, ymax, xmax = (min(1.0, max(0.0, float(v))) for v in box)
+                if float(score) >= min_score:
+                    objects.append(DetectedObject(common_label(str(name)), round(float(score), 4),
+                                                  (round(xmin, 4), round(ymin, 4), round(xmax, 4), round(ymax, 4))))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise AicFormatError(f"{folder.name}/{p.name} is not an objects JSON ({type(exc).__name__}: {exc})") from None
+        found[int(p.stem)] = ObjectsInFrame(objects)
+    return found
+
+
 def read_media_info(path: Path) -> dict:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
@@ -214,8 +247,9 @@ class AicImporter:
     def run(self, videos: list[AicVideo], progress: bool | None = None) -> RunReport:
         """Import the videos `find_package` found (found first, so a wrong folder writes nothing),
         then analyze them when asked to."""
-        report = run(self.store, self.settings, AicPackage(videos, self.model, self.settings.keyframes.thumbnail_width),
-                     progress)
+        package = AicPackage(videos, self.model, self.settings.keyframes.thumbnail_width,
+                             self.settings.feature("objects").min_score)
+        report = run(self.store, self.settings, package, progress)
         if self.analysis is not None and report.stopped is None:
             report.analyzed = self.analysis.run(progress=progress)
         return report
@@ -227,10 +261,11 @@ class AicPackage(Source):
 
     command = "import"
 
-    def __init__(self, videos: list[AicVideo], model: ModelInfo, thumbnail_width: int):
+    def __init__(self, videos: list[AicVideo], model: ModelInfo, thumbnail_width: int, objects_min_score: float):
         self.videos = videos
         self.model_info = model
         self.thumbnail_width = thumbnail_width
+        self.objects_min_score = objects_min_score
         self.vectors = f"aic:{model.name}/{model.pretrained}"  # what made the package's vectors
 
     def models(self) -> dict[str, ModelInfo]:
@@ -273,15 +308,18 @@ class AicPackage(Source):
             store.writes.fail_video(db_id, str(result))
             report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv), "error": str(result)})
             return
-        keyframes, info, media, warning = result
-        if warning:
+        keyframes, info, media, warnings = result
+        for warning in warnings:
             log.warning("%s: %s", video.video_id, warning)
             report.warnings.append({"video_id": video.video_id, "warning": warning})
-        report.keyframes_added += store.writes.save_video(db_id, info, keyframes, Plan("aic", vectors=self.vectors),
+        # The package's own detections: `evr analyze` keeps them (see KeyframeAnalysis.plan).
+        analyzers = {"objects": PACKAGE_OBJECTS} if any("objects" in k.analyses for k in keyframes) else {}
+        report.keyframes_added += store.writes.save_video(db_id, info, keyframes,
+                                                          Plan("aic", vectors=self.vectors, analyzers=analyzers),
                                                           media=media)
         report.videos_imported += 1
 
-    def _read(self, video: AicVideo) -> tuple[list[NewKeyframe], VideoInfo, VideoMedia, str | None]:
+    def _read(self, video: AicVideo) -> tuple[list[NewKeyframe], VideoInfo, VideoMedia, list[str]]:
         """Everything of one video, checked, before anything is written."""
         if video.duplicates:
             raise AicFormatError(f"found twice: {', '.join(str(p) for p in video.duplicates)}")
@@ -299,6 +337,12 @@ class AicPackage(Source):
         if missing:
             raise AicFormatError(f"{len(missing)} keyframe images missing from {video.keyframe_dir} "
                                  f"(keyframe {', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''})")
+        warnings, objects = [], {}
+        if video.objects_dir is not None:
+            try:
+                objects = read_objects(video.objects_dir, self.objects_min_score)
+            except AicFormatError as exc:  # the keyframes are sound: import them without objects
+                warnings.append(f"{exc}; imported without its objects")
         keyframes, size = [], (0, 0)
         for r in rows:
             try:
@@ -306,20 +350,21 @@ class AicPackage(Source):
             except ValueError as exc:
                 raise AicFormatError(str(exc)) from None
             keyframes.append(NewKeyframe(frame_idx=r.frame_idx, timestamp=round(r.pts_time, 4), shot=0, jpeg=jpeg,
-                                         vector=vectors[r.n - 1], source_image=str(images[r.n])))
-        info, warning = None, None
+                                         vector=vectors[r.n - 1], source_image=str(images[r.n]),
+                                         analyses={"objects": objects[r.n]} if r.n in objects else {}))
+        info = None
         if video.media_info is not None:
             try:
                 info = read_media_info(video.media_info)
             except AicFormatError as exc:  # the keyframes are sound: import them without it
-                warning = f"{exc}; imported without its media-info"
+                warnings.append(f"{exc}; imported without its media-info")
         fps = next((r.fps for r in rows if r.fps), None) or _fps_of(rows)
         length = (info or {}).get("length")
         duration = float(length) if isinstance(length, (int, float)) and length > 0 else rows[-1].pts_time
         # The frames the map reaches: the video's own count is not in the package.
         frames = max(r.frame_idx for r in rows) + 1
         media = VideoMedia("aic", str(video.video_file) if video.video_file else None, info)
-        return keyframes, VideoInfo("aic", duration, fps, frames, width=size[0], height=size[1]), media, warning
+        return keyframes, VideoInfo("aic", duration, fps, frames, width=size[0], height=size[1]), media, warnings
 
 
 def _fps_of(rows: list[_Row]) -> float:

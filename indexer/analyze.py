@@ -72,7 +72,9 @@ class KeyframeAnalysis(Source):
             done = video.plan.analyzers
             # An analyzer with no signature cannot run here (OCR without any language's model),
             # nor speech on a package without the video file.
+            # A package's own results (its objects: signature "aic:...") are kept as they came.
             needed = [name for name, a in self.analyzers.items() if a.signature and done.get(name) != a.signature
+                      and not (done.get(name) or "").startswith("aic:")
                       and (video.media_path or not isinstance(a, FileAnalyzer))]
             if needed:
                 todo.append((video, needed))

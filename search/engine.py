@@ -215,13 +215,15 @@ class SearchEngine:
     def _ranking(self, q: Query, vecs: dict[str, np.ndarray] | None, filters: KeyframeFilter, fetch: int):
         """The top `fetch` (keyframe id, score), how each matched ({id: "clip+ocr"}) and each
         model's (rank, score) of it ({id: {model: (rank, score)}})."""
-        if vecs is None:  # the words themselves are the query, each ranking filtered by the others' words
-            rankings = {}
+        if vecs is None:  # the filters themselves are the query: words (each ranking filtered by the
+            rankings = {}  # others' words), and features ranked by their own score (colours, objects)
             for name, said in q.word_queries.items():
                 feature = FEATURES[name]
                 match = self.store.words.matches([feature.fts_table], said).get(feature.fts_table)
                 others = q.filters.replace(**{feature.words_param: None})
                 rankings[name] = ranking.words(self.store, feature, match, others, fetch) if match else []
+            for name in q.scored_queries:
+                rankings[name] = self.store.filters.ranked(FEATURES[name], q.filters, fetch)
             words = fuse(rankings)
             return words.ranked, {kid: words.match(kid) for kid, _ in words.ranked}, {}
         models = self._nearest(vecs, fetch, filters)

@@ -53,6 +53,13 @@ class Query:
         return self.text is not None or self.image is not None or self.like is not None or bool(self.more_like)
 
     @property
+    def scored_queries(self) -> list[str]:
+        """The features, words aside, whose filter values here are a query alone (colours, objects)."""
+        words = {f.name for f in words_features()}
+        return [f.name for f in FEATURES.values() if f.name not in words
+                and any(p.query and self.filters.get(p.name) for p in f.params)]
+
+    @property
     def word_queries(self) -> dict[str, str]:
         """The words of each feature searched by words that the filters hold, by feature name."""
         return {f.name: self.filters.get(f.words_param) for f in words_features()
@@ -62,10 +69,10 @@ class Query:
         given = sum(x is not None for x in (self.text, self.image, self.like))
         if self.less_like and not self.has_vector_query:
             raise QueryError("less_like refines a query: give a text, an image, a keyframe (like) or more_like too")
-        if given > 1 or (given == 0 and not self.word_queries and not self.more_like):
+        if given > 1 or (given == 0 and not self.word_queries and not self.scored_queries and not self.more_like):
             searched = ", ".join(p.name for f in FEATURES.values() for p in f.params if p.query)
             raise QueryError("give one of: a text query, an image, a keyframe (like), more_like"
-                             + (f" (and/or the words of {searched})" if searched else ""))
+                             + (f" (and/or {searched})" if searched else ""))
         if self.text is not None and not self.text.strip():
             raise QueryError("the text query is empty")
         if not 1 <= self.k <= MAX_K:

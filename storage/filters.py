@@ -50,6 +50,18 @@ class Filters:
     def __init__(self, db: Database):
         self.db = db
 
+    def ranked(self, feature, f: KeyframeFilter, limit: int) -> list[tuple[int, float]]:
+        """The best `limit` keyframes that pass `f` by `feature.score` under its values in `f`,
+        as (id, score), best first (ties by id)."""
+        stmt = matching(f)
+        score = feature.score(f, Keyframe.id)
+        if stmt is None or score is None:
+            return []
+        with self.db.session() as s:
+            rows = s.execute(select(Keyframe.id, score).where(Keyframe.id.in_(stmt))
+                             .order_by(score.desc(), Keyframe.id).limit(limit)).all()
+        return [(int(kid), float(value or 0.0)) for kid, value in rows]
+
     def ids(self, f: KeyframeFilter, among: np.ndarray | None = None) -> np.ndarray:
         """Ids of the keyframes that pass every condition of `f` (and are `among` those ids),
         sorted."""

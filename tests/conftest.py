@@ -36,6 +36,7 @@ TEST_ENV = {
     "EVR_OCR_ENABLED": "false",
     "EVR_PERSONS_ENABLED": "false",
     "EVR_SPEECH_ENABLED": "false",
+    "EVR_OBJECTS_ENABLED": "false",  # tests/test_objects.py switches the detector on
     # Decode worker processes cost a second or two to start per run, on runs of a few short
     # clips: one decoder beside the models here, and tests/test_streaming.py tests the workers.
     "EVR_INDEX_DECODE_WORKERS": "1",

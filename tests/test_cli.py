@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "match", "thumbnail",
             "ocr_text", "person_count", "person_area", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language",
-            "title", "publish_date", "watch_url", "speech", "models"}
+            "title", "publish_date", "watch_url", "speech", "models", "objects", "colors"}
 
 
 def keyframe_rows(data: Path) -> list[tuple[str, int, float, int]]:

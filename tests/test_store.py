@@ -261,7 +261,7 @@ def test_analyses_are_stored_by_their_feature_s_name(store):
 
     # Every registered feature has an analyzer that reads as its storage keeps results.
     classes = analyzer_classes()
-    assert set(classes) == set(FEATURES) == {"ocr", "persons", "speech"}
+    assert set(classes) == set(FEATURES) == {"ocr", "persons", "speech", "objects", "colors"}
     assert all(issubclass(classes[n], FileAnalyzer if f.per_video else FrameAnalyzer) for n, f in FEATURES.items())
     assert set(enabled_analyzers(IndexSettings())) == set(FEATURES)
     assert enabled_analyzers(IndexSettings(features=features_off())) == {}
@@ -273,6 +273,6 @@ def test_analyses_are_stored_by_their_feature_s_name(store):
     assert [(r.fields["ocr_text"], r.fields["person_count"]) for r in rows] == [("BẢN TIN", None), (None, 0)]
     assert [kid for kid, _ in ocr_search(store, "ban tin")] == [rows[0].keyframe_id]
     dirs = set(store.db.thumb_root.iterdir())
-    with pytest.raises(ValueError, match="no storage for the results of analyzer\\(s\\) objects"):
-        store.writes.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"objects": "car"})])
+    with pytest.raises(ValueError, match="no storage for the results of analyzer\\(s\\) faces"):
+        store.writes.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"faces": "a face"})])
     assert set(store.db.thumb_root.iterdir()) == dirs and len(store.catalog.keyframes(range(1, 10))) == 2

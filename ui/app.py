@@ -26,6 +26,7 @@ from storage import KeyframeFilter, NoIndexError, StoreError
 from storage.features import FEATURES, FilterParam
 from ui.config import AppConfig, ConfigError, load_config
 from ui.dres_panel import dres_sidebar, log_search
+from ui.place_filters import PICKERS
 from ui.hit_view import hit_dialog
 from ui.results_view import export_panel, show_results
 from ui.settings import MAX_PAGE_SIZE
@@ -180,6 +181,8 @@ def filter_chips() -> None:
 def filter_widget(where, param: FilterParam):
     """The widget of a feature's filter parameter (storage/features/), keyed by its name; its
     value, or None (empty) when it is not set."""
+    if param.name in PICKERS:  # what is where: ui/place_filters.py
+        return PICKERS[param.name](where, param)
     if param.many:
         return tuple(where.multiselect(param.label, param.choices, key=param.name, help=param.help)) or None
     if param.kind is str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from ..schema import Base
 from .base import FeatureStorage, FilterParam, MilvusField, WordsFeature
+from .colors import ColorGrid, ColorStorage
+from .objects import DetectedObject, ObjectsInFrame, ObjectStorage
 from .ocr import OcrStorage, TextBox
 from .persons import POSE_LABELS, POSTURES, PersonPose, PersonsInFrame, PersonStorage
 from .speech import SPEECH_REACH_S, SpeechSegment, SpeechStorage
@@ -43,7 +45,9 @@ def words_features() -> list[WordsFeature]:
 register(OcrStorage(), "indexer.analyzers.ocr:OcrAnalyzer")
 register(PersonStorage(), "indexer.analyzers.persons:PersonAnalyzer")
 register(SpeechStorage(), "indexer.analyzers.speech:SpeechAnalyzer")
+register(ObjectStorage(), "indexer.analyzers.objects:ObjectAnalyzer")
+register(ColorStorage(), "indexer.analyzers.colors:ColorAnalyzer")
 
-__all__ = ["ANALYZER_PATHS", "Base", "FEATURES", "FeatureStorage", "FilterParam", "MilvusField", "POSE_LABELS",
+__all__ = ["ANALYZER_PATHS", "Base", "ColorGrid", "DetectedObject", "FEATURES", "ObjectsInFrame", "FeatureStorage", "FilterParam", "MilvusField", "POSE_LABELS",
            "POSTURES", "PersonPose", "PersonsInFrame", "SPEECH_REACH_S", "SpeechSegment", "TextBox", "WordsFeature",
            "param", "register", "words_features"]

@@ -38,7 +38,8 @@ class FilterParam:
     choices: tuple[str, ...] = ()  # the values it takes, when it is one of a few
     metavar: str = ""
     check: Callable[[Any], str | None] | None = None  # what is wrong with a value, or None
-    # Alone, without a text, image or keyframe query, it is a query of its own (its words rank).
+    # Alone, without a text, image or keyframe query, it is a query of its own: its words rank
+    # (a WordsFeature), or the feature's `score`.
     query: bool = False
 
     @property
@@ -113,6 +114,13 @@ class FeatureStorage(ABC):
         """The SQL condition on `keyframe_id` (a column) that this feature's filter values in `f`
         ask for; None when `f` sets none of them. `few`: the keyframes are a given few (probe
         each one rather than read a whole list of ids)."""
+        return None
+
+    def score(self, f: KeyframeFilter, keyframe_id):
+        """A scalar SQL expression scoring the keyframe `keyframe_id` (a column) under this
+        feature's query parameters in `f` (higher is better), for a feature whose filter alone is
+        a query ranked by it (`FilterParam.query`, words aside: colours, objects); None when `f`
+        sets none of them."""
         return None
 
     def matches_nothing(self, f: KeyframeFilter) -> bool:
