@@ -41,6 +41,14 @@ def region(name: str) -> tuple[float, float, float, float] | None:
     return REGIONS.get(ALIASES.get(name, name))
 
 
+def place(name: str) -> tuple[float, float, float, float]:
+    """`region`, or ValueError naming the places there are (a filter's `...@WHERE`)."""
+    found = region(name)
+    if found is None:
+        raise ValueError(f"names no place after @ (one of: {', '.join(names())})")
+    return found
+
+
 def canonical(name: str) -> str:
     name = name.strip().lower().replace(" ", "-").replace("_", "-")
     return ALIASES.get(name, name)

@@ -47,6 +47,17 @@ class FilterParam:
         return "--" + self.name.replace("_", "-")
 
 
+def checked_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:
+    """A FilterParam check from a parser of its values: what the parser's ValueError says, or None."""
+    def check(value) -> str | None:
+        try:
+            parse(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    return check
+
+
 @dataclass(frozen=True)
 class MilvusField:
     """A field a Milvus collection keeps beside each vector, for this feature's filter."""

@@ -19,7 +19,7 @@ from ..schema import Base
 from ..sqlutil import ids_param
 from ..textfold import fold
 from ..types import KeyframeFilter
-from .base import FeatureStorage, FilterParam, MilvusField
+from .base import FeatureStorage, FilterParam, MilvusField, checked_by
 
 GRID = 4  # cells a side
 # name -> (its letter in the stored string, its Vietnamese name)
@@ -64,26 +64,13 @@ def parse_spec(spec: str) -> tuple[str, tuple[float, float, float, float] | None
     if color is None:
         raise ValueError(f"names no colour (one of: {', '.join(COLORS)}; or in Vietnamese: "
                          f"{', '.join(vi for _, vi in COLORS.values())})")
-    if not where:
-        return color, None
-    place = regions.region(where)
-    if place is None:
-        raise ValueError(f"names no place after @ (one of: {', '.join(regions.names())})")
-    return color, place
+    return color, regions.place(where) if where else None
 
 
 def cells_in(place: tuple[float, float, float, float] | None) -> list[int]:
     """The grid's cells whose centre is in the place (every cell: anywhere)."""
     return [r * GRID + c for r in range(GRID) for c in range(GRID)
             if place is None or regions.inside((c + 0.5) / GRID, (r + 0.5) / GRID, place)]
-
-
-def _check(spec: str) -> str | None:
-    try:
-        parse_spec(spec)
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def _cell_has(grid, cell: int, letter: str):
@@ -95,7 +82,7 @@ class ColorStorage(FeatureStorage):
     name = "colors"
     params = (FilterParam("color", str, "Colours (each must show)", "a colour somewhere, or in a place: red, "
                           "red@top-left, xanh dương@below (repeatable; all must hold; alone, a query ranked by how "
-                          "much of each place shows its colour)", many=True, metavar="COLOR[@WHERE]", check=_check,
+                          "much of each place shows its colour)", many=True, metavar="COLOR[@WHERE]", check=checked_by(parse_spec),
                           query=True),)
     hit_fields = ("colors",)
     milvus_fields = (MilvusField("colors", "labels"),)

@@ -19,7 +19,7 @@ from .. import regions
 from ..schema import Base
 from ..sqlutil import ids_param
 from ..types import Box, KeyframeFilter
-from .base import FeatureStorage, FilterParam, MilvusField, Shape
+from .base import FeatureStorage, FilterParam, MilvusField, Shape, checked_by
 
 # Distinct labels a Milvus collection keeps per keyframe (its array's capacity), the most
 # frequent first: a frame with more loses its rarest ones to a Milvus label filter.
@@ -95,23 +95,11 @@ def parse_spec(spec: str) -> ObjectSpec:
     found = _SPEC.match(spec.strip())
     if not found or not found["label"].strip():
         raise ValueError("must be LABEL, LABEL:N, LABEL@WHERE or LABEL:N@WHERE (car, person:3, car@left)")
-    place = None
-    if found["where"]:
-        place = regions.region(found["where"])
-        if place is None:
-            raise ValueError(f"names no place after @ (one of: {', '.join(regions.names())})")
+    place = regions.place(found["where"]) if found["where"] else None
     count = int(found["count"]) if found["count"] else 1
     if not 1 <= count <= 10_000:
         raise ValueError("asks for a count from 1 to 10000")
     return ObjectSpec(found["label"].strip().lower(), count, place)
-
-
-def _check(spec: str) -> str | None:
-    try:
-        parse_spec(spec)
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def _matches(spec: ObjectSpec):
@@ -128,7 +116,7 @@ class ObjectStorage(FeatureStorage):
     name = "objects"
     params = (FilterParam("object", str, "Objects (each must be there)", "an object in the frame: car, person:3 (at "
                           "least 3), car@left (in that place), car:2@bottom (repeatable; all must hold; alone, a "
-                          "query)", many=True, metavar="LABEL[:N][@WHERE]", check=_check, query=True),)
+                          "query)", many=True, metavar="LABEL[:N][@WHERE]", check=checked_by(parse_spec), query=True),)
     hit_fields = ("objects",)
     milvus_fields = (MilvusField("objects", "labels"),)
 
