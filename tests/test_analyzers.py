@@ -213,7 +213,7 @@ def test_a_still_street_shot_is_covered_every_max_gap(persons_index):
 
 def test_person_counts_on_real_clips(persons_index):
     _, counts, analyzers, _ = persons_index
-    assert analyzers == {json.dumps({"persons": "mediapipe"})}  # the backend is recorded
+    assert {json.loads(a)["persons"] for a in analyzers} == {"mediapipe"}  # the backend is recorded
     street = counts["vtest20"]
     assert len(street) >= 8 and all(n >= 1 for n in street)
     assert max(street) >= 3 and sum(street) / len(street) >= 2  # several walkers, not 0 or 1
