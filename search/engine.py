@@ -114,12 +114,16 @@ class SearchEngine:
 
     def models_of(self, q: Query) -> list[str]:
         """The models a query uses: those it names (all configured ones when none), that the
-        index holds vectors of; QueryError for a name no model has; a model bound to other
-        weights than configured is refused (its vectors would compare as noise)."""
+        index holds vectors of; QueryError for a name no model has; for a query that is encoded,
+        a model bound to other weights than configured is refused (its vectors would compare as
+        noise)."""
         unknown = [name for name in q.models if name not in self.encoders]
         if unknown:
             raise QueryError(f"no model named {unknown[0]!r}; the models are: {', '.join(self.encoders)}")
         bound = self.store.facts.models()
+        # Only a query that is encoded (text, image) compares new vectors with stored ones; a
+        # keyframe or feedback query moves through the stored vectors alone.
+        encodes = q.text is not None or q.image is not None or bool(q.then)
         chosen = []
         for name in q.models or tuple(self.encoders):
             if name not in bound:
@@ -129,8 +133,9 @@ class SearchEngine:
                                 "(or `evr analyze`) computes them", name)
                 continue
             if name == PRIMARY_MODEL:
-                self.store.facts.check_model(self.clip.info)
-            elif bound[name] != self.encoders[name].info:
+                if encodes:
+                    self.store.facts.check_model(self.clip.info)
+            elif encodes and bound[name] != self.encoders[name].info:
                 raise ModelMismatchError(f"the index's model {name!r} is {bound[name].label}, but [[models]] names "
                                          f"{self.encoders[name].info.label}: set it back, or `evr models --drop {name}`")
             else:

@@ -212,6 +212,19 @@ def test_feedback_temporal_and_filters_work_on_the_fused_ranking(two_models):
 
 
 @pytest.mark.unit
+def test_a_keyframe_query_needs_no_encoder_of_the_indexs_models(two_models):
+    """Configured models other than the index's: a text query is refused (its vectors would be
+    noise), a keyframe query still moves through the stored vectors."""
+    store, clip, other, ids = two_models
+    elsewhere = ClipEncoder(ClipSettings("ViT-B-32", "none", "cpu"))
+    engine = SearchEngine(store, elsewhere, others={"b": ClipEncoder(ClipSettings("RN50", "none", "cpu"))})
+    hits = engine.search(Query(like=ids["Q"], k=3))
+    assert hits[0].keyframe_id == ids["Q"] and hits[0].match == "clip+b"
+    with pytest.raises(ModelMismatchError):
+        engine.search(Query(text="a street", k=3))
+
+
+@pytest.mark.unit
 def test_a_model_bound_to_other_weights_is_refused(two_models):
     store, clip, other, _ = two_models
     with pytest.raises(ModelMismatchError, match="evr models --drop b"):
