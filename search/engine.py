@@ -171,10 +171,6 @@ class SearchEngine:
             return found
         return {name: self.encoders[name].encode_images([q.image])[0] for name in models}
 
-    def query_vector(self, q: Query) -> np.ndarray:
-        """[clip]'s vector of an image or keyframe query."""
-        return self._image_vectors(q, [PRIMARY_MODEL])[PRIMARY_MODEL]
-
     def _keyframe_vectors(self, keyframe_ids, model: str = PRIMARY_MODEL) -> np.ndarray:
         """A model's stored vectors of these keyframes; QueryError for a keyframe the index does
         not hold ([clip] has a vector of every one; another model may lack some: they are left out)."""

@@ -56,9 +56,9 @@ class Health:
         in memory first and `vectors_pending` says by how much."""
         model = self.facts.model()
         mirrors = self.mirrors() if model is not None else []
-        problems = []
+        problems, stored = [], {}
         for m in mirrors:
-            counted = self._vector_count_problem(m)  # opens the index first: file_problem is known after
+            stored[m.model], counted = self._vector_count_problem(m)  # opens the index: file_problem is known after
             problems += [p for p in (m.file_problem, counted) if p]
         # One statement per check: each reads one snapshot, even while a run commits.
         with self.db.session() as s:
@@ -77,7 +77,7 @@ class Health:
             held = m.index.ntotal
             models[m.model] = {"model": m.bound.name, "pretrained": m.bound.pretrained, "dim": m.bound.dim,
                                "vectors": held, "vector_index": m.index.kind,
-                               "keyframes_without": keyframes - (held if m.model == PRIMARY_MODEL else m.vector_count())}
+                               "keyframes_without": keyframes - (held if m.model == PRIMARY_MODEL else stored[m.model])}
         return {
             "videos": by_status.get("indexed", 0),
             "videos_failed": by_status.get("failed", 0),
@@ -105,7 +105,7 @@ class Health:
         for mirror in self.mirrors() if self.facts.model() is not None else [self.mirror]:
             synced = mirror.sync()
             added, removed = added + synced[0], removed + synced[1]
-            problem = self._vector_count_problem(mirror) if mirror.bound is not None else None
+            problem = self._vector_count_problem(mirror)[1] if mirror.bound is not None else None
             if problem:
                 log.warning("%s: building it again from SQLite", problem)
                 mirror.build(force=True)
@@ -121,24 +121,24 @@ class Health:
             mirror.flush()
         return RepairReport(added, removed, thumbs_removed)
 
-    def _vector_count_problem(self, mirror: VectorMirror) -> str | None:
-        """What is wrong when the caught-up index holds other than one vector per keyframe
-        ([clip]'s; another model's: one per stored vector of it), a cheap check: two counts, no
-        scan of ids or vectors."""
+    def _vector_count_problem(self, mirror: VectorMirror) -> tuple[int, str | None]:
+        """(the vectors of the mirror's model that SQLite holds, what is wrong when the caught-up index
+        holds other than one vector per keyframe ([clip]'s; another model's: one per stored vector
+        of it)), a cheap check: two counts, no scan of ids or vectors."""
         for _ in range(3):  # a commit between the two reads moves the counts: read again
             mirror.sync()
-            keyframes = mirror.vector_count()
+            expected = mirror.vector_count()  # [clip]: the keyframes
             if self.facts.refresh().get("generation") == mirror._synced:
                 break
         held = mirror.index.ntotal
         name = "the vector index" if mirror.model == PRIMARY_MODEL else f"the vector index of {mirror.model}"
-        if held > keyframes:
-            return f"{name} holds {held - keyframes} vectors of deleted keyframes: run `evr reindex`"
-        if held < keyframes and mirror.model == PRIMARY_MODEL:
+        if held > expected:
+            return expected, f"{name} holds {held - expected} vectors of deleted keyframes: run `evr reindex`"
+        if held < expected and mirror.model == PRIMARY_MODEL:
             with self.db.session() as s:  # a scan of the vectors' table, only when something is wrong
                 stored = s.scalar(select(func.count()).select_from(Embedding))
-            if stored < keyframes:  # damage no rebuild mends: their videos must be indexed again
-                return f"{keyframes - stored} keyframes have no stored vector"
-        if held < keyframes:
-            return f"{name} lacks {keyframes - held} vectors: run `evr reindex`"
-        return None
+            if stored < expected:  # damage no rebuild mends: their videos must be indexed again
+                return expected, f"{expected - stored} keyframes have no stored vector"
+        if held < expected:
+            return expected, f"{name} lacks {expected - held} vectors: run `evr reindex`"
+        return expected, None

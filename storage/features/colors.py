@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, delete, func, insert, literal, select
+from sqlalchemy import ForeignKey, Integer, String, delete, func, insert, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .. import regions
@@ -106,24 +106,20 @@ class ColorStorage(FeatureStorage):
         return [f"colours {', '.join(found)}"] if found else []
 
     def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
-        specs = [parse_spec(spec) for spec in f.get("color", ())]
-        if not specs:
-            return None
         grid = KeyframeColor.grid
-        parts = []
-        for color, place in specs:
-            letter = COLORS[color][0]
-            holds = func.instr(grid, letter) > 0 if place is None else _any(grid, cells_in(place), letter)
-            parts.append(holds)
-        seen = select(KeyframeColor.keyframe_id).where(*parts)
+        parts = [func.instr(grid, COLORS[color][0]) > 0 if place is None
+                 else or_(*(_cell_has(grid, cell, COLORS[color][0]) for cell in cells_in(place)))
+                 for color, place in _specs(f)]
+        if not parts:
+            return None
         if few:
             return [select(KeyframeColor.keyframe_id).where(KeyframeColor.keyframe_id == keyframe_id, *parts).exists()]
-        return [keyframe_id.in_(seen)]
+        return [keyframe_id.in_(select(KeyframeColor.keyframe_id).where(*parts))]
 
     def score(self, f: KeyframeFilter, keyframe_id):
         """Alone, the query's score of a keyframe: the mean over the specs of the share of the
         place's cells that show the colour (1: every cell of every place)."""
-        specs = [parse_spec(spec) for spec in f.get("color", ())]
+        specs = _specs(f)
         if not specs:
             return None
         grid = KeyframeColor.grid
@@ -143,17 +139,15 @@ class ColorStorage(FeatureStorage):
 
     def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
         """A colour anywhere is a Milvus expression; a colour in a place is SQL's (the grid)."""
-        specs = [parse_spec(spec) for spec in f.get("color", ())]
+        specs = _specs(f)
         anywhere = sorted({color for color, place in specs if place is None})
         parts = [f'array_contains(colors, "{color}")' for color in anywhere]
         return parts, any(place is not None for _, place in specs)
 
 
-def _any(grid, cells: list[int], letter: str):
-    condition = literal(False)
-    for cell in cells:
-        condition = condition | _cell_has(grid, cell, letter)
-    return condition
+def _specs(f: KeyframeFilter) -> list[tuple[str, tuple[float, float, float, float] | None]]:
+    """The filter's colour specs, parsed."""
+    return [parse_spec(spec) for spec in f.get("color", ())]
 
 
 def dominant(grid: str, most: int = 3) -> list[str]:

@@ -102,6 +102,11 @@ def parse_spec(spec: str) -> ObjectSpec:
     return ObjectSpec(found["label"].strip().lower(), count, place)
 
 
+def _specs(f: KeyframeFilter) -> list[ObjectSpec]:
+    """The filter's object specs, parsed."""
+    return [parse_spec(spec) for spec in f.get("object", ())]
+
+
 def _matches(spec: ObjectSpec):
     """SQL: an object row of the spec's label, centred in its place."""
     parts = [ObjectRow.label == spec.label]
@@ -155,7 +160,7 @@ class ObjectStorage(FeatureStorage):
         return ["objects " + ", ".join(f"{label} x{n}" if n > 1 else label for label, n in list(found.items())[:5])]
 
     def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
-        specs = [parse_spec(spec) for spec in f.get("object", ())]
+        specs = _specs(f)
         parts = []
         for spec in specs:
             having = select(ObjectRow.keyframe_id).where(*_matches(spec))
@@ -170,7 +175,7 @@ class ObjectStorage(FeatureStorage):
 
     def score(self, f: KeyframeFilter, keyframe_id):
         """Alone, the summed detection scores of the objects that match any spec."""
-        specs = [parse_spec(spec) for spec in f.get("object", ())]
+        specs = _specs(f)
         if not specs:
             return None
         matching = or_(*[and_(*_matches(spec)) for spec in specs])
@@ -188,6 +193,6 @@ class ObjectStorage(FeatureStorage):
 
     def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
         """A label that must be there is a Milvus expression; counts and places are SQL's."""
-        specs = [parse_spec(spec) for spec in f.get("object", ())]
+        specs = _specs(f)
         parts = [f"array_contains(objects, {json.dumps(spec.label)})" for spec in specs]
         return parts, any(spec.count > 1 or spec.place is not None for spec in specs)
