@@ -44,8 +44,19 @@ class ShotSpan:
 @dataclass
 class _Waiting:
     frame: Frame
-    thumb: np.ndarray
+    small: np.ndarray  # the frame as the shot detector saw it
     starts_shot: bool = False
+    _thumb: np.ndarray | None = None
+
+    @property
+    def thumb(self) -> np.ndarray:
+        """The grey thumbnail of the change test, made only for the frames the test compares
+        (candidates and kept frames, a few percent of all): on every frame it cost as much as
+        the shot detector."""
+        if self._thumb is None:
+            grey = cv2.cvtColor(self.small, cv2.COLOR_RGB2GRAY)
+            self._thumb = cv2.resize(grey, _THUMB, interpolation=cv2.INTER_AREA)
+        return self._thumb
 
 
 class KeyframeSelector:
@@ -64,8 +75,7 @@ class KeyframeSelector:
 
     def feed(self, frame: Frame) -> list[Frame]:
         small = detection_frame(frame.rgb, self._shot_settings.detect_width)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        entry = _Waiting(frame, cv2.resize(grey, _THUMB, interpolation=cv2.INTER_AREA))
+        entry = _Waiting(frame, small)
         self._times.append(frame.timestamp)
         if not self._shot_starts:
             self._shot_starts.append(frame.idx)

@@ -11,7 +11,7 @@ import pytest
 from indexer.decoders import BACKENDS, Frame, open_video
 from indexer.keyframes import KeyframeSelector, changed_fraction
 from indexer.settings import KeyframeSettings, ShotSettings
-from indexer.shots import detection_frame
+from indexer.shots import ShotDetector, detection_frame
 
 from .conftest import evr
 
@@ -157,12 +157,53 @@ def test_fades_through_black_are_shot_boundaries(videos):
 
 @pytest.mark.parametrize("shape", [(720, 1280, 3), (240, 320, 3), (432, 768, 3), (1080, 1920, 3)])
 def test_detection_frame_is_the_frame_scenedetect_would_see(shape):
-    """Shrunk before its channels are swapped (cheaper), the detection frame is still exactly
-    what PySceneDetect's SceneManager makes: BGR first, then shrunk by an integer factor."""
+    """Shrunk without swapping its channels (the detectors here read RGB), the detection frame
+    is still exactly what PySceneDetect's SceneManager makes, but for the channel order: BGR
+    first, then shrunk by an integer factor."""
     rgb = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
     h, w = shape[:2]
     factor = max(1, w // 256)
     expected = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     if factor > 1:
         expected = cv2.resize(expected, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_LINEAR)
-    assert np.array_equal(detection_frame(rgb, 256), expected)
+    assert np.array_equal(cv2.cvtColor(detection_frame(rgb, 256), cv2.COLOR_RGB2BGR), expected)
+
+
+@pytest.mark.parametrize("clip", ["scene_cuts/fades.mp4", "scene_cuts/goldeneye-vfr-drop3.mp4",
+                                  "scene_cuts/testvideo.mp4", "msrvtt/video7012.mp4"])
+def test_shot_detection_measures_frames_exactly_as_pyscenedetect_does(videos, clip):
+    """The cheaper measurements (indexer/shots.py) give PySceneDetect's own frame scores and
+    frame averages bit for bit, and so the same cuts and fades, on real videos with cuts, fades,
+    a dropped-frame VFR clip and a 320x240 clip. The library is run as its SceneManager runs it,
+    on BGR frames."""
+    from scenedetect.detectors import AdaptiveDetector, ThresholdDetector
+
+    settings = ShotSettings()
+    src = open_video(str(videos / clip), ["pyav"], 720)
+    ours = ShotDetector(settings, src.info.fps)
+    min_len = ours._min_len
+    cuts = AdaptiveDetector(adaptive_threshold=settings.adaptive_threshold, min_scene_len=min_len,
+                            min_content_val=settings.min_content_val)
+    fades = ThresholdDetector(threshold=settings.fade_threshold, min_scene_len=min_len, fade_bias=0.0,
+                              add_final_scene=False)
+    found_ours, found_theirs, frames = [], [], 0
+    for frame in src.frames():
+        small = detection_frame(frame.rgb, settings.detect_width)
+        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        found_ours += ours.feed(frame.idx, small)
+        theirs = cuts.process_frame(frame.idx, bgr) + fades.process_frame(frame.idx, bgr)
+        found_theirs += sorted(theirs)
+        assert ours._cuts._frame_score == cuts._frame_score, (clip, frame.idx)  # exactly, not nearly
+        assert ours._average.average == np.mean(bgr), (clip, frame.idx)
+        frames += 1
+    src.close()
+    assert frames > 100
+    # Ours drops boundaries closer than min_len to the last one: the library's lists, filtered alike.
+    kept, last = [], 0
+    for start in found_theirs:
+        if start - last >= min_len:
+            kept.append(start)
+            last = start
+    assert found_ours == kept
+    if clip == "scene_cuts/fades.mp4":
+        assert len(kept) == 2
