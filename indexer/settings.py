@@ -123,7 +123,8 @@ class RunSettings:
     max_attempts: int = rule(between(1, 100), default=3)  # a video whose worker dies this often fails
     # Processes that decode videos and choose their keyframes side by side, feeding one batched
     # model stage in the writer's process (indexer/runners/streaming.py). 0: one per core;
-    # 1: decoding in a thread beside the models, one video at a time. Not used on Ray.
+    # 1: decoding in a thread beside the models, one video at a time. On Ray, each worker runs
+    # that pipeline with this many (0: one per CPU it asks for, cpus_per_worker).
     decode_workers: int = rule(between(0, 1024), default=0)
 
     @property
@@ -132,6 +133,11 @@ class RunSettings:
         if self.decode_workers:
             return self.decode_workers
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+    @property
+    def decoders_per_ray_worker(self) -> int:
+        """decode_workers, with 0 read as the CPUs each Ray worker asks for."""
+        return self.decode_workers or max(1, int(self.cpus_per_worker))
 
     def __post_init__(self):
         # ".mp4" and "mp4" name the same files.

@@ -71,17 +71,33 @@ def _kill_first_busy_worker(killed: list, stop: threading.Event) -> None:
         ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
         for line in ps.splitlines():
             pid, _, title = line.strip().partition(" ")
-            if title.startswith("ray::VideoWorker.index_video"):
+            if title.startswith("ray::RunnerActor.next_result"):
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
                 return
         time.sleep(0.05)
 
 
-def _run_with_a_kill(paths, data_dir, settings):
+def _kill_a_worker_with_decode_workers(killed: list, stop: threading.Event) -> None:
+    """SIGKILL the first busy Ray worker seen with decode worker processes of its own (its
+    children that multiprocessing started): a worker running the streaming pipeline inside."""
+    while not stop.is_set() and not killed:
+        ps = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+        rows = [line.split(None, 2) for line in ps.splitlines() if len(line.split(None, 2)) == 3]
+        busy = {int(pid) for pid, _, title in rows if title.startswith("ray::RunnerActor.next_result")}
+        parents = {int(ppid) for _, ppid, title in rows if int(ppid) in busy and "multiprocessing" in title}
+        if parents:
+            pid = parents.pop()
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
+        time.sleep(0.05)
+
+
+def _run_with_a_kill(paths, data_dir, settings, kill=_kill_first_busy_worker):
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(target=_kill_first_busy_worker, args=(killed, stop))
+    killer = threading.Thread(target=kill, args=(killed, stop))
     killer.start()
     try:
         with Store(data_dir, writer=True) as store:
@@ -112,6 +128,20 @@ def test_a_video_whose_worker_dies_every_time_fails_and_the_rest_is_indexed(samp
     assert report.videos_indexed == len(SAMPLE) - 1
     with Store(tmp_path / "data") as store:  # recorded as failed, with nothing half-written
         assert store.health.stats()["consistent"] and store.health.stats()["videos_failed"] == 1
+
+
+def test_ray_workers_run_decode_workers_inside_and_a_killed_one_s_videos_are_indexed_again(
+        indexed, sample_dir, tmp_path, caplog):
+    """Each Ray worker runs the streaming pipeline: two decode worker processes of its own
+    feeding its models. Killing such a worker in the middle loses none of the videos it held,
+    and the index equals the one made in one process."""
+    settings = load_config(environ=None).index
+    settings = dataclasses.replace(settings, run=dataclasses.replace(settings.run, workers=2, decode_workers=2))
+    report, killed = _run_with_a_kill([sample_dir], tmp_path / "data", settings, _kill_a_worker_with_decode_workers)
+    assert killed, "no Ray worker was seen with decode workers of its own"
+    assert report.videos_indexed == len(SAMPLE) and not report.videos_failed
+    assert "indexing it again" in caplog.text
+    _assert_same_index(_contents(indexed), _contents(tmp_path / "data"))
 
 
 def test_analyses_come_back_from_the_workers(videos, tmp_path, monkeypatch):

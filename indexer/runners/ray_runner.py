@@ -1,22 +1,26 @@
 """The work on each video on Ray: a local cluster of N worker processes, or a cluster of machines.
 
-Each worker is a Ray actor holding one `VideoWorker` (models loaded once), with
+Each Ray worker is an actor that runs the same pipeline a single machine runs (`RunnerActor`):
+with `decode_workers` above 1 its own decode processes feed its batched model stage
+(indexer/runners/streaming.py), else one video at a time beside its models. It has
 `cpus_per_worker` CPUs and, where the cluster has GPUs, `gpus_per_worker` GPUs (Ray sets
 CUDA_VISIBLE_DEVICES, so device "auto" picks the worker's GPU). Results come back to the writer
 as each video finishes. A worker that dies (killed, out of memory, a crash in native code) is
-replaced by a new one and its video submitted again; a video whose worker dies
+replaced by a new one and each video it held submitted again; a video whose worker dies
 `max_attempts` times is recorded as failed, so one poisonous file cannot stop the run.
 """
 from __future__ import annotations
 
 import logging
 import socket
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..settings import IndexSettings
 from ..work import VideoResult, VideoWorker
 from .base import Runner
+from .local import local_runner
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +29,48 @@ class RayUnavailableError(Exception):
     """The Ray cluster cannot be reached or cannot hold a worker. The message says what to do."""
 
 
+class RunnerActor:
+    """One Ray worker: the models loaded once and a machine's pipeline (`local_runner`) around
+    them. Ray runs an actor's calls one at a time, in the order the writer made them, so a
+    `submit` waits while `next_result` does; the videos already in hand keep the decode workers
+    busy meanwhile."""
+
+    def __init__(self, settings: IndexSettings, decode_workers: int):
+        self.runner = local_runner(settings, VideoWorker(settings), decode_workers)
+
+    def start(self, videos: int) -> int:
+        """Start the pipeline (missing weights raise here); how many videos it takes at once."""
+        self.runner.start(videos)
+        return self.runner.slots
+
+    def submit(self, path: str, only: tuple[str, ...]) -> None:
+        self.runner.submit(path, only)
+
+    def next_result(self) -> VideoResult:
+        return self.runner.next_result()
+
+    def close(self) -> None:
+        self.runner.close()
+
+
 @dataclass
-class _Task:
-    actor: object
-    path: str
-    only: tuple[str, ...]
-    attempt: int
+class _Actor:
+    handle: object
+    slots: int
+    videos: dict = field(default_factory=dict)  # path -> (only, attempt): submitted, no result yet
+    pending: object = None  # the ObjectRef of its next_result call, while one is out
 
 
 class RayRunner(Runner):
     def __init__(self, settings: IndexSettings):
         self.settings = settings
         self.run = settings.run
+        self.decode_workers = self.run.decoders_per_ray_worker
         self._started_ray = False
         self._actor_class = None
-        self._idle: list = []
-        self._tasks: dict = {}  # ObjectRef -> _Task
+        self._actors: list[_Actor] = []
+        self._done: deque[VideoResult] = deque()  # results to hand out before waiting again
+        self._videos = 1
         self.slots = 0
 
     def start(self, videos: int) -> None:
@@ -68,54 +98,69 @@ class RayRunner(Runner):
         workers = min(videos, run.workers or _capacity(resources, run.cpus_per_worker, gpus))
         if workers < 1:
             raise RayUnavailableError(f"the Ray cluster has no room for a worker ({resources})")
-        self._actor_class = ray.remote(num_cpus=run.cpus_per_worker, num_gpus=gpus, max_restarts=0)(VideoWorker)
-        log.info("indexing on %d Ray workers (%s CPU%s each)", workers, run.cpus_per_worker,
-                 f", {gpus} GPU" if gpus else "")
-        actors = [self._actor_class.remote(self.settings) for _ in range(workers)]
-        _get(ray, [a.load.remote() for a in actors])  # missing weights raise here, once
-        self._idle = actors
-        self.slots = workers
+        self._actor_class = ray.remote(num_cpus=run.cpus_per_worker, num_gpus=gpus, max_restarts=0)(RunnerActor)
+        decoding = f", {self.decode_workers} decode workers" if self.decode_workers > 1 else ""
+        log.info("indexing on %d Ray workers (%s CPU%s each%s)", workers, run.cpus_per_worker,
+                 f", {gpus} GPU" if gpus else "", decoding)
+        # Each worker's pipeline sized for its share of the videos, as a machine's is for all.
+        self._videos = max(1, -(-videos // workers))
+        handles = [self._actor_class.remote(self.settings, self.decode_workers) for _ in range(workers)]
+        slots = _get(ray, [h.start.remote(self._videos) for h in handles])  # missing weights raise here, once
+        self._actors = [_Actor(h, n) for h, n in zip(handles, slots)]
+        self.slots = sum(slots)
 
     def submit(self, path: str, only: tuple[str, ...] = (), attempt: int = 1) -> None:
-        actor = self._idle.pop()
-        self._tasks[actor.index_video.remote(path, None, only)] = _Task(actor, path, only, attempt)
+        """To the worker with the most room (the writer never holds more than `slots` videos)."""
+        actor = max(self._actors, key=lambda a: a.slots - len(a.videos))
+        actor.videos[path] = (only, attempt)
+        actor.handle.submit.remote(path, only)
 
     def next_result(self, on_progress: Callable[[str], None] | None = None) -> VideoResult:
         import ray
         from ray.exceptions import RayActorError
 
-        while True:
-            done, _ = ray.wait(list(self._tasks), num_returns=1)
-            task = self._tasks.pop(done[0])
+        while not self._done:
+            for actor in self._actors:
+                if actor.videos and actor.pending is None:
+                    actor.pending = actor.handle.next_result.remote()
+            waiting = {a.pending: a for a in self._actors if a.pending is not None}
+            done, _ = ray.wait(list(waiting), num_returns=1)
+            actor = waiting[done[0]]
+            actor.pending = None
             try:
                 result = _get(ray, done[0])
             except RayActorError as exc:
-                self._replace(task.actor)
-                if task.attempt >= self.run.max_attempts:
-                    return VideoResult(task.path, "", only=task.only, error=(
-                        f"its worker died {task.attempt} times while indexing it (out of memory, or a "
-                        f"crash in a decoder): {str(exc).splitlines()[0]}"))
-                log.warning("the worker indexing %s died (%s); indexing it again", task.path,
-                            str(exc).splitlines()[0])
-                self.submit(task.path, task.only, task.attempt + 1)
+                self._lost(actor, str(exc).splitlines()[0])
                 continue
-            self._idle.append(task.actor)
-            return result
+            actor.videos.pop(result.path, None)
+            self._done.append(result)
+        return self._done.popleft()
 
-    def _replace(self, dead) -> None:
+    def _lost(self, dead: _Actor, why: str) -> None:
+        """A new worker for a dead one; each video it held is submitted again, or fails once its
+        workers died max_attempts times."""
         import ray
 
-        ray.kill(dead, no_restart=True)
-        actor = self._actor_class.remote(self.settings)
-        _get(ray, actor.load.remote())
-        self._idle.append(actor)
+        ray.kill(dead.handle, no_restart=True)
+        handle = self._actor_class.remote(self.settings, self.decode_workers)
+        slots = _get(ray, handle.start.remote(self._videos))
+        self._actors[self._actors.index(dead)] = _Actor(handle, slots)
+        self.slots += slots - dead.slots
+        for path, (only, attempt) in dead.videos.items():
+            if attempt >= self.run.max_attempts:
+                self._done.append(VideoResult(path, "", only=only, error=(
+                    f"its worker died {attempt} times while indexing it (out of memory, or a "
+                    f"crash in a decoder): {why}")))
+                continue
+            log.warning("the worker indexing %s died (%s); indexing it again", path, why)
+            self.submit(path, only, attempt + 1)
 
     def close(self) -> None:
         import ray
 
-        for actor in self._idle + [t.actor for t in self._tasks.values()]:
-            ray.kill(actor, no_restart=True)
-        self._idle, self._tasks = [], {}
+        for actor in self._actors:
+            ray.kill(actor.handle, no_restart=True)  # its decode workers die with it
+        self._actors, self._done = [], deque()
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
