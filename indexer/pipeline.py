@@ -149,6 +149,10 @@ class VideoFiles(Source):
         runner = self.indexer.runner or make_runner(self.indexer.settings, self.indexer.worker)
         with runner:
             runner.start(len(todo))  # loads the models: missing weights stop the run up front
+            if runner.slots > 1:
+                # Several at a time: the largest files first, so that the run ends on small ones
+                # (a long video started last keeps one worker busy while the others wait).
+                todo = sorted(todo, key=lambda v: v.stat.st_size, reverse=True)
             waiting = deque(todo)
             in_flight: dict[str, _Video] = {}
             while waiting or in_flight:

@@ -1,4 +1,5 @@
-"""Index progress as log lines where no bar is drawn (a demo's log file), and the demo's config."""
+"""Index progress as log lines where no bar is drawn (a demo's log file), the order videos are
+handed out in, and the demo's config."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,12 @@ import subprocess
 
 import pytest
 
+from indexer.pipeline import Indexer
 from indexer.run import ProgressLines
+from indexer.runners import Runner
+from indexer.work import VideoResult
+from storage import Store
+from ui.config import load_config
 
 from .conftest import REPO, TEST_ENV
 
@@ -22,6 +28,40 @@ def test_progress_lines_come_every_tenth_of_the_videos_and_at_the_end(caplog):
     said = [r.getMessage() for r in caplog.records if r.name == "evr.progress"]
     assert [int(m.split()[1]) for m in said] == [*range(2, 25, 2), 25]
     assert said[-1].startswith("indexed 25 of 25 videos (100%) in ") and said[-1].endswith("about 0 s left")
+
+
+class _HandOut(Runner):
+    """A runner that decodes nothing: it notes the order videos come in and fails each."""
+
+    def __init__(self, slots: int):
+        self.slots, self.order, self._held = slots, [], []
+
+    def start(self, videos: int) -> None:
+        pass
+
+    def submit(self, path: str, only: tuple[str, ...] = ()) -> None:
+        self.order.append(os.path.basename(path))
+        self._held.append(path)
+
+    def next_result(self, on_progress=None) -> VideoResult:
+        return VideoResult(self._held.pop(0), None, error="not decoded in this test")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("slots, order", [(1, ["a.mp4", "b.mp4", "c.mp4"]), (4, ["a.mp4", "c.mp4", "b.mp4"])])
+def test_videos_worked_on_side_by_side_are_handed_out_largest_first(tmp_path, slots, order):
+    """With several videos at a time the largest files start first, so the run does not end on
+    one long video while the other workers wait; one at a time keeps the folder's order."""
+    for name, size in (("a.mp4", 3000), ("b.mp4", 1000), ("c.mp4", 2000)):
+        (tmp_path / name).write_bytes(b"\0" * size)
+    runner = _HandOut(slots)
+    with Store(tmp_path / "data", writer=True) as store:
+        report = Indexer(store, load_config(environ=None).index, runner=runner).run([tmp_path], progress=False)
+    assert runner.order == order
+    assert len(report.videos_failed) == 3
 
 
 @pytest.mark.e2e
