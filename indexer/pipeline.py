@@ -148,11 +148,13 @@ class VideoFiles(Source):
         """Keeps every worker busy; yields each video as it is done."""
         runner = self.indexer.runner or make_runner(self.indexer.settings, self.indexer.worker)
         with runner:
-            runner.start(len(todo))  # loads the models: missing weights stop the run up front
-            if runner.slots > 1:
-                # Several at a time: the largest files first, so that the run ends on small ones
-                # (a long video started last keeps one worker busy while the others wait).
+            if runner.slots != 1:  # several at a time (Ray's number is known once started)
+                # The largest files first, so that the run ends on small ones (a long video
+                # started last keeps one worker busy while the others wait).
                 todo = sorted(todo, key=lambda v: v.stat.st_size, reverse=True)
+            # Loads the models (missing weights stop the run up front); the videos submitted
+            # first may be decoding meanwhile.
+            runner.start(len(todo), [str(v.path) for v in todo[:runner.slots] if not v.only])
             waiting = deque(todo)
             in_flight: dict[str, _Video] = {}
             while waiting or in_flight:

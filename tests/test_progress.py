@@ -36,7 +36,7 @@ class _HandOut(Runner):
     def __init__(self, slots: int):
         self.slots, self.order, self._held = slots, [], []
 
-    def start(self, videos: int) -> None:
+    def start(self, videos: int, first=()) -> None:
         pass
 
     def submit(self, path: str, only: tuple[str, ...] = ()) -> None:

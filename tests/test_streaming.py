@@ -10,11 +10,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from indexer.encoders import ModelUnavailableError
 from indexer.runners import StreamingRunner
 from indexer.work import VideoWorker
 from storage import Store
@@ -124,6 +126,45 @@ def test_the_video_of_a_worker_that_dies_is_decoded_again(folder, serial, videos
     keyframes, _, _ = index_rows(tmp_path)
     want = [k for k in index_rows(serial)[0] if k[0] in {Path(p).stem for p in paths}]
     assert keyframes == want
+
+
+def test_decoding_starts_while_the_models_load(folder, serial, tmp_path, monkeypatch):
+    """The videos submitted first are in the decode workers' hands before the models load: a
+    model load that waits for their first keyframes (it would wait forever otherwise) ends, and
+    the index is the serial one."""
+    monkeypatch.setenv("EVR_INDEX_DECODE_WORKERS", "2")
+    runners: list[StreamingRunner] = []
+    real_init, real_load = StreamingRunner.__init__, VideoWorker.load
+    monkeypatch.setattr(StreamingRunner, "__init__",
+                        lambda self, *a, **k: (runners.append(self), real_init(self, *a, **k))[1])
+    keyframes_before_load = []
+
+    def load(worker):
+        ready = wait([w.conn for w in runners[-1]._workers], timeout=120)
+        keyframes_before_load.append(bool(ready))
+        real_load(worker)
+
+    monkeypatch.setattr(VideoWorker, "load", load)
+    code, _ = evr("--data-dir", tmp_path, "index", folder, "--no-progress")
+    assert code == 0 and keyframes_before_load == [True]
+    assert_same_index(tmp_path, serial)
+
+
+def test_missing_weights_stop_a_parallel_run_before_anything_is_stored(folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EVR_INDEX_DECODE_WORKERS", "2")
+    workers: list[int] = []
+
+    def load(worker):
+        workers.extend(pid for pid in _children(os.getpid()) if b"spawn_main" in _cmdline(pid))
+        raise ModelUnavailableError("CLIP weights are not here (a test)")
+
+    monkeypatch.setattr(VideoWorker, "load", load)
+    code, _ = evr("--data-dir", tmp_path, "index", folder, "--no-progress")
+    assert code != 0 and "weights are not here" in capsys.readouterr().err
+    assert len(workers) == 2, "the decode workers had not started during the load"
+    assert not any(_alive(pid) for pid in workers), "decode workers outlived the failed load"
+    with sqlite3.connect(tmp_path / "evr.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM videos").fetchone() == (0,)
 
 
 def test_killing_the_run_kills_its_workers_and_the_next_run_completes(folder, serial, tmp_path):

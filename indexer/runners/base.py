@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..work import VideoResult
 
@@ -17,9 +17,10 @@ class Runner(ABC):
     slots: int = 1
 
     @abstractmethod
-    def start(self, videos: int) -> None:
+    def start(self, videos: int, first: Sequence[str] = ()) -> None:
         """Start the workers (no more than `videos`) and load their models: missing weights
-        raise here."""
+        raise here. `first`: the videos the writer submits next, in that order (at most
+        `slots`); a runner may begin decoding them while its models load."""
 
     @abstractmethod
     def submit(self, path: str, only: tuple[str, ...] = ()) -> None:

@@ -1,7 +1,7 @@
 """The work on each video in the writer's own process, one video at a time (the default)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..work import VideoResult, VideoWorker
 from .base import Runner
@@ -14,7 +14,7 @@ class InProcessRunner(Runner):
         self.worker = worker
         self._job: tuple[str, tuple[str, ...]] | None = None
 
-    def start(self, videos: int) -> None:
+    def start(self, videos: int, first: Sequence[str] = ()) -> None:
         self.worker.load()
 
     def submit(self, path: str, only: tuple[str, ...] = ()) -> None:

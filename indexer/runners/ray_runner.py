@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..settings import IndexSettings
@@ -73,7 +73,7 @@ class RayRunner(Runner):
         self._videos = 1
         self.slots = 0
 
-    def start(self, videos: int) -> None:
+    def start(self, videos: int, first: Sequence[str] = ()) -> None:
         import ray
 
         run = self.run
