@@ -24,4 +24,5 @@ def make_runner(settings: IndexSettings, worker: VideoWorker) -> Runner:
     return local_runner(settings, worker, run.decoders)
 
 
-__all__ = ["InProcessRunner", "RayRunner", "RayUnavailableError", "Runner", "StreamingRunner", "local_runner", "make_runner"]
+__all__ = ["InProcessRunner", "RayRunner", "RayUnavailableError", "Runner", "StreamingRunner", "local_runner",
+           "make_runner"]

@@ -49,9 +49,6 @@ class RunnerActor:
     def next_result(self) -> VideoResult:
         return self.runner.next_result()
 
-    def close(self) -> None:
-        self.runner.close()
-
 
 @dataclass
 class _Actor:
