@@ -4,6 +4,7 @@ worker that dies, and leave no worker behind when the run itself is killed."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -155,7 +156,7 @@ def test_missing_weights_stop_a_parallel_run_before_anything_is_stored(folder, t
     workers: list[int] = []
 
     def load(worker):
-        workers.extend(pid for pid in _children(os.getpid()) if b"spawn_main" in _cmdline(pid))
+        workers.extend(p.pid for p in multiprocessing.active_children())
         raise ModelUnavailableError("CLIP weights are not here (a test)")
 
     monkeypatch.setattr(VideoWorker, "load", load)
