@@ -62,7 +62,7 @@ class _HsvAdaptiveDetector(AdaptiveDetector):
 
 
 class _FrameAverage:
-    """ThresholdDetector reads a frame's average brightness from its stats manager when that
+    """ThresholdDetector reads a frame's average pixel value from its stats manager when that
     holds one (its documented use: a stats file read back); this holds the current frame's."""
 
     def __init__(self):
