@@ -11,9 +11,9 @@ decode would double the keyframe stage).
 Measuring for them: the keyframe stage runs on every decoded frame, and on a GPU machine it was
 the largest stage of an index run (issue 21). The library's frame score copies each HSV channel
 to int32 twice to sum the absolute differences, and the fade detector averages the frame through
-numpy's float64 path: about two thirds of the stage. OpenCV's L1 norm and sum give the same sums
-exactly (integers in doubles), so the scores and averages, and so every cut, are bit for bit the
-library's (tests/test_keyframes.py compares them with the library's own on real videos).
+numpy's float64 path: nearly three quarters of the stage. OpenCV's L1 norm and sum give the same
+sums exactly (integers in doubles), so the scores and averages, and so every cut, are bit for bit
+the library's (tests/test_keyframes.py compares them with the library's own on real videos).
 """
 from __future__ import annotations
 
