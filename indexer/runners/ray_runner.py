@@ -67,7 +67,7 @@ class RayRunner(Runner):
         self._actor_class = None
         self._actors: list[_Actor] = []
         self._done: deque[VideoResult] = deque()  # results to hand out before waiting again
-        self._videos = 1
+        self._videos_per_worker = 1
         self.slots = 0
 
     def start(self, videos: int, first: Sequence[str] = ()) -> None:
@@ -100,9 +100,10 @@ class RayRunner(Runner):
         log.info("indexing on %d Ray workers (%s CPU%s each%s)", workers, run.cpus_per_worker,
                  f", {gpus} GPU" if gpus else "", decoding)
         # Each worker's pipeline sized for its share of the videos, as a machine's is for all.
-        self._videos = max(1, -(-videos // workers))
+        self._videos_per_worker = max(1, -(-videos // workers))
         handles = [self._actor_class.remote(self.settings, self.decode_workers) for _ in range(workers)]
-        slots = _get(ray, [h.start.remote(self._videos) for h in handles])  # missing weights raise here, once
+        # Missing weights raise here, once.
+        slots = _get(ray, [h.start.remote(self._videos_per_worker) for h in handles])
         self._actors = [_Actor(h, n) for h, n in zip(handles, slots)]
         self.slots = sum(slots)
 
@@ -140,7 +141,7 @@ class RayRunner(Runner):
 
         ray.kill(dead.handle, no_restart=True)
         handle = self._actor_class.remote(self.settings, self.decode_workers)
-        slots = _get(ray, handle.start.remote(self._videos))
+        slots = _get(ray, handle.start.remote(self._videos_per_worker))
         self._actors[self._actors.index(dead)] = _Actor(handle, slots)
         self.slots += slots - dead.slots
         for path, (only, attempt) in dead.videos.items():

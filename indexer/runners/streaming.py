@@ -98,8 +98,9 @@ class StreamingRunner(Runner):
         except BaseException:
             self.close()
             raise
+        plan = self.worker.plan()  # a backend chosen at load may sign it
         for video in self._videos.values():
-            video.result.plan = self.worker.plan()  # a backend chosen at load may sign it
+            video.result.plan = plan
 
     def _spawn(self) -> None:
         ours, theirs = self._ctx.Pipe()
