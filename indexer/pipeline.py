@@ -144,6 +144,9 @@ class VideoFiles(Source):
         return tuple(name for name in self.indexer.worker.file_analyzers
                      if name in plan.analyzers and stored.analyzers.get(name) != plan.analyzers[name])
 
+    def size(self, video: _Video) -> int:
+        return max(1, video.stat.st_size)  # an empty file is work too (it fails)
+
     def work(self, store: Store, todo: list[_Video], note: Callable[[str], None]) -> Iterator[tuple[_Video, VideoResult]]:
         """Keeps every worker busy; yields each video as it is done."""
         runner = self.indexer.runner or make_runner(self.indexer.settings, self.indexer.worker)

@@ -108,6 +108,11 @@ class Source(ABC):
         [clip]'s); none: the vectors stay."""
         return {}
 
+    def size(self, task: Any) -> int | None:
+        """The task's share of the work, in bytes of its file, for the time left; None: unknown
+        (every task counts the same)."""
+        return None
+
     @abstractmethod
     def work(self, store: Store, todo: list, note: Callable[[str], None]) -> Iterator[tuple[Any, Any]]:
         """(task, result) for each task of `todo`, as each is done, in any order. Models load
@@ -151,17 +156,31 @@ def run(store: Store, settings: IndexSettings, source: Source, progress: bool | 
 
 
 def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | None, report: RunReport) -> None:
-    bar = tqdm(total=len(todo), unit="video", file=sys.stderr, disable=None if progress is None else not progress)
-    lines = ProgressLines(len(todo)) if bar.disable and progress is None else None  # no terminal for the bar
+    sizes = [source.size(task) for task in todo]
+    # The time left follows the bytes done where the tasks are files: videos are handed out
+    # largest first, so counting videos would overestimate it at the start.
+    by_size = None not in sizes
+    if by_size:
+        bar = tqdm(total=sum(sizes), unit="B", unit_scale=True, unit_divisor=1024, desc=f"0/{len(todo)} videos",
+                   file=sys.stderr, disable=None if progress is None else not progress)
+    else:
+        bar = tqdm(total=len(todo), unit="video", file=sys.stderr, disable=None if progress is None else not progress)
+    # No terminal for the bar: log lines instead.
+    lines = ProgressLines(len(todo), sum(sizes) if by_size else None) if bar.disable and progress is None else None
+    done = 0
     # closing: a commit that fails stops the work at once (its workers shut down), not when the
     # generator is collected.
     with bar, contextlib.closing(source.work(store, todo, lambda where: bar.set_postfix_str(where))) as results:
         for task, result in results:
             source.commit(store, task, result, report)
             report.videos_pending -= 1  # done with, whether it succeeded or failed
-            bar.update()
+            done += 1
+            size = source.size(task) if by_size else 1
+            if by_size:
+                bar.set_description_str(f"{done}/{len(todo)} videos", refresh=False)
+            bar.update(size)
             if lines is not None:
-                lines.update()
+                lines.update(size)
             t = time.perf_counter()
             for mirror in store.mirrors():
                 mirror.checkpoint()
@@ -173,24 +192,35 @@ progress_log = logging.getLogger("evr.progress")  # the edges show it at their d
 
 class ProgressLines:
     """The progress bar's news as log lines, where there is no terminal to draw the bar on (a
-    log file, a pipe): every tenth of the videos, or a minute, whichever comes first."""
+    log file, a pipe): every tenth of the videos, or a minute, whichever comes first. The time
+    left is estimated from the bytes done when `total_size` is given, else from the videos."""
 
-    def __init__(self, total: int, every_s: float = 60.0):
-        self.total, self.every_s = total, every_s
-        self.done = 0
+    def __init__(self, total: int, total_size: int | None = None, every_s: float = 60.0):
+        self.total, self.total_size, self.every_s = total, total_size, every_s
+        self.done = self.size_done = 0
         self.started = self.said = time.monotonic()
         self.step = max(1, total // 10)
 
-    def update(self) -> None:
+    def update(self, size: int = 1) -> None:
         self.done += 1
+        self.size_done += size
         now = time.monotonic()
         if self.done % self.step and now - self.said < self.every_s and self.done < self.total:
             return
         self.said = now
         spent = now - self.started
-        left = spent / self.done * (self.total - self.done)
-        progress_log.info("indexed %d of %d videos (%d%%) in %s; about %s left", self.done, self.total,
-                          100 * self.done // self.total, _minutes(spent), _minutes(left))
+        if self.total_size is None:
+            left = spent / self.done * (self.total - self.done)
+            share = f"{100 * self.done // self.total}%"
+        else:
+            left = spent / self.size_done * (self.total_size - self.size_done)
+            share = f"{_bytes(self.size_done)} of {_bytes(self.total_size)}, {100 * self.size_done // self.total_size}%"
+        progress_log.info("indexed %d of %d videos (%s) in %s; about %s left", self.done, self.total, share,
+                          _minutes(spent), _minutes(left))
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n < 2**30 else f"{n / 2**30:.1f} GB"
 
 
 def _minutes(seconds: float) -> str:

@@ -256,6 +256,40 @@ def test_torchvision_backend_builds_and_runs_with_random_weights(videos):
     assert np.isfinite([p.score for r in results for p in r.persons]).all()
 
 
+def test_torchvision_backend_keeps_the_persons_of_torchvisions_own_threshold(videos):
+    """Keypoint R-CNN drops boxes scoring min_score or less before its keypoint head runs
+    (box_score_thresh), not after it has run on every box over torchvision's 0.05: the persons
+    kept are the same. Both analyzers get the same random weights (one seed); min_score is set
+    between the scores they give, so that it keeps some boxes and drops others."""
+    cap = cv2.VideoCapture(str(videos / "msrvtt/video7010.mp4"))
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(2)]
+
+    def analyzer(min_score: float) -> PersonAnalyzer:
+        import torch
+
+        torch.manual_seed(0)
+        built = PersonAnalyzer(PersonSettings(backend="torchvision", weights="none", device="cpu",
+                                              min_score=min_score, detect_size=320))
+        built.backend.load()
+        assert built.backend._keypoints.roi_heads.score_thresh == min_score
+        return built
+
+    every = analyzer(0.05).analyze(frames)
+    scores = sorted({p.score for r in every for p in r.persons})
+    assert len(scores) >= 4
+    middle = len(scores) // 2
+    min_score = (scores[middle - 1] + scores[middle]) / 2
+    kept = analyzer(min_score).analyze(frames)
+    assert 0 < sum(len(k.persons) for k in kept) < sum(len(e.persons) for e in every)
+    for k, e in zip(kept, every):
+        over = [p for p in e.persons if p.score > min_score]
+        assert len(k.persons) == len(over)
+        np.testing.assert_allclose([p.score for p in k.persons], [p.score for p in over], atol=1e-5)
+        np.testing.assert_allclose([p.box for p in k.persons], [p.box for p in over], atol=1e-4)
+        np.testing.assert_allclose([p.keypoints for p in k.persons], [p.keypoints for p in over], atol=1e-4)
+        assert k.mask_area == e.mask_area
+
+
 def test_torchvision_backend_batches_give_the_frames_own_results(videos):
     """A batch of frames of two sizes gives each frame what it gets alone (Keypoint R-CNN pads a
     batch; DeepLabV3 stacks frames of one size)."""

@@ -30,6 +30,22 @@ def test_progress_lines_come_every_tenth_of_the_videos_and_at_the_end(caplog):
     assert said[-1].startswith("indexed 25 of 25 videos (100%) in ") and said[-1].endswith("about 0 s left")
 
 
+@pytest.mark.unit
+def test_progress_lines_estimate_the_time_left_from_the_bytes_done(caplog, monkeypatch):
+    """Videos are handed out largest first: after the largest, 700 of 1,000 MB, took 70 s, about
+    30 s are left (by videos done it would say 210 s)."""
+    clock = iter([0.0, 70.0, 80.0, 90.0, 100.0])
+    monkeypatch.setattr("indexer.run.time.monotonic", lambda: next(clock))
+    mb = 2**20
+    lines = ProgressLines(4, total_size=1000 * mb, every_s=3600)
+    with caplog.at_level(logging.INFO, logger="evr.progress"):
+        for size in (700, 100, 100, 100):
+            lines.update(size * mb)
+    said = [r.getMessage() for r in caplog.records if r.name == "evr.progress"]
+    assert said[0] == "indexed 1 of 4 videos (700.0 MB of 1000.0 MB, 70%) in 70 s; about 30 s left"
+    assert said[-1] == "indexed 4 of 4 videos (1000.0 MB of 1000.0 MB, 100%) in 1.7 min; about 0 s left"
+
+
 class _HandOut(Runner):
     """A runner that decodes nothing: it notes the order videos come in and fails each."""
 
@@ -84,3 +100,13 @@ def test_the_demo_leaves_a_config_that_points_the_cli_at_its_index(tmp_path, vid
                            capture_output=True, text=True, timeout=300)
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["videos"] == 1 and json.loads(stats.stdout)["keyframes"] >= 1
+
+
+@pytest.mark.unit
+def test_the_index_bar_counts_bytes_and_videos(tmp_path, capsys):
+    for name, size in (("a.mp4", 3000), ("b.mp4", 1000), ("c.mp4", 2000)):
+        (tmp_path / name).write_bytes(b"\0" * size)
+    with Store(tmp_path / "data", writer=True) as store:
+        Indexer(store, load_config(environ=None).index, runner=_HandOut(4)).run([tmp_path], progress=True)
+    bar = capsys.readouterr().err.split("\r")[-1]
+    assert bar.startswith("3/3 videos: 100%") and "5.86k/5.86k" in bar

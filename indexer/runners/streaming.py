@@ -83,6 +83,7 @@ class StreamingRunner(Runner):
         self._frames: deque = deque()  # (path, frame_idx, timestamp, rgb, jpeg) in arrival order
         self._done: deque[VideoResult] = deque()
         self._given_early: set[str] = set()  # given to workers in `start`, not submitted yet
+        self._encoded = 0  # keyframes through the models in this run: the progress bar shows it
 
     def start(self, videos: int, first: Sequence[str] = ()) -> None:
         """Decoding starts while the models load (ViT-L-14's took 10 s on a 2-core CPU): the
@@ -135,7 +136,7 @@ class StreamingRunner(Runner):
             if len(self._frames) >= size or (self._frames and message is None):
                 self._encode(size)
                 if on_progress:
-                    on_progress(f"{len(self._videos)} videos in work")
+                    on_progress(f"{self._encoded} keyframes")
         return self._done.popleft()
 
     def _take(self, block: bool) -> tuple[_Worker, tuple] | None:
@@ -180,6 +181,7 @@ class StreamingRunner(Runner):
         batch = [self._frames.popleft() for _ in range(min(size, len(self._frames)))]
         seconds: dict[str, float] = defaultdict(float)
         vectors, analyses = self.worker.encode([rgb for _, _, _, rgb, _ in batch], seconds)
+        self._encoded += len(batch)
         for i, ((path, idx, timestamp, _, jpeg), found) in enumerate(zip(batch, analyses)):
             video = self._videos[path]
             video.result.keyframes.append(NewKeyframe(frame_idx=idx, timestamp=timestamp, shot=0, jpeg=jpeg,

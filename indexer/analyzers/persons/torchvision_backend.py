@@ -63,8 +63,13 @@ class TorchvisionPersons:
         kp_weights, seg_weights = (None, None) if self.random_weights else _weights()
         try:
             # weights_backbone=None: with full weights it is unused, and random tests must not download.
+            # box_score_thresh: the model drops boxes scoring min_score or less before its keypoint
+            # head runs, instead of computing keypoints for every box over torchvision's 0.05 and
+            # dropping them after. The persons kept are the same: NMS only suppresses a box by a
+            # higher-scoring one, and the keypoint head works on each box alone.
             kp = keypointrcnn_resnet50_fpn(weights=kp_weights, weights_backbone=None, min_size=self.detect_size,
-                                           max_size=round(self.detect_size * 1333 / 800))
+                                           max_size=round(self.detect_size * 1333 / 800),
+                                           box_score_thresh=self.min_score)
             seg = deeplabv3_resnet50(weights=seg_weights, weights_backbone=None)
         except Exception as exc:
             raise ModelUnavailableError(
@@ -98,7 +103,7 @@ class TorchvisionPersons:
             masks = self._person_masks(tensors)
         out = []
         for im, det, mask in zip(images, detections, masks):
-            keep = (det["labels"] == 1) & (det["scores"] >= self.min_score)
+            keep = det["labels"] == 1  # the model has kept only scores over min_score
             boxes = det["boxes"][keep].float().cpu().numpy()
             scores = det["scores"][keep].float().cpu().numpy()
             kps = det["keypoints"][keep].float().cpu().numpy()
