@@ -159,14 +159,15 @@ def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | 
     sizes = [source.size(task) for task in todo]
     # The time left follows the bytes done where the tasks are files: videos are handed out
     # largest first, so counting videos would overestimate it at the start.
-    by_size = None not in sizes
-    if by_size:
-        bar = tqdm(total=sum(sizes), unit="B", unit_scale=True, unit_divisor=1024, desc=f"0/{len(todo)} videos",
-                   file=sys.stderr, disable=None if progress is None else not progress)
+    total_size = None if None in sizes else sum(sizes)
+    hidden = None if progress is None else not progress  # None: tqdm shows the bar only on a terminal
+    if total_size is None:
+        bar = tqdm(total=len(todo), unit="video", file=sys.stderr, disable=hidden)
     else:
-        bar = tqdm(total=len(todo), unit="video", file=sys.stderr, disable=None if progress is None else not progress)
+        bar = tqdm(total=total_size, unit="B", unit_scale=True, unit_divisor=1024, desc=f"0/{len(todo)} videos",
+                   file=sys.stderr, disable=hidden)
     # No terminal for the bar: log lines instead.
-    lines = ProgressLines(len(todo), sum(sizes) if by_size else None) if bar.disable and progress is None else None
+    lines = ProgressLines(len(todo), total_size) if bar.disable and progress is None else None
     done = 0
     # closing: a commit that fails stops the work at once (its workers shut down), not when the
     # generator is collected.
@@ -175,8 +176,8 @@ def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | 
             source.commit(store, task, result, report)
             report.videos_pending -= 1  # done with, whether it succeeded or failed
             done += 1
-            size = source.size(task) if by_size else 1
-            if by_size:
+            size = 1 if total_size is None else source.size(task)
+            if total_size is not None:
                 bar.set_description_str(f"{done}/{len(todo)} videos", refresh=False)
             bar.update(size)
             if lines is not None:
