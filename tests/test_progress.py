@@ -1,5 +1,5 @@
-"""Index progress as log lines where no bar is drawn (a demo's log file), the order videos are
-handed out in, and the demo's config."""
+"""Index progress (the bar, and log lines where no bar is drawn: a demo's log file), the order
+videos are handed out in, and the demo's config."""
 from __future__ import annotations
 
 import json
