@@ -28,6 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from storage import ModelInfo, Store
+from storage.database import size_text
 
 from .settings import IndexSettings
 from .thumbnails import restore_lost_thumbnails
@@ -215,13 +216,10 @@ class ProgressLines:
             share = f"{100 * self.done // self.total}%"
         else:
             left = spent / self.size_done * (self.total_size - self.size_done)
-            share = f"{_bytes(self.size_done)} of {_bytes(self.total_size)}, {100 * self.size_done // self.total_size}%"
+            share = (f"{size_text(self.size_done)} of {size_text(self.total_size)}, "
+                     f"{100 * self.size_done // self.total_size}%")
         progress_log.info("indexed %d of %d videos (%s) in %s; about %s left", self.done, self.total, share,
                           _minutes(spent), _minutes(left))
-
-
-def _bytes(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n < 2**30 else f"{n / 2**30:.1f} GB"
 
 
 def _minutes(seconds: float) -> str:
