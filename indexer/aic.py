@@ -12,7 +12,7 @@ files did not change since its import is skipped.
 from __future__ import annotations
 
 import csv
-import json
+import io
 import logging
 import math
 import os
@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from storage import PRIMARY_MODEL, ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
+from storage import strict_json
 from storage.features.objects import DetectedObject, ObjectsInFrame, common_label
 
 from .analyze import KeyframeAnalysis
+from .files import read_regular, why_unreadable
 from .run import RunReport, Source, run
 from .settings import IndexSettings
 from .thumbnails import image_thumbnail
@@ -58,12 +60,20 @@ class AicVideo:
         return [p for p in (self.map_csv, self.features, self.media_info, self.video_file) if p is not None]
 
     def fingerprint(self) -> tuple[int, int]:
-        """(total size, latest mtime) of its files and keyframe images: any change re-imports it."""
-        stats = [p.stat() for p in self.files()]
+        """(total size, latest mtime) of its files and keyframe images: any change re-imports it.
+        A link that loops or leads nowhere counts as itself: reading it says what is wrong."""
+        stats = [_stat(p) for p in self.files()]
         for folder in (self.keyframe_dir, self.objects_dir):
             if folder is not None:
-                stats += [e.stat() for e in os.scandir(folder) if e.is_file()]
+                stats += [_stat(e) for e in os.scandir(folder)]
         return sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)
+
+
+def _stat(path: Path | os.DirEntry) -> os.stat_result:
+    try:
+        return path.stat()
+    except OSError:
+        return path.stat(follow_symlinks=False)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,7 @@ def find_package(root: Path, video_extensions: list[str]) -> list[AicVideo]:
 def read_map(path: Path) -> list[_Row]:
     """The map CSV's rows sorted by n; AicFormatError names the line and the value at fault."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with io.StringIO(_read(path).decode("utf-8-sig"), newline="") as f:
             reader = csv.DictReader(f)
             columns = {c.strip().lower(): c for c in reader.fieldnames or []}
             missing = [c for c in ("n", "pts_time", "frame_idx") if c not in columns]
@@ -169,8 +179,8 @@ def _number(path: Path, line: int, record: dict, columns: dict[str, str], name: 
 def read_features(path: Path, rows: int, dim: int) -> np.ndarray:
     """The (rows, dim) features as L2-normalised float32."""
     try:
-        features = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        features = np.load(io.BytesIO(_read(path)), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
         raise AicFormatError(f"{path.name} is not a readable .npy array ({exc})") from None
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
         raise AicFormatError(f"{path.name} holds a {features.dtype} array of shape {features.shape}, "
@@ -187,15 +197,39 @@ def read_features(path: Path, rows: int, dim: int) -> np.ndarray:
     return features / norms
 
 
+def _read(path: Path) -> bytes:
+    """A package file's bytes; AicFormatError when it is not a regular file or cannot be read."""
+    try:
+        return read_regular(path)
+    except OSError as exc:
+        raise AicFormatError(f"cannot read {path.parent.name}/{path.name}: {why_unreadable(exc)}") from None
+
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The entries of a package folder by name; AicFormatError when it cannot be listed."""
+    try:
+        return sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise AicFormatError(f"cannot list {folder.name}: {why_unreadable(exc)}") from None
+
+
+def _keyframe_number(stem: str) -> int | None:
+    """The keyframe number a file is named by ("001" -> 1), None for another name. Only ASCII
+    digits: str.isdigit() also takes "²", which int() refuses."""
+    return int(stem) if stem.isascii() and stem.isdigit() else None
+
+
 def keyframe_images(folder: Path) -> dict[int, Path]:
-    """Keyframe number -> image file (001.jpg, 0001.jpg: any zero padding)."""
+    """Keyframe number -> image file (001.jpg, 0001.jpg: any zero padding). Other names are not
+    keyframes; what each image is, is checked when it is read (image_thumbnail)."""
     images: dict[int, Path] = {}
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+    for entry in _entries(folder):
         p = Path(entry.path)
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.stem.isdigit():
-            if int(p.stem) in images:
-                raise AicFormatError(f"{folder.name}: {images[int(p.stem)].name} and {p.name} are both keyframe {int(p.stem)}")
-            images[int(p.stem)] = p
+        n = _keyframe_number(p.stem)
+        if p.suffix.lower() in IMAGE_SUFFIXES and n is not None:
+            if n in images:
+                raise AicFormatError(f"{folder.name}: {images[n].name} and {p.name} are both keyframe {n}")
+            images[n] = p
     return images
 
 
@@ -205,29 +239,60 @@ def read_objects(folder: Path, min_score: float) -> dict[int, ObjectsInFrame]:
     ymin, xmin, ymax, xmax fractions), those scoring at least `min_score`, labels in evr's
     vocabulary (storage/features/objects.py); AicFormatError for a file that is not such JSON."""
     found: dict[int, ObjectsInFrame] = {}
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+    for entry in _entries(folder):
         p = Path(entry.path)
-        if p.suffix.lower() != ".json" or not p.stem.isdigit():
+        if p.suffix.lower() != ".json":
             continue
+        n = _keyframe_number(p.stem)
+        if n is None:
+            raise AicFormatError(f"{folder.name}/{p.name} is not named by a keyframe number (001.json)")
+        data = _read(p)  # its error names the file
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-            names, scores, boxes = (data[k] for k in ("detection_class_entities", "detection_scores", "detection_boxes"))
-            objects = []
-            for name, score, box in zip(names, scores, boxes):
-                ymin, xmin, ymax, xmax = (min(1.0, max(0.0, float(v))) for v in box)
-                if float(score) >= min_score:
-                    objects.append(DetectedObject(common_label(str(name)), round(float(score), 4),
-                                                  (round(xmin, 4), round(ymin, 4), round(xmax, 4), round(ymax, 4))))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise AicFormatError(f"{folder.name}/{p.name} is not an objects JSON ({type(exc).__name__}: {exc})") from None
-        found[int(p.stem)] = ObjectsInFrame(objects)
+            found[n] = ObjectsInFrame(_objects(strict_json.loads(data), min_score))
+        except (KeyError, TypeError, ValueError) as exc:  # AicFormatError and strict_json's JsonError too
+            why = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            raise AicFormatError(f"{folder.name}/{p.name} is not an objects JSON ({why})") from None
     return found
+
+
+def _objects(data, min_score: float) -> list[DetectedObject]:
+    """One objects file's detections scoring at least `min_score`; AicFormatError (or KeyError,
+    TypeError, ValueError) for anything but three lists of one length: names, scores from 0 to 1
+    and boxes of four finite numbers (TF-Hub's JSON writes the numbers as strings)."""
+    names, scores, boxes = (data[k] for k in ("detection_class_entities", "detection_scores", "detection_boxes"))
+    if not all(isinstance(v, list) for v in (names, scores, boxes)) or not len(names) == len(scores) == len(boxes):
+        raise AicFormatError("its names, scores and boxes are not three lists of one length")
+    objects = []
+    for name, score, box in zip(names, scores, boxes):
+        score = _finite(score, "a score")
+        if not isinstance(name, str) or not 0 <= score <= 1:
+            raise AicFormatError(f"the detection {str(name)[:40]!r} scores {score:g}: scores run from 0 to 1")
+        if not isinstance(box, list) or len(box) != 4:
+            raise AicFormatError(f"a box {str(box)[:60]} is not four numbers (ymin, xmin, ymax, xmax)")
+        ymin, xmin, ymax, xmax = (min(1.0, max(0.0, _finite(v, "a box coordinate"))) for v in box)
+        if score >= min_score:
+            objects.append(DetectedObject(common_label(name), round(score, 4),
+                                          (round(xmin, 4), round(ymin, 4), round(xmax, 4), round(ymax, 4))))
+    return objects
+
+
+def _finite(value, what: str) -> float:
+    """A JSON number, or a string holding one, as a finite float; AicFormatError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise AicFormatError(f"{what} {str(value)[:20]} is not a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise AicFormatError(f"{what} {value[:20]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise AicFormatError(f"{what} {str(value)[:20]} is not a finite number")
+    return number
 
 
 def read_media_info(path: Path) -> dict:
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        info = strict_json.loads(_read(path))
+    except strict_json.JsonError as exc:
         raise AicFormatError(f"{path.name} is not JSON ({exc})") from None
     if not isinstance(info, dict):
         raise AicFormatError(f"{path.name} holds a JSON {type(info).__name__}, not an object")
@@ -279,7 +344,12 @@ class AicPackage(Source):
                 report.videos_failed.append({"video_id": video.video_id, "path": str(where),
                                              "error": "no map-keyframes CSV for this video"})
                 continue
-            fingerprint = video.fingerprint()
+            try:
+                fingerprint = video.fingerprint()
+            except OSError as exc:  # a link that loops, a folder that cannot be listed
+                report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv),
+                                             "error": f"cannot read {exc.filename or 'its files'}: {why_unreadable(exc)}"})
+                continue
             state = store.catalog.video_state(str(video.map_csv))
             unchanged = state is not None and (state.size, state.mtime_ns) == fingerprint
             # An imported video whose vectors this import would give again (its analyses aside), or a

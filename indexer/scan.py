@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
+
+from .files import kind_of
 
 
 def find_videos(paths: Iterable[Path], extensions: Iterable[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -21,9 +24,15 @@ def find_videos(paths: Iterable[Path], extensions: Iterable[str]) -> tuple[list[
 
     def take(f: Path) -> None:
         try:
-            found[f.resolve(strict=True)] = None
+            real = f.resolve(strict=True)
+            mode = real.stat().st_mode
         except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, on Python < 3.13
             unreadable[f] = _why(f, exc)
+            return
+        if stat.S_ISREG(mode):
+            found[real] = None
+        else:  # a FIFO would block its decoder forever, a device never end
+            unreadable[f] = f"cannot read: {kind_of(mode)}, not a regular file"
 
     for p in paths:
         p = Path(p).expanduser()

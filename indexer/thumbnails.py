@@ -2,6 +2,7 @@
 again for indexed videos whose thumbnail folder was lost."""
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import numpy as np
 from storage import LostThumbnails, Store
 
 from .decoders import DecodeError, Frame, open_video
+from .files import read_regular, why_unreadable
 from .settings import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -35,11 +37,15 @@ def image_thumbnail(path: Path, width: int) -> tuple[bytes, tuple[int, int]]:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        data = read_regular(path)  # a FIFO or a folder is refused, never read
+    except OSError as exc:
+        raise ValueError(f"keyframe {path.name} cannot be read ({why_unreadable(exc)})") from None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
             size = im.size
             im.draft("RGB", (width, max(1, round(im.height * width / im.width))))
             rgb = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"keyframe {path.name} cannot be read as an image ({exc})") from None
     return encode_thumbnail(rgb, width), size
 
@@ -102,7 +108,7 @@ def read_rgb(path: str | None) -> np.ndarray:
     if path is None:
         raise ValueError("a keyframe has no source image (it was not imported)")
     try:  # read here, not by cv2.imread: a name that is not UTF-8 would crash OpenCV
-        data = Path(path).read_bytes()
+        data = read_regular(path)
     except OSError:
         data = b""
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None

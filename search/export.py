@@ -5,10 +5,15 @@ lines, best first. KIS: `video_id,frame_idx`; QA: `video_id,frame_idx,answer`, t
 every line; TRAKE: `video_id,frame1,frame2,...,frameN`, one frame per event. A video_id holding
 a comma or a quote would change the rows' fields, so such a file is refused (rename it); other ids are
 written as search/printable.py's `csv_cell` says (control characters and undecodable bytes escaped,
-an apostrophe before a formula). The JSON export keeps any id exactly.
+an apostrophe before a formula: an id is a file name, and a file named like a formula is an
+attack on whoever opens the CSV). The QA answer is the user's own words for the contest's grader:
+it is written exactly as typed (`-1` stays `-1`), quoted by CSV's rules (RFC 4180) where it holds
+a comma or a quote. The JSON export keeps any id exactly.
 """
 from __future__ import annotations
 
+import csv
+import io
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -33,9 +38,11 @@ def aic_qa_csv(hits: Sequence[Hit], answer: str, limit: int = AIC_MAX_LINES) -> 
     answer = " ".join(answer.split())
     if not answer:
         raise QueryError("a QA file needs an answer")
-    if any(c in answer for c in ',"'):
-        raise QueryError("a QA answer cannot hold a comma or a quote: the file's fields are split at commas")
-    return "".join(f"{_video_cell(h)},{h.frame_idx},{csv_cell(answer)}\n" for h in hits[: min(limit, AIC_MAX_LINES)])
+    if printable(answer) != answer:
+        raise QueryError(f"a QA answer cannot hold control characters or reordering marks: {printable(answer)}")
+    cell = io.StringIO()
+    csv.writer(cell, lineterminator="").writerow([answer])  # quoted only where it must be
+    return "".join(f"{_video_cell(h)},{h.frame_idx},{cell.getvalue()}\n" for h in hits[: min(limit, AIC_MAX_LINES)])
 
 
 def _video_cell(h: Hit) -> str:

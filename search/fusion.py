@@ -22,9 +22,13 @@ FUSIONS = ("rrf", "score")
 Ranked = list[tuple[int, float]]  # (keyframe id, score), best first
 
 
+MAX_WEIGHT = 1e6  # beyond any sensible lean on one model; sums of weights stay far from overflow
+
+
 def _weights(values: dict) -> str | None:
-    bad = {k: v for k, v in values.items() if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0}
-    return f"must map model names to weights of 0 or more, not {bad}" if bad else None
+    bad = {k: v for k, v in values.items()
+           if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= MAX_WEIGHT}  # NaN fails too
+    return f"must map model names to finite weights from 0 to {MAX_WEIGHT:g}, not {str(bad)[:80]}" if bad else None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ keeps those as surrogate escapes, PEP 383, which no UTF-8 output can carry).
   an apostrophe (OWASP's rule for CSV injection).
 - `json_text`: JSON that keeps every value exactly: a name's undecodable bytes become \\udcXX
   escapes, which Python's json reads back to the same string (os.fsencode then gives the bytes).
+  Strict JSON (RFC 8259): a NaN or an infinity is a ValueError here, never written; numbers are
+  checked finite where they enter (settings, imported files), so none should reach it.
 """
 from __future__ import annotations
 
@@ -48,5 +50,5 @@ def csv_cell(text: object) -> str:
 
 def json_text(value, indent: int | None = 2) -> str:
     """`value` as JSON text (UTF-8 characters as they are), any surrogate escaped as \\uXXXX."""
-    dumped = json.dumps(value, ensure_ascii=False, indent=indent)
+    dumped = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)  # NaN is not JSON
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)

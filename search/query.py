@@ -28,6 +28,10 @@ MAX_ID = 2**63 - 1  # SQLite's largest integer: ids and counts beyond it cannot 
 # decodes in well under a second into 75 MB.
 MAX_QUERY_PIXELS = 25_000_000
 MAX_EVENTS = 8  # events of one temporal query
+# Values one repeatable filter may have (--object, --color, --pose): each is a condition in the
+# SQL, and SQLite refuses an expression tree deeper than 1000; no real query needs more.
+MAX_FILTER_VALUES = 32
+MAX_VIDEOS = 10_000  # --video values (a list SQLite reads as one JSON parameter)
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,14 @@ def check_filter(f: KeyframeFilter) -> None:
         raise QueryError("time_from cannot be negative")
     if f.time_from is not None and f.time_to is not None and f.time_to < f.time_from:
         raise QueryError(f"time_to {f.time_to} is before time_from {f.time_from}")
+    _check_values("videos", f.videos, MAX_VIDEOS)
     for name, value in f.features:
         found = param(name)
         if found is None:
             raise QueryError(f"no feature filters by {name!r}")
         p = found[1]
+        if p.many:
+            _check_values(name, value, MAX_FILTER_VALUES)
         for v in value if p.many else (value,):
             if not isinstance(v, p.kind) and not (p.kind is float and isinstance(v, int)):
                 raise QueryError(f"{name} must be {'each ' if p.many else ''}a {p.kind.__name__}, not {v!r}")
@@ -135,6 +142,17 @@ def check_filter(f: KeyframeFilter) -> None:
         problem = feature.check_filter(f)
         if problem:
             raise QueryError(problem)
+
+
+def _check_values(name: str, values, most: int) -> None:
+    """A repeatable filter's values: each once, at most `most` of them."""
+    if len(values) > most:
+        raise QueryError(f"{name} is given {len(values)} times; at most {most} values")
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise QueryError(f"{name} {str(v)[:60]!r} is given twice")
+        seen.add(v)
 
 
 def check_keyframe_id(keyframe_id: int) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from .errors import DamagedIndexError, DataDirError, NoIndexError, StoreError
+from .errors import DamagedIndexError, DataDirError, NoIndexError, QueryTooLargeError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,9 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES
 # SQLite's primary result codes for the same (https://sqlite.org/rescode.html).
 _SQLITE_DISK_ERRORS = {13: "the database or disk is full", 8: "the database is read-only",
                        10: "disk I/O error", 14: "the database file cannot be opened"}
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_SQLITE_CORRUPT, _SQLITE_TOOBIG, _SQLITE_NOTADB = 11, 18, 26
+# What SQLite says of a statement too large to run (its code is the generic SQLITE_ERROR).
+_TOO_LARGE = ("Expression tree is too large", "too many SQL variables", "too many terms in compound SELECT")
 
 
 class Database:
@@ -137,12 +139,20 @@ class Database:
 
     def _damaged(self, context) -> Exception | None:
         """SQLAlchemy's error hook: a database file that is not one, or is corrupt, is one line
-        that says so, whatever statement met it."""
-        code = getattr(context.original_exception, "sqlite_errorcode", None)
+        that says so, whatever statement met it; a statement SQLite finds too large is one line
+        too (SQLAlchemy's own message carries the whole statement and its parameters, which
+        only the debug log may show)."""
+        original = context.original_exception
+        code = getattr(original, "sqlite_errorcode", None)
         if code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             return DamagedIndexError(
-                f"the index database {self.db_path} is damaged ({context.original_exception}): restore it from a "
+                f"the index database {self.db_path} is damaged ({original}): restore it from a "
                 "backup, or move the data folder away and index the videos again")
+        if (code is not None and code & 0xFF == _SQLITE_TOOBIG) or any(
+                words in str(original) for words in _TOO_LARGE):
+            log.debug("SQLite refused as too large: %s %s", context.statement, context.parameters)
+            return QueryTooLargeError(f"the index cannot answer a query this large ({original}): "
+                                      "ask with fewer conditions")
         return None
 
 

@@ -19,8 +19,17 @@ class UnknownVideoError(StoreError):
     """A video id the index does not hold (or not in the way asked for)."""
 
 
+class UnknownModelError(StoreError):
+    """A model name the index holds no vectors of (or not in the way asked for)."""
+
+
 class DamagedIndexError(StoreError):
     """The database file is not a database, or is corrupt: no command can read it."""
+
+
+class DamagedMetaError(DamagedIndexError):
+    """A fact of the index's meta table holds a value no reader can use (hand-edited, or
+    written by something else): the message names the key."""
 
 
 class DataDirError(StoreError):
@@ -30,3 +39,8 @@ class DataDirError(StoreError):
 
 class VectorServiceError(StoreError):
     """The vector database (Milvus) cannot be reached or does not hold this index's vectors."""
+
+
+class QueryTooLargeError(StoreError):
+    """SQLite refused a statement as too large (too deep, too many variables): the query asked
+    for too much at once. Said without the statement, which can be megabytes."""

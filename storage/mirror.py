@@ -46,7 +46,7 @@ class VectorMirror:
         self.model = model
         self.checkpoint_s = checkpoint_s
         self.backend = Backend(settings, db.data_dir, [f for fs in features.FEATURES.values() for f in fs.milvus_fields],
-                               recorded=lambda: json.loads(facts.get(self.fact("milvus_state")) or "{}"),
+                               recorded=lambda: facts.json_object(self.fact("milvus_state")),
                                record=lambda state: facts.set({self.fact("milvus_state"): json.dumps(state)}),
                                model=model)
         self._index: VectorIndex | None = None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .catalog import Catalog
 from .database import Database
-from .errors import DataDirError, StoreError
+from .errors import DataDirError, UnknownModelError
 from .filters import Filters
 from .fulltext import Words
 from .health import Health
@@ -110,7 +110,7 @@ class Store:
         """Delete another model's vectors and its vector index; returns how many vectors went.
         The index goes first: a kill after it leaves the vectors, and the index is built again."""
         if name == PRIMARY_MODEL or name not in self.facts.models():
-            raise StoreError(f"this index holds no vectors of a model named {name!r}" + (
+            raise UnknownModelError(f"this index holds no vectors of a model named {name!r}" + (
                 " besides [clip]'s, which the index is built on" if name == PRIMARY_MODEL else ""))
         mirror = self.mirror(name)
         mirror.discard()

@@ -23,6 +23,7 @@ from sqlalchemy import Text, delete, func, insert, select, update
 from . import features
 from .database import Database
 from .errors import StoreError
+from .meta import models_json, parse_models
 from .schema import Embedding, Keyframe, Meta, ModelVector, Shot, Video
 from .sqlutil import count_commit, ids_param, vector_blob
 from .types import NewKeyframe, NewShot, Plan, VideoInfo, VideoMedia
@@ -150,9 +151,9 @@ class Writes:
         commit; returns how many vectors went."""
         with self.db.transaction() as s:
             removed = s.execute(delete(ModelVector).where(ModelVector.model == model)).rowcount
-            others = json.loads(s.scalar(select(Meta.value).where(Meta.key == "models")) or "{}")
+            others = parse_models(s.scalar(select(Meta.value).where(Meta.key == "models")), str(self.db.data_dir))
             others.pop(model, None)
-            s.merge(Meta(key="models", value=json.dumps(others, sort_keys=True)))
+            s.merge(Meta(key="models", value=models_json(others)))
             s.execute(delete(Meta).where(Meta.key.in_(list(facts))))
         return removed
 

@@ -111,23 +111,47 @@ def sample_dir(videos, tmp_path_factory) -> Path:
     return d
 
 
+def _not_json(name: str):
+    raise AssertionError(f"evr wrote {name}, which is not JSON (RFC 8259)")
+
+
+def strict_json(text: str):
+    """JSON as a strict parser reads it: NaN, Infinity and -Infinity fail the test."""
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _parsed(out: str) -> object:
+    """What evr printed: strict JSON when it is JSON at all (a --json output), else the text."""
+    try:
+        return strict_json(out)
+    except json.JSONDecodeError:
+        return out
+
+
 def evr(*args: str, capsys=None) -> tuple[int, object]:
     """Run the CLI in this process; returns (exit code, parsed --json stdout or raw text)."""
     code = main([str(a) for a in args])
-    out = capsys.readouterr().out if capsys is not None else ""
-    try:
-        return code, json.loads(out)
-    except json.JSONDecodeError:
-        return code, out
+    return code, _parsed(capsys.readouterr().out if capsys is not None else "")
+
+
+def run(capsys, *args) -> tuple[int, object, str]:
+    """`evr ARGS` in this process: (exit code, stdout as JSON or text, stderr)."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, _parsed(out), err
 
 
 def evr_process(*args, timeout: float = 300, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real `evr` entry point in a child process (what a user runs)."""
+    """Run the real `evr` entry point in a child process (what a user runs). A --json command's
+    stdout must be strict JSON whatever its exit code: checked here for every such call."""
     env = {**os.environ, **TEST_ENV, **(env_extra or {})}
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "ui.cli", *map(str, args)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )
+    if "--json" in map(str, args) and result.stdout.strip():
+        strict_json(result.stdout)
+    return result
 
 
 @pytest.fixture(scope="session")

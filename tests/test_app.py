@@ -257,12 +257,14 @@ def test_missing_weights_turn_semantic_search_off_but_ocr_works(tmp_path, videos
 
 HOSTILE_NAME = "**star** [x](y), _u_"
 HOSTILE_TEXT = "![o](http://127.0.0.1:9/x.png) **bold** http://evil.example :red[x] $1$"
+HOSTILE_LABEL = "' or 1=1 --"  # an imported object's label: Streamlit's typography would make "--" a dash
 
 
 def planted_hostile_index(data: Path, text: str = HOSTILE_TEXT) -> None:
-    """One keyframe whose file name and on-screen text are Markdown an attacker chose."""
+    """One keyframe whose file name, on-screen text and object label an attacker chose."""
     from indexer.encoders import ClipEncoder
     from storage import NewKeyframe, NewShot, Store, TextBox, VideoInfo
+    from storage.features.objects import DetectedObject, ObjectsInFrame
     from ui.config import load_config
 
     model = ClipEncoder(load_config().index.clip).info
@@ -272,7 +274,9 @@ def planted_hostile_index(data: Path, text: str = HOSTILE_TEXT) -> None:
         store.bind_model(model)
         vid = store.writes.start_video(f"/nowhere/{HOSTILE_NAME}.mp4", 1, 1)
         store.writes.save_video(vid, VideoInfo("pyav", 2.0, 25.0, 50, 64, 36),
-                         [NewKeyframe(0, 0.0, 0, jpeg, vector, {"ocr": [TextBox(text, (0, 0, 1, 1), 0.9)]})],
+                         [NewKeyframe(0, 0.0, 0, jpeg, vector, {
+                             "ocr": [TextBox(text, (0, 0, 1, 1), 0.9)],
+                             "objects": ObjectsInFrame([DetectedObject(HOSTILE_LABEL, 0.9, (0, 0, 1, 1))])})],
                          shots=[NewShot(0, 0.0, 2.0)])
 
 

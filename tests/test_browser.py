@@ -119,6 +119,48 @@ def test_hostile_markdown_stays_text_and_nothing_is_fetched_from_outside(app_url
     assert requests == []  # the browser never asked the outside host for anything
 
 
+def test_markdown_typed_into_the_object_picker_and_labels_on_cards_stay_text(app_url, outside_host):
+    """A Markdown image typed as an object label shows as typed in the "Add" button, under the
+    picker and in the filter chip, and the browser asks nothing of any other host; an imported
+    label "' or 1=1 --" shows on the card as is, not with its "--" made an em dash."""
+    host, outside_requests = outside_host
+    label = f"![x](http://{host}/pwn.png)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url))
+        page.goto(app_url)
+        page.get_by_text("Objects (each must be there)").click()
+        picker = page.locator(".st-key-object_label input")
+        picker.click()
+        picker.fill(label)
+        picker.press("Enter")
+        add = page.locator(".st-key-object_add button")
+        page.wait_for_function("([text, joiner]) => document.querySelector('.st-key-object_add button')"
+                               ".innerText.replaceAll(joiner, '').trim() == text",
+                               arg=[f"Add {label.lower()}", WORD_JOINER], timeout=60_000)
+        add.click()
+        shown = "([text, joiner]) => document.body.innerText.replaceAll(joiner, '').split(text).length - 1"
+        # The caption under the picker and the chip ("Objects ...: LABEL (remove)") as well as the button.
+        page.wait_for_function(f"{shown} >= 3", arg=[label.lower(), WORD_JOINER], timeout=60_000)
+        expect(page.locator(".st-key-chip_object button")).to_contain_text("(remove)")
+        # The card of the planted keyframe: its object's label as typed.
+        page.locator(".st-key-chip_object button").click()
+        box = page.get_by_role("textbox", name="On-screen text (all words; accents optional)")
+        box.fill("bold")
+        box.press("Enter")
+        page.get_by_text("#1", exact=False).first.wait_for(timeout=120_000)
+        page.wait_for_function("([text, joiner]) => document.body.innerText.replaceAll(joiner, '').includes(text)",
+                               arg=["objects ' or 1=1 --", WORD_JOINER], timeout=60_000)
+        assert "\u2014" not in page.inner_text("body")  # no em dash made of the label's "--"
+        page.wait_for_load_state("networkidle")
+        browser.close()
+    assert all(url.startswith(app_url) or url.startswith(("data:", "blob:")) for url in asked), \
+        [url for url in asked if not url.startswith(app_url)]
+    assert outside_requests == []
+
+
 def test_dres_login_works_when_the_password_field_is_left_with_tab(app_url):
     """Typing the password and pressing Tab, then clicking "Log in" (3 of 3 tries failed with
     "DRES needs a user name and a password" while each field reran the page as it was left)."""

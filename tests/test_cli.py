@@ -294,7 +294,10 @@ def test_export_aic_csv(indexed, tmp_path, capsys):
                      capsys=capsys)
     assert code == 0 and text == "".join(f"{h['video_id']},{h['frame_idx']},42\n" for h in hits[:3])
     assert main_code(["--data-dir", str(indexed), "search", "a dog", "--export", "qa"]) == 2  # no answer
-    assert main_code(["--data-dir", str(indexed), "search", "a dog", "--export", "qa", "--answer", "a,b"]) == 2
+    assert main_code(["--data-dir", str(indexed), "search", "a dog", "--export", "qa", "--answer", "a\x1bb"]) == 2
+    code, text = evr("--data-dir", indexed, "search", "a dog running", "--k", "1", "--export", "qa", "--answer", "a,b",
+                     capsys=capsys)  # quoted as CSV quotes a field holding a comma
+    assert code == 0 and text == f'{hits[0]["video_id"]},{hits[0]["frame_idx"]},"a,b"\n'
     code, data = evr("--data-dir", indexed, "search", "a dog", "--k", "2", "--export", "json", capsys=capsys)
     assert code == 0 and [h["rank"] for h in data] == [1, 2]
     assert main_code(["--data-dir", str(indexed), "search", "x", "--out", str(out)]) == 2

@@ -16,9 +16,8 @@ import pytest
 from storage import Store
 
 from .aic_package import MODEL, add_video, encoder
-from .conftest import evr
+from .conftest import evr, run
 from .dres_server import FakeDres, Task, serve
-from .test_faults import run
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,8 @@ from indexer.encoders.clip import ClipEncoder
 from search import QueryError, read_image
 from search.query import MAX_QUERY_PIXELS
 from storage import Store
-from ui.cli import main
 
-from .conftest import REPO, TEST_ENV, evr, evr_process
+from .conftest import REPO, TEST_ENV, evr, evr_process, run
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +35,6 @@ def three_clips(videos, tmp_path) -> Path:
     for name in CLIPS:
         (folder / f"{name}.mp4").symlink_to(videos / f"msrvtt/{name}.mp4")
     return folder
-
-
-def run(capsys, *args) -> tuple[int, object, str]:
-    """`evr ARGS` in this process: (exit code, stdout as JSON or text, stderr)."""
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except json.JSONDecodeError:
-        return code, out, err
 
 
 def thumb_dirs(data: Path) -> list[str]:

@@ -23,20 +23,10 @@ from search.hits import Hit
 from storage import Plan, KeyframeFilter, KeyframeRow, NewKeyframe, SpeechSegment, Store, TextBox, VideoInfo
 from ui.cli import main
 
-from .conftest import REPO, TEST_ENV, evr_process, ocr_search
+from .conftest import REPO, TEST_ENV, evr_process, ocr_search, run
 from .test_decoders import ffprobe_times
 
 pytestmark = pytest.mark.integration
-
-
-def run(capsys, *args) -> tuple[int, object, str]:
-    """`evr ARGS` in this process: (exit code, stdout as JSON or text, stderr)."""
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except json.JSONDecodeError:
-        return code, out, err
 
 
 # -- 0. true frame times ----------------------------------------------------------------------
@@ -201,7 +191,10 @@ def test_a_damaged_database_is_one_line_and_json_commands_print_json(indexed, tm
     for args in (["stats", "--json"], ["search", "--like", "1", "--json"], ["index", data, "--json"]):
         code, out, err = run(capsys, "--data-dir", data, *args)
         assert code == 1 and err.count("\n") == 1 and "is damaged" in err and "sqlalche" not in err, err
-        assert out["exit_code"] == 1 and "is damaged" in out["error"]
+        if args[0] == "stats":  # damage is what stats reports
+            assert out["consistent"] is False and "is damaged" in out["problems"][0]
+        else:
+            assert out["exit_code"] == 1 and "is damaged" in out["error"]
 
 
 def test_a_refused_second_index_run_still_prints_json(indexed, tmp_path, capsys):

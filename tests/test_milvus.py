@@ -10,8 +10,7 @@ import pytest
 from search import Query, SearchEngine
 from storage import KeyframeFilter, Store, VectorIndexSettings
 
-from .conftest import evr, evr_process, nearest, vector_of
-from .test_faults import run
+from .conftest import evr, evr_process, nearest, run, vector_of
 
 pytestmark = pytest.mark.e2e
 

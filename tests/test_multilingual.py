@@ -21,8 +21,7 @@ from search.multilingual.mclip import MClipEncoder
 from search.multilingual.sentence_transformer import SentenceTransformerEncoder
 from search.multilingual.translate import Translator
 
-from .conftest import TEST_ENV, evr, vector_of
-from .test_faults import run
+from .conftest import TEST_ENV, evr, run, vector_of
 
 pytestmark = pytest.mark.unit
 

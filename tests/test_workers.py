@@ -13,8 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from .conftest import SAMPLE, evr
-from .test_faults import run
+from .conftest import SAMPLE, evr, run
 from indexer.pipeline import Indexer
 from storage import Store
 from ui.config import load_config

@@ -172,8 +172,8 @@ def filter_chips() -> None:
     with st.container(horizontal=True):
         st.caption("Filters on:")
         for key, value in on:
-            shown = ", ".join(map(printable, value)) if isinstance(value, (list, tuple)) else printable(value)
-            st.button(f"{labels[key]}: {shown[:40]} (remove)", key=f"chip_{key}", on_click=_clear_filter,
+            shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            st.button(f"{labels[key]}: {plain(shown[:40])} (remove)", key=f"chip_{key}", on_click=_clear_filter,
                       args=(key,), type="tertiary")
         st.button("Clear filters", key="clear_filters_chips", on_click=_clear_filters)
 

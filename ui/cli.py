@@ -227,7 +227,8 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
     from indexer.encoders import ModelUnavailableError
     from indexer.runners import RayUnavailableError
     from search import QueryError
-    from storage import ModelMismatchError, NoIndexError, StoreError, UnknownVideoError
+    from storage import (ModelMismatchError, NoIndexError, QueryTooLargeError, StoreError, UnknownModelError,
+                         UnknownVideoError)
 
     from .dres import DresError, DuplicateSubmission
     from .voice import VoiceError
@@ -236,7 +237,7 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
         ((ConfigError,), EXIT_USAGE, "configuration: "),
         ((ModelUnavailableError,), EXIT_NO_MODEL, ""),
         ((QueryError, FileNotFoundError, ModelMismatchError, NoIndexError, UnknownVideoError, AicFormatError,
-          DuplicateSubmission), EXIT_USAGE, ""),
+          DuplicateSubmission, QueryTooLargeError, UnknownModelError), EXIT_USAGE, ""),
         ((StoreError, DresError, RayUnavailableError, VoiceError), EXIT_FAILED, ""),
     ]
     for kinds, code, prefix in table:
@@ -244,7 +245,11 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
             message = _as_flags(str(exc)) if isinstance(exc, QueryError) else str(exc)
             return prefix + message, code
     log.debug("unexpected error", exc_info=True)
-    return f"{type(exc).__name__}: {exc} (run with -vv for details)", EXIT_FAILED
+    # SQLAlchemy's message holds the whole statement and its parameters: the debug log has them.
+    said = getattr(exc, "orig", None) if type(exc).__module__.startswith("sqlalchemy") else None
+    shown = f"the index could not answer: {type(said).__name__}: {said}" if said is not None else \
+        f"{type(exc).__name__}: {exc}"
+    return f"{shown[:500]} (run with -vv for details)", EXIT_FAILED
 
 
 def _as_flags(message: str) -> str:

@@ -3,6 +3,7 @@ talks to the services (indexer's runs, SearchEngine, the DRES client), never to 
 parts; errors are raised for ui/cli.py's one table to word."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def cmd_search(args, config: AppConfig) -> int:
 
 def _log_to_dres(config: AppConfig, query, hits) -> None:
     """While logged in to DRES (and [dres] log is on), send it this search's logs, after the
-    results are out: at most [dres] timeout_s per request, a failure said once on stderr."""
+    results are out, waiting at most [dres] timeout_s in all; a failure said once on stderr."""
     from .dres import DresClient
     from .dres_log import QueryLogger
 
@@ -92,7 +93,7 @@ def _log_to_dres(config: AppConfig, query, hits) -> None:
     sys.stdout.flush()
     logger = QueryLogger(client)
     logger.log(query, hits)
-    logger.wait(3 * config.dres.timeout_s)  # the evaluations, then the two logs
+    logger.wait(config.dres.timeout_s)  # the evaluations and the two logs, together: no longer than one request
 
 
 def _print_hits(args, hits) -> int:
@@ -122,11 +123,27 @@ def _print_hits(args, hits) -> int:
 
 
 def _check_output_file(path: Path, flag: str) -> None:
-    """Refuse an output file that cannot be written before any work is done."""
+    """Refuse an output file that cannot be written before any work is done: a folder, a FIFO
+    (writing would wait for a reader forever), a device, a name the file system cannot hold."""
+    import errno
+    import stat
+
+    from indexer.files import kind_of
     from search import QueryError
 
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise QueryError(f"{flag}: the file name is too long for the file system "
+                             f"({len(os.fsencode(path.name))} bytes)") from None
+        raise QueryError(f"{flag} {path}: {exc.strerror or exc}") from None
+    if mode is not None and stat.S_ISDIR(mode):
         raise QueryError(f"{flag} {path} is a folder: name a file")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise QueryError(f"{flag} {path} is {kind_of(mode)}: name a regular file")
     if not path.parent.is_dir():
         raise QueryError(f"{flag} {path}: the folder {path.parent} does not exist")
 
@@ -201,7 +218,6 @@ def _print_analysis(report) -> None:
 
 def cmd_dres(args, config: AppConfig) -> int:
     import getpass
-    import os
 
     from search import QueryError
 
@@ -269,8 +285,6 @@ def cmd_summarize(args, config: AppConfig) -> int:
 
 
 def cmd_ui(args, config: AppConfig) -> int:
-    import os
-
     app = Path(__file__).with_name("app.py")
     env = dict(os.environ)
     # The app reads the same configuration: hand it the file and the data dir this command resolved.
@@ -299,9 +313,16 @@ def cmd_shots(args, config: AppConfig) -> int:
 
 
 def cmd_stats(args, config: AppConfig) -> int:
-    with config.open_engine() as engine:
-        stats = engine.stats()
-        errors = engine.video_errors()
+    from storage import DamagedIndexError
+
+    try:
+        with config.open_engine() as engine:
+            stats = engine.stats()
+            errors = engine.video_errors()
+    except DamagedIndexError as exc:  # damage is what stats reports: a --json reader gets the report
+        if args.json:
+            print_json({"consistent": False, "problems": [str(exc)], "data_dir": str(config.data_dir)})
+        return fail(str(exc), EXIT_FAILED)
     if args.json:
         print_json(stats)
     else:
@@ -324,8 +345,13 @@ def cmd_stats(args, config: AppConfig) -> int:
 def cmd_models(args, config: AppConfig) -> int:
     """The models configured and those the index holds vectors of; --drop deletes one's vectors."""
     from indexer.encoders.clip import weights_status
+    from search import QueryError
 
-    if args.drop:
+    from .doctor import mismatch
+
+    if args.drop is not None:
+        if not args.drop.strip():
+            raise QueryError("--drop needs the name of a model (`evr models` lists them)")
         config.open_store().close()  # an index must be there: a writer would create an empty one
         with config.open_store(writer=True) as store:
             removed = store.drop_model(args.drop)
@@ -347,7 +373,8 @@ def cmd_models(args, config: AppConfig) -> int:
                      "weights_present": present, "weights": weights,
                      "vectors": index["vectors"] if index else 0,
                      "keyframes_without": index["keyframes_without"] if index else None,
-                     "vector_index": index["vector_index"] if index else None})
+                     "vector_index": index["vector_index"] if index else None,
+                     "mismatch": mismatch(name, settings, index)})
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -358,6 +385,8 @@ def cmd_models(args, config: AppConfig) -> int:
         state = ("weights present" if r["weights_present"] else f"weights MISSING: {r['weights']}") if r["configured"] \
             else "not configured: searches skip it (`evr models --drop` deletes its vectors)"
         say(f"{r['name']:<10} {r['model']} / {r['pretrained']}  {where}; {state}")
+        if r["mismatch"]:
+            say(f"  MISMATCH: {r['mismatch']}")
     return EXIT_OK
 
 

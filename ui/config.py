@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import tomllib
@@ -30,7 +29,7 @@ from indexer.settings import (ClipSettings, DecodeSettings, IndexSettings, Keyfr
 from search.fusion import FusionSettings
 from search.multilingual import QuerySettings
 from search.summary import SummarySettings
-from storage import PRIMARY_MODEL, StorageSettings, VectorIndexSettings
+from storage import PRIMARY_MODEL, StorageSettings, VectorIndexSettings, strict_json
 from storage.rules import problem
 
 from .dres import DresSettings, without_credentials
@@ -132,8 +131,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     models = _models(file.pop("models", []), f"{source}: [[models]]")
     if environ.get("EVR_MODELS") is not None:  # JSON: [{"name": ..., "model": ..., "pretrained": ...}, ...]
         try:
-            listed = json.loads(environ["EVR_MODELS"] or "[]")
-        except json.JSONDecodeError as exc:
+            listed = strict_json.loads(environ["EVR_MODELS"] or "[]")
+        except strict_json.JsonError as exc:
             raise ConfigError(f"$EVR_MODELS must be a JSON list of models ({exc})") from None
         models = _models(listed, "$EVR_MODELS")
     for section, table in file.items():
@@ -162,7 +161,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
             if not key:
                 raise ConfigError(f"[{section}] {what}")
             origin = where.get((section, key), "the default")
-            raise ConfigError(f"{origin}: {section}.{key} {what}, got {_shown(getattr(built[section], key))!r}")
+            raise ConfigError(f"{origin}: {section}.{key} {what}, got {_shown(getattr(built[section], key))}")
     vectors = built["vectors"]
     if vectors.milvus_uri and "://" not in vectors.milvus_uri:  # a Milvus Lite file: relative like data_dir
         lite = (relative_to["vectors.milvus_uri"] / Path(vectors.milvus_uri).expanduser()).resolve()
@@ -190,7 +189,7 @@ def _models(entries: Any, where: str) -> tuple[ModelSettings, ...]:
         model = ModelSettings(**entry)
         wrong = problem(model)
         if wrong:
-            raise ConfigError(f"{where} #{i}: {wrong[0]} {wrong[1]}, got {_shown(getattr(model, wrong[0]))!r}")
+            raise ConfigError(f"{where} #{i}: {wrong[0]} {wrong[1]}, got {_shown(getattr(model, wrong[0]))}")
         models.append(model)
     names = [m.name for m in models]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -217,6 +216,8 @@ def _read_file(source: Path | None) -> dict:
         return tomllib.loads(source.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"config file {source} is not UTF-8 text (is it really a TOML file?)") from None
+    except RecursionError:  # tomllib reads nested arrays and tables by recursion
+        raise ConfigError(f"config file {source} holds a value nested too deeply") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {source}: {exc}") from exc
 
@@ -255,7 +256,7 @@ def _typed(known: dict[str, type], section: str, key: str, value: Any, where: st
     f = _field(known, section, key, where)
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     kind = type(default)
-    wrong = ConfigError(f"{where}: {section}.{key} must be a {kind.__name__} (like {default!r}), got {_shown(value)!r}")
+    wrong = ConfigError(f"{where}: {section}.{key} must be a {kind.__name__} (like {default!r}), got {_shown(value)}")
     try:
         if isinstance(value, str) and kind is not str:
             if kind is bool:
@@ -263,15 +264,18 @@ def _typed(known: dict[str, type], section: str, key: str, value: Any, where: st
                     raise wrong
                 value = value.lower() in ("1", "true", "yes", "on")
             elif kind is list:
-                value = json.loads(value) if value.strip().startswith("[") else [
+                value = strict_json.loads(value) if value.strip().startswith("[") else [
                     v.strip() for v in value.split(",") if v.strip()]
             elif kind is dict:  # a table, from the environment as JSON: {"clip": 1.0, "mclip": 2.0}
-                value = json.loads(value)
+                value = strict_json.loads(value)
             else:
                 value = kind(value)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-    except (TypeError, ValueError, json.JSONDecodeError):
+    except strict_json.JsonError as exc:
+        raise ConfigError(f"{where}: {section}.{key} must be a {kind.__name__} in JSON (like {default!r}): {exc}") \
+            from None
+    except (TypeError, ValueError):
         raise wrong from None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise wrong
@@ -284,6 +288,11 @@ def _typed(known: dict[str, type], section: str, key: str, value: Any, where: st
     return value
 
 
-def _shown(value: Any) -> Any:
-    """A value as an error message may quote it: an address's password is never shown."""
-    return without_credentials(value) if isinstance(value, str) and "://" in value else value
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: an address's password is never shown, and a long
+    value (a list nested thousands deep) is cut to its first 80 characters."""
+    try:
+        shown = repr(without_credentials(value) if isinstance(value, str) and "://" in value else value)
+    except RecursionError:
+        return "a value nested too deeply"
+    return shown if len(shown) <= 80 else shown[:80] + "..."

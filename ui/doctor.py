@@ -75,9 +75,22 @@ def _models(config: AppConfig, stored: dict) -> list[str]:
             continue
         present, weights = weights_status(settings)
         held = (f"{index['vectors']:,} vectors ({index['vector_index']})" if index else "no vectors in the index yet")
+        wrong = mismatch(name, settings, index)
         lines.append(f"{name}: {settings.model} / {settings.pretrained}, weights {'present' if present else 'MISSING'}"
-                     f" ({weights}); {held}")
+                     f" ({weights}); {held}" + (f"; MISMATCH: {wrong}" if wrong else ""))
     return lines
+
+
+def mismatch(name: str, settings, index: dict | None) -> str | None:
+    """What to say when the index holds vectors of another model under a configured name."""
+    if settings is None or index is None or not index["vectors"] or \
+            (settings.model, settings.pretrained) == (index["model"], index["pretrained"]):
+        return None
+    fix = ("set [clip] back, or index into another data folder" if name == "clip" else
+           f"set it back, give the new model another name, or `evr models --drop {name}`")
+    return (f"the config says {settings.model} / {settings.pretrained}, but the index holds {index['vectors']:,} "
+            f"vectors of {index['model']} / {index['pretrained']} under this name: searches and `evr index` refuse "
+            f"it until the two agree ({fix})")
 
 
 def _speech(config: AppConfig) -> list[str]:

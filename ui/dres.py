@@ -24,6 +24,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -156,6 +157,26 @@ def answer_for(task: str, chain: Sequence[Hit], answer: str | None = None,
     return trake_answer(chain)
 
 
+# What evr reads of each ApiClientEvaluationInfo (the client API requires these and more).
+EVALUATION_FIELDS = {"id": str, "name": str, "type": str, "status": str, "taskTemplates": list}
+
+
+def evaluation_list_problem(found) -> str | None:
+    """What keeps a DRES answer from being a list of ApiClientEvaluationInfo as evr reads it
+    (None: nothing)."""
+    if not isinstance(found, list):
+        return f"a JSON {type(found).__name__ if found is not None else 'answer that is not JSON'}, not a list"
+    for i, e in enumerate(found, start=1):
+        if not isinstance(e, dict):
+            return f"item {i} is a JSON {type(e).__name__ if e is not None else 'null'}, not an evaluation object"
+        for key, kind in EVALUATION_FIELDS.items():
+            if not isinstance(e.get(key), kind):
+                return f"evaluation {i} has no {key} ({'text' if kind is str else 'list'})"
+        if not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in e["taskTemplates"]):
+            return f"evaluation {i} has a task template without a name"
+    return None
+
+
 def submission(answer: dict) -> dict:
     return {"answerSets": [{"answers": [answer]}]}
 
@@ -253,10 +274,15 @@ class DresClient:
     # evaluations
 
     def evaluations(self) -> list[dict]:
+        """The evaluations this user sees (ApiClientEvaluationInfo), each checked for the fields
+        evr reads; DresError naming the first that is not one."""
         session = self._need_session()
         found = self._call("GET", session.url, "/api/v2/client/evaluation/list",
                            params={"session": session.session_id}, action="list evaluations")
-        return found if isinstance(found, list) else []
+        wrong = evaluation_list_problem(found)
+        if wrong:
+            raise DresError(f"DRES at {session.url} answered the list of evaluations with something else: {wrong}")
+        return found
 
     def choose_evaluation(self, evaluation: str | None) -> str:
         """The evaluation given, or the only active one."""
@@ -366,7 +392,8 @@ class DresClient:
         if 200 <= status < 300:
             return data
         if 300 <= status < 400:
-            raise DresError(f"DRES at {url} answered {status}, a redirect to {location or 'another address'}, "
+            where = without_session(location) if location else "another address"
+            raise DresError(f"DRES at {url} answered {status}, a redirect to {where}, "
                             f"to {action}: not followed (it would carry what was sent elsewhere); if the server "
                             "moved, log in again with its new address", status, judged=False)
         said = data.get("description") if isinstance(data, dict) else None
@@ -400,6 +427,12 @@ def check_url(url: str) -> str:
     if not parts.hostname:
         raise DresError(f"the DRES address {url!r} names no host")
     return url
+
+
+def without_session(url: str) -> str:
+    """An address with the value of any `session` parameter (a DRES session id: whoever holds it
+    submits as this user) shown as ***, and any user name and password too."""
+    return re.sub(r"(?i)([?&;]session=)[^&;#]*", r"\1***", without_credentials(url))
 
 
 def without_credentials(url: str) -> str:
@@ -481,6 +514,6 @@ def _entries(log) -> list[dict]:
 
 def _append(log, entry: dict) -> None:
     log.seek(0, os.SEEK_END)
-    log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    log.write(json.dumps(entry, ensure_ascii=False, allow_nan=False) + "\n")
     log.flush()
     os.fsync(log.fileno())

@@ -116,14 +116,12 @@ class QueryLogger:
                 evaluation = self._resolved = self._resolved or self.client.choose_evaluation(None)
                 self.client.send_log(evaluation, "query", events)
                 self.client.send_log(evaluation, "result", results)
-            except DresError as exc:
+            except Exception as exc:  # never let the logger's thread die: the next search logs again
                 if not self._failed:
                     self._failed = True
+                    said = exc if isinstance(exc, DresError) else f"{type(exc).__name__}: {exc}"
                     log.warning("the query log was not sent to DRES (%s); searches go on, and later failures "
-                                "are not said again", exc)
-                else:
-                    log.debug("query log not sent: %s", exc)
-            except Exception:  # never let the logger's thread die: the next search logs again
+                                "are not said again", said)
                 log.debug("query log not sent", exc_info=True)
             finally:
                 self._queue.task_done()

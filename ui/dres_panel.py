@@ -94,7 +94,7 @@ def submit_panel(config: AppConfig, opened: Hit, hit: Hit, shortcut: str) -> Non
         st.caption(plain(exc))
         return
     shown = answer.get("text") or f"{answer['mediaItemName']} {answer['start']}-{answer['end']} ms"
-    st.button(f"Submit {shown}", key="submit", shortcut=shortcut, on_click=_ask,
+    st.button(f"Submit {plain(shown)}", key="submit", shortcut=shortcut, on_click=_ask,
               args=((evaluation, answer, shown),))
     pending = state.get("pending_submit")
     if pending and pending[1] == answer:

@@ -12,6 +12,8 @@ import streamlit as st
 from storage.features.colors import COLORS
 from storage.regions import GRID_CELLS
 
+from .text import plain
+
 ANYWHERE = "anywhere"
 PLACES = (ANYWHERE, *GRID_CELLS, "top-half", "bottom-half", "left-half", "right-half")
 # COCO's labels (evr's detector): the picker offers them, and takes any other label typed in
@@ -54,9 +56,9 @@ def object_picker(where, param) -> tuple[str, ...] | None:
         place = c2.selectbox("Where", PLACES, key="object_place")
         spec = (label or "").strip().lower() + (f":{count}" if count > 1 else "") + (
             f"@{place}" if place != ANYWHERE else "")
-        st.button(f"Add {spec}", key="object_add", on_click=_add, args=(param.name, spec), disabled=not label)
+        st.button(f"Add {plain(spec)}", key="object_add", on_click=_add, args=(param.name, spec), disabled=not label)
         for s in _specs(param.name):
-            st.caption(s)
+            st.caption(plain(s))
     return tuple(_specs(param.name)) or None
 
 

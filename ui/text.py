@@ -4,9 +4,11 @@ Streamlit renders strings as Markdown: an on-screen text `![x](http://host/x.png
 every browser that shows the hit fetch an outside image, `**x**` would turn bold and a URL
 would become a link. `plain` escapes every ASCII punctuation mark (CommonMark lets any of them
 be backslash-escaped), which also disarms Streamlit's own `:color[...]`, `:emoji:` and `$math$`.
-Escapes do not stop GitHub-flavoured Markdown from linking bare URLs, `www.` names and e-mail
-addresses (it finds them in the text after escapes are undone: a browser test saw it), so an
-invisible WORD JOINER (U+2060) goes into each `://`, `www.` and before each `@`. Control
+Escapes do not stop what works on the text after escapes are undone: GitHub-flavoured Markdown
+links bare URLs, `www.` names and e-mail addresses (a browser test saw it), Streamlit's own
+typography turns a free-standing `--` into an em dash, `->` and `<-` into arrows, `>=`, `<=` and
+`~=` into signs, and `:streamlit:` into its logo. So an invisible WORD JOINER (U+2060) goes into
+each `://`, `www.`, before each `@`, after each `:`, and between two of `<->=~` in a row. Control
 characters and a file name's undecodable bytes are escaped first, as on every other output
 (search/printable.py).
 """
@@ -17,7 +19,7 @@ import re
 from search.printable import printable
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
-_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?i:(?<=www)(?=\.))|(?=@)")
+_AUTOLINK = re.compile(r"(?<=:)|(?i:(?<=www)(?=\.))|(?=@)|(?<=[<>=~-])(?=[<>=-])")
 WORD_JOINER = "\u2060"
 
 

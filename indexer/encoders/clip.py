@@ -5,6 +5,10 @@ Search uses the same object for text and image queries: one embedding space, one
 from __future__ import annotations
 
 import contextlib
+import difflib
+import functools
+import importlib.util
+import json
 import logging
 import os
 import threading
@@ -50,6 +54,36 @@ def _local_weights(pretrained: str) -> Path | None:
     return None
 
 
+@functools.cache
+def model_config(name: str) -> dict | None:
+    """open_clip's configuration of a model by name (embed_dim, vision_cfg, text_cfg), None for
+    a name it does not know. Read from the JSON files open_clip ships (its registry is built from
+    them), not through `import open_clip`, which imports torch: seconds that a search by a stored
+    keyframe, `evr stats` or `evr models` need not pay."""
+    if name.startswith(("hf-hub:", "local-dir:")):  # configs open_clip fetches or reads elsewhere
+        import open_clip
+
+        try:
+            return open_clip.get_model_config(name)
+        except Exception:  # not downloadable here, or no such folder
+            return None
+    spec = importlib.util.find_spec("open_clip")
+    folder = Path(spec.submodule_search_locations[0]) / "model_configs" if spec else None
+    if folder is None or os.sep in name or not (folder / f"{name}.json").is_file():
+        return None
+    config = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    return config if all(k in config for k in ("embed_dim", "vision_cfg", "text_cfg")) else None
+
+
+def unknown_model(name: str) -> str:
+    """What to say of a model name open_clip does not know: the names closest to it."""
+    spec = importlib.util.find_spec("open_clip")
+    names = [p.stem for p in (Path(spec.submodule_search_locations[0]) / "model_configs").glob("*.json")] \
+        if spec else []
+    close = difflib.get_close_matches(name, names, n=3) or ["ViT-B-32", "ViT-B-16", "ViT-L-14"]
+    return f"open_clip has no model {name!r} (did you mean {', '.join(close)}?)"
+
+
 class ClipEncoder:
     name = "clip"
 
@@ -80,23 +114,16 @@ class ClipEncoder:
     @property
     def info(self) -> ModelInfo:
         """The model's identity as stored in the index; known without loading the weights."""
-        import open_clip
-
-        config = open_clip.get_model_config(self.settings.model)
+        config = model_config(self.settings.model)
         if config is None:
-            raise ModelUnavailableError(
-                f"unknown CLIP model {self.settings.model!r}; "
-                f"open_clip knows e.g. ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14"
-            )
+            raise ModelUnavailableError(f"unknown CLIP model: {unknown_model(self.settings.model)}")
         return ModelInfo(self.settings.model, self.settings.pretrained, int(config["embed_dim"]))
 
     @property
     def image_size(self) -> int:
         """The side of the square the model sees (its input), known without loading the weights."""
-        import open_clip
-
         self.info  # validates the model name
-        size = open_clip.get_model_config(self.settings.model)["vision_cfg"]["image_size"]
+        size = model_config(self.settings.model)["vision_cfg"]["image_size"]
         return int(max(size) if isinstance(size, (list, tuple)) else size)
 
     @property
@@ -207,7 +234,10 @@ class ClipEncoder:
 
 
 def weights_status(settings: ClipSettings) -> tuple[bool, str]:
-    """(present, description) of the configured weights, without downloading anything."""
+    """(present, description) of the configured weights, without downloading anything; a model
+    open_clip does not know has none."""
+    if model_config(settings.model) is None:
+        return False, unknown_model(settings.model)
     pretrained = settings.pretrained
     if pretrained.lower() == RANDOM_WEIGHTS:
         return True, "random weights (clip.pretrained = \"none\"): rankings are not meaningful"
