@@ -371,3 +371,12 @@ def test_plain_breaks_streamlits_typography_so_the_text_shows_as_typed(text):
     assert unescaped == text
     for token in ("--", "->", "<-", ">=", "<=", "~=", ":streamlit:"):
         assert token not in shown.replace("\\", "")
+
+
+@pytest.mark.parametrize("args", [["index", "{long}.mp4"], ["search", "--image", "{long}.jpg"],
+                                  ["import", "aic", "{long}"], ["--data-dir", "{long}", "stats"],
+                                  ["summarize", "1", "--speak", "{long}.wav"]])
+def test_a_file_name_too_long_for_the_file_system_is_a_usage_error(indexed, tmp_path, capsys, args):
+    long = str(tmp_path / ("x" * 300))
+    code, _, err = run(capsys, "--data-dir", indexed, *[a.format(long=long) for a in args])
+    assert code == 2 and "too long for the file system" in err and err.count("\n") == 1

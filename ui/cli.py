@@ -8,7 +8,9 @@ failing disk (the rest stay pending) or a runtime error; 2 a usage, query or con
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -240,6 +242,9 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
           DuplicateSubmission, QueryTooLargeError, UnknownModelError), EXIT_USAGE, ""),
         ((StoreError, DresError, RayUnavailableError, VoiceError), EXIT_FAILED, ""),
     ]
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:  # a path the user gave
+        name = os.fsdecode(exc.filename or "")
+        return f"a file name is too long for the file system: {name[:60]}{'...' if len(name) > 60 else ''}", EXIT_USAGE
     for kinds, code, prefix in table:
         if isinstance(exc, kinds):
             message = _as_flags(str(exc)) if isinstance(exc, QueryError) else str(exc)
