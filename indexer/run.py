@@ -169,7 +169,8 @@ def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | 
                    file=sys.stderr, disable=hidden)
     # No terminal for the bar: log lines instead.
     lines = ProgressLines(len(todo), total_size) if bar.disable and progress is None else None
-    done = 0
+    done, started = 0, time.time()
+    store.facts.record_run(source.command, len(todo), 0, started)  # readers show how far the run is
     # closing: a commit that fails stops the work at once (its workers shut down), not when the
     # generator is collected.
     with bar, contextlib.closing(source.work(store, todo, lambda where: bar.set_postfix_str(where))) as results:
@@ -184,6 +185,7 @@ def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | 
             if lines is not None:
                 lines.update(size)
             t = time.perf_counter()
+            store.facts.record_run(source.command, len(todo), done, started)
             for mirror in store.mirrors():
                 mirror.checkpoint()
             report.stage_seconds["write"] += time.perf_counter() - t

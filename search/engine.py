@@ -26,6 +26,8 @@ Ranking rules (README.md, "Search rules"; search/ranking.py for the vector and w
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 # Information Retrieval", 9.1.1): judged-relevant frames pull the query hard, judged-irrelevant
 # ones push it gently (a disliked frame says less about what is wanted than a liked one).
 ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA = 1.0, 0.75, 0.15
+TEXTS_KEPT = 256  # encoded query texts kept (a vector each: a few kilobytes)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Overview:
     keyframes: int
     model: ModelInfo | None
     writer_active: bool  # an `evr index` run holds the data folder now
+    run: dict | None = None  # how far that run is: {"command", "total", "done", "started"}; None: no run under way
 
 
 class SearchEngine:
@@ -73,6 +77,8 @@ class SearchEngine:
         self.routers = {name: self.text if name == PRIMARY_MODEL else self.text.beside(encoder)
                         for name, encoder in self.encoders.items()}
         self._absent: set[str] = set()  # configured models without vectors in the index, said once
+        self._texts: OrderedDict = OrderedDict()  # (model, text, lang) -> its encoding, the last TEXTS_KEPT
+        self._encoded_lock = threading.Lock()  # the app's sessions share one engine
 
     # -- searching --------------------------------------------------------------------------------
 
@@ -148,7 +154,7 @@ class SearchEngine:
     def _text_vectors(self, text: str, lang: str | None, models: list[str]) -> tuple[dict[str, np.ndarray], tuple]:
         """Each model's vector of a text query, and (who read it, its language). A model that
         does not understand the query's language sits out when another one does (said once)."""
-        encoded = {name: self.routers[name].encode(text, lang, quiet=True) for name in models}
+        encoded = {name: self._encoded(name, text, lang) for name in models}
         understood = {name: e for name, e in encoded.items() if e.understood}
         if understood and len(understood) < len(encoded):
             for name in encoded.keys() - understood.keys():
@@ -160,6 +166,22 @@ class SearchEngine:
         first = next(iter(encoded.values()))
         return {name: e.vector for name, e in encoded.items()}, (", ".join(e.encoder for e in encoded.values()),
                                                                  first.language)
+
+    def _encoded(self, model: str, text: str, lang: str | None):
+        """A text as `model`'s router reads it, kept for the next queries of the same text: a like
+        or another page searches again with the same words, and encoding them costs a CLIP
+        forward pass (tens to hundreds of milliseconds on a CPU)."""
+        key = (model, text, lang)
+        with self._encoded_lock:
+            if key in self._texts:
+                self._texts.move_to_end(key)
+                return self._texts[key]
+        encoded = self.routers[model].encode(text, lang, quiet=True)
+        with self._encoded_lock:
+            self._texts[key] = encoded
+            while len(self._texts) > TEXTS_KEPT:
+                self._texts.popitem(last=False)
+        return encoded
 
     def _image_vectors(self, q: Query, models: list[str]) -> dict[str, np.ndarray]:
         """Each model's vector of an image or keyframe query; a keyframe that lacks a model's
@@ -353,10 +375,23 @@ class SearchEngine:
     def overview(self) -> Overview:
         """How much is indexed, with which model, and whether a run is under way."""
         videos, keyframes = self.store.catalog.counts()
-        return Overview(videos, keyframes, self.store.facts.model(), self.store.writer_active())
+        active = self.store.writer_active()
+        return Overview(videos, keyframes, self.store.facts.model(), active, self.store.facts.run() if active else None)
 
     def video_ids(self) -> list[str]:
         return self.store.catalog.video_ids()
+
+    def unanalyzed(self, q: Query) -> list[str]:
+        """The features the query filters or searches by that no video of the index was analyzed
+        for (an analyzer that was off or could not load when they were indexed): why such a
+        query finds nothing, which "no results" alone would not say."""
+        asked = {f.name for f in FEATURES.values() if any(q.filters.get(p.name) is not None for p in f.params)}
+        return [name for name in sorted(asked) if not self.store.catalog.analyzed_by(name)]
+
+    def version(self) -> str | None:
+        """The index's commit counter as now: it moves with every commit (a live `evr index`),
+        so results kept under it are the ones a new search would give."""
+        return self.store.facts.current().get("generation")
 
     def hits(self, keyframe_ids: list[int]) -> list[Hit]:
         """These keyframes as hits, in this order (a DRES answer, a summary); QueryError for an

@@ -52,6 +52,19 @@ class Query:
     per_video: int = 1
     models: tuple[str, ...] = ()  # the image-text models to search with, by name; () = every one
 
+    def key(self) -> str:
+        """What tells this query from any other, as text: its fields, an image by a digest of
+        its pixels (numpy's repr leaves most of them out)."""
+        import hashlib
+        from dataclasses import fields
+
+        def shown(value) -> str:
+            if isinstance(value, np.ndarray):
+                return f"image:{value.shape}:{hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()}"
+            return repr(value)
+
+        return ";".join(f"{f.name}={shown(getattr(self, f.name))}" for f in fields(self))
+
     @property
     def has_vector_query(self) -> bool:
         return self.text is not None or self.image is not None or self.like is not None or bool(self.more_like)

@@ -9,6 +9,8 @@ the mean of the window's vectors against each label's text vector).
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -100,6 +102,20 @@ class Summarizer:
         self.clip = clip
         self.settings = settings
         self._label_vectors: np.ndarray | None = None
+        self._warming = threading.Lock()  # the labels are encoded once, whoever asks first
+
+    @property
+    def ready(self) -> bool:
+        """Whether a summary comes at once: the labels' vectors are there (encoding them takes
+        CLIP about two seconds on a CPU, once)."""
+        return self._label_vectors is not None or not self.settings.labels or self.settings.top_tags <= 0
+
+    def warm(self) -> None:
+        """Encode the labels now (the app does it in the background after its first search)."""
+        try:
+            self._labels()
+        except ModelUnavailableError as exc:
+            log.debug("summary labels not encoded: %s", exc)
 
     def summarize(self, keyframe_id: int, language: str | None = None) -> Summary:
         language = language or self.settings.language
@@ -122,9 +138,7 @@ class Summarizer:
         if not labels or self.settings.top_tags <= 0:
             return []
         try:
-            if self._label_vectors is None:
-                self.store.facts.check_model(self.clip.info)
-                self._label_vectors = self.clip.encode_texts(labels)
+            label_vectors = self._labels()
         except ModelUnavailableError as exc:
             log.warning("no zero-shot tags in summaries: %s", exc)
             return []
@@ -133,8 +147,15 @@ class Summarizer:
             return []
         mean = vectors.mean(axis=0)
         mean /= np.linalg.norm(mean) or 1.0
-        order = np.argsort(-(self._label_vectors @ mean))[: self.settings.top_tags]
+        order = np.argsort(-(label_vectors @ mean))[: self.settings.top_tags]
         return [labels[i] for i in order]
+
+    def _labels(self) -> np.ndarray:
+        with self._warming:
+            if self._label_vectors is None:
+                self.store.facts.check_model(self.clip.info)
+                self._label_vectors = self.clip.encode_texts(self.settings.labels)
+            return self._label_vectors
 
     def _tag_names(self, tags: list[str], language: str) -> list[str]:
         if language != "vi":
@@ -143,9 +164,13 @@ class Summarizer:
         return [names.get(t, t) for t in tags]
 
 
-def clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}"
+def clock(seconds: float, digits: int = 0) -> str:
+    """m:ss (or m:ss.s with `digits`), cut, not rounded: a frame at 11.5 s is at 0:11, where a
+    player started at the whole second shows it, never at 0:12, before it happens."""
+    scale = 10**digits
+    cut = math.floor(seconds * scale + 1e-6) / scale  # 1e-6: a time stored as 11.4999999 is 11.5
+    m, s = divmod(cut, 60)
+    return f"{int(m)}:{s:0{3 + digits if digits else 2}.{digits}f}"
 
 
 def _render(language: str, hit: KeyframeRow, window: tuple[float, float], rows: list[KeyframeRow],

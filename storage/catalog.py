@@ -179,6 +179,12 @@ class Catalog:
         with self.db.session() as s:
             return sorted(set(s.scalars(select(Video.stem).where(Video.status == "indexed")).all()))
 
+    def analyzed_by(self, analyzer: str) -> int:
+        """How many indexed videos the analyzer of this name ran on (their plans name it)."""
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(Video).where(
+                Video.status == "indexed", func.json_extract(Video.plan, f"$.analyzers.{analyzer}").is_not(None))) or 0
+
     def video_errors(self) -> list[tuple[str, str, str]]:
         """(path, status, error) of the videos that failed ("failed") or were indexed in part
         ("indexed", the error says how far)."""

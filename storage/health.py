@@ -94,6 +94,8 @@ class Health:
             "pretrained": model.pretrained if model else None,
             "dim": model.dim if model else None,
             "models": models,
+            # A run under way (it holds the writer's lock): how far it is.
+            "run": self.facts.run() if self.db.writer_active() else None,
             "data_dir": str(self.db.data_dir),
         }
 

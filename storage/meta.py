@@ -82,7 +82,7 @@ class IndexFacts:
                           where)
         parse_models(facts.get("models"), where)
         for key, value in facts.items():
-            if key.startswith("milvus_state") and not isinstance(self._json(value, key), dict):
+            if (key.startswith("milvus_state") or key == "run") and not isinstance(self._json(value, key), dict):
                 raise damaged(key, value, "a JSON object", where)
 
     def _json(self, value: str, key: str) -> Any:
@@ -116,6 +116,19 @@ class IndexFacts:
                 s.merge(Meta(key=key, value=value))
         if self._facts is not None:
             self._facts.update(values)
+
+    # -- the run under way ------------------------------------------------------------------------
+
+    def record_run(self, command: str, total: int, done: int, started: float) -> None:
+        """How far the writer's run is: `total` videos to do, `done` of them (its own commits
+        move the counter; readers show it: the app's "indexing: 12 of 46 videos")."""
+        self.set({"run": json.dumps({"command": command, "total": total, "done": done, "started": started})})
+
+    def run(self) -> dict | None:
+        """The last run's progress as recorded ({"command", "total", "done", "started"}), or None.
+        Whether it is still under way is the writer's lock's to say (`Store.writer_active`)."""
+        run = self.json_object("run") if self.get("run") else None
+        return run or None
 
     # -- the model ------------------------------------------------------------------------------
 

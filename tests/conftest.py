@@ -279,3 +279,24 @@ def two_models(tmp_path):
     ids = dict(zip(planted, sorted(store.catalog.keyframes(range(1, 100)))))
     yield store, clip, other, ids
     store.close()
+
+
+# -- the app's results, as the browser gets them (tests/test_app.py and others) ------------------
+
+
+def results_element(at) -> dict:
+    """The data an AppTest run handed the browser's results element (ui/results_view.py)."""
+    found = at.get("bidi_component")
+    assert found, "no results element on the page"
+    return json.loads(found[0].proto.json)
+
+
+def viewer_detail(hit, chain=None, language: str = "en") -> dict:
+    """What the opened hit shows of `hit` (ui/hit_view.py), made with the settings the
+    environment gives, as the app makes it when the browser asks."""
+    from ui.config import load_config
+    from ui.hit_view import hit_detail
+
+    config = load_config()
+    with config.open_engine() as engine:
+        return hit_detail(engine, config, engine.summarizer(config.summary), language, hit, chain)

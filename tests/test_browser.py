@@ -1,5 +1,6 @@
 """The app in a real browser (Playwright driving Debian's chromium): hostile Markdown in a file
-name and in on-screen text stays text, and the page fetches nothing from outside hosts.
+name and in on-screen text stays text, the page fetches nothing from outside hosts, and the
+results and the opened hit (ui/web/results.js) do what a contest user does with them.
 
 AppTest sees only the Markdown source the app hands to Streamlit; only a browser shows what
 that source becomes (an <img> that loads, a link, bold text)."""
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 import urllib.request
 
 import pytest
@@ -32,6 +34,11 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` would download 
 expect.set_options(timeout=60_000)
 
 
+# All the text a user sees, the results' and the opened hit's (in shadow roots) included.
+SEEN_TEXT = ("() => [document.body.innerText, ...[...document.querySelectorAll('*')].filter(e => e.shadowRoot)"
+             ".map(e => e.shadowRoot.textContent)].join('\\n')")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,11 +46,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(data, env):
-    """`evr ui` on the index in `data`, serving until the block ends; its address."""
+def running_app(data, env, log=None, verbose: bool = False):
+    """`evr ui` on the index in `data`, serving until the block ends; its address. `log`: a file
+    for its stderr (with `verbose`, a line per script run: ui/timing.py)."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(data), "ui", "--port", str(port)],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stderr = open(log, "w") if log else subprocess.DEVNULL
+    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(data), *(["-v"] if verbose else []),
+                               "ui", "--port", str(port)],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
@@ -58,6 +68,8 @@ def running_app(data, env):
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if log:
+            stderr.close()
 
 
 @pytest.fixture
@@ -98,22 +110,20 @@ def test_hostile_markdown_stays_text_and_nothing_is_fetched_from_outside(app_url
         box = page.get_by_role("textbox", name="On-screen text (all words; accents optional)")
         box.fill("bold")
         box.press("Enter")
-        page.get_by_text("#1", exact=False).first.wait_for(timeout=120_000)
-        # By its key: the language box's arrow is a button named "open" too.
-        page.locator("[class*='st-key-open_'] button").first.click()
+        page.get_by_role("button", name="Open hit #1", exact=True).click(timeout=120_000)
         page.get_by_text("What happens here").wait_for(timeout=120_000)
         # Seen exactly as written: the image syntax, the asterisks, the URL, the file name.
         # Streamlit sends a rerun's elements one by one, so wait for each text (a timeout fails).
         for written in (f"![o](http://{host}/x.png) **bold** http://{host}/link :red[x]", "**star** [x](y), _u_"):
             page.wait_for_function(
-                "([written, joiner]) => document.body.innerText.replaceAll(joiner, '').includes(written)",
+                f"([written, joiner]) => ({SEEN_TEXT})().replaceAll(joiner, '').includes(written)",
                 arg=[written, WORD_JOINER], timeout=60_000)  # the joiner is invisible: it keeps URLs from linking
         page.wait_for_load_state("networkidle")
         # Nothing became an image, a link or bold text; every image comes from the app itself.
         assert page.locator(f'a[href*="{host}"], a[href="y"]').count() == 0
         assert page.locator("strong", has_text="bold").count() == 0
         assert page.locator("strong", has_text="star").count() == 0
-        sources = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.src)")
+        sources = page.locator("img").evaluate_all("imgs => imgs.map(i => i.src)")
         assert sources and all(src.startswith(app_url) or src.startswith("data:") for src in sources), sources
         browser.close()
     assert requests == []  # the browser never asked the outside host for anything
@@ -150,10 +160,10 @@ def test_markdown_typed_into_the_object_picker_and_labels_on_cards_stay_text(app
         box = page.get_by_role("textbox", name="On-screen text (all words; accents optional)")
         box.fill("bold")
         box.press("Enter")
-        page.get_by_text("#1", exact=False).first.wait_for(timeout=120_000)
-        page.wait_for_function("([text, joiner]) => document.body.innerText.replaceAll(joiner, '').includes(text)",
+        page.get_by_role("button", name="Open hit #1", exact=True).wait_for(timeout=120_000)
+        page.wait_for_function(f"([text, joiner]) => ({SEEN_TEXT})().replaceAll(joiner, '').includes(text)",
                                arg=["objects ' or 1=1 --", WORD_JOINER], timeout=60_000)
-        assert "\u2014" not in page.inner_text("body")  # no em dash made of the label's "--"
+        assert "\u2014" not in page.evaluate(SEEN_TEXT)  # no em dash made of the label's "--"
         page.wait_for_load_state("networkidle")
         browser.close()
     assert all(url.startswith(app_url) or url.startswith(("data:", "blob:")) for url in asked), \
@@ -192,8 +202,8 @@ def test_dres_login_works_when_the_password_field_is_left_with_tab(app_url):
 
 @pytest.fixture(scope="module")
 def cockpit(videos, tmp_path_factory):
-    """(app address, DRES stand-in): vtest12 (keyframes every 2 s, one shot) and counter (three
-    one-second shots), indexed for real; the app's DRES address is the stand-in's."""
+    """(app address, DRES stand-in, the app's log): vtest12 (keyframes every 2 s, one shot) and
+    counter (three one-second shots), indexed for real; the app's DRES address is the stand-in's."""
     from .dres_server import FakeDres, serve
 
     folder = tmp_path_factory.mktemp("cockpit-videos")
@@ -207,8 +217,9 @@ def cockpit(videos, tmp_path_factory):
     dres = FakeDres()
     dres_url, stop = serve(dres)
     env.update(EVR_DRES_URL=dres_url, EVR_DRES_USERNAME=dres.user)
-    with running_app(data, env) as url:
-        yield url, dres
+    log = tmp_path_factory.mktemp("cockpit-log") / "app.log"
+    with running_app(data, env, log=log, verbose=True) as url:  # its log: a line per script run (ui/timing.py)
+        yield url, dres, log
     stop()
 
 
@@ -228,55 +239,73 @@ def search(page, text: str = "people on a street") -> None:
     box = page.get_by_role("textbox", name="Describe the moment (English or Vietnamese)")
     box.fill(text)
     box.press("Enter")
-    page.get_by_text("#1 ", exact=False).first.wait_for(timeout=120_000)  # CLIP loads on the first query
+    page.get_by_role("button", name="Open hit #1", exact=True).wait_for(timeout=120_000)  # CLIP loads first
     page.evaluate("document.activeElement.blur()")  # keys typed into the query box are the query's
 
 
 def dialog(page):
-    return page.get_by_role("dialog")
+    return page.get_by_role("dialog", name="Opened hit")
 
 
 def player_time(page) -> float:
     """Where the opened hit's player stands once it has loaded, in seconds."""
-    page.wait_for_function("() => { const v = document.querySelector('[role=dialog] video');"
-                           " return v && v.readyState >= 1; }")
-    return page.eval_on_selector("[role=dialog] video", "v => v.currentTime")
+    return dialog(page).locator("video").evaluate(
+        "v => new Promise(done => { const at = () => v.readyState >= 1 && v.seeking === false ? done(v.currentTime)"
+        " : setTimeout(at, 50); at(); })")
 
 
-def test_an_opened_hit_shows_beside_the_grid_and_its_strip_moves_the_player(page):
+def clock_seconds(label: str) -> float:
+    minutes, seconds = label.split(":")
+    return int(minutes) * 60 + float(seconds)
+
+
+def test_an_opened_hit_shows_over_the_grid_and_its_strip_moves_the_player(page):
     search(page)
-    last = page.locator("[class*='st-key-open_'] button").last
+    last = page.get_by_role("button", name=re.compile(r"^Open hit #\d+$")).last
     last.scroll_into_view_if_needed()  # the user is at the bottom of the grid
     last.click()
     dialog(page).wait_for()
     box = dialog(page).bounding_box()
     assert box and 0 <= box["y"] < 800 and box["height"] > 200  # in view, where the user is
-    heading = dialog(page).get_by_role("heading").filter(has_text=" at ").first.inner_text()
-    start = player_time(page)
-    assert f"{int(start) // 60}:{int(start) % 60:02d}" in heading
+    dialog(page).get_by_text("What happens here").wait_for()
+    heading = dialog(page).get_by_role("heading").first.inner_text()
+    start = player_time(page)  # the hit's own time, to the frame: not the whole second before it
+    assert 0 <= start - clock_seconds(heading.split(" at ")[1].split(" ")[0]) < 0.1, (heading, start)
     # A keyframe of the strip other than the hit: the player jumps there and it becomes the hit.
-    other = dialog(page).locator("[class*='st-key-strip_'] button[kind='secondary']").first
-    label = other.inner_text()
+    other = dialog(page).get_by_role("button", name=re.compile("^Keyframe at ")).first
+    label = other.get_attribute("aria-label").removeprefix("Keyframe at ")
     other.click()
     dialog(page).get_by_role("heading", name=f" at {label} ", exact=False).wait_for()
-    page.wait_for_function(f"() => Math.abs(document.querySelector('[role=dialog] video').currentTime - "
-                           f"{int(label.split(':')[0]) * 60 + int(label.split(':')[1])}) < 1")
+    page.wait_for_function("([label, at]) => { const v = document.querySelector('#evr-opened-hit').shadowRoot"
+                           ".querySelector('video'); return v && Math.abs(v.currentTime - at) < 0.05; }",
+                           arg=[label, clock_seconds(label)])
     expect(dialog(page).get_by_text("A neighbouring keyframe (picked in the strip)")).to_have_count(1)
 
 
-def test_keys_move_through_the_hits_and_open_them(page):
+CURRENT_CARD = ("() => { const root = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)"
+                ".map(r => r.querySelector('.cards')).find(Boolean); const c = root.querySelector('.card.current');"
+                " const r = c.getBoundingClientRect(); return [Number(c.dataset.index), r.top, r.bottom,"
+                " root.children.length]; }")
+
+
+def test_keys_move_through_the_hits_scroll_the_page_and_open_them(page):
+    page.set_viewport_size({"width": 1280, "height": 500})  # a row of cards and a bit: the rest below
     search(page)
-    page.get_by_role("button", name=re.compile(r"^Open #1\b")).wait_for()
-    page.keyboard.press("j")
-    page.get_by_role("button", name=re.compile(r"^Open #2\b")).wait_for()
-    page.keyboard.press("j")
-    page.get_by_role("button", name=re.compile(r"^Open #3\b")).wait_for()
+    last = page.evaluate(CURRENT_CARD)[3] - 1
+    assert last >= 4  # a second row at least
+    for _ in range(last):
+        page.keyboard.press("j")
+    page.wait_for_function(f"({CURRENT_CARD})()[0] === {last}")
+    index, top, bottom, _ = page.evaluate(CURRENT_CARD)
+    assert 0 <= top and bottom <= 500, (top, bottom)  # the page followed the current card
     page.keyboard.press("k")
-    page.get_by_role("button", name=re.compile(r"^Open #2\b")).wait_for()
+    page.wait_for_function(f"({CURRENT_CARD})()[0] === {last - 1}")
     page.keyboard.press("o")
-    dialog(page).get_by_text("Hit #2 of", exact=False).wait_for()
+    dialog(page).get_by_text(f"Hit #{last} of", exact=False).wait_for()
     page.keyboard.press("j")  # in the opened hit: the next one is shown there
-    dialog(page).get_by_text("Hit #3 of", exact=False).wait_for()
+    dialog(page).get_by_text(f"Hit #{last + 1} of", exact=False).wait_for()
+    page.keyboard.press("Escape")
+    expect(dialog(page)).to_be_hidden()
 
 
 def test_a_two_event_chain_shows_both_thumbnails_and_opens_each_event(page):
@@ -285,60 +314,89 @@ def test_a_two_event_chain_shows_both_thumbnails_and_opens_each_event(page):
     then = page.get_by_role("textbox", name="then (2)")
     then.fill("a street")
     then.press("Enter")
-    card = page.locator(".st-key-card_0")
-    card.get_by_text("#1 ", exact=False).wait_for(timeout=120_000)
+    opener = page.get_by_role("button", name="Open hit #1", exact=True)
+    opener.wait_for(timeout=120_000)
+    card = page.locator(".card").first
     expect(card.locator("img")).to_have_count(2)
-    expect(card.locator("[data-testid='stImageCaption']")).to_have_count(2)
-    captions = card.locator("[data-testid='stImageCaption']").all_inner_texts()
+    captions = card.locator("figcaption").all_inner_texts()
     assert [c.split(".")[0] for c in captions] == ["1", "2"]
-    card.locator("[class*='st-key-open_'] button").click()
-    events = dialog(page).locator("[class*='st-key-event_'] button")
+    opener.click()
+    events = dialog(page).get_by_role("button", name=re.compile(r"^Keyframe at \d\. "))
     expect(events).to_have_count(2)
-    second = events.nth(1).inner_text()  # "2. 0:04"
+    second = events.nth(1).get_attribute("aria-label").removeprefix("Keyframe at ")  # "2. 0:04.0"
     events.nth(1).click()
     dialog(page).get_by_role("heading", name=f" at {second.split(' ')[1]} ", exact=False).wait_for()
 
 
 def test_filters_show_as_chips_and_clear_at_once(page):
     search(page)
-    start = page.get_by_label("From (s)", exact=True)
+    start = page.get_by_label("Frames from (s)", exact=True)
     start.fill("3")
     start.press("Enter")
-    chip = page.get_by_role("button", name="From (s): 3.0 (remove)")
+    chip = page.get_by_role("button", name="Frames from (s): 3.0 (remove)")
     chip.wait_for()
     page.get_by_role("button", name="Clear filters").first.click()
     chip.wait_for(state="detached")
-    expect(page.get_by_label("From (s)", exact=True)).to_have_value("")
+    expect(page.get_by_label("Frames from (s)", exact=True)).to_have_value("")
 
 
-def test_the_kis_span_edited_in_the_app_is_what_dres_receives(page, cockpit):
-    from .dres_server import Task
-
-    _, dres = cockpit
-    dres.task = Task("kis-app", "kis", {"mediaItemName": "nothing", "start": 0, "end": 0})
+def log_in(page, dres) -> None:
     page.get_by_text("DRES (contest server)").click()
-    password = page.get_by_label("Password", exact=True)
-    password.fill(dres.password)
+    page.get_by_label("Password", exact=True).fill(dres.password)
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("Logged in to", exact=False).wait_for()
+
+
+def test_a_submission_asks_first_sends_the_span_edited_and_the_prompt_goes_with_the_verdict(page, cockpit):
+    from .dres_server import Task
+
+    dres = cockpit[1]
+    dres.task = Task("kis-app", "kis", {"mediaItemName": "nothing", "start": 0, "end": 0})
+    log_in(page, dres)
     search(page)
-    page.locator("[class*='st-key-open_'] button").first.click()
-    start, end = dialog(page).get_by_label("From (s)"), dialog(page).get_by_label("To (s)")
-    start.wait_for()
+    page.get_by_role("button", name="Open hit #1", exact=True).click()
+    start, end = dialog(page).get_by_label("Answer from (s)"), dialog(page).get_by_label("Answer to (s)")
     start.fill("1.5")
-    start.press("Enter")
+    end.fill("0.5")  # backwards: Submit stays, greyed, with the reason
+    submit = dialog(page).get_by_role("button", name="Submit", exact=True)
+    expect(submit).to_be_disabled()
+    dialog(page).get_by_text("runs backwards", exact=False).wait_for()
     end.fill("2.25")
-    end.press("Enter")
-    submit = dialog(page).get_by_role("button", name="Submit ", exact=False)
     dialog(page).get_by_text("1500-2250 ms", exact=False).wait_for()
     before = len(dres.submissions)
     submit.click()
+    prompt = dialog(page).get_by_text("A wrong answer costs points", exact=False)
+    prompt.wait_for()
+    assert len(dres.submissions) == before  # nothing leaves before the confirmation
     dialog(page).get_by_role("button", name="Confirm").click()
     dialog(page).get_by_text(re.compile("^WRONG")).wait_for()
+    expect(prompt).to_have_count(0)  # the question is answered: it goes with the verdict
     assert len(dres.submissions) == before + 1
     sent = dres.submissions[-1]["answerSets"][0]["answers"][0]
     assert (sent["start"], sent["end"]) == (1500, 2250)
     assert dres.problems == []
+
+
+def test_the_first_screen_holds_the_results_and_the_opened_hits_player_and_submit(page, cockpit):
+    dres = cockpit[1]
+    log_in(page, dres)
+    search(page)
+    first = page.locator(".card").first.bounding_box()
+    assert first and first["y"] + first["height"] <= 800, first  # a whole first row of results
+    page.get_by_role("button", name="Open hit #1", exact=True).click()
+    dialog(page).get_by_text("What happens here").wait_for()
+    for part in (dialog(page).locator("video"), dialog(page).get_by_role("button", name="Submit", exact=True)):
+        box = part.bounding_box()
+        assert box and box["y"] + box["height"] <= 800, box
+
+
+def test_find_similar_frames_in_an_opened_hit_searches_by_it(page):
+    search(page)
+    page.get_by_role("button", name="Open hit #3", exact=True).click()
+    dialog(page).get_by_role("button", name="Find similar frames").click()
+    expect(page.get_by_role("spinbutton", name="Keyframe id")).to_be_visible()
+    page.get_by_role("button", name="Open hit #1", exact=True).wait_for()
+    assert page.get_by_text("AttributeError").count() == 0 and page.get_by_text("Traceback").count() == 0
 
 
 def test_the_qa_file_is_named_after_the_query_and_holds_the_answer(page):
@@ -354,3 +412,39 @@ def test_the_qa_file_is_named_after_the_query_and_holds_the_answer(page):
     assert lines and all(line.count(",") == 2 and line.endswith(",3 people") for line in lines)
     video, frame, _ = lines[0].split(",")
     assert video in ("vtest12", "counter") and int(frame) >= 0
+
+
+def searches_logged(log) -> int:
+    """How many searches the app ran so far: its timing log counts them (ui/timing.py)."""
+    return sum(int(n) for n in re.findall(r"; search x(\d+)", Path(log).read_text()))
+
+
+def test_opening_and_moving_run_no_search_and_a_like_runs_one_keeping_the_opened_hit(page, cockpit):
+    log = cockpit[2]
+    size = page.get_by_label("Results per page", exact=True)
+    size.fill("4")
+    size.press("Enter")
+    page.get_by_text("Every hit", exact=True).click()
+    search(page, "a person walking")
+    page.get_by_role("button", name="More results", exact=True).click()  # a second page: 8 hits
+    page.get_by_role("button", name="Open hit #8", exact=True).wait_for()
+    time.sleep(1)  # the search's run has written its line
+    before = searches_logged(log)
+    assert before >= 1
+    page.get_by_role("button", name="Open hit #2", exact=True).click()
+    dialog(page).get_by_text("What happens here").wait_for()
+    page.keyboard.press("j")
+    dialog(page).get_by_text("Hit #3 of", exact=False).wait_for()
+    heading = dialog(page).get_by_role("heading").first.inner_text()
+    time.sleep(1)
+    assert searches_logged(log) == before  # opening, the details, the next hit: no search
+    dialog(page).get_by_role("button", name="Like L", exact=True).click()
+    dialog(page).locator("button[aria-pressed=true]", has_text="Like").wait_for()
+    time.sleep(1)
+    assert searches_logged(log) == before + 1  # the like: the list re-ranked once
+    assert dialog(page).get_by_role("heading").first.inner_text() == heading  # the same hit stays open
+    where = dialog(page).locator("p.caption").first.inner_text()
+    assert where.endswith(" of 8") or " of 8 " in where  # both pages kept
+    rank = int(re.search(r"Hit #(\d+) of", where).group(1))
+    page.keyboard.press("j")  # the next one in the new order, not the old one's
+    dialog(page).get_by_text(f"Hit #{rank + 1} of", exact=False).wait_for()

@@ -242,7 +242,12 @@ def test_the_app_shows_a_placeholder_for_a_lost_thumbnail(indexed, tmp_path, mon
     app.radio(key="mode").set_value("Similar frame").run()
     app.number_input(key="like").set_value(1).run()
     assert not app.exception and app.session_state["hits"]
-    assert any("lost their thumbnail" in w.value and "evr reindex" in w.value for w in app.warning)
+    assert any("lost their thumbnail" in m.value and "evr reindex" in m.value for m in app.markdown)
+    from ui.media import MISSING_THUMBNAIL
+
+    from .conftest import results_element
+
+    assert {image["src"] for c in results_element(app)["cards"] for image in c["images"]} == {MISSING_THUMBNAIL}
 
 
 # -- 4, 5, 6. a DRES server that misbehaves ---------------------------------------------------

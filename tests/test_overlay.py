@@ -29,3 +29,18 @@ def test_boxes_points_and_masks_are_drawn_where_they_are():
 def test_no_shapes_leave_the_frame_as_it_is():
     image = np.full((50, 80, 3), 120, np.uint8)
     assert np.array_equal(draw_shapes(image, {"ocr": [], "persons": []}), image)
+
+
+def test_labels_stay_inside_the_frame_and_clear_of_each_other():
+    """Two people at one place, at the frame's right edge: both labels whole, one below the
+    other (issue 32: they were drawn over each other and cut at the right edge)."""
+    image = np.full((180, 320, 3), 120, np.uint8)
+    boxes = [Shape("person 0.93 standing arms_raised", box=(0.8, 0.3, 0.99, 0.9)),
+             Shape("person 0.88 sitting", box=(0.8, 0.3, 0.99, 0.9))]
+    out = draw_shapes(image, {"persons": boxes})
+    band = (out == 0).all(axis=2)  # the labels' dark bands
+    one = (draw_shapes(image, {"persons": boxes[:1]}) == 0).all(axis=2).any(axis=1).sum()
+    assert band.any(axis=1).sum() == 2 * one  # two bands, one below the other, not one over the other
+    wide = np.full((180, 1000, 3), 120, np.uint8)  # the same label with room for it: its whole width
+    whole = (draw_shapes(wide, {"persons": [Shape(boxes[0].label, box=(0.1, 0.3, 0.2, 0.9))]}) == 0).all(axis=2)
+    assert band.any(axis=0).sum() == whole.any(axis=0).sum()  # shifted left, not cut at the right edge

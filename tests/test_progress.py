@@ -110,3 +110,64 @@ def test_the_index_bar_counts_bytes_and_videos(tmp_path, capsys):
         Indexer(store, load_config(environ=None).index, runner=_HandOut(4)).run([tmp_path], progress=True)
     bar = capsys.readouterr().err.split("\r")[-1]
     assert bar.startswith("3/3 videos: 100%") and "5.86k/5.86k" in bar
+
+
+@pytest.mark.unit
+def test_a_run_under_way_says_how_far_it_is_to_readers(tmp_path):
+    """Between two commits of a run, a reader of the same data folder (the app, `evr stats`) sees
+    how many of the run's videos are done; once the run has ended (its lock released), none."""
+    import threading
+
+    import numpy as np
+
+    from indexer.run import Source, run
+    from indexer.settings import IndexSettings
+    from search import SearchEngine
+    from storage import ModelInfo, NewKeyframe, Plan, VideoInfo
+
+    model = ModelInfo("test", "none", 8)
+    committed, go_on = threading.Semaphore(0), threading.Semaphore(0)
+
+    class Three(Source):
+        command = "index"
+
+        def plan(self, store, report):
+            return ["a", "b", "c"]
+
+        def models(self):
+            return {"clip": model}
+
+        def work(self, store, todo, note):
+            for name in todo:
+                yield name, name  # back here once the run has committed it and said how far it is
+                committed.release()
+                go_on.acquire()  # the test looks between two commits
+
+        def commit(self, store, task, result, report):
+            vid = store.writes.start_video(f"/v/{task}.mp4", 1, 1)
+            vector = np.ones(8, np.float32) / np.sqrt(8)
+            store.writes.save_video(vid, VideoInfo("decord", 1.0, 25.0, 25, 8, 8),
+                                    [NewKeyframe(0, 0.0, 0, b"j", vector)], plan=Plan("decoded"))
+            report.videos_indexed += 1
+
+    data = tmp_path / "data"
+    with Store(data, writer=True) as writer:
+        worker = threading.Thread(target=run, args=(writer, IndexSettings(), Three(), False))
+        worker.start()
+        committed.acquire()
+        with Store(data) as reader:
+            seen = SearchEngine(reader, None).overview()
+            stats = reader.health.stats()
+        assert seen.writer_active and seen.run["done"] == 1 and seen.run["total"] == 3 and seen.videos == 1
+        assert (stats["run"]["command"], stats["run"]["done"], stats["run"]["total"]) == ("index", 1, 3)
+        go_on.release()
+        committed.acquire()
+        with Store(data) as reader:
+            assert SearchEngine(reader, None).overview().run["done"] == 2
+        go_on.release()
+        committed.acquire()
+        go_on.release()  # after the last video
+        worker.join(60)
+        assert not worker.is_alive()
+    with Store(data) as reader:
+        assert SearchEngine(reader, None).overview().run is None and reader.health.stats()["run"] is None

@@ -211,8 +211,10 @@ def test_the_app_filters_by_spoken_words_and_shows_them(spoken, monkeypatch, cap
     assert not at.exception
     code, hits = evr("--data-dir", spoken, "search", "--speech", "hello world", "--json", capsys=capsys)
     assert [h.keyframe_id for h in at.session_state["hits"]] == [h["keyframe_id"] for h in hits]
-    cards = [m.value for m in at.markdown if m.value.startswith("**#")]
-    assert len(cards) == 1 and 'said \\"hello world\\"' in cards[0]
+    from .conftest import results_element
+
+    cards = results_element(at)["cards"]
+    assert len(cards) == 1 and any('said "hello world' in line for line in cards[0]["lines"])
     at.text_input(key="query").input("a street").run()  # with a query, a filter
     code, hits = evr("--data-dir", spoken, "search", "a street", "--speech", "hello world", "-k", 24, "--json",
                      capsys=capsys)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
+import os
 import sys
+import threading
 from pathlib import Path
 
 if __package__ in (None, ""):  # `streamlit run ui/app.py` runs this file as a script
@@ -23,19 +26,34 @@ from search.printable import printable
 from search.query import MAX_EVENTS
 from search.summary import LANGUAGES, Summarizer
 from storage import KeyframeFilter, NoIndexError, StoreError
-from storage.features import FEATURES, FilterParam
+from storage.features import FEATURES, FilterParam, param
 from ui.config import AppConfig, ConfigError, load_config
 from ui.dres_panel import dres_sidebar, log_search
 from ui.place_filters import PICKERS
-from ui.hit_view import hit_dialog
+from ui.actions import Services
 from ui.results_view import export_panel, show_results
+from ui.searches import kept_search, with_feedback
 from ui.settings import MAX_PAGE_SIZE
 from ui.text import plain
+from ui.timing import run_timer
 
 MODES = ("Text", "Similar frame", "Image", "Temporal")
 # The sidebar's own filters besides the features' (widget key: label).
-PLACE_FILTERS = {"videos": "Videos", "time_from": "From (s)", "time_to": "To (s)"}
+PLACE_FILTERS = {"videos": "Videos", "time_from": "Frames from (s)", "time_to": "Frames to (s)"}
+RUN_STATUS_EVERY_S = 3  # how often the page says how far a live index run is
 PER_VIDEO = ("few", "best", "all")  # the sidebar's "Hits per video": at most ui.hits_per_video, grouped, every one
+
+
+@st.cache_resource(show_spinner=False)
+def app_logging() -> None:
+    """evr's own log lines on stderr at the level `evr ui` was given (`evr -v ui`: INFO, each
+    script run's timing from ui/timing.py), once per process."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(os.environ.get("EVR_LOG_LEVEL", "WARNING"))
 
 
 @st.cache_resource(show_spinner=False)
@@ -52,13 +70,28 @@ def open_engine(config: AppConfig) -> SearchEngine:
 
 @st.cache_resource(show_spinner=False)
 def summarizer(_engine: SearchEngine, engine_key: int, settings) -> Summarizer:
-    """One per engine (engine_key: its id): the tag vocabulary's vectors are computed once."""
-    return _engine.summarizer(settings)
+    """One per engine (engine_key: its id): the tag vocabulary's vectors are computed once, in the
+    background from the first search on, so the first opened hit need not wait for them."""
+    made = _engine.summarizer(settings)
+    threading.Thread(target=made.warm, daemon=True, name="evr-summary-labels").start()
+    return made
 
 
 def main() -> None:
     st.set_page_config(page_title="evr: video event retrieval", layout="wide")
-    st.title("evr: video event retrieval")
+    app_logging()
+    with run_timer("page") as timer:
+        page(timer)
+
+
+# The first screen at 1280x800 holds the query and a whole row of results: Streamlit's own top
+# padding (6 rem) and a full-size title would push the grid below the fold.
+PAGE_STYLE = "<style>.block-container {padding-top: 2.2rem; padding-bottom: 2rem;}</style>"
+
+
+def page(timer) -> None:
+    st.html(PAGE_STYLE)
+    st.markdown("#### evr: video event retrieval")
     try:
         config = load_config()
         engine = open_engine(config)
@@ -75,54 +108,99 @@ def main() -> None:
         return
     videos, keyframes, model = overview.videos, overview.keyframes, overview.model
     if keyframes == 0 or model is None:
-        under_way = "An index run is under way: reload this page in a moment." if overview.writer_active \
-            else "Run `evr index /path/to/videos`."
+        under_way = "An index run is under way: its first videos show here as soon as they are committed." \
+            if overview.writer_active else "Run `evr index /path/to/videos`."
         st.info(f"The index in {plain(config.data_dir)} has no keyframes yet. {under_way}")
+        if overview.writer_active:
+            st.fragment(run_every=RUN_STATUS_EVERY_S)(first_keyframes)(engine)
         return
     others = "".join(f" + {plain(name)}" for name in list(engine.encoders)[1:])  # [[models]], fused
-    st.caption(f"{videos} videos, {keyframes} keyframes · CLIP {plain(model.label)}{others} · {plain(config.data_dir)}")
-    if model.pretrained == "none":
-        st.warning("CLIP runs with random weights here: indexing and search work, but rankings are not "
-                   "meaningful until trained weights are configured (clip.pretrained).")
-
-    filters, k_page, per_video, language = sidebar(engine, config)
-    dres_sidebar(config)
-    query = query_form(engine, filters, per_video)
-    filter_chips()
-    if query is not None and not query.then:
-        query = with_feedback(query)
+    random = (" · :orange[**random CLIP weights**: indexing and search work, rankings mean nothing until trained "
+              "weights are configured (clip.pretrained)]") if model.pretrained == "none" else ""
+    if overview.run is not None:  # a live index run: its progress, kept up to date
+        st.fragment(run_every=RUN_STATUS_EVERY_S)(run_status)(engine)
+    st.caption(f"{videos} videos, {keyframes} keyframes · CLIP {plain(model.label)}{others} · "
+               f"{plain(config.data_dir)}{random}")
+    with timer.part("sidebar"):
+        filters, k_page, per_video, language = sidebar(engine, config)
+        dres_sidebar(config)
+    with timer.part("form"):
+        query = query_form(engine, filters, per_video)
+        filter_chips()
     if query is None:
-        st.info("Type a description, pick a frame or an image, or use the on-screen text filter.")
+        st.info("Type a description, pick a frame or an image, or use a filter that is a query alone: on-screen "
+                "text, spoken words, objects or colours (the sidebar).")
         return
     state = st.session_state
-    signature = repr(query)  # a new query (filters included) starts again at one page of results
-    if state.get("signature") != signature:
-        state.signature, state.k, state.cursor = signature, k_page, 0
-    hits = run_search(engine, query, state.k)
-    if hits is None:
-        return
-    state.hits = hits
-    if state.get("logged") != (signature, state.k):  # a new search, or another page: not every rerun
-        state.logged = (signature, state.k)
-        log_search(config, query, hits)
-    if hits and hits[0].encoder:
-        lang = hits[0].query_language
-        st.caption(f"Query read as {plain(lang or 'no particular language')} by {plain(hits[0].encoder)}")
-        fallback = engine.text.fallback(lang) if hits[0].encoder == engine.text.native_name else None
-        if fallback:
-            st.warning(plain(fallback))
-    opened = state.get("opened")
-    show_results(hits, k_page, keys_here=opened is None)
-    if opened is not None:  # kept while open, also when feedback takes it out of the results
-        hit_dialog(engine, config, summarizer(engine, id(engine), config.summary), language)
-    if hits:
-        export_panel(hits, query.text or "")
+    if state.get("query_asked") is None or state.query_asked.key() != query.key():
+        # A new query (filters included) starts again at one page of results, nothing picked.
+        state.query_asked, state.k, state.hits, state.picked = query, k_page, [], set()
+        state.query_version = state.get("query_version", 0) + 1
+    results(Services(engine, config, summarizer(engine, id(engine), config.summary), language), k_page)
+
+
+def first_keyframes(engine: SearchEngine) -> None:
+    """While a run has committed nothing yet: the page runs again once it has."""
+    if engine.overview().keyframes:
+        st.rerun()
+
+
+def run_status(engine: SearchEngine) -> None:
+    """How far the `evr index` run writing to this data folder is, every few seconds (a fragment
+    of its own: nothing else reruns). New videos are searchable as soon as they are committed:
+    the next search, or the next click after a commit, finds them. When the run ends, the page
+    runs once more to show the whole index."""
+    now = engine.overview()
+    if now.run is None:
+        st.rerun()
+    st.caption(f":blue[**indexing: {now.run['done']} of {now.run['total']} videos**] (evr {now.run['command']}) · "
+               f"{now.videos} videos, {now.keyframes} keyframes searchable so far; new ones join the results as "
+               "they are committed")
+
+
+@st.fragment
+def results(services: Services, k_page: int) -> None:
+    """The results and the opened hit: what a click on them asks reruns here alone (the sidebar
+    and the query form stay as they are); the search itself is kept (ui/searches.py)."""
+    with run_timer("results") as timer:
+        state = st.session_state
+        if state.pop("rerun_page", False):  # "Find similar frames": the query form changes
+            st.rerun()
+        engine = services.engine
+        query = dataclasses.replace(with_feedback(state.query_asked), k=state.k)
+        feedback_caption(query)
+        with timer.part("search"):
+            hits = run_search(engine, query)
+        if hits is None:
+            return
+        state.hits = hits
+        if state.get("logged") != (query.key(), state.k):  # a new search, or another page: not every rerun
+            state.logged = (query.key(), state.k)
+            log_search(services.config, query, hits)
+        read = ""
+        if hits and hits[0].encoder:
+            lang = hits[0].query_language
+            read = f"query read as {plain(lang or 'no particular language')} by {plain(hits[0].encoder)}"
+            fallback = engine.text.fallback(lang) if hits[0].encoder == engine.text.native_name else None
+            if fallback:
+                st.warning(plain(fallback))
+        if not hits:
+            for name in engine.unanalyzed(query):
+                st.caption(f"No video of this index was analyzed for {name}: the [{name}] analyzer was off, or could "
+                           "not load, when they were indexed. Turn it on and index them again.")
+        with timer.part("grid"):
+            show_results(hits, k_page, services, read)
+        if hits:
+            with timer.part("export"):
+                export_panel(hits, query.text or "")
 
 
 def sidebar(engine: SearchEngine, config: AppConfig):
     sb = st.sidebar
     sb.header("Filters")
-    values = {p.name: filter_widget(sb, p) for f in FEATURES.values() for p in f.params}
+    # A picker says when nothing in the index was analyzed for it: "No results" alone would not.
+    unanalyzed = {name for name in PICKERS if not engine.store.catalog.analyzed_by(param(name)[0].name)}
+    values = {p.name: filter_widget(sb, p, p.name in unanalyzed) for f in FEATURES.values() for p in f.params}
     videos = sb.multiselect(PLACE_FILTERS["videos"], engine.video_ids(), key="videos", format_func=printable)
     c1, c2 = sb.columns(2)
     time_from = c1.number_input(PLACE_FILTERS["time_from"], min_value=0.0, value=None, step=1.0, key="time_from")
@@ -178,11 +256,11 @@ def filter_chips() -> None:
         st.button("Clear filters", key="clear_filters_chips", on_click=_clear_filters)
 
 
-def filter_widget(where, param: FilterParam):
+def filter_widget(where, param: FilterParam, unanalyzed: bool = False):
     """The widget of a feature's filter parameter (storage/features/), keyed by its name; its
     value, or None (empty) when it is not set."""
     if param.name in PICKERS:  # what is where: ui/place_filters.py
-        return PICKERS[param.name](where, param)
+        return PICKERS[param.name](where, param, unanalyzed)
     if param.many:
         return tuple(where.multiselect(param.label, param.choices, key=param.name, help=param.help)) or None
     if param.kind is str:
@@ -196,15 +274,16 @@ def filter_widget(where, param: FilterParam):
 def query_form(engine: SearchEngine, filters: KeyframeFilter, grouping: dict) -> Query | None:
     """The query the widgets describe, or None while there is nothing to search for; `grouping`:
     the sidebar's hits per video and models."""
-    mode = st.radio("Search by", MODES, horizontal=True, key="mode")
+    mode = st.radio("Search by", MODES, horizontal=True, key="mode", label_visibility="collapsed")
     common = dict(filters=filters, **grouping)
     if mode == "Text":
         # ?q=... in the address starts with that query (shareable links to a search).
         st.session_state.setdefault("query", st.query_params.get("q", ""))
         c1, c2 = st.columns([6, 1])
-        text = c1.text_input("Describe the moment (English or Vietnamese)", key="query",
-                             placeholder="a man in a red shirt talking in front of a flooded street").strip()
-        lang = query_language(c2, engine)
+        text = c1.text_input("Describe the moment (English or Vietnamese)", key="query", label_visibility="collapsed",
+                             placeholder="Describe the moment (English or Vietnamese): a man in a red shirt talking "
+                                         "in front of a flooded street").strip()
+        lang = query_language(c2, engine, collapsed=True)
         words_only = any(filters.get(p.name) for f in FEATURES.values() for p in f.params if p.query)  # words alone
         return Query(text=text, lang=lang, **common) if text else (Query(**common) if words_only else None)
     if mode == "Similar frame":
@@ -233,38 +312,33 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, grouping: dict) ->
     return None
 
 
-def with_feedback(query: Query) -> Query:
-    """The query refined by the thumbs up and down given on its results (Rocchio, in the
-    engine). A new query starts without feedback."""
-    state = st.session_state
-    base = repr(query)
-    if state.get("feedback_for") != base:
-        state.feedback_for, state.more_like, state.less_like = base, [], []
-    if state.more_like or state.less_like:
+def feedback_caption(query: Query) -> None:
+    """How many likes and dislikes refine the query, and a button that clears them."""
+    if query.more_like or query.less_like:
         c1, c2 = st.columns([6, 1])
-        c1.caption(f"Refined by {len(state.more_like)} liked and {len(state.less_like)} disliked "
+        c1.caption(f"Refined by {len(query.more_like)} liked and {len(query.less_like)} disliked "
                    "(Rocchio on the CLIP vectors)")
         c2.button("Clear", key="feedback_clear", on_click=_clear_feedback)
-    return dataclasses.replace(query, more_like=tuple(state.more_like), less_like=tuple(state.less_like))
 
 
 def _clear_feedback() -> None:
     st.session_state.more_like, st.session_state.less_like = [], []
 
 
-def query_language(where, engine: SearchEngine) -> str | None:
+def query_language(where, engine: SearchEngine, collapsed: bool = False) -> str | None:
     """The query language picker: detected (None) or one of query.languages."""
     choice = where.selectbox("Language", ["auto", *engine.text.settings.languages], key="query_lang",
-                             help="auto: detected from the words (Vietnamese with or without marks)")
+                             help="auto: detected from the words (Vietnamese with or without marks)",
+                             label_visibility="collapsed" if collapsed else "visible",
+                             format_func=lambda code: "lang: auto" if code == "auto" and collapsed else code)
     return None if choice == "auto" else choice
 
 
-def run_search(engine: SearchEngine, query: Query, k: int) -> list[Hit] | None:
-    query = dataclasses.replace(query, k=k)
+def run_search(engine: SearchEngine, query: Query) -> list[Hit] | None:
     needs_clip = (query.text is not None or query.image is not None) and not engine.clip.loaded
     try:
         with st.spinner("Loading CLIP (first query only)...") if needs_clip else contextlib.nullcontext():
-            return engine.search(query)
+            return kept_search(engine, query)
     except ModelUnavailableError as exc:
         st.warning(f"Semantic search is off: {plain(exc)}\n\nOn-screen text, spoken words, the other filters and "
                    f"'similar frame' still work.")

@@ -3,6 +3,7 @@ talks to the services (indexer's runs, SearchEngine, the DRES client), never to 
 parts; errors are raised for ui/cli.py's one table to word."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -75,6 +76,11 @@ def cmd_search(args, config: AppConfig) -> int:
         _check_output_file(args.out, "--out")
     with config.open_engine() as engine:
         hits = engine.search(query)
+        unanalyzed = engine.unanalyzed(query) if not hits else []
+    for name in unanalyzed:
+        say(f"note: no video of this index was analyzed for {name} (the [{name}] analyzer was off, or could not "
+            f"load, when they were indexed): turn it on and run `evr index` again on the videos, or `evr analyze` "
+            "on an imported package", file=sys.stderr)
     try:
         return _print_hits(args, hits)
     finally:
@@ -285,16 +291,18 @@ def cmd_summarize(args, config: AppConfig) -> int:
 
 
 def cmd_ui(args, config: AppConfig) -> int:
-    app = Path(__file__).with_name("app.py")
+    server = Path(__file__).with_name("server.py")  # the app (app.py) and the routes of its media
     env = dict(os.environ)
     # The app reads the same configuration: hand it the file and the data dir this command resolved.
     if config.source is not None:
         env["EVR_CONFIG"] = str(config.source)
     env["EVR_STORAGE_DATA_DIR"] = str(config.data_dir)
+    env["EVR_LOG_LEVEL"] = logging.getLevelName(logging.getLogger().getEffectiveLevel())  # -v, -q
     host, port = config.ui.host, config.ui.port
     say(f"evr: opening the app at http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(server), "--server.address", host, "--server.port",
+           str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none", "--runner.postScriptGC", "false"]  # served, not developed: no "Deploy", no file watching
     sys.stderr.flush()
     # Become the server (no child process): Ctrl+C and kill reach Streamlit itself.
     os.execve(sys.executable, cmd, env)
@@ -332,6 +340,9 @@ def cmd_stats(args, config: AppConfig) -> int:
                     say(f"{'model ' + name:<18} {m['model']} ({m['pretrained']}): {m['vectors']:,} vectors, "
                         f"{m['vector_index']}" + (f", {m['keyframes_without']:,} keyframes without one"
                                                   if m["keyframes_without"] else ""))
+            elif key == "run":
+                if value:
+                    say(f"{'run under way':<18} evr {value['command']}: {value['done']} of {value['total']} videos")
             elif key != "problems":
                 say(f"{key:<18} {value}")
         for problem in stats["problems"]:
@@ -435,8 +446,9 @@ def cmd_doctor(args, config: AppConfig) -> int:
 
 
 def _clock(seconds: float) -> str:
-    m, s = divmod(seconds, 60)
-    return f"{int(m):02d}:{s:04.1f}"
+    from search.summary import clock
+
+    return clock(seconds, 1)
 
 
 COMMANDS = {"index": cmd_index, "import": cmd_import, "analyze": cmd_analyze, "dres": cmd_dres,

@@ -224,7 +224,7 @@ def _read_file(source: Path | None) -> dict:
 
 def _setting_of(known: dict[str, type], name: str) -> tuple[str, str] | None:
     """The (section, key) an EVR_* variable sets, or None for a variable that is no setting."""
-    if not name.startswith("EVR_") or name in ("EVR_CONFIG", "EVR_DRES_PASSWORD"):
+    if not name.startswith("EVR_") or name in ("EVR_CONFIG", "EVR_DRES_PASSWORD", "EVR_LOG_LEVEL"):
         return None
     rest = name[4:].lower()
     for old, new in RENAMED_SECTIONS.items():

@@ -1,14 +1,17 @@
-"""The app's DRES controls: log in (in the sidebar), and submit the opened hit after a
-confirmation. Each browser has its own DRES session, kept in its session state (the CLI keeps
-its session in a file); the log of what was sent is the data folder's, shared, so an answer sent
-from one browser is not sent again by accident from another."""
+"""The app's DRES controls in the sidebar: log in and pick the evaluation (the opened hit submits
+to it: ui/actions.py), and the query logs of each search. Each browser has its own DRES session,
+kept in its session state (the CLI keeps its session in a file); the log of what was sent is the
+data folder's, shared, so an answer sent from one browser is not sent again by accident from
+another."""
 from __future__ import annotations
+
+import os
 
 import streamlit as st
 
-from search import Hit, Query, QueryError
+from search import Hit, Query
 from ui.config import AppConfig
-from ui.dres import TASKS, DresClient, DresError, DuplicateSubmission, SessionInMemory, answer_for, kis_span
+from ui.dres import DresClient, DresError, SessionInMemory
 from ui.dres_log import QueryLogger
 from ui.text import plain
 
@@ -34,7 +37,9 @@ def dres_sidebar(config: AppConfig) -> None:
             with st.form("dres_login_form", border=False):
                 url = st.text_input("Server", value=config.dres.url, key="dres_url")
                 user = st.text_input("User", value=config.dres.username, key="dres_user")
-                password = st.text_input("Password", type="password", key="dres_password")
+                # $EVR_DRES_PASSWORD fills it, as it does for `evr dres login`.
+                password = st.text_input("Password", type="password", key="dres_password",
+                                         value=os.environ.get("EVR_DRES_PASSWORD", ""))
                 pressed = st.form_submit_button("Log in", key="dres_login")
             if pressed:
                 try:
@@ -63,62 +68,6 @@ def dres_sidebar(config: AppConfig) -> None:
             st.rerun()
 
 
-def submit_panel(config: AppConfig, opened: Hit, hit: Hit, shortcut: str) -> None:
-    """Submit the opened hit (KIS: a span around `hit`, the event shown; TRAKE: the chain) after
-    a confirmation; show DRES's verdict."""
-    st.markdown("**Submit to DRES**")
-    dres = client(config)
-    state = st.session_state
-    evaluation = state.get("dres_evaluation")
-    if dres.session() is None or not evaluation:
-        st.caption("Log in with the sidebar's \"DRES (contest server)\" panel and pick an evaluation to submit "
-                   "from here.")
-        return
-    task = st.radio("Task", TASKS, index=TASKS.index("trake" if opened.then is not None else "kis"),
-                    key="submit_task", horizontal=True, format_func=str.upper)
-    answer_text, span = None, None
-    if task == "qa":
-        answer_text = st.text_input("Answer (QA)", key="submit_answer")
-    if task == "kis":
-        start, end = kis_span(hit, config.dres.kis_window_s)
-        c1, c2 = st.columns(2)
-        # Keyed by the keyframe: another hit starts from its own default span.
-        start = c1.number_input("From (s)", min_value=0.0, value=round(start, 3), step=0.5, format="%.3f",
-                                key=f"kis_from_{hit.keyframe_id}")
-        end = c2.number_input("To (s)", min_value=0.0, value=round(end, 3), step=0.5, format="%.3f",
-                              key=f"kis_to_{hit.keyframe_id}")
-        span = (start, end)
-    try:
-        answer = answer_for(task, opened.chain if task == "trake" else [hit], answer_text, span=span)
-    except QueryError as exc:
-        st.caption(plain(exc))
-        return
-    shown = answer.get("text") or f"{answer['mediaItemName']} {answer['start']}-{answer['end']} ms"
-    st.button(f"Submit {plain(shown)}", key="submit", shortcut=shortcut, on_click=_ask,
-              args=((evaluation, answer, shown),))
-    pending = state.get("pending_submit")
-    if pending and pending[1] == answer:
-        st.warning(f"Send {plain(pending[2])} to {plain(evaluation_name(pending[0]))}? A wrong answer costs points.")
-        again = st.checkbox("Send it even if it was sent before", key="submit_again")
-        b1, b2 = st.columns(2)
-        if b1.button("Confirm", key="submit_confirm", type="primary"):
-            state.pending_submit = None
-            try:
-                state.verdict = dres.submit(pending[0], pending[1], again=again)
-            except DuplicateSubmission as exc:
-                state.verdict, state.pending_submit = None, pending  # the confirmation stays, to tick and confirm
-                st.warning(f"{plain(exc)}. To send it anyway, tick \"Send it even if it was sent before\" and "
-                           "confirm again.")
-            except DresError as exc:
-                state.verdict = None
-                st.error(plain(exc))
-        b2.button("Cancel", key="submit_cancel", on_click=_ask, args=(None,))
-    verdict = state.get("verdict")
-    if verdict is not None and verdict.body["answerSets"][0]["answers"][0] == answer:
-        said = f"{verdict.verdict or 'No verdict yet'}" + (f": {verdict.description}" if verdict.description else "")
-        {"CORRECT": st.success, "WRONG": st.error}.get(verdict.verdict, st.info)(plain(said))
-
-
 def log_search(config: AppConfig, query: Query, hits: list[Hit]) -> None:
     """While this browser is logged in (and [dres] log is on), send DRES the search's logs in
     the background, to the evaluation picked in the sidebar."""
@@ -135,9 +84,3 @@ def log_search(config: AppConfig, query: Query, hits: list[Hit]) -> None:
                              evaluation)
         state.dres_logger = logger
     logger.log(query, hits)
-
-
-def _ask(pending: tuple | None) -> None:
-    """Submit pressed (pending: what to send, waiting for Confirm) or Cancel (None)."""
-    st.session_state.pending_submit = pending
-    st.session_state.pop("verdict", None)

@@ -1,121 +1,84 @@
-"""The opened hit, in a dialog over the grid (where the user is, whatever the scroll): the player
-at the hit, a strip of the neighbouring keyframes to click through, each event of a chain, what
-happens there (read aloud on request), what the analyzers found, and submission to DRES. Its
-buttons have keyboard keys (results_view.KEYS); Esc closes it."""
+"""What the opened hit shows of a keyframe (the browser draws it: ui/web/results.js): where it is,
+the player's video and time (the hit's exact time; a shot to loop), the strip of neighbouring
+keyframes, what happens there (the summary, read aloud on request), what the analyzers found,
+and the answer a submission would send by default. Built when the browser asks for it (the
+keyframe opened, and the next and previous hits), once per keyframe and summary language."""
 from __future__ import annotations
 
-import math
+import base64
 from pathlib import Path
 
+import cv2
 import numpy as np
-import streamlit as st
 from PIL import Image
 
 from search import Hit, QueryError, SearchEngine
+from search.printable import printable
 from search.summary import Summarizer, clock
-from ui.config import AppConfig
-from ui.dres_panel import submit_panel
-from ui.media import playable_video, shown_thumbnail
-from ui.overlay import draw_shapes
-from ui.results_view import KEYS, close_hit, feedback_on, judge, move
-from ui.text import plain
-from ui.voice import VoiceError, speak
+
+from .config import AppConfig
+from .dres import kis_span, trake_answer
+from .media import playable_video, served_url, thumb_url
+from .overlay import draw_shapes
+from .voice import VoiceError, speak
 
 STRIP_SECONDS = 10  # the strip holds the keyframes this many seconds either side of the hit
 STRIP_MAX = 9  # and at most this many of them, the hit in the middle
 
 
-@st.dialog("Opened hit", width="large", on_dismiss=close_hit)
-def hit_dialog(engine: SearchEngine, config: AppConfig, summarizer: Summarizer, language: str) -> None:
-    state = st.session_state
-    opened: Hit = state.opened
-    event = min(state.get("event", 0), len(opened.chain) - 1)
-    hit = opened.chain[event]  # the event the player shows (a single hit: itself)
-    buttons(opened)
-    st.subheader(f"{plain(hit.video_id)} at {clock(hit.timestamp)} (frame {hit.frame_idx}, keyframe {hit.keyframe_id})")
-    if opened.rank:
-        st.caption(f"Hit #{opened.rank} of {len(state.get('hits', []))}")
-    else:
-        st.caption("A neighbouring keyframe (picked in the strip)")
-    if hit.media_info:  # an imported video: the package's media-info (untrusted text)
-        c1, c2 = st.columns([5, 1])
-        c1.markdown(" · ".join(plain(v) for v in (hit.media("title"), hit.media("author"), hit.media("publish_date"))
-                               if v))
-        url = hit.media("watch_url") or ""
-        if url.startswith(("https://", "http://")):  # no javascript: or other schemes
-            c2.link_button("Watch online", url)
-    left, right = st.columns([3, 2])
-    with left:
-        if opened.then is not None:
-            chain_events(opened, event)
-        player(engine, hit, config)
-        strip(engine, hit)
-    with right:
-        summary = summarizer.summarize(hit.keyframe_id, language)
-        st.markdown("**What happens here**")
-        st.markdown(plain(summary.text))
-        if st.button("Read aloud", key="speak"):
-            try:
-                spoken = speak(summary.text, language, config.data_dir / "audio", config.voice)
-                st.audio(spoken.path.read_bytes(), format="audio/mpeg" if spoken.path.suffix == ".mp3" else "audio/wav")
-                st.caption(f"Spoken by {spoken.engine}" + (" (offline voice)" if spoken.offline else " (Google TTS)"))
-                state.spoken = spoken
-            except VoiceError as exc:
-                st.error(plain(exc))
-        found_in_frame(engine, hit)
-        submit_panel(config, opened, hit, shortcut=KEYS["submit"])
-
-
-def buttons(opened: Hit) -> None:
-    state = st.session_state
-    with st.container(horizontal=True):
-        st.button("Previous hit", key="hit_previous", on_click=move, args=(-1,),
-                  shortcut=KEYS["previous"])
-        st.button("Next hit", key="hit_next", on_click=move, args=(1,), shortcut=KEYS["next"])
-        if opened.then is None and feedback_on():
-            liked, disliked = opened.keyframe_id in state.more_like, opened.keyframe_id in state.less_like
-            # A like re-ranks the grid behind the dialog: the whole page runs again.
-            if st.button("Like", key="hit_like", shortcut=KEYS["like"],
-                         type="primary" if liked else "secondary"):
-                judge(opened.keyframe_id, True)
-                st.rerun()
-            if st.button("Dislike", key="hit_dislike", shortcut=KEYS["dislike"],
-                         type="primary" if disliked else "secondary"):
-                judge(opened.keyframe_id, False)
-                st.rerun()
-        st.button("Find similar frames", key="similar", on_click=_find_similar, args=(opened.keyframe_id,))
-
-
-def chain_events(opened: Hit, shown: int) -> None:
-    """Each event of a chain, its thumbnail and time; a click shows it in the player."""
-    for col, (n, event) in zip(st.columns(len(opened.chain)), enumerate(opened.chain)):
-        col.image(shown_thumbnail(event.thumbnail), width="stretch")
-        col.button(f"{n + 1}. {clock(event.timestamp)}", key=f"event_{n}", on_click=_show_event, args=(n,),
-                   type="primary" if n == shown else "secondary", width="stretch")
-
-
-def player(engine: SearchEngine, hit: Hit, config: AppConfig) -> None:
-    has_shot = hit.shot_start is not None and hit.shot_end is not None
-    # A video of one shot has nothing to narrow the player to: "only this shot" would only
-    # send it back to 0:00.
-    whole = has_shot and _shots_in(engine, hit.video_id) == 1
-    if has_shot:
-        st.caption(f"Shot {hit.shot}: {clock(hit.shot_start)} to {clock(hit.shot_end)}"
-                   + (" (the whole video)" if whole else ""))
-    only_shot = has_shot and not whole and st.toggle("Play only this shot", key="only_shot",
-                                                     help="from the shot's first frame to its last, in a loop")
+def hit_detail(engine: SearchEngine, config: AppConfig, summarizer: Summarizer, language: str, hit: Hit,
+               chain: Hit | None = None) -> dict:
+    """The opened hit's view of `hit` (a ranked hit, an event of `chain`, or a keyframe picked in
+    the strip), as the browser's viewer reads it."""
+    shot = [hit.shot_start, hit.shot_end] if hit.shot_start is not None and hit.shot_end is not None else None
+    whole = shot is not None and _shots_in(engine, hit.video_id) == 1
+    video, video_error = None, None
     try:
         if hit.video_path is None:
             raise FileNotFoundError("the package has no video file for it")
-        with st.spinner("Preparing the video for the browser..."):
-            video = playable_video(Path(hit.video_path), config.data_dir / "previews")
-        if only_shot:
-            # Streamlit plays from and to whole seconds: round outwards so the whole shot plays.
-            st.video(str(video), start_time=math.floor(hit.shot_start), end_time=math.ceil(hit.shot_end), loop=True)
-        else:
-            st.video(str(video), start_time=int(hit.timestamp))
+        video = served_url(playable_video(Path(hit.video_path), config.data_dir / "previews"))
     except Exception as exc:  # a vanished or unreadable file must not break the page
-        st.error(f"Cannot play {plain(hit.video_path or hit.video_id)}: {plain(exc)}")
+        video_error = f"Cannot play {printable(hit.video_path or hit.video_id)}: {printable(exc)}"
+    found, found_caption = _found(engine, hit)
+    url = hit.media("watch_url") or ""
+    start, end = kis_span(hit, config.dres.kis_window_s)
+    return {
+        "id": hit.keyframe_id,
+        "heading": f"{printable(hit.video_id)} at {clock(hit.timestamp, 1)} (frame {hit.frame_idx}, "
+                   f"keyframe {hit.keyframe_id})",
+        "where": " · ".join(printable(v) for v in (hit.media("title"), hit.media("author"), hit.media("publish_date"))
+                            if v),
+        "watch_url": url if url.startswith(("https://", "http://")) else None,  # no javascript: or other schemes
+        "video_id": hit.video_id,
+        "time": hit.timestamp,
+        "video": video,
+        "video_error": video_error,
+        "shot": shot,
+        "whole": whole,
+        "shot_label": (f"Shot {hit.shot}: {clock(shot[0], 1)} to {clock(shot[1], 1)}"
+                       + (" (the whole video)" if whole else "")) if shot else "",
+        "strip": _strip(engine, hit, config.data_dir),
+        "summary": summarizer.summarize(hit.keyframe_id, language).text,
+        "audio": None,
+        "spoken_by": "",
+        "found": found,
+        "found_caption": found_caption,
+        "chain": chain is not None,
+        "task": "trake" if chain is not None else "kis",
+        "span": [round(start, 3), round(end, 3)],
+        "trake": trake_answer(chain.chain)["text"] if chain is not None else None,
+        "said": None,
+    }
+
+
+def spoken(detail: dict, language: str, config: AppConfig) -> dict:
+    """The detail with its summary read aloud: the audio's address and which voice spoke."""
+    try:
+        voice = speak(detail["summary"], language, config.data_dir / "audio", config.voice)
+    except VoiceError as exc:
+        return {**detail, "spoken_by": f"Cannot read it aloud: {exc}"}
+    engine = f"Spoken by {voice.engine}" + (" (offline voice)" if voice.offline else " (Google TTS)")
+    return {**detail, "audio": served_url(voice.path), "spoken_by": engine}
 
 
 def _shots_in(engine: SearchEngine, video_id: str) -> int | None:
@@ -126,48 +89,39 @@ def _shots_in(engine: SearchEngine, video_id: str) -> int | None:
         return None
 
 
-def strip(engine: SearchEngine, hit: Hit) -> None:
-    """The neighbouring keyframes; a click makes one the current keyframe (player, summary, submit)."""
+def _strip(engine: SearchEngine, hit: Hit, data_dir: Path) -> list[dict]:
+    """The neighbouring keyframes, the hit in the middle, each labelled by its time as briefly as
+    no two labels are alike (tenths; hundredths where keyframes lie closer)."""
     rows = engine.neighbours(hit, STRIP_SECONDS)
-    if len(rows) <= 1:
-        return
     at = next((i for i, r in enumerate(rows) if r.keyframe_id == hit.keyframe_id), len(rows) // 2)
     first = max(0, min(at - STRIP_MAX // 2, len(rows) - STRIP_MAX))
     rows = rows[first : first + STRIP_MAX]
-    st.caption("Keyframes around it: click one to jump there")
-    for col, row in zip(st.columns(len(rows)), rows):
-        here = row.keyframe_id == hit.keyframe_id
-        col.image(shown_thumbnail(row.thumbnail), width="stretch")
-        col.button(clock(row.timestamp), key=f"strip_{row.keyframe_id}", on_click=_show_keyframe,
-                   args=(engine, row.keyframe_id), type="primary" if here else "secondary", width="stretch",
-                   help="this keyframe" if here else f"keyframe {row.keyframe_id}, frame {row.frame_idx}")
+    labels = distinct_times([r.timestamp for r in rows])
+    return [{"id": r.keyframe_id, "src": thumb_url(r.thumbnail, data_dir), "label": label,
+             "here": r.keyframe_id == hit.keyframe_id, "tip": f"keyframe {r.keyframe_id}, frame {r.frame_idx}"}
+            for r, label in zip(rows, labels)]
 
 
-def found_in_frame(engine: SearchEngine, hit: Hit) -> None:
-    """The keyframe with what the analyzers found drawn on it (text boxes, people, poses)."""
+def distinct_times(times: list[float]) -> list[str]:
+    """Time labels as short as they can be while no two are alike."""
+    for digits in (1, 2, 3):
+        labels = [clock(t, digits) for t in times]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
+
+
+def _found(engine: SearchEngine, hit: Hit) -> tuple[str | None, str]:
+    """The keyframe with what the analyzers found drawn on it (text boxes, people, poses), as an
+    image address, and the found things' labels; (None, "") when nothing was found."""
     shapes = {name: found for name, found in engine.shapes(hit.keyframe_id).items() if found}
     if not shapes:
-        return
-    st.markdown("**What the analyzers found**")
-    frame = shown_thumbnail(hit.thumbnail)
-    if not isinstance(frame, np.ndarray):
-        frame = np.asarray(Image.open(frame).convert("RGB"))
-    st.image(draw_shapes(frame, shapes), width="stretch")
-    st.caption(plain("; ".join(s.label for found in shapes.values() for s in found if s.box is not None)))
-
-
-def _show_event(n: int) -> None:
-    st.session_state.event = n
-
-
-def _show_keyframe(engine: SearchEngine, keyframe_id: int) -> None:
-    """A strip click: that keyframe becomes the opened hit (outside the results: no rank)."""
-    state = st.session_state
-    if keyframe_id != state.opened.chain[state.get("event", 0)].keyframe_id:
-        state.opened, state.event = engine.hits([keyframe_id])[0], 0
-
-
-def _find_similar(keyframe_id: int) -> None:
-    # A callback: widget values (the mode radio, the keyframe box) may only change before a rerun.
-    state = st.session_state
-    state.mode, state.like, state.opened = "Similar frame", keyframe_id, None
+        return None, ""
+    try:
+        frame = np.asarray(Image.open(hit.thumbnail).convert("RGB"))
+    except OSError:  # a lost thumbnail: the shapes on a grey frame
+        frame = np.full((180, 320, 3), 190, np.uint8)
+    drawn = draw_shapes(frame, shapes)
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
+    caption = "; ".join(printable(s.label) for found in shapes.values() for s in found if s.box is not None)
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode(), caption

@@ -46,14 +46,20 @@ def _toggle(key: str, spec: str) -> None:
     st.session_state[key] = others if spec in specs else [*others, spec]
 
 
-def object_picker(where, param) -> tuple[str, ...] | None:
+NOTHING_YET = ("No video of this index was analyzed for {what} yet (the [{name}] analyzer was off, or could not "
+               "load, when it was indexed): this filter finds nothing until it is.")
+
+
+def object_picker(where, param, unanalyzed: bool = False) -> tuple[str, ...] | None:
     """Objects that must be in the frame, each a label, at least N, and where."""
     with where.expander(param.label, expanded=bool(_specs(param.name))):
+        if unanalyzed:
+            st.caption(NOTHING_YET.format(what="objects", name="objects"))
         label = st.selectbox("Object", COCO, key="object_label", accept_new_options=True,
                              help="a COCO label, or type another (an AI Challenge package's)")
-        c1, c2 = st.columns(2)
-        count = int(c1.number_input("At least", min_value=1, max_value=100, value=1, step=1, key="object_count"))
-        place = c2.selectbox("Where", PLACES, key="object_place")
+        # One above the other: side by side, the sidebar cut the place's name ("anywhe").
+        count = int(st.number_input("At least", min_value=1, max_value=100, value=1, step=1, key="object_count"))
+        place = st.selectbox("Where", PLACES, key="object_place")
         spec = (label or "").strip().lower() + (f":{count}" if count > 1 else "") + (
             f"@{place}" if place != ANYWHERE else "")
         st.button(f"Add {plain(spec)}", key="object_add", on_click=_add, args=(param.name, spec), disabled=not label)
@@ -62,18 +68,35 @@ def object_picker(where, param) -> tuple[str, ...] | None:
     return tuple(_specs(param.name)) or None
 
 
-def color_canvas(where, param) -> tuple[str, ...] | None:
+def color_canvas(where, param, unanalyzed: bool = False) -> tuple[str, ...] | None:
     """A colour layout: pick a colour, then click the cells of the frame that show it (again: clear)."""
     with where.expander(param.label, expanded=bool(_specs(param.name))):
+        if unanalyzed:
+            st.caption(NOTHING_YET.format(what="colours", name="colors"))
         color = st.radio("Colour", list(COLORS), horizontal=True, key="color_pick",
                          format_func=lambda name: f"{name} ({COLORS[name][1]})")
         painted = {s.partition("@")[2]: s.partition("@")[0] for s in _specs(param.name) if "@" in s}
+        # Each painted cell in its colour (the name stays on it, for those who do not see colours).
+        st.html("<style>" + "".join(
+            f".st-key-color_cell_{cell} button {{background: {SWATCHES[name]}; color: {_ink(name)};}}"
+            for cell, name in painted.items() if name in SWATCHES) + "</style>")
         for row in range(3):
             for col, cell in zip(st.columns(3), GRID_CELLS[row * 3:row * 3 + 3]):
                 col.button(painted.get(cell, "·"), key=f"color_cell_{cell}", help=cell, width="stretch",
                            on_click=_toggle, args=(param.name, f"{color}@{cell}"))
         st.button(f"{color} anywhere", key="color_anywhere", on_click=_add, args=(param.name, color))
     return tuple(_specs(param.name)) or None
+
+
+# How each colour of storage/features/colors.py looks on a cell of the canvas.
+SWATCHES = {"red": "#e53935", "orange": "#fb8c00", "yellow": "#fdd835", "green": "#43a047", "cyan": "#00acc1",
+            "blue": "#1e88e5", "purple": "#8e24aa", "pink": "#ec407a", "brown": "#6d4c41", "black": "#212121",
+            "grey": "#9e9e9e", "white": "#ffffff"}
+
+
+def _ink(name: str) -> str:
+    """Dark text on light swatches, white on dark ones."""
+    return "#212121" if name in ("yellow", "white", "cyan", "grey", "orange") else "#ffffff"
 
 
 PICKERS = {"object": object_picker, "color": color_canvas}  # filter parameter -> its widget

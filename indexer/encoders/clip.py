@@ -28,23 +28,37 @@ RANDOM_WEIGHTS = "none"
 _RANDOM_SEED = 0  # every process must build the same random model, or queries miss the index
 
 
+class _MutedHere(logging.Filter):
+    """Drops the root logger's records made in a thread that is loading a model (open_clip logs
+    through the root logger: "No pretrained weights loaded...", each download retry), and only
+    there: other threads (the app's other sessions) log as ever, and nothing global is switched
+    and switched back, which two threads loading at once would leave switched for good."""
+
+    here = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.here, "muted", False)
+
+
+_MUTED = _MutedHere()
+logging.getLogger().addFilter(_MUTED)
+
+
 @contextlib.contextmanager
 def _library_logs_muted():
     """open_clip and huggingface_hub log every download retry and their own 'random weights'
     warning; unless debugging (root level INFO or lower) say it once, in our own words."""
-    root = logging.getLogger()
-    if root.level <= logging.INFO:
+    if logging.getLogger().level <= logging.INFO:
         yield
         return
-    hub = logging.getLogger("huggingface_hub")
-    saved = root.level, hub.level
-    root.setLevel(logging.CRITICAL)
-    hub.setLevel(logging.CRITICAL)
+    # huggingface_hub logs through loggers of its own, which no root filter sees: they are set
+    # to say errors only, once (a level set and never reset: no race).
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    _MUTED.here.muted = True
     try:
         yield
     finally:
-        root.setLevel(saved[0])
-        hub.setLevel(saved[1])
+        _MUTED.here.muted = False
 
 
 def _local_weights(pretrained: str) -> Path | None:
@@ -52,6 +66,82 @@ def _local_weights(pretrained: str) -> Path | None:
     if os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
         return Path(pretrained).expanduser()
     return None
+
+
+def _load_mapped(model, path: Path, open_clip) -> None:
+    """A local checkpoint into `model` (made without random fills), mapped rather than read: a
+    state dict in open_clip's own layout (every name and shape the model's) becomes the model's
+    parameters where the file lies, so only the pages a query touches are read (a text query:
+    the text tower, a quarter of ViT-L-14's 1.7 GB) and nothing is copied. Any other layout
+    goes through open_clip's own loader, which converts it."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    own = model.state_dict()
+    if isinstance(state, dict) and state.keys() == own.keys() and all(
+            state[k].shape == v.shape and state[k].dtype == v.dtype for k, v in own.items()):
+        model.load_state_dict(state, strict=True, assign=True)
+    else:
+        open_clip.load_checkpoint(model, str(path))
+
+
+@contextlib.contextmanager
+def skip_random_fills():
+    """Within the block, in this thread only, the random fills that initialise a new model's
+    parameters (torch.nn.init's, and the Tensor methods they use) leave the tensors as they are.
+    For a model whose every parameter is then loaded from a checkpoint (open_clip loads strictly:
+    a missing one is an error), the result is the same model, made without the cost of drawing
+    hundreds of millions of random numbers. A torch function mode, not a patch of torch.nn.init:
+    modes are per thread, so a model made at the same time in another thread is untouched."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    skipped = {torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.random_, torch.nn.init.uniform_,
+               torch.nn.init.normal_, torch.nn.init.trunc_normal_, torch.nn.init.kaiming_uniform_,
+               torch.nn.init.kaiming_normal_, torch.nn.init.xavier_uniform_, torch.nn.init.xavier_normal_,
+               torch.nn.init.orthogonal_}
+
+    class SkipFills(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in skipped:
+                return args[0] if args else kwargs.get("tensor")
+            return func(*args, **(kwargs or {}))
+
+    with SkipFills():
+        yield
+
+
+def open_clip_for(model: str):
+    """open_clip, imported for `model`. Its package imports Hugging Face transformers whatever
+    the model (its text towers of other families live in one module), which costs a cold `evr
+    search "text"` three seconds of a 2-core machine; a model whose text tower and tokenizer are
+    open_clip's own needs none of it, so open_clip is then imported as where transformers is
+    not installed (it says so itself: `transformers = None`). A later model that does need it
+    (or the multilingual encoders, which import transformers themselves) gets it: the module
+    that wraps it is imported again then."""
+    import importlib
+    import sys
+
+    text = (model_config(model) or {}).get("text_cfg", {})
+    needs = model.startswith("hf-hub:") or "hf_model_name" in text or "hf_tokenizer_name" in text
+    if "open_clip" in sys.modules:
+        import open_clip
+
+        if needs and open_clip.hf_model.transformers is None:
+            importlib.reload(open_clip.hf_model)  # its classes read transformers' names from this module
+        return open_clip
+    if needs or "transformers" in sys.modules:
+        import open_clip
+
+        return open_clip
+    sys.modules["transformers"] = None  # `import transformers` raises ImportError, as when it is not installed
+    try:
+        import open_clip
+    finally:
+        del sys.modules["transformers"]
+    return open_clip
 
 
 @functools.cache
@@ -140,8 +230,9 @@ class ClipEncoder:
             self._model = self._preprocess = self._tokenizer = None
 
     def _build(self):
-        import open_clip
         import torch
+
+        open_clip = open_clip_for(self.settings.model)
 
         s = self.settings
         pretrained = None if self.random_weights else s.pretrained
@@ -151,13 +242,21 @@ class ClipEncoder:
                 raise ModelUnavailableError(f"CLIP weights file {local} does not exist")
             pretrained = str(local)
         self.info  # validates the model name
-        log.info("loading CLIP %s (%s) on %s", s.model, s.pretrained, self.device)
+        # Said at the default verbosity (the edges show evr.progress): seconds pass before a result.
+        logging.getLogger("evr.progress").info("loading CLIP %s (%s) on %s, once for this process...", s.model,
+                                               s.pretrained, self.device)
         try:
-            with _library_logs_muted(), torch.random.fork_rng(devices=[]):
+            # Trained weights replace every parameter: drawing random ones first would only cost
+            # time (seconds for ViT-L-14 on a CPU). Random weights (tests) are drawn from one seed.
+            fills = contextlib.nullcontext() if self.random_weights else skip_random_fills()
+            mapped = local is not None and local.suffix in (".pt", ".pth", ".bin") and self.device == "cpu"
+            with _library_logs_muted(), torch.random.fork_rng(devices=[]), fills:
                 torch.manual_seed(_RANDOM_SEED)
                 model, _, preprocess = open_clip.create_model_and_transforms(
-                    s.model, pretrained=pretrained, device=self.device
+                    s.model, pretrained=None if mapped else pretrained, device=self.device
                 )
+            if mapped:
+                _load_mapped(model, local, open_clip)
         except Exception as exc:
             raise ModelUnavailableError(
                 f"CLIP weights {s.model}/{s.pretrained} could not be loaded ({type(exc).__name__}: "
@@ -216,8 +315,7 @@ class ClipEncoder:
         models' tokenizers are Hugging Face files of their own)."""
         with self._lock:
             if self._tokenizer is None:
-                import open_clip
-
+                open_clip = open_clip_for(self.settings.model)
                 try:
                     with _library_logs_muted():
                         self._tokenizer = open_clip.get_tokenizer(self.settings.model)
@@ -244,7 +342,7 @@ def weights_status(settings: ClipSettings) -> tuple[bool, str]:
     local = _local_weights(pretrained)
     if local is not None:
         return (True, f"local file {local}") if local.is_file() else (False, f"local file {local} is missing")
-    import open_clip
+    open_clip = open_clip_for(settings.model)
 
     cfg = open_clip.get_pretrained_cfg(settings.model, pretrained)
     if not cfg:

@@ -156,14 +156,14 @@ class PersonStorage(FeatureStorage):
         parts = []
         # Keyframes the person analyzer never saw (no row) pass no person condition.
         if low is not None or high is not None or area is not None:
-            seen = select(KeyframePersons.keyframe_id)
-            if low is not None:
-                seen = seen.where(KeyframePersons.count >= low)
-            if high is not None:
-                seen = seen.where(KeyframePersons.count <= high)
-            if area is not None:
-                seen = seen.where(KeyframePersons.area >= area)
-            parts.append(keyframe_id.in_(seen))
+            holds = [c for c in (KeyframePersons.count >= low if low is not None else None,
+                                 KeyframePersons.count <= high if high is not None else None,
+                                 KeyframePersons.area >= area if area is not None else None) if c is not None]
+            if few:  # probe each candidate's row by its key: the table may hold a million rows that pass
+                parts.append(select(KeyframePersons.keyframe_id).where(
+                    KeyframePersons.keyframe_id == keyframe_id, *holds).exists())
+            else:
+                parts.append(keyframe_id.in_(select(KeyframePersons.keyframe_id).where(*holds)))
         for label in poses:
             if few:  # probe the primary key per keyframe rather than read the label's whole list
                 parts.append(select(KeyframePose.keyframe_id).where(

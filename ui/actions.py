@@ -1,0 +1,121 @@
+"""What a click in the results asks of the server (ui/web/results.js sends it): the details of
+keyframes the viewer is about to show, a like or a dislike, a pick for the export, frames similar
+to one, a summary read aloud, an answer for DRES. Each is done here, on the browser's session
+state (any mapping: the tests hand it a dict), before the rerun that sends back what changed."""
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+
+from search import Hit, QueryError, SearchEngine
+from search.summary import Summarizer
+
+from .config import AppConfig
+from .dres import DresClient, DresError, DuplicateSubmission, SessionInMemory, answer_for
+from .hit_view import hit_detail, spoken
+
+KEPT_DETAILS = 64  # keyframes whose details the server keeps per session (the browser keeps its own)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the actions need: the engine, the settings, the summarizer, the summary language."""
+
+    engine: SearchEngine
+    config: AppConfig
+    summarizer: Summarizer
+    language: str
+
+
+def handle(state: MutableMapping, action: dict, services: Services) -> None:
+    kind, keyframe_id = action.get("kind"), action.get("id")
+    if kind == "detail":
+        for k in action.get("ids", [])[:8]:
+            _send(state, detail(state, services, int(k)))
+    elif kind in ("like", "dislike"):
+        judge(state, int(keyframe_id), kind == "like")
+    elif kind == "pick":
+        state.setdefault("picked", set()).symmetric_difference_update({int(keyframe_id)})
+    elif kind == "similar":
+        # The query form's widgets show it: the whole page runs again (app.py does it).
+        state["mode"], state["like"], state["rerun_page"] = "Similar frame", int(keyframe_id), True
+    elif kind == "speak":
+        _send(state, spoken(detail(state, services, int(keyframe_id)), services.language, services.config))
+    elif kind == "submit":
+        _send(state, submitted(state, services, action))
+
+
+def judge(state: MutableMapping, keyframe_id: int, liked: bool) -> None:
+    """A like or dislike: toggles the frame in one list and takes it out of the other."""
+    mine, other = (state["more_like"], state["less_like"]) if liked else (state["less_like"], state["more_like"])
+    if keyframe_id in mine:
+        mine.remove(keyframe_id)
+    else:
+        mine.append(keyframe_id)
+        if keyframe_id in other:
+            other.remove(keyframe_id)
+
+
+def detail(state: MutableMapping, services: Services, keyframe_id: int) -> dict:
+    """The viewer's details of a keyframe, made once per keyframe and language."""
+    kept = state.setdefault("details", {})
+    key = (services.language, keyframe_id)
+    if key not in kept:
+        hit, chain = _hit_of(state, services.engine, keyframe_id)
+        kept[key] = hit_detail(services.engine, services.config, services.summarizer, services.language, hit, chain)
+        while len(kept) > KEPT_DETAILS:
+            kept.pop(next(iter(kept)))
+    return kept[key]
+
+
+def submitted(state: MutableMapping, services: Services, action: dict) -> dict:
+    """Send an answer to DRES (after the browser's confirmation); the detail with what came of it."""
+    keyframe_id = int(action["id"])
+    shown = detail(state, services, keyframe_id)
+    hit, chain = _hit_of(state, services.engine, keyframe_id)
+    task = action.get("task", "kis")
+    try:
+        span = tuple(float(v) for v in action.get("span", shown["span"]))
+        answer = answer_for(task, chain.chain if task == "trake" and chain else [hit], action.get("answer"),
+                            span=span if task == "kis" else None)
+        evaluation = state.get("dres_evaluation")
+        client = DresClient(services.config.data_dir, services.config.dres, SessionInMemory(state))
+        if client.session() is None or not evaluation:
+            raise DresError("log in with the sidebar's \"DRES (contest server)\" panel and pick an evaluation first")
+        verdict = client.submit(evaluation, answer, again=bool(action.get("again")))
+    except DuplicateSubmission as exc:
+        said = ("warning", f"{exc}. To send it anyway, tick \"Send it even if it was sent before\" and confirm again.")
+    except (DresError, QueryError, TypeError, ValueError) as exc:
+        said = ("error", str(exc))
+    else:
+        text = f"{verdict.verdict or 'No verdict yet'}" + (f": {verdict.description}" if verdict.description else "")
+        said = ({"CORRECT": "success", "WRONG": "error"}.get(verdict.verdict, "info"), text)
+    answered = _answer_text(task, shown, action)
+    updated = {**shown, "said": {"answer": answered, "kind": said[0], "text": said[1]}}
+    state["details"][(services.language, keyframe_id)] = updated
+    return updated
+
+
+def _answer_text(task: str, shown: dict, action: dict) -> str:
+    """The answer as the browser shows it on its Submit button (what a verdict belongs to)."""
+    if task == "trake":
+        return shown["trake"]
+    if task == "qa":
+        return f"QA-{' '.join(str(action.get('answer', '')).split())}-{shown['video_id']}-{round(shown['time'] * 1000)}"
+    start, end = (float(v) for v in action.get("span", shown["span"]))
+    return f"{shown['video_id']} {round(start * 1000)}-{round(end * 1000)} ms"
+
+
+def _hit_of(state: MutableMapping, engine: SearchEngine, keyframe_id: int) -> tuple[Hit, Hit | None]:
+    """The hit of a keyframe (a ranked one, an event of a ranked chain, or any keyframe of the
+    index), and the chain it is an event of."""
+    for h in state.get("hits") or []:
+        for event in h.chain:
+            if event.keyframe_id == keyframe_id:
+                return event, (h if h.then is not None else None)
+    return engine.hits([keyframe_id])[0], None
+
+
+def _send(state: MutableMapping, shown: dict) -> None:
+    """A detail for the next rerun to hand the browser (which keeps it)."""
+    state.setdefault("details_out", {})[shown["id"]] = shown
