@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from search import Query, QueryError
-from storage import KeyframeFilter
+from storage import KeyframeFilter, ModelInfo
 
 def ids(hits):
     return [h.keyframe_id for h in hits]
@@ -201,3 +201,39 @@ def test_limit_keeps_the_rank_order_with_a_few_hits_of_each_video(planted):
             expected.append(h.keyframe_id)
     assert ids(engine.search(Query(like=like, k=5, group="limit", per_video=3))) == expected[:5]
     assert ids(engine.search(Query(like=like, k=10, group="limit", per_video=3))) == expected  # 2 videos: 6 hits
+
+
+def test_a_rare_filter_widens_the_candidates_before_reading_every_passing_id(tmp_path, monkeypatch):
+    """1 in 15 keyframes pass: the nearest 100 hold too few for k = 10, so a second round fetches
+    as many candidates as that share asks for (not every passing id of the archive), and the
+    answer is still the exact top 10 of the passing keyframes."""
+    from search import ranking
+    from storage import NewKeyframe, Plan, Store, VideoInfo
+
+    from .conftest import people, random_unit
+
+    rng = np.random.default_rng(3)
+    store = Store(tmp_path / "data", writer=True)
+    dim = 64
+    store.bind_model(ModelInfo("planted", "none", dim))
+    vectors, crowded = [], []
+    kfs = []
+    for i in range(1500):
+        vectors.append(random_unit(rng, dim))
+        crowded.append(i % 15 == 0)
+        kfs.append(NewKeyframe(frame_idx=i, timestamp=i / 25, shot=0, jpeg=b"jpeg", vector=vectors[-1],
+                               analyses={"persons": people([["standing"]] * (4 if crowded[-1] else 1))}))
+    vid = store.writes.start_video("/videos/crowd.mp4", 1, 1)
+    store.writes.save_video(vid, VideoInfo("decord", 60.0, 25.0, 1500, 640, 360), kfs, plan=Plan("decoded"))
+    ids_by_row = sorted(store.catalog.keyframes(range(1, 2000)))
+    query = random_unit(rng, dim)
+    reads = []
+    real_ids = store.filters.ids
+    monkeypatch.setattr(store.filters, "ids", lambda where, among=None: reads.append(among is None) or real_ids(where, among))
+    where = KeyframeFilter.of(min_persons=4)
+    got = ranking.nearest(store, query, 10, where)
+    scores = np.array(vectors, np.float32) @ np.asarray(query, np.float32)
+    best = sorted((i for i in range(1500) if crowded[i]), key=lambda i: -scores[i])[:10]
+    assert [kid for kid, _ in got] == [ids_by_row[i] for i in best]
+    assert reads == [False, False]  # two rounds of candidates, never every passing id
+    store.close()
