@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml $(VENV)/.system
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: the versions this project is tested with (pip takes them from local disk here).
-	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1 torchcodec==0.17.0
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 

@@ -29,7 +29,7 @@ from indexer.encoders import ClipEncoder  # noqa: E402
 from indexer.analyzers import features_off  # noqa: E402
 from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings  # noqa: E402
 from indexer.analyzers.persons import PersonAnalyzer, PersonSettings  # noqa: E402
-from indexer.decoders import BACKENDS, open_video  # noqa: E402
+from indexer.decoders import HOST_BACKENDS, open_video  # noqa: E402
 from indexer.keyframes import KeyframeSelector  # noqa: E402
 from indexer.scan import find_videos  # noqa: E402
 from indexer.thumbnails import encode_thumbnail  # noqa: E402
@@ -108,7 +108,7 @@ def memory(videos: Path, model: str) -> int:
         print("|---|---:|---:|---:|---:|")
         # Every decoder in the writer's process; PyAV also in 2 decode worker processes (the
         # streaming run: its queue bounds the keyframes in flight).
-        for backend, workers in [*((b, 1) for b in BACKENDS), ("pyav", 2)]:
+        for backend, workers in [*((b, 1) for b in HOST_BACKENDS), ("pyav", 2)]:
             peaks = []
             for video in (short, long):
                 out = subprocess.run([sys.executable, __file__, "--rss-child", str(video), backend, str(workers),

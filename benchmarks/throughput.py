@@ -12,6 +12,17 @@ decode workers included) and peak GPU memory.
 
     python benchmarks/throughput.py [--videos DIR] [--repeat 2] [--workers 1 0] [--model ViT-B-32]
         [--pretrained none] [--device auto] [--batch-size 64] [--persons] [--detect-size 800]
+
+A realistic archive (--sizes 1280x720 1920x1080): the sample videos are first transcoded to
+H.264 at that size (scaled to fit, padded), 25 fps, into a cache folder (--cache, kept between
+runs), so that decoding costs what a real AIC or news archive's does; "native" is the sample
+videos as they are (320x240 to 1920x1080). --decoders picks the decoding of each configuration:
+"cpu" (decord, PyAV, OpenCV, with the shot detector `auto` picks) and "gpu" (NVDEC first). One
+table row per size x decoders x decode workers, all from one call.
+
+    python benchmarks/throughput.py [--videos DIR] [--repeat 2] [--workers 1 0] [--model ViT-B-32]
+        [--pretrained none] [--device auto] [--batch-size 64] [--persons] [--colors] [--detect-size 800]
+        [--sizes native 1280x720] [--decoders cpu gpu] [--cache ~/.cache/evr/transcoded]
 """
 from __future__ import annotations
 
@@ -32,7 +43,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from indexer.analyzers import features_off  # noqa: E402
 from indexer.analyzers.persons import PersonSettings  # noqa: E402
 from indexer.encoders import ClipEncoder  # noqa: E402
-from indexer.settings import ClipSettings, IndexSettings, RunSettings  # noqa: E402
+from indexer.settings import ClipSettings, DecodeSettings, IndexSettings, RunSettings  # noqa: E402
+
+DECODERS = {"cpu": ["decord", "pyav", "opencv"], "gpu": ["nvdec", "decord", "pyav", "opencv"]}
+
+
+def transcoded(videos: Path, size: str, cache: Path) -> Path:
+    """The sample videos as H.264 at `size` (WxH), 25 fps, in `cache`/`size` (made once)."""
+    if size == "native":
+        return videos
+    width, height = (int(n) for n in size.split("x"))
+    into = cache / size
+    files = sorted(p for p in videos.rglob("*") if p.suffix.lower() in RunSettings().extensions and p.is_file())
+    for f in files:
+        out = into / f.relative_to(videos).with_suffix(".mp4")
+        if out.exists():
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_suffix(".part.mp4")
+        scale = (f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+                 f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25,format=yuv420p")
+        done = subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(f), "-vf", scale, "-an", "-c:v", "libx264",
+                               "-preset", "veryfast", "-crf", "23", str(partial)], capture_output=True)
+        if done.returncode:  # a sample the encoder cannot read is left out, as indexing would skip it
+            print(f"skipped {f.name}: {done.stderr.decode(errors='replace').strip()[-200:]}", file=sys.stderr)
+            partial.unlink(missing_ok=True)
+            continue
+        partial.rename(out)
+    return into
 
 
 def archive(videos: Path, repeat: int, into: Path) -> Path:
@@ -50,26 +88,35 @@ def archive(videos: Path, repeat: int, into: Path) -> Path:
     return into
 
 
-def settings_of(args, decode_workers: int) -> IndexSettings:
+def settings_of(args, decode_workers: int, decoders: str = "cpu") -> IndexSettings:
+    from indexer.analyzers.colors import ColorSettings
+
     return IndexSettings(
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device, batch_size=args.batch_size),
         run=RunSettings(decode_workers=decode_workers),
+        decode=DecodeSettings(backends=DECODERS[decoders]),
         features={**features_off(), "persons": PersonSettings(enabled=args.persons, device=args.device,
                                                               weights=args.person_weights,
-                                                              detect_size=args.detect_size)})
+                                                              detect_size=args.detect_size),
+                  "colors": ColorSettings(enabled=args.colors)})
 
 
 def one_run(args) -> dict:
     """Index the archive once (in this child process); the figures as JSON."""
     from indexer.pipeline import Indexer
+    from indexer.shots import chosen
     from storage import Store
 
-    settings = settings_of(args, args.one)
+    settings = settings_of(args, args.one, args.decoder)
     with tempfile.TemporaryDirectory() as data, Store(Path(data), writer=True) as store:
         t = time.perf_counter()
         report = Indexer(store, settings).run([args.archive], progress=False)
         wall = time.perf_counter() - t
-        seconds_of_video = sum(v.duration or 0 for v in store.catalog.videos())
+        rows = store.catalog.videos()
+        seconds_of_video = sum(v.duration or 0 for v in rows)
+        used: dict[str, int] = {}
+        for v in rows:  # which decoder each video was read by: nvdec falls back per file
+            used[v.decoder or "-"] = used.get(v.decoder or "-", 0) + 1
     gpu_mb = 0
     if settings.clip.device != "cpu":
         import torch
@@ -79,7 +126,8 @@ def one_run(args) -> dict:
     rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     return {"videos": report.videos_indexed, "failed": len(report.videos_failed), "keyframes": report.keyframes_added,
             "wall": wall, "video_s": seconds_of_video, "stages": dict(report.stage_seconds),
-            "rss_mb": rss_kb // 1024, "gpu_mb": gpu_mb, "workers": settings.run.decoders}
+            "rss_mb": rss_kb // 1024, "gpu_mb": gpu_mb, "workers": settings.run.decoders,
+            "decoded_by": used, "shots": chosen(settings.shots, settings.clip.device)[0]}
 
 
 def _rate(fn, items: int) -> float:
@@ -129,42 +177,58 @@ def main() -> int:
     ap.add_argument("--persons", action="store_true", help="persons on (torchvision on a GPU, else mediapipe)")
     ap.add_argument("--detect-size", type=int, default=800, help="persons.detect_size (torchvision)")
     ap.add_argument("--person-weights", default="none", help="torchvision weights: none (random) or default")
+    ap.add_argument("--colors", action="store_true", help="colours on")
+    ap.add_argument("--sizes", nargs="+", default=["native"], help="native, or WxH: the samples transcoded to H.264")
+    ap.add_argument("--decoders", nargs="+", choices=sorted(DECODERS), default=["cpu"],
+                    help="cpu: decord, PyAV, OpenCV; gpu: NVDEC first (torchcodec)")
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/evr/transcoded",
+                    help="where transcoded archives are kept between runs")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child: one configuration
+    ap.add_argument("--decoder", default="cpu", help=argparse.SUPPRESS)
     ap.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.one is not None:
         print(json.dumps(one_run(args)))
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = archive(args.videos, args.repeat, Path(tmp))
-        results = []
-        for workers in args.workers:
-            child = [sys.executable, __file__, *sys.argv[1:], "--one", str(workers), "--archive", str(folder)]
-            out = subprocess.run(child, capture_output=True, text=True)
-            if out.returncode:
-                sys.exit(f"the run with {workers} decode workers failed:\n{out.stderr[-3000:]}")
-            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    results = []
+    for size in args.sizes:
+        source = transcoded(args.videos, size, args.cache)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = archive(source, args.repeat, Path(tmp))
+            for decoders in args.decoders:
+                for workers in args.workers:
+                    child = [sys.executable, __file__, *sys.argv[1:], "--one", str(workers), "--decoder", decoders,
+                             "--archive", str(folder)]
+                    out = subprocess.run(child, capture_output=True, text=True)
+                    if out.returncode:
+                        sys.exit(f"the run at {size}, {decoders} decoding, {workers} decode workers failed:\n"
+                                 f"{out.stderr[-3000:]}")
+                    results.append({**json.loads(out.stdout.strip().splitlines()[-1]), "size": size,
+                                    "decoding": decoders})
     top, encoder_720p = ceiling(args)
     clip = ClipEncoder(settings_of(args, 1).clip)
     print(f"{results[0]['videos']} videos ({args.repeat} names each), "
           f"{results[0]['video_s']:.0f} s of video; CLIP {args.model} ({args.pretrained}) on {clip.device}, batch "
           f"{clip.batch_size}; persons {'on (detect_size ' + str(args.detect_size) + ')' if args.persons else 'off'}; "
-          f"{os.cpu_count()} CPUs")
+          f"colours {'on' if args.colors else 'off'}; {os.cpu_count()} CPUs")
     print(f"model ceiling (preprocessed batches, this process): {top:,.0f} keyframes/s")
     print(f"encoder on 1280x720 frames (upload, preprocessing, model): {encoder_720p:,.0f} keyframes/s "
           f"= {100 * encoder_720p / top:.0f}% of the ceiling")
     print()
     stages = [s for s in results[0]["stages"] if any(r["stages"].get(s, 0) > 0 for r in results)]
-    head = ["decode workers", "keyframes", "model stage kf/s", "% of ceiling", "x real time", "wall s",
+    head = ["size", "decoding (videos by decoder)", "shots", "decode workers", "keyframes", "model stage kf/s", "% of ceiling", "x real time", "wall s",
             *[f"{s} %" for s in stages], "peak RSS MB", "peak GPU MB"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    base = results[0]["wall"]
+    first = {}  # the first configuration of each size: the others' baseline
     for r in results:
         total = sum(r["stages"].values()) or 1
         kfs = r["keyframes"] / r["stages"].get("clip", 0) if r["stages"].get("clip") else 0
-        cells = [f"{r['workers']}" + ("" if r is results[0] else f" ({base / r['wall']:.2f}x faster)"),
+        by = ", ".join(f"{n} {d}" for d, n in sorted(r["decoded_by"].items()))
+        cells = [r["size"], f"{r['decoding']} ({by})", r["shots"],
+                 f"{r['workers']}" + ("" if first.setdefault(r["size"], r) is r
+                                      else f" ({first[r['size']]['wall'] / r['wall']:.2f}x faster)"),
                  f"{r['keyframes']:,}", f"{kfs:,.0f}", f"{100 * kfs / top:.0f}%", f"{r['video_s'] / r['wall']:.1f}x",
                  f"{r['wall']:.1f}", *[f"{100 * r['stages'].get(s, 0) / total:.0f}" for s in stages],
                  f"{r['rss_mb']:,}", f"{r['gpu_mb']:,}"]

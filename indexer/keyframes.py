@@ -3,7 +3,7 @@
 The rule (README.md, "Keyframes"):
 - Candidates: a frame every `sample_s` seconds, and the first frame of every shot.
 - A frame is kept as a keyframe when
-  1. it starts a shot (indexer/shots.py finds cuts and fades), or
+  1. it starts a shot (indexer/shots/ finds cuts, fades and dissolves), or
   2. `max_gap_s` seconds have passed since the last kept keyframe (checked on every frame), or
   3. it is a candidate and not a near duplicate of the last kept keyframe: at least
      `min_change` of its 64x36 grey thumbnail moved by more than 20 grey levels.
@@ -28,7 +28,7 @@ import numpy as np
 
 from .decoders import Frame
 from .settings import KeyframeSettings, ShotSettings
-from .shots import ShotDetector, detection_frame
+from .shots import Seen, make_shot_detector
 
 _THUMB = (64, 36)
 _MOVED = 20  # grey levels (0-255) a thumbnail pixel must change by to count as changed
@@ -41,18 +41,16 @@ class ShotSpan:
     end: float  # seconds: the next shot's start, or the video's end
 
 
-@dataclass
-class _Waiting:
-    frame: Frame
-    small: np.ndarray  # the frame as the shot detector saw it
-    starts_shot: bool = False
+class _Waiting(Seen):
+    starts_shot = False
     _thumb: np.ndarray | None = None
 
     @property
     def thumb(self) -> np.ndarray:
         """The grey thumbnail of the change test, made only for the frames the test compares
         (candidates and kept frames, a few percent of all): on every frame it cost as much as
-        the shot detector."""
+        the shot detector. (From the small frame, on the host: a frame in GPU memory crosses
+        only that.)"""
         if self._thumb is None:
             grey = cv2.cvtColor(self.small, cv2.COLOR_RGB2GRAY)
             self._thumb = cv2.resize(grey, _THUMB, interpolation=cv2.INTER_AREA)
@@ -63,10 +61,10 @@ class KeyframeSelector:
     """`feed` every decoded frame in order, then `finish`; both return the frames kept as
     keyframes, in order. `shots(end)` gives the video's shots afterwards."""
 
-    def __init__(self, keyframes: KeyframeSettings, shots: ShotSettings, fps: float):
+    def __init__(self, keyframes: KeyframeSettings, shots: ShotSettings, fps: float, model_device: str = "cpu"):
         self.settings = keyframes
         self._shot_settings = shots
-        self._detector = ShotDetector(shots, fps)
+        self._detector = make_shot_detector(shots, fps, model_device)
         self._waiting: deque[_Waiting] = deque()
         self._times = array("d")  # timestamp of every frame so far (a fade's boundary lies back)
         self._shot_starts: list[int] = []  # frame numbers
@@ -74,23 +72,27 @@ class KeyframeSelector:
         self._next_sample = 0.0
 
     def feed(self, frame: Frame) -> list[Frame]:
-        small = detection_frame(frame.rgb, self._shot_settings.detect_width)
-        entry = _Waiting(frame, small)
+        entry = _Waiting(frame, self._shot_settings.detect_width)
         self._times.append(frame.timestamp)
         if not self._shot_starts:
             self._shot_starts.append(frame.idx)
             entry.starts_shot = True
         self._waiting.append(entry)
-        for start in self._detector.feed(frame.idx, small):
-            self._shot_starts.append(start)
-            waiting = next((w for w in self._waiting if w.frame.idx == start), self._waiting[0])
-            waiting.starts_shot = True
+        self._mark(self._detector.feed(entry))
         kept = []
         while len(self._waiting) > self._detector.lag:
             kept += self._decide(self._waiting.popleft())
         return kept
 
+    def _mark(self, starts: list[int]) -> None:
+        for start in starts:
+            self._shot_starts.append(start)
+            waiting = next((w for w in self._waiting if w.frame.idx == start), self._waiting[0])
+            waiting.starts_shot = True
+
     def finish(self) -> list[Frame]:
+        if self._waiting:
+            self._mark(self._detector.finish())
         kept = []
         while self._waiting:
             kept += self._decide(self._waiting.popleft())

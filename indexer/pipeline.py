@@ -29,6 +29,7 @@ from .run import RunReport, Source, run
 from .runners import Runner, make_runner
 from .scan import find_videos
 from .settings import IndexSettings
+from .shots import settled
 from .thumbnails import restore_lost_thumbnails
 from .work import STAGES, VideoResult, VideoWorker, add_seconds
 
@@ -52,7 +53,7 @@ class Indexer:
     def __init__(self, store: Store, settings: IndexSettings, clip: ClipEncoder | None = None,
                  runner: Runner | None = None):
         self.store = store
-        self.settings = settings
+        self.settings = settings = settled(settings)
         self.worker = VideoWorker(settings, clip)
         self.clip = self.worker.clip
         self.runner = runner  # None: as settings.run says (make_runner)

@@ -12,15 +12,19 @@ from storage.rules import between, one_of, rule, some_of, text
 from storage.types import PRIMARY_MODEL
 
 DEVICES = ("auto", "cpu", "cuda")
-DECODERS = ("decord", "pyav", "opencv")  # indexer/decoders, one file each
+DECODERS = ("nvdec", "decord", "pyav", "opencv", "torchcodec")  # indexer/decoders, one file each
+SHOT_DETECTORS = ("auto", "content", "transnetv2")  # indexer/shots, one file each
 
 
 @dataclass(frozen=True)
 class DecodeSettings:
     """[decode]"""
 
-    # Tried in this order; a file the first cannot open goes to the next.
-    backends: list[str] = rule(some_of(DECODERS), default_factory=lambda: ["decord", "pyav", "opencv"])
+    # Tried in this order; a file the first cannot open goes to the next. "nvdec" decodes on the
+    # GPU (torchcodec) and opens nothing where no CUDA device is, or a codec the chip lacks;
+    # "torchcodec" is the same library on the CPU (benchmarks/RESULTS.md: slower than decord
+    # when frames are scaled, so not in the default order).
+    backends: list[str] = rule(some_of(DECODERS), default_factory=lambda: ["nvdec", "decord", "pyav", "opencv"])
     # Frames are decoded at most this tall on their short side: enough for OCR of captions,
     # and CLIP (224 px) and thumbnails (320 px) need far less.
     max_short_side: int = rule(between(0), default=720)
@@ -41,8 +45,13 @@ class KeyframeSettings:
 
 @dataclass(frozen=True)
 class ShotSettings:
-    """[shots]: shot boundaries (indexer/shots.py): PySceneDetect's AdaptiveDetector for cuts, its
-    ThresholdDetector for fades through black. The defaults are PySceneDetect's own."""
+    """[shots]: shot boundaries (indexer/shots/): TransNetV2, or PySceneDetect's AdaptiveDetector
+    for cuts with its ThresholdDetector for fades through black (the content detector, whose
+    defaults are PySceneDetect's own)."""
+
+    # "auto": TransNetV2 where the models run on a GPU, the content detector on a CPU.
+    detector: str = rule(one_of(SHOT_DETECTORS), default="auto")
+    transition_threshold: float = rule(between(0, 1), default=0.5)  # TransNetV2's score of a transition
 
     adaptive_threshold: float = rule(between(0, above=True), default=3.0)  # a frame's change over its neighbours'
     min_content_val: float = rule(between(0, 255), default=15.0)  # the least change (mean HSV, 0-255) of a cut
@@ -51,6 +60,14 @@ class ShotSettings:
     # Frames are shrunk to this width for detection (PySceneDetect's own default downscale
     # keeps them at least 256 wide): cheaper than full frames, same cuts.
     detect_width: int = rule(between(16, 4096), default=256)
+
+    def signature(self, detector: str) -> dict[str, float]:
+        """What the shots of `detector` ("content" or "transnetv2") depend on, for a video's plan.
+        The content detector's is what it was before there were two (indexes made then stay)."""
+        if detector == "transnetv2":
+            return {"transnetv2_threshold": float(self.transition_threshold), "min_shot_s": float(self.min_shot_s)}
+        return {name: float(getattr(self, name)) for name in
+                ("adaptive_threshold", "min_content_val", "fade_threshold", "min_shot_s", "detect_width")}
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from dataclasses import asdict
-
 from storage.features import ANALYZER_PATHS
 from storage.types import PRIMARY_MODEL, NewKeyframe, NewShot, Plan, VideoInfo
 
@@ -36,7 +34,9 @@ from .analyzers import FileAnalyzer, FrameAnalyzer, enabled_analyzers
 from .decoders import DecodeError, Frame, one_line, open_video
 from .encoders import ClipEncoder
 from .keyframes import KeyframeSelector
+from .pixels import on_host
 from .settings import IndexSettings
+from .shots import chosen
 from .thumbnails import encode_thumbnail
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class VideoWorker:
         text), or only analyzed again when only its file analyzers differ."""
         k, sh = self.settings.keyframes, self.settings.shots
         rule = {"sample_s": k.sample_s, "max_gap_s": k.max_gap_s, "min_change": k.min_change}
-        shots = {name: float(v) for name, v in asdict(sh).items()}
+        shots = sh.signature(chosen(sh, self.settings.clip.device)[0])
         analyzers = {name: a.signature for name, a in self.analyzers.items() if a.signature}
         return Plan(source="decoded", keyframes=rule, shots=shots, vectors="clip", analyzers=analyzers)
 
@@ -146,11 +146,14 @@ class VideoWorker:
             log.debug("details", exc_info=True)
         return result
 
-    def encode(self, images: list, stage_seconds: dict[str, float]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    def encode(self, images: list, stage_seconds: dict[str, float],
+               on_host: list[np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
         """Every image-text model's vectors and each frame analyzer's results for a batch of RGB
         keyframes (of any videos): {model name: (n, dim) vectors}, [clip]'s as "clip", and per
         image {analyzer: result} (an analyzer that could not run on an image gives no entry).
-        The models are timed together, as the "clip" stage."""
+        The models are timed together, as the "clip" stage. `images` may be tensors on the GPU
+        (NVDEC's frames), which the image models read there; the analyzers read `on_host`, the
+        same frames as numpy arrays (default: `images`)."""
         t = time.perf_counter()
         vectors = {PRIMARY_MODEL: self.clip.encode_images(images)}
         for name, encoder in self.others.items():
@@ -159,7 +162,7 @@ class VideoWorker:
         per_image: list[dict[str, Any]] = [{} for _ in images]
         for name, analyzer in self.frame_analyzers.items():
             t = time.perf_counter()
-            for found, result in zip(per_image, analyzer.analyze(images)):
+            for found, result in zip(per_image, analyzer.analyze(images if on_host is None else on_host)):
                 if result is not None:
                     found[name] = result
             stage_seconds[name] += time.perf_counter() - t
@@ -170,12 +173,13 @@ class VideoWorker:
         stream = KeyframeStream(path, s, result.stage_seconds)
         try:
             for batch in prefetch(stream.batches(self.clip.batch_size)):
-                vectors, analyses = self.encode([f.rgb for f in batch], result.stage_seconds)
+                host = [on_host(f.rgb) for f in batch]  # kept frames only cross from a GPU's memory
+                vectors, analyses = self.encode([f.rgb for f in batch], result.stage_seconds, host)
                 t = time.perf_counter()
-                for i, (frame, found) in enumerate(zip(batch, analyses)):
+                for i, (frame, rgb, found) in enumerate(zip(batch, host, analyses)):
                     result.keyframes.append(NewKeyframe(
                         frame_idx=frame.idx, timestamp=round(frame.timestamp, 4), shot=0,  # numbered below
-                        jpeg=encode_thumbnail(frame.rgb, s.keyframes.thumbnail_width), analyses=found,
+                        jpeg=encode_thumbnail(rgb, s.keyframes.thumbnail_width), analyses=found,
                         **keyframe_vectors(vectors, i)))
                 result.stage_seconds["write"] += time.perf_counter() - t
                 if on_progress:
@@ -232,7 +236,8 @@ class KeyframeStream:
     def __init__(self, path: str, settings: IndexSettings, stage_seconds: dict[str, float]):
         self.path = path
         self.source = open_video(path, settings.decode.backends, settings.decode.max_short_side)
-        self.selector = KeyframeSelector(settings.keyframes, settings.shots, self.source.info.fps)
+        self.selector = KeyframeSelector(settings.keyframes, settings.shots, self.source.info.fps,
+                                         settings.clip.device)
         self.decoded = _Decoded()
         self.stage_seconds = stage_seconds
         self.kept: list[int] = []  # frame indexes of the keyframes given out

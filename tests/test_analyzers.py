@@ -303,3 +303,22 @@ def test_torchvision_backend_batches_give_the_frames_own_results(videos):
         assert len(a.persons) == len(b.persons)
         assert abs(a.mask_area - b.mask_area) < 0.01
         np.testing.assert_allclose([p.box for p in a.persons], [p.box for p in b.persons], atol=0.01)
+
+
+def test_torchvision_backend_masks_only_frames_where_people_were_found(videos, monkeypatch):
+    """DeepLabV3 runs on the frames where Keypoint R-CNN kept a person, and only on them: a frame
+    without a person stores no mask. (Random weights; the threshold decides who is found.)"""
+    cap = cv2.VideoCapture(str(videos / "msrvtt/video7010.mp4"))
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(2)]
+    analyzer = PersonAnalyzer(PersonSettings(backend="torchvision", weights="none", device="cpu", min_score=1.0,
+                                             detect_size=320))
+    analyzer.backend.load()
+    masked = []
+    real = analyzer.backend._person_masks
+    monkeypatch.setattr(analyzer.backend, "_person_masks", lambda tensors: masked.append(len(tensors)) or real(tensors))
+    none = analyzer.analyze(frames)  # no box scores over 1.0
+    assert masked == [] and all(r.persons == [] and r.mask_area == 0.0 for r in none)
+    analyzer.backend.min_score = 0.0
+    analyzer.backend._keypoints.roi_heads.score_thresh = 0.0
+    found = analyzer.analyze(frames)
+    assert all(r.persons for r in found) and masked == [2]

@@ -189,7 +189,7 @@ def test_bad_arguments_are_usage_errors(indexed, capsys, no_model_loads, args, m
     ({"EVR_CLIP_DEVICE": "tpu"}, "clip.device must be one of auto, cpu, cuda"),
     ({"EVR_OCR_DEVICE": "gpu"}, "ocr.device must be one of"),
     ({"EVR_DECODE_BACKENDS": "decrod"}, "decode.backends has unknown 'decrod'"),
-    ({"EVR_DECODE_BACKENDS": "[]"}, "decode.backends must name at least one of decord, pyav, opencv"),
+    ({"EVR_DECODE_BACKENDS": "[]"}, "decode.backends must name at least one of nvdec, decord, pyav, opencv, torchcodec"),
     ({"EVR_PERSONS_BACKEND": "mediapip"}, "persons.backend must be one of auto, torchvision, mediapipe"),
     ({"EVR_SUMMARY_LANGUAGE": "fr"}, "summary.language must be one of en, vi"),
     ({"EVR_OCR_LANGUAGES": "vi,xx"}, "ocr.languages has unknown 'xx'"),

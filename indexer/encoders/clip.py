@@ -278,6 +278,7 @@ class ClipEncoder:
         """The preprocessing the settings ask for, as a function of a list of RGB arrays."""
         import torch
 
+        from ..pixels import on_host
         from .preprocess import TensorPreprocess, supports
 
         dtype = next(model.parameters()).dtype
@@ -287,7 +288,7 @@ class ClipEncoder:
         if self.settings.preprocess == "torch":
             log.warning("clip.preprocess = \"torch\" cannot reproduce %s's preprocessing (%s): using open_clip's",
                         self.settings.model, cfg)
-        return lambda images: torch.stack([pil_transform(Image.fromarray(im)) for im in images]).to(
+        return lambda images: torch.stack([pil_transform(Image.fromarray(on_host(im))) for im in images]).to(
             self.device, dtype)
 
     def _run(self, fn, batch):

@@ -41,14 +41,14 @@ class TensorPreprocess:
         self.mean = torch.tensor(cfg["mean"], device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(cfg["std"], device=device).view(1, 3, 1, 1)
 
-    def __call__(self, images: list[np.ndarray]):
-        """RGB uint8 arrays (any sizes) -> one normalised (n, 3, height, width) tensor on the device."""
+    def __call__(self, images: list):
+        """RGB uint8 arrays or (H, W, 3) tensors (any sizes) -> one normalised (n, 3, height, width) tensor on the device."""
         import torch
 
         out = [None] * len(images)
         by_shape: dict[tuple, list[int]] = {}
         for i, im in enumerate(images):
-            by_shape.setdefault(im.shape, []).append(i)
+            by_shape.setdefault(tuple(im.shape), []).append(i)
         for shape, at in by_shape.items():  # frames of one size are resized together
             batch = self._upload([images[i] for i in at])
             done = self._resize_crop(batch.permute(0, 3, 1, 2).float())
@@ -58,10 +58,13 @@ class TensorPreprocess:
         batch = batch.clamp_(0, 255).round_().div_(255)
         return ((batch - self.mean) / self.std).to(self.dtype)
 
-    def _upload(self, images: list[np.ndarray]):
-        """Frames of one shape -> one uint8 (n, h, w, 3) tensor on the device."""
+    def _upload(self, images: list):
+        """Frames of one shape -> one uint8 (n, h, w, 3) tensor on the device. Frames already in
+        tensors (NVDEC's, in GPU memory) are stacked where they are."""
         import torch
 
+        if not isinstance(images[0], np.ndarray):
+            return torch.stack(images).to(self.device)
         if self.device != "cuda":
             return torch.from_numpy(np.stack(images))
         staged = torch.empty((len(images), *images[0].shape), dtype=torch.uint8, pin_memory=True)

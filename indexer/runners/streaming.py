@@ -35,6 +35,7 @@ from multiprocessing.connection import Connection, wait
 
 from storage.types import NewKeyframe
 
+from ..pixels import on_host
 from ..settings import IndexSettings
 from ..thumbnails import encode_thumbnail
 from ..work import (KeyframeStream, StreamEnd, VideoResult, VideoWorker, add_seconds, error_text, keyframe_vectors,
@@ -274,7 +275,11 @@ def _decode(settings: IndexSettings, conn: Connection, parent: int) -> None:
             try:
                 for batch in stream.batches(FRAMES_PER_MESSAGE):
                     t = time.perf_counter()
-                    frames = [(f.idx, round(f.timestamp, 4), f.rgb, encode_thumbnail(f.rgb, width)) for f in batch]
+                    # Kept keyframes go to the model process through the host (NVDEC's are
+                    # tensors in this process's GPU memory until here).
+                    host = [on_host(f.rgb) for f in batch]
+                    frames = [(f.idx, round(f.timestamp, 4), rgb, encode_thumbnail(rgb, width))
+                              for f, rgb in zip(batch, host)]
                     seconds["write"] += time.perf_counter() - t
                     conn.send(("frames", path, frames, dict(seconds)))
                     seconds.clear()

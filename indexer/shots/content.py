@@ -1,4 +1,4 @@
-"""Shot boundaries, streamed: PySceneDetect's detectors fed one small frame at a time.
+"""The content detector: PySceneDetect's detectors fed one small frame at a time.
 
 Cuts come from its AdaptiveDetector (content change compared with the rolling mean of the
 neighbouring frames' change, so a fast pan is not a cut), fades through black from its
@@ -21,19 +21,8 @@ import cv2
 import numpy as np
 from scenedetect.detectors import AdaptiveDetector, ContentDetector, ThresholdDetector
 
-from .settings import ShotSettings
-
-
-def detection_frame(rgb: np.ndarray, width: int) -> np.ndarray:
-    """The frame PySceneDetect's SceneManager would hand a detector, in RGB order: shrunk by an
-    integer factor to at least `width` pixels wide, linear interpolation. (The SceneManager
-    swaps to BGR first; a per-channel resize commutes with that, and the detectors here read
-    RGB, so no swap is made at all.)"""
-    h, w = rgb.shape[:2]
-    factor = max(1, w // width)
-    if factor == 1:
-        return rgb
-    return cv2.resize(rgb, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_LINEAR)
+from ..settings import ShotSettings
+from .base import Seen
 
 
 class _HsvAdaptiveDetector(AdaptiveDetector):
@@ -83,11 +72,13 @@ class _FrameAverage:
         pass
 
 
-class ShotDetector:
+class ContentShotDetector:
     """Feed every frame in order; `feed` returns the frame numbers at which new shots start.
 
     A cut is reported `lag` frames after it happens; a fade only once the picture comes back
     from black, so its boundary can lie further back."""
+
+    name = "content"
 
     def __init__(self, settings: ShotSettings, fps: float):
         min_len = max(1, round(settings.min_shot_s * (fps or 25.0)))
@@ -103,8 +94,13 @@ class ShotDetector:
         self._last = 0  # frame number of the last boundary (the first frame starts shot 0)
         self.lag = self._cuts.event_buffer_length
 
-    def feed(self, frame_idx: int, small_rgb: np.ndarray) -> list[int]:
-        """`small_rgb`: the frame as `detection_frame` makes it."""
+    @property
+    def average(self) -> float:
+        """The last frame's mean pixel value (0-255): what the fade detector calls black."""
+        return self._average.average
+
+    def feed(self, seen: Seen) -> list[int]:
+        frame_idx, small_rgb = seen.frame.idx, seen.small
         self._average.measure(frame_idx, small_rgb)
         found = (self._cuts.process_frame(frame_idx, cv2.cvtColor(small_rgb, cv2.COLOR_RGB2HSV))
                  + self._fades.process_frame(frame_idx, small_rgb))
@@ -116,3 +112,6 @@ class ShotDetector:
                 starts.append(start)
                 self._last = start
         return starts
+
+    def finish(self) -> list[int]:
+        return []  # every boundary was reported as its frames came

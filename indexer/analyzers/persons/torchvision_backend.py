@@ -93,31 +93,38 @@ class TorchvisionPersons:
             out.extend(self._analyze_batch(images[start : start + self.batch_size]))
         return out
 
-    def _analyze_batch(self, images: list[np.ndarray]) -> list[PersonsInFrame]:
+    def _analyze_batch(self, images: list) -> list[PersonsInFrame]:
+        """One call of each model for the batch, and the results brought to the host in two
+        transfers for the whole batch (not four per frame: each one waits for the GPU). The
+        person mask is made only for frames where people were found: on the others it is unused
+        (a frame without a person stores none)."""
         import torch
 
-        tensors = [torch.from_numpy(im).to(self.device, non_blocking=True).permute(2, 0, 1).float().div_(255)
-                   for im in images]
+        tensors = [_on_device(im, self.device).permute(2, 0, 1).float().div_(255) for im in images]
         with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self.device == "cuda"):
             detections = self._keypoints(tensors)
-            masks = self._person_masks(tensors)
-        out = []
-        for im, det, mask in zip(images, detections, masks):
-            keep = det["labels"] == 1  # the model has kept only scores over min_score
-            boxes = det["boxes"][keep].float().cpu().numpy()
-            scores = det["scores"][keep].float().cpu().numpy()
-            kps = det["keypoints"][keep].float().cpu().numpy()
-            # keypoints_scores are logits; a sigmoid turns them into a 0-1 visibility.
-            vis = torch.sigmoid(det["keypoints_scores"][keep].float()).cpu().numpy()
-            dets = [
-                Detection(box=tuple(map(float, b)), score=float(s), keypoints=np.column_stack([k[:, :2], v]))
-                for b, s, k, v in zip(boxes, scores, kps, vis)
-            ]
-            out.append(to_stored(dets, mask, im.shape[1], im.shape[0]))
+            people = [det["labels"] == 1 for det in detections]  # the model kept only scores over min_score
+            counts = torch.stack([keep.sum() for keep in people]).tolist()  # one transfer
+            rows = torch.cat([torch.cat([
+                det["boxes"][keep].float(), det["scores"][keep].float()[:, None],
+                det["keypoints"][keep][..., :2].float().flatten(1),
+                # keypoints_scores are logits; a sigmoid turns them into a 0-1 visibility.
+                torch.sigmoid(det["keypoints_scores"][keep].float())], 1)
+                for det, keep in zip(detections, people)]).cpu().numpy()  # and one more
+            found = [i for i, n in enumerate(counts) if n]
+            masks = dict(zip(found, self._person_masks([tensors[i] for i in found]))) if found else {}
+        out, at = [], 0
+        for i, (im, n) in enumerate(zip(images, counts)):
+            dets = [Detection(box=tuple(map(float, r[:4])), score=float(r[4]),
+                              keypoints=np.column_stack([r[5:39].reshape(17, 2), r[39:56]]))
+                    for r in rows[at:at + n]]
+            at += n
+            out.append(to_stored(dets, masks.get(i), im.shape[1], im.shape[0]))
         return out
 
     def _person_masks(self, tensors: list) -> list[np.ndarray]:
-        """The person mask of each frame, at `mask_size` on the short side; frames of one size in one call."""
+        """The person mask of each frame, at `mask_size` on the short side; frames of one size in
+        one call, brought to the host in one transfer."""
         import torch
         import torch.nn.functional as F
 
@@ -133,10 +140,20 @@ class TorchvisionPersons:
             if scale < 1:
                 batch = F.interpolate(batch, size=(round(h * scale), round(w * scale)), mode="bilinear",
                                       antialias=True, align_corners=False)
-            person = self._segment((batch - mean) / std)["out"].argmax(1) == VOC_PERSON
+            person = (self._segment((batch - mean) / std)["out"].argmax(1) == VOC_PERSON).cpu().numpy()
             for j, i in enumerate(at):
-                masks[i] = person[j].cpu().numpy()
+                masks[i] = person[j]
         return masks
 
     def close(self) -> None:
         self._keypoints = self._segment = None
+
+
+def _on_device(image, device: str):
+    """An RGB frame as a uint8 (H, W, 3) tensor on `device`: a numpy frame is uploaded, a tensor
+    already there (NVDEC's frames) is used as it is."""
+    import torch
+
+    if isinstance(image, np.ndarray):
+        return torch.from_numpy(image).to(device, non_blocking=True)
+    return image.to(device)
