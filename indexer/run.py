@@ -192,6 +192,7 @@ def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | 
 
 
 progress_log = logging.getLogger("evr.progress")  # the edges show it at their default verbosity
+EARLIEST_ESTIMATE = 0.05  # of the work done (bytes, or videos), before the time left is estimated
 
 
 class ProgressLines:
@@ -214,14 +215,18 @@ class ProgressLines:
         self.said = now
         spent = now - self.started
         if self.total_size is None:
-            left = spent / self.done * (self.total - self.done)
+            fraction = self.done / self.total
             share = f"{100 * self.done // self.total}%"
         else:
-            left = spent / self.size_done * (self.total_size - self.size_done)
-            share = (f"{size_text(self.size_done)} of {size_text(self.total_size)}, "
-                     f"{100 * self.size_done // self.total_size}%")
-        progress_log.info("indexed %d of %d videos (%s) in %s; about %s left", self.done, self.total, share,
-                          _minutes(spent), _minutes(left))
+            fraction = self.size_done / self.total_size if self.total_size else 1.0
+            share = f"{size_text(self.size_done)} of {size_text(self.total_size)}, {int(100 * fraction)}%"
+        # The first minutes hold the models' loading: from a few small files done they would
+        # extrapolate to hours.
+        if fraction < EARLIEST_ESTIMATE and self.done < self.total:
+            left = "the time left is not known yet"
+        else:
+            left = f"about {_minutes(spent / fraction * (1 - fraction))} left"
+        progress_log.info("indexed %d of %d videos (%s) in %s; %s", self.done, self.total, share, _minutes(spent), left)
 
 
 def _minutes(seconds: float) -> str:

@@ -46,6 +46,21 @@ def test_progress_lines_estimate_the_time_left_from_the_bytes_done(caplog, monke
     assert said[-1] == "indexed 4 of 4 videos (1000.0 MB of 1000.0 MB, 100%) in 1.7 min; about 0 s left"
 
 
+@pytest.mark.unit
+def test_progress_lines_do_not_guess_the_time_left_from_the_first_small_files(caplog, monkeypatch):
+    """A demo's first file, 77 KB of 7.8 MB, took a minute (the models loading): that said
+    "about 106 min left" where four minutes were. Under 5% done, the time left is not guessed."""
+    clock = iter([0.0, 62.0, 230.0])
+    monkeypatch.setattr("indexer.run.time.monotonic", lambda: next(clock))
+    lines = ProgressLines(2, total_size=7_800_000, every_s=0)
+    with caplog.at_level(logging.INFO, logger="evr.progress"):
+        lines.update(77_000)
+        lines.update(7_723_000)
+    said = [r.getMessage() for r in caplog.records if r.name == "evr.progress"]
+    assert said[0].endswith("in 62 s; the time left is not known yet")
+    assert said[-1].endswith("100%) in 3.8 min; about 0 s left")
+
+
 class _HandOut(Runner):
     """A runner that decodes nothing: it notes the order videos come in and fails each."""
 
