@@ -33,7 +33,7 @@ from indexer.decoders import open_video  # noqa: E402
 from indexer.keyframes import KeyframeSelector  # noqa: E402
 from indexer.pixels import tiny_frame  # noqa: E402
 from indexer.settings import KeyframeSettings, ShotSettings  # noqa: E402
-from tests.test_keyframes import CUT_FRAMES, SEGMENTS  # noqa: E402
+from tests.test_keyframes import CUT_FRAMES, make_cuts_clip  # noqa: E402
 
 FPS = 25
 DISSOLVES = [("msrvtt/video7010.mp4", 2), ("intel_samples/car-detection.mp4", 2), ("asl_gestures/again.mkv", 0),
@@ -42,14 +42,7 @@ SEGMENT_S, DISSOLVE_S = 3.0, 0.5
 
 
 def cuts_clip(videos: Path, out: Path) -> list[tuple[int, int]]:
-    args, chains = [], []
-    for i, (rel, start, frames) in enumerate(SEGMENTS):
-        args += ["-ss", str(start), "-i", str(videos / rel)]
-        chains.append(f"[{i}:v]fps={FPS},trim=end_frame={frames},setpts=PTS-STARTPTS,scale=640:360,setsar=1,"
-                      f"format=yuv420p[v{i}]")
-    graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(SEGMENTS))) + \
-        f"concat=n={len(SEGMENTS)}:v=1:a=0[out]"
-    _encode(args, graph, out)
+    make_cuts_clip(videos, out)
     return [(int(c), int(c)) for c in CUT_FRAMES]
 
 

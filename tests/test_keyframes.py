@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from indexer.decoders import BACKENDS, HOST_BACKENDS, Frame, open_video
+from indexer.decoders import HOST_BACKENDS, Frame, open_video
 from indexer.keyframes import KeyframeSelector, changed_fraction
 from indexer.settings import KeyframeSettings, ShotSettings
 from indexer.shots import ContentShotDetector, Seen, detection_frame
@@ -95,9 +95,8 @@ SEGMENTS = [
 CUT_FRAMES = list(np.cumsum([n for _, _, n in SEGMENTS])[:-1])
 
 
-@pytest.fixture(scope="module")
-def cuts_clip(videos, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cuts") / "cuts.mp4"
+def make_cuts_clip(videos, out):
+    """The SEGMENTS joined by hard cuts into `out` (640x360, H.264; benchmarks/shot_detectors.py too)."""
     args, chains = [], []
     for i, (rel, start, frames) in enumerate(SEGMENTS):
         args += ["-ss", str(start), "-i", str(videos / rel)]
@@ -108,6 +107,11 @@ def cuts_clip(videos, tmp_path_factory):
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args, "-filter_complex", graph, "-map", "[out]",
                     "-c:v", "libx264", "-preset", "veryfast", str(out)], check=True)
     return out
+
+
+@pytest.fixture(scope="module")
+def cuts_clip(videos, tmp_path_factory):
+    return make_cuts_clip(videos, tmp_path_factory.mktemp("cuts") / "cuts.mp4")
 
 
 @pytest.mark.parametrize("backend", HOST_BACKENDS)
