@@ -50,6 +50,28 @@ def test_torchcodec_frames_equal_pyavs_at_the_same_times(videos, tensor_backend,
         assert diff.mean() <= 0.5 and diff.max() <= 8, (clip_path, a.idx, diff.mean(), diff.max())
 
 
+class CpuTensorScaledByTorch(CpuTensorSource):
+    """As NVDEC's frames are scaled: by torch where they lie (torchcodec's decoder transforms run
+    only on CPU devices)."""
+
+    decoder_scales = False
+
+
+@pytest.mark.parametrize("clip_path", ["scene_cuts/goldeneye-vfr-drop3.mp4", "opencv_samples/vtest.avi"])
+def test_frames_scaled_where_they_lie_match_the_cpu_decoders_scaling(videos, monkeypatch, clip_path):
+    """Shrunk to a short side of 240 (from 544 and 576): the size PyAV gives, and pixels as
+    close to PyAV's as torchcodec's own scaler comes (mean difference about 1 of 255; edges
+    differ more between any two scalers)."""
+    monkeypatch.setitem(BACKENDS, "nvdec", CpuTensorScaledByTorch)
+    for ours, theirs in zip(open_video(str(videos / clip_path), ["nvdec"], 240).frames(),
+                            open_video(str(videos / clip_path), ["pyav"], 240).frames()):
+        assert tuple(ours.rgb.shape) == theirs.rgb.shape and theirs.rgb.shape[0] == 240
+        diff = np.abs(ours.rgb.numpy().astype(np.int16) - theirs.rgb.astype(np.int16))
+        assert diff.mean() <= 2.0, (clip_path, ours.idx, diff.mean())
+        if ours.idx == 40:
+            break
+
+
 @pytest.mark.parametrize("clip_path", ["msrvtt/video7018.mp4",  # 320x240, a cut in a dark room
                                        "scene_cuts/goldeneye-vfr-drop3.mp4",  # 1280x544, VFR: shrunk by 5
                                        "intel_samples/car-detection.mp4"])  # 768x432: shrunk by 3

@@ -8,7 +8,9 @@ itself for a codec the chip cannot decode and says so (`cpu_fallback`), and the 
 decodes on the CPU, so the GPU path's logic is tested on machines without a GPU.
 
 "nvdec" yields frames as uint8 (H, W, 3) CUDA tensors: the keyframe stage shrinks them there and
-only the kept keyframes ever reach the host (indexer/pixels.py). "torchcodec" yields numpy arrays
+only the kept keyframes ever reach the host (indexer/pixels.py). torchcodec's decoder transforms
+(its Resize) run only on CPU devices ("Transforms are only supported for CPU devices", in its
+0.17 library), so NVDEC's frames are scaled to `max_short_side` by torch where they lie. "torchcodec" yields numpy arrays
 like every CPU backend. A file NVDEC cannot decode (its codec, its size) fails here, so that the
 next backend, on the CPU, opens it: torchcodec's own fallback would decode on the CPU and
 upload every frame, slower than decord.
@@ -26,6 +28,7 @@ class TorchCodecSource:
     name = "torchcodec"
     device = "cpu"
     tensors = False  # frames as torch tensors where they were decoded, not numpy arrays
+    decoder_scales = True  # the decoder's own Resize transform (CPU devices only)
 
     def __init__(self, path: str, max_short_side: int):
         if self.device == "cuda" and not _nvidia_driver():
@@ -47,7 +50,8 @@ class TorchCodecSource:
             if not meta.width or not meta.height:
                 raise DecodeError("no video frames")
             out_w, out_h = scaled_size(meta.width, meta.height, max_short_side)
-            transforms = [Resize((out_h, out_w))] if (out_w, out_h) != (meta.width, meta.height) else None
+            scaled = (out_w, out_h) != (meta.width, meta.height)
+            transforms = [Resize((out_h, out_w))] if scaled and self.decoder_scales else None
             # "exact" scans the packets first: true frame counts and times, at demuxing cost only.
             decoder = VideoDecoder(path, seek_mode="exact", transforms=transforms, **kwargs)
         except DecodeError:
@@ -62,6 +66,7 @@ class TorchCodecSource:
             raise DecodeError("no video frames")
         fps = float(meta.average_fps or 0) or 25.0
         self._decoder, self._fps = decoder, fps
+        self._scale_to = (out_w, out_h) if scaled and not self.decoder_scales else None
         self._start = float(meta.begin_stream_seconds or 0.0)
         duration = float(meta.duration_seconds or count / fps)
         self.info = StreamInfo(self.name, fps, count, duration, meta.width, meta.height)
@@ -86,6 +91,8 @@ class TorchCodecSource:
                 yield frame.data, float(frame.pts_seconds) - self._start
 
         for idx, (data, ts) in enumerate(presentation_times(timed(), self._fps)):
+            if self._scale_to is not None:
+                data = resized(data, *self._scale_to)
             yield Frame(idx, ts, data if self.tensors else data.numpy())
 
     def close(self) -> None:
@@ -96,6 +103,18 @@ class NvdecSource(TorchCodecSource):
     name = "nvdec"
     device = "cuda"
     tensors = True
+    decoder_scales = False
+
+
+def resized(frame, width: int, height: int):
+    """A (H, W, 3) uint8 frame scaled on its own device, with antialiasing as ffmpeg's scaler
+    shrinks (bilinear, every source pixel counted)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = frame.permute(2, 0, 1).unsqueeze(0).float()
+    x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0).contiguous()
 
 
 @functools.cache
