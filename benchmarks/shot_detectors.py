@@ -63,9 +63,9 @@ def dissolves_clip(videos: Path, out: Path) -> list[tuple[int, int]]:
 
 def fades_truth(path: Path) -> list[tuple[int, int]]:
     src = open_video(str(path), ["pyav"], 720)
-    brightness = np.array([f.rgb.mean() for f in src.frames()])
+    levels = np.array([f.rgb.mean() for f in src.frames()])
     src.close()
-    dips = [int(np.argmin(brightness[a:b])) + a for a, b in ((40, 125), (125, 210))]
+    dips = [int(np.argmin(levels[a:b])) + a for a, b in ((40, 125), (125, 210))]
     return [(d - 10, d + 10) for d in dips]
 
 
