@@ -386,12 +386,14 @@ def test_submit_sends_one_answer_and_shows_the_verdict(app, app_index, tmp_path,
         start, end = shown["span"]  # 2 s either side of the hit, within its shot (dres.kis_window_s)
         assert (start, end) == (round(max(hit.shot_start, hit.timestamp - 2), 3),
                                 round(min(hit.shot_end, hit.timestamp + 2), 3))
-        submit = {"kind": "submit", "id": hit.keyframe_id, "task": "kis", "span": [start, end], "again": False}
+        button = f"{hit.video_id} {round(start * 1000)}-{round(end * 1000)} ms"  # what the Submit button says
+        submit = {"kind": "submit", "id": hit.keyframe_id, "task": "kis", "span": [start, end], "again": False,
+                  "shown": button}
         with services(app_index) as s:
             handle(state, submit, s)
             said = state["details_out"][hit.keyframe_id]["said"]
             assert len(server.submissions) == 1 and said["kind"] == "success" and said["text"].startswith("CORRECT")
-            assert said["answer"] == f"{hit.video_id} {round(start * 1000)}-{round(end * 1000)} ms"  # the button's
+            assert said["answer"] == button  # the verdict shows under the button's answer
             sent = server.submissions[0]["answerSets"][0]["answers"][0]
             assert sent == {"mediaItemName": hit.video_id, "start": round(start * 1000), "end": round(end * 1000)}
             handle(state, submit, s)  # the same answer again: refused, said so

@@ -90,20 +90,10 @@ def submitted(state: MutableMapping, services: Services, action: dict) -> dict:
     else:
         text = f"{verdict.verdict or 'No verdict yet'}" + (f": {verdict.description}" if verdict.description else "")
         said = ({"CORRECT": "success", "WRONG": "error"}.get(verdict.verdict, "info"), text)
-    answered = _answer_text(task, shown, action)
-    updated = {**shown, "said": {"answer": answered, "kind": said[0], "text": said[1]}}
+    # Under the answer as the browser's Submit button said it: the verdict shows while it says so.
+    updated = {**shown, "said": {"answer": str(action.get("shown", "")), "kind": said[0], "text": said[1]}}
     state["details"][(services.language, keyframe_id)] = updated
     return updated
-
-
-def _answer_text(task: str, shown: dict, action: dict) -> str:
-    """The answer as the browser shows it on its Submit button (what a verdict belongs to)."""
-    if task == "trake":
-        return shown["trake"]
-    if task == "qa":
-        return f"QA-{' '.join(str(action.get('answer', '')).split())}-{shown['video_id']}-{round(shown['time'] * 1000)}"
-    start, end = (float(v) for v in action.get("span", shown["span"]))
-    return f"{shown['video_id']} {round(start * 1000)}-{round(end * 1000)} ms"
 
 
 def _hit_of(state: MutableMapping, engine: SearchEngine, keyframe_id: int) -> tuple[Hit, Hit | None]:

@@ -28,6 +28,7 @@ from streamlit.web.server.starlette import App
 
 from ui import media
 
+
 @functools.cache
 def _thumb_root() -> Path | None:
     from ui.config import ConfigError, load_config

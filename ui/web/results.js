@@ -367,7 +367,9 @@ function fillSend(holder, id, detail, form) {
       el("div", { class: "row" },
         el("button", { type: "button", class: "primary", text: "Confirm", onclick: () => {
           app.confirm = null;
-          send("submit", { id, task: form.task, answer: form.answer, span: [form.from, form.to], again: again.checked });
+          // `shown`: the answer as this button says it, which the verdict comes back under.
+          send("submit", { id, task: form.task, answer: form.answer, span: [form.from, form.to], again: again.checked,
+                           shown: answer });
           holder.replaceChildren(el("p", { class: "caption", text: "Sending..." }));
         } }),
         el("button", { type: "button", text: "Cancel", onclick: () => { app.confirm = null; refreshSubmit(id); } }))));
