@@ -11,7 +11,8 @@ from search import Hit, QueryError, SearchEngine
 from search.summary import Summarizer
 
 from .config import AppConfig
-from .dres import DresClient, DresError, DuplicateSubmission, SessionInMemory, answer_for
+from .dres import DresClient, DresError, DuplicateSubmission, SessionInMemory
+from .dres_answers import answer_for
 from .hit_view import hit_detail, spoken
 
 KEPT_DETAILS = 64  # keyframes whose details the server keeps per session (the browser keeps its own)

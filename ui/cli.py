@@ -20,7 +20,7 @@ from search.printable import printable
 
 from .commands import COMMANDS
 from .config import ConfigError, load_config
-from .dres import TASKS
+from .dres_answers import TASKS
 from .output import EXIT_FAILED, EXIT_NO_MODEL, EXIT_OK, EXIT_USAGE, fail, print_json
 
 log = logging.getLogger("evr")

@@ -227,7 +227,8 @@ def cmd_dres(args, config: AppConfig) -> int:
 
     from search import QueryError
 
-    from .dres import DresClient, DuplicateSubmission, answer_for
+    from .dres import DresClient, DuplicateSubmission
+    from .dres_answers import answer_for
 
     client = DresClient(config.data_dir, config.dres)
     if args.action == "login":

@@ -17,7 +17,7 @@ from search.printable import printable
 from search.summary import Summarizer, clock
 
 from .config import AppConfig
-from .dres import kis_span, trake_answer
+from .dres_answers import kis_span, trake_answer
 from .media import playable_video, served_url, thumb_url
 from .overlay import draw_shapes
 from .voice import VoiceError, speak

@@ -15,7 +15,8 @@ from search.summary import clock
 
 from .actions import Services, handle
 from .components import results
-from .dres import TASKS, DresClient, SessionInMemory
+from .dres import DresClient, SessionInMemory
+from .dres_answers import TASKS
 from .media import thumb_url
 from .text import plain
 
