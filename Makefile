@@ -1,12 +1,16 @@
 # Two commands do everything:  `make demo` (set up, index the sample videos, search them, open
-# the app) and `make test` (set up, run the whole test suite offline).
+# the app) and `make test` (set up, run the whole test suite offline, then the fast tiers again in
+# a second environment without the mediapipe extra: numpy 2 and the newest streamlit and pymilvus).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 VIDEOS ?= ../shared/data/videos
 STAMP  := $(VENV)/.installed
+# The core without the mediapipe extra (pyproject.toml says why it holds numpy below 2).
+CORE_VENV := .venv-core
+CORE_STAMP := $(CORE_VENV)/.installed
 
-.PHONY: setup demo test check bench screenshot clean
+.PHONY: setup demo test test-core check lint bench screenshot clean
 
 setup: $(STAMP)
 
@@ -35,18 +39,35 @@ $(STAMP): pyproject.toml $(VENV)/.system
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: the versions this project is tested with (pip takes them from local disk here).
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1 torchcodec==0.17.0
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,mediapipe]"
+	touch $@
+
+$(CORE_STAMP): pyproject.toml $(VENV)/.system
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/pip install -q --upgrade pip
+	$(CORE_VENV)/bin/pip install -q torch==2.14.1 torchvision==0.29.1 torchcodec==0.17.0
+	$(CORE_VENV)/bin/pip install -q -e ".[dev]"
 	touch $@
 
 demo: setup
 	VIDEOS="$(VIDEOS)" PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-test: setup
+test: setup lint
 	$(BIN)/pytest -q
+	$(MAKE) test-core
 
-# The fast tiers (unit, integration: no browser, Ray, Milvus, model run or whole evr process),
-# for the edit-test loop; `make test` runs every tier.
-check: setup
+# The fast tiers in the environment without the mediapipe extra (numpy 2).
+test-core: $(CORE_STAMP)
+	$(CORE_VENV)/bin/pytest -q --tiers unit,integration
+
+# Formatting and lint rules: pyproject.toml, [tool.ruff].
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+# ruff, then the fast tiers (unit, integration: no browser, Ray, Milvus, model run or whole evr
+# process), for the edit-test loop; `make test` runs every tier.
+check: lint
 	$(BIN)/pytest -q --tiers unit,integration
 
 bench: setup
@@ -71,4 +92,4 @@ screenshot: setup
 	$(BIN)/python scripts/screenshot_ui.py --out docs/screenshot.png
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) $(CORE_VENV) data

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,12 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.aic import AicImporter, find_package  # noqa: E402
-from indexer.settings import IndexSettings  # noqa: E402
-from indexer.thumbnails import encode_thumbnail, image_thumbnail  # noqa: E402
-from storage import ModelInfo, Store  # noqa: E402
+from evr.indexer.aic import find_package
+from evr.indexer.run import run
+from evr.indexer.sources import AicPackage
+from evr.indexer.settings import IndexSettings
+from evr.indexer.thumbnails import encode_thumbnail, image_thumbnail
+from evr.storage import ModelInfo, Store
 
 PER_VIDEO = 200  # keyframes per video, about an AIC news video's
 
@@ -87,8 +87,8 @@ def main() -> None:
         full = time.perf_counter() - t
         with Store(Path(tmp) / "data", writer=True) as store:
             t = time.perf_counter()
-            report = AicImporter(store, ModelInfo("ViT-B-32", "openai", 512), IndexSettings()).run(
-                find_package(root, [".mp4"]), progress=False)
+            package = AicPackage(IndexSettings(), find_package(root, [".mp4"]), ModelInfo("ViT-B-32", "openai", 512))
+            report = run(store, IndexSettings(), package, progress=False)
             total = time.perf_counter() - t
     n = len(images)
     print(f"AIC import, {n} keyframes of 1280x720 in {report.videos_imported} videos")

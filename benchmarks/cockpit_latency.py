@@ -77,7 +77,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         data = args.data or Path(scratch) / "data"
         if args.data is None:
-            subprocess.run([sys.executable, "-m", "ui.cli", "--data-dir", data, "index", str(args.videos),
+            subprocess.run([sys.executable, "-m", "evr.ui.cli", "--data-dir", data, "index", str(args.videos),
                             "--no-progress"], cwd=REPO, env=env, check=True, capture_output=True)
         log = Path(scratch) / "app.log"
         timed = Timed(log)

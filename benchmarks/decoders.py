@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from indexer.decoders import HOST_BACKENDS, open_video  # noqa: E402
-from indexer.decoders.torchcodec_backend import _nvidia_driver  # noqa: E402
-from indexer.settings import RunSettings  # noqa: E402
+from evr.indexer.decoders import HOST_BACKENDS, open_video  # noqa: E402
+from evr.indexer.decoders.torchcodec_backend import _nvidia_driver  # noqa: E402
+from evr.indexer.settings import RunSettings  # noqa: E402
 from throughput import transcoded  # noqa: E402
 
 

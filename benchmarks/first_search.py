@@ -39,7 +39,7 @@ def weights_file(cache: Path) -> Path:
 def run(repo: Path, env: dict, *args: str) -> float:
     """Seconds of one cold `evr ARGS` process from `repo`'s code (its exit code checked)."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=repo, env={**env, "PYTHONPATH": str(repo)},
+    result = subprocess.run([sys.executable, "-m", "evr.ui.cli", *args], cwd=repo, env={**env, "PYTHONPATH": str(repo)},
                             capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:

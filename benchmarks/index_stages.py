@@ -21,19 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.pipeline import Indexer  # noqa: E402
-from indexer.settings import ClipSettings, DecodeSettings, IndexSettings, RunSettings  # noqa: E402
-from indexer.encoders import ClipEncoder  # noqa: E402
-from indexer.analyzers import features_off  # noqa: E402
-from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings  # noqa: E402
-from indexer.analyzers.persons import PersonAnalyzer, PersonSettings  # noqa: E402
-from indexer.decoders import HOST_BACKENDS, open_video  # noqa: E402
-from indexer.keyframes import KeyframeSelector  # noqa: E402
-from indexer.scan import find_videos  # noqa: E402
-from indexer.thumbnails import encode_thumbnail  # noqa: E402
-from storage import NewKeyframe, NewShot, Store, VideoInfo  # noqa: E402
+from evr.indexer.run import run
+from evr.indexer.sources import VideoFiles
+from evr.indexer.settings import ClipSettings, DecodeSettings, IndexSettings, RunSettings
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.analyzers import features_off
+from evr.indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
+from evr.indexer.analyzers.persons import PersonAnalyzer, PersonSettings
+from evr.indexer.decoders import HOST_BACKENDS, open_video
+from evr.indexer.keyframes import KeyframeSelector
+from evr.indexer.scan import find_videos
+from evr.indexer.thumbnails import encode_thumbnail
+from evr.storage import NewKeyframe, NewShot, Store, VideoInfo
 
 
 def timed(fn):
@@ -89,7 +89,7 @@ def rss_child(video: Path, backend: str, model: str, decode_workers: int) -> int
         features=features_off(),
     )
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp), writer=True) as store:
-        report = Indexer(store, settings).run([video], progress=False)
+        report = run(store, settings, VideoFiles(settings, [video]), progress=False)
     assert report.videos_indexed == 1, report.videos_failed
     print(max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) // 1024)
     return 0
@@ -188,7 +188,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "e2e", writer=True) as e2e:
-            t_e2e, report = timed(lambda: Indexer(e2e, settings, clip).run([args.videos], progress=False))
+            t_e2e, report = timed(lambda: run(e2e, settings, VideoFiles(settings, [args.videos], clip=clip), progress=False))
 
     rows = [
         ("ffmpeg -i X -f null - (reference)", t_ffmpeg, frames, "frames"),

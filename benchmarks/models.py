@@ -21,12 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from evr.indexer.decoders import open_video
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.settings import ClipSettings
 
-from indexer.decoders import open_video  # noqa: E402
-from indexer.encoders import ClipEncoder  # noqa: E402
-from indexer.settings import ClipSettings  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT = "ViT-L-14"
 OTHERS = ["ViT-H-14", "PE-Core-L-14-336", "ViT-SO400M-14-SigLIP-384"]

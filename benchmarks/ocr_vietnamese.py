@@ -24,10 +24,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings  # noqa: E402
-from storage.textfold import fold  # noqa: E402
+from evr.indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
+from evr.storage.textfold import fold
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-core
 

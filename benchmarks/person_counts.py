@@ -13,10 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyzers.persons import PersonAnalyzer, PersonSettings  # noqa: E402
-from indexer.decoders import open_video  # noqa: E402
+from evr.indexer.analyzers.persons import PersonAnalyzer, PersonSettings
+from evr.indexer.decoders import open_video
 
 # clip: (every step-th frame, hand counts of those frames in order)
 TRUTH = {

@@ -31,11 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from search import Query, SearchEngine  # noqa: E402
-from storage import (  # noqa: E402
+from evr.search import Query, SearchEngine
+from evr.storage import (
     KeyframeFilter,
     VectorIndexSettings,
     ModelInfo,
@@ -47,6 +44,8 @@ from storage import (  # noqa: E402
     TextBox,
     VideoInfo,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 PER_VIDEO = 500
 # On-screen text: 8 words a frame from a vocabulary of 50,000 made-up words of 3 to 10 letters,
@@ -163,14 +162,14 @@ def p50_ms(engine: SearchEngine, queries: list[Query]) -> float:
 @contextlib.contextmanager
 def exact_words_only():
     """Searches as they ran before near matching: no term is near any word."""
-    import storage.fulltext
+    import evr.storage.fulltext
 
-    saved = storage.fulltext.near_terms
-    storage.fulltext.near_terms = lambda word, terms: []
+    saved = evr.storage.fulltext.near_terms
+    evr.storage.fulltext.near_terms = lambda word, terms: []
     try:
         yield
     finally:
-        storage.fulltext.near_terms = saved
+        evr.storage.fulltext.near_terms = saved
 
 
 def near_terms_ms(store: Store, words: list[str]) -> tuple[float, int]:
@@ -179,7 +178,7 @@ def near_terms_ms(store: Store, words: list[str]) -> tuple[float, int]:
     keeps."""
     from sqlalchemy import func, select
 
-    from storage.schema import FtsTerm
+    from evr.storage.schema import FtsTerm
 
     times = []
     for w in words:
@@ -216,7 +215,7 @@ def _run_evr(data: Path, kind: str, *args: str) -> tuple[float, int]:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent, this large process.
     probe = ("import runpy, sys\n"
              f"sys.argv = ['evr', *{list(args)!r}]\n"
-             "try:\n    runpy.run_module('ui.cli', run_name='__main__')\n"
+             "try:\n    runpy.run_module('evr.ui.cli', run_name='__main__')\n"
              "finally:\n    hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
              "    print('RSS', int(hwm.split()[1]) // 1024, file=sys.stderr)")
     env = {**os.environ, "EVR_STORAGE_DATA_DIR": str(data), "EVR_CLIP_MODEL": "ViT-L-14", "EVR_VECTORS_KIND": kind,
@@ -231,8 +230,8 @@ def _run_evr(data: Path, kind: str, *args: str) -> tuple[float, int]:
 
 
 def clip_load_seconds() -> float:
-    from indexer.encoders import ClipEncoder
-    from indexer.settings import ClipSettings
+    from evr.indexer.encoders import ClipEncoder
+    from evr.indexer.settings import ClipSettings
 
     encoder = ClipEncoder(ClipSettings(model="ViT-L-14", pretrained="none", device="cpu"))
     t = time.perf_counter()
@@ -269,8 +268,8 @@ def main() -> int:
         vectors, plant_s, build_s = plant(args.data_dir, n, args.dim, args.seed, index)
     rng = np.random.default_rng(args.seed + 1)
     query_ids = [int(i) for i in rng.integers(1, n + 1, args.queries)]
-    from indexer.encoders import ClipEncoder
-    from indexer.settings import ClipSettings
+    from evr.indexer.encoders import ClipEncoder
+    from evr.indexer.settings import ClipSettings
 
     with Store(args.data_dir, index=index) as store:
         engine = SearchEngine(store, ClipEncoder(ClipSettings(model="ViT-L-14", pretrained="none", device="cpu")))

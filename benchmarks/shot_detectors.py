@@ -29,10 +29,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from indexer.decoders import open_video  # noqa: E402
-from indexer.keyframes import KeyframeSelector  # noqa: E402
-from indexer.pixels import tiny_frame  # noqa: E402
-from indexer.settings import KeyframeSettings, ShotSettings  # noqa: E402
+from evr.indexer.decoders import open_video  # noqa: E402
+from evr.indexer.keyframes import KeyframeSelector  # noqa: E402
+from evr.indexer.pixels import tiny_frame  # noqa: E402
+from evr.indexer.settings import KeyframeSettings, ShotSettings  # noqa: E402
 from tests.test_keyframes import CUT_FRAMES, make_cuts_clip  # noqa: E402
 
 FPS = 25
@@ -94,7 +94,7 @@ def evr_starts(frames, fps, detector: str) -> tuple[list[int], float]:
 def network_alone(frames) -> tuple[list[int], float]:
     import torch
 
-    from indexer.shots.transnetv2 import network
+    from evr.indexer.shots.transnetv2 import network
 
     net = network("cpu")
     t = time.perf_counter()

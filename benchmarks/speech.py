@@ -19,16 +19,14 @@ from __future__ import annotations
 import argparse
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyzers.speech import PocketsphinxBackend, SpeechSettings, WhisperBackend  # noqa: E402
-from indexer.audio import RATE, pcm_blocks  # noqa: E402
-from storage.textfold import words  # noqa: E402
+from evr.indexer.analyzers.speech import PocketsphinxBackend, SpeechSettings, WhisperBackend
+from evr.indexer.audio import RATE, pcm_blocks
+from evr.storage.textfold import words
 
 SENTENCES = [
     "the minister says the dike held through the night",

@@ -38,12 +38,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyzers import features_off  # noqa: E402
-from indexer.analyzers.persons import PersonSettings  # noqa: E402
-from indexer.encoders import ClipEncoder  # noqa: E402
-from indexer.settings import ClipSettings, DecodeSettings, IndexSettings, RunSettings  # noqa: E402
+from evr.indexer.analyzers import features_off
+from evr.indexer.analyzers.persons import PersonSettings
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.settings import ClipSettings, DecodeSettings, IndexSettings, RunSettings
 
 DECODERS = {"cpu": ["decord", "pyav", "opencv"], "gpu": ["nvdec", "decord", "pyav", "opencv"]}
 
@@ -89,7 +88,7 @@ def archive(videos: Path, repeat: int, into: Path) -> Path:
 
 
 def settings_of(args, decode_workers: int, decoders: str = "cpu") -> IndexSettings:
-    from indexer.analyzers.colors import ColorSettings
+    from evr.indexer.analyzers.colors import ColorSettings
 
     return IndexSettings(
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device, batch_size=args.batch_size),
@@ -103,14 +102,15 @@ def settings_of(args, decode_workers: int, decoders: str = "cpu") -> IndexSettin
 
 def one_run(args) -> dict:
     """Index the archive once (in this child process); the figures as JSON."""
-    from indexer.pipeline import Indexer
-    from indexer.shots import chosen
-    from storage import Store
+    from evr.indexer.run import run
+    from evr.indexer.sources import VideoFiles
+    from evr.indexer.shots import chosen
+    from evr.storage import Store
 
     settings = settings_of(args, args.one, args.decoder)
     with tempfile.TemporaryDirectory() as data, Store(Path(data), writer=True) as store:
         t = time.perf_counter()
-        report = Indexer(store, settings).run([args.archive], progress=False)
+        report = run(store, settings, VideoFiles(settings, [args.archive]), progress=False)
         wall = time.perf_counter() - t
         rows = store.catalog.videos()
         seconds_of_video = sum(v.duration or 0 for v in rows)

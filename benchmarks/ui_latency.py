@@ -22,12 +22,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.encoders import ClipEncoder  # noqa: E402
-from indexer.settings import ClipSettings  # noqa: E402
-from search import Query, SearchEngine  # noqa: E402
-from storage import KeyframeFilter, NewKeyframe, PersonsInFrame, Store, TextBox, VideoInfo  # noqa: E402
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.settings import ClipSettings
+from evr.search import Query, SearchEngine
+from evr.storage import KeyframeFilter, NewKeyframe, PersonsInFrame, Store, TextBox, VideoInfo
 
 QUERIES = ["people walking on a street", "a man riding a bicycle", "a flooded road", "a news studio",
            "children playing football", "a car at night", "a woman cooking", "a crowd at a concert"]

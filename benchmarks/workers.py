@@ -14,29 +14,29 @@ import argparse
 import dataclasses
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.pipeline import Indexer  # noqa: E402
-from indexer.runners import RayRunner  # noqa: E402
-from indexer.analyzers import features_off  # noqa: E402
-from indexer.analyzers.ocr import OcrSettings  # noqa: E402
-from indexer.analyzers.persons import PersonSettings  # noqa: E402
-from indexer.settings import ClipSettings, IndexSettings  # noqa: E402
-from storage import Store  # noqa: E402
+from evr.indexer.run import run
+from evr.indexer.sources import VideoFiles
+from evr.indexer.runners import RayRunner
+from evr.indexer.analyzers import features_off
+from evr.indexer.analyzers.ocr import OcrSettings
+from evr.indexer.analyzers.persons import PersonSettings
+from evr.indexer.settings import ClipSettings, IndexSettings
+from evr.storage import Store
 
 
-def run(paths: list[Path], settings: IndexSettings, workers: int) -> tuple[float, int, int]:
+def index_with(paths: list[Path], settings: IndexSettings, workers: int) -> tuple[float, int, int]:
     """(seconds, videos indexed, keyframes) of one index run into a fresh data directory."""
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp), writer=True) as store:
         settings = dataclasses.replace(settings, run=dataclasses.replace(settings.run, workers=workers))
         t = time.perf_counter()
         # workers=0: the Indexer's own in-process runner; else Ray, even for one worker.
-        report = Indexer(store, settings, runner=RayRunner(settings) if workers else None).run(paths, progress=False)
+        runner = RayRunner(settings) if workers else None
+        report = run(store, settings, VideoFiles(settings, paths, runner=runner), progress=False)
         return time.perf_counter() - t, report.videos_indexed, report.keyframes_added
 
 
@@ -56,9 +56,9 @@ def main() -> None:
     )
     print(f"{args.videos}: CLIP {args.model} ({args.pretrained}), analyzers {'on' if args.analyzers else 'off'}, "
           f"{os.cpu_count()} CPUs")
-    rows = [("in this process", *run([args.videos], settings, 0))]
+    rows = [("in this process", *index_with([args.videos], settings, 0))]
     for n in args.workers:
-        rows.append((f"{n} Ray worker{'s' if n > 1 else ''}", *run([args.videos], settings, n)))
+        rows.append((f"{n} Ray worker{'s' if n > 1 else ''}", *index_with([args.videos], settings, n)))
     base = rows[0][1]
     print("\n| where the work ran | seconds | videos | keyframes | videos/min | time / in-process |")
     print("|---|---|---|---|---|---|")

@@ -1,4 +1,5 @@
-"""`evr import aic`: an AI Challenge data package into the index, without decoding any video.
+"""An AI Challenge data package, read and checked: `evr import aic` (indexer/sources/aic.py)
+imports it into the index without decoding any video.
 
 The package (../shared/contest/AIC_DATA.md) gives, per video id: the keyframe JPEGs
 (`Keyframes_*/keyframes/<id>/001.jpg` or, in older packages, `Keyframes_*/<id>/0001.jpg`), a
@@ -16,21 +17,15 @@ import io
 import logging
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from storage import PRIMARY_MODEL, ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
-from storage import strict_json
-from storage.features.objects import DetectedObject, ObjectsInFrame, common_label
+from evr.storage import strict_json
+from evr.storage.features.objects import DetectedObject, ObjectsInFrame, common_label
 
-from .analyze import KeyframeAnalysis
 from .files import read_regular, why_unreadable
-from .run import RunReport, Source, run
-from .settings import IndexSettings
-from .thumbnails import image_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -299,145 +294,7 @@ def read_media_info(path: Path) -> dict:
     return info
 
 
-class AicImporter:
-    """Imports a package's videos into `store`, bound to `model` (the features' model)."""
-
-    def __init__(self, store: Store, model: ModelInfo, settings: IndexSettings,
-                 analysis: KeyframeAnalysis | None = None):
-        self.store = store
-        self.model = model
-        self.settings = settings
-        self.analysis = analysis
-
-    def run(self, videos: list[AicVideo], progress: bool | None = None) -> RunReport:
-        """Import the videos `find_package` found (found first, so a wrong folder writes nothing),
-        then analyze them when asked to."""
-        package = AicPackage(videos, self.model, self.settings.keyframes.thumbnail_width,
-                             self.settings.feature("objects").min_score)
-        report = run(self.store, self.settings, package, progress)
-        if self.analysis is not None and report.stopped is None:
-            report.analyzed = self.analysis.run(progress=progress)
-        return report
-
-
-class AicPackage(Source):
-    """The videos of an AI Challenge package: each one's files read and checked whole (work),
-    then committed like an indexed video."""
-
-    command = "import"
-
-    def __init__(self, videos: list[AicVideo], model: ModelInfo, thumbnail_width: int, objects_min_score: float):
-        self.videos = videos
-        self.model_info = model
-        self.thumbnail_width = thumbnail_width
-        self.objects_min_score = objects_min_score
-        self.vectors = f"aic:{model.name}/{model.pretrained}"  # what made the package's vectors
-
-    def models(self) -> dict[str, ModelInfo]:
-        return {PRIMARY_MODEL: self.model_info}  # the package's clip-features; `evr analyze` adds the others
-
-    def plan(self, store: Store, report: RunReport) -> list[tuple[AicVideo, tuple[int, int]]]:
-        todo = []
-        for video in self.videos:
-            if video.map_csv is None:
-                where = video.keyframe_dir or video.features or video.media_info or video.video_file
-                report.videos_failed.append({"video_id": video.video_id, "path": str(where),
-                                             "error": "no map-keyframes CSV for this video"})
-                continue
-            try:
-                fingerprint = video.fingerprint()
-            except OSError as exc:  # a link that loops, a folder that cannot be listed
-                report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv),
-                                             "error": f"cannot read {exc.filename or 'its files'}: {why_unreadable(exc)}"})
-                continue
-            state = store.catalog.video_state(str(video.map_csv))
-            unchanged = state is not None and (state.size, state.mtime_ns) == fingerprint
-            # An imported video whose vectors this import would give again (its analyses aside), or a
-            # failure whose files did not change.
-            done = unchanged and (state.status == "failed" or (
-                state.status == "indexed" and state.plan is not None and state.plan.vectors == self.vectors))
-            if done:
-                report.videos_skipped += 1
-            else:
-                todo.append((video, fingerprint))
-        return todo
-
-    def work(self, store: Store, todo: list, note) -> Iterator[tuple[tuple, tuple | AicFormatError]]:
-        for video, fingerprint in todo:
-            note(video.video_id)
-            try:
-                yield (video, fingerprint), self._read(video)
-            except AicFormatError as exc:
-                yield (video, fingerprint), exc
-
-    def commit(self, store: Store, task: tuple, result: tuple | AicFormatError, report: RunReport) -> None:
-        video, (size, mtime_ns) = task
-        db_id = store.writes.start_video(str(video.map_csv), size, mtime_ns)
-        if isinstance(result, AicFormatError):
-            log.error("%s: %s", video.video_id, result)
-            store.writes.fail_video(db_id, str(result))
-            report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv), "error": str(result)})
-            return
-        keyframes, info, media, warnings = result
-        for warning in warnings:
-            log.warning("%s: %s", video.video_id, warning)
-            report.warnings.append({"video_id": video.video_id, "warning": warning})
-        # The package's own detections: `evr analyze` keeps them (see KeyframeAnalysis.plan).
-        analyzers = {"objects": PACKAGE_OBJECTS} if any("objects" in k.analyses for k in keyframes) else {}
-        report.keyframes_added += store.writes.save_video(db_id, info, keyframes,
-                                                          Plan("aic", vectors=self.vectors, analyzers=analyzers),
-                                                          media=media)
-        report.videos_imported += 1
-
-    def _read(self, video: AicVideo) -> tuple[list[NewKeyframe], VideoInfo, VideoMedia, list[str]]:
-        """Everything of one video, checked, before anything is written."""
-        if video.duplicates:
-            raise AicFormatError(f"found twice: {', '.join(str(p) for p in video.duplicates)}")
-        if video.features is None:
-            raise AicFormatError("no clip-features-32 file for this video")
-        if video.keyframe_dir is None:
-            raise AicFormatError("no keyframe folder for this video")
-        rows = read_map(video.map_csv)
-        vectors = read_features(video.features, len(rows), self.model_info.dim)
-        if rows[-1].n > len(vectors):
-            raise AicFormatError(f"{video.map_csv.name}: keyframe {rows[-1].n} has no feature row "
-                                 f"({video.features.name} has {len(vectors)})")
-        images = keyframe_images(video.keyframe_dir)
-        missing = [r.n for r in rows if r.n not in images]
-        if missing:
-            raise AicFormatError(f"{len(missing)} keyframe images missing from {video.keyframe_dir} "
-                                 f"(keyframe {', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''})")
-        warnings, objects = [], {}
-        if video.objects_dir is not None:
-            try:
-                objects = read_objects(video.objects_dir, self.objects_min_score)
-            except AicFormatError as exc:  # the keyframes are sound: import them without objects
-                warnings.append(f"{exc}; imported without its objects")
-        keyframes, size = [], (0, 0)
-        for r in rows:
-            try:
-                jpeg, size = image_thumbnail(images[r.n], self.thumbnail_width)
-            except ValueError as exc:
-                raise AicFormatError(str(exc)) from None
-            keyframes.append(NewKeyframe(frame_idx=r.frame_idx, timestamp=round(r.pts_time, 4), shot=0, jpeg=jpeg,
-                                         vector=vectors[r.n - 1], source_image=str(images[r.n]),
-                                         analyses={"objects": objects[r.n]} if r.n in objects else {}))
-        info = None
-        if video.media_info is not None:
-            try:
-                info = read_media_info(video.media_info)
-            except AicFormatError as exc:  # the keyframes are sound: import them without it
-                warnings.append(f"{exc}; imported without its media-info")
-        fps = next((r.fps for r in rows if r.fps), None) or _fps_of(rows)
-        length = (info or {}).get("length")
-        duration = float(length) if isinstance(length, (int, float)) and length > 0 else rows[-1].pts_time
-        # The frames the map reaches: the video's own count is not in the package.
-        frames = max(r.frame_idx for r in rows) + 1
-        media = VideoMedia("aic", str(video.video_file) if video.video_file else None, info)
-        return keyframes, VideoInfo("aic", duration, fps, frames, width=size[0], height=size[1]), media, warnings
-
-
-def _fps_of(rows: list[_Row]) -> float:
+def fps_of(rows: list[_Row]) -> float:
     """The frame rate the map implies when it has no fps column."""
     timed = [r for r in rows if r.pts_time > 0]
     return round(timed[-1].frame_idx / timed[-1].pts_time, 3) if timed else 25.0

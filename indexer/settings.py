@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.rules import between, one_of, rule, some_of, text
-from storage.types import PRIMARY_MODEL
+from evr.storage.rules import between, one_of, rule, some_of, text
+from evr.storage.types import PRIMARY_MODEL
 
 DEVICES = ("auto", "cpu", "cuda")
 DECODERS = ("nvdec", "decord", "pyav", "opencv", "torchcodec")  # indexer/decoders, one file each

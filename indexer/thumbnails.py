@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from storage import LostThumbnails, Store
+from evr.storage import LostThumbnails, Store
 
 from .decoders import DecodeError, Frame, open_video
 from .files import read_regular, why_unreadable

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from storage.features import ANALYZER_PATHS
-from storage.types import PRIMARY_MODEL, NewKeyframe, NewShot, Plan, VideoInfo
+from evr.storage.features import ANALYZER_PATHS
+from evr.storage.types import PRIMARY_MODEL, NewKeyframe, NewShot, Plan, VideoInfo
 
 from .analyzers import FileAnalyzer, FrameAnalyzer, enabled_analyzers
 from .decoders import DecodeError, Frame, one_line, open_video
@@ -41,7 +41,13 @@ from .thumbnails import encode_thumbnail
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "keyframes", "clip", *ANALYZER_PATHS, "write")  # each analyzer is timed as a stage
+
+def stages() -> tuple[str, ...]:
+    """The stages a video's work is timed in: each registered analyzer is one (read when a run
+    starts, so a feature registered after this module was imported counts)."""
+    return ("decode", "keyframes", "clip", *ANALYZER_PATHS, "write")
+
+
 # OS errors of the machine rather than of a video, wherever they come from (a temp folder too).
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 # A file is partial when it decodes fewer frames than its header promises and stops early in
@@ -316,7 +322,7 @@ def error_text(exc: Exception) -> str:
 
 def machine_fault(exc: BaseException) -> bool:
     """A full, read-only or failing disk: the run must stop, the video is not to blame."""
-    from storage import DataDirError
+    from evr.storage import DataDirError
 
     return isinstance(exc, DataDirError) or (isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS)
 

@@ -68,7 +68,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--no-open", action="store_true", help="the grid alone, no hit opened")
     args = ap.parse_args()
-    app_cmd = [sys.executable, "-m", "ui.cli"] + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
+    app_cmd = [sys.executable, "-m", "evr.ui.cli"] + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
     app = subprocess.Popen(app_cmd + ["ui", "--port", str(args.port)], cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

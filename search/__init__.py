@@ -1,5 +1,6 @@
 """Search: query -> vector search -> ranked hits."""
-from .engine import Overview, SearchEngine
+from .archive import Overview
+from .engine import SearchEngine
 from .errors import QueryError
 from .hits import Hit
 from .multilingual import QuerySettings

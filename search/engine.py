@@ -28,23 +28,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from indexer.encoders import ClipEncoder
-from storage import (PRIMARY_MODEL, KeyframeFilter, KeyframeRow, ModelInfo, ModelMismatchError, ShotRow, Store,
-                     StoreError, VideoRow)
-from storage.features import FEATURES, words_features
+from evr.indexer.encoders import ClipEncoder
+from evr.storage import (PRIMARY_MODEL, KeyframeFilter, ModelMismatchError, Store,
+                     StoreError)
+from evr.storage.features import FEATURES, words_features
 
 from . import ranking
 from .errors import QueryError
 from .fusion import Fused, FusionSettings, fuse
-from .hits import Hit
+from .archive import Archive
+from .hits import Hit, model_ranks, read_by
 from .multilingual import QuerySettings, TextRouter
-from .query import Query, check_keyframe_id, no_keyframe
+from .query import Query, no_keyframe
 from .summary import Summarizer, SummarySettings
+from .temporal import chain_hits
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +56,11 @@ ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA = 1.0, 0.75, 0.15
 TEXTS_KEPT = 256  # encoded query texts kept (a vector each: a few kilobytes)
 
 
-@dataclass(frozen=True)
-class Overview:
-    videos: int
-    keyframes: int
-    model: ModelInfo | None
-    writer_active: bool  # an `evr index` run holds the data folder now
-    run: dict | None = None  # how far that run is: {"command", "total", "done", "started"}; None: no run under way
-
-
 class SearchEngine:
     def __init__(self, store: Store, clip: ClipEncoder, query: QuerySettings | None = None,
                  others: dict[str, ClipEncoder] | None = None, fusion: FusionSettings | None = None):
         self.store = store
+        self.archive = Archive(store)  # what the edges show besides hits
         self.clip = clip  # [clip]'s: summaries' tags, and the model every index has
         # Every image-text model by name ([clip]'s as "clip", then [[models]]), each with the
         # router that reads text queries for it.
@@ -104,7 +97,7 @@ class SearchEngine:
         else:
             vecs = None
         if q.then:
-            return _read_by(self._temporal(vecs, q, filters), read)
+            return read_by(self._temporal(vecs, q, filters), read)
         if q.more_like or q.less_like:
             vecs = self._rocchio(vecs, q, models)
         fetch = q.k * q.per_video * 4 if q.group else q.k
@@ -112,10 +105,10 @@ class SearchEngine:
             ranked, match, by_model = self._ranking(q, vecs, filters, fetch + len(q.less_like))
             ranked = [(kid, score) for kid, score in ranked if kid not in q.less_like]
             if q.group is None:
-                return _read_by(self._hits(ranked[: q.k], match, by_model), read)
+                return read_by(self._hits(ranked[: q.k], match, by_model), read)
             grouped, filled = self._grouped(ranked, q)
             if filled or len(ranked) < fetch:  # k videos (or hits) found, or nothing more to fetch
-                return _read_by(self._hits(grouped, match, by_model), read)
+                return read_by(self._hits(grouped, match, by_model), read)
             fetch *= 4
 
     def models_of(self, q: Query) -> list[str]:
@@ -298,66 +291,14 @@ class SearchEngine:
         return [hit for group in list(per_video.values())[: q.k] for hit in group], len(per_video) >= q.k
 
     def _temporal(self, vecs_a: dict[str, np.ndarray], q: Query, filters: KeyframeFilter) -> list[Hit]:
-        """Chains of events, one keyframe per event, each at most q.within seconds after the
-        previous one in the same video; ranked by their summed similarity.
-
-        Forward, each event's candidates are the keyframes in the windows after the previous
-        event's candidates (the first event's: its top max(200, 10k)), scored by that event's
-        vector (several models: their fused score). Backward, each candidate learns the best chain
-        that starts at it, so every first-event keyframe gives its best chain, exactly; chains that
-        share a keyframe with a better chain are left out."""
+        """Chains of events, one keyframe per event (search/temporal.py)."""
         first = self._nearest(vecs_a, max(200, q.k * 10), filters)
-        levels, found_by = [dict(first.ranked)], [first.found_by]
-        rows = self.store.catalog.keyframes(list(levels[0]))
-        read = []
-        for text in q.then:
-            previous = levels[-1]
-            windows = [(rows[kid].video_db_id, rows[kid].timestamp, rows[kid].timestamp + q.within)
-                       for kid in previous if kid in rows]
-            later = self.store.catalog.keyframes_in_windows(windows)
-            if len(later) == 0:
-                return []
+
+        def event(text: str, among: np.ndarray) -> tuple[Fused, tuple[str, str | None] | None]:
             vecs, who = self._text_vectors(text, q.lang, list(vecs_a))
-            read.append(who)
-            event = self._nearest(vecs, len(later), filters, among=later)
-            levels.append(dict(event.ranked))
-            found_by.append(event.found_by)
-            rows.update(self.store.catalog.keyframes([kid for kid in levels[-1] if kid not in rows]))
-        # best[i][kid]: the best summed similarity of a chain from event i at kid to the last
-        # event, and the keyframe of event i + 1 it continues with.
-        best: list[dict[int, tuple[float, int | None]]] = [{} for _ in levels]
-        best[-1] = {kid: (score, None) for kid, score in levels[-1].items() if kid in rows}
-        for i in range(len(levels) - 2, -1, -1):
-            by_video: dict[int, list[tuple[float, int]]] = {}
-            for kid in best[i + 1]:
-                by_video.setdefault(rows[kid].video_db_id, []).append((rows[kid].timestamp, kid))
-            for kid, score in levels[i].items():
-                if kid not in rows:
-                    continue
-                r = rows[kid]
-                options = [(best[i + 1][b][0], -b) for t, b in by_video.get(r.video_db_id, [])
-                           if 0 < t - r.timestamp <= q.within]
-                if options:
-                    total, minus_b = max(options)  # ties: the earlier-indexed keyframe
-                    best[i][kid] = (score + total, -minus_b)
-        # Diverse chains: one that shares a keyframe with a better one is left out, so the top
-        # chains are not one moment reached from ten first events.
-        used: set[int] = set()
-        hits = []
-        for first, (total, _) in sorted(best[0].items(), key=lambda item: (-item[1][0], item[0])):
-            if len(hits) == q.k:
-                break
-            path = [first]
-            for i in range(len(levels) - 1):
-                path.append(best[i][path[-1]][1])
-            if used.intersection(path):
-                continue
-            used.update(path)
-            then = None
-            for i in range(len(path) - 1, 0, -1):  # build the chain from its last event back
-                then = _read_by([_model_hit(0, rows[path[i]], levels[i][path[i]], found_by[i], then)], read[i - 1])[0]
-            hits.append(_model_hit(len(hits) + 1, rows[first], total, found_by[0], then))
-        return hits
+            return self._nearest(vecs, len(among), filters, among=among), who
+
+        return chain_hits(first, q, self.store.catalog, event)
 
     def _hits(self, ranked: list[tuple[int, float]], match: dict[int, str],
               by_model: dict[int, dict[str, tuple[int, float]]]) -> list[Hit]:
@@ -367,99 +308,5 @@ class SearchEngine:
         for kid, score in ranked:
             if kid in rows:
                 hit = Hit.from_row(len(hits) + 1, rows[kid], score, match.get(kid, PRIMARY_MODEL))
-                hits.append(replace(hit, models=_model_ranks(by_model.get(kid))))
+                hits.append(replace(hit, models=model_ranks(by_model.get(kid))))
         return hits
-
-    # -- what the edges show besides hits ----------------------------------------------------------
-
-    def overview(self) -> Overview:
-        """How much is indexed, with which model, and whether a run is under way."""
-        videos, keyframes = self.store.catalog.counts()
-        active = self.store.writer_active()
-        return Overview(videos, keyframes, self.store.facts.model(), active, self.store.facts.run() if active else None)
-
-    def video_ids(self) -> list[str]:
-        return self.store.catalog.video_ids()
-
-    def unanalyzed(self, q: Query) -> list[str]:
-        """The features the query filters or searches by that no video of the index was analyzed
-        for (an analyzer that was off or could not load when they were indexed): why such a
-        query finds nothing, which "no results" alone would not say."""
-        asked = {f.name for f in FEATURES.values() if any(q.filters.get(p.name) is not None for p in f.params)}
-        return [name for name in sorted(asked) if not self.store.catalog.analyzed_by(name)]
-
-    def version(self) -> str | None:
-        """The index's commit counter as now: it moves with every commit (a live `evr index`),
-        so results kept under it are the ones a new search would give."""
-        return self.store.facts.current().get("generation")
-
-    def hits(self, keyframe_ids: list[int]) -> list[Hit]:
-        """These keyframes as hits, in this order (a DRES answer, a summary); QueryError for an
-        id the index does not hold."""
-        for keyframe_id in keyframe_ids:
-            check_keyframe_id(keyframe_id)
-        rows = self.store.catalog.keyframes(keyframe_ids)
-        missing = [k for k in keyframe_ids if k not in rows]
-        if missing:
-            raise no_keyframe(missing[0])
-        return [Hit.from_row(0, rows[k], 0.0, "clip") for k in keyframe_ids]
-
-    def neighbours(self, hit: Hit, seconds: float) -> list[KeyframeRow]:
-        """The keyframes of the hit's video within `seconds` of it, in time order."""
-        return self.store.catalog.keyframes_between(hit.video_db_id, hit.timestamp - seconds, hit.timestamp + seconds)
-
-    def shots(self, video_id: str) -> list[ShotRow]:
-        """The shots of the indexed video with this id; QueryError for an unknown id or one
-        several indexed files share."""
-        by_path = self.store.catalog.shots(video_id)
-        if not by_path:
-            raise _no_video([video_id])
-        if len(by_path) > 1:
-            raise QueryError(f"{len(by_path)} indexed files share the id {video_id!r}: "
-                             f"{', '.join(by_path)}; rename them to tell their shots apart")
-        return next(iter(by_path.values()))
-
-    def videos(self, video_ids: Sequence[str] = ()) -> list[VideoRow]:
-        """The index's videos with these ids, every one when none is given; QueryError for an
-        id the index does not hold."""
-        rows = self.store.catalog.videos(video_ids)
-        unknown = sorted(set(video_ids) - {r.video_id for r in rows})
-        if unknown:
-            raise _no_video(unknown)
-        return rows
-
-    def shapes(self, keyframe_id: int) -> dict:
-        """What each feature found where in a keyframe (the app draws them)."""
-        return self.store.catalog.shapes(keyframe_id)
-
-    def stats(self) -> dict:
-        return self.store.health.stats()
-
-    def video_errors(self) -> list[tuple[str, str, str]]:
-        return self.store.catalog.video_errors()
-
-
-def _read_by(hits: list[Hit], read: tuple[str, str | None] | None) -> list[Hit]:
-    """Hits that say who read the text query and as what language (no one for image, keyframe
-    and words-only queries)."""
-    if read is None:
-        return hits
-    return [replace(h, encoder=read[0], query_language=read[1]) for h in hits]
-
-
-def _model_ranks(found_by: dict[str, tuple[int, float]] | None) -> dict[str, dict] | None:
-    """A hit's `models`: each model's rank and score of it, by model name."""
-    return {name: {"rank": rank, "score": score} for name, (rank, score) in found_by.items()} if found_by else None
-
-
-def _model_hit(rank: int, row, score: float, found_by: dict[int, dict], then: Hit | None) -> Hit:
-    """An event of a temporal chain as a hit: found by the models that ranked its keyframe."""
-    models = found_by.get(row.keyframe_id, {})
-    return replace(Hit.from_row(rank, row, score, "+".join(models) or PRIMARY_MODEL, then=then),
-                   models=_model_ranks(models))
-
-
-def _no_video(video_ids: Sequence[str]) -> QueryError:
-    """The one wording of "the index holds no video with this id"."""
-    return QueryError(f"no video with id {', '.join(map(repr, video_ids))} in the index (ids are file names "
-                      "without their extension)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from storage.rules import one_of, rule
+from evr.storage.rules import one_of, rule
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
 FUSIONS = ("rrf", "score")

@@ -6,11 +6,11 @@ run; its JSON holds them between `match`/`thumbnail` and `encoder`, in the regis
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from storage import KeyframeRow
-from storage.features import FEATURES
+from evr.storage import KeyframeRow
+from evr.storage.features import FEATURES
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,16 @@ class Hit:
             del then["rank"]
             out["then"] = then
         return out
+
+
+def read_by(hits: list[Hit], read: tuple[str, str | None] | None) -> list[Hit]:
+    """Hits that say who read the text query and as what language (no one for image, keyframe
+    and words-only queries)."""
+    if read is None:
+        return hits
+    return [replace(h, encoder=read[0], query_language=read[1]) for h in hits]
+
+
+def model_ranks(found_by: dict[str, tuple[int, float]] | None) -> dict[str, dict] | None:
+    """A hit's `models`: each model's rank and score of it, by model name."""
+    return {name: {"rank": rank, "score": score} for name, (rank, score) in found_by.items()} if found_by else None

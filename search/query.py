@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from storage import KeyframeFilter
-from storage.features import FEATURES, param, words_features
-from storage.textfold import words
+from evr.storage import KeyframeFilter
+from evr.storage.features import FEATURES, param, words_features
+from evr.storage.textfold import words
 
 from .errors import QueryError
 from .multilingual.language import known_codes

@@ -15,12 +15,14 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from storage import PRIMARY_MODEL, KeyframeFilter, Store
-from storage.features import WordsFeature
-from storage.filters import milvus_expression
-from storage.fulltext import WordMatch
+from evr.storage import PRIMARY_MODEL, KeyframeFilter, Store
+from evr.storage.features import Condition, WordsFeature
+from evr.storage.filters import field_conditions
+from evr.storage.fulltext import WordMatch
 
 # A filtered search first keeps the passing ones among the nearest max(POST_FILTER_MIN,
 # POST_FILTER x k) candidates, then searches only the passing keyframes.
@@ -44,9 +46,9 @@ def nearest(store: Store, vector: np.ndarray, k: int, where: KeyframeFilter | No
     with mirror.lock:  # not while another thread's catch-up changes the index
         index = mirror.index
         if index.keeps_fields:
-            expression, in_sql = milvus_expression(where) if active else ("", None)
+            conditions, in_sql = field_conditions(where) if active else ([], None)
             allowed = store.filters.ids(in_sql, among) if in_sql is not None else among
-            return _ranked(store, model, vector, k, allowed, expression)
+            return _ranked(store, model, vector, k, allowed, conditions)
         if among is not None:
             return _ranked(store, model, vector, k, store.filters.ids(where, among) if active else np.asarray(among))
         if not active:
@@ -68,11 +70,11 @@ def nearest(store: Store, vector: np.ndarray, k: int, where: KeyframeFilter | No
 
 
 def _ranked(store: Store, model: str, vector: np.ndarray, k: int, allowed: np.ndarray | None = None,
-            expression: str = "") -> Ranked:
+            conditions: Sequence[Condition] = ()) -> Ranked:
     """Top k from the model's index, scored exactly (see the module's docstring)."""
     index = store.mirror(model).index
     fetch = k if index.exact else 2 * k + 20
-    scores, ids = index.search(vector, fetch, allowed, expression)
+    scores, ids = index.search(vector, fetch, allowed, conditions)
     if index.exact:  # ties by id, as `exact` orders them
         return sorted(((int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0), key=lambda p: (-p[1], p[0]))
     return exact(store, vector, ids[0][ids[0] >= 0], model)[:k]

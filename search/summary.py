@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.encoders import ClipEncoder, ModelUnavailableError
-from storage import KeyframeRow, Store
-from storage.rules import between, one_of, rule
+from evr.indexer.encoders import ClipEncoder, ModelUnavailableError
+from evr.storage import KeyframeRow, Store
+from evr.storage.rules import between, one_of, rule
 
 from .errors import QueryError
 from .query import no_keyframe

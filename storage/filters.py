@@ -1,11 +1,11 @@
-"""Filters: which keyframes pass a KeyframeFilter, in SQL, and the same as a Milvus expression.
+"""Filters: which keyframes pass a KeyframeFilter, in SQL, and the same as field conditions (for a
+vector index that filters itself: Milvus renders them).
 
 The core's conditions (videos, a time range) are on keyframe and video columns; each feature
 adds its own (storage/features/). Every condition is on an indexed column or table.
 """
 from __future__ import annotations
 
-import json
 
 import numpy as np
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from .database import Database
 from .errors import StoreError
 from .schema import Keyframe, Video
 from .sqlutil import id_array, ids_param
+from .features.base import Condition
 from .types import KeyframeFilter
 
 
@@ -72,20 +73,20 @@ class Filters:
             return np.sort(id_array(s, stmt))
 
 
-def milvus_expression(f: KeyframeFilter) -> tuple[str, KeyframeFilter | None]:
-    """(the conditions of `f` that Milvus evaluates beside the vectors, as one boolean
-    expression; the part of `f` that SQL must still turn into keyframe ids, or None)."""
+def field_conditions(f: KeyframeFilter) -> tuple[list[Condition], KeyframeFilter | None]:
+    """(the conditions of `f` that an index which filters itself evaluates beside the vectors, all
+    of which must hold; the part of `f` that SQL must still turn into keyframe ids, or None)."""
     parts = []
     if f.videos:
-        parts.append(f"video in {json.dumps(list(f.videos), ensure_ascii=False)}")
+        parts.append(Condition("video", "in", list(f.videos)))
     if f.time_from is not None:
-        parts.append(f"time >= {float(f.time_from)!r}")
+        parts.append(Condition("time", ">=", float(f.time_from)))
     if f.time_to is not None:
-        parts.append(f"time <= {float(f.time_to)!r}")
+        parts.append(Condition("time", "<=", float(f.time_to)))
     in_sql: dict[str, object] = {}
     for feature in features.FEATURES.values():
-        more, needs_sql = feature.milvus_expression(f)
+        more, needs_sql = feature.field_conditions(f)
         parts += more
         if needs_sql:
             in_sql.update({p.name: f.get(p.name) for p in feature.params if f.get(p.name) is not None})
-    return " and ".join(parts), KeyframeFilter.of(**in_sql) if in_sql else None
+    return parts, KeyframeFilter.of(**in_sql) if in_sql else None

@@ -45,7 +45,7 @@ class VectorMirror:
         self.db, self.facts, self.catalog = db, facts, catalog
         self.model = model
         self.checkpoint_s = checkpoint_s
-        self.backend = Backend(settings, db.data_dir, [f for fs in features.FEATURES.values() for f in fs.milvus_fields],
+        self.backend = Backend(settings, db.data_dir, [f for fs in features.FEATURES.values() for f in fs.fields],
                                recorded=lambda: facts.json_object(self.fact("milvus_state")),
                                record=lambda state: facts.set({self.fact("milvus_state"): json.dumps(state)}),
                                model=model)
@@ -177,8 +177,8 @@ class VectorMirror:
                 select(Keyframe.id, Video.stem, Keyframe.timestamp).join(Video, Keyframe.video_id == Video.id)
                 .where(Keyframe.id.in_(ids_param(keyframe_ids))))}
             for feature in features.FEATURES.values():
-                if feature.milvus_fields:
-                    for kid, values in feature.milvus_values(s, keyframe_ids).items():
+                if feature.fields:
+                    for kid, values in feature.field_values(s, keyframe_ids).items():
                         core[kid].update(values)
         return [core[int(kid)] for kid in keyframe_ids]
 

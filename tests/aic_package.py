@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from indexer.encoders import ClipEncoder
-from indexer.settings import ClipSettings
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.settings import ClipSettings
 
 from .conftest import TEST_ENV
 

@@ -6,6 +6,7 @@ assert rankings that only trained weights would give.
 """
 from __future__ import annotations
 
+import importlib.abc
 import json
 import os
 import shutil
@@ -16,12 +17,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.encoders import ClipEncoder
-from indexer.settings import ClipSettings
-from search import SearchEngine
-from search.ranking import nearest
-from storage import NewKeyframe, PersonPose, PersonsInFrame, Plan, Store, TextBox, VideoInfo
-from ui.cli import main
+
+
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.settings import ClipSettings
+from evr.search import SearchEngine
+from evr.search.ranking import nearest
+from evr.storage import NewKeyframe, PersonPose, PersonsInFrame, Plan, Store, TextBox, VideoInfo
+from evr.ui.cli import main
+
+class _OldNames(importlib.abc.MetaPathFinder):
+    """The rooms import as evr.indexer, evr.search, evr.storage and evr.ui. pytest puts the
+    repository's root on sys.path (for `tests`), where `import storage` would load a second copy
+    whose classes are not evr's: a test using an old name fails here, saying so."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in ("indexer", "search", "storage", "ui"):
+            raise ImportError(f"import evr.{name}, not {name}")
+        return None
+
+
+sys.meta_path.insert(0, _OldNames())
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,7 +162,7 @@ def evr_process(*args, timeout: float = 300, env_extra: dict | None = None) -> s
     stdout must be strict JSON whatever its exit code: checked here for every such call."""
     env = {**os.environ, **TEST_ENV, **(env_extra or {})}
     result = subprocess.run(
-        [sys.executable, "-m", "ui.cli", *map(str, args)],
+        [sys.executable, "-m", "evr.ui.cli", *map(str, args)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )
     if "--json" in map(str, args) and result.stdout.strip():
@@ -170,8 +186,8 @@ def vector_of(store: Store, keyframe_id: int) -> np.ndarray:
 
 def words_search(store: Store, feature: str, text: str, where=None, limit: int = 100) -> list[tuple[int, float]]:
     """The ranking search gives for words in a feature's text (exact, then near)."""
-    from search.ranking import words
-    from storage.features import FEATURES
+    from evr.search.ranking import words
+    from evr.storage.features import FEATURES
 
     table = FEATURES[feature].fts_table
     match = (store.words.matches([table], text) or {}).get(table)
@@ -294,8 +310,8 @@ def results_element(at) -> dict:
 def viewer_detail(hit, chain=None, language: str = "en") -> dict:
     """What the opened hit shows of `hit` (ui/hit_view.py), made with the settings the
     environment gives, as the app makes it when the browser asks."""
-    from ui.config import load_config
-    from ui.hit_view import hit_detail
+    from evr.ui.config import load_config
+    from evr.ui.hit_view import hit_detail
 
     config = load_config()
     with config.open_engine() as engine:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from indexer.analyzers.persons import POSE_LABELS, PersonAnalyzer, PersonSettings
+from evr.indexer.analyzers.persons import POSE_LABELS, PersonAnalyzer, PersonSettings
 
 from .conftest import REPO, evr
 
@@ -41,8 +41,8 @@ def render_text_video(path: Path, videos: Path) -> None:
 def test_easyocr_reads_a_batch_as_it_reads_each_frame(tmp_path, videos):
     """The batched reading (CRAFT over same-size frames at once, the recognizer on many crops;
     what a GPU gets) gives each frame the boxes reading it alone gives."""
-    from indexer.analyzers.ocr.easyocr_backend import EasyOcrBackend
-    from indexer.analyzers.ocr.settings import OcrSettings
+    from evr.indexer.analyzers.ocr.easyocr_backend import EasyOcrBackend
+    from evr.indexer.analyzers.ocr.settings import OcrSettings
 
     render_text_video(tmp_path / "captions.mp4", videos)
     cap = cv2.VideoCapture(str(tmp_path / "captions.mp4"))
@@ -135,8 +135,8 @@ def test_tesseract_runs_after_decord_in_one_process(videos):
     script = f"""
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from indexer.decoders import open_video
-from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
+from evr.indexer.decoders import open_video
+from evr.indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
 source = open_video({str(videos / "msrvtt/video7010.mp4")!r}, ["decord"], 360)
 assert source.info.backend == "decord"
 next(iter(source.frames()))
@@ -163,9 +163,9 @@ def test_missing_ocr_language_is_reported_and_the_rest_indexed(tmp_path, videos,
 
 
 def test_tesseract_without_a_language_model_says_which_package(tmp_path, monkeypatch, caplog):
-    from indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
+    from evr.indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
 
-    monkeypatch.setattr("indexer.analyzers.ocr.tesseract_backend.tessdata_dirs", lambda s: [tmp_path])
+    monkeypatch.setattr("evr.indexer.analyzers.ocr.tesseract_backend.tessdata_dirs", lambda s: [tmp_path])
     (tmp_path / "eng.traineddata").write_bytes(b"")  # only English is there
     analyzer = OcrAnalyzer(OcrSettings(backend="tesseract", languages=["vi", "en"]))
     assert analyzer.backend.languages == ["en"] and analyzer.signature.endswith("en")
@@ -187,7 +187,7 @@ def persons_index(videos, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVR_PERSONS_ENABLED", "true")
         mp.setenv("EVR_PERSONS_BACKEND", "mediapipe")
-        from ui.cli import main
+        from evr.ui.cli import main
 
         assert main(["--data-dir", str(data), "index", str(folder), "--no-progress"]) == 0
     with sqlite3.connect(data / "evr.sqlite") as db:

@@ -14,10 +14,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from ui.actions import Services, handle
-from ui.cli import main
-from ui.config import load_config
-from ui.text import plain
+from evr.ui.actions import Services, handle
+from evr.ui.cli import main
+from evr.ui.config import load_config
+from evr.ui.text import plain
 
 from .conftest import REPO, evr, results_element, viewer_detail
 from .test_analyzers import render_text_video
@@ -173,7 +173,7 @@ def test_summary_appears_and_is_read_aloud_offline(app, app_index, capsys):
         handle(state, {"kind": "speak", "id": first.keyframe_id}, s)
     spoken = state["details_out"][first.keyframe_id]
     assert "espeak-ng (offline voice)" in spoken["spoken_by"]
-    from ui.media import served_file
+    from evr.ui.media import served_file
 
     assert served_file(spoken["audio"].rsplit("/", 1)[1]).read_bytes()[:4] == b"RIFF"  # served by the app's route
 
@@ -269,10 +269,10 @@ HOSTILE_LABEL = "' or 1=1 --"  # an imported object's label: Streamlit's typogra
 
 def planted_hostile_index(data: Path, text: str = HOSTILE_TEXT) -> None:
     """One keyframe whose file name, on-screen text and object label an attacker chose."""
-    from indexer.encoders import ClipEncoder
-    from storage import NewKeyframe, NewShot, Store, TextBox, VideoInfo
-    from storage.features.objects import DetectedObject, ObjectsInFrame
-    from ui.config import load_config
+    from evr.indexer.encoders import ClipEncoder
+    from evr.storage import NewKeyframe, NewShot, Store, TextBox, VideoInfo
+    from evr.storage.features.objects import DetectedObject, ObjectsInFrame
+    from evr.ui.config import load_config
 
     model = ClipEncoder(load_config().index.clip).info
     vector = np.ones(model.dim, np.float32) / np.sqrt(model.dim)

@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from ui.text import WORD_JOINER
+from evr.ui.text import WORD_JOINER
 
 from .conftest import REPO, TEST_ENV
 from .test_app import planted_hostile_index
@@ -51,7 +51,7 @@ def running_app(data, env, log=None, verbose: bool = False):
     for its stderr (with `verbose`, a line per script run: ui/timing.py)."""
     port = free_port()
     stderr = open(log, "w") if log else subprocess.DEVNULL
-    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(data), *(["-v"] if verbose else []),
+    server = subprocess.Popen([sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), *(["-v"] if verbose else []),
                                "ui", "--port", str(port)],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://127.0.0.1:{port}"
@@ -212,7 +212,7 @@ def cockpit(videos, tmp_path_factory):
     (folder / "counter.mp4").symlink_to(videos / "scene_cuts/counter.mp4")
     data = tmp_path_factory.mktemp("cockpit-index")
     env = {**os.environ, **TEST_ENV}
-    subprocess.run([sys.executable, "-m", "ui.cli", "--data-dir", str(data), "index", str(folder), "--no-progress"],
+    subprocess.run([sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "index", str(folder), "--no-progress"],
                    cwd=REPO, env=env, check=True, capture_output=True)
     dres = FakeDres()
     dres_url, stop = serve(dres)

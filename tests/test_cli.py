@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from indexer.decoders import open_video
-from storage import Store
+from evr.indexer.decoders import open_video
+from evr.storage import Store
 
 from .conftest import REPO, SAMPLE, TEST_ENV, evr, evr_process
 from .test_decoders import ffprobe_times
@@ -172,7 +172,7 @@ def test_kill_during_indexing_then_resume(tmp_path, sample_dir, indexed):
     data = tmp_path / "data"
     env = {**os.environ, **TEST_ENV, "EVR_STORAGE_CHECKPOINT_S": "3600"}  # FAISS unsaved until the end
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "--data-dir", str(data), "index", str(sample_dir), "--no-progress"],
+        [sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "index", str(sample_dir), "--no-progress"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 240
@@ -254,7 +254,7 @@ def test_results_on_stdout_logs_on_stderr(indexed):
 
 
 def main_code(argv: list[str]) -> int:
-    from ui.cli import main
+    from evr.ui.cli import main
 
     return main(argv)
 

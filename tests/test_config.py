@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.config import ConfigError, load_config
+from evr.ui.config import ConfigError, load_config
 
 pytestmark = pytest.mark.unit
 
@@ -71,7 +71,7 @@ def test_every_section_and_setting_is_in_config_toml_and_readme():
     import dataclasses
     import tomllib
 
-    from ui.config import sections
+    from evr.ui.config import sections
 
     shipped = tomllib.loads((REPO / "config.toml").read_text())
     readme = (REPO / "README.md").read_text()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storage import Store
+from evr.storage import Store
 
 from .aic_package import MODEL, add_video, encoder
 from .conftest import evr, run
@@ -334,16 +334,16 @@ def test_each_search_logs_its_query_and_results_to_dres(dres, imported, capsys):
 
 
 def test_a_dres_that_refuses_or_hangs_never_holds_a_search_up(dres, imported, capsys, caplog):
-    from search import Query
-    from ui.dres import DresClient, DresSettings
-    from ui.dres_log import QueryLogger
+    from evr.search import Query
+    from evr.ui.contest.client import DresClient, DresSettings
+    from evr.ui.contest.query_log import QueryLogger
 
     login(imported, capsys)
     dres.refuse_logs = True
     for _ in range(2):
         code, out, _ = run(capsys, "--data-dir", imported, "search", "a man", "--k", "3", "--json")
         assert code == 0 and len(out) == 3
-    said = [r.getMessage() for r in caplog.records if r.name == "ui.dres_log" and r.levelname == "WARNING"]
+    said = [r.getMessage() for r in caplog.records if r.name == "evr.ui.contest.query_log" and r.levelname == "WARNING"]
     assert len(said) == 2 and "answered 500" in said[0]  # once per process: each CLI search is one
     dres.refuse_logs = False
     dres.hold_logs = threading.Event()  # DRES takes the log and does not answer
@@ -407,7 +407,7 @@ def test_the_app_shows_an_imported_video_with_its_media_info(imported, package, 
     ("n,pts_time,frame_idx\n", "has no rows"),
 ])
 def test_map_csv_faults_are_named(tmp_path, text, message):
-    from indexer.aic import AicFormatError, read_map
+    from evr.indexer.aic import AicFormatError, read_map
 
     path = tmp_path / "L09_V001.csv"
     path.write_text(text)
@@ -416,9 +416,9 @@ def test_map_csv_faults_are_named(tmp_path, text, message):
 
 
 def test_a_map_without_fps_implies_it(tmp_path):
-    from indexer.aic import _fps_of, read_map
+    from evr.indexer.aic import fps_of, read_map
 
     path = tmp_path / "L09_V001.csv"
     path.write_text("n,pts_time,frame_idx\n1,0.0,0\n2,2.0,50\n")
     rows = read_map(path)
-    assert rows[1].fps is None and _fps_of(rows) == 25.0
+    assert rows[1].fps is None and fps_of(rows) == 25.0

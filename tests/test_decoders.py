@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from indexer.decoders import BACKENDS, HOST_BACKENDS, DecodeError, open_video, scaled_size
-from indexer.decoders.base import presentation_times
+from evr.indexer.decoders import BACKENDS, HOST_BACKENDS, DecodeError, open_video, scaled_size
+from evr.indexer.decoders.base import presentation_times
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,7 @@ def test_large_frames_are_scaled_to_max_short_side(videos):
 def test_corrupt_file_raises_decode_error_naming_every_backend(tmp_path):
     """Every backend that tried says why; one that cannot run on this machine at all (NVDEC
     without a GPU) is no reason the file failed, unless it was the only one."""
-    from indexer.decoders.torchcodec_backend import _nvidia_driver
+    from evr.indexer.decoders.torchcodec_backend import _nvidia_driver
 
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests import example_feature
 from tests.conftest import REPO, copy_video, evr
-from ui.cli import main
+from evr.ui.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ def test_nothing_outside_tests_names_the_example_feature():
 
 
 def test_unregistered_the_feature_is_gone(clips, tmp_path, capsys):
-    from storage.features import FEATURES
+    from evr.storage.features import FEATURES
 
     assert "brightness" not in FEATURES
     with pytest.raises(SystemExit) as refused:  # argparse: no such flag

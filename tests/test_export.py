@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from search import Hit, QueryError
-from search.export import aic_csv, export, file_stem, hits_json
+from evr.search import Hit, QueryError
+from evr.ui.contest.export import aic_csv, export, file_stem, hits_json
 
 pytestmark = pytest.mark.unit
 

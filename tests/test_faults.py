@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import storage.database
-from indexer.encoders.clip import ClipEncoder
-from search import QueryError, read_image
-from search.query import MAX_QUERY_PIXELS
-from storage import Store
+from evr.storage import database as storage_database
+from evr.indexer.encoders.clip import ClipEncoder
+from evr.search import QueryError, read_image
+from evr.search.query import MAX_QUERY_PIXELS
+from evr.storage import Store
 
 from .conftest import REPO, TEST_ENV, evr, evr_process, run
 
@@ -85,18 +85,18 @@ def test_full_database_stops_the_run_and_a_rerun_finishes(three_clips, tmp_path,
     assert evr("--data-dir", data, "index", three_clips / f"{CLIPS[0]}.mp4", "--no-progress", capsys=capsys)[0] == 0
     with sqlite3.connect(data / "evr.sqlite") as db:
         pages = db.execute("PRAGMA page_count").fetchone()[0]
-    real_pragmas = storage.database.sqlite_pragmas
+    real_pragmas = storage_database.sqlite_pragmas
 
     def capped(dbapi_conn, record):
         real_pragmas(dbapi_conn, record)
         dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
 
-    monkeypatch.setattr(storage.database, "sqlite_pragmas", capped)
+    monkeypatch.setattr(storage_database, "sqlite_pragmas", capped)
     code, report, err = run(capsys, "--data-dir", data, "index", three_clips, "--no-progress", "--json")
     assert code == 1 and report["videos_skipped"] == 1 and report["videos_indexed"] == 0
     assert "the database or disk is full" in report["stopped"] and "evr.sqlite" in report["stopped"]
     assert report["videos_failed"] == [] and err.count("evr: error:") == 1 and "sqlalchemy" not in err.lower()
-    monkeypatch.setattr(storage.database, "sqlite_pragmas", real_pragmas)
+    monkeypatch.setattr(storage_database, "sqlite_pragmas", real_pragmas)
     code, report = evr("--data-dir", data, "index", three_clips, "--no-progress", "--json", capsys=capsys)
     assert code == 0 and (report["videos_indexed"], report["videos_skipped"]) == (2, 1)
     code, stats = evr("--data-dir", data, "stats", "--json", capsys=capsys)
@@ -122,7 +122,7 @@ def test_reads_during_a_live_run_see_a_healthy_index(sample_dir, tmp_path):
     """FAISS is not saved during this run at all: every reader must answer from SQLite."""
     data = tmp_path / "data"
     env = {**os.environ, **TEST_ENV, "EVR_STORAGE_CHECKPOINT_S": "3600"}
-    run = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(data), "index", str(sample_dir),
+    run = subprocess.Popen([sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "index", str(sample_dir),
                             "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            text=True)
     stats_seen, searches_with_hits = [], 0

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.decoders import BACKENDS, open_video
-from indexer.decoders.torchcodec_backend import TorchCodecSource
-from indexer.keyframes import KeyframeSelector
-from indexer.analyzers import features_off
-from indexer.settings import DecodeSettings, IndexSettings, KeyframeSettings, ShotSettings
-from indexer.work import VideoWorker
+from evr.indexer.decoders import BACKENDS, open_video
+from evr.indexer.decoders.torchcodec_backend import TorchCodecSource
+from evr.indexer.keyframes import KeyframeSelector
+from evr.indexer.analyzers import features_off
+from evr.indexer.settings import DecodeSettings, IndexSettings, KeyframeSettings, ShotSettings
+from evr.indexer.work import VideoWorker
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,7 @@ def test_nvdec_first_in_the_order_costs_a_cpu_machines_decode_workers_nothing(vi
     import subprocess
     import sys
 
-    from indexer.decoders.torchcodec_backend import _nvidia_driver
+    from evr.indexer.decoders.torchcodec_backend import _nvidia_driver
 
     code = ("import sys; from indexer.decoders import open_video; "
             f"s = open_video({str(videos / 'msrvtt/video7010.mp4')!r}, ['nvdec', 'decord'], 720); "

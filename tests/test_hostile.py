@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.export import aic_csv
-from search.hits import Hit
-from storage import Plan, KeyframeFilter, KeyframeRow, NewKeyframe, SpeechSegment, Store, TextBox, VideoInfo
-from ui.cli import main
+from evr.ui.contest.export import aic_csv
+from evr.search.hits import Hit
+from evr.storage import Plan, KeyframeFilter, KeyframeRow, NewKeyframe, SpeechSegment, Store, TextBox, VideoInfo
+from evr.ui.cli import main
 
 from .conftest import REPO, TEST_ENV, evr_process, ocr_search, run
 from .test_decoders import ffprobe_times
@@ -73,7 +73,7 @@ def test_an_index_holding_sentinel_times_has_those_videos_indexed_again(tmp_path
 
 
 def unit_model():
-    from storage import ModelInfo
+    from evr.storage import ModelInfo
 
     return ModelInfo("test", "none", 8)
 
@@ -140,7 +140,7 @@ def read_only(data: Path, *args: str) -> subprocess.CompletedProcess:
     """`evr ARGS` in a mount namespace where `data` is a read-only bind mount (as an archive on
     read-only media; unshare -rm needs no privileges)."""
     script = ('mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && touch "$0/x" 2>/dev/null '
-              '&& exit 99; exec "$1" -m ui.cli --data-dir "$0" "${@:2}"')
+              '&& exit 99; exec "$1" -m evr.ui.cli --data-dir "$0" "${@:2}"')
     return subprocess.run(["unshare", "-rm", "bash", "-c", script, str(data), sys.executable, *args], cwd=REPO,
                           env={**os.environ, **TEST_ENV}, capture_output=True, text=True, timeout=300)
 
@@ -165,7 +165,7 @@ def test_an_empty_or_cut_short_index_says_so_and_not_that_a_run_is_under_way(tmp
     assert code == 1 and "is incomplete" in err and "run `evr index <folder>`" in err and "being created" not in err
     from sqlalchemy import create_engine
 
-    from storage.schema import Base
+    from evr.storage.schema import Base
 
     engine = create_engine(f"sqlite:///{data / 'evr.sqlite'}")  # killed after the first table, before meta
     Base.metadata.tables["videos"].create(engine)
@@ -243,7 +243,7 @@ def test_the_app_shows_a_placeholder_for_a_lost_thumbnail(indexed, tmp_path, mon
     app.number_input(key="like").set_value(1).run()
     assert not app.exception and app.session_state["hits"]
     assert any("lost their thumbnail" in m.value and "evr reindex" in m.value for m in app.markdown)
-    from ui.media import MISSING_THUMBNAIL
+    from evr.ui.media import MISSING_THUMBNAIL
 
     from .conftest import results_element
 
@@ -523,7 +523,7 @@ def test_decoder_libraries_say_nothing_of_their_own(tmp_path, videos):
 
 
 def test_a_repair_is_said_in_words(tmp_path, capsys, caplog):
-    from storage import RepairReport
+    from evr.storage import RepairReport
 
     assert str(RepairReport(3, 0, 1)) == "3 vectors added to the index file, 1 unused thumbnail folders deleted"
 

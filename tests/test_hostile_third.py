@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from indexer.files import NotRegularFile, read_regular
-from search import QueryError
-from search.export import aic_qa_csv
-from storage import QueryTooLargeError, Store, strict_json
-from ui.text import WORD_JOINER, plain
+from evr.indexer.files import NotRegularFile, read_regular
+from evr.search import QueryError
+from evr.ui.contest.export import aic_qa_csv
+from evr.storage import QueryTooLargeError, Store, strict_json
+from evr.ui.text import WORD_JOINER, plain
 
 from .aic_package import MODEL, add_video, encoder
 from .conftest import evr_process, run, strict_json as strict
@@ -218,7 +218,7 @@ def test_strict_json_reads_only_json(text, why):
 
 @pytest.mark.unit
 def test_json_output_refuses_nan_rather_than_write_it():
-    from search.printable import json_text
+    from evr.search.printable import json_text
 
     with pytest.raises(ValueError):
         json_text({"score": float("nan")})

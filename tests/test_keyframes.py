@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from indexer.decoders import HOST_BACKENDS, Frame, open_video
-from indexer.keyframes import KeyframeSelector, changed_fraction
-from indexer.settings import KeyframeSettings, ShotSettings
-from indexer.shots import ContentShotDetector, Seen, detection_frame
+from evr.indexer.decoders import HOST_BACKENDS, Frame, open_video
+from evr.indexer.keyframes import KeyframeSelector, changed_fraction
+from evr.indexer.settings import KeyframeSettings, ShotSettings
+from evr.indexer.shots import ContentShotDetector, Seen, detection_frame
 
 from .conftest import evr
 
@@ -256,7 +256,7 @@ def test_loading_transnetv2_leaves_torchs_settings_and_random_state_as_they_were
 
     import torch
 
-    from indexer.shots import transnetv2
+    from evr.indexer.shots import transnetv2
 
     transnetv2._networks.clear()
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
@@ -294,7 +294,7 @@ def test_evrs_own_tests_package_is_the_one_imported():
 
 
 def test_auto_is_the_content_detector_on_a_cpu_and_transnetv2_on_a_gpu():
-    from indexer.shots import chosen
+    from evr.indexer.shots import chosen
 
     assert chosen(ShotSettings(), "cpu") == ("content", "cpu")
     assert chosen(ShotSettings(detector="transnetv2"), "cpu") == ("transnetv2", "cpu")

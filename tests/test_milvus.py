@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from search import Query, SearchEngine
-from storage import KeyframeFilter, Store, VectorIndexSettings
+from evr.search import Query, SearchEngine
+from evr.storage import KeyframeFilter, Store, VectorIndexSettings
 
 from .conftest import evr, evr_process, nearest, run, vector_of
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.encoders import ClipEncoder
-from indexer.settings import ClipSettings
-from search import Query, QueryError, SearchEngine
-from search.fusion import FusionSettings, fuse
-from search.multilingual import QuerySettings, table
-from storage import ModelMismatchError, Store, StoreError
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.settings import ClipSettings
+from evr.search import Query, QueryError, SearchEngine
+from evr.search.fusion import FusionSettings, fuse
+from evr.search.multilingual import QuerySettings, table
+from evr.storage import ModelMismatchError, Store, StoreError
 
 from .conftest import evr
 
@@ -205,7 +205,7 @@ def test_feedback_temporal_and_filters_work_on_the_fused_ranking(two_models):
     x, y, z = ids["X"], ids["Y"], ids["Z"]
     liked = engine.search(Query(more_like=(ids["Q"],), less_like=(x,), k=10))
     assert x not in [h.keyframe_id for h in liked] and liked[0].keyframe_id == ids["Q"]
-    from storage import KeyframeFilter
+    from evr.storage import KeyframeFilter
 
     later = engine.search(Query(like=ids["Q"], k=10, filters=KeyframeFilter.of(time_from=2.0)))
     assert all(h.timestamp >= 2.0 for h in later) and order(later, y, z)[0] == y
@@ -247,7 +247,7 @@ def test_a_vietnamese_query_goes_to_the_multilingual_model_and_the_english_one_s
     only and has no aligned encoder or translation configured here."""
     store, clip, other, ids = two_models
     monkeypatch.setattr(table, "MULTILINGUAL_CLIP_MODELS", (*table.MULTILINGUAL_CLIP_MODELS, "ViT-S-32"))
-    monkeypatch.setattr("search.multilingual.router.table.MULTILINGUAL_CLIP_MODELS", table.MULTILINGUAL_CLIP_MODELS)
+    monkeypatch.setattr("evr.search.multilingual.router.table.MULTILINGUAL_CLIP_MODELS", table.MULTILINGUAL_CLIP_MODELS)
     engine = SearchEngine(store, clip, QuerySettings(text_encoder="none"), others={"b": other})
     with caplog.at_level("INFO"):
         vi = engine.search(Query(text=VI, lang="vi", k=5))
@@ -267,7 +267,7 @@ def test_a_vietnamese_query_goes_to_the_multilingual_model_and_the_english_one_s
 
 @pytest.mark.unit
 def test_models_are_read_from_the_config_file_and_checked(tmp_path):
-    from ui.config import ConfigError, load_config
+    from evr.ui.config import ConfigError, load_config
 
     config = tmp_path / "config.toml"
     config.write_text('[clip]\nmodel = "ViT-S-32-alt"\npretrained = "none"\n\n'
@@ -370,7 +370,7 @@ def test_the_app_searches_with_the_models_the_sidebar_picks(clips, tmp_path, cap
 
 @pytest.mark.e2e
 def test_each_model_has_its_own_milvus_collection_with_the_hits_of_faiss(two_models, tmp_path):
-    from storage import KeyframeFilter, VectorIndexSettings
+    from evr.storage import KeyframeFilter, VectorIndexSettings
 
     store, clip, other, ids = two_models
     faiss_engine = SearchEngine(store, clip, others={"b": other})

@@ -13,13 +13,14 @@ import logging
 import numpy as np
 import pytest
 
-from indexer.encoders import ClipEncoder
-from indexer.settings import ClipSettings
-from search import Query, QueryError, QuerySettings, SearchEngine
-from search.multilingual import MULTILINGUAL_CLIP_MODELS, TEXT_ENCODERS, TextRouter, table
-from search.multilingual.mclip import MClipEncoder
-from search.multilingual.sentence_transformer import SentenceTransformerEncoder
-from search.multilingual.translate import Translator
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.settings import ClipSettings
+from evr.search import Query, QueryError, QuerySettings, SearchEngine
+from evr.storage import Store
+from evr.search.multilingual import MULTILINGUAL_CLIP_MODELS, TEXT_ENCODERS, TextRouter, table
+from evr.search.multilingual.mclip import MClipEncoder
+from evr.search.multilingual.sentence_transformer import SentenceTransformerEncoder
+from evr.search.multilingual.translate import Translator
 
 from .conftest import TEST_ENV, evr, run, vector_of
 
@@ -169,7 +170,7 @@ def test_missing_weights_are_said_once_and_the_english_tower_answers(tiny_models
         first, second = router.encode(VI_MARKS), router.encode(VI_PLAIN)
     assert first.encoder == second.encoder == f"clip:{SPACE[0]}/{SPACE[1]}"
     np.testing.assert_allclose(first.vector, encoder.encode_texts([VI_MARKS])[0], atol=1e-6)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "search.multilingual.router"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "evr.search.multilingual.router"]
     assert len(warnings) == 1, warnings
     for part in ("'vi' queries", "English-only", "hf download test/tiny-mclip", "hf download Helsinki-NLP/opus-mt-vi-en"):
         assert part in warnings[0]
@@ -184,7 +185,7 @@ def test_search_uses_the_chosen_encoders_vector(indexed, tiny_models, tiny_table
     assert code == 0 and len(hits) == 5
     assert {(h["encoder"], h["query_language"]) for h in hits} == {("test/tiny-mclip", "vi")}
     query = MClipEncoder("test/tiny-mclip", str(tiny_models["mclip"]), "cpu").encode([VI_PLAIN])[0]
-    from storage import Store
+    from evr.storage import Store
 
     with Store(indexed) as store:
         for h in hits:  # each score is the cosine with the M-CLIP vector (stored vectors are float16)
@@ -201,7 +202,7 @@ def test_search_uses_the_chosen_encoders_vector(indexed, tiny_models, tiny_table
 
 
 def test_an_unknown_pairing_is_refused(indexed, tiny_table, monkeypatch, capsys):
-    store_engine = lambda s: SearchEngine(__import__("storage").Store(indexed), clip(), s)  # noqa: E731
+    store_engine = lambda s: SearchEngine(Store(indexed), clip(), s)  # noqa: E731
     engine = store_engine(QuerySettings(text_encoder="sentence-transformers/clip-ViT-B-32-multilingual-v1"))
     with pytest.raises(QueryError, match="image space of ViT-B-32/openai.*test/tiny-mclip"):
         engine.search(Query(text=EN))

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from indexer.analyzers.colors import color_grid
-from search import Query, QueryError, SearchEngine
-from storage import KeyframeFilter, NewKeyframe, Store, VideoInfo
-from storage.features.colors import COLORS, parse_spec
+from evr.indexer.analyzers.colors import color_grid
+from evr.search import Query, QueryError, SearchEngine
+from evr.storage import KeyframeFilter, NewKeyframe, Store, VideoInfo
+from evr.storage.features.colors import COLORS, parse_spec
 
 from .aic_package import MODEL, add_video
 from .conftest import evr
@@ -130,8 +130,8 @@ def test_the_detector_runs_on_real_frames_and_stores_well_formed_rows(videos, tm
     data = tmp_path / "data"
     code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
     assert code == 0 and report["stage_seconds"]["objects"] > 0
-    from indexer.analyzers.objects import AUTO
-    from ui.place_filters import COCO
+    from evr.indexer.analyzers.objects import AUTO
+    from evr.ui.place_filters import COCO
 
     db = sqlite3.connect(data / "evr.sqlite")
     assert db.execute("SELECT count(*) FROM keyframe_objects").fetchone()[0] == report["keyframes_added"]
@@ -182,8 +182,8 @@ def test_colour_names_of_solid_cells_come_out_right_in_both_languages():
 
 def planted_colours(data: Path, frames: dict[str, np.ndarray]) -> dict[str, int]:
     """An index of keyframes with these frames' colours (random vectors), by name -> keyframe id."""
-    from indexer.encoders import ClipEncoder
-    from ui.config import load_config
+    from evr.indexer.encoders import ClipEncoder
+    from evr.ui.config import load_config
 
     model = ClipEncoder(load_config().index.clip).info
     rng = np.random.default_rng(0)
@@ -260,7 +260,7 @@ def test_the_apps_object_picker_and_colour_canvas_change_the_hits(tmp_path, monk
 
 @pytest.mark.e2e
 def test_milvus_filters_colours_and_objects_as_sqlite_does(tmp_path, clip):
-    from storage import VectorIndexSettings
+    from evr.storage import VectorIndexSettings
 
     data = tmp_path / "data"
     ids = planted_colours(data, LAYOUT_FRAMES)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from storage.features.base import Shape
-from ui.overlay import COLOURS, draw_shapes
+from evr.storage.features.base import Shape
+from evr.ui.overlay import COLOURS, draw_shapes
 
 pytestmark = pytest.mark.unit
 

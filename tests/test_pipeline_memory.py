@@ -6,10 +6,11 @@ import weakref
 
 import pytest
 
-from indexer.pipeline import Indexer
-from indexer.decoders import BACKENDS, HOST_BACKENDS
-from storage import Store
-from ui.config import load_config
+from evr.indexer.run import run
+from evr.indexer.sources import VideoFiles
+from evr.indexer.decoders import BACKENDS, HOST_BACKENDS
+from evr.storage import Store
+from evr.ui.config import load_config
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +49,7 @@ def test_frames_are_not_held_beyond_their_batch(backend, videos, tmp_path, monke
     monkeypatch.setenv("EVR_KEYFRAMES_MIN_CHANGE", "0")  # a keyframe every sample_s: many batches
     config = load_config(environ=None)
     with Store(tmp_path / "data", writer=True) as store:
-        report = Indexer(store, config.index).run([videos / "opencv_samples/vtest.avi"], progress=False)
+        report = run(store, config.index, VideoFiles(config.index, [videos / "opencv_samples/vtest.avi"]), progress=False)
     assert report.videos_indexed == 1 and decoded[0] == 795
     assert report.keyframes_added >= 150  # far more keyframes than the bound below
     # In flight at most: the batch being filled, two queued (prefetch depth), the one being

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.analyzers.persons.pose_labels import pose_labels
+from evr.indexer.analyzers.persons.pose_labels import pose_labels
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from indexer.decoders import open_video
-from indexer.encoders import ClipEncoder
-from indexer.encoders.preprocess import TensorPreprocess, supports
+from evr.indexer.decoders import open_video
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.encoders.preprocess import TensorPreprocess, supports
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,13 @@ import subprocess
 
 import pytest
 
-from indexer.pipeline import Indexer
-from indexer.run import ProgressLines
-from indexer.runners import Runner
-from indexer.work import VideoResult
-from storage import Store
-from ui.config import load_config
+from evr.indexer.run import run
+from evr.indexer.sources import VideoFiles
+from evr.indexer.progress import ProgressLines
+from evr.indexer.runners import Runner
+from evr.indexer.work import VideoResult
+from evr.storage import Store
+from evr.ui.config import load_config
 
 from .conftest import REPO, TEST_ENV
 
@@ -35,7 +36,7 @@ def test_progress_lines_estimate_the_time_left_from_the_bytes_done(caplog, monke
     """Videos are handed out largest first: after the largest, 700 of 1,000 MB, took 70 s, about
     30 s are left (by videos done it would say 210 s)."""
     clock = iter([0.0, 70.0, 80.0, 90.0, 100.0])
-    monkeypatch.setattr("indexer.run.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("evr.indexer.run.time.monotonic", lambda: next(clock))
     mb = 2**20
     lines = ProgressLines(4, total_size=1000 * mb, every_s=3600)
     with caplog.at_level(logging.INFO, logger="evr.progress"):
@@ -51,7 +52,7 @@ def test_progress_lines_do_not_guess_the_time_left_from_the_first_small_files(ca
     """A demo's first file, 77 KB of 7.8 MB, took a minute (the models loading): that said
     "about 106 min left" where four minutes were. Under 5% done, the time left is not guessed."""
     clock = iter([0.0, 62.0, 230.0])
-    monkeypatch.setattr("indexer.run.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("evr.indexer.run.time.monotonic", lambda: next(clock))
     lines = ProgressLines(2, total_size=7_800_000, every_s=0)
     with caplog.at_level(logging.INFO, logger="evr.progress"):
         lines.update(77_000)
@@ -90,7 +91,8 @@ def test_videos_worked_on_side_by_side_are_handed_out_largest_first(tmp_path, sl
         (tmp_path / name).write_bytes(b"\0" * size)
     runner = _HandOut(slots)
     with Store(tmp_path / "data", writer=True) as store:
-        report = Indexer(store, load_config(environ=None).index, runner=runner).run([tmp_path], progress=False)
+        settings = load_config(environ=None).index
+        report = run(store, settings, VideoFiles(settings, [tmp_path], runner=runner), progress=False)
     assert runner.order == order
     assert len(report.videos_failed) == 3
 
@@ -122,7 +124,8 @@ def test_the_index_bar_counts_bytes_and_videos(tmp_path, capsys):
     for name, size in (("a.mp4", 3000), ("b.mp4", 1000), ("c.mp4", 2000)):
         (tmp_path / name).write_bytes(b"\0" * size)
     with Store(tmp_path / "data", writer=True) as store:
-        Indexer(store, load_config(environ=None).index, runner=_HandOut(4)).run([tmp_path], progress=True)
+        settings = load_config(environ=None).index
+        run(store, settings, VideoFiles(settings, [tmp_path], runner=_HandOut(4)), progress=True)
     bar = capsys.readouterr().err.split("\r")[-1]
     assert bar.startswith("3/3 videos: 100%") and "5.86k/5.86k" in bar
 
@@ -135,10 +138,11 @@ def test_a_run_under_way_says_how_far_it_is_to_readers(tmp_path):
 
     import numpy as np
 
-    from indexer.run import Source, run
-    from indexer.settings import IndexSettings
-    from search import SearchEngine
-    from storage import ModelInfo, NewKeyframe, Plan, VideoInfo
+    from evr.indexer.run import run
+    from evr.indexer.sources import Source
+    from evr.indexer.settings import IndexSettings
+    from evr.search import SearchEngine
+    from evr.storage import ModelInfo, NewKeyframe, Plan, VideoInfo
 
     model = ModelInfo("test", "none", 8)
     committed, go_on = threading.Semaphore(0), threading.Semaphore(0)
@@ -167,22 +171,23 @@ def test_a_run_under_way_says_how_far_it_is_to_readers(tmp_path):
 
     data = tmp_path / "data"
     with Store(data, writer=True) as writer:
-        worker = threading.Thread(target=run, args=(writer, IndexSettings(), Three(), False))
+        # daemon: a failing assertion below must not leave the session waiting on it
+        worker = threading.Thread(target=run, args=(writer, IndexSettings(), Three(), False), daemon=True)
         worker.start()
         committed.acquire()
         with Store(data) as reader:
-            seen = SearchEngine(reader, None).overview()
+            seen = SearchEngine(reader, None).archive.overview()
             stats = reader.health.stats()
         assert seen.writer_active and seen.run["done"] == 1 and seen.run["total"] == 3 and seen.videos == 1
         assert (stats["run"]["command"], stats["run"]["done"], stats["run"]["total"]) == ("index", 1, 3)
         go_on.release()
         committed.acquire()
         with Store(data) as reader:
-            assert SearchEngine(reader, None).overview().run["done"] == 2
+            assert SearchEngine(reader, None).archive.overview().run["done"] == 2
         go_on.release()
         committed.acquire()
         go_on.release()  # after the last video
         worker.join(60)
         assert not worker.is_alive()
     with Store(data) as reader:
-        assert SearchEngine(reader, None).overview().run is None and reader.health.stats()["run"] is None
+        assert SearchEngine(reader, None).archive.overview().run is None and reader.health.stats()["run"] is None

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, event
 
-from search import Query
-from storage import KeyframeFilter, NewKeyframe, Plan, Store, VideoInfo
+from evr.search import Query
+from evr.storage import KeyframeFilter, NewKeyframe, Plan, Store, VideoInfo
 
 from .conftest import evr, people, random_unit
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search import Query, QueryError
-from storage import KeyframeFilter, ModelInfo
+from evr.search import Query, QueryError
+from evr.storage import KeyframeFilter, ModelInfo
+
+from .conftest import ocr_search, vector_of
+
 
 def ids(hits):
     return [h.keyframe_id for h in hits]
-
-from .conftest import vector_of, ocr_search
 
 pytestmark = pytest.mark.unit
 
@@ -167,7 +168,7 @@ def brute_force(engine, vector, exclude=(), where=None):
 
 def test_rocchio_moves_the_liked_up_and_the_disliked_out(planted):
     engine, facts = planted
-    from search.engine import ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA
+    from evr.search.engine import ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA
 
     query = facts[("alpha", 1)]
     before = ids(engine.search(Query(like=query, k=80)))
@@ -207,8 +208,8 @@ def test_a_rare_filter_widens_the_candidates_before_reading_every_passing_id(tmp
     """1 in 15 keyframes pass: the nearest 100 hold too few for k = 10, so a second round fetches
     as many candidates as that share asks for (not every passing id of the archive), and the
     answer is still the exact top 10 of the passing keyframes."""
-    from search import ranking
-    from storage import NewKeyframe, Plan, Store, VideoInfo
+    from evr.search import ranking
+    from evr.storage import NewKeyframe, Plan, Store, VideoInfo
 
     from .conftest import people, random_unit
 

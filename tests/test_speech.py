@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.analyzers.speech import SpeechAnalyzer, SpeechSettings
-from indexer.analyzers.speech.whisper_backend import _windows
-from indexer.audio import RATE, pcm_blocks
-from storage import KeyframeFilter, NewKeyframe, SpeechSegment, Store
+from evr.indexer.analyzers.speech import SpeechAnalyzer, SpeechSettings
+from evr.indexer.analyzers.speech.whisper_backend import _windows
+from evr.indexer.audio import RATE, pcm_blocks
+from evr.storage import KeyframeFilter, NewKeyframe, SpeechSegment, Store
 
 from .conftest import REPO, evr, speech_search
 from .test_store import INFO, unit
@@ -278,7 +278,7 @@ def _media_path(data: Path, stem: str) -> str:
 
 
 def test_pocketsphinx_reads_a_file_the_same_whatever_came_before(spoken, videos):
-    from indexer.analyzers.speech import PocketsphinxBackend
+    from evr.indexer.analyzers.speech import PocketsphinxBackend
 
     backend = PocketsphinxBackend(SpeechSettings(language="en"))
     speech = _media_path(spoken, "speech")
@@ -291,7 +291,7 @@ def test_faster_whisper_gives_the_same_transcript_every_run(spoken, tmp_path):
     """Whisper falls back to sampling where a greedy reading fails its checks, as the random
     model's always do: the seeded backend still reads the same sound the same way each time it
     loads (this once failed on a loaded machine: no segments where there were some before)."""
-    from indexer.analyzers.speech import WhisperBackend
+    from evr.indexer.analyzers.speech import WhisperBackend
 
     from .tiny_whisper import build_tiny_whisper
 

@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from storage import (
+from evr.storage import (
     KeyframeFilter,
     ModelInfo,
     Plan,
@@ -195,8 +195,8 @@ def old_index(tmp_path: Path) -> Path:
 
 
 def test_an_index_of_schema_5_is_upgraded_and_nothing_is_indexed_again(tmp_path):
-    from indexer.settings import IndexSettings
-    from indexer.work import VideoWorker
+    from evr.indexer.settings import IndexSettings
+    from evr.indexer.work import VideoWorker
 
     data = old_index(tmp_path)
     with pytest.raises(StoreError, match="run `evr index` .* once to upgrade"):
@@ -255,9 +255,9 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
 def test_analyses_are_stored_by_their_feature_s_name(store):
     """An analyzer's results reach storage under its feature's name; a name with no storage is
     refused before anything is written."""
-    from indexer.analyzers import FileAnalyzer, FrameAnalyzer, analyzer_classes, enabled_analyzers, features_off
-    from indexer.settings import IndexSettings
-    from storage import FEATURES, TextBox
+    from evr.indexer.analyzers import FileAnalyzer, FrameAnalyzer, analyzer_classes, enabled_analyzers, features_off
+    from evr.indexer.settings import IndexSettings
+    from evr.storage import FEATURES, TextBox
 
     # Every registered feature has an analyzer that reads as its storage keeps results.
     classes = analyzer_classes()

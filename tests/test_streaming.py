@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.encoders import ModelUnavailableError
-from indexer.runners import StreamingRunner
-from indexer.work import VideoWorker
-from storage import Store
-from ui.config import load_config
+from evr.indexer.encoders import ModelUnavailableError
+from evr.indexer.runners import StreamingRunner
+from evr.indexer.work import VideoWorker
+from evr.storage import Store
+from evr.ui.config import load_config
 
 from .conftest import REPO, SAMPLE, TEST_ENV, copy_video, evr
 
@@ -170,7 +170,7 @@ def test_missing_weights_stop_a_parallel_run_before_anything_is_stored(folder, t
 
 def test_killing_the_run_kills_its_workers_and_the_next_run_completes(folder, serial, tmp_path):
     env = {**os.environ, **TEST_ENV, "EVR_INDEX_DECODE_WORKERS": "2"}
-    run = subprocess.Popen([sys.executable, "-m", "ui.cli", "--data-dir", str(tmp_path), "index", str(folder),
+    run = subprocess.Popen([sys.executable, "-m", "evr.ui.cli", "--data-dir", str(tmp_path), "index", str(folder),
                             "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children: list[int] = []
     deadline = time.monotonic() + 120

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from benchmarks.scale import clustered
-from storage import KeyframeFilter, ModelInfo, NewKeyframe, PersonPose, PersonsInFrame, Store, VideoInfo
-from storage.vectors import FlatIndex, IvfIndex, VectorIndexSettings
-from storage.vectors.base import IVF_MIN_VECTORS as MIN_VECTORS
-from storage.vectors.ivf import training_size
+from evr.storage import KeyframeFilter, ModelInfo, NewKeyframe, PersonPose, PersonsInFrame, Store, VideoInfo
+from evr.storage.vectors import FlatIndex, IvfIndex, VectorIndexSettings
+from evr.storage.vectors.base import IVF_MIN_VECTORS as MIN_VECTORS
+from evr.storage.vectors.ivf import training_size
 
 from .conftest import REPO, nearest, vector_of
 
@@ -162,7 +162,7 @@ def test_catching_up_reads_only_what_the_file_lacks_and_ends_exact(archive, tmp_
 KILL_DURING_SAVE = textwrap.dedent("""
     import os, signal, sys
     import faiss
-    from storage import Store, VectorIndexSettings
+    from evr.storage import Store, VectorIndexSettings
     real = faiss.PyCallbackIOWriter
     def dying(write):
         written = [0]

@@ -11,10 +11,10 @@ import open_clip
 import pytest
 import torch
 
-from indexer.decoders import open_video
-from indexer.encoders import ClipEncoder
-from indexer.encoders.clip import skip_random_fills
-from indexer.settings import ClipSettings
+from evr.indexer.decoders import open_video
+from evr.indexer.encoders import ClipEncoder
+from evr.indexer.encoders.clip import skip_random_fills
+from evr.indexer.settings import ClipSettings
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from .conftest import SAMPLE, evr, run
-from indexer.pipeline import Indexer
-from storage import Store
-from ui.config import load_config
+from evr.indexer.run import run
+from evr.indexer.sources import VideoFiles
+from evr.storage import Store
+from evr.ui.config import load_config
 
 pytestmark = pytest.mark.e2e
 
@@ -100,7 +101,7 @@ def _run_with_a_kill(paths, data_dir, settings, kill=_kill_first_busy_worker):
     killer.start()
     try:
         with Store(data_dir, writer=True) as store:
-            report = Indexer(store, settings).run(paths, progress=False)
+            report = run(store, settings, VideoFiles(settings, paths), progress=False)
     finally:
         stop.set()
         killer.join()

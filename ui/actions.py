@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
-from search import Hit, QueryError, SearchEngine
-from search.summary import Summarizer
+from evr.search import Hit, QueryError, SearchEngine
+from evr.search.summary import Summarizer
 
 from .config import AppConfig
-from .dres import DresClient, DresError, DuplicateSubmission, SessionInMemory
-from .dres_answers import answer_for
+from .contest.client import DresClient, DresError, DuplicateSubmission, SessionInMemory
+from .contest.answers import answer_for
 from .hit_view import hit_detail, spoken
 
 KEPT_DETAILS = 64  # keyframes whose details the server keeps per session (the browser keeps its own)
@@ -104,7 +104,7 @@ def _hit_of(state: MutableMapping, engine: SearchEngine, keyframe_id: int) -> tu
         for event in h.chain:
             if event.keyframe_id == keyframe_id:
                 return event, (h if h.then is not None else None)
-    return engine.hits([keyframe_id])[0], None
+    return engine.archive.hits([keyframe_id])[0], None
 
 
 def _send(state: MutableMapping, shown: dict) -> None:

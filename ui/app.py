@@ -3,7 +3,7 @@
 Configuration comes from config.toml and EVR_* variables (ui/config.py), as for the CLI; the
 search itself is `search.SearchEngine.search`, the very code `evr search` runs. This file holds
 the page, the sidebar's filters and the query; ui/results_view.py the grid and the exports,
-ui/hit_view.py the opened hit, ui/dres_panel.py the DRES controls.
+ui/hit_view.py the opened hit, ui/contest/panel.py the DRES controls.
 """
 from __future__ import annotations
 
@@ -13,29 +13,25 @@ import logging
 import os
 import sys
 import threading
-from pathlib import Path
-
-if __package__ in (None, ""):  # `streamlit run ui/app.py` runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamlit as st
 
-from indexer.encoders import ClipEncoder, ModelUnavailableError
-from search import Hit, Query, QueryError, SearchEngine, read_image
-from search.printable import printable
-from search.query import MAX_EVENTS
-from search.summary import LANGUAGES, Summarizer
-from storage import KeyframeFilter, NoIndexError, StoreError
-from storage.features import FEATURES, FilterParam, param
-from ui.config import AppConfig, ConfigError, load_config
-from ui.dres_panel import dres_sidebar, log_search
-from ui.place_filters import PICKERS
-from ui.actions import Services
-from ui.results_view import export_panel, show_results
-from ui.searches import kept_search, with_feedback
-from ui.settings import MAX_PAGE_SIZE
-from ui.text import plain
-from ui.timing import run_timer
+from evr.indexer.encoders import ClipEncoder, ModelUnavailableError
+from evr.search import Hit, Query, QueryError, SearchEngine, read_image
+from evr.search.printable import printable
+from evr.search.query import MAX_EVENTS
+from evr.search.summary import LANGUAGES, Summarizer
+from evr.storage import KeyframeFilter, NoIndexError, StoreError
+from evr.storage.features import FEATURES, FilterParam, param
+from evr.ui.config import AppConfig, ConfigError, load_config
+from evr.ui.contest.panel import dres_sidebar, log_search
+from evr.ui.place_filters import PICKERS
+from evr.ui.actions import Services
+from evr.ui.results_view import export_panel, show_results
+from evr.ui.searches import kept_search, with_feedback
+from evr.ui.settings import MAX_PAGE_SIZE
+from evr.ui.text import plain
+from evr.ui.timing import run_timer
 
 MODES = ("Text", "Similar frame", "Image", "Temporal")
 # The sidebar's own filters besides the features' (widget key: label).
@@ -95,7 +91,7 @@ def page(timer) -> None:
     try:
         config = load_config()
         engine = open_engine(config)
-        overview = engine.overview()
+        overview = engine.archive.overview()
     except ConfigError as exc:
         st.error(f"Configuration: {plain(exc)}")
         return
@@ -141,7 +137,7 @@ def page(timer) -> None:
 
 def first_keyframes(engine: SearchEngine) -> None:
     """While a run has committed nothing yet: the page runs again once it has."""
-    if engine.overview().keyframes:
+    if engine.archive.overview().keyframes:
         st.rerun()
 
 
@@ -150,7 +146,7 @@ def run_status(engine: SearchEngine) -> None:
     of its own: nothing else reruns). New videos are searchable as soon as they are committed:
     the next search, or the next click after a commit, finds them. When the run ends, the page
     runs once more to show the whole index."""
-    now = engine.overview()
+    now = engine.archive.overview()
     if now.run is None:
         st.rerun()
     st.caption(f":blue[**indexing: {now.run['done']} of {now.run['total']} videos**] (evr {now.run['command']}) · "
@@ -185,7 +181,7 @@ def results(services: Services, k_page: int) -> None:
             if fallback:
                 st.warning(plain(fallback))
         if not hits:
-            for name in engine.unanalyzed(query):
+            for name in engine.archive.unanalyzed(query):
                 st.caption(f"No video of this index was analyzed for {name}: the [{name}] analyzer was off, or could "
                            "not load, when they were indexed. Turn it on and index them again.")
         with timer.part("grid"):
@@ -201,7 +197,7 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     # A picker says when nothing in the index was analyzed for it: "No results" alone would not.
     unanalyzed = {name for name in PICKERS if not engine.store.catalog.analyzed_by(param(name)[0].name)}
     values = {p.name: filter_widget(sb, p, p.name in unanalyzed) for f in FEATURES.values() for p in f.params}
-    videos = sb.multiselect(PLACE_FILTERS["videos"], engine.video_ids(), key="videos", format_func=printable)
+    videos = sb.multiselect(PLACE_FILTERS["videos"], engine.archive.video_ids(), key="videos", format_func=printable)
     c1, c2 = sb.columns(2)
     time_from = c1.number_input(PLACE_FILTERS["time_from"], min_value=0.0, value=None, step=1.0, key="time_from")
     time_to = c2.number_input(PLACE_FILTERS["time_to"], min_value=0.0, value=None, step=1.0, key="time_to")

@@ -15,15 +15,21 @@ import re
 import sys
 from pathlib import Path
 
-from search.export import EXPORTS, FORMATS
-from search.printable import printable
+from evr.indexer.settings import DEVICES
+from evr.search.printable import printable
+from evr.search.query import GROUPS
+from evr.search.summary import LANGUAGES
+from evr.storage.vectors.base import BACKENDS as VECTOR_BACKENDS
+from evr.ui.contest.export import EXPORTS, FORMATS
 
 from .commands import COMMANDS
 from .config import ConfigError, load_config
-from .dres_answers import TASKS
+from .contest.answers import TASKS
 from .output import EXIT_FAILED, EXIT_NO_MODEL, EXIT_OK, EXIT_USAGE, fail, print_json
 
 log = logging.getLogger("evr")
+
+REPORT = "print the run report as JSON"  # --json of the commands that run (index, import, analyze)
 
 
 
@@ -35,31 +41,72 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="errors only")
 
 
+def _command(sub, name: str, help: str, *, json: str | None = None, progress: bool = False,
+             device: bool = False) -> argparse.ArgumentParser:
+    """A subcommand with the flags every command takes, and those it asks for: `--json` (its help
+    says what is printed), `--no-progress`, `--device`."""
+    p = sub.add_parser(name, help=help)
+    _common(p)
+    if device:
+        p.add_argument("--device", choices=DEVICES, help="override clip.device")
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if json is not None:
+        p.add_argument("--json", action="store_true", help=json)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evr", description="Search video archives by text, image or example frame.")
     _common(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _index_commands(sub)
+    _search_command(sub)
+    _dres_commands(sub)
+    _reading_commands(sub)
+    return parser
 
-    p = sub.add_parser("index", help="index videos (folders are searched recursively); re-runs are incremental")
-    _common(p)
+
+def _index_commands(sub) -> None:
+    p = _command(sub, "index", "index videos (folders are searched recursively); re-runs are incremental",
+                 json=REPORT, progress=True, device=True)
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--prune", action="store_true", help="remove indexed videos whose files are gone")
     p.add_argument("--retry-failed", action="store_true", help="try again files that failed before and did not change")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
     p.add_argument("--workers", type=int, metavar="N", help="index N videos at a time on a local Ray cluster of N "
                    "workers (or N workers on --ray); 1 = in this process ([index] workers)")
     p.add_argument("--ray", metavar="ADDRESS", help='run the workers on this Ray cluster ("auto", "host:6379", '
                    '"ray://host:10001"; [index] ray_address)')
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the run report as JSON")
 
-    p = sub.add_parser("search", help="search the index by text, by an image file, or by a keyframe")
-    _common(p)
+    p = _command(sub, "import", "import keyframes and features made elsewhere (an AI Challenge package)")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = _command(kinds, "aic", "an AI Challenge data package: keyframes, map-keyframes, clip-features-32, "
+                 "media-info (and videos, for playback)", json=REPORT, progress=True)
+    p.add_argument("folder", type=Path, metavar="DIR", help="the package's folder (one batch or several)")
+    p.add_argument("--model", default="ViT-B-32", help="open_clip model the features were made with (default ViT-B-32)")
+    p.add_argument("--pretrained", default="openai", help="its weights tag (default openai); searches need the same "
+                   "clip.model and clip.pretrained")
+    p.add_argument("--analyze", action="store_true", help="then run OCR and persons on the keyframe images "
+                   "(as `evr analyze` does)")
+
+    p = _command(sub, "analyze", "run OCR and persons (as configured) on imported keyframes that lack them",
+                 json=REPORT, progress=True)
+    p.add_argument("--video", action="append", default=[], metavar="VIDEO_ID", help="only this video (repeatable)")
+
+    p = _command(sub, "reindex", "build the vector index anew from the stored vectors "
+                 "(after changing [index] kind; `evr index` also does it when needed)")
+    p.add_argument("--vectors", choices=VECTOR_BACKENDS, help="fill this one ([vectors] backend says which "
+                   "searches use)")
+
+
+def _search_command(sub) -> None:
+    p = _command(sub, "search", "search the index by text, by an image file, or by a keyframe",
+                 json="print hits as a JSON list", device=True)
     p.add_argument("text", nargs="?", help="natural-language query")
     p.add_argument("--image", type=Path, metavar="FILE", help="query by example image")
     p.add_argument("--like", type=int, metavar="KEYFRAME_ID", help="frames similar to this keyframe")
     p.add_argument("-k", "--k", type=int, default=20, help="number of hits (with --group video: of videos)")
-    p.add_argument("--group", choices=["video", "limit"],
+    p.add_argument("--group", choices=[g for g in GROUPS if g],
                    help="video: the best --per-video hits of each of k videos; limit: k hits in rank order, at most "
                         "--per-video of them from one video")
     p.add_argument("--per-video", type=int, default=1, metavar="N", help="hits kept per video with --group")
@@ -83,48 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", metavar="NAME,NAME", type=lambda v: tuple(n.strip() for n in v.split(",") if n.strip()),
                    default=(), help="search with only these image-text models (clip = [clip]'s, else [[models]] "
                    "names); default: every one, their rankings fused ([search] fusion)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override clip.device")
-    p.add_argument("--json", action="store_true", help="print hits as a JSON list")
     p.add_argument("--export", choices=FORMATS, help="write hits as " + "; or ".join(
         f"{name}: {what}" for name, (_, what) in EXPORTS.items()))
     p.add_argument("--out", type=Path, metavar="FILE", help="file for --export (default: stdout)")
     p.add_argument("--answer", metavar="TEXT", help="the answer written on every line of --export qa")
 
-    p = sub.add_parser("import", help="import keyframes and features made elsewhere (an AI Challenge package)")
-    _common(p)
-    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
-    p = kinds.add_parser("aic", help="an AI Challenge data package: keyframes, map-keyframes, clip-features-32, "
-                         "media-info (and videos, for playback)")
-    _common(p)
-    p.add_argument("folder", type=Path, metavar="DIR", help="the package's folder (one batch or several)")
-    p.add_argument("--model", default="ViT-B-32", help="open_clip model the features were made with (default ViT-B-32)")
-    p.add_argument("--pretrained", default="openai", help="its weights tag (default openai); searches need the same "
-                   "clip.model and clip.pretrained")
-    p.add_argument("--analyze", action="store_true", help="then run OCR and persons on the keyframe images "
-                   "(as `evr analyze` does)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the run report as JSON")
 
-    p = sub.add_parser("analyze", help="run OCR and persons (as configured) on imported keyframes that lack them")
-    _common(p)
-    p.add_argument("--video", action="append", default=[], metavar="VIDEO_ID", help="only this video (repeatable)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the run report as JSON")
-
-    p = sub.add_parser("dres", help="a DRES contest server: log in, list evaluations, submit answers")
-    _common(p)
+def _dres_commands(sub) -> None:
+    p = _command(sub, "dres", "a DRES contest server: log in, list evaluations, submit answers")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = actions.add_parser("login", help="log in and keep the session (password: prompt or $EVR_DRES_PASSWORD)")
-    _common(p)
+    p = _command(actions, "login", "log in and keep the session (password: prompt or $EVR_DRES_PASSWORD)")
     p.add_argument("--url", help="the server's address (default dres.url)")
     p.add_argument("--user", help="user name (default dres.username)")
-    p = actions.add_parser("logout", help="end the session kept by `evr dres login`")
-    _common(p)
-    p = actions.add_parser("evaluations", help="the evaluations this user can see")
-    _common(p)
-    p.add_argument("--json", action="store_true")
-    p = actions.add_parser("submit", help="submit keyframes as an answer to the current task; prints the verdict")
-    _common(p)
+    _command(actions, "logout", "end the session kept by `evr dres login`")
+    _command(actions, "evaluations", "the evaluations this user can see", json="print them as JSON")
+    p = _command(actions, "submit", "submit keyframes as an answer to the current task; prints the verdict",
+                 json="print the verdict as JSON")
     p.add_argument("keyframe_ids", nargs="+", type=int, metavar="KEYFRAME_ID",
                    help="the keyframe (KIS, QA), or the keyframes of one video in time order (TRAKE)")
     p.add_argument("--task", choices=TASKS, default="kis",
@@ -132,57 +153,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answer", metavar="TEXT", help="the answer of a QA task")
     p.add_argument("--evaluation", metavar="ID", help="the evaluation (default: the only active one)")
     p.add_argument("--again", action="store_true", help="send even if this answer was sent to this task before")
-    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
 
-    p = sub.add_parser("summarize", help="a short summary of the event around a keyframe, optionally spoken")
-    _common(p)
+
+def _reading_commands(sub) -> None:
+    p = _command(sub, "summarize", "a short summary of the event around a keyframe, optionally spoken",
+                 json="print the summary as JSON")
     p.add_argument("keyframe_id", type=int)
-    p.add_argument("--lang", choices=["en", "vi"], help="summary language (default: summary.language)")
+    p.add_argument("--lang", choices=LANGUAGES, help="summary language (default: summary.language)")
     p.add_argument("--speak", type=Path, metavar="FILE", help="also write it as spoken audio (gTTS mp3 or espeak-ng wav; "
                    "the extension is a hint, converted with ffmpeg when it differs)")
-    p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("ui", help="open the search app in the browser (Streamlit)")
-    _common(p)
+    p = _command(sub, "ui", "open the search app in the browser (Streamlit)")
     p.add_argument("--host", help="address to listen on (default ui.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default ui.port, 8501)")
 
-    p = sub.add_parser("shots", help="the shots of a video: start, end and keyframes of each")
-    _common(p)
+    p = _command(sub, "shots", "the shots of a video: start, end and keyframes of each",
+                 json='print [{"shot", "start", "end", "keyframes"}]')
     p.add_argument("video_id", help="the video's id (its file name without extension)")
-    p.add_argument("--json", action="store_true", help='print [{"shot", "start", "end", "keyframes"}]')
 
-    p = sub.add_parser("reindex", help="build the vector index anew from the stored vectors "
-                       "(after changing [index] kind; `evr index` also does it when needed)")
-    _common(p)
-    p.add_argument("--vectors", choices=["faiss", "milvus"], help="fill this one ([vectors] backend says which "
-                   "searches use)")
-
-    p = sub.add_parser("videos", help="the videos of the index: status, length, size, decoder, keyframes, "
-                       "analyzers")
-    _common(p)
+    p = _command(sub, "videos", "the videos of the index: status, length, size, decoder, keyframes, analyzers",
+                 json="print them as JSON")
     p.add_argument("video", nargs="*", metavar="VIDEO_ID", help="only these (file names without extension)")
-    p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("models", help="the image-text models: configured ([clip], [[models]]) and in the index, "
-                       "with their vectors")
-    _common(p)
+    p = _command(sub, "models", "the image-text models: configured ([clip], [[models]]) and in the index, "
+                 "with their vectors", json="print them as JSON")
     p.add_argument("--drop", metavar="NAME", help="delete this model's vectors and vector index (not [clip]'s)")
-    p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("stats", help="counts and a consistency check of the index")
-    _common(p)
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("doctor", help="device, libraries and model weights this machine has")
-    _common(p)
-    p.add_argument("--json", action="store_true")
-    return parser
+    _command(sub, "stats", "counts and a consistency check of the index", json="print them as JSON")
+    _command(sub, "doctor", "device, libraries and model weights this machine has", json="print the checks as JSON")
 
 
 def _feature_filters(group) -> None:
     """Each registered feature's filter parameters as flags (storage/features/)."""
-    from storage.features import FEATURES
+    from evr.storage.features import FEATURES
 
     for feature in FEATURES.values():
         for param in feature.params:
@@ -225,14 +228,14 @@ def main(argv: list[str] | None = None) -> int:
 def _exit_for(exc: Exception) -> tuple[str, int]:
     """The one line and the exit code of an error: the first entry of the table that the
     error is an instance of; anything else is a bug, shown as such."""
-    from indexer.aic import AicFormatError
-    from indexer.encoders import ModelUnavailableError
-    from indexer.runners import RayUnavailableError
-    from search import QueryError
-    from storage import (ModelMismatchError, NoIndexError, QueryTooLargeError, StoreError, UnknownModelError,
+    from evr.indexer.aic import AicFormatError
+    from evr.indexer.encoders import ModelUnavailableError
+    from evr.indexer.runners import RayUnavailableError
+    from evr.search import QueryError
+    from evr.storage import (ModelMismatchError, NoIndexError, QueryTooLargeError, StoreError, UnknownModelError,
                          UnknownVideoError)
 
-    from .dres import DresError, DuplicateSubmission
+    from .contest.client import DresError, DuplicateSubmission
     from .voice import VoiceError
 
     table: list[tuple[tuple[type[BaseException], ...], int, str]] = [
@@ -260,7 +263,7 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
 def _as_flags(message: str) -> str:
     """A query error in the words of the command line: the core names a query's parameters
     (time_from, min_persons); here they are flags (--from, --min-persons)."""
-    from storage.features import FEATURES
+    from evr.storage.features import FEATURES
 
     flags = {"time_from": "--from", "time_to": "--to", "within": "--within", "lang": "--lang",
              "per_video": "--per-video", "more_like": "--more-like", "less_like": "--less-like",

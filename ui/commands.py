@@ -8,29 +8,29 @@ import os
 import sys
 from pathlib import Path
 
-from search.export import FORMATS
+from evr.ui.contest.export import FORMATS
 
 from .config import AppConfig, load_config
 from .output import EXIT_FAILED, EXIT_OK, fail, print_json, say
 
 
 def cmd_index(args, config: AppConfig) -> int:
-    from indexer.pipeline import Indexer, VideoFiles
-    from indexer.run import RunReport
-    from indexer.scan import check_paths
-    from storage import DataDirError
+    from evr.indexer.report import RunReport
+    from evr.indexer.run import run
+    from evr.indexer.scan import check_paths
+    from evr.indexer.sources import VideoFiles
+    from evr.indexer.work import stages
+    from evr.storage import DataDirError
 
     check_paths(args.paths)  # before the data folder is made: a typo leaves nothing behind
     try:
         store = config.open_store(writer=True)
     except DataDirError as exc:  # a read-only or full data dir: still a report, for --json
-        report = RunReport(VideoFiles.command, VideoFiles.stages, stopped=str(exc))
+        report = RunReport(VideoFiles.command, stages(), stopped=str(exc))
     else:
         with store:
-            report = Indexer(store, config.index).run(
-                args.paths, prune=args.prune, retry_failed=args.retry_failed,
-                progress=False if args.no_progress else None,
-            )
+            files = VideoFiles(config.index, args.paths, prune=args.prune, retry_failed=args.retry_failed)
+            report = run(store, config.index, files, progress=False if args.no_progress else None)
     if args.json:
         print_json(report.to_json())
     else:
@@ -50,7 +50,7 @@ def cmd_index(args, config: AppConfig) -> int:
 
 
 def cmd_search(args, config: AppConfig) -> int:
-    from search import Query, QueryError, read_image
+    from evr.search import Query, QueryError, read_image
 
     query = Query(
         text=args.text,
@@ -76,7 +76,7 @@ def cmd_search(args, config: AppConfig) -> int:
         _check_output_file(args.out, "--out")
     with config.open_engine() as engine:
         hits = engine.search(query)
-        unanalyzed = engine.unanalyzed(query) if not hits else []
+        unanalyzed = engine.archive.unanalyzed(query) if not hits else []
     for name in unanalyzed:
         say(f"note: no video of this index was analyzed for {name} (the [{name}] analyzer was off, or could not "
             f"load, when they were indexed): turn it on and run `evr index` again on the videos, or `evr analyze` "
@@ -90,8 +90,8 @@ def cmd_search(args, config: AppConfig) -> int:
 def _log_to_dres(config: AppConfig, query, hits) -> None:
     """While logged in to DRES (and [dres] log is on), send it this search's logs, after the
     results are out, waiting at most [dres] timeout_s in all; a failure said once on stderr."""
-    from .dres import DresClient
-    from .dres_log import QueryLogger
+    from .contest.client import DresClient
+    from .contest.query_log import QueryLogger
 
     client = DresClient(config.data_dir, config.dres)
     if not config.dres.log or client.session() is None:
@@ -103,7 +103,7 @@ def _log_to_dres(config: AppConfig, query, hits) -> None:
 
 
 def _print_hits(args, hits) -> int:
-    from search.export import AIC_MAX_LINES, export
+    from evr.ui.contest.export import AIC_MAX_LINES, export
 
     if args.export:
         data = export(hits, args.export, args.answer or "")
@@ -134,8 +134,8 @@ def _check_output_file(path: Path, flag: str) -> None:
     import errno
     import stat
 
-    from indexer.files import kind_of
-    from search import QueryError
+    from evr.indexer.files import kind_of
+    from evr.search import QueryError
 
     try:
         mode = path.stat().st_mode
@@ -163,17 +163,17 @@ def _describe(h) -> str:
 
 
 def cmd_import(args, config: AppConfig) -> int:
-    from indexer.aic import AicImporter, find_package
-    from indexer.analyze import KeyframeAnalysis
-    from indexer.encoders import ClipEncoder
-    from indexer.settings import ClipSettings
+    from evr.indexer.aic import find_package
+    from evr.indexer.encoders import ClipEncoder
+    from evr.indexer.run import run
+    from evr.indexer.sources import AicPackage
+    from evr.indexer.settings import ClipSettings
 
     model = ClipEncoder(ClipSettings(model=args.model, pretrained=args.pretrained)).info  # no weights needed
     videos = find_package(args.folder, config.index.run.extensions)  # before the data folder is made
     with config.open_store(writer=True) as store:
-        analysis = KeyframeAnalysis(store, config.index) if args.analyze else None
-        report = AicImporter(store, model, config.index, analysis).run(
-            videos, progress=False if args.no_progress else None)
+        package = AicPackage(config.index, videos, model, analyze=args.analyze)
+        report = run(store, config.index, package, progress=False if args.no_progress else None)
     if args.json:
         print_json(report.to_json())
     else:
@@ -195,11 +195,13 @@ def cmd_import(args, config: AppConfig) -> int:
 
 
 def cmd_analyze(args, config: AppConfig) -> int:
-    from indexer.analyze import KeyframeAnalysis
+    from evr.indexer.run import run
+    from evr.indexer.sources import KeyframeAnalysis
 
     config.open_store().close()  # an index must be there: a writer would create an empty one
     with config.open_store(writer=True) as store:
-        report = KeyframeAnalysis(store, config.index).run(args.video, progress=False if args.no_progress else None)
+        report = run(store, config.index, KeyframeAnalysis(config.index, args.video),
+                     progress=False if args.no_progress else None)
     if args.json:
         print_json(report.to_json())
     else:
@@ -225,10 +227,10 @@ def _print_analysis(report) -> None:
 def cmd_dres(args, config: AppConfig) -> int:
     import getpass
 
-    from search import QueryError
+    from evr.search import QueryError
 
-    from .dres import DresClient, DuplicateSubmission
-    from .dres_answers import answer_for
+    from .contest.client import DresClient, DuplicateSubmission
+    from .contest.answers import answer_for
 
     client = DresClient(config.data_dir, config.dres)
     if args.action == "login":
@@ -254,7 +256,7 @@ def cmd_dres(args, config: AppConfig) -> int:
     if args.answer is not None and args.task != "qa":
         raise QueryError("--answer goes with --task qa")
     with config.open_engine() as engine:
-        chain = engine.hits(args.keyframe_ids)
+        chain = engine.archive.hits(args.keyframe_ids)
     answer = answer_for(args.task, chain, args.answer, window_s=config.dres.kis_window_s)
     evaluation = client.choose_evaluation(args.evaluation)
     try:
@@ -269,7 +271,7 @@ def cmd_dres(args, config: AppConfig) -> int:
 
 
 def cmd_summarize(args, config: AppConfig) -> int:
-    from search.query import check_keyframe_id
+    from evr.search.query import check_keyframe_id
 
     from .voice import speak, write_audio
 
@@ -311,7 +313,7 @@ def cmd_ui(args, config: AppConfig) -> int:
 
 def cmd_shots(args, config: AppConfig) -> int:
     with config.open_engine() as engine:
-        shots = engine.shots(args.video_id)
+        shots = engine.archive.shots(args.video_id)
     if args.json:
         print_json([sh.to_json() for sh in shots])
         return EXIT_OK
@@ -322,12 +324,12 @@ def cmd_shots(args, config: AppConfig) -> int:
 
 
 def cmd_stats(args, config: AppConfig) -> int:
-    from storage import DamagedIndexError
+    from evr.storage import DamagedIndexError
 
     try:
         with config.open_engine() as engine:
-            stats = engine.stats()
-            errors = engine.video_errors()
+            stats = engine.archive.stats()
+            errors = engine.archive.video_errors()
     except DamagedIndexError as exc:  # damage is what stats reports: a --json reader gets the report
         if args.json:
             print_json({"consistent": False, "problems": [str(exc)], "data_dir": str(config.data_dir)})
@@ -356,8 +358,8 @@ def cmd_stats(args, config: AppConfig) -> int:
 
 def cmd_models(args, config: AppConfig) -> int:
     """The models configured and those the index holds vectors of; --drop deletes one's vectors."""
-    from indexer.encoders.clip import weights_status
-    from search import QueryError
+    from evr.indexer.encoders.clip import weights_status
+    from evr.search import QueryError
 
     from .doctor import mismatch
 
@@ -373,7 +375,7 @@ def cmd_models(args, config: AppConfig) -> int:
                 "(remove it from the config to keep it out)", file=sys.stderr)
         return EXIT_OK
     with config.open_engine() as engine:
-        stored = engine.stats()["models"]
+        stored = engine.archive.stats()["models"]
     rows = []
     for name in dict.fromkeys([*config.index.image_models, *stored]):
         settings = config.index.image_models.get(name)
@@ -404,7 +406,7 @@ def cmd_models(args, config: AppConfig) -> int:
 
 def cmd_videos(args, config: AppConfig) -> int:
     with config.open_engine() as engine:
-        rows = engine.videos(args.video)
+        rows = engine.archive.videos(args.video)
     if args.json:
         print_json([r.to_json() for r in rows])
         return EXIT_OK
@@ -421,11 +423,11 @@ def cmd_videos(args, config: AppConfig) -> int:
 
 
 def cmd_reindex(args, config: AppConfig) -> int:
-    from indexer.pipeline import Indexer
+    from evr.indexer.run import rebuild
 
     config.open_store().close()  # an index must be there: a writer would create an empty one
     with config.open_store(writer=True) as store:
-        stats = Indexer(store, config.index).rebuild()
+        stats = rebuild(store, config.index)
     say(f"built the {stats['vector_index']} vector index over {stats['vectors']:,} keyframes", file=sys.stderr)
     if args.vectors and args.vectors != load_config(getattr(args, "config", None)).vectors.backend:
         say(f'note: searches use it once [vectors] backend = "{args.vectors}" (or EVR_VECTORS_BACKEND={args.vectors})',
@@ -447,7 +449,7 @@ def cmd_doctor(args, config: AppConfig) -> int:
 
 
 def _clock(seconds: float) -> str:
-    from search.summary import clock
+    from evr.search.summary import clock
 
     return clock(seconds, 1)
 
@@ -460,7 +462,7 @@ COMMANDS = {"index": cmd_index, "import": cmd_import, "analyze": cmd_analyze, "d
 
 def _filter(args):
     """The search's KeyframeFilter from its flags (the core's and each feature's)."""
-    from storage import KeyframeFilter
+    from evr.storage import KeyframeFilter
 
     given = {name.removeprefix("filter_"): tuple(v) if isinstance(v, list) else v
              for name, v in vars(args).items() if name.startswith("filter_")}

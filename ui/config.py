@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from indexer.analyzers import analyzer_classes
-from indexer.settings import (ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings, ModelSettings, RunSettings,
+from evr.indexer.analyzers import analyzer_classes
+from evr.indexer.settings import (ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings, ModelSettings, RunSettings,
                               ShotSettings)
-from search.fusion import FusionSettings
-from search.multilingual import QuerySettings
-from search.summary import SummarySettings
-from storage import PRIMARY_MODEL, StorageSettings, VectorIndexSettings, strict_json
-from storage.rules import problem
+from evr.search.fusion import FusionSettings
+from evr.search.multilingual import QuerySettings
+from evr.search.summary import SummarySettings
+from evr.storage import PRIMARY_MODEL, StorageSettings, VectorIndexSettings, strict_json
+from evr.storage.rules import problem
 
-from .dres import DresSettings, without_credentials
+from .contest.client import DresSettings, without_credentials
 from .settings import UiSettings
 from .voice import VoiceSettings
 
@@ -89,7 +89,7 @@ class AppConfig:
 
     def open_store(self, writer: bool = False):
         """The data directory's storage.Store, as these settings say."""
-        from storage import Store
+        from evr.storage import Store
 
         return Store(self.data_dir, writer=writer, checkpoint_s=self.storage.checkpoint_s, index=self.vectors)
 
@@ -103,8 +103,8 @@ class AppConfig:
     def search_engine(self, store, encoder_of=None):
         """A search engine on `store` with every configured image-text model, each made by
         `encoder_of(settings)` (the app's is cached per process; default: a new ClipEncoder)."""
-        from indexer.encoders import ClipEncoder
-        from search import SearchEngine
+        from evr.indexer.encoders import ClipEncoder
+        from evr.search import SearchEngine
 
         encoders = {name: (encoder_of or ClipEncoder)(settings) for name, settings in self.index.image_models.items()}
         clip = encoders.pop(PRIMARY_MODEL)

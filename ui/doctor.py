@@ -19,10 +19,10 @@ def diagnose(config: AppConfig) -> dict:
     import faiss
     import torch
 
-    from indexer.encoders import resolve_device
-    from indexer.encoders.clip import weights_status
-    from storage import StoreError
-    from storage.vectors import gpu_available
+    from evr.indexer.encoders import resolve_device
+    from evr.indexer.encoders.clip import weights_status
+    from evr.storage import StoreError
+    from evr.storage.vectors import gpu_available
 
     clip = config.index.clip
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
@@ -34,12 +34,12 @@ def diagnose(config: AppConfig) -> dict:
     decoders = {name: _version(dist) for name, dist in
                 (("decord", "decord"), ("pyav", "av"), ("opencv", "opencv-python-headless"), ("torchcodec", "torchcodec"))}
     nvdec = "on the GPU" if gpu and decoders["torchcodec"] else "unused (no CUDA device)" if not gpu else "needs torchcodec"
-    from indexer.shots import chosen
+    from evr.indexer.shots import chosen
 
     shots, shots_on = chosen(config.index.shots, clip.device) if not device.startswith("unusable") else ("content", "cpu")
     try:
         with config.open_engine() as engine:
-            s = engine.stats()
+            s = engine.archive.stats()
         index = (f"{s['videos']} videos, {s['keyframes']} keyframes, {s['vectors']} vectors ({s['vector_index']}), "
                  f"{'consistent' if s['consistent'] else 'INCONSISTENT (run evr index to repair)'}, "
                  f"model {s['model']} ({s['pretrained']})")
@@ -69,7 +69,7 @@ def diagnose(config: AppConfig) -> dict:
 
 def _models(config: AppConfig, stored: dict) -> list[str]:
     """Each image-text model: configured or only in the index, its weights, its vector index."""
-    from indexer.encoders.clip import weights_status
+    from evr.indexer.encoders.clip import weights_status
 
     lines = []
     for name in dict.fromkeys([*config.index.image_models, *stored]):
@@ -100,7 +100,7 @@ def mismatch(name: str, settings, index: dict | None) -> str | None:
 
 def _speech(config: AppConfig) -> list[str]:
     """What each speech backend could do here, looked up without a download."""
-    from indexer.analyzers.speech import PocketsphinxBackend, WhisperBackend
+    from evr.indexer.analyzers.speech import PocketsphinxBackend, WhisperBackend
 
     s = config.index.feature("speech")
     folder, why = WhisperBackend.locate(s, download=False)
@@ -112,10 +112,10 @@ def _speech(config: AppConfig) -> list[str]:
 
 def _languages(config: AppConfig) -> dict:
     """Text encoders and translator for queries in other languages, and the OCR backends."""
-    from indexer.encoders import ClipEncoder
-    from indexer.analyzers.ocr import BACKENDS
-    from search import QueryError
-    from search.multilingual import TEXT_ENCODERS, TextRouter
+    from evr.indexer.encoders import ClipEncoder
+    from evr.indexer.analyzers.ocr import BACKENDS
+    from evr.search import QueryError
+    from evr.search.multilingual import TEXT_ENCODERS, TextRouter
 
     clip, query = config.index.clip, config.query
     router = TextRouter(query, ClipEncoder(clip))

@@ -12,12 +12,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from search import Hit, QueryError, SearchEngine
-from search.printable import printable
-from search.summary import Summarizer, clock
+from evr.search import Hit, QueryError, SearchEngine
+from evr.search.printable import printable
+from evr.search.summary import Summarizer, clock
 
 from .config import AppConfig
-from .dres_answers import kis_span, trake_answer
+from .contest.answers import kis_span, trake_answer
 from .media import playable_video, served_url, thumb_url
 from .overlay import draw_shapes
 from .voice import VoiceError, speak
@@ -84,7 +84,7 @@ def spoken(detail: dict, language: str, config: AppConfig) -> dict:
 def _shots_in(engine: SearchEngine, video_id: str) -> int | None:
     """How many shots the video has; None where the id is ambiguous (several files share it)."""
     try:
-        return len(engine.shots(video_id))
+        return len(engine.archive.shots(video_id))
     except QueryError:
         return None
 
@@ -92,7 +92,7 @@ def _shots_in(engine: SearchEngine, video_id: str) -> int | None:
 def _strip(engine: SearchEngine, hit: Hit, data_dir: Path) -> list[dict]:
     """The neighbouring keyframes, the hit in the middle, each labelled by its time as briefly as
     no two labels are alike (tenths; hundredths where keyframes lie closer)."""
-    rows = engine.neighbours(hit, STRIP_SECONDS)
+    rows = engine.archive.neighbours(hit, STRIP_SECONDS)
     at = next((i for i, r in enumerate(rows) if r.keyframe_id == hit.keyframe_id), len(rows) // 2)
     first = max(0, min(at - STRIP_MAX // 2, len(rows) - STRIP_MAX))
     rows = rows[first : first + STRIP_MAX]
@@ -114,7 +114,7 @@ def distinct_times(times: list[float]) -> list[str]:
 def _found(engine: SearchEngine, hit: Hit) -> tuple[str | None, str]:
     """The keyframe with what the analyzers found drawn on it (text boxes, people, poses), as an
     image address, and the found things' labels; (None, "") when nothing was found."""
-    shapes = {name: found for name, found in engine.shapes(hit.keyframe_id).items() if found}
+    shapes = {name: found for name, found in engine.archive.shapes(hit.keyframe_id).items() if found}
     if not shapes:
         return None, ""
     try:

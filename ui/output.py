@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from search.printable import json_text, printable
+from evr.search.printable import json_text, printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_MODEL = 0, 1, 2, 3
 

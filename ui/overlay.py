@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from storage.features.base import Shape
+from evr.storage.features.base import Shape
 
 COLOURS = [(255, 64, 64), (64, 160, 255), (255, 200, 0), (80, 220, 120)]  # RGB, one per feature
 VISIBLE = 0.5  # keypoints seen at least this surely are drawn

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from storage.features.colors import COLORS
-from storage.regions import GRID_CELLS
+from evr.storage.features.colors import COLORS
+from evr.storage.regions import GRID_CELLS
 
 from .text import plain
 

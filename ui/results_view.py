@@ -8,15 +8,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from search import Hit, QueryError
-from search.export import AIC_MAX_LINES, aic_csv, aic_qa_csv, file_stem, hits_json
-from search.printable import printable
-from search.summary import clock
+from evr.search import Hit, QueryError
+from evr.ui.contest.export import AIC_MAX_LINES, aic_csv, aic_qa_csv, file_stem, hits_json
+from evr.search.printable import printable
+from evr.search.summary import clock
 
 from .actions import Services, handle
 from .components import results
-from .dres import DresClient, SessionInMemory
-from .dres_answers import TASKS
+from .contest.client import DresClient, SessionInMemory
+from .contest.answers import TASKS
 from .media import thumb_url
 from .text import plain
 

@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 import streamlit as st
 
-from search import Hit, Query, SearchEngine
+from evr.search import Hit, Query, SearchEngine
 
 from .timing import current
 
@@ -20,7 +20,7 @@ def kept_search(engine: SearchEngine, query: Query) -> list[Hit]:
     """The query's hits: kept ones when the index has not changed since, else searched now."""
     state = st.session_state
     kept = state.setdefault("kept_searches", OrderedDict())
-    key = (query.key(), engine.version())
+    key = (query.key(), engine.archive.version())
     if key in kept:
         kept.move_to_end(key)
         return kept[key]

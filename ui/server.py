@@ -26,12 +26,12 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from streamlit.web.server.starlette import App
 
-from ui import media
+from evr.ui import media
 
 
 @functools.cache
 def _thumb_root() -> Path | None:
-    from ui.config import ConfigError, load_config
+    from evr.ui.config import ConfigError, load_config
 
     try:
         return (load_config().data_dir / "thumbs").resolve()

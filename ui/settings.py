@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.rules import between, rule
+from evr.storage.rules import between, rule
 
 MAX_PAGE_SIZE = 500
 

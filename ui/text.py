@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from search.printable import printable
+from evr.search.printable import printable
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _AUTOLINK = re.compile(r"(?<=:)|(?i:(?<=www)(?=\.))|(?=@)|(?<=[<>=~-])(?=[<>=-])")

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.rules import between, rule, some_of
+from evr.storage.rules import between, rule, some_of
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from storage.features import ANALYZER_PATHS
+from evr.storage.features import ANALYZER_PATHS
 
 from ..settings import IndexSettings
 from .base import Analyzer, BackendAnalyzer, FileAnalyzer, FrameAnalyzer

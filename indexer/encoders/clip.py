@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from storage.types import ModelInfo
+from evr.storage.types import ModelInfo
 
 from ..settings import ClipSettings
 from .base import ModelUnavailableError, resolve_device

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
-from storage.types import NewKeyframe
+from evr.storage.types import NewKeyframe
 
 from ..pixels import on_host
 from ..settings import IndexSettings

@@ -2,7 +2,7 @@
 it tells Vietnamese from English with or without marks: "nguoi dan ong di xe dap" is Vietnamese)."""
 from __future__ import annotations
 
-from storage.rules import language_codes as known_codes
+from evr.storage.rules import language_codes as known_codes
 
 __all__ = ["LanguageDetector", "known_codes"]
 

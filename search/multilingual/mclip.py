@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from indexer.encoders import ModelUnavailableError
+from evr.indexer.encoders import ModelUnavailableError
 
 from .weights import LocalTextEncoder, load_state_dict, weights_file
 

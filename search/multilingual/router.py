@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from indexer.encoders import ClipEncoder, ModelUnavailableError
-from indexer.settings import ClipSettings
+from evr.indexer.encoders import ClipEncoder, ModelUnavailableError
+from evr.indexer.settings import ClipSettings
 
-from storage.rules import language_codes, one_of, rule, some_of
+from evr.storage.rules import language_codes, one_of, rule, some_of
 
 from ..errors import QueryError
 from . import table
@@ -171,7 +171,7 @@ class TextRouter:
 
     def status(self, name: str) -> tuple[bool, str]:
         """(weights present, where or what is missing) of a table encoder; downloads nothing."""
-        from indexer.encoders.clip import weights_status
+        from evr.indexer.encoders.clip import weights_status
 
         from .weights import model_folder
 

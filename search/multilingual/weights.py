@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from indexer.encoders import ModelUnavailableError
+from evr.indexer.encoders import ModelUnavailableError
 
 
 class LazyModel:

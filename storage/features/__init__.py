@@ -2,7 +2,7 @@
 built-in ones, by `register(its storage, analyzer="module:Class")`.
 
 A feature is a unit: its storage module under storage/features/ (tables, put/clear/read, filter
-in SQL and for Milvus, hit fields: the contract in base.py) and its analyzer under
+in SQL and as field conditions, hit fields: the contract in base.py) and its analyzer under
 indexer/analyzers/ (extractor and settings). The registry names the analyzer by its import path,
 so storage needs no indexer code, and the indexer, the config reader, the CLI's flags, the app's
 widgets, hits and their JSON all take what they show and ask for from here.
@@ -10,7 +10,7 @@ widgets, hits and their JSON all take what they show and ask for from here.
 from __future__ import annotations
 
 from ..schema import Base
-from .base import FeatureStorage, FilterParam, MilvusField, WordsFeature
+from .base import Condition, FeatureStorage, Field, FilterParam, WordsFeature
 from .colors import ColorGrid, ColorStorage
 from .objects import DetectedObject, ObjectsInFrame, ObjectStorage
 from .ocr import OcrStorage, TextBox
@@ -42,12 +42,12 @@ def words_features() -> list[WordsFeature]:
     return [f for f in FEATURES.values() if isinstance(f, WordsFeature)]
 
 
-register(OcrStorage(), "indexer.analyzers.ocr:OcrAnalyzer")
-register(PersonStorage(), "indexer.analyzers.persons:PersonAnalyzer")
-register(SpeechStorage(), "indexer.analyzers.speech:SpeechAnalyzer")
-register(ObjectStorage(), "indexer.analyzers.objects:ObjectAnalyzer")
-register(ColorStorage(), "indexer.analyzers.colors:ColorAnalyzer")
+register(OcrStorage(), "evr.indexer.analyzers.ocr:OcrAnalyzer")
+register(PersonStorage(), "evr.indexer.analyzers.persons:PersonAnalyzer")
+register(SpeechStorage(), "evr.indexer.analyzers.speech:SpeechAnalyzer")
+register(ObjectStorage(), "evr.indexer.analyzers.objects:ObjectAnalyzer")
+register(ColorStorage(), "evr.indexer.analyzers.colors:ColorAnalyzer")
 
-__all__ = ["ANALYZER_PATHS", "Base", "ColorGrid", "DetectedObject", "FEATURES", "ObjectsInFrame", "FeatureStorage", "FilterParam", "MilvusField", "POSE_LABELS",
+__all__ = ["ANALYZER_PATHS", "Base", "ColorGrid", "DetectedObject", "FEATURES", "ObjectsInFrame", "FeatureStorage", "FilterParam", "Field", "Condition", "POSE_LABELS",
            "POSTURES", "PersonPose", "PersonsInFrame", "SPEECH_REACH_S", "SpeechSegment", "TextBox", "WordsFeature",
            "param", "register", "words_features"]

@@ -8,8 +8,9 @@ any DDL: full-text tables, triggers) and a FeatureStorage subclass that says
   shows them in one line of text (`facts`), and what it found where in a keyframe (`shapes`,
   drawn on the frame);
 - its filter: the parameters the edges ask for (`params`: CLI flags, app widgets), their checks,
-  the SQL condition on keyframes (`condition`), and, for a vector database that filters beside
-  the vectors (Milvus), its fields (`milvus_fields`, `milvus_values`) and expression;
+  the SQL condition on keyframes (`condition`), and, for a vector index that filters beside the
+  vectors itself, the fields it keeps (`fields`, `field_values`) and the conditions on them
+  (`field_conditions`: neutral (field, operator, value) triples each backend renders);
 - and, for a feature whose text can be searched by words (`WordsFeature`), its ranking.
 A feature registers once (storage.features.register), with its analyzer (indexer/analyzers).
 """
@@ -59,12 +60,32 @@ def checked_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:
 
 
 @dataclass(frozen=True)
-class MilvusField:
-    """A field a Milvus collection keeps beside each vector, for this feature's filter."""
+class Field:
+    """A value a vector index that filters itself keeps beside each vector, for this feature's
+    filter."""
 
     name: str
     kind: str  # "int", "float", "bool" or "labels" (an array of short strings)
     nullable: bool = False
+
+
+OPERATORS = ("in", ">=", "<=", "==", "contains", "contains_all")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition on a field: `field op value`. Operators: "in" (the value is one of a list),
+    ">=", "<=", "==" (a number or a bool), "contains" (a labels field holds the value),
+    "contains_all" (it holds every value of a list). A field without a value (NULL) fails every
+    comparison. Each backend renders them in its own terms (storage/vectors/)."""
+
+    field: str
+    op: str
+    value: Any
+
+    def __post_init__(self):
+        if self.op not in OPERATORS:
+            raise ValueError(f"unknown operator {self.op!r}")
 
 
 @dataclass(frozen=True)
@@ -84,7 +105,7 @@ class FeatureStorage(ABC):
     ddl: tuple[str, ...] = ()  # created with the tables (full-text tables, triggers)
     params: tuple[FilterParam, ...] = ()
     hit_fields: tuple[str, ...] = ()  # keys it adds to a hit; None when it did not run there
-    milvus_fields: tuple[MilvusField, ...] = ()
+    fields: tuple[Field, ...] = ()
 
     @abstractmethod
     def put(self, s: Session, results: Sequence[tuple[int, Any]]) -> None:
@@ -138,13 +159,13 @@ class FeatureStorage(ABC):
         """Whether the values in `f` can match no keyframe at all (words with no word in them)."""
         return False
 
-    def milvus_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """Each keyframe's `milvus_fields` values (the ones it has none for: absent)."""
+    def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Each keyframe's `fields` values (the ones it has none for: absent)."""
         return {}
 
-    def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
-        """(parts of a Milvus expression for this feature's values in `f`, whether SQL must still
-        pick the keyframes: words, which only SQLite's full-text index matches)."""
+    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
+        """(the conditions on `fields` that this feature's values in `f` ask for, whether SQL must
+        still pick the keyframes: words, which only SQLite's full-text index matches)."""
         return [], False
 
 

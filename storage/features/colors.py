@@ -19,7 +19,7 @@ from ..schema import Base
 from ..sqlutil import ids_param
 from ..textfold import fold
 from ..types import KeyframeFilter
-from .base import FeatureStorage, FilterParam, MilvusField, checked_by
+from .base import Condition, FeatureStorage, Field, FilterParam, checked_by
 
 GRID = 4  # cells a side
 # name -> (its letter in the stored string, its Vietnamese name)
@@ -85,7 +85,7 @@ class ColorStorage(FeatureStorage):
                           "much of each place shows its colour)", many=True, metavar="COLOR[@WHERE]", check=checked_by(parse_spec),
                           query=True),)
     hit_fields = ("colors",)
-    milvus_fields = (MilvusField("colors", "labels"),)
+    fields = (Field("colors", "labels"),)
 
     def put(self, s: Session, results: Sequence[tuple[int, ColorGrid]]) -> None:
         if results:
@@ -131,17 +131,17 @@ class ColorStorage(FeatureStorage):
         mean = sum(shares[1:], shares[0]) / len(shares)
         return select(mean).where(KeyframeColor.keyframe_id == keyframe_id).scalar_subquery()
 
-    def milvus_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         grids = dict(s.execute(select(KeyframeColor.keyframe_id, KeyframeColor.grid).where(
             KeyframeColor.keyframe_id.in_(ids_param(keyframe_ids)))).all())
         return {int(kid): {"colors": sorted({NAME_OF_LETTER[ch] for ch in grids.get(int(kid), "") if ch != NONE})}
                 for kid in keyframe_ids}
 
-    def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
-        """A colour anywhere is a Milvus expression; a colour in a place is SQL's (the grid)."""
+    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
+        """A colour anywhere is a field condition; a colour in a place is SQL's (the grid)."""
         specs = _specs(f)
         anywhere = sorted({color for color, place in specs if place is None})
-        parts = [f'array_contains(colors, "{color}")' for color in anywhere]
+        parts = [Condition("colors", "contains", color) for color in anywhere]
         return parts, any(place is not None for _, place in specs)
 
 

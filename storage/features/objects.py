@@ -19,10 +19,10 @@ from .. import regions
 from ..schema import Base
 from ..sqlutil import ids_param
 from ..types import Box, KeyframeFilter
-from .base import FeatureStorage, FilterParam, MilvusField, Shape, checked_by
+from .base import Condition, FeatureStorage, Field, FilterParam, Shape, checked_by
 
-# Distinct labels a Milvus collection keeps per keyframe (its array's capacity), the most
-# frequent first: a frame with more loses its rarest ones to a Milvus label filter.
+# Distinct labels an index that filters itself keeps per keyframe (its labels field's
+# capacity), the most frequent first: a frame with more loses its rarest ones to a label filter.
 MAX_LABELS = 16
 _SPEC = re.compile(r"^(?P<label>[^:@]+?)\s*(?::\s*(?P<count>\d+))?\s*(?:@(?P<where>.+))?$")
 
@@ -123,7 +123,7 @@ class ObjectStorage(FeatureStorage):
                           "least 3), car@left (in that place), car:2@bottom (repeatable; all must hold; alone, a "
                           "query)", many=True, metavar="LABEL[:N][@WHERE]", check=checked_by(parse_spec), query=True),)
     hit_fields = ("objects",)
-    milvus_fields = (MilvusField("objects", "labels"),)
+    fields = (Field("objects", "labels"),)
 
     def put(self, s: Session, results: Sequence[tuple[int, ObjectsInFrame]]) -> None:
         if not results:
@@ -182,7 +182,7 @@ class ObjectStorage(FeatureStorage):
         return select(func.coalesce(func.sum(ObjectRow.score), 0.0)).where(
             ObjectRow.keyframe_id == keyframe_id, matching).scalar_subquery()
 
-    def milvus_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         labels: dict[int, Counter] = {}
         for kid, label in s.execute(select(ObjectRow.keyframe_id, ObjectRow.label)
                                     .where(ObjectRow.keyframe_id.in_(ids_param(keyframe_ids)))):
@@ -191,8 +191,8 @@ class ObjectStorage(FeatureStorage):
                                              labels.get(int(kid), Counter()).most_common(MAX_LABELS))}
                 for kid in keyframe_ids}
 
-    def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
-        """A label that must be there is a Milvus expression; counts and places are SQL's."""
+    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
+        """A label that must be there is a field condition; counts and places are SQL's."""
         specs = _specs(f)
-        parts = [f"array_contains(objects, {json.dumps(spec.label)})" for spec in specs]
+        parts = [Condition("objects", "contains", spec.label) for spec in specs]
         return parts, any(spec.count > 1 or spec.place is not None for spec in specs)

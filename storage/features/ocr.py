@@ -15,7 +15,7 @@ from ..schema import Base
 from ..sqlutil import ids_param
 from ..textfold import fts_query, words
 from ..types import Box, KeyframeFilter
-from .base import FilterParam, MilvusField, Shape, WordsFeature
+from .base import Condition, Field, FilterParam, Shape, WordsFeature
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ END""")
                           "search on-screen text only, no CLIP needed", metavar="WORDS", check=_words_check,
                           query=True),)
     hit_fields = ("ocr_text",)
-    milvus_fields = (MilvusField("has_text", "bool"),)
+    fields = (Field("has_text", "bool"),)
 
     def put(self, s: Session, results: Sequence[tuple[int, list[TextBox]]]) -> None:
         if not results:
@@ -104,15 +104,15 @@ END""")
             return None
         return keyframe_id.in_(select(fts("ocr_fts").c.rowid).where(fts_match(match, "ocr_fts")))
 
-    def milvus_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         found = {kid: bool(said) for kid, said in s.execute(
             select(KeyframeText.keyframe_id, KeyframeText.text).where(
                 KeyframeText.keyframe_id.in_(ids_param(keyframe_ids))))}
         return {int(kid): {"has_text": found.get(int(kid), False)} for kid in keyframe_ids}
 
-    def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
-        # Milvus cannot match the words: it keeps frames with some text, SQLite picks the ids.
-        return (["has_text == true"], True) if f.get("ocr") is not None else ([], False)
+    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
+        # An index cannot match the words: it keeps frames with some text, SQLite picks the ids.
+        return ([Condition("has_text", "==", True)], True) if f.get("ocr") is not None else ([], False)
 
     def ranked(self, s: Session, match: WordMatch, passing, limit: int) -> list[tuple[int, float, bool]]:
         expression, exact = exact_first("ocr_fts", match)

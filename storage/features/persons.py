@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ..schema import Base
 from ..sqlutil import ids_param
 from ..types import Box, KeyframeFilter
-from .base import FeatureStorage, FilterParam, MilvusField, Shape
+from .base import Condition, FeatureStorage, Field, FilterParam, Shape
 
 # The pose labels stored per person (indexer/analyzers/persons/pose_labels.py says how each is
 # read from keypoints), and that filters name: one posture each, and "arms_raised" when it applies.
@@ -97,8 +97,8 @@ class PersonStorage(FeatureStorage):
                     "at least this share of the frame (0-1)", metavar="SHARE", check=_share),
     )
     hit_fields = ("person_count", "person_area", "poses")
-    milvus_fields = (MilvusField("persons", "int", nullable=True), MilvusField("person_area", "float", nullable=True),
-                     MilvusField("poses", "labels"))
+    fields = (Field("persons", "int", nullable=True), Field("person_area", "float", nullable=True),
+              Field("poses", "labels"))
 
     def put(self, s: Session, results: Sequence[tuple[int, PersonsInFrame]]) -> None:
         if not results:
@@ -172,7 +172,7 @@ class PersonStorage(FeatureStorage):
                 parts.append(keyframe_id.in_(select(KeyframePose.keyframe_id).where(KeyframePose.label == label)))
         return parts or None
 
-    def milvus_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         seen = {kid: (count, area) for kid, count, area in s.execute(
             select(KeyframePersons.keyframe_id, KeyframePersons.count, KeyframePersons.area).where(
                 KeyframePersons.keyframe_id.in_(ids_param(keyframe_ids))))}
@@ -183,17 +183,17 @@ class PersonStorage(FeatureStorage):
         return {int(kid): {"persons": seen.get(int(kid), (None, None))[0], "person_area": seen.get(int(kid), (None, None))[1],
                            "poses": sorted(poses.get(int(kid), []))} for kid in keyframe_ids}
 
-    def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
+    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
         # A NULL count (no person analysis) fails every comparison, as in SQLite.
         parts = []
         if f.get("min_persons") is not None:
-            parts.append(f"persons >= {int(f.get('min_persons'))}")
+            parts.append(Condition("persons", ">=", int(f.get("min_persons"))))
         if f.get("max_persons") is not None:
-            parts.append(f"persons <= {int(f.get('max_persons'))}")
+            parts.append(Condition("persons", "<=", int(f.get("max_persons"))))
         if f.get("min_person_area") is not None:
-            parts.append(f"person_area >= {float(f.get('min_person_area'))!r}")
+            parts.append(Condition("person_area", ">=", float(f.get("min_person_area"))))
         if f.get("pose"):
-            parts.append(f"array_contains_all(poses, {json.dumps(list(f.get('pose')))})")
+            parts.append(Condition("poses", "contains_all", list(f.get("pose"))))
         return parts, False
 
 

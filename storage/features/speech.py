@@ -17,7 +17,7 @@ from ..schema import Base, Keyframe
 from ..sqlutil import ids_param
 from ..textfold import fts_query, words
 from ..types import KeyframeFilter
-from .base import FilterParam, WordsFeature
+from .base import Condition, FilterParam, WordsFeature
 
 # A keyframe hears the speech said within this many seconds of it: keyframes are at most
 # keyframes.max_gap_s (2 s) apart, so every segment of speech has a keyframe within reach.
@@ -132,7 +132,7 @@ END""")
         near = aliased(Keyframe)
         return keyframe_id.in_(select(near.id).join(said, within_reach(near, said.c)))
 
-    def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
+    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
         return [], f.get("speech") is not None  # only SQLite's full-text index matches the words
 
     def ranked(self, s: Session, match: WordMatch, passing, limit: int) -> list[tuple[int, float, bool]]:

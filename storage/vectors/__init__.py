@@ -3,7 +3,7 @@
 One protocol (`base.VectorIndex`), one file per backend or kind:
     flat.py    exact inner product over every vector (FAISS): small archives, the reference for recall
     ivf.py     approximate (FAISS): an inverted file over k-means cells with 8-bit quantised vectors
-    milvus.py  the vectors in a Milvus collection (Lite or a server), filters as Milvus expressions
+    milvus.py  the vectors in a Milvus collection (Lite or a server), filters (field conditions) as Milvus expressions
 faiss_file.py holds what the FAISS kinds share: their file in the data directory.
 
 `kind_for` picks one for a number of vectors (`[vectors] kind = "auto"`); `open_index` opens the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features.base import MilvusField
+from ..features.base import Field
 from ..types import PRIMARY_MODEL
 from .base import BACKENDS, IVF_MIN_VECTORS, KINDS, IndexFileError, IndexState, VectorIndex, VectorIndexSettings
 from .faiss_file import FaissIndex, gpu_available, read_index_file
@@ -61,7 +61,7 @@ class Backend:
     (`recorded`, `record`) and its filter fields (`fields`); a FAISS file keeps its state in its
     trailer. Each model has its own file, or its own collection (`milvus_collection`_NAME)."""
 
-    def __init__(self, settings: VectorIndexSettings, data_dir: Path, fields: Sequence[MilvusField],
+    def __init__(self, settings: VectorIndexSettings, data_dir: Path, fields: Sequence[Field],
                  recorded: Callable[[], dict], record: Callable[[dict], None], model: str = PRIMARY_MODEL):
         if model != PRIMARY_MODEL:
             settings = replace(settings, milvus_collection=f"{settings.milvus_collection}_{model}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..features.base import Condition
 from ..rules import between, one_of, rule
 
 KINDS = ("auto", "flat", "ivf")
@@ -106,11 +107,11 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               expression: str = "") -> tuple[np.ndarray, np.ndarray]:
+               conditions: Sequence[Condition] = ()) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row; ids of -1 mark empty slots. `allowed` (keyframe
         ids) restricts the search to those vectors inside the index, not by dropping results
-        afterwards, so a filter never starves the result; `expression`: a filter it evaluates
-        itself (only for an index that `keeps_fields`)."""
+        afterwards, so a filter never starves the result; `conditions`: field conditions it
+        evaluates itself, all of which must hold (only for an index that `keeps_fields`)."""
 
     @abstractmethod
     def save(self) -> None:

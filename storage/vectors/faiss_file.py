@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from ..features.base import Condition
 from .base import IndexFileError, IndexState, VectorIndex, VectorIndexSettings
 
 MAGIC = b"\nEVR-VECTORS 1 "
@@ -74,9 +76,9 @@ class FaissIndex(VectorIndex):
             raise ValueError("a mapped vector index is read-only: load it with mapped=False to change it")
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               expression: str = "") -> tuple[np.ndarray, np.ndarray]:
-        if expression:
-            raise ValueError("a FAISS index evaluates no filter expression: pass the allowed ids")
+               conditions: Sequence[Condition] = ()) -> tuple[np.ndarray, np.ndarray]:
+        if conditions:
+            raise ValueError("a FAISS index evaluates no field conditions: pass the allowed ids")
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         empty = np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         if self.ntotal == 0 or k < 1 or (allowed is not None and len(allowed) == 0):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VectorServiceError
-from ..features.base import MilvusField
+from ..features.base import Condition, Field
 from .base import IndexState, VectorIndex, VectorIndexSettings
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class MilvusIndex(VectorIndex):
     keeps_fields = True
     shared = True  # the writer pushes each commit; readers only search
 
-    def __init__(self, uri: str, collection: str, dim: int, index_type: str, fields: Sequence[MilvusField],
+    def __init__(self, uri: str, collection: str, dim: int, index_type: str, fields: Sequence[Field],
                  record: Callable[[dict], None]):
         self.uri, self.collection, self.dim, self.index_type = uri, collection, dim, index_type
         self.fields = fields  # the features' filter fields, beside the core's video and time
@@ -119,8 +119,9 @@ class MilvusIndex(VectorIndex):
         self.record({"target": self.target, **asdict(self.state)})
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               expression: str = "") -> tuple[np.ndarray, np.ndarray]:
+               conditions: Sequence[Condition] = ()) -> tuple[np.ndarray, np.ndarray]:
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        expression = " and ".join(map(milvus_expression, conditions))
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
@@ -157,7 +158,24 @@ class MilvusIndex(VectorIndex):
             raise VectorServiceError(f"Milvus at {self.uri} failed: {exc.message}") from exc
 
 
-def open_collection(settings: VectorIndexSettings, data_dir: Path, dim: int, fields: Sequence[MilvusField],
+def milvus_expression(c: Condition) -> str:
+    """A field condition (storage/features/base.py) in Milvus' boolean expression language."""
+    if c.op == "in":
+        return f"{c.field} in {json.dumps(list(c.value), ensure_ascii=False)}"
+    if c.op == "contains":
+        return f"array_contains({c.field}, {json.dumps(c.value)})"
+    if c.op == "contains_all":
+        return f"array_contains_all({c.field}, {json.dumps(list(c.value))})"
+    if isinstance(c.value, bool):
+        value = "true" if c.value else "false"
+    elif isinstance(c.value, int):
+        value = str(c.value)
+    else:
+        value = repr(float(c.value))
+    return f"{c.field} {c.op} {value}"
+
+
+def open_collection(settings: VectorIndexSettings, data_dir: Path, dim: int, fields: Sequence[Field],
                     recorded: dict, pruned: int, record: Callable[[dict], None], writer: bool) -> MilvusIndex:
     """The configured collection, with how far it follows SQLite (`recorded`: what the meta table
     says of it). A collection that does not hold this index's vectors (another index's, one that

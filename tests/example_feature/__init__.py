@@ -1,14 +1,14 @@
 """An example feature that lives only here, to prove a feature is a unit: its analyzer
 (analyzer.py: extractor and settings), its storage (storage.py: table, put/clear, hit fields,
-filter in SQL and for Milvus) and one registration call (`register()` below). Nothing else in
+filter in SQL and as field conditions) and one registration call (`register()` below). Nothing else in
 evr names it, yet it is configured ([brightness] in config.toml, EVR_BRIGHTNESS_*), indexed,
 stored, filtered (`--min-brightness`) and shown in hits (`"brightness"` in `evr search --json`)."""
 from __future__ import annotations
 
 
 def register() -> None:
-    from storage.features import register as register_feature
-    from storage.schema import Base
+    from evr.storage.features import register as register_feature
+    from evr.storage.schema import Base
 
     from .storage import BrightnessStorage, KeyframeBrightness
 
@@ -19,8 +19,8 @@ def register() -> None:
 
 def unregister() -> None:
     """Take it out again (tests that follow see only the built-in features)."""
-    from storage.features import ANALYZER_PATHS, FEATURES
-    from storage.schema import Base
+    from evr.storage.features import ANALYZER_PATHS, FEATURES
+    from evr.storage.schema import Base
 
     from .storage import KeyframeBrightness
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.analyzers import FrameAnalyzer
-from storage.rules import between, rule
+from evr.indexer.analyzers import FrameAnalyzer
+from evr.storage.rules import between, rule
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The example feature's storage: one row per keyframe with its brightness; a hit field
-`brightness`; a filter `min_brightness` (`--min-brightness 0.5`), in SQL and for Milvus."""
+`brightness`; a filter `min_brightness` (`--min-brightness 0.5`), in SQL and as a field condition."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from storage.features import FeatureStorage, FilterParam, MilvusField
-from storage.schema import Base
-from storage.sqlutil import ids_param
-from storage.types import KeyframeFilter
+from evr.storage.features import Condition, FeatureStorage, Field, FilterParam
+from evr.storage.schema import Base
+from evr.storage.sqlutil import ids_param
+from evr.storage.types import KeyframeFilter
 
 
 class KeyframeBrightness(Base):
@@ -30,7 +30,7 @@ class BrightnessStorage(FeatureStorage):
                           "the keyframe's mean luma is at least this (0 black, 1 white)", metavar="SHARE",
                           check=_share),)
     hit_fields = ("brightness",)
-    milvus_fields = (MilvusField("brightness", "float", nullable=True),)
+    fields = (Field("brightness", "float", nullable=True),)
 
     def put(self, s: Session, results: Sequence[tuple[int, float]]) -> None:
         rows = [{"keyframe_id": kid, "brightness": value} for kid, value in results if value is not None]
@@ -57,11 +57,11 @@ class BrightnessStorage(FeatureStorage):
             return None
         return [keyframe_id.in_(select(KeyframeBrightness.keyframe_id).where(KeyframeBrightness.brightness >= low))]
 
-    def milvus_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         found = dict(s.execute(select(KeyframeBrightness.keyframe_id, KeyframeBrightness.brightness)
                                .where(KeyframeBrightness.keyframe_id.in_(ids_param(keyframe_ids)))).all())
         return {int(kid): {"brightness": found.get(int(kid))} for kid in keyframe_ids}
 
-    def milvus_expression(self, f: KeyframeFilter) -> tuple[list[str], bool]:
+    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
         low = f.get("min_brightness")
-        return ([f"brightness >= {float(low)!r}"] if low is not None else []), False
+        return ([Condition("brightness", ">=", float(low))] if low is not None else []), False

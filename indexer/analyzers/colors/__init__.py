@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from storage.features.colors import COLORS, GRID, ColorGrid
+from evr.storage.features.colors import COLORS, GRID, ColorGrid
 
 from ..base import FrameAnalyzer
 

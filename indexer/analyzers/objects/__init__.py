@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from storage.features.objects import DetectedObject, ObjectsInFrame
-from storage.rules import between, one_of, rule
+from evr.storage.features.objects import DetectedObject, ObjectsInFrame
+from evr.storage.rules import between, one_of, rule
 
 from ...encoders import resolve_device
 from ...settings import DEVICES

@@ -15,7 +15,7 @@ import logging
 import cv2
 import numpy as np
 
-from storage.features import TextBox
+from evr.storage.features import TextBox
 
 from ..base import BackendAnalyzer, FrameAnalyzer
 from .easyocr_backend import EasyOcrBackend

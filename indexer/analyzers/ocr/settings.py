@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.rules import between, one_of, rule, some_of
+from evr.storage.rules import between, one_of, rule, some_of
 
 from ...settings import DEVICES
 

@@ -5,11 +5,11 @@ import logging
 
 import numpy as np
 
-from storage.features import POSE_LABELS, POSTURES, PersonsInFrame
+from evr.storage.features import POSE_LABELS, POSTURES, PersonsInFrame
 
 from ...encoders import ModelUnavailableError, resolve_device
 from ..base import FrameAnalyzer
-from .mediapipe_backend import MediapipePersons
+from .mediapipe_backend import MediapipePersons, mediapipe_installed
 from .pose_labels import pose_labels
 from .settings import PersonSettings
 from .torchvision_backend import TorchvisionPersons, weights_cached
@@ -48,7 +48,11 @@ class PersonAnalyzer(FrameAnalyzer):
         if s.backend == "torchvision":
             torchvision.load()  # raises ModelUnavailableError with a how-to
             return torchvision
-        # auto: torchvision where it is cheap to have (cached weights) or worth a download (GPU).
+        # auto: torchvision where it is cheap to have (cached weights), worth a download (GPU) or
+        # the only backend there is (mediapipe is an extra: `pip install "evr[mediapipe]"`).
+        if not mediapipe_installed():
+            torchvision.load()  # raises ModelUnavailableError saying how to work offline
+            return torchvision
         if s.weights == "none" or weights_cached() or device == "cuda":
             try:
                 torchvision.load()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from storage.features import PersonPose, PersonsInFrame
+from evr.storage.features import PersonPose, PersonsInFrame
 
 from .pose_labels import pose_labels
 

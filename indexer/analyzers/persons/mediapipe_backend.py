@@ -9,14 +9,16 @@ false alarms on texture. The mask is the union of BlazePose's segmentation of ea
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 
 import cv2
 import numpy as np
 
-from storage.features import PersonsInFrame
+from evr.storage.features import PersonsInFrame
 
+from ...encoders import ModelUnavailableError
 from .base import Detection, merge_detections, to_stored
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,10 @@ MIN_BODY_VISIBILITY = 0.5
 MIN_WHOLE_FRAME_HEIGHT = 0.25  # mean visibility of the 17 keypoints for a BlazePose result to count
 
 
+def mediapipe_installed() -> bool:
+    return importlib.util.find_spec("mediapipe") is not None
+
+
 class MediapipePersons:
     name = "mediapipe"
 
@@ -43,6 +49,10 @@ class MediapipePersons:
     def load(self) -> None:
         if self._pose is not None:
             return
+        if not mediapipe_installed():
+            raise ModelUnavailableError(
+                "persons.backend = \"mediapipe\" needs mediapipe 0.10.21, an extra that holds numpy "
+                "below 2: pip install \"evr[mediapipe]\" (or set persons.backend = \"torchvision\")")
         import mediapipe as mp
 
         pose = mp.solutions.pose.Pose(

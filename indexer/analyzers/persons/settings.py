@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.rules import between, one_of, rule
+from evr.storage.rules import between, one_of, rule
 
 from ...settings import DEVICES
 
@@ -13,8 +13,9 @@ PERSON_BACKENDS = ("auto", "torchvision", "mediapipe")
 @dataclass(frozen=True)
 class PersonSettings:
     enabled: bool = True
-    # auto: torchvision (Keypoint R-CNN + DeepLabV3) when its weights are cached, or on a GPU
-    # when they load (download); otherwise mediapipe (bundled models, works offline).
+    # auto: torchvision (Keypoint R-CNN + DeepLabV3) when its weights are cached, on a GPU, or
+    # where the mediapipe extra is not installed (its weights download on first use); otherwise
+    # mediapipe (bundled models, works offline).
     backend: str = rule(one_of(PERSON_BACKENDS), default="auto")
     min_score: float = rule(between(0, 1), default=0.7)  # torchvision detections below this score are dropped
     # torchvision weights: "default" (torchvision's), or "none" = random (tests)

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from storage.features import PersonsInFrame
+from evr.storage.features import PersonsInFrame
 
 from ...encoders import ModelUnavailableError
 from .base import Detection, to_stored
@@ -74,8 +74,9 @@ class TorchvisionPersons:
         except Exception as exc:
             raise ModelUnavailableError(
                 f"torchvision person weights could not be loaded ({type(exc).__name__}: {exc}). Run once "
-                f"with network access so they download to {self._cache_hint()}, or set persons.backend = "
-                f"\"mediapipe\" (works offline)."
+                f"with network access so they download to {self._cache_hint()}, or install the mediapipe "
+                f"extra (pip install \"evr[mediapipe]\"; works offline) and set persons.backend = "
+                f"\"mediapipe\"."
             ) from exc
         self._keypoints = kp.eval().to(self.device)
         self._segment = seg.eval().to(self.device)

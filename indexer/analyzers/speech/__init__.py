@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from storage.features import SpeechSegment
+from evr.storage.features import SpeechSegment
 
 from ...audio import AudioError, pcm_blocks
 from ..base import BackendAnalyzer, FileAnalyzer

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from storage.features import SpeechSegment
+from evr.storage.features import SpeechSegment
 
 from .settings import SpeechSettings
 from ...audio import RATE

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.rules import between, language_codes, one_of, rule, text
+from evr.storage.rules import between, language_codes, one_of, rule, text
 
 from ...settings import DEVICES
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storage.features import SpeechSegment
+from evr.storage.features import SpeechSegment
 
 from ...encoders import ModelUnavailableError
 from .settings import SpeechSettings

@@ -15,9 +15,9 @@ import queue
 import threading
 import time
 
-from search import Hit, Query
+from evr.search import Hit, Query
 
-from .dres import DresClient, DresError
+from .client import DresClient, DresError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ for the CLI; the app keeps each browser's session in that browser's own session 
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -31,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from storage.rules import between, rule
+from evr.storage.rules import between, rule
+
+from .submissions import SubmissionLog
 
 VERDICTS = ("CORRECT", "WRONG", "INDETERMINATE", "UNDECIDABLE")
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # DRES's answers are small JSON: an evaluation list is kilobytes
@@ -77,7 +78,7 @@ class DresSettings:
     # shot can be a minute long and a judge may not accept a span that wide.
     kis_window_s: float = rule(between(0, 3600), default=2.0)
     # While logged in, each search (CLI and app) sends DRES its query and its results
-    # (POST /api/v2/log/query and /log/result), in the background (ui/dres_log.py).
+    # (POST /api/v2/log/query and /log/result), in the background (ui/contest/query_log.py).
     log: bool = True
 
 
@@ -172,7 +173,8 @@ class DresClient:
         self.folder = Path(data_dir) / "dres"
         self.settings = settings
         self.sessions = sessions or SessionFile(self.folder / "session.json")
-        self.log_file = self.folder / "submissions.jsonl"  # shared: a duplicate is refused whoever sent it first
+        # shared: a duplicate is refused whoever sent it first
+        self.submissions = SubmissionLog(self.folder / "submissions.jsonl")
 
     # session
 
@@ -261,15 +263,15 @@ class DresClient:
         body = submission(answer)
         key = {"url": session.url, "evaluation": evaluation, "task": task, "body": body}
         attempt = uuid.uuid4().hex
-        with self._log_locked() as log:
-            earlier = _sent_before(_entries(log), key)
+        with self.submissions.locked() as log:
+            earlier = log.sent_before(key)
             if earlier and not again:
                 when = time.strftime("%H:%M:%S", time.localtime(earlier[-1]["time"]))
                 raise DuplicateSubmission(
                     f"this answer was sent to task {task or '(unknown)'} of evaluation {evaluation} at {when} "
                     f"({earlier[-1].get('verdict') or 'no verdict'}): not sent again")
             # Logged before it leaves: a crash while it is under way counts it as sent.
-            _append(log, {**key, "attempt": attempt, "time": time.time(), "verdict": None})
+            log.append({**key, "attempt": attempt, "time": time.time(), "verdict": None})
         try:
             result = self._call("POST", session.url, f"/api/v2/submit/{evaluation}",
                                 params={"session": session.session_id}, json=body, action="submit")
@@ -278,11 +280,11 @@ class DresClient:
                 raise DresError(f"DRES at {session.url} answered the submission with something that is not a "
                                 "verdict: it may have judged it, so it counts as sent")
         except DresError as exc:
-            self._record({**key, "attempt": attempt, "time": time.time(), "verdict": None, "error": str(exc),
+            self.submissions.record({**key, "attempt": attempt, "time": time.time(), "verdict": None, "error": str(exc),
                           "judged": exc.judged})
             raise
         description = result.get("description") if isinstance(result.get("description"), str) else ""
-        self._record({**key, "attempt": attempt, "time": time.time(), "verdict": verdict, "description": description})
+        self.submissions.record({**key, "attempt": attempt, "time": time.time(), "verdict": verdict, "description": description})
         return Verdict(evaluation, task, body, verdict, description)
 
     def send_log(self, evaluation: str, kind: str, body: dict) -> None:
@@ -290,18 +292,6 @@ class DresClient:
         session = self._need_session()
         self._call("POST", session.url, f"/api/v2/log/{kind}/{evaluation}", params={"session": session.session_id},
                    json=body, action=f"send the {kind} log")
-
-    def _record(self, entry: dict) -> None:
-        with self._log_locked() as log:
-            _append(log, entry)
-
-    def _log_locked(self):
-        """The submission log, opened for reading and appending under an exclusive lock (the
-        app's sessions and the command line may submit at once)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        f = open(self.log_file, "a+", encoding="utf-8")
-        fcntl.flock(f, fcntl.LOCK_EX)
-        return f  # closing it releases the lock
 
     # HTTP
 
@@ -428,32 +418,3 @@ def _never_connected(exc: BaseException) -> bool:
 
     reason = exc.args[0] if exc.args else None
     return isinstance(getattr(reason, "reason", reason), NewConnectionError)
-
-
-def _sent_before(entries: list[dict], key: dict) -> list[dict]:
-    """The earlier submissions of this answer to this task that may have been judged: each
-    attempt's latest entry, unless it says DRES did not judge it (entries of older evr versions,
-    without an attempt id, count each)."""
-    latest: dict[object, dict] = {}
-    for i, e in enumerate(entries):
-        if {k: e.get(k) for k in key} == key:
-            latest[e.get("attempt") or i] = e
-    return [e for e in latest.values() if e.get("judged", True)]
-
-
-def _entries(log) -> list[dict]:
-    log.seek(0)
-    out = []
-    for line in log:
-        try:
-            out.append(json.loads(line))
-        except ValueError:  # a line cut short by a crash: the others still count
-            continue
-    return out
-
-
-def _append(log, entry: dict) -> None:
-    log.seek(0, os.SEEK_END)
-    log.write(json.dumps(entry, ensure_ascii=False, allow_nan=False) + "\n")
-    log.flush()
-    os.fsync(log.fileno())

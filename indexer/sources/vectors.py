@@ -24,17 +24,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from storage import PRIMARY_MODEL, MissingVectors, ModelInfo, Store
+from evr.storage import PRIMARY_MODEL, MissingVectors, ModelInfo, Store
 
-from .decoders import DecodeError
-from .encoders import ClipEncoder
-from .run import RunReport, Source, run
-from .settings import IndexSettings
-from .thumbnails import frames_again, read_rgb
+from ..decoders import DecodeError
+from ..encoders import ClipEncoder
+from ..report import RunReport
+from ..settings import IndexSettings
+from ..thumbnails import frames_again, read_rgb
+from .base import Source
 
 log = logging.getLogger(__name__)
 
-STAGES = ("read", "decode", "clip", "write")
 
 
 @dataclass
@@ -45,7 +45,7 @@ class _Task:
 
 class ModelVectors(Source):
     command = "embed"
-    stages = STAGES
+    stages = ("read", "decode", "clip", "write")
 
     def __init__(self, settings: IndexSettings, encoders: dict[str, ClipEncoder] | None = None):
         self.settings = settings
@@ -156,12 +156,3 @@ class ModelVectors(Source):
         except OSError:
             return False
         return short >= max(self.encoders[name].image_size for name in models)
-
-
-def add_model_vectors(store: Store, settings: IndexSettings, encoders: dict[str, ClipEncoder] | None = None,
-                      progress: bool | None = None) -> RunReport | None:
-    """Compute the configured other models' vectors that kept keyframes lack (None when no
-    other model is configured)."""
-    if not settings.models:
-        return None
-    return run(store, settings, ModelVectors(settings, encoders), progress)

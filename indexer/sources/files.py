@@ -1,4 +1,4 @@
-"""`evr index`: video files as a source of the run loop (indexer/run.py: plan -> work -> commit).
+"""`evr index`: video files, a source of the run loop (indexer/run.py: plan -> work -> commit).
 
 - plan (here): which files are new or changed since the last run;
 - work (indexer/work.py): decode -> keyframes -> CLIP and analyzers, one video at a time, in
@@ -21,23 +21,23 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from storage import PRIMARY_MODEL, ModelInfo, Plan, Store
+from evr.storage import PRIMARY_MODEL, ModelInfo, Plan, Store
 
-from .embed import add_model_vectors
-from .encoders import ClipEncoder
-from .run import RunReport, Source, run
-from .runners import Runner, make_runner
-from .scan import find_videos
-from .settings import IndexSettings
-from .shots import settled
-from .thumbnails import restore_lost_thumbnails
-from .work import STAGES, VideoResult, VideoWorker, add_seconds
+from ..encoders import ClipEncoder
+from ..report import RunReport
+from ..runners import Runner, make_runner
+from ..scan import find_videos
+from ..settings import IndexSettings
+from ..shots import settled
+from ..work import VideoResult, VideoWorker, add_seconds, stages
+from .base import Source
+from .vectors import ModelVectors
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Video:
+class VideoTask:
     """A file of the plan: `only` names the file analyzers to run alone on an indexed video
     (else (): index it); `video_id` is its row, once started."""
 
@@ -47,54 +47,33 @@ class _Video:
     video_id: int | None = None
 
 
-class Indexer:
-    """`evr index`: video files into the store (the run loop is indexer/run.py)."""
-
-    def __init__(self, store: Store, settings: IndexSettings, clip: ClipEncoder | None = None,
-                 runner: Runner | None = None):
-        self.store = store
-        self.settings = settings = settled(settings)
-        self.worker = VideoWorker(settings, clip)
-        self.clip = self.worker.clip
-        self.runner = runner  # None: as settings.run says (make_runner)
-
-    def plan(self) -> Plan:
-        return self.worker.plan()
-
-    def rebuild(self) -> dict:
-        """`evr reindex`: every model's vector index built anew from SQLite, as `[vectors]` says,
-        and lost thumbnails made again; returns the index's stats after."""
-        for mirror in self.store.mirrors():  # every model's
-            mirror.build(force=True)
-        restore_lost_thumbnails(self.store, self.settings)
-        return self.store.health.stats()
-
-    def run(self, paths: Sequence[Path], *, prune: bool = False, retry_failed: bool = False,
-            progress: bool | None = None) -> RunReport:
-        """Index the new and changed files under `paths`; then give the kept keyframes the
-        vectors of [[models]] they lack (a model added since they were indexed)."""
-        report = run(self.store, self.settings, VideoFiles(self, paths, prune, retry_failed), progress)
-        if report.stopped is None:
-            report.embedded = add_model_vectors(self.store, self.settings, self.worker.others, progress)
-        return report
-
-
 class VideoFiles(Source):
     """The video files under some paths: each new or changed one decoded, its keyframes chosen,
     CLIP and the analyzers run on them (indexer/work.py), in this process or on Ray workers."""
 
     command = "index"
-    stages = STAGES
 
-    def __init__(self, indexer: Indexer, paths: Sequence[Path], prune: bool, retry_failed: bool):
-        self.indexer = indexer
+    def __init__(self, settings: IndexSettings, paths: Sequence[Path], *, prune: bool = False,
+                 retry_failed: bool = False, clip: ClipEncoder | None = None, runner: Runner | None = None):
+        self.settings = settings = settled(settings)
         self.paths = paths
         self.prune = prune
         self.retry_failed = retry_failed
+        self.worker = VideoWorker(settings, clip)
+        self.runner = runner  # None: as settings.run says (make_runner)
         self.files: list[Path] = []
 
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return stages()
+
+    def followed_by(self) -> list[tuple[str, Source]]:
+        # The kept keyframes get the vectors of [[models]] they lack (a model added since they
+        # were indexed), by the encoders this run loaded.
+        return [("embedded", ModelVectors(self.settings, self.worker.others))] if self.settings.models else []
+
     def before(self, store: Store, report: RunReport) -> None:
-        self.files, unreadable = find_videos(self.paths, self.indexer.settings.run.extensions)
+        self.files, unreadable = find_videos(self.paths, self.settings.run.extensions)
         report.videos_failed += [{"path": str(p), "error": why} for p, why in unreadable]
         if self.prune:
             report.videos_pruned = store.writes.prune()
@@ -104,11 +83,11 @@ class VideoFiles(Source):
 
     def models(self) -> dict[str, ModelInfo]:
         # Every keyframe indexed now gets a vector of every model.
-        return {PRIMARY_MODEL: self.indexer.clip.info, **{n: e.info for n, e in self.indexer.worker.others.items()}}
+        return {PRIMARY_MODEL: self.worker.clip.info, **{n: e.info for n, e in self.worker.others.items()}}
 
-    def plan(self, store: Store, report: RunReport) -> list[_Video]:
+    def plan(self, store: Store, report: RunReport) -> list[VideoTask]:
         """The files that need work; counts the rest as skipped (or failed, when they vanished)."""
-        plan = self.indexer.plan() if self.files else None
+        plan = self.worker.plan() if self.files else None
         todo = []
         for f in self.files:
             try:
@@ -123,34 +102,34 @@ class VideoFiles(Source):
                 # analyzers, when they are all that changed; else the whole video again.
                 only = self._only_file_analyzers(state.plan, plan)
                 if only:
-                    todo.append(_Video(f, st, only, state.id))
+                    todo.append(VideoTask(f, st, only, state.id))
                     continue
                 unchanged = False
             if unchanged and (state.status == "indexed" or (state.status == "failed" and not self.retry_failed)):
                 report.videos_skipped += 1
             else:
-                todo.append(_Video(f, st))
+                todo.append(VideoTask(f, st))
         return todo
 
     def _only_file_analyzers(self, stored: Plan | None, plan: Plan) -> tuple[str, ...]:
         """The file analyzers to run alone on a video indexed under `stored`, when nothing else
         differs from `plan` (else (): the video is indexed again)."""
-        files = set(self.indexer.worker.file_analyzers)
+        files = set(self.worker.file_analyzers)
 
         def without_files(p: Plan) -> Plan:
             return replace(p, analyzers={k: v for k, v in p.analyzers.items() if k not in files})
 
         if stored is None or without_files(stored) != without_files(plan):
             return ()
-        return tuple(name for name in self.indexer.worker.file_analyzers
+        return tuple(name for name in self.worker.file_analyzers
                      if name in plan.analyzers and stored.analyzers.get(name) != plan.analyzers[name])
 
-    def size(self, video: _Video) -> int:
+    def size(self, video: VideoTask) -> int:
         return max(1, video.stat.st_size)  # an empty file is work too (it fails)
 
-    def work(self, store: Store, todo: list[_Video], note: Callable[[str], None]) -> Iterator[tuple[_Video, VideoResult]]:
+    def work(self, store: Store, todo: list[VideoTask], note: Callable[[str], None]) -> Iterator[tuple[VideoTask, VideoResult]]:
         """Keeps every worker busy; yields each video as it is done."""
-        runner = self.indexer.runner or make_runner(self.indexer.settings, self.indexer.worker)
+        runner = self.runner or make_runner(self.settings, self.worker)
         with runner:
             if runner.slots != 1:  # several at a time (Ray's number is known once started)
                 # The largest files first, so that the run ends on small ones (a long video
@@ -160,7 +139,7 @@ class VideoFiles(Source):
             # first may be decoding meanwhile.
             runner.start(len(todo), [str(v.path) for v in todo[:runner.slots] if not v.only])
             waiting = deque(todo)
-            in_flight: dict[str, _Video] = {}
+            in_flight: dict[str, VideoTask] = {}
             while waiting or in_flight:
                 while waiting and len(in_flight) < runner.slots:
                     video = waiting.popleft()
@@ -176,7 +155,7 @@ class VideoFiles(Source):
                 result = runner.next_result(lambda where: note(f"{name}: {where}"))
                 yield in_flight.pop(result.path), result
 
-    def commit(self, store: Store, video: _Video, result: VideoResult, report: RunReport) -> None:
+    def commit(self, store: Store, video: VideoTask, result: VideoResult, report: RunReport) -> None:
         add_seconds(report.stage_seconds, result.stage_seconds)
         if result.error is not None:
             log.error("%s: %s", result.path, result.error)

@@ -1,14 +1,14 @@
 """Answers to DRES tasks in the forms the contest takes (../shared/contest/AIC_DATA.md,
 "Submissions"): a KIS span of a video, a QA text, a TRAKE list of frames; each checked before
-anything is sent. The client that sends them is ui/dres.py."""
+anything is sent. The client that sends them is ui/contest/client.py."""
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-from search import Hit, QueryError
+from evr.search import Hit, QueryError
 
-from .dres import DresSettings
+from .client import DresSettings
 
 TASKS = ("kis", "qa", "trake")
 

@@ -1,6 +1,6 @@
 """`evr analyze`: OCR, persons and speech on videos that were imported rather than decoded.
 
-An imported keyframe (indexer/aic.py) keeps the path of the package's full-size image, so the
+An imported keyframe (indexer/sources/aic.py) keeps the path of the package's full-size image, so the
 frame analyzers read that image: no video is decoded. The speech analyzer reads the sound of
 the package's video file, where the package has one (a video without one is skipped by it).
 A video's plan (`Plan.analyzers`: {"ocr": "tesseract+craft:vi+en", "persons": "mediapipe"})
@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from storage import ImportedVideo, Store
-from storage.features import ANALYZER_PATHS
+from evr.storage import ImportedVideo, Store
+from evr.storage.features import ANALYZER_PATHS
 
-from .analyzers import FileAnalyzer, enabled_analyzers
-from .embed import add_model_vectors
-from .run import RunReport, Source, run
-from .settings import IndexSettings
-from .thumbnails import read_rgb
-from .work import add_seconds
+from ..analyzers import FileAnalyzer, enabled_analyzers
+from ..report import RunReport
+from ..settings import IndexSettings
+from ..thumbnails import read_rgb
+from ..work import add_seconds
+from .base import Source
+from .vectors import ModelVectors
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +51,18 @@ class KeyframeAnalysis(Source):
 
     command = "analyze"
 
-    def __init__(self, store: Store, settings: IndexSettings):
-        self.store = store
+    def __init__(self, settings: IndexSettings, video_ids: list[str] | tuple[str, ...] = ()):
         self.settings = settings
         self.analyzers = enabled_analyzers(settings)
-        self.stages = ("read", *ANALYZER_PATHS, "write")
-        self.video_ids: tuple[str, ...] = ()
+        self.video_ids = tuple(video_ids)  # none: every imported video
 
-    def run(self, video_ids: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> RunReport:
-        """Analyze these imported videos (none named: all of them); then give every kept
-        keyframe the vectors of [[models]] it lacks (indexer/embed.py)."""
-        self.video_ids = tuple(video_ids)
-        report = run(self.store, self.settings, self, progress)
-        if report.stopped is None:
-            report.embedded = add_model_vectors(self.store, self.settings, progress=progress)
-        return report
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return ("read", *ANALYZER_PATHS, "write")  # read when the run starts
+
+    def followed_by(self) -> list[tuple[str, Source]]:
+        # Every kept keyframe gets the vectors of [[models]] it lacks (sources/vectors.py).
+        return [("embedded", ModelVectors(self.settings))] if self.settings.models else []
 
     def plan(self, store: Store, report: RunReport) -> list[tuple[ImportedVideo, list[str]]]:
         todo = []

@@ -18,9 +18,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from .errors import QueryError
-from .hits import Hit
-from .printable import csv_cell, json_text, printable
+from evr.search import Hit, QueryError
+from evr.search.printable import csv_cell, json_text, printable
 
 AIC_MAX_LINES = 100
 

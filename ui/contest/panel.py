@@ -9,11 +9,11 @@ import os
 
 import streamlit as st
 
-from search import Hit, Query
-from ui.config import AppConfig
-from ui.dres import DresClient, DresError, SessionInMemory
-from ui.dres_log import QueryLogger
-from ui.text import plain
+from evr.search import Hit, Query
+from evr.ui.config import AppConfig
+from .client import DresClient, DresError, SessionInMemory
+from .query_log import QueryLogger
+from evr.ui.text import plain
 
 
 def client(config: AppConfig) -> DresClient:

@@ -1,0 +1,101 @@
+"""What the edges show besides hits, read from the index: how much is indexed and whether a run
+is under way, the videos and their shots, a hit's neighbours, what features found where, the
+index's health. The CLI and the app read it here (`SearchEngine.archive`) and never reach into
+the store themselves."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from evr.storage import KeyframeRow, ModelInfo, ShotRow, Store, VideoRow
+from evr.storage.features import FEATURES
+
+from .errors import QueryError
+from .hits import Hit
+from .query import Query, check_keyframe_id, no_keyframe
+
+
+@dataclass(frozen=True)
+class Overview:
+    videos: int
+    keyframes: int
+    model: ModelInfo | None
+    writer_active: bool  # an `evr index` run holds the data folder now
+    run: dict | None = None  # how far that run is: {"command", "total", "done", "started"}; None: no run under way
+
+
+class Archive:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def overview(self) -> Overview:
+        """How much is indexed, with which model, and whether a run is under way."""
+        videos, keyframes = self.store.catalog.counts()
+        active = self.store.writer_active()
+        return Overview(videos, keyframes, self.store.facts.model(), active, self.store.facts.run() if active else None)
+
+    def video_ids(self) -> list[str]:
+        return self.store.catalog.video_ids()
+
+    def unanalyzed(self, q: Query) -> list[str]:
+        """The features the query filters or searches by that no video of the index was analyzed
+        for (an analyzer that was off or could not load when they were indexed): why such a
+        query finds nothing, which "no results" alone would not say."""
+        asked = {f.name for f in FEATURES.values() if any(q.filters.get(p.name) is not None for p in f.params)}
+        return [name for name in sorted(asked) if not self.store.catalog.analyzed_by(name)]
+
+    def version(self) -> str | None:
+        """The index's commit counter as now: it moves with every commit (a live `evr index`),
+        so results kept under it are the ones a new search would give."""
+        return self.store.facts.current().get("generation")
+
+    def hits(self, keyframe_ids: list[int]) -> list[Hit]:
+        """These keyframes as hits, in this order (a DRES answer, a summary); QueryError for an
+        id the index does not hold."""
+        for keyframe_id in keyframe_ids:
+            check_keyframe_id(keyframe_id)
+        rows = self.store.catalog.keyframes(keyframe_ids)
+        missing = [k for k in keyframe_ids if k not in rows]
+        if missing:
+            raise no_keyframe(missing[0])
+        return [Hit.from_row(0, rows[k], 0.0, "clip") for k in keyframe_ids]
+
+    def neighbours(self, hit: Hit, seconds: float) -> list[KeyframeRow]:
+        """The keyframes of the hit's video within `seconds` of it, in time order."""
+        return self.store.catalog.keyframes_between(hit.video_db_id, hit.timestamp - seconds, hit.timestamp + seconds)
+
+    def shots(self, video_id: str) -> list[ShotRow]:
+        """The shots of the indexed video with this id; QueryError for an unknown id or one
+        several indexed files share."""
+        by_path = self.store.catalog.shots(video_id)
+        if not by_path:
+            raise no_video([video_id])
+        if len(by_path) > 1:
+            raise QueryError(f"{len(by_path)} indexed files share the id {video_id!r}: "
+                             f"{', '.join(by_path)}; rename them to tell their shots apart")
+        return next(iter(by_path.values()))
+
+    def videos(self, video_ids: Sequence[str] = ()) -> list[VideoRow]:
+        """The index's videos with these ids, every one when none is given; QueryError for an
+        id the index does not hold."""
+        rows = self.store.catalog.videos(video_ids)
+        unknown = sorted(set(video_ids) - {r.video_id for r in rows})
+        if unknown:
+            raise no_video(unknown)
+        return rows
+
+    def shapes(self, keyframe_id: int) -> dict:
+        """What each feature found where in a keyframe (the app draws them)."""
+        return self.store.catalog.shapes(keyframe_id)
+
+    def stats(self) -> dict:
+        return self.store.health.stats()
+
+    def video_errors(self) -> list[tuple[str, str, str]]:
+        return self.store.catalog.video_errors()
+
+
+def no_video(video_ids: Sequence[str]) -> QueryError:
+    """The one wording of "the index holds no video with this id"."""
+    return QueryError(f"no video with id {', '.join(map(repr, video_ids))} in the index (ids are file names "
+                      "without their extension)")
