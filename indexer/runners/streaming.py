@@ -50,7 +50,9 @@ NICENESS = 5  # decode workers' priority below the model stage's
 
 
 @dataclass
-class _Video:
+class _InFlight:
+    """A video the streaming runner has in hand: its result as it fills, and where it is."""
+
     result: VideoResult
     attempt: int = 1
     waiting: int = 0  # keyframes sent and not through the models yet
@@ -80,7 +82,7 @@ class StreamingRunner(Runner):
         self._workers: list[_Worker] = []
         self._turn = 0  # the worker read first next time (each gets its turn)
         self._idle_deaths = 0  # workers that died holding no video
-        self._videos: dict[str, _Video] = {}
+        self._videos: dict[str, _InFlight] = {}
         self._frames: deque = deque()  # (path, frame_idx, timestamp, rgb, jpeg) in arrival order
         self._done: deque[VideoResult] = deque()
         self._given_early: set[str] = set()  # given to workers in `start`, not submitted yet
@@ -92,7 +94,7 @@ class StreamingRunner(Runner):
         for _ in range(min(self.decode_workers, max(videos, 1))):
             self._spawn()
         for path in first:
-            self._videos[path] = _Video(VideoResult(path, None))  # its plan once the models are loaded
+            self._videos[path] = _InFlight(VideoResult(path, None))  # its plan once the models are loaded
             self._give(path)
         self._given_early = set(first)
         try:
@@ -118,7 +120,7 @@ class StreamingRunner(Runner):
         if path in self._given_early:  # in a worker's hands since `start`
             self._given_early.discard(path)
             return
-        self._videos[path] = _Video(VideoResult(path, self.worker.plan()))
+        self._videos[path] = _InFlight(VideoResult(path, self.worker.plan()))
         self._give(path)
 
     def _give(self, path: str) -> None:
@@ -245,7 +247,7 @@ class StreamingRunner(Runner):
                 self._fail(path, f"its decode worker died {video.attempt} times ({why})")
                 continue
             log.warning("the worker decoding %s died (%s); decoding it again", path, why)
-            self._videos[path] = _Video(VideoResult(path, video.result.plan), attempt=video.attempt + 1)
+            self._videos[path] = _InFlight(VideoResult(path, video.result.plan), attempt=video.attempt + 1)
             self._give(path)
 
     def close(self) -> None:
