@@ -1,6 +1,7 @@
 """The repository's top folders install and import as one package, evr: indexer/ is evr.indexer,
 and so on. pyproject.toml holds everything else; setuptools' table form cannot add a prefix to the
 packages it finds, so they are listed here (every subpackage, found, not typed)."""
+
 from setuptools import find_packages, setup
 
 ROOMS = ("indexer", "search", "storage", "ui")

@@ -7,6 +7,7 @@ DCT), measured in this run on this machine.
 
     python benchmarks/aic_import.py --videos ../shared/data/videos --keyframes 600
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,11 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
 from evr.indexer.aic import find_package
 from evr.indexer.run import run
-from evr.indexer.sources import AicPackage
 from evr.indexer.settings import IndexSettings
+from evr.indexer.sources import AicPackage
 from evr.indexer.thumbnails import encode_thumbnail, image_thumbnail
 from evr.storage import ModelInfo, Store
 

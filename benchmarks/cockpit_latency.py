@@ -14,6 +14,7 @@ script run, the transfer and the browser's drawing. The second table splits each
 median into the server's script runs (from the app's log: what each run did, its parts) and the
 rest (the websocket both ways, the browser's work).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,9 +68,17 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--data", type=Path, help="an index made before (with these settings) to reuse")
     args = ap.parse_args()
-    env = {**os.environ, "EVR_CLIP_MODEL": "ViT-B-32", "EVR_CLIP_PRETRAINED": "none", "EVR_CLIP_DEVICE": "cpu",
-           "EVR_OCR_ENABLED": "false", "EVR_PERSONS_ENABLED": "false", "EVR_SPEECH_ENABLED": "false",
-           "EVR_OBJECTS_ENABLED": "false", "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "EVR_CLIP_MODEL": "ViT-B-32",
+        "EVR_CLIP_PRETRAINED": "none",
+        "EVR_CLIP_DEVICE": "cpu",
+        "EVR_OCR_ENABLED": "false",
+        "EVR_PERSONS_ENABLED": "false",
+        "EVR_SPEECH_ENABLED": "false",
+        "EVR_OBJECTS_ENABLED": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
     dres = FakeDres()
     dres_url, stop = serve(dres)
     dres.task = Task("kis-bench", "kis", {"mediaItemName": "nothing", "start": 0, "end": 0})
@@ -77,8 +86,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         data = args.data or Path(scratch) / "data"
         if args.data is None:
-            subprocess.run([sys.executable, "-m", "evr.ui.cli", "--data-dir", data, "index", str(args.videos),
-                            "--no-progress"], cwd=REPO, env=env, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "evr.ui.cli", "--data-dir", data, "index", str(args.videos), "--no-progress"],
+                cwd=REPO,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
         log = Path(scratch) / "app.log"
         timed = Timed(log)
         with running_app(data, env, log=log, verbose=True) as url, sync_playwright() as p:
@@ -97,23 +111,38 @@ def main() -> int:
             dialog = page.get_by_role("dialog")
             for n in range(args.repeat):
                 pick = page.get_by_role("checkbox", name=f"Pick #{n + 1}", exact=True)
-                timed("a rerun that changes little (tick Pick: the floor)", pick.click,
-                      lambda: page.get_by_text(f"{n + 1} hits: the ones you picked").wait_for())
+                timed(
+                    "a rerun that changes little (tick Pick: the floor)",
+                    pick.click,
+                    lambda: page.get_by_text(f"{n + 1} hits: the ones you picked").wait_for(),
+                )
                 opener = page.get_by_role("button", name=f"Open hit #{n + 1}", exact=True)
                 timed("open a hit", opener.click, lambda: dialog.get_by_text(f"Hit #{n + 1} of").wait_for())
-                timed("its details (player, strip, summary)", lambda: None,
-                      lambda: dialog.get_by_text("What happens here").wait_for())
-                timed("next hit in the dialog (J)", lambda: page.keyboard.press("j"),
-                      lambda: dialog.get_by_text(f"Hit #{n + 2} of").wait_for())
+                timed(
+                    "its details (player, strip, summary)",
+                    lambda: None,
+                    lambda: dialog.get_by_text("What happens here").wait_for(),
+                )
+                timed(
+                    "next hit in the dialog (J)",
+                    lambda: page.keyboard.press("j"),
+                    lambda: dialog.get_by_text(f"Hit #{n + 2} of").wait_for(),
+                )
                 dialog.get_by_text("What happens here").wait_for()
                 like = dialog.get_by_role("button", name="Like L", exact=True)
-                timed("like in the dialog (list re-ranked)", like.click,
-                      lambda: dialog.locator("button[aria-pressed=true]", has_text="Like").wait_for())
+                timed(
+                    "like in the dialog (list re-ranked)",
+                    like.click,
+                    lambda: dialog.locator("button[aria-pressed=true]", has_text="Like").wait_for(),
+                )
                 dialog.locator("button[aria-pressed=true]", has_text="Like").click()  # undone, for the next round
                 dialog.locator("button[aria-pressed=false]", has_text="Like").first.wait_for()
                 submit = dialog.get_by_role("button", name="Submit", exact=True)
-                timed("submit, to the confirmation", submit.click, lambda: dialog.get_by_text(
-                    "A wrong answer costs points.", exact=False).wait_for())
+                timed(
+                    "submit, to the confirmation",
+                    submit.click,
+                    lambda: dialog.get_by_text("A wrong answer costs points.", exact=False).wait_for(),
+                )
                 dialog.get_by_role("button", name="Cancel").click()
                 page.keyboard.press("Escape")
                 dialog.wait_for(state="hidden")
@@ -130,8 +159,10 @@ def main() -> int:
         names = " + ".join(r[0] for r in runs[len(runs) // 2]) or "none"
         parts = runs[len(runs) // 2][0][2] if runs[len(runs) // 2] else ""
         searches = max(sum(r[3] for r in rs) for rs in runs)
-        print(f"| {action} | {statistics.median(ms):.0f} | {max(ms):.0f} | {names}: {statistics.median(server):.0f}"
-              f" ({parts}) | {searches} | {statistics.median(ms) - statistics.median(server):.0f} |")
+        print(
+            f"| {action} | {statistics.median(ms):.0f} | {max(ms):.0f} | {names}: {statistics.median(server):.0f}"
+            f" ({parts}) | {searches} | {statistics.median(ms) - statistics.median(server):.0f} |"
+        )
     return 0
 
 

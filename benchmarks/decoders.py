@@ -8,6 +8,7 @@ Each backend decodes every file of a size in turn, the order of backends alterna
 repeats; the median of the repeats is printed, beside decord's (the default CPU decoder) in the
 same run. `nvdec` is timed only where an NVIDIA driver is loaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,17 +20,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from throughput import transcoded  # noqa: E402
+
 from evr.indexer.decoders import HOST_BACKENDS, open_video  # noqa: E402
 from evr.indexer.decoders.torchcodec_backend import _nvidia_driver  # noqa: E402
 from evr.indexer.settings import RunSettings  # noqa: E402
-from throughput import transcoded  # noqa: E402
 
 
 def decode_all(files: list[Path], backend: str, max_short_side: int) -> int:
     frames = 0
     for f in files:
         src = open_video(str(f), [backend], max_short_side)
-        for frame in src.frames():
+        for _ in src.frames():
             frames += 1
         src.close()
     return frames

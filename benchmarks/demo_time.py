@@ -10,6 +10,7 @@ a query and waits for the first thumbnail to be drawn. Prints a table; the demo'
 indexing keeps running meanwhile, as it does for a user, and is stopped at the end. Port 8501
 must be free (the demo's app serves there).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 URL = "http://127.0.0.1:8501"
 # The demo's lines that end each part, in the order they come.
-MARKS = [("set-up (venv, torch, the project, the weights check)", "demo: indexing a first set now"),
-         ("the first set indexed", "the first set took"),
-         ("example searches (evr stats, search, --ocr, --like, shots)", "indexing the rest of")]
+MARKS = [
+    ("set-up (venv, torch, the project, the weights check)", "demo: indexing a first set now"),
+    ("the first set indexed", "the first set took"),
+    ("example searches (evr stats, search, --ocr, --like, shots)", "indexing the rest of"),
+]
 
 
 def watch(proc: subprocess.Popen, log: Path, seen: dict[str, float], started: float) -> None:
@@ -70,8 +73,15 @@ def main() -> int:
     env["PATH"] = ":".join(p for p in env["PATH"].split(":") if not p.startswith(str(REPO)))
     seen: dict[str, float] = {}
     started = time.perf_counter()
-    proc = subprocess.Popen(["make", "demo", f"VIDEOS={args.videos.resolve()}"], cwd=clone, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "demo", f"VIDEOS={args.videos.resolve()}"],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     reader = threading.Thread(target=watch, args=(proc, log, seen, started), daemon=True)
     reader.start()
     try:

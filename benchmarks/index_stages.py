@@ -10,6 +10,7 @@ persons/poses on the first --analyzer-frames kept keyframes, and writing (thumbn
 FAISS). Then the real pipeline end to end (decode, keyframes, CLIP, write; stages overlap).
 Prints a table; on a CPU-only machine compare the ratios, not the absolute times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,17 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-
-from evr.indexer.run import run
-from evr.indexer.sources import VideoFiles
-from evr.indexer.settings import ClipSettings, DecodeSettings, IndexSettings, RunSettings
-from evr.indexer.encoders import ClipEncoder
 from evr.indexer.analyzers import features_off
 from evr.indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
 from evr.indexer.analyzers.persons import PersonAnalyzer, PersonSettings
 from evr.indexer.decoders import HOST_BACKENDS, open_video
+from evr.indexer.encoders import ClipEncoder
 from evr.indexer.keyframes import KeyframeSelector
+from evr.indexer.run import run
 from evr.indexer.scan import find_videos
+from evr.indexer.settings import ClipSettings, DecodeSettings, IndexSettings, RunSettings
+from evr.indexer.sources import VideoFiles
 from evr.indexer.thumbnails import encode_thumbnail
 from evr.storage import NewKeyframe, NewShot, Store, VideoInfo
 
@@ -45,8 +45,8 @@ def timed(fn):
 def ffmpeg_decode(files, *extra: str) -> float:
     def run():
         for f in files:
-            subprocess.run(["ffmpeg", "-v", "quiet", "-nostdin", "-i", str(f), *extra, "-f", "null", "-"],
-                           check=True)
+            subprocess.run(["ffmpeg", "-v", "quiet", "-nostdin", "-i", str(f), *extra, "-f", "null", "-"], check=True)
+
     return timed(run)[0]
 
 
@@ -59,11 +59,13 @@ def decode_only(files, backends, max_side) -> tuple[float, int]:
                 n += 1
             src.close()
         return n
+
     return timed(run)
 
 
 def decode_and_select(files, backends, max_side, settings: IndexSettings):
     """The keyframe stage; keeps the keyframes (per video) for the next stages."""
+
     def run():
         per_video = []
         for f in files:
@@ -73,6 +75,7 @@ def decode_and_select(files, backends, max_side, settings: IndexSettings):
             per_video.append((f, src.info, picks, selector))
             src.close()
         return per_video
+
     return timed(run)
 
 
@@ -102,8 +105,23 @@ def memory(videos: Path, model: str) -> int:
         short, long = Path(tmp) / "one-minute.avi", Path(tmp) / "sixteen-minutes.avi"
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-t", "60", "-c", "copy", str(short)], check=True)
         (Path(tmp) / "list.txt").write_text(f"file '{source.resolve()}'\n" * 12)
-        subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(Path(tmp) / "list.txt"),
-                        "-c", "copy", str(long)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(Path(tmp) / "list.txt"),
+                "-c",
+                "copy",
+                str(long),
+            ],
+            check=True,
+        )
         print("\n| decoder | decode workers | peak RSS, 1 min (MB) | peak RSS, 16 min (MB) | 16 min / 1 min |")
         print("|---|---:|---:|---:|---:|")
         # Every decoder in the writer's process; PyAV also in 2 decode worker processes (the
@@ -111,9 +129,13 @@ def memory(videos: Path, model: str) -> int:
         for backend, workers in [*((b, 1) for b in HOST_BACKENDS), ("pyav", 2)]:
             peaks = []
             for video in (short, long):
-                out = subprocess.run([sys.executable, __file__, "--rss-child", str(video), backend, str(workers),
-                                      "--model", model],
-                                     capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                out = subprocess.run(
+                    [sys.executable, __file__, "--rss-child", str(video), backend, str(workers), "--model", model],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                )
                 peaks.append(int(out.stdout.split()[-1]))
             print(f"| {backend} | {workers} | {peaks[0]} | {peaks[1]} | {peaks[1] / peaks[0]:.2f} |", flush=True)
     return 0
@@ -163,15 +185,27 @@ def main() -> int:
         def write():
             kept = 0
             for (f, info, picks, selector), vecs in zip(per_video, vectors):
-                rows = [NewKeyframe(kf.idx, kf.timestamp, selector.shot_of(kf.idx),
-                                    encode_thumbnail(kf.rgb, settings.keyframes.thumbnail_width), v)
-                        for kf, v in zip(picks, vecs)]
+                rows = [
+                    NewKeyframe(
+                        kf.idx,
+                        kf.timestamp,
+                        selector.shot_of(kf.idx),
+                        encode_thumbnail(kf.rgb, settings.keyframes.thumbnail_width),
+                        v,
+                    )
+                    for kf, v in zip(picks, vecs)
+                ]
                 shots = [NewShot(s.start_frame, s.start, s.end) for s in selector.shots(info.duration)]
                 vid = store.writes.start_video(str(f), 0, 0)
-                kept += store.writes.save_video(vid, VideoInfo(info.backend, info.duration, info.fps, len(picks),
-                                                        info.width, info.height), rows, shots=shots)
+                kept += store.writes.save_video(
+                    vid,
+                    VideoInfo(info.backend, info.duration, info.fps, len(picks), info.width, info.height),
+                    rows,
+                    shots=shots,
+                )
             store.vectors.flush()
             return kept
+
         t_write, kept = timed(write)
         store.close()
 
@@ -188,7 +222,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "e2e", writer=True) as e2e:
-            t_e2e, report = timed(lambda: run(e2e, settings, VideoFiles(settings, [args.videos], clip=clip), progress=False))
+            t_e2e, report = timed(
+                lambda: run(e2e, settings, VideoFiles(settings, [args.videos], clip=clip), progress=False)
+            )
 
     rows = [
         ("ffmpeg -i X -f null - (reference)", t_ffmpeg, frames, "frames"),
@@ -205,10 +241,14 @@ def main() -> int:
     print("|---|---:|---:|---:|---:|")
     for name, secs, n, unit in rows:
         print(f"| {name} | {secs:.2f} | {n} {unit} | {n / secs:.1f} | {secs / t_ffmpeg:.2f} |")
-    print(f"\nkeyframe stage / ffmpeg pure decode: {t_keyframe_stage / t_ffmpeg:.2f}x (target <= 1.5x); "
-          f"/ ffmpeg video-only decode: {t_keyframe_stage / t_ffmpeg_video:.2f}x")
-    print(f"selection alone: {(t_keyframe_stage - t_decode) / t_ffmpeg:.2f}x ffmpeg time; "
-          f"{candidates} keyframes from {frames} frames; CLIP load {t_load:.1f} s")
+    print(
+        f"\nkeyframe stage / ffmpeg pure decode: {t_keyframe_stage / t_ffmpeg:.2f}x (target <= 1.5x); "
+        f"/ ffmpeg video-only decode: {t_keyframe_stage / t_ffmpeg_video:.2f}x"
+    )
+    print(
+        f"selection alone: {(t_keyframe_stage - t_decode) / t_ffmpeg:.2f}x ffmpeg time; "
+        f"{candidates} keyframes from {frames} frames; CLIP load {t_load:.1f} s"
+    )
     return 0
 
 

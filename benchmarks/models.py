@@ -14,6 +14,7 @@ query time (one text per query).
 Bytes per keyframe: SQLite keeps each vector as float16 (2 bytes a dimension), a flat FAISS
 file as float32 (4), an IVF one as 8-bit codes (1) plus its id.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,20 +70,27 @@ def main() -> int:
     import torch
 
     images = frames(args.videos, args.frames)
-    print(f"{len(images)} frames of {images[0].shape[1]}x{images[0].shape[0]}, device {args.device}, "
-          f"{torch.get_num_threads()} torch threads, random weights", file=sys.stderr)
+    print(
+        f"{len(images)} frames of {images[0].shape[1]}x{images[0].shape[0]}, device {args.device}, "
+        f"{torch.get_num_threads()} torch threads, random weights",
+        file=sys.stderr,
+    )
     rows = []
     for model in [DEFAULT, *args.models]:
         rate, dim, params = measure(model, images, args.device, args.batch)
         rows.append((model, rate, dim, params))
         print(f"  {model}: {rate:.2f} keyframes/s", file=sys.stderr)
     base = rows[0][1]
-    print("| image tower | parameters | keyframes/s | time per keyframe vs ViT-L-14 | dim | bytes/keyframe "
-          "(SQLite + flat FAISS) | (SQLite + IVF) |")
+    print(
+        "| image tower | parameters | keyframes/s | time per keyframe vs ViT-L-14 | dim | bytes/keyframe "
+        "(SQLite + flat FAISS) | (SQLite + IVF) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for model, rate, dim, params in rows:
-        print(f"| {model} | {params / 1e6:.0f} M | {rate:.2f} | {base / rate:.2f}x | {dim} | {dim * 2 + dim * 4:,} | "
-              f"{dim * 2 + dim + 8:,} |")
+        print(
+            f"| {model} | {params / 1e6:.0f} M | {rate:.2f} | {base / rate:.2f}x | {dim} | {dim * 2 + dim * 4:,} | "
+            f"{dim * 2 + dim + 8:,} |"
+        )
     return 0
 
 

@@ -13,6 +13,7 @@ against the line read that is closest to it. "with marks" compares the text as w
 "without marks" after folding both sides (storage.textfold: what `--ocr` search matches).
 "extra characters" counts what was read outside the captions (text of the footage, or noise).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,6 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-
 from evr.indexer.analyzers.ocr import OcrAnalyzer, OcrSettings
 from evr.storage.textfold import fold
 
@@ -32,18 +32,81 @@ FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-cor
 
 # (clip, frame, size, style, headline, second line)
 CAPTIONS = [
-    ("msrvtt/video7010.mp4", 40, (1280, 720), "red", "LŨ LỤT NGHIÊM TRỌNG Ở MIỀN TRUNG", "Hàng nghìn hộ dân phải sơ tán khẩn cấp"),
-    ("msrvtt/video7011.mp4", 60, (1280, 720), "blue", "THỦ TƯỚNG THĂM TỈNH QUẢNG NGÃI", "Chỉ đạo khắc phục hậu quả bão số 5"),
-    ("msrvtt/video7012.mp4", 30, (1280, 720), "white", "GIÁ XĂNG DẦU TĂNG MẠNH", "Người dân lo lắng về chi phí sinh hoạt"),
-    ("msrvtt/video7013.mp4", 90, (1280, 720), "outline", "Tin nóng: Cháy lớn tại chợ Đồng Xuân", "Lực lượng cứu hỏa đã có mặt kịp thời"),
-    ("msrvtt/video7014.mp4", 20, (1280, 720), "ticker", "Bóng đá: Việt Nam thắng Thái Lan 2-1", "Trận chung kết diễn ra tối thứ Bảy"),
-    ("msrvtt/video7015.mp4", 50, (1280, 720), "red", "ĐƯỜNG PHỐ HÀ NỘI NGẬP SÂU SAU MƯA", "Giao thông ùn tắc kéo dài nhiều giờ"),
+    (
+        "msrvtt/video7010.mp4",
+        40,
+        (1280, 720),
+        "red",
+        "LŨ LỤT NGHIÊM TRỌNG Ở MIỀN TRUNG",
+        "Hàng nghìn hộ dân phải sơ tán khẩn cấp",
+    ),
+    (
+        "msrvtt/video7011.mp4",
+        60,
+        (1280, 720),
+        "blue",
+        "THỦ TƯỚNG THĂM TỈNH QUẢNG NGÃI",
+        "Chỉ đạo khắc phục hậu quả bão số 5",
+    ),
+    (
+        "msrvtt/video7012.mp4",
+        30,
+        (1280, 720),
+        "white",
+        "GIÁ XĂNG DẦU TĂNG MẠNH",
+        "Người dân lo lắng về chi phí sinh hoạt",
+    ),
+    (
+        "msrvtt/video7013.mp4",
+        90,
+        (1280, 720),
+        "outline",
+        "Tin nóng: Cháy lớn tại chợ Đồng Xuân",
+        "Lực lượng cứu hỏa đã có mặt kịp thời",
+    ),
+    (
+        "msrvtt/video7014.mp4",
+        20,
+        (1280, 720),
+        "ticker",
+        "Bóng đá: Việt Nam thắng Thái Lan 2-1",
+        "Trận chung kết diễn ra tối thứ Bảy",
+    ),
+    (
+        "msrvtt/video7015.mp4",
+        50,
+        (1280, 720),
+        "red",
+        "ĐƯỜNG PHỐ HÀ NỘI NGẬP SÂU SAU MƯA",
+        "Giao thông ùn tắc kéo dài nhiều giờ",
+    ),
     ("msrvtt/video7016.mp4", 70, (640, 360), "blue", "HỘI NGHỊ KINH TẾ ĐÀ NẴNG", "Thu hút đầu tư nước ngoài"),
     ("msrvtt/video7017.mp4", 40, (640, 360), "white", "HỌC SINH TRỞ LẠI TRƯỜNG", "Năm học mới bắt đầu từ ngày 5/9"),
     ("msrvtt/video7018.mp4", 80, (640, 360), "outline", "Động đất ở Kon Tum", "Chưa có thiệt hại về người"),
-    ("intel_samples/one-by-one-person-detection.mp4", 300, (1280, 720), "red", "PHỎNG VẤN NHÂN CHỨNG", "Ông Nguyễn Văn Hùng, người dân phường Bến Nghé"),
-    ("opencv_samples/vtest.avi", 200, (1280, 720), "ticker", "Dự báo thời tiết: Nam Bộ có mưa rào", "Nhiệt độ cao nhất 34 độ C"),
-    ("scene_cuts/testvideo.mp4", 100, (1280, 720), "blue", "XUẤT KHẨU GẠO ĐẠT KỶ LỤC", "Sản lượng tăng 12% so với cùng kỳ"),
+    (
+        "intel_samples/one-by-one-person-detection.mp4",
+        300,
+        (1280, 720),
+        "red",
+        "PHỎNG VẤN NHÂN CHỨNG",
+        "Ông Nguyễn Văn Hùng, người dân phường Bến Nghé",
+    ),
+    (
+        "opencv_samples/vtest.avi",
+        200,
+        (1280, 720),
+        "ticker",
+        "Dự báo thời tiết: Nam Bộ có mưa rào",
+        "Nhiệt độ cao nhất 34 độ C",
+    ),
+    (
+        "scene_cuts/testvideo.mp4",
+        100,
+        (1280, 720),
+        "blue",
+        "XUẤT KHẨU GẠO ĐẠT KỶ LỤC",
+        "Sản lượng tăng 12% so với cùng kỳ",
+    ),
 ]
 
 STYLES = {  # bar colour, headline colour, second bar colour, second line colour
@@ -121,8 +184,10 @@ def main() -> int:
             args.save.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rgb).save(args.save / f"caption{i:02d}.png")
     print(f"{len(frames)} frames, {sum(len(t) for _, lines in frames for t in lines)} caption characters\n")
-    print("| backend (languages) | accuracy with marks | accuracy without marks | lines exact | "
-          "extra characters | s/frame (CPU) |")
+    print(
+        "| backend (languages) | accuracy with marks | accuracy without marks | lines exact | "
+        "extra characters | s/frame (CPU) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name in args.backends:
         analyzer = OcrAnalyzer(OcrSettings(backend=name, languages=["vi", "en"], device="cpu"))
@@ -141,8 +206,10 @@ def main() -> int:
             exact += sum(t in read for t in truth)
             lines += len(truth)
         seconds = (time.perf_counter() - started) / len(frames)
-        print(f"| {analyzer.signature} | {1 - totals[0] / totals[1]:.1%} | {1 - totals[2] / totals[3]:.1%} | "
-              f"{exact}/{lines} | {int(totals[4])} | {seconds:.2f} |")
+        print(
+            f"| {analyzer.signature} | {1 - totals[0] / totals[1]:.1%} | {1 - totals[2] / totals[3]:.1%} | "
+            f"{exact}/{lines} | {int(totals[4])} | {seconds:.2f} |"
+        )
     return 0
 
 

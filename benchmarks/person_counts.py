@@ -7,12 +7,12 @@ counting every person at least partly visible. vtest.avi is a street seen from a
 small walkers; one-by-one-person-detection.mp4 has one person at a time walking in and out;
 the ASL clip is one signer in close-up; the scene_cuts clips have nobody in them.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
 
 from evr.indexer.analyzers.persons import PersonAnalyzer, PersonSettings
 from evr.indexer.decoders import open_video
@@ -43,13 +43,21 @@ def main() -> int:
         src.close()
         found = [len(r.persons) for r in analyzer.analyze(frames)]
         errors = [abs(f - t) for f, t in zip(found, truth)]
-        row = [len(truth), sum(truth), sum(found), sum(e == 0 for e in errors), sum(e <= 1 for e in errors),
-               sum(errors)]
+        row = [
+            len(truth),
+            sum(truth),
+            sum(found),
+            sum(e == 0 for e in errors),
+            sum(e <= 1 for e in errors),
+            sum(errors),
+        ]
         totals = [a + b for a, b in zip(totals, row)]
         print(f"| {Path(clip).name} | {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} | {row[5] / row[0]:.2f} |")
     n = totals[0]
-    print(f"| all ({analyzer.signature}) | {n} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]} | "
-          f"{totals[5] / n:.2f} |")
+    print(
+        f"| all ({analyzer.signature}) | {n} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]} | "
+        f"{totals[5] / n:.2f} |"
+    )
     return 0
 
 

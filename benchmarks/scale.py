@@ -12,11 +12,13 @@ the figures of issue 9: search p50 in a loaded process (plain, with broad person
 and with a selective one), on-screen text search (a word, and a word misread by one letter that
 only near matching finds, with the time of finding the near terms), `evr search --like` and
 `evr stats` as new processes (page cache warm), their peak memory, disk per keyframe, recall@10
-against exact search over the stored (float16) vectors, and the planting and build times. The model is bound as ViT-L-14 with random weights, so `evr search
-"text"` works offline too (its CLIP load is timed apart).
+against exact search over the stored (float16) vectors, and the planting and build times. The
+model is bound as ViT-L-14 with random weights, so `evr search "text"` works offline too (its
+CLIP load is timed apart).
 
 On a CPU-only machine compare ratios between runs on the same machine, not absolute times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +36,6 @@ import numpy as np
 from evr.search import Query, SearchEngine
 from evr.storage import (
     KeyframeFilter,
-    VectorIndexSettings,
     ModelInfo,
     NewKeyframe,
     NewShot,
@@ -42,6 +43,7 @@ from evr.storage import (
     PersonsInFrame,
     Store,
     TextBox,
+    VectorIndexSettings,
     VideoInfo,
 )
 
@@ -91,12 +93,22 @@ def plant(data: Path, n: int, dim: int, seed: int, index: VectorIndexSettings) -
             rows = range(start, min(n, start + PER_VIDEO))
             vid = store.writes.start_video(f"/archive/v{video:05d}.mp4", 1, 1)
             keyframes = [
-                NewKeyframe(frame_idx=i * 25, timestamp=float(i), shot=0, jpeg=jpeg, vector=vectors[row],
-                            analyses=_analyses(rng))
+                NewKeyframe(
+                    frame_idx=i * 25,
+                    timestamp=float(i),
+                    shot=0,
+                    jpeg=jpeg,
+                    vector=vectors[row],
+                    analyses=_analyses(rng),
+                )
                 for i, row in enumerate(rows)
             ]
-            store.writes.save_video(vid, VideoInfo("planted", len(rows), 25.0, 25 * len(rows), 1280, 720), keyframes,
-                             shots=[NewShot(0, 0.0, float(len(rows)))])
+            store.writes.save_video(
+                vid,
+                VideoInfo("planted", len(rows), 25.0, 25 * len(rows), 1280, 720),
+                keyframes,
+                shots=[NewShot(0, 0.0, float(len(rows)))],
+            )
             if video % 100 == 0:
                 print(f"  planted {rows.stop:,} / {n:,}", file=sys.stderr)
         planted = time.perf_counter()
@@ -122,7 +134,7 @@ def vocabulary(seed: int) -> tuple[list[str], np.ndarray]:
 
 def misread(rng, word: str) -> str:
     i = int(rng.integers(len(word)))
-    return word[:i] + chr(ord("a") + int(rng.integers(26))) + word[i + 1:]
+    return word[:i] + chr(ord("a") + int(rng.integers(26))) + word[i + 1 :]
 
 
 def _text(rng) -> list[TextBox]:
@@ -145,8 +157,10 @@ def _analyses(rng) -> dict:
 
 
 def _persons(rng) -> PersonsInFrame:
-    people = [PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, [(0.2, 0.5, 1.0)] * 17, [str(rng.choice(["standing", "sitting"]))])
-              for _ in range(int(rng.integers(0, 5)))]
+    people = [
+        PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, [(0.2, 0.5, 1.0)] * 17, [str(rng.choice(["standing", "sitting"]))])
+        for _ in range(int(rng.integers(0, 5)))
+    ]
     return PersonsInFrame(people, 0.1 * len(people), None)
 
 
@@ -213,13 +227,22 @@ def new_process(data: Path, kind: str, *args: str) -> tuple[float, int]:
 
 def _run_evr(data: Path, kind: str, *args: str) -> tuple[float, int]:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent, this large process.
-    probe = ("import runpy, sys\n"
-             f"sys.argv = ['evr', *{list(args)!r}]\n"
-             "try:\n    runpy.run_module('evr.ui.cli', run_name='__main__')\n"
-             "finally:\n    hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
-             "    print('RSS', int(hwm.split()[1]) // 1024, file=sys.stderr)")
-    env = {**os.environ, "EVR_STORAGE_DATA_DIR": str(data), "EVR_CLIP_MODEL": "ViT-L-14", "EVR_VECTORS_KIND": kind,
-           "EVR_CLIP_PRETRAINED": "none", "EVR_CLIP_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['evr', *{list(args)!r}]\n"
+        "try:\n    runpy.run_module('evr.ui.cli', run_name='__main__')\n"
+        "finally:\n    hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+        "    print('RSS', int(hwm.split()[1]) // 1024, file=sys.stderr)"
+    )
+    env = {
+        **os.environ,
+        "EVR_STORAGE_DATA_DIR": str(data),
+        "EVR_CLIP_MODEL": "ViT-L-14",
+        "EVR_VECTORS_KIND": kind,
+        "EVR_CLIP_PRETRAINED": "none",
+        "EVR_CLIP_DEVICE": "cpu",
+        "HF_HUB_OFFLINE": "1",
+    }
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t
@@ -248,8 +271,12 @@ def main() -> int:
     ap.add_argument("--data-dir", type=Path, help="plant here (default: a temporary folder, removed after)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--kind", choices=["auto", "flat", "ivf"], default="auto", help="[index] kind")
-    ap.add_argument("--planted", action="store_true", help="--data-dir already holds a run with these "
-                    "--keyframes, --dim and --seed: only build the vector index again (as `evr reindex`) and measure")
+    ap.add_argument(
+        "--planted",
+        action="store_true",
+        help="--data-dir already holds a run with these "
+        "--keyframes, --dim and --seed: only build the vector index again (as `evr reindex`) and measure",
+    )
     args = ap.parse_args()
     index = VectorIndexSettings(kind=args.kind)
     tmp = None
@@ -289,7 +316,9 @@ def main() -> int:
         near_ms, terms = near_terms_ms(store, typos)
         with exact_words_only():  # the same searches as before near matching existed
             ocr_exact_only = p50_ms(engine, [Query(filters=KeyframeFilter.of(ocr=w), k=10) for w in picked])
-    like_s, like_mb = new_process(args.data_dir, args.kind, "search", "--like", str(query_ids[0]), "--k", "10", "--json")
+    like_s, like_mb = new_process(
+        args.data_dir, args.kind, "search", "--like", str(query_ids[0]), "--k", "10", "--json"
+    )
     stats_s, stats_mb = new_process(args.data_dir, args.kind, "stats", "--json")
     text_s, text_mb = new_process(args.data_dir, args.kind, "search", "a flooded street", "--k", "10", "--json")
     clip_s = clip_load_seconds()
@@ -303,16 +332,20 @@ def main() -> int:
         ("  with --min-persons 4 (1 in 15 pass)", f"{few:.1f} ms ({few / plain:.1f}x)"),
         ("  --group video --per-video 2 (10 videos)", f"{by_video:.1f} ms ({by_video / plain:.1f}x)"),
         ("recall@10 against exact", f"{recall:.3f}"),
-        ("`--ocr WORD` alone, p50 (exact and near)", f"{ocr_exact:.1f} ms (exact words only: "
-                                                      f"{ocr_exact_only:.1f} ms)"),
+        ("`--ocr WORD` alone, p50 (exact and near)", f"{ocr_exact:.1f} ms (exact words only: {ocr_exact_only:.1f} ms)"),
         ("`--ocr` a word misread by a letter, p50", f"{ocr_typo:.1f} ms"),
         ("  of which finding its near terms, p50", f"{near_ms:.1f} ms among {terms:,} OCR terms"),
         ("`evr search --like ID`, new process", f"{like_s:.2f} s, peak {like_mb:,} MB"),
         ("`evr stats`, new process", f"{stats_s:.2f} s, peak {stats_mb:,} MB"),
-        ("`evr search \"text\"`, new process", f"{text_s:.2f} s (CLIP ViT-L-14 load {clip_s:.2f} s), "
-                                                f"peak {text_mb:,} MB"),
-        ("disk: SQLite + vector index", f"{(sqlite_b + faiss_b) / 1e9:.2f} GB ({sqlite_b / 1e9:.2f} + "
-                                        f"{faiss_b / 1e9:.2f}), {(sqlite_b + faiss_b) / n / 1024:.2f} KB per keyframe"),
+        (
+            '`evr search "text"`, new process',
+            f"{text_s:.2f} s (CLIP ViT-L-14 load {clip_s:.2f} s), peak {text_mb:,} MB",
+        ),
+        (
+            "disk: SQLite + vector index",
+            f"{(sqlite_b + faiss_b) / 1e9:.2f} GB ({sqlite_b / 1e9:.2f} + "
+            f"{faiss_b / 1e9:.2f}), {(sqlite_b + faiss_b) / n / 1024:.2f} KB per keyframe",
+        ),
         ("planting", f"{plant_s:.0f} s" if plant_s is not None else "(planted before)"),
         ("building the vector index", f"{build_s:.0f} s"),
     ]

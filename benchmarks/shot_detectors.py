@@ -15,6 +15,7 @@ content detector beside it, indexer/shots/transnetv2.py) and the network alone, 
 own `predict_frames` + `predictions_to_scenes` give it. Frames per second are of detection alone
 on decoded frames held in memory, on this machine's CPU (the network is meant for a GPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,13 @@ from evr.indexer.settings import KeyframeSettings, ShotSettings  # noqa: E402
 from tests.test_keyframes import CUT_FRAMES, make_cuts_clip  # noqa: E402
 
 FPS = 25
-DISSOLVES = [("msrvtt/video7010.mp4", 2), ("intel_samples/car-detection.mp4", 2), ("asl_gestures/again.mkv", 0),
-             ("msrvtt/video7021.mp4", 5), ("opencv_samples/vtest.avi", 0)]
+DISSOLVES = [
+    ("msrvtt/video7010.mp4", 2),
+    ("intel_samples/car-detection.mp4", 2),
+    ("asl_gestures/again.mkv", 0),
+    ("msrvtt/video7021.mp4", 5),
+    ("opencv_samples/vtest.avi", 0),
+]
 SEGMENT_S, DISSOLVE_S = 3.0, 0.5
 
 
@@ -70,8 +76,25 @@ def fades_truth(path: Path) -> list[tuple[int, int]]:
 
 
 def _encode(args, graph, out, label="out"):
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args, "-filter_complex", graph, "-map", f"[{label}]",
-                    "-c:v", "libx264", "-preset", "veryfast", str(out)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            *args,
+            "-filter_complex",
+            graph,
+            "-map",
+            f"[{label}]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            str(out),
+        ],
+        check=True,
+    )
 
 
 def frames_of(path: Path):
@@ -125,9 +148,11 @@ def main() -> None:
         for name, (path, make) in clips.items():
             truth = make(args.videos, path) if make else fades_truth(path)
             frames, fps = frames_of(path)
-            for detector, run in (("content", lambda: evr_starts(frames, fps, "content")),
-                                  ("transnetv2 (evr)", lambda: evr_starts(frames, fps, "transnetv2")),
-                                  ("network alone", lambda: network_alone(frames))):
+            for detector, run in (
+                ("content", lambda: evr_starts(frames, fps, "content")),
+                ("transnetv2 (evr)", lambda: evr_starts(frames, fps, "transnetv2")),
+                ("network alone", lambda: network_alone(frames)),
+            ):
                 starts, seconds = run()
                 found, missed, false = score(starts, truth)
                 rows.append((name, detector, found, missed, false))

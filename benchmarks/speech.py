@@ -14,6 +14,7 @@ transcribed (lower case, without punctuation), over the words said. "x real time
 sound / seconds of transcription (above 1 is faster than real time). Both from one run.
 faster-whisper needs its model (downloaded on first use): without it, its row says why.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-
 
 from evr.indexer.analyzers.speech import PocketsphinxBackend, SpeechSettings, WhisperBackend
 from evr.indexer.audio import RATE, pcm_blocks
@@ -58,15 +58,54 @@ def build(out: Path, footage: Path, repeat: int, work: Path) -> float:
         wavs.append(wav)
     listing = work / "list.txt"
     silence = work / "gap.wav"
-    subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-t", str(GAP_S), "-i", "anullsrc=r=22050:cl=mono",
-                    str(silence)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-t",
+            str(GAP_S),
+            "-i",
+            "anullsrc=r=22050:cl=mono",
+            str(silence),
+        ],
+        check=True,
+    )
     listing.write_text("".join(f"file '{w}'\nfile '{silence}'\n" for w in wavs * repeat))
     speech = work / "speech.wav"
-    subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), str(speech)],
-                   check=True)
-    subprocess.run(["ffmpeg", "-y", "-v", "error", "-stream_loop", "-1", "-i", str(footage), "-i", str(speech),
-                    "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-                    "-shortest", str(out)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), str(speech)], check=True
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-v",
+            "error",
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(footage),
+            "-i",
+            str(speech),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(out),
+        ],
+        check=True,
+    )
     return sum(b.size for b in pcm_blocks(str(out))) / RATE
 
 
@@ -100,8 +139,10 @@ def main() -> None:
         video = work / "speech.mp4"
         seconds = build(video, args.videos / "msrvtt" / "video7010.mp4", args.repeat, work)
         said = [w for sentence in SENTENCES for w in words(sentence)] * args.repeat
-        print(f"{len(SENTENCES) * args.repeat} sentences, {len(said)} words, {seconds:.1f} s of sound "
-              "(espeak-ng en-us, 160 wpm), over msrvtt/video7010.mp4\n")
+        print(
+            f"{len(SENTENCES) * args.repeat} sentences, {len(said)} words, {seconds:.1f} s of sound "
+            "(espeak-ng en-us, 160 wpm), over msrvtt/video7010.mp4\n"
+        )
         print("| backend | model | transcription s | x real time | word accuracy | segments | peak RSS MB |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for name in args.backends:
@@ -117,8 +158,10 @@ def main() -> None:
             heard = [w for seg in segments for w in words(seg.text)]
             accuracy = 1 - word_errors(said, heard) / len(said)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-            print(f"| {name} | {model} | {took:.1f} | {seconds / took:.1f} | {accuracy:.1%} | {len(segments)} | "
-                  f"{peak:.0f} |")
+            print(
+                f"| {name} | {model} | {took:.1f} | {seconds / took:.1f} | {accuracy:.1%} | {len(segments)} | "
+                f"{peak:.0f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ table row per size x decoders x decode workers, all from one call.
         [--pretrained none] [--device auto] [--batch-size 64] [--persons] [--colors] [--detect-size 800]
         [--sizes native 1280x720] [--decoders cpu gpu] [--cache ~/.cache/evr/transcoded]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
 
 from evr.indexer.analyzers import features_off
 from evr.indexer.analyzers.persons import PersonSettings
@@ -60,10 +60,31 @@ def transcoded(videos: Path, size: str, cache: Path) -> Path:
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_suffix(".part.mp4")
-        scale = (f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
-                 f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25,format=yuv420p")
-        done = subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(f), "-vf", scale, "-an", "-c:v", "libx264",
-                               "-preset", "veryfast", "-crf", "23", str(partial)], capture_output=True)
+        scale = (
+            f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25,format=yuv420p"
+        )
+        done = subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(f),
+                "-vf",
+                scale,
+                "-an",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "23",
+                str(partial),
+            ],
+            capture_output=True,
+        )
         if done.returncode:  # a sample the encoder cannot read is left out, as indexing would skip it
             print(f"skipped {f.name}: {done.stderr.decode(errors='replace').strip()[-200:]}", file=sys.stderr)
             partial.unlink(missing_ok=True)
@@ -94,17 +115,21 @@ def settings_of(args, decode_workers: int, decoders: str = "cpu") -> IndexSettin
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device=args.device, batch_size=args.batch_size),
         run=RunSettings(decode_workers=decode_workers),
         decode=DecodeSettings(backends=DECODERS[decoders]),
-        features={**features_off(), "persons": PersonSettings(enabled=args.persons, device=args.device,
-                                                              weights=args.person_weights,
-                                                              detect_size=args.detect_size),
-                  "colors": ColorSettings(enabled=args.colors)})
+        features={
+            **features_off(),
+            "persons": PersonSettings(
+                enabled=args.persons, device=args.device, weights=args.person_weights, detect_size=args.detect_size
+            ),
+            "colors": ColorSettings(enabled=args.colors),
+        },
+    )
 
 
 def one_run(args) -> dict:
     """Index the archive once (in this child process); the figures as JSON."""
     from evr.indexer.run import run
-    from evr.indexer.sources import VideoFiles
     from evr.indexer.shots import chosen
+    from evr.indexer.sources import VideoFiles
     from evr.storage import Store
 
     settings = settings_of(args, args.one, args.decoder)
@@ -123,11 +148,22 @@ def one_run(args) -> dict:
 
         if torch.cuda.is_available():
             gpu_mb = torch.cuda.max_memory_allocated() // 2**20
-    rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return {"videos": report.videos_indexed, "failed": len(report.videos_failed), "keyframes": report.keyframes_added,
-            "wall": wall, "video_s": seconds_of_video, "stages": dict(report.stage_seconds),
-            "rss_mb": rss_kb // 1024, "gpu_mb": gpu_mb, "workers": settings.run.decoders,
-            "decoded_by": used, "shots": chosen(settings.shots, settings.clip.device)[0]}
+    rss_kb = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
+    return {
+        "videos": report.videos_indexed,
+        "failed": len(report.videos_failed),
+        "keyframes": report.keyframes_added,
+        "wall": wall,
+        "video_s": seconds_of_video,
+        "stages": dict(report.stage_seconds),
+        "rss_mb": rss_kb // 1024,
+        "gpu_mb": gpu_mb,
+        "workers": settings.run.decoders,
+        "decoded_by": used,
+        "shots": chosen(settings.shots, settings.clip.device)[0],
+    }
 
 
 def _rate(fn, items: int) -> float:
@@ -168,8 +204,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos")
     ap.add_argument("--repeat", type=int, default=2, help="links to each video, to make a longer archive")
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 0],
-                    help="decode_workers per configuration (1: in the writer's process; 0: one per core)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 0],
+        help="decode_workers per configuration (1: in the writer's process; 0: one per core)",
+    )
     ap.add_argument("--model", default="ViT-B-32")
     ap.add_argument("--pretrained", default="none")
     ap.add_argument("--device", default="auto")
@@ -179,10 +220,19 @@ def main() -> int:
     ap.add_argument("--person-weights", default="none", help="torchvision weights: none (random) or default")
     ap.add_argument("--colors", action="store_true", help="colours on")
     ap.add_argument("--sizes", nargs="+", default=["native"], help="native, or WxH: the samples transcoded to H.264")
-    ap.add_argument("--decoders", nargs="+", choices=sorted(DECODERS), default=["cpu"],
-                    help="cpu: decord, PyAV, OpenCV; gpu: NVDEC first (torchcodec)")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/evr/transcoded",
-                    help="where transcoded archives are kept between runs")
+    ap.add_argument(
+        "--decoders",
+        nargs="+",
+        choices=sorted(DECODERS),
+        default=["cpu"],
+        help="cpu: decord, PyAV, OpenCV; gpu: NVDEC first (torchcodec)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache/evr/transcoded",
+        help="where transcoded archives are kept between runs",
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child: one configuration
     ap.add_argument("--decoder", default="cpu", help=argparse.SUPPRESS)
     ap.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
@@ -198,27 +248,55 @@ def main() -> int:
             folder = archive(source, args.repeat, Path(tmp))
             for decoders in args.decoders:
                 for workers in args.workers:
-                    child = [sys.executable, __file__, *sys.argv[1:], "--one", str(workers), "--decoder", decoders,
-                             "--archive", str(folder)]
+                    child = [
+                        sys.executable,
+                        __file__,
+                        *sys.argv[1:],
+                        "--one",
+                        str(workers),
+                        "--decoder",
+                        decoders,
+                        "--archive",
+                        str(folder),
+                    ]
                     out = subprocess.run(child, capture_output=True, text=True)
                     if out.returncode:
-                        sys.exit(f"the run at {size}, {decoders} decoding, {workers} decode workers failed:\n"
-                                 f"{out.stderr[-3000:]}")
-                    results.append({**json.loads(out.stdout.strip().splitlines()[-1]), "size": size,
-                                    "decoding": decoders})
+                        sys.exit(
+                            f"the run at {size}, {decoders} decoding, {workers} decode workers failed:\n"
+                            f"{out.stderr[-3000:]}"
+                        )
+                    results.append(
+                        {**json.loads(out.stdout.strip().splitlines()[-1]), "size": size, "decoding": decoders}
+                    )
     top, encoder_720p = ceiling(args)
     clip = ClipEncoder(settings_of(args, 1).clip)
-    print(f"{results[0]['videos']} videos ({args.repeat} names each), "
-          f"{results[0]['video_s']:.0f} s of video; CLIP {args.model} ({args.pretrained}) on {clip.device}, batch "
-          f"{clip.batch_size}; persons {'on (detect_size ' + str(args.detect_size) + ')' if args.persons else 'off'}; "
-          f"colours {'on' if args.colors else 'off'}; {os.cpu_count()} CPUs")
+    print(
+        f"{results[0]['videos']} videos ({args.repeat} names each), "
+        f"{results[0]['video_s']:.0f} s of video; CLIP {args.model} ({args.pretrained}) on {clip.device}, batch "
+        f"{clip.batch_size}; persons {'on (detect_size ' + str(args.detect_size) + ')' if args.persons else 'off'}; "
+        f"colours {'on' if args.colors else 'off'}; {os.cpu_count()} CPUs"
+    )
     print(f"model ceiling (preprocessed batches, this process): {top:,.0f} keyframes/s")
-    print(f"encoder on 1280x720 frames (upload, preprocessing, model): {encoder_720p:,.0f} keyframes/s "
-          f"= {100 * encoder_720p / top:.0f}% of the ceiling")
+    print(
+        f"encoder on 1280x720 frames (upload, preprocessing, model): {encoder_720p:,.0f} keyframes/s "
+        f"= {100 * encoder_720p / top:.0f}% of the ceiling"
+    )
     print()
     stages = [s for s in results[0]["stages"] if any(r["stages"].get(s, 0) > 0 for r in results)]
-    head = ["size", "decoding (videos by decoder)", "shots", "decode workers", "keyframes", "model stage kf/s", "% of ceiling", "x real time", "wall s",
-            *[f"{s} %" for s in stages], "peak RSS MB", "peak GPU MB"]
+    head = [
+        "size",
+        "decoding (videos by decoder)",
+        "shots",
+        "decode workers",
+        "keyframes",
+        "model stage kf/s",
+        "% of ceiling",
+        "x real time",
+        "wall s",
+        *[f"{s} %" for s in stages],
+        "peak RSS MB",
+        "peak GPU MB",
+    ]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     first = {}  # the first configuration of each size: the others' baseline
@@ -226,12 +304,21 @@ def main() -> int:
         total = sum(r["stages"].values()) or 1
         kfs = r["keyframes"] / r["stages"].get("clip", 0) if r["stages"].get("clip") else 0
         by = ", ".join(f"{n} {d}" for d, n in sorted(r["decoded_by"].items()))
-        cells = [r["size"], f"{r['decoding']} ({by})", r["shots"],
-                 f"{r['workers']}" + ("" if first.setdefault(r["size"], r) is r
-                                      else f" ({first[r['size']]['wall'] / r['wall']:.2f}x faster)"),
-                 f"{r['keyframes']:,}", f"{kfs:,.0f}", f"{100 * kfs / top:.0f}%", f"{r['video_s'] / r['wall']:.1f}x",
-                 f"{r['wall']:.1f}", *[f"{100 * r['stages'].get(s, 0) / total:.0f}" for s in stages],
-                 f"{r['rss_mb']:,}", f"{r['gpu_mb']:,}"]
+        cells = [
+            r["size"],
+            f"{r['decoding']} ({by})",
+            r["shots"],
+            f"{r['workers']}"
+            + ("" if first.setdefault(r["size"], r) is r else f" ({first[r['size']]['wall'] / r['wall']:.2f}x faster)"),
+            f"{r['keyframes']:,}",
+            f"{kfs:,.0f}",
+            f"{100 * kfs / top:.0f}%",
+            f"{r['video_s'] / r['wall']:.1f}x",
+            f"{r['wall']:.1f}",
+            *[f"{100 * r['stages'].get(s, 0) / total:.0f}" for s in stages],
+            f"{r['rss_mb']:,}",
+            f"{r['gpu_mb']:,}",
+        ]
         print("| " + " | ".join(cells) + " |")
     if any(r["failed"] for r in results):
         print("\nsome videos failed: " + ", ".join(str(r["failed"]) for r in results))

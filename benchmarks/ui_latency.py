@@ -9,6 +9,7 @@ and measures the app's script run, which is everything the server does for a sea
 query, search, read hit rows, lay out the page of thumbnails). The browser's own drawing of the
 page is not included. Also times SearchEngine.search alone, for comparison.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
 from evr.indexer.encoders import ClipEncoder
 from evr.indexer.settings import ClipSettings
 from evr.search import Query, SearchEngine
 from evr.storage import KeyframeFilter, NewKeyframe, PersonsInFrame, Store, TextBox, VideoInfo
 
-QUERIES = ["people walking on a street", "a man riding a bicycle", "a flooded road", "a news studio",
-           "children playing football", "a car at night", "a woman cooking", "a crowd at a concert"]
+QUERIES = [
+    "people walking on a street",
+    "a man riding a bicycle",
+    "a flooded road",
+    "a news studio",
+    "children playing football",
+    "a car at night",
+    "a woman cooking",
+    "a crowd at a concert",
+]
 
 
 def build_index(data: Path, clip: ClipEncoder, n: int, per_video: int = 200) -> None:
@@ -40,10 +48,20 @@ def build_index(data: Path, clip: ClipEncoder, n: int, per_video: int = 200) -> 
         for v in range(n // per_video):
             vectors = rng.normal(size=(per_video, clip.info.dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            kfs = [NewKeyframe(i * 50, i * 2.0, i // 3, thumb, vectors[i], {
-                       "ocr": [TextBox(f"TIN TUC {v} {i}", (0.1, 0.8, 0.9, 0.9), 0.9)] if i % 10 == 0 else [],
-                       **({"persons": PersonsInFrame([], 0.0, None)} if i % 4 else {})})
-                   for i in range(per_video)]
+            kfs = [
+                NewKeyframe(
+                    i * 50,
+                    i * 2.0,
+                    i // 3,
+                    thumb,
+                    vectors[i],
+                    {
+                        "ocr": [TextBox(f"TIN TUC {v} {i}", (0.1, 0.8, 0.9, 0.9), 0.9)] if i % 10 == 0 else [],
+                        **({"persons": PersonsInFrame([], 0.0, None)} if i % 4 else {}),
+                    },
+                )
+                for i in range(per_video)
+            ]
             vid = store.writes.start_video(f"/bench/video{v:04d}.mp4", 1, 1)
             store.writes.save_video(vid, VideoInfo("decord", per_video * 2.0, 25.0, per_video * 50, 1280, 720), kfs)
 
@@ -67,8 +85,12 @@ def main() -> int:
         t = time.perf_counter()
         build_index(data, clip, args.keyframes)
         print(f"built a {args.keyframes}-keyframe index in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        os.environ.update(EVR_STORAGE_DATA_DIR=str(data), EVR_CLIP_MODEL=args.model, EVR_CLIP_PRETRAINED="none",
-                          EVR_UI_PAGE_SIZE=str(args.page_size))
+        os.environ.update(
+            EVR_STORAGE_DATA_DIR=str(data),
+            EVR_CLIP_MODEL=args.model,
+            EVR_CLIP_PRETRAINED="none",
+            EVR_UI_PAGE_SIZE=str(args.page_size),
+        )
         at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "ui" / "app.py"), default_timeout=300)
         at.run()
         at.text_input(key="query").input(QUERIES[0]).run()  # loads CLIP: not part of the timing
@@ -96,7 +118,9 @@ def main() -> int:
                 core.append(time.perf_counter() - t)
             engine.search(Query(text=QUERIES[0], k=args.page_size, filters=KeyframeFilter.of(max_persons=0)))
 
-    print(f"\n| {args.keyframes} keyframes, CLIP {args.model} on {clip.device}, {args.page_size} hits a page | median |")
+    print(
+        f"\n| {args.keyframes} keyframes, CLIP {args.model} on {clip.device}, {args.page_size} hits a page | median |"
+    )
     print("|---|---|")
     print(f"| app: search pressed -> results page laid out | {median_ms(app_runs)} |")
     print(f"| app, with a person-count filter | {median_ms(filtered)} |")

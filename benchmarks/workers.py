@@ -8,6 +8,7 @@ user sees them.
 
     python benchmarks/workers.py --videos ../shared/data/videos/msrvtt [--analyzers] [--workers 1 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,14 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-
-from evr.indexer.run import run
-from evr.indexer.sources import VideoFiles
-from evr.indexer.runners import RayRunner
 from evr.indexer.analyzers import features_off
 from evr.indexer.analyzers.ocr import OcrSettings
 from evr.indexer.analyzers.persons import PersonSettings
+from evr.indexer.run import run
+from evr.indexer.runners import RayRunner
 from evr.indexer.settings import ClipSettings, IndexSettings
+from evr.indexer.sources import VideoFiles
 from evr.storage import Store
 
 
@@ -51,11 +51,16 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     settings = IndexSettings(
         clip=ClipSettings(model=args.model, pretrained=args.pretrained, device="cpu"),
-        features={**features_off(), "ocr": OcrSettings(enabled=args.analyzers, backend="tesseract"),
-                  "persons": PersonSettings(enabled=args.analyzers, backend="mediapipe")},
+        features={
+            **features_off(),
+            "ocr": OcrSettings(enabled=args.analyzers, backend="tesseract"),
+            "persons": PersonSettings(enabled=args.analyzers, backend="mediapipe"),
+        },
     )
-    print(f"{args.videos}: CLIP {args.model} ({args.pretrained}), analyzers {'on' if args.analyzers else 'off'}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{args.videos}: CLIP {args.model} ({args.pretrained}), analyzers {'on' if args.analyzers else 'off'}, "
+        f"{os.cpu_count()} CPUs"
+    )
     rows = [("in this process", *index_with([args.videos], settings, 0))]
     for n in args.workers:
         rows.append((f"{n} Ray worker{'s' if n > 1 else ''}", *index_with([args.videos], settings, n)))
@@ -63,7 +68,8 @@ def main() -> None:
     print("\n| where the work ran | seconds | videos | keyframes | videos/min | time / in-process |")
     print("|---|---|---|---|---|---|")
     for name, seconds, n_videos, keyframes in rows:
-        print(f"| {name} | {seconds:.1f} | {n_videos} | {keyframes} | {60 * n_videos / seconds:.1f} | {seconds / base:.2f} |")
+        per_minute = 60 * n_videos / seconds
+        print(f"| {name} | {seconds:.1f} | {n_videos} | {keyframes} | {per_minute:.1f} | {seconds / base:.2f} |")
 
 
 if __name__ == "__main__":

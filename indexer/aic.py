@@ -10,6 +10,7 @@ written, then committed in one transaction like an indexed one (storage.Store.sa
 malformed file fails that video, with the reason, and the others are imported. A video whose
 files did not change since its import is skipped.
 """
+
 from __future__ import annotations
 
 import csv
@@ -120,8 +121,10 @@ def find_package(root: Path, video_extensions: list[str]) -> list[AicVideo]:
             elif suffix in extensions:
                 put(stem, "video_file", path)
     if not found:
-        raise AicFormatError(f"{root} holds no AIC package: no map-keyframes/, clip-features-32/ or keyframe "
-                             "folders (see README.md, 'AI Challenge')")
+        raise AicFormatError(
+            f"{root} holds no AIC package: no map-keyframes/, clip-features-32/ or keyframe "
+            "folders (see README.md, 'AI Challenge')"
+        )
     return [found[k] for k in sorted(found)]
 
 
@@ -133,13 +136,19 @@ def read_map(path: Path) -> list[_Row]:
             columns = {c.strip().lower(): c for c in reader.fieldnames or []}
             missing = [c for c in ("n", "pts_time", "frame_idx") if c not in columns]
             if missing:
-                raise AicFormatError(f"{path.name}: no {', '.join(missing)} column (the header is "
-                                     f"{','.join(reader.fieldnames or []) or 'empty'})")
-            rows = [_Row(_number(path, line, record, columns, "n", int),
-                         _number(path, line, record, columns, "pts_time", float),
-                         _number(path, line, record, columns, "fps", float),
-                         _number(path, line, record, columns, "frame_idx", int))
-                    for line, record in enumerate(reader, start=2)]
+                raise AicFormatError(
+                    f"{path.name}: no {', '.join(missing)} column (the header is "
+                    f"{','.join(reader.fieldnames or []) or 'empty'})"
+                )
+            rows = [
+                _Row(
+                    _number(path, line, record, columns, "n", int),
+                    _number(path, line, record, columns, "pts_time", float),
+                    _number(path, line, record, columns, "fps", float),
+                    _number(path, line, record, columns, "frame_idx", int),
+                )
+                for line, record in enumerate(reader, start=2)
+            ]
     except UnicodeDecodeError:
         raise AicFormatError(f"{path.name} is not UTF-8 text") from None
     except csv.Error as exc:
@@ -166,8 +175,9 @@ def _number(path: Path, line: int, record: dict, columns: dict[str, str], name: 
     except ValueError:
         raise AicFormatError(f"{path.name} line {line}: {name} {raw!r} is not a number") from None
     if not math.isfinite(number) or number < 0 or (kind is int and not number.is_integer()):
-        raise AicFormatError(f"{path.name} line {line}: {name} {raw!r} is not a "
-                             f"{'whole ' if kind is int else ''}number of 0 or more")
+        raise AicFormatError(
+            f"{path.name} line {line}: {name} {raw!r} is not a {'whole ' if kind is int else ''}number of 0 or more"
+        )
     return kind(number)
 
 
@@ -178,13 +188,15 @@ def read_features(path: Path, rows: int, dim: int) -> np.ndarray:
     except (OSError, ValueError, EOFError) as exc:
         raise AicFormatError(f"{path.name} is not a readable .npy array ({exc})") from None
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
-        raise AicFormatError(f"{path.name} holds a {features.dtype} array of shape {features.shape}, "
-                             f"not (keyframes, {dim}) floats")
+        raise AicFormatError(
+            f"{path.name} holds a {features.dtype} array of shape {features.shape}, not (keyframes, {dim}) floats"
+        )
     if features.shape[0] != rows:
         raise AicFormatError(f"the map has {rows} rows but {path.name} has {features.shape[0]} features")
     if features.shape[1] != dim:
-        raise AicFormatError(f"{path.name} has {features.shape[1]}-dimensional features; "
-                             f"the declared model's are {dim}-dimensional")
+        raise AicFormatError(
+            f"{path.name} has {features.shape[1]}-dimensional features; the declared model's are {dim}-dimensional"
+        )
     features = features.astype(np.float32)
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     if not np.all(np.isfinite(features)) or np.any(norms == 0):
@@ -266,8 +278,13 @@ def _objects(data, min_score: float) -> list[DetectedObject]:
             raise AicFormatError(f"a box {str(box)[:60]} is not four numbers (ymin, xmin, ymax, xmax)")
         ymin, xmin, ymax, xmax = (min(1.0, max(0.0, _finite(v, "a box coordinate"))) for v in box)
         if score >= min_score:
-            objects.append(DetectedObject(common_label(name), round(score, 4),
-                                          (round(xmin, 4), round(ymin, 4), round(xmax, 4), round(ymax, 4))))
+            objects.append(
+                DetectedObject(
+                    common_label(name),
+                    round(score, 4),
+                    (round(xmin, 4), round(ymin, 4), round(xmax, 4), round(ymax, 4)),
+                )
+            )
     return objects
 
 

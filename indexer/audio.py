@@ -5,6 +5,7 @@ what speech recognizers read. A file with no audio stream yields nothing. Sample
 file's start, the origin of keyframe timestamps: a sound track that starts late is preceded by
 silence, one that starts early (encoder priming) loses its lead.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -5,14 +5,20 @@ A FIFO named `002.json` blocks a reader forever (no writer ever comes), a direct
 end. Each is opened here without blocking (O_NONBLOCK makes opening a FIFO return at once) and
 refused by what it is before a byte is read, with an OSError that names it.
 """
+
 from __future__ import annotations
 
 import os
 import stat
 from pathlib import Path
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 class NotRegularFile(OSError):

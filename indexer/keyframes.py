@@ -16,6 +16,7 @@ Shot cuts are reported a few frames late, so frames wait in a short buffer (`lag
 it is known whether a shot starts at them; a fade is reported once the picture is back, and the
 first frame still waiting then starts the new shot's keyframes.
 """
+
 from __future__ import annotations
 
 from array import array

@@ -8,6 +8,7 @@ shrink on a tensor gives the host's cv2 shrink exactly where the factor divides 
 cases of the sample videos; tests/test_gpu_path.py), and a pixel level off by one elsewhere,
 which no detector threshold notices.
 """
+
 from __future__ import annotations
 
 from typing import Any

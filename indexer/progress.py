@@ -1,5 +1,6 @@
 """How far a run is: tqdm's bar on a terminal, and log lines (`ProgressLines`) where there is no
 terminal to draw it on."""
+
 from __future__ import annotations
 
 import logging
@@ -58,5 +59,12 @@ def progress_bar(todo: int, total_size: int | None, shown: bool | None) -> tqdm:
     hidden = None if shown is None else not shown
     if total_size is None:
         return tqdm(total=todo, unit="video", file=sys.stderr, disable=hidden)
-    return tqdm(total=total_size, unit="B", unit_scale=True, unit_divisor=1024, desc=f"0/{todo} videos",
-                file=sys.stderr, disable=hidden)
+    return tqdm(
+        total=total_size,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=f"0/{todo} videos",
+        file=sys.stderr,
+        disable=hidden,
+    )

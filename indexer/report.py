@@ -1,5 +1,6 @@
 """What a run did (`RunReport`), and the keys of each command's `--json` report (README.md,
 "JSON output", documents them)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -7,16 +8,56 @@ from dataclasses import dataclass, field
 
 # The keys each command's `--json` report has (README.md documents them), in order.
 REPORT_KEYS = {
-    "index": ("videos_indexed", "videos_analyzed", "videos_skipped", "videos_failed", "videos_partial",
-              "videos_pruned", "videos_pending", "thumbnails_restored", "stopped", "keyframes_added",
-              "frames_decoded", "seconds", "stage_seconds", "embedded"),
-    "import": ("videos_imported", "videos_skipped", "videos_failed", "warnings", "videos_pending",
-               "thumbnails_restored", "stopped", "keyframes_added", "seconds", "analyzed"),
-    "analyze": ("videos_analyzed", "videos_skipped", "videos_failed", "videos_pending", "thumbnails_restored",
-                "stopped", "keyframes_analyzed", "seconds", "stage_seconds", "embedded"),
+    "index": (
+        "videos_indexed",
+        "videos_analyzed",
+        "videos_skipped",
+        "videos_failed",
+        "videos_partial",
+        "videos_pruned",
+        "videos_pending",
+        "thumbnails_restored",
+        "stopped",
+        "keyframes_added",
+        "frames_decoded",
+        "seconds",
+        "stage_seconds",
+        "embedded",
+    ),
+    "import": (
+        "videos_imported",
+        "videos_skipped",
+        "videos_failed",
+        "warnings",
+        "videos_pending",
+        "thumbnails_restored",
+        "stopped",
+        "keyframes_added",
+        "seconds",
+        "analyzed",
+    ),
+    "analyze": (
+        "videos_analyzed",
+        "videos_skipped",
+        "videos_failed",
+        "videos_pending",
+        "thumbnails_restored",
+        "stopped",
+        "keyframes_analyzed",
+        "seconds",
+        "stage_seconds",
+        "embedded",
+    ),
     # The other models' vectors added to kept keyframes (indexer/embed.py), after an index or analyze run.
-    "embed": ("videos_embedded", "videos_failed", "videos_pending", "stopped", "vectors_added", "seconds",
-              "stage_seconds"),
+    "embed": (
+        "videos_embedded",
+        "videos_failed",
+        "videos_pending",
+        "stopped",
+        "vectors_added",
+        "seconds",
+        "stage_seconds",
+    ),
 }
 
 
@@ -51,8 +92,10 @@ class RunReport:
     embedded: RunReport | None = None  # the other models' vectors added after the run (indexer/embed.py)
 
     def to_json(self) -> dict:
-        shown = {"seconds": round(self.seconds, 3),
-                 "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in self.stages},
-                 "analyzed": self.analyzed.to_json() if self.analyzed else None,
-                 "embedded": self.embedded.to_json() if self.embedded else None}
+        shown = {
+            "seconds": round(self.seconds, 3),
+            "stage_seconds": {k: round(self.stage_seconds.get(k, 0.0), 3) for k in self.stages},
+            "analyzed": self.analyzed.to_json() if self.analyzed else None,
+            "embedded": self.embedded.to_json() if self.embedded else None,
+        }
         return {key: shown[key] if key in shown else getattr(self, key) for key in REPORT_KEYS[self.command]}

@@ -13,6 +13,7 @@ the report says why and how many videos are left pending for the next run. A vid
 (it cannot be decoded, a package file is malformed) is the source's to report, and the run goes
 on.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -102,5 +103,3 @@ def _work_and_commit(store: Store, source: Source, todo: list, progress: bool | 
             for mirror in store.mirrors():
                 mirror.checkpoint()
             report.stage_seconds["write"] += time.perf_counter() - t
-
-

@@ -1,4 +1,5 @@
 """Finding the video files to index."""
+
 from __future__ import annotations
 
 import errno

@@ -1,6 +1,7 @@
 """Typed settings of the indexer, each with its rules (storage/rules.py). The edges (ui/config.py)
 fill them from config.toml, the environment and flags; each feature's settings live with its
 analyzer (indexer/analyzers/<name>/settings.py) and travel in `IndexSettings.features`."""
+
 from __future__ import annotations
 
 import os
@@ -66,8 +67,10 @@ class ShotSettings:
         The content detector's is what it was before there were two (indexes made then stay)."""
         if detector == "transnetv2":
             return {"transnetv2_threshold": float(self.transition_threshold), "min_shot_s": float(self.min_shot_s)}
-        return {name: float(getattr(self, name)) for name in
-                ("adaptive_threshold", "min_content_val", "fade_threshold", "min_shot_s", "detect_width")}
+        return {
+            name: float(getattr(self, name))
+            for name in ("adaptive_threshold", "min_content_val", "fade_threshold", "min_shot_s", "detect_width")
+        }
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class ModelSettings:
     name: str = rule(_model_name, default="")  # how queries (`--models`), hits and files name it
     model: str = rule(text("an open_clip model (ViT-B-32, xlm-roberta-base-ViT-B-32, ...)"), default="")
     # An open_clip tag, a local weights file, or "none" (random weights: tests and offline demos).
-    pretrained: str = rule(text("an open_clip tag, a weights file or \"none\""), default="")
+    pretrained: str = rule(text('an open_clip tag, a weights file or "none"'), default="")
 
     def clip_settings(self, clip: ClipSettings) -> ClipSettings:
         """This model as an encoder's settings, on [clip]'s device, batches and preprocessing."""
@@ -127,8 +130,23 @@ class RunSettings:
     (indexer/runners/); one writer commits either way."""
 
     # Files taken when a folder is indexed (a file named explicitly is always tried).
-    extensions: list[str] = rule(_extensions, default_factory=lambda: [
-        ".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"])
+    extensions: list[str] = rule(
+        _extensions,
+        default_factory=lambda: [
+            ".mp4",
+            ".mkv",
+            ".avi",
+            ".mov",
+            ".webm",
+            ".m4v",
+            ".mpg",
+            ".mpeg",
+            ".ts",
+            ".flv",
+            ".wmv",
+            ".3gp",
+        ],
+    )
     # 0: in this process, or with a ray_address as many workers as the cluster has room for.
     # 1: in this process. N > 1: N workers on a local Ray cluster (or on ray_address).
     workers: int = rule(between(0, 4096), default=0)

@@ -1,5 +1,6 @@
 """Thumbnail images of keyframes (JPEG bytes; storage decides where they live), and making them
 again for indexed videos whose thumbnail folder was lost."""
+
 from __future__ import annotations
 
 import io
@@ -75,8 +76,10 @@ def restore_lost_thumbnails(store: Store, settings: IndexSettings) -> int:
 
 def _from_video(video: LostThumbnails, settings: IndexSettings) -> dict[int, bytes]:
     wanted = {frame_idx for frame_idx, _ in video.keyframes}
-    return {frame.idx: encode_thumbnail(frame.rgb, settings.keyframes.thumbnail_width)
-            for frame in frames_again(video.path, video.size, video.mtime_ns, wanted, settings)}
+    return {
+        frame.idx: encode_thumbnail(frame.rgb, settings.keyframes.thumbnail_width)
+        for frame in frames_again(video.path, video.size, video.mtime_ns, wanted, settings)
+    }
 
 
 def frames_again(path: str, size: int, mtime_ns: int, wanted: set[int], settings: IndexSettings) -> Iterator[Frame]:

@@ -12,6 +12,7 @@ Each stage's time is measured. A file that cannot be decoded gives a result with
 file that breaks off midway is indexed as far as it decodes and reported as partial. A disk
 that is full, read-only or failing raises: the machine's fault, not the file's.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -81,7 +82,8 @@ class VideoResult:
     def partial_note(self) -> str | None:
         if self.partial is None:
             return None
-        return f"indexed {self.partial['frames_decoded']} of {self.partial['frames_expected']} frames: {self.partial['error']}"
+        p = self.partial
+        return f"indexed {p['frames_decoded']} of {p['frames_expected']} frames: {p['error']}"
 
 
 @dataclass
@@ -132,8 +134,9 @@ class VideoWorker:
         for analyzer in self.analyzers.values():
             analyzer.close()
 
-    def index_video(self, path: str, on_progress: Callable[[str], None] | None = None,
-                    only: tuple[str, ...] = ()) -> VideoResult:
+    def index_video(
+        self, path: str, on_progress: Callable[[str], None] | None = None, only: tuple[str, ...] = ()
+    ) -> VideoResult:
         """Index one file, or with `only` run just those file analyzers on it (an indexed video
         whose keyframe rule and frame analyzers are unchanged: say speech was switched on). A
         file's own fault gives a result with `error`; a machine fault (disk full, read-only,
@@ -152,8 +155,9 @@ class VideoWorker:
             log.debug("details", exc_info=True)
         return result
 
-    def encode(self, images: list, stage_seconds: dict[str, float],
-               on_host: list[np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    def encode(
+        self, images: list, stage_seconds: dict[str, float], on_host: list[np.ndarray] | None = None
+    ) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
         """Every image-text model's vectors and each frame analyzer's results for a batch of RGB
         keyframes (of any videos): {model name: (n, dim) vectors}, [clip]'s as "clip", and per
         image {analyzer: result} (an analyzer that could not run on an image gives no entry).
@@ -183,10 +187,16 @@ class VideoWorker:
                 vectors, analyses = self.encode([f.rgb for f in batch], result.stage_seconds, host)
                 t = time.perf_counter()
                 for i, (frame, rgb, found) in enumerate(zip(batch, host, analyses)):
-                    result.keyframes.append(NewKeyframe(
-                        frame_idx=frame.idx, timestamp=round(frame.timestamp, 4), shot=0,  # numbered below
-                        jpeg=encode_thumbnail(rgb, s.keyframes.thumbnail_width), analyses=found,
-                        **keyframe_vectors(vectors, i)))
+                    result.keyframes.append(
+                        NewKeyframe(
+                            frame_idx=frame.idx,
+                            timestamp=round(frame.timestamp, 4),
+                            shot=0,  # numbered below
+                            jpeg=encode_thumbnail(rgb, s.keyframes.thumbnail_width),
+                            analyses=found,
+                            **keyframe_vectors(vectors, i),
+                        )
+                    )
                 result.stage_seconds["write"] += time.perf_counter() - t
                 if on_progress:
                     on_progress(f"{stream.decoded.frames} frames, {len(result.keyframes)} keyframes")
@@ -196,8 +206,9 @@ class VideoWorker:
         ended.apply(result)
         self.analyze_file(path, result, tuple(self.file_analyzers), on_progress)
 
-    def analyze_file(self, path: str, result: VideoResult, names: tuple[str, ...],
-                     on_progress: Callable[[str], None] | None) -> None:
+    def analyze_file(
+        self, path: str, result: VideoResult, names: tuple[str, ...], on_progress: Callable[[str], None] | None
+    ) -> None:
         """The file analyzers `names` on the video file, into `result` (the streaming run calls
         this too, once a video's keyframes are done)."""
         for name in names:
@@ -225,8 +236,9 @@ class StreamEnd:
 
     def apply(self, result: VideoResult) -> None:
         """Fill `result` (whose keyframes are all there) with these facts."""
-        result.keyframes = sorted((replace(kf, shot=self.shot_of[kf.frame_idx]) for kf in result.keyframes),
-                                  key=lambda kf: kf.frame_idx)
+        result.keyframes = sorted(
+            (replace(kf, shot=self.shot_of[kf.frame_idx]) for kf in result.keyframes), key=lambda kf: kf.frame_idx
+        )
         result.info, result.shots, result.partial = self.info, self.shots, self.partial
         result.frames_decoded = self.frames_decoded
         if self.partial:
@@ -242,8 +254,7 @@ class KeyframeStream:
     def __init__(self, path: str, settings: IndexSettings, stage_seconds: dict[str, float]):
         self.path = path
         self.source = open_video(path, settings.decode.backends, settings.decode.max_short_side)
-        self.selector = KeyframeSelector(settings.keyframes, settings.shots, self.source.info.fps,
-                                         settings.clip.device)
+        self.selector = KeyframeSelector(settings.keyframes, settings.shots, self.source.info.fps, settings.clip.device)
         self.decoded = _Decoded()
         self.stage_seconds = stage_seconds
         self.kept: list[int] = []  # frame indexes of the keyframes given out
@@ -288,25 +299,41 @@ class KeyframeStream:
         early is partial, and what was indexed ends with its last decoded frame."""
         info, decoded = self.source.info, self.decoded
         frame_s = 1 / (info.fps or 25)
-        short = (decoded.frames < info.frame_count * (1 - PARTIAL_SHARE)
-                 and decoded.last_timestamp < info.duration * (1 - PARTIAL_SHARE) - frame_s)
+        short = (
+            decoded.frames < info.frame_count * (1 - PARTIAL_SHARE)
+            and decoded.last_timestamp < info.duration * (1 - PARTIAL_SHARE) - frame_s
+        )
         partial = None
         if decoded.error or short:
-            partial = {"frames_decoded": decoded.frames, "frames_expected": info.frame_count,
-                       "error": decoded.error or "the file ends before the last frame its header lists"}
+            partial = {
+                "frames_decoded": decoded.frames,
+                "frames_expected": info.frame_count,
+                "error": decoded.error or "the file ends before the last frame its header lists",
+            }
         duration = decoded.last_timestamp + frame_s if partial else max(info.duration, decoded.last_timestamp)
         return StreamEnd(
             self.path,
-            VideoInfo(decoder=info.backend, duration=duration, fps=info.fps, frame_count=decoded.frames,
-                      width=info.width, height=info.height),
+            VideoInfo(
+                decoder=info.backend,
+                duration=duration,
+                fps=info.fps,
+                frame_count=decoded.frames,
+                width=info.width,
+                height=info.height,
+            ),
             [NewShot(sh.start_frame, round(sh.start, 4), round(sh.end, 4)) for sh in self.selector.shots(duration)],
-            {idx: self.selector.shot_of(idx) for idx in self.kept}, partial, decoded.frames)
+            {idx: self.selector.shot_of(idx) for idx in self.kept},
+            partial,
+            decoded.frames,
+        )
 
 
 def keyframe_vectors(vectors: dict[str, np.ndarray], i: int) -> dict[str, Any]:
     """The `vector` and `model_vectors` of a NewKeyframe: row i of each model's batch."""
-    return {"vector": vectors[PRIMARY_MODEL][i],
-            "model_vectors": {name: v[i] for name, v in vectors.items() if name != PRIMARY_MODEL}}
+    return {
+        "vector": vectors[PRIMARY_MODEL][i],
+        "model_vectors": {name: v[i] for name, v in vectors.items() if name != PRIMARY_MODEL},
+    }
 
 
 def add_seconds(into: dict[str, float], seconds: dict[str, float]) -> None:

@@ -6,6 +6,7 @@ hit opened over the grid (--no-open: the grid alone).
 
 Not part of the test run: it needs a built index (and chromium, which `make setup` installs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,10 @@ def capture(page_url: str, width: int, height: int, min_images: int, timeout: fl
         page.wait_for_function(
             "n => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= n && "
             "!document.querySelector('[data-testid=\"stSpinner\"]') && "
-            "Array.from(document.images).every(i => i.complete)", arg=min_images, timeout=timeout * 1000)
+            "Array.from(document.images).every(i => i.complete)",
+            arg=min_images,
+            timeout=timeout * 1000,
+        )
         broken = page.evaluate("Array.from(document.images).filter(i => i.naturalWidth === 0).map(i => i.src)")
         if broken:  # a picture of broken thumbnails is worse than none
             raise RuntimeError(f"{len(broken)} images failed to load (see the app's log): {broken}")
@@ -69,8 +73,9 @@ def main() -> int:
     ap.add_argument("--no-open", action="store_true", help="the grid alone, no hit opened")
     args = ap.parse_args()
     app_cmd = [sys.executable, "-m", "evr.ui.cli"] + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
-    app = subprocess.Popen(app_cmd + ["ui", "--port", str(args.port)], cwd=REPO,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = subprocess.Popen(
+        app_cmd + ["ui", "--port", str(args.port)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_http(f"http://127.0.0.1:{args.port}/_stcore/health", 60)
         page = f"http://127.0.0.1:{args.port}/?q={urllib.parse.quote(args.query)}"

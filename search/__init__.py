@@ -1,4 +1,5 @@
 """Search: query -> vector search -> ranked hits."""
+
 from .archive import Overview
 from .engine import SearchEngine
 from .errors import QueryError

@@ -2,6 +2,7 @@
 is under way, the videos and their shots, a hit's neighbours, what features found where, the
 index's health. The CLI and the app read it here (`SearchEngine.archive`) and never reach into
 the store themselves."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -71,8 +72,10 @@ class Archive:
         if not by_path:
             raise no_video([video_id])
         if len(by_path) > 1:
-            raise QueryError(f"{len(by_path)} indexed files share the id {video_id!r}: "
-                             f"{', '.join(by_path)}; rename them to tell their shots apart")
+            raise QueryError(
+                f"{len(by_path)} indexed files share the id {video_id!r}: "
+                f"{', '.join(by_path)}; rename them to tell their shots apart"
+            )
         return next(iter(by_path.values()))
 
     def videos(self, video_ids: Sequence[str] = ()) -> list[VideoRow]:
@@ -97,5 +100,6 @@ class Archive:
 
 def no_video(video_ids: Sequence[str]) -> QueryError:
     """The one wording of "the index holds no video with this id"."""
-    return QueryError(f"no video with id {', '.join(map(repr, video_ids))} in the index (ids are file names "
-                      "without their extension)")
+    return QueryError(
+        f"no video with id {', '.join(map(repr, video_ids))} in the index (ids are file names without their extension)"
+    )

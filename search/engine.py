@@ -23,6 +23,7 @@ Ranking rules (README.md, "Search rules"; search/ranking.py for the vector and w
   ROCCHIO_ALPHA q + ROCCHIO_BETA mean(liked) - ROCCHIO_GAMMA mean(disliked), normalised; without
   another query, the liked keyframes are the query. Disliked keyframes are left out of the hits.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,14 +34,13 @@ from dataclasses import replace
 import numpy as np
 
 from evr.indexer.encoders import ClipEncoder
-from evr.storage import (PRIMARY_MODEL, KeyframeFilter, ModelMismatchError, Store,
-                     StoreError)
+from evr.storage import PRIMARY_MODEL, KeyframeFilter, ModelMismatchError, Store, StoreError
 from evr.storage.features import FEATURES, words_features
 
 from . import ranking
+from .archive import Archive
 from .errors import QueryError
 from .fusion import Fused, FusionSettings, fuse
-from .archive import Archive
 from .hits import Hit, model_ranks, read_by
 from .multilingual import QuerySettings, TextRouter
 from .query import Query, no_keyframe
@@ -57,8 +57,14 @@ TEXTS_KEPT = 256  # encoded query texts kept (a vector each: a few kilobytes)
 
 
 class SearchEngine:
-    def __init__(self, store: Store, clip: ClipEncoder, query: QuerySettings | None = None,
-                 others: dict[str, ClipEncoder] | None = None, fusion: FusionSettings | None = None):
+    def __init__(
+        self,
+        store: Store,
+        clip: ClipEncoder,
+        query: QuerySettings | None = None,
+        others: dict[str, ClipEncoder] | None = None,
+        fusion: FusionSettings | None = None,
+    ):
         self.store = store
         self.archive = Archive(store)  # what the edges show besides hits
         self.clip = clip  # [clip]'s: summaries' tags, and the model every index has
@@ -67,8 +73,10 @@ class SearchEngine:
         self.encoders = {PRIMARY_MODEL: clip, **(others or {})}
         self.fusion = fusion or FusionSettings()
         self.text = TextRouter(query or QuerySettings(), clip)
-        self.routers = {name: self.text if name == PRIMARY_MODEL else self.text.beside(encoder)
-                        for name, encoder in self.encoders.items()}
+        self.routers = {
+            name: self.text if name == PRIMARY_MODEL else self.text.beside(encoder)
+            for name, encoder in self.encoders.items()
+        }
         self._absent: set[str] = set()  # configured models without vectors in the index, said once
         self._texts: OrderedDict = OrderedDict()  # (model, text, lang) -> its encoding, the last TEXTS_KEPT
         self._encoded_lock = threading.Lock()  # the app's sessions share one engine
@@ -82,12 +90,15 @@ class SearchEngine:
         self.store.vectors.sync()
         if self.store.facts.model() is None:
             if self.store.writer_active():
-                raise StoreError("nothing is indexed yet: an `evr index` run has just started; "
-                                 "search again once it has committed its first video")
+                raise StoreError(
+                    "nothing is indexed yet: an `evr index` run has just started; "
+                    "search again once it has committed its first video"
+                )
             raise StoreError("the index is empty: run `evr index <folder>` first")
         # Without a vector query the words rank (in _ranking) rather than filter.
-        filters = q.filters if q.has_vector_query else q.filters.replace(
-            **{f.words_param: None for f in words_features()})
+        filters = (
+            q.filters if q.has_vector_query else q.filters.replace(**{f.words_param: None for f in words_features()})
+        )
         models = self.models_of(q) if q.has_vector_query else []
         read = None  # who read a text query, and its language
         if q.text is not None:
@@ -128,15 +139,20 @@ class SearchEngine:
             if name not in bound:
                 if name not in self._absent:
                     self._absent.add(name)
-                    log.warning("the index holds no vectors of the model %r yet: it sits out until `evr index` "
-                                "(or `evr analyze`) computes them", name)
+                    log.warning(
+                        "the index holds no vectors of the model %r yet: it sits out until `evr index` "
+                        "(or `evr analyze`) computes them",
+                        name,
+                    )
                 continue
             if name == PRIMARY_MODEL:
                 if encodes:
                     self.store.facts.check_model(self.clip.info)
             elif encodes and bound[name] != self.encoders[name].info:
-                raise ModelMismatchError(f"the index's model {name!r} is {bound[name].label}, but [[models]] names "
-                                         f"{self.encoders[name].info.label}: set it back, or `evr models --drop {name}`")
+                raise ModelMismatchError(
+                    f"the index's model {name!r} is {bound[name].label}, but [[models]] names "
+                    f"{self.encoders[name].info.label}: set it back, or `evr models --drop {name}`"
+                )
             else:
                 self.store.mirror(name).sync()  # [clip]'s was caught up by `search`
             chosen.append(name)
@@ -157,8 +173,10 @@ class SearchEngine:
             if not e.understood:  # no model understood it: each reads it as best it can, and says so
                 self.routers[name].said_fallback(e.language)
         first = next(iter(encoded.values()))
-        return {name: e.vector for name, e in encoded.items()}, (", ".join(e.encoder for e in encoded.values()),
-                                                                 first.language)
+        return {name: e.vector for name, e in encoded.items()}, (
+            ", ".join(e.encoder for e in encoded.values()),
+            first.language,
+        )
 
     def _encoded(self, model: str, text: str, lang: str | None):
         """A text as `model`'s router reads it, kept for the next queries of the same text: a like
@@ -206,7 +224,9 @@ class SearchEngine:
             disliked = self._keyframe_vectors(q.less_like, name) if q.less_like else np.zeros((0, 0))
             if vecs is None and not len(liked):
                 continue  # this model has no vector of the liked frames yet
-            moved = np.zeros(self.store.mirror(name).index.dim, np.float32) if vecs is None else ROCCHIO_ALPHA * vecs[name]
+            moved = (
+                np.zeros(self.store.mirror(name).index.dim, np.float32) if vecs is None else ROCCHIO_ALPHA * vecs[name]
+            )
             if len(liked):
                 moved = moved + ROCCHIO_BETA * liked.mean(axis=0)
             if len(disliked):
@@ -216,14 +236,18 @@ class SearchEngine:
                 raise QueryError("the liked and disliked keyframes cancel out: like or dislike other frames")
             out[name] = (moved / norm).astype(np.float32)
         if not out:
-            raise QueryError(f"the liked keyframes have no vectors of {', '.join(models)} yet: `evr index` computes them")
+            raise QueryError(
+                f"the liked keyframes have no vectors of {', '.join(models)} yet: `evr index` computes them"
+            )
         return out
 
-    def _nearest(self, vecs: dict[str, np.ndarray], k: int, filters: KeyframeFilter,
-                 among: np.ndarray | None = None) -> Fused:
+    def _nearest(
+        self, vecs: dict[str, np.ndarray], k: int, filters: KeyframeFilter, among: np.ndarray | None = None
+    ) -> Fused:
         """Each model's nearest keyframes, fused as [search] says (one model: its own ranking)."""
-        rankings = {name: ranking.nearest(self.store, vec, k, filters, among=among, model=name)
-                    for name, vec in vecs.items()}
+        rankings = {
+            name: ranking.nearest(self.store, vec, k, filters, among=among, model=name) for name, vec in vecs.items()
+        }
         fused = fuse(rankings, self.fusion.fusion, {name: self.fusion.weight(name) for name in rankings})
         fused.ranked = fused.ranked[:k]
         return fused
@@ -248,16 +272,21 @@ class SearchEngine:
         if not any(words.values()):
             return models.ranked, {kid: models.match(kid) for kid, _ in models.ranked}, by_model
         both = fuse({"models": models.ranked, **words})  # by rank: cosine and BM25 do not compare
-        match = {kid: "+".join([*by_model.get(kid, {}), *(n for n in both.found_by[kid] if n != "models")])
-                 for kid, _ in both.ranked}
+        match = {
+            kid: "+".join([*by_model.get(kid, {}), *(n for n in both.found_by[kid] if n != "models")])
+            for kid, _ in both.ranked
+        }
         return both.ranked, match, by_model
 
     def _word_rankings(self, text: str, filters: KeyframeFilter, fetch: int) -> dict[str, list[tuple[int, float]]]:
         """The text's words looked up in every feature searched by words, by feature name."""
         features = words_features()
         matches = self.store.words.matches([f.fts_table for f in features], text) or {}
-        return {f.name: ranking.words(self.store, f, matches[f.fts_table], filters, fetch)
-                for f in features if f.fts_table in matches}
+        return {
+            f.name: ranking.words(self.store, f, matches[f.fts_table], filters, fetch)
+            for f in features
+            if f.fts_table in matches
+        }
 
     def words_instead(self, q: Query) -> list[Hit]:
         """A text query answered from the features searched by words alone (on-screen text,
@@ -271,7 +300,6 @@ class SearchEngine:
     def summarizer(self, settings: SummarySettings) -> Summarizer:
         """Event summaries of this index's hits (its own CLIP for the zero-shot tags)."""
         return Summarizer(self.store, self.clip, settings)
-
 
     def _grouped(self, ranked: list[tuple[int, float]], q: Query) -> tuple[list[tuple[int, float]], bool]:
         """The ranking grouped as q.group says (see GROUPS), and whether it filled k videos
@@ -300,8 +328,9 @@ class SearchEngine:
 
         return chain_hits(first, q, self.store.catalog, event)
 
-    def _hits(self, ranked: list[tuple[int, float]], match: dict[int, str],
-              by_model: dict[int, dict[str, tuple[int, float]]]) -> list[Hit]:
+    def _hits(
+        self, ranked: list[tuple[int, float]], match: dict[int, str], by_model: dict[int, dict[str, tuple[int, float]]]
+    ) -> list[Hit]:
         """Hits for ranked ids; `match` says how each was found, `by_model` each model's rank and score."""
         rows = self.store.catalog.keyframes([kid for kid, _ in ranked])
         hits = []

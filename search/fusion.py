@@ -10,6 +10,7 @@ and those with the words found in on-screen text and speech.
   adds 0 for it. Lets a user lean on one model's confidence, not only its order.
 Words are always fused by rank: BM25 and cosine scores do not compare.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,8 +27,11 @@ MAX_WEIGHT = 1e6  # beyond any sensible lean on one model; sums of weights stay 
 
 
 def _weights(values: dict) -> str | None:
-    bad = {k: v for k, v in values.items()
-           if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= MAX_WEIGHT}  # NaN fails too
+    bad = {
+        k: v
+        for k, v in values.items()
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= MAX_WEIGHT
+    }  # NaN fails too
     return f"must map model names to finite weights from 0 to {MAX_WEIGHT:g}, not {str(bad)[:80]}" if bad else None
 
 

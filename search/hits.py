@@ -4,6 +4,7 @@ Besides the core's keys, a hit carries each registered feature's hit fields (sto
 `ocr_text`, `person_count`, `person_area`, `poses`, `speech`, ...), None where a feature did not
 run; its JSON holds them between `match`/`thumbnail` and `encoder`, in the registry's order.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -43,10 +44,24 @@ class Hit:
 
     @classmethod
     def from_row(cls, rank: int, row: KeyframeRow, score: float, match: str, then: Hit | None = None) -> Hit:
-        return cls(rank=rank, keyframe_id=row.keyframe_id, video_id=row.video_id, video_path=row.video_path,
-                   frame_idx=row.frame_idx, timestamp=row.timestamp, shot=row.shot, shot_start=row.shot_start,
-                   shot_end=row.shot_end, score=score, match=match, thumbnail=str(row.thumbnail),
-                   video_db_id=row.video_db_id, fields=row.fields, then=then, media_info=row.media_info)
+        return cls(
+            rank=rank,
+            keyframe_id=row.keyframe_id,
+            video_id=row.video_id,
+            video_path=row.video_path,
+            frame_idx=row.frame_idx,
+            timestamp=row.timestamp,
+            shot=row.shot,
+            shot_start=row.shot_start,
+            shot_end=row.shot_end,
+            score=score,
+            match=match,
+            thumbnail=str(row.thumbnail),
+            video_db_id=row.video_db_id,
+            fields=row.fields,
+            then=then,
+            media_info=row.media_info,
+        )
 
     @property
     def chain(self) -> list[Hit]:
@@ -74,8 +89,9 @@ class Hit:
             "shot_end": None if self.shot_end is None else round(self.shot_end, 3),
             "score": round(self.score, 6),
             "match": self.match,
-            "models": None if self.models is None else {
-                name: {"rank": m["rank"], "score": round(m["score"], 6)} for name, m in self.models.items()},
+            "models": None
+            if self.models is None
+            else {name: {"rank": m["rank"], "score": round(m["score"], 6)} for name, m in self.models.items()},
             "thumbnail": self.thumbnail,
             **{name: self.fields.get(name) for f in FEATURES.values() for name in f.hit_fields},
             "encoder": self.encoder,

@@ -13,6 +13,7 @@ keeps those as surrogate escapes, PEP 383, which no UTF-8 output can carry).
   Strict JSON (RFC 8259): a NaN or an infinity is a ValueError here, never written; numbers are
   checked finite where they enter (settings, imported files), so none should reach it.
 """
+
 from __future__ import annotations
 
 import json

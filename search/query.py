@@ -3,6 +3,7 @@
 Errors name the query's parameters (`k`, `time_from`, `min_persons`, ...): the edges map them to
 their own words (a CLI flag, an app widget) where they differ.
 """
+
 from __future__ import annotations
 
 import io
@@ -73,14 +74,20 @@ class Query:
     def scored_queries(self) -> list[str]:
         """The features, words aside, whose filter values here are a query alone (colours, objects)."""
         words = {f.name for f in words_features()}
-        return [f.name for f in FEATURES.values() if f.name not in words
-                and any(p.query and self.filters.get(p.name) for p in f.params)]
+        return [
+            f.name
+            for f in FEATURES.values()
+            if f.name not in words and any(p.query and self.filters.get(p.name) for p in f.params)
+        ]
 
     @property
     def word_queries(self) -> dict[str, str]:
         """The words of each feature searched by words that the filters hold, by feature name."""
-        return {f.name: self.filters.get(f.words_param) for f in words_features()
-                if self.filters.get(f.words_param) is not None}
+        return {
+            f.name: self.filters.get(f.words_param)
+            for f in words_features()
+            if self.filters.get(f.words_param) is not None
+        }
 
     def validate(self) -> None:
         given = sum(x is not None for x in (self.text, self.image, self.like))
@@ -88,8 +95,10 @@ class Query:
             raise QueryError("less_like refines a query: give a text, an image, a keyframe (like) or more_like too")
         if given > 1 or (given == 0 and not self.word_queries and not self.scored_queries and not self.more_like):
             searched = ", ".join(p.name for f in FEATURES.values() for p in f.params if p.query)
-            raise QueryError("give one of: a text query, an image, a keyframe (like), more_like"
-                             + (f" (and/or {searched})" if searched else ""))
+            raise QueryError(
+                "give one of: a text query, an image, a keyframe (like), more_like"
+                + (f" (and/or {searched})" if searched else "")
+            )
         if self.text is not None and not self.text.strip():
             raise QueryError("the text query is empty")
         if not 1 <= self.k <= MAX_K:
@@ -194,8 +203,10 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
     if not isinstance(source, bytes) and Path(source).exists() and not Path(source).is_file():
         # A folder, a FIFO or a device: reading a FIFO would wait for a writer for ever.
         raise QueryError(f"{name} is not a regular file: give an image file")
-    too_big = QueryError(f"{name} has more than the {MAX_QUERY_PIXELS // 1_000_000} megapixels a query image "
-                         "may have: shrink it (CLIP sees 224x224 anyway)")
+    too_big = QueryError(
+        f"{name} has more than the {MAX_QUERY_PIXELS // 1_000_000} megapixels a query image "
+        "may have: shrink it (CLIP sees 224x224 anyway)"
+    )
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as header:
             width, height = header.size

@@ -13,6 +13,7 @@
   those where each word or a near term of it is found, below every exact one
   (storage/fulltext.py finds the near terms).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,8 +38,14 @@ POST_FILTER_MAX = 5000
 Ranked = list[tuple[int, float]]  # (keyframe id, score), best first
 
 
-def nearest(store: Store, vector: np.ndarray, k: int, where: KeyframeFilter | None = None,
-            among: np.ndarray | None = None, model: str = PRIMARY_MODEL) -> Ranked:
+def nearest(
+    store: Store,
+    vector: np.ndarray,
+    k: int,
+    where: KeyframeFilter | None = None,
+    among: np.ndarray | None = None,
+    model: str = PRIMARY_MODEL,
+) -> Ranked:
     """The k keyframes most similar to `vector` by one model's vectors, as (id, cosine
     similarity) best first, among those that pass `where` (and are `among` those ids, when given)."""
     active = where is not None and where.active
@@ -69,8 +76,14 @@ def nearest(store: Store, vector: np.ndarray, k: int, where: KeyframeFilter | No
         return _ranked(store, model, vector, k, store.filters.ids(where))
 
 
-def _ranked(store: Store, model: str, vector: np.ndarray, k: int, allowed: np.ndarray | None = None,
-            conditions: Sequence[Condition] = ()) -> Ranked:
+def _ranked(
+    store: Store,
+    model: str,
+    vector: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
+    conditions: Sequence[Condition] = (),
+) -> Ranked:
     """Top k from the model's index, scored exactly (see the module's docstring)."""
     index = store.mirror(model).index
     fetch = k if index.exact else 2 * k + 20

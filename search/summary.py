@@ -6,6 +6,7 @@ what is said (the transcript's segments heard by the window's keyframes), and wh
 labels of a configured vocabulary CLIP finds closest to the window's keyframes (zero-shot tags:
 the mean of the window's vectors against each label's text vector).
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,18 +29,38 @@ log = logging.getLogger(__name__)
 LANGUAGES = ("en", "vi")
 TEMPLATES = {
     "en": {
-        "head": "Video {video}, at {time} ({start} to {end}).", "nobody": "No people.", "one": "One person.",
-        "many": "Up to {n} people.", "poses": "Poses: {poses}.", "text": "On screen: {text}.",
-        "said": "Said: “{said}”.", "tags": "Looks like: {tags}.",
-        "pose_words": {"standing": "standing", "sitting": "sitting", "lying": "lying down", "bending": "bending",
-                       "arms_raised": "arms raised"},
+        "head": "Video {video}, at {time} ({start} to {end}).",
+        "nobody": "No people.",
+        "one": "One person.",
+        "many": "Up to {n} people.",
+        "poses": "Poses: {poses}.",
+        "text": "On screen: {text}.",
+        "said": "Said: “{said}”.",
+        "tags": "Looks like: {tags}.",
+        "pose_words": {
+            "standing": "standing",
+            "sitting": "sitting",
+            "lying": "lying down",
+            "bending": "bending",
+            "arms_raised": "arms raised",
+        },
     },
     "vi": {
-        "head": "Video {video}, lúc {time} (từ {start} đến {end}).", "nobody": "Không có người.",
-        "one": "Có một người.", "many": "Có tối đa {n} người.", "poses": "Tư thế: {poses}.",
-        "text": "Chữ trên màn hình: {text}.", "said": "Lời nói: “{said}”.", "tags": "Cảnh giống: {tags}.",
-        "pose_words": {"standing": "đứng", "sitting": "ngồi", "lying": "nằm", "bending": "cúi người",
-                       "arms_raised": "giơ tay"},
+        "head": "Video {video}, lúc {time} (từ {start} đến {end}).",
+        "nobody": "Không có người.",
+        "one": "Có một người.",
+        "many": "Có tối đa {n} người.",
+        "poses": "Tư thế: {poses}.",
+        "text": "Chữ trên màn hình: {text}.",
+        "said": "Lời nói: “{said}”.",
+        "tags": "Cảnh giống: {tags}.",
+        "pose_words": {
+            "standing": "đứng",
+            "sitting": "ngồi",
+            "lying": "nằm",
+            "bending": "cúi người",
+            "arms_raised": "giơ tay",
+        },
     },
 }
 
@@ -53,24 +74,62 @@ class SummarySettings:
     top_tags: int = rule(between(0, 100), default=3)
     # Zero-shot tag vocabulary (English, scored by CLIP) and, position by position, how the
     # Vietnamese summary names each label (one name per label: `check`).
-    labels: list[str] = field(default_factory=lambda: [
-        "a street", "a flooded street", "a crowd of people", "a news studio", "a person speaking",
-        "a classroom", "an office", "a kitchen", "food", "a sports game", "a stage performance",
-        "a car on a road", "a bicycle", "an animal", "a beach", "a forest", "a city at night",
-        "a fire", "a road accident", "text on a screen",
-    ])
-    labels_vi: list[str] = field(default_factory=lambda: [
-        "đường phố", "đường ngập nước", "đám đông", "trường quay tin tức", "người đang nói",
-        "lớp học", "văn phòng", "nhà bếp", "đồ ăn", "trận thể thao", "biểu diễn sân khấu",
-        "xe hơi trên đường", "xe đạp", "động vật", "bãi biển", "rừng", "thành phố về đêm",
-        "đám cháy", "tai nạn giao thông", "chữ trên màn hình",
-    ])
+    labels: list[str] = field(
+        default_factory=lambda: [
+            "a street",
+            "a flooded street",
+            "a crowd of people",
+            "a news studio",
+            "a person speaking",
+            "a classroom",
+            "an office",
+            "a kitchen",
+            "food",
+            "a sports game",
+            "a stage performance",
+            "a car on a road",
+            "a bicycle",
+            "an animal",
+            "a beach",
+            "a forest",
+            "a city at night",
+            "a fire",
+            "a road accident",
+            "text on a screen",
+        ]
+    )
+    labels_vi: list[str] = field(
+        default_factory=lambda: [
+            "đường phố",
+            "đường ngập nước",
+            "đám đông",
+            "trường quay tin tức",
+            "người đang nói",
+            "lớp học",
+            "văn phòng",
+            "nhà bếp",
+            "đồ ăn",
+            "trận thể thao",
+            "biểu diễn sân khấu",
+            "xe hơi trên đường",
+            "xe đạp",
+            "động vật",
+            "bãi biển",
+            "rừng",
+            "thành phố về đêm",
+            "đám cháy",
+            "tai nạn giao thông",
+            "chữ trên màn hình",
+        ]
+    )
 
     def check(self) -> str | None:
         """What is wrong across this section's settings, or None."""
         if len(self.labels_vi) != len(self.labels):
-            return (f"summary.labels_vi names {len(self.labels_vi)} labels but summary.labels has "
-                    f"{len(self.labels)}: give each label its Vietnamese name, in the same order")
+            return (
+                f"summary.labels_vi names {len(self.labels_vi)} labels but summary.labels has "
+                f"{len(self.labels)}: give each label its Vietnamese name, in the same order"
+            )
         return None
 
 
@@ -173,17 +232,20 @@ def clock(seconds: float, digits: int = 0) -> str:
     return f"{int(m)}:{s:0{3 + digits if digits else 2}.{digits}f}"
 
 
-def _render(language: str, hit: KeyframeRow, window: tuple[float, float], rows: list[KeyframeRow],
-            tags: list[str]) -> str:
+def _render(
+    language: str, hit: KeyframeRow, window: tuple[float, float], rows: list[KeyframeRow], tags: list[str]
+) -> str:
     t = TEMPLATES[language]
-    parts = [t["head"].format(video=hit.video_id, time=clock(hit.timestamp), start=clock(window[0]),
-                              end=clock(window[1]))]
+    parts = [
+        t["head"].format(video=hit.video_id, time=clock(hit.timestamp), start=clock(window[0]), end=clock(window[1]))
+    ]
     counts = [r.fields["person_count"] for r in rows if r.fields.get("person_count") is not None]
     if counts:  # the person analyzer ran: say how many, even when nobody
         most = max(counts)
         parts.append(t["nobody"] if most == 0 else t["one"] if most == 1 else t["many"].format(n=most))
-    poses = Counter(label for r in rows for person in r.fields.get("poses") or [] for label in person
-                    if label != "unknown")
+    poses = Counter(
+        label for r in rows for person in r.fields.get("poses") or [] for label in person if label != "unknown"
+    )
     if poses:
         parts.append(t["poses"].format(poses=", ".join(t["pose_words"][p] for p, _ in poses.most_common(3))))
     texts = list(dict.fromkeys(r.fields["ocr_text"].strip() for r in rows if (r.fields.get("ocr_text") or "").strip()))

@@ -5,6 +5,7 @@ Forward, each event's candidates are the keyframes in the windows after the prev
 candidates, ranked by that event's text; backward, dynamic programming finds the best chain that
 starts at each first-event keyframe; then a diverse pick leaves out chains that share a keyframe
 with a better one. The engine (search/engine.py) supplies the rankings."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -39,8 +40,11 @@ def chain_hits(first: Fused, q: Query, catalog: Catalog, event: EventSearch) -> 
     read = []
     for text in q.then:
         previous = levels[-1]
-        windows = [(rows[kid].video_db_id, rows[kid].timestamp, rows[kid].timestamp + q.within)
-                   for kid in previous if kid in rows]
+        windows = [
+            (rows[kid].video_db_id, rows[kid].timestamp, rows[kid].timestamp + q.within)
+            for kid in previous
+            if kid in rows
+        ]
         later = catalog.keyframes_in_windows(windows)
         if len(later) == 0:
             return []
@@ -61,8 +65,9 @@ def chain_hits(first: Fused, q: Query, catalog: Catalog, event: EventSearch) -> 
             if kid not in rows:
                 continue
             r = rows[kid]
-            options = [(best[i + 1][b][0], -b) for t, b in by_video.get(r.video_db_id, [])
-                       if 0 < t - r.timestamp <= q.within]
+            options = [
+                (best[i + 1][b][0], -b) for t, b in by_video.get(r.video_db_id, []) if 0 < t - r.timestamp <= q.within
+            ]
             if options:
                 total, minus_b = max(options)  # ties: the earlier-indexed keyframe
                 best[i][kid] = (score + total, -minus_b)
@@ -89,5 +94,6 @@ def chain_hits(first: Fused, q: Query, catalog: Catalog, event: EventSearch) -> 
 def model_hit(rank: int, row, score: float, found_by: dict[int, dict], then: Hit | None) -> Hit:
     """An event of a chain as a hit: found by the models that ranked its keyframe."""
     models = found_by.get(row.keyframe_id, {})
-    return replace(Hit.from_row(rank, row, score, "+".join(models) or PRIMARY_MODEL, then=then),
-                   models=model_ranks(models))
+    return replace(
+        Hit.from_row(rank, row, score, "+".join(models) or PRIMARY_MODEL, then=then), models=model_ranks(models)
+    )

@@ -4,6 +4,7 @@
 types the rest of evr builds and reads (they need no database); `features` the registry of
 features and their storage.
 """
+
 from .errors import (
     DamagedIndexError,
     DataDirError,
@@ -19,6 +20,7 @@ from .features import FEATURES, PersonPose, PersonsInFrame, SpeechSegment, TextB
 from .health import RepairReport
 from .store import StorageSettings, Store
 from .types import (
+    PRIMARY_MODEL,
     ImportedVideo,
     KeyframeFilter,
     KeyframeImage,
@@ -28,7 +30,6 @@ from .types import (
     ModelInfo,
     NewKeyframe,
     NewShot,
-    PRIMARY_MODEL,
     Plan,
     ShotRow,
     VideoInfo,

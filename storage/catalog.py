@@ -1,4 +1,5 @@
 """Reading what is indexed: keyframes as hits need them, shots, videos, the stored vectors."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,18 @@ from .errors import UnknownVideoError
 from .features.base import Shape
 from .schema import Embedding, Keyframe, ModelVector, Shot, Video
 from .sqlutil import id_array, ids_param, unpack_vectors
-from .types import (PRIMARY_MODEL, ImportedVideo, KeyframeImage, KeyframeRow, LostThumbnails, MissingVectors, Plan,
-                    ShotRow, VideoRow, VideoState)
+from .types import (
+    PRIMARY_MODEL,
+    ImportedVideo,
+    KeyframeImage,
+    KeyframeRow,
+    LostThumbnails,
+    MissingVectors,
+    Plan,
+    ShotRow,
+    VideoRow,
+    VideoState,
+)
 
 
 def vector_rows(model: str):
@@ -39,39 +50,71 @@ class Catalog:
         if not ids:
             return {}
         columns = {name: f.hit_columns(Keyframe) for name, f in features.FEATURES.items()}
-        stmt = (select(Keyframe.id, Keyframe.frame_idx, Keyframe.timestamp, Keyframe.shot, Keyframe.thumbnail,
-                       Video.id, Video.stem, Video.media_path, Video.fps, Video.duration, Video.media_info,
-                       Shot.start, Shot.end, *(c for cs in columns.values() for c in cs))
-                .join(Video, Keyframe.video_id == Video.id)
-                .outerjoin(Shot, (Shot.video_id == Keyframe.video_id) & (Shot.shot == Keyframe.shot))
-                .where(Keyframe.id.in_(ids_param(ids))))
+        stmt = (
+            select(
+                Keyframe.id,
+                Keyframe.frame_idx,
+                Keyframe.timestamp,
+                Keyframe.shot,
+                Keyframe.thumbnail,
+                Video.id,
+                Video.stem,
+                Video.media_path,
+                Video.fps,
+                Video.duration,
+                Video.media_info,
+                Shot.start,
+                Shot.end,
+                *(c for cs in columns.values() for c in cs),
+            )
+            .join(Video, Keyframe.video_id == Video.id)
+            .outerjoin(Shot, (Shot.video_id == Keyframe.video_id) & (Shot.shot == Keyframe.shot))
+            .where(Keyframe.id.in_(ids_param(ids)))
+        )
         with self.db.session() as s:
             rows = s.execute(stmt).all()
         out = {}
         for row in rows:
-            kid, frame_idx, t, shot, thumbnail, vid, stem, media_path, fps, duration, info, shot_start, shot_end = row[:13]
+            kid, frame_idx, t, shot, thumbnail, vid, stem, media_path, fps, duration, info, shot_start, shot_end = row[
+                :13
+            ]
             fields, at = {}, 13
             for name, cs in columns.items():
                 fields.update(features.FEATURES[name].hit_values(row[at : at + len(cs)]))
                 at += len(cs)
             out[kid] = KeyframeRow(
-                keyframe_id=kid, video_db_id=vid, video_id=stem, video_path=media_path, frame_idx=frame_idx,
-                timestamp=t, shot=shot if shot_start is not None else None, shot_start=shot_start,
-                shot_end=shot_end, thumbnail=self.db.thumb_root / thumbnail, fps=fps, duration=duration,
-                media_info=json.loads(info) if info else None, fields=fields)
+                keyframe_id=kid,
+                video_db_id=vid,
+                video_id=stem,
+                video_path=media_path,
+                frame_idx=frame_idx,
+                timestamp=t,
+                shot=shot if shot_start is not None else None,
+                shot_start=shot_start,
+                shot_end=shot_end,
+                thumbnail=self.db.thumb_root / thumbnail,
+                fps=fps,
+                duration=duration,
+                media_info=json.loads(info) if info else None,
+                fields=fields,
+            )
         return out
 
     def video_of(self, keyframe_ids: Sequence[int]) -> dict[int, int]:
         """Each of these keyframes' video (db id): a light read for grouping hits by video."""
         with self.db.session() as s:
-            return dict(s.execute(select(Keyframe.id, Keyframe.video_id).where(
-                Keyframe.id.in_(ids_param(keyframe_ids)))).all())
+            return dict(
+                s.execute(select(Keyframe.id, Keyframe.video_id).where(Keyframe.id.in_(ids_param(keyframe_ids)))).all()
+            )
 
     def keyframes_between(self, video_db_id: int, start: float, end: float) -> list[KeyframeRow]:
         """The keyframes of one video with start <= timestamp <= end, in time order."""
         with self.db.session() as s:
-            ids = s.scalars(select(Keyframe.id).where(
-                Keyframe.video_id == video_db_id, Keyframe.timestamp >= start, Keyframe.timestamp <= end)).all()
+            ids = s.scalars(
+                select(Keyframe.id).where(
+                    Keyframe.video_id == video_db_id, Keyframe.timestamp >= start, Keyframe.timestamp <= end
+                )
+            ).all()
         return sorted(self.keyframes(ids).values(), key=lambda r: r.timestamp)
 
     def keyframes_in_windows(self, windows: Sequence[tuple[int, float, float]]) -> np.ndarray:
@@ -81,19 +124,22 @@ class Catalog:
             return np.zeros(0, np.int64)
         spans = func.json_each(json.dumps([[v, a, b] for v, a, b in windows])).table_valued("value").alias("w")
         video, start, end = (func.json_extract(spans.c.value, f"$[{i}]") for i in range(3))
-        stmt = (select(Keyframe.id).join(spans, (Keyframe.video_id == video) & (Keyframe.timestamp > start)
-                                         & (Keyframe.timestamp <= end)).distinct())
+        stmt = (
+            select(Keyframe.id)
+            .join(spans, (Keyframe.video_id == video) & (Keyframe.timestamp > start) & (Keyframe.timestamp <= end))
+            .distinct()
+        )
         with self.db.session() as s:
             return np.sort(id_array(s, stmt))
 
-    def stored_vectors(self, keyframe_ids: Sequence[int] | np.ndarray,
-                       model: str = PRIMARY_MODEL) -> tuple[np.ndarray, np.ndarray]:
+    def stored_vectors(
+        self, keyframe_ids: Sequence[int] | np.ndarray, model: str = PRIMARY_MODEL
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of a model's vectors of those keyframes that have one, in id order, from
         SQLite (the source of truth, not the index's copy); no rows: an empty (0, 0) array."""
         _, kid, vector, where = vector_rows(model)
         with self.db.session() as s:
-            rows = s.execute(select(kid, vector).where(where, kid.in_(ids_param(keyframe_ids)))
-                             .order_by(kid)).all()
+            rows = s.execute(select(kid, vector).where(where, kid.in_(ids_param(keyframe_ids))).order_by(kid)).all()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return unpack_vectors(rows)
@@ -123,10 +169,22 @@ class Catalog:
         """The indexed videos with keyframes that lack another model's vector, and those keyframes
         (id, frame index, thumbnail, source image), in keyframe id order."""
         have = select(ModelVector.keyframe_id).where(ModelVector.model == model)
-        stmt = (select(Video.id, Video.path, Video.origin, Video.size, Video.mtime_ns, Keyframe.id,
-                       Keyframe.frame_idx, Keyframe.thumbnail, Keyframe.source_image)
-                .join(Video, Keyframe.video_id == Video.id)
-                .where(Video.status == "indexed", Keyframe.id.not_in(have)).order_by(Keyframe.id))
+        stmt = (
+            select(
+                Video.id,
+                Video.path,
+                Video.origin,
+                Video.size,
+                Video.mtime_ns,
+                Keyframe.id,
+                Keyframe.frame_idx,
+                Keyframe.thumbnail,
+                Keyframe.source_image,
+            )
+            .join(Video, Keyframe.video_id == Video.id)
+            .where(Video.status == "indexed", Keyframe.id.not_in(have))
+            .order_by(Keyframe.id)
+        )
         videos: dict[int, MissingVectors] = {}
         with self.db.session() as s:
             for vid, path, origin, size, mtime_ns, kid, frame_idx, thumbnail, image in s.execute(stmt):
@@ -142,8 +200,9 @@ class Catalog:
 
     def video_state(self, path: str) -> VideoState | None:
         with self.db.session() as s:
-            v = s.execute(select(Video.id, Video.status, Video.size, Video.mtime_ns, Video.plan)
-                          .where(Video.path == path)).first()
+            v = s.execute(
+                select(Video.id, Video.status, Video.size, Video.mtime_ns, Video.plan).where(Video.path == path)
+            ).first()
         return VideoState(v.id, v.status, v.size, v.mtime_ns, Plan.from_json(v.plan)) if v else None
 
     def shots(self, video_stem: str) -> dict[str, list[ShotRow]]:
@@ -151,28 +210,55 @@ class Catalog:
         more when files in several folders share a name, none for an unknown id."""
         out: dict[str, list[ShotRow]] = {}
         with self.db.session() as s:
-            videos = s.execute(select(Video.id, Video.path).where(Video.stem == video_stem, Video.status == "indexed")
-                               .order_by(Video.path)).all()
+            videos = s.execute(
+                select(Video.id, Video.path)
+                .where(Video.stem == video_stem, Video.status == "indexed")
+                .order_by(Video.path)
+            ).all()
             for vid, path in videos:
                 members: dict[int, list[int]] = {}
-                for kid, shot in s.execute(select(Keyframe.id, Keyframe.shot).where(Keyframe.video_id == vid)
-                                           .order_by(Keyframe.timestamp, Keyframe.id)):
+                for kid, shot in s.execute(
+                    select(Keyframe.id, Keyframe.shot)
+                    .where(Keyframe.video_id == vid)
+                    .order_by(Keyframe.timestamp, Keyframe.id)
+                ):
                     members.setdefault(shot, []).append(kid)
-                out[path] = [ShotRow(r.shot, r.start, r.end, members.get(r.shot, []))
-                             for r in s.scalars(select(Shot).where(Shot.video_id == vid).order_by(Shot.shot))]
+                out[path] = [
+                    ShotRow(r.shot, r.start, r.end, members.get(r.shot, []))
+                    for r in s.scalars(select(Shot).where(Shot.video_id == vid).order_by(Shot.shot))
+                ]
         return out
 
     def videos(self, video_ids: Sequence[str] = ()) -> list[VideoRow]:
         """The videos with these ids (none given: every one), by path, in one statement."""
         counted = (select(Keyframe.video_id, func.count().label("n")).group_by(Keyframe.video_id)).subquery()
-        query = (select(Video, func.coalesce(counted.c.n, 0)).outerjoin(counted, counted.c.video_id == Video.id)
-                 .order_by(Video.path))
+        query = (
+            select(Video, func.coalesce(counted.c.n, 0))
+            .outerjoin(counted, counted.c.video_id == Video.id)
+            .order_by(Video.path)
+        )
         if video_ids:
             query = query.where(Video.stem.in_(list(video_ids)))
         with self.db.session() as s:
-            return [VideoRow(v.stem, v.path, v.status, v.error, v.origin, v.decoder, v.duration, v.fps, v.frame_count,
-                             v.width, v.height, n, Plan.from_json(v.plan).analyzers if v.plan else {}, v.indexed_at)
-                    for v, n in s.execute(query)]
+            return [
+                VideoRow(
+                    v.stem,
+                    v.path,
+                    v.status,
+                    v.error,
+                    v.origin,
+                    v.decoder,
+                    v.duration,
+                    v.fps,
+                    v.frame_count,
+                    v.width,
+                    v.height,
+                    n,
+                    Plan.from_json(v.plan).analyzers if v.plan else {},
+                    v.indexed_at,
+                )
+                for v, n in s.execute(query)
+            ]
 
     def video_ids(self) -> list[str]:
         """Ids (file stems) of the indexed videos, sorted."""
@@ -182,15 +268,27 @@ class Catalog:
     def analyzed_by(self, analyzer: str) -> int:
         """How many indexed videos the analyzer of this name ran on (their plans name it)."""
         with self.db.session() as s:
-            return s.scalar(select(func.count()).select_from(Video).where(
-                Video.status == "indexed", func.json_extract(Video.plan, f"$.analyzers.{analyzer}").is_not(None))) or 0
+            return (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Video)
+                    .where(
+                        Video.status == "indexed", func.json_extract(Video.plan, f"$.analyzers.{analyzer}").is_not(None)
+                    )
+                )
+                or 0
+            )
 
     def video_errors(self) -> list[tuple[str, str, str]]:
         """(path, status, error) of the videos that failed ("failed") or were indexed in part
         ("indexed", the error says how far)."""
         with self.db.session() as s:
-            return [tuple(r) for r in s.execute(select(Video.path, Video.status, Video.error)
-                                                .where(Video.error.is_not(None)).order_by(Video.path))]
+            return [
+                tuple(r)
+                for r in s.execute(
+                    select(Video.path, Video.status, Video.error).where(Video.error.is_not(None)).order_by(Video.path)
+                )
+            ]
 
     def counts(self) -> tuple[int, int]:
         """(indexed videos, keyframes), in one statement."""
@@ -202,34 +300,45 @@ class Catalog:
         """The imported videos (all, or those with these ids), each with its keyframes' source
         images in time order; UnknownVideoError for an id that is not an imported video."""
         with self.db.session() as s:
-            stmt = select(Video.id, Video.stem, Video.plan, Video.media_path).where(
-                Video.origin != "decoded", Video.status == "indexed").order_by(Video.stem, Video.id)
+            stmt = (
+                select(Video.id, Video.stem, Video.plan, Video.media_path)
+                .where(Video.origin != "decoded", Video.status == "indexed")
+                .order_by(Video.stem, Video.id)
+            )
             if video_ids:
                 stmt = stmt.where(Video.stem.in_(video_ids))
             videos = s.execute(stmt).all()
             images: dict[int, list[KeyframeImage]] = {}
-            for vid, kid, path in s.execute(select(Keyframe.video_id, Keyframe.id, Keyframe.source_image).where(
-                    Keyframe.video_id.in_(ids_param([v.id for v in videos]))).order_by(Keyframe.timestamp, Keyframe.id)):
+            for vid, kid, path in s.execute(
+                select(Keyframe.video_id, Keyframe.id, Keyframe.source_image)
+                .where(Keyframe.video_id.in_(ids_param([v.id for v in videos])))
+                .order_by(Keyframe.timestamp, Keyframe.id)
+            ):
                 images.setdefault(vid, []).append(KeyframeImage(kid, path))
             unknown = sorted(set(video_ids) - {v.stem for v in videos})
             if unknown:
                 decoded = set(s.scalars(select(Video.stem).where(Video.stem.in_(unknown))))
                 what = "a decoded video, not an imported one" if unknown[0] in decoded else "not in this index"
-                raise UnknownVideoError(f"video {unknown[0]!r} is {what}: `evr analyze` works on the videos "
-                                        "`evr import aic` imported")
-        return [ImportedVideo(v.id, v.stem, Plan.from_json(v.plan), images.get(v.id, []), v.media_path)
-                for v in videos]
+                raise UnknownVideoError(
+                    f"video {unknown[0]!r} is {what}: `evr analyze` works on the videos `evr import aic` imported"
+                )
+        return [ImportedVideo(v.id, v.stem, Plan.from_json(v.plan), images.get(v.id, []), v.media_path) for v in videos]
 
     def lost_thumbnails(self) -> list[LostThumbnails]:
         """The indexed videos whose thumbnail folder is gone."""
         with self.db.session() as s:
-            videos = s.execute(select(Video.id, Video.path, Video.origin, Video.size, Video.mtime_ns, Video.thumb_dir)
-                               .where(Video.status == "indexed").order_by(Video.id)).all()
+            videos = s.execute(
+                select(Video.id, Video.path, Video.origin, Video.size, Video.mtime_ns, Video.thumb_dir)
+                .where(Video.status == "indexed")
+                .order_by(Video.id)
+            ).all()
             lost = [v for v in videos if v.thumb_dir and not (self.db.thumb_root / v.thumb_dir).is_dir()]
             frames: dict[int, list[tuple[int, str | None]]] = {}
             for vid, frame_idx, image in s.execute(
-                    select(Keyframe.video_id, Keyframe.frame_idx, Keyframe.source_image)
-                    .where(Keyframe.video_id.in_(ids_param([v.id for v in lost]))).order_by(Keyframe.frame_idx)):
+                select(Keyframe.video_id, Keyframe.frame_idx, Keyframe.source_image)
+                .where(Keyframe.video_id.in_(ids_param([v.id for v in lost])))
+                .order_by(Keyframe.frame_idx)
+            ):
                 frames.setdefault(vid, []).append((frame_idx, image))
         return [LostThumbnails(v.id, v.path, v.origin, v.size, v.mtime_ns, frames.get(v.id, [])) for v in lost]
 

@@ -11,6 +11,7 @@ immutable: SQLite then takes no lock and needs no -shm file, which it could not 
 A database that is not one, or is corrupt, is one DamagedIndexError whatever statement met it.
 A full, read-only or failing disk is one DataDirError that says what could not be written.
 """
+
 from __future__ import annotations
 
 import errno
@@ -35,8 +36,12 @@ log = logging.getLogger(__name__)
 # OS errors that say the disk, not the data, is at fault.
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
 # SQLite's primary result codes for the same (https://sqlite.org/rescode.html).
-_SQLITE_DISK_ERRORS = {13: "the database or disk is full", 8: "the database is read-only",
-                       10: "disk I/O error", 14: "the database file cannot be opened"}
+_SQLITE_DISK_ERRORS = {
+    13: "the database or disk is full",
+    8: "the database is read-only",
+    10: "disk I/O error",
+    14: "the database file cannot be opened",
+}
 _SQLITE_CORRUPT, _SQLITE_TOOBIG, _SQLITE_NOTADB = 11, 18, 26
 # What SQLite says of a statement too large to run (its code is the generic SQLITE_ERROR).
 _TOO_LARGE = ("Expression tree is too large", "too many SQL variables", "too many terms in compound SELECT")
@@ -58,8 +63,10 @@ class Database:
                 self.thumb_root.mkdir(exist_ok=True)
                 self._take_lock()
         elif not self.db_path.exists():
-            raise NoIndexError(f"no index in {self.data_dir}: run `evr index <folder>` first "
-                               "(or point storage.data_dir at an existing index)")
+            raise NoIndexError(
+                f"no index in {self.data_dir}: run `evr index <folder>` first "
+                "(or point storage.data_dir at an existing index)"
+            )
         self.read_only = not writer and not _writable(self.data_dir)
         # The pool a file database gets (the URL names none: the creator opens the file).
         self.engine = create_engine("sqlite://", creator=self._connect, poolclass=QueuePool)
@@ -147,12 +154,13 @@ class Database:
         if code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             return DamagedIndexError(
                 f"the index database {self.db_path} is damaged ({original}): restore it from a "
-                "backup, or move the data folder away and index the videos again")
-        if (code is not None and code & 0xFF == _SQLITE_TOOBIG) or any(
-                words in str(original) for words in _TOO_LARGE):
+                "backup, or move the data folder away and index the videos again"
+            )
+        if (code is not None and code & 0xFF == _SQLITE_TOOBIG) or any(words in str(original) for words in _TOO_LARGE):
             log.debug("SQLite refused as too large: %s %s", context.statement, context.parameters)
-            return QueryTooLargeError(f"the index cannot answer a query this large ({original}): "
-                                      "ask with fewer conditions")
+            return QueryTooLargeError(
+                f"the index cannot answer a query this large ({original}): ask with fewer conditions"
+            )
         return None
 
 

@@ -1,5 +1,6 @@
 """The errors storage raises: each a problem with the data directory or the vector service
 that the user must act on, with a message that says what to do."""
+
 from __future__ import annotations
 
 

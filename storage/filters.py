@@ -4,8 +4,8 @@ vector index that filters itself: Milvus renders them).
 The core's conditions (videos, a time range) are on keyframe and video columns; each feature
 adds its own (storage/features/). Every condition is on an indexed column or table.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 from sqlalchemy import select
@@ -13,9 +13,9 @@ from sqlalchemy import select
 from . import features
 from .database import Database
 from .errors import StoreError
+from .features.base import Condition
 from .schema import Keyframe, Video
 from .sqlutil import id_array, ids_param
-from .features.base import Condition
 from .types import KeyframeFilter
 
 
@@ -59,8 +59,9 @@ class Filters:
         if stmt is None or score is None:
             return []
         with self.db.session() as s:
-            rows = s.execute(select(Keyframe.id, score).where(Keyframe.id.in_(stmt))
-                             .order_by(score.desc(), Keyframe.id).limit(limit)).all()
+            rows = s.execute(
+                select(Keyframe.id, score).where(Keyframe.id.in_(stmt)).order_by(score.desc(), Keyframe.id).limit(limit)
+            ).all()
         return [(int(kid), float(value or 0.0)) for kid, value in rows]
 
     def ids(self, f: KeyframeFilter, among: np.ndarray | None = None) -> np.ndarray:

@@ -2,8 +2,8 @@
 recognition errors.
 
 A feature searched by words (storage/features/: on-screen text, transcripts) keeps its text in
-an FTS5 table (rowid, text), folded by textfold.fold, so accents and case never matter. OCR and speech recognizers also get letters
-wrong ("floded" for "flooded", OCR's "Iụt" for "lụt"), so a search has two parts:
+an FTS5 table (rowid, text), folded by textfold.fold, so accents and case never matter. OCR and
+speech recognizers also get letters wrong ("floded" for "flooded", OCR's "Iụt" for "lụt"), so a search has two parts:
 - exact: every word of the query, as written (folded);
 - near: every word, or a term of the index within a small edit distance of it (NEAR_DISTANCE;
   short words: letters that print alike), for the keyframes or segments the exact part did
@@ -12,6 +12,7 @@ The terms of each table are kept in `fts_terms` (the table's name, length, term)
 added, so finding the near terms reads only the terms of about the words' lengths, not the whole
 index; rapidfuzz measures the distances (C++, about 4 ms over 60,000 terms).
 """
+
 from __future__ import annotations
 
 import functools
@@ -101,10 +102,13 @@ class Words:
         try:
             with self.db.session() as s:
                 # One string per table, joined by SQLite: a row object per term costs 4x the time.
-                joined = dict(s.execute(
-                    select(FtsTerm.source, func.group_concat(FtsTerm.term, "\n"))
-                    .where(FtsTerm.source.in_(list(fts_tables)), FtsTerm.length.between(low, high))
-                    .group_by(FtsTerm.source)).all())
+                joined = dict(
+                    s.execute(
+                        select(FtsTerm.source, func.group_concat(FtsTerm.term, "\n"))
+                        .where(FtsTerm.source.in_(list(fts_tables)), FtsTerm.length.between(low, high))
+                        .group_by(FtsTerm.source)
+                    ).all()
+                )
         except OperationalError:  # an index without fts_terms, opened by a reader: exact words only
             log.debug("no fts_terms table: words are matched exactly", exc_info=True)
             return {table: WordMatch(exact, None, frozenset(wanted)) for table in fts_tables}
@@ -168,13 +172,17 @@ def add_texts(s: Session, fts_table: str, entries: list[tuple[int, str]]) -> Non
     if not entries:
         return
     folded = [(rowid, fold(said)) for rowid, said in entries]
-    s.execute(text(f"INSERT INTO {fts_table}(rowid, text) VALUES (:id, :text)"),
-              [{"id": rowid, "text": said} for rowid, said in folded])
+    s.execute(
+        text(f"INSERT INTO {fts_table}(rowid, text) VALUES (:id, :text)"),
+        [{"id": rowid, "text": said} for rowid, said in folded],
+    )
     terms = {t for _, said in folded for t in words(said)}
     if not terms:  # texts of punctuation only ("--", "...")
         return
-    s.execute(text("INSERT OR IGNORE INTO fts_terms(source, length, term) VALUES (:source, :length, :term)"),
-              [{"source": fts_table, "length": len(t), "term": t} for t in sorted(terms)])
+    s.execute(
+        text("INSERT OR IGNORE INTO fts_terms(source, length, term) VALUES (:source, :length, :term)"),
+        [{"source": fts_table, "length": len(t), "term": t} for t in sorted(terms)],
+    )
 
 
 def fill_terms(s: Session, fts_tables: Sequence[str]) -> None:
@@ -182,8 +190,12 @@ def fill_terms(s: Session, fts_tables: Sequence[str]) -> None:
     before fts_terms was kept)."""
     for name in fts_tables:
         s.execute(text(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{name}_vocab USING fts5vocab(main, {name}, 'row')"))
-        s.execute(text(f"INSERT OR IGNORE INTO fts_terms(source, length, term) "
-                       f"SELECT '{name}', length(term), term FROM temp.{name}_vocab"))
+        s.execute(
+            text(
+                f"INSERT OR IGNORE INTO fts_terms(source, length, term) "
+                f"SELECT '{name}', length(term), term FROM temp.{name}_vocab"
+            )
+        )
         s.execute(text(f"DROP TABLE temp.{name}_vocab"))
 
 

@@ -5,6 +5,7 @@ A vector index that lags SQLite during a run is no damage (the mirror catches up
 stored vector, an index holding more or fewer vectors than there are keyframes, an unreadable or
 vanished index file, lost thumbnail folders.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,9 +37,15 @@ class RepairReport:
         return bool(self.vectors_added or self.vectors_removed or self.thumb_dirs_removed)
 
     def __str__(self) -> str:
-        done = [f"{n} {what}" for n, what in ((self.vectors_added, "vectors added to the index file"),
-                                                (self.vectors_removed, "vectors removed from it"),
-                                                (self.thumb_dirs_removed, "unused thumbnail folders deleted")) if n]
+        done = [
+            f"{n} {what}"
+            for n, what in (
+                (self.vectors_added, "vectors added to the index file"),
+                (self.vectors_removed, "vectors removed from it"),
+                (self.thumb_dirs_removed, "unused thumbnail folders deleted"),
+            )
+            if n
+        ]
         return ", ".join(done) or "nothing to mend"
 
 
@@ -63,21 +70,29 @@ class Health:
         # One statement per check: each reads one snapshot, even while a run commits.
         with self.db.session() as s:
             by_status = dict(s.execute(select(Video.status, func.count()).group_by(Video.status)).all())
-            partial = s.scalar(select(func.count()).select_from(Video)
-                               .where(Video.status == "indexed", Video.error.is_not(None)))
+            partial = s.scalar(
+                select(func.count()).select_from(Video).where(Video.status == "indexed", Video.error.is_not(None))
+            )
             keyframes = s.scalar(select(func.count()).select_from(Keyframe))
             counted = {key: n for f in features.FEATURES.values() for key, n in f.counts(s).items()}
         lost = len(self.catalog.lost_thumbnails())
         if lost:
-            problems.append(f"{lost} indexed videos lost their thumbnail folder: `evr reindex` (or the next "
-                            "`evr index`) makes them again")
+            problems.append(
+                f"{lost} indexed videos lost their thumbnail folder: `evr reindex` (or the next "
+                "`evr index`) makes them again"
+            )
         index = self.mirror.index if model is not None else None
         models = {}
         for m in mirrors:
             held = m.index.ntotal
-            models[m.model] = {"model": m.bound.name, "pretrained": m.bound.pretrained, "dim": m.bound.dim,
-                               "vectors": held, "vector_index": m.index.kind,
-                               "keyframes_without": keyframes - (held if m.model == PRIMARY_MODEL else stored[m.model])}
+            models[m.model] = {
+                "model": m.bound.name,
+                "pretrained": m.bound.pretrained,
+                "dim": m.bound.dim,
+                "vectors": held,
+                "vector_index": m.index.kind,
+                "keyframes_without": keyframes - (held if m.model == PRIMARY_MODEL else stored[m.model]),
+            }
         return {
             "videos": by_status.get("indexed", 0),
             "videos_failed": by_status.get("failed", 0),

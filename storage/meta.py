@@ -5,6 +5,7 @@ kept until the commit counter moves (`refresh`), so a search asks SQLite for the
 checks the facts whose values have a shape (numbers, the models' JSON): a damaged one is one
 DamagedMetaError naming the key, whatever command met it, never a bare JSON or type error.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,12 @@ def parse_models(text: str | None, where: str = "") -> dict[str, ModelInfo]:
         raise damaged("models", text, what, where)
     models = {}
     for name, info in found.items():
-        if not isinstance(info, dict) or set(info) != set(MODEL_KEYS) or not all(
-                type(info[k]) is kind for k, kind in MODEL_KEYS.items()) or info["dim"] <= 0:
+        if (
+            not isinstance(info, dict)
+            or set(info) != set(MODEL_KEYS)
+            or not all(type(info[k]) is kind for k, kind in MODEL_KEYS.items())
+            or info["dim"] <= 0
+        ):
             raise damaged("models", text, f"{what} (the entry {name!r} is not)", where)
         models[name] = ModelInfo(**info)
     return models
@@ -44,15 +49,17 @@ def parse_models(text: str | None, where: str = "") -> dict[str, ModelInfo]:
 
 def models_json(models: dict[str, ModelInfo]) -> str:
     """The `models` fact's value."""
-    return json.dumps({n: {"name": m.name, "pretrained": m.pretrained, "dim": m.dim} for n, m in models.items()},
-                      sort_keys=True)
+    return json.dumps(
+        {n: {"name": m.name, "pretrained": m.pretrained, "dim": m.dim} for n, m in models.items()}, sort_keys=True
+    )
 
 
 def damaged(key: str, value: Any, what: str, where: str = "") -> DamagedMetaError:
     shown = repr(value) if value is None or len(str(value)) <= 60 else repr(str(value)[:60]) + "..."
     return DamagedMetaError(
         f"the index's meta table{f' ({where})' if where else ''} is damaged: {key} holds {shown}, not {what}. "
-        "Restore evr.sqlite from a backup, or move the data folder away and index the videos again")
+        "Restore evr.sqlite from a backup, or move the data folder away and index the videos again"
+    )
 
 
 class IndexFacts:
@@ -78,8 +85,9 @@ class IndexFacts:
             if value is not None and not (value.isascii() and value.isdigit()):
                 raise damaged(key, value, "a whole number", where)
         if facts.get("clip_model") is not None and int(facts.get("clip_dim") or 0) <= 0:
-            raise damaged("clip_dim", facts.get("clip_dim"), "the CLIP model's dimension (a whole number above 0)",
-                          where)
+            raise damaged(
+                "clip_dim", facts.get("clip_dim"), "the CLIP model's dimension (a whole number above 0)", where
+            )
         parse_models(facts.get("models"), where)
         for key, value in facts.items():
             if (key.startswith("milvus_state") or key == "run") and not isinstance(self._json(value, key), dict):
@@ -151,7 +159,8 @@ class IndexFacts:
                 f"this index ({self.db.data_dir}) was built with CLIP {stored.label}, not "
                 f"{model.label}: vectors of different models cannot be compared. Set "
                 f"clip.model/clip.pretrained back to {stored.name}/{stored.pretrained}, "
-                f"or use another data folder (storage.data_dir) for the new model.")
+                f"or use another data folder (storage.data_dir) for the new model."
+            )
         return False
 
     # -- the other models ([[models]]), by name ----------------------------------------------------
@@ -173,7 +182,8 @@ class IndexFacts:
             raise ModelMismatchError(
                 f"the model named {name!r} in this index is {stored.label}, not {model.label}: its {vectors:,} "
                 f"vectors cannot be compared with the new model's. Give the new model another name in "
-                f"[[models]], or delete the old vectors first: evr models --drop {name}")
+                f"[[models]], or delete the old vectors first: evr models --drop {name}"
+            )
         self.set({"models": models_json({**others, name: model})})
 
     def check_model(self, model: ModelInfo) -> None:
@@ -182,4 +192,5 @@ class IndexFacts:
         if stored is not None and stored != model:
             raise ModelMismatchError(
                 f"this index was built with CLIP {stored.label}, but the query model is "
-                f"{model.label}: set clip.model/clip.pretrained to {stored.name}/{stored.pretrained}.")
+                f"{model.label}: set clip.model/clip.pretrained to {stored.name}/{stored.pretrained}."
+            )

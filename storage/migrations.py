@@ -4,6 +4,7 @@ Every upgrade runs in one transaction, so a kill leaves the old schema whole. A 
 index an older evr wrote is told to run `evr index` once. Also here: the writer's one-time
 mending of what an older evr wrote, each step noted in the meta table once done.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ def prepare(db: Database, facts: IndexFacts) -> None:
     if version is None:
         facts.set({"schema_version": str(SCHEMA_VERSION)})
     elif int(version) > SCHEMA_VERSION:
-        raise StoreError(f"{db.data_dir} was written by schema version {version}, this evr uses "
-                         f"{SCHEMA_VERSION}; index into another data folder (storage.data_dir)")
+        raise StoreError(
+            f"{db.data_dir} was written by schema version {version}, this evr uses "
+            f"{SCHEMA_VERSION}; index into another data folder (storage.data_dir)"
+        )
     _mend_once(db, facts)
 
 
@@ -54,19 +57,26 @@ def _check_readable(db: Database, version: str | None) -> None:
     if version is None:
         if db.writer_active():
             raise StoreError(f"the index in {db.data_dir} is being created by `evr index`: try again in a moment")
-        raise StoreError(f"the index in {db.data_dir} is incomplete (its creation was cut short, or "
-                         "evr.sqlite is empty): run `evr index <folder>` to create it")
+        raise StoreError(
+            f"the index in {db.data_dir} is incomplete (its creation was cut short, or "
+            "evr.sqlite is empty): run `evr index <folder>` to create it"
+        )
     if int(version) < SCHEMA_VERSION:
-        raise StoreError(f"the index in {db.data_dir} was written by an older evr: run `evr index` "
-                         "(on any folder) once to upgrade it")
+        raise StoreError(
+            f"the index in {db.data_dir} was written by an older evr: run `evr index` "
+            "(on any folder) once to upgrade it"
+        )
     if int(version) > SCHEMA_VERSION:
-        raise StoreError(f"{db.data_dir} was written by schema version {version}, this evr uses "
-                         f"{SCHEMA_VERSION}; index into another data folder (storage.data_dir)")
+        raise StoreError(
+            f"{db.data_dir} was written by schema version {version}, this evr uses "
+            f"{SCHEMA_VERSION}; index into another data folder (storage.data_dir)"
+        )
 
 
 def _upgrade(db: Database, version: int) -> None:
-    log.warning("upgrading the index in %s to this evr's format (once; about a minute per 100,000 "
-                "keyframes)", db.data_dir)
+    log.warning(
+        "upgrading the index in %s to this evr's format (once; about a minute per 100,000 keyframes)", db.data_dir
+    )
     if version == 2:
         _from_2(db)
     if version <= 3:
@@ -85,15 +95,24 @@ def _from_2(db: Database) -> None:
     from .features.persons import KeyframePose, Person
 
     with db.transaction() as s:
-        poses = {(label, kid) for kid, labels in s.execute(select(Person.keyframe_id, Person.labels))
-                 for label in json.loads(labels)}
+        poses = {
+            (label, kid)
+            for kid, labels in s.execute(select(Person.keyframe_id, Person.labels))
+            for label in json.loads(labels)
+        }
         if poses:
             s.execute(insert(KeyframePose), [{"label": label, "keyframe_id": kid} for label, kid in poses])
         after = 0
-        while rows := s.execute(select(Embedding.keyframe_id, Embedding.vector).where(
-                Embedding.keyframe_id > after).order_by(Embedding.keyframe_id).limit(10_000)).all():
-            s.execute(update(Embedding), [{"keyframe_id": kid, "vector": vector_blob(np.frombuffer(blob, "<f4"))}
-                                          for kid, blob in rows])
+        while rows := s.execute(
+            select(Embedding.keyframe_id, Embedding.vector)
+            .where(Embedding.keyframe_id > after)
+            .order_by(Embedding.keyframe_id)
+            .limit(10_000)
+        ).all():
+            s.execute(
+                update(Embedding),
+                [{"keyframe_id": kid, "vector": vector_blob(np.frombuffer(blob, "<f4"))} for kid, blob in rows],
+            )
             after = rows[-1][0]
         s.merge(Meta(key="schema_version", value="3"))
     (db.data_dir / "vectors.faiss").unlink(missing_ok=True)
@@ -102,11 +121,13 @@ def _from_2(db: Database) -> None:
 def _from_3(db: Database) -> None:
     """Schema 3 -> 4: the columns imported videos need; every video so far was decoded."""
     with db.transaction() as s:
-        for ddl in ("ALTER TABLE videos ADD COLUMN origin VARCHAR NOT NULL DEFAULT 'decoded'",
-                    "ALTER TABLE videos ADD COLUMN media_path VARCHAR",
-                    "ALTER TABLE videos ADD COLUMN media_info TEXT",
-                    "ALTER TABLE keyframes ADD COLUMN source_image VARCHAR",
-                    "UPDATE videos SET media_path = path"):
+        for ddl in (
+            "ALTER TABLE videos ADD COLUMN origin VARCHAR NOT NULL DEFAULT 'decoded'",
+            "ALTER TABLE videos ADD COLUMN media_path VARCHAR",
+            "ALTER TABLE videos ADD COLUMN media_info TEXT",
+            "ALTER TABLE keyframes ADD COLUMN source_image VARCHAR",
+            "UPDATE videos SET media_path = path",
+        ):
             s.execute(text(ddl))
         s.merge(Meta(key="schema_version", value="5"))
 
@@ -115,18 +136,28 @@ def _from_5(db: Database) -> None:
     """Schema 5 -> 6: each feature's results in its own tables (on-screen text, people), the
     plan of a video as JSON instead of a signature string, the one trigger per job."""
     with db.transaction() as s:
-        s.execute(text("INSERT INTO keyframe_text(keyframe_id, text) "
-                       "SELECT id, ocr_text FROM keyframes WHERE ocr_text IS NOT NULL"))
-        s.execute(text("INSERT INTO keyframe_persons(keyframe_id, count, area, mask) "
-                       "SELECT id, person_count, coalesce(person_area, 0), person_mask FROM keyframes "
-                       "WHERE person_count IS NOT NULL"))
+        s.execute(
+            text(
+                "INSERT INTO keyframe_text(keyframe_id, text) "
+                "SELECT id, ocr_text FROM keyframes WHERE ocr_text IS NOT NULL"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO keyframe_persons(keyframe_id, count, area, mask) "
+                "SELECT id, person_count, coalesce(person_area, 0), person_mask FROM keyframes "
+                "WHERE person_count IS NOT NULL"
+            )
+        )
         s.execute(text("DROP TRIGGER IF EXISTS keyframe_deleted"))  # now keyframe_removed + keyframe_text_deleted
         s.execute(text("DROP INDEX IF EXISTS ix_keyframes_person_count"))
         for column in ("ocr_text", "person_count", "person_area", "person_mask"):
             s.execute(text(f"ALTER TABLE keyframes DROP COLUMN {column}"))
         s.execute(text("ALTER TABLE videos RENAME COLUMN analyzers TO plan"))
-        plans = [{"id": vid, "plan": plan_from_signature(signature, origin).to_json() if signature else None}
-                 for vid, signature, origin in s.execute(text("SELECT id, plan, origin FROM videos"))]
+        plans = [
+            {"id": vid, "plan": plan_from_signature(signature, origin).to_json() if signature else None}
+            for vid, signature, origin in s.execute(text("SELECT id, plan, origin FROM videos"))
+        ]
         if plans:
             s.execute(update(Video), plans)
         s.merge(Meta(key="schema_version", value="6"))
@@ -137,14 +168,23 @@ def plan_from_signature(signature: str, origin: str) -> Plan:
     ocr:tesseract+craft:vi+en|persons:mediapipe", "aic:ViT-B-32/openai|ocr:en") as a Plan equal
     to the one this evr makes for the same settings, so nothing is indexed again for it."""
     parts = {p.split(":", 1)[0]: p.split(":", 1)[1] if ":" in p else "" for p in signature.split("|") if p}
-    numbers = {"keyframes": ("sample_s", "max_gap_s", "min_change"),
-               "shots": ("adaptive_threshold", "min_content_val", "fade_threshold", "min_shot_s", "detect_width")}
-    rules = {name: dict(zip(keys, map(float, parts.pop(name).split("/")))) if name in parts else None
-             for name, keys in numbers.items()}
+    numbers = {
+        "keyframes": ("sample_s", "max_gap_s", "min_change"),
+        "shots": ("adaptive_threshold", "min_content_val", "fade_threshold", "min_shot_s", "detect_width"),
+    }
+    rules = {
+        name: dict(zip(keys, map(float, parts.pop(name).split("/")))) if name in parts else None
+        for name, keys in numbers.items()
+    }
     vectors = f"aic:{parts.pop('aic')}" if "aic" in parts else "clip"
     parts.pop("clip", None)
-    return Plan(source="decoded" if origin == "decoded" else origin, keyframes=rules["keyframes"],
-                shots=rules["shots"], vectors=vectors, analyzers=parts)
+    return Plan(
+        source="decoded" if origin == "decoded" else origin,
+        keyframes=rules["keyframes"],
+        shots=rules["shots"],
+        vectors=vectors,
+        analyzers=parts,
+    )
 
 
 def _mend_once(db: Database, facts: IndexFacts) -> None:
@@ -160,6 +200,9 @@ def _mend_once(db: Database, facts: IndexFacts) -> None:
             wrong = select(Keyframe.video_id).where(Keyframe.timestamp < 0).distinct()
             marked = s.execute(update(Video).where(Video.id.in_(wrong)).values(status="indexing")).rowcount
             if marked:
-                log.warning("%d videos hold keyframe times an older evr read wrong: the next `evr index` of "
-                            "their folders indexes them again", marked)
+                log.warning(
+                    "%d videos hold keyframe times an older evr read wrong: the next `evr index` of "
+                    "their folders indexes them again",
+                    marked,
+                )
     facts.set({"fts_terms": "kept", "times_checked": "1"})

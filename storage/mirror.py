@@ -10,6 +10,7 @@ date by the writer alone; readers only search it. The writer builds the index an
 when its kind should change, when an IVF index outgrew its training, or when it disagrees with
 SQLite.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,11 +22,10 @@ import numpy as np
 from sqlalchemy import delete, func, select
 
 from . import features
-from .catalog import Catalog
+from .catalog import Catalog, vector_rows
 from .database import Database
 from .errors import StoreError
 from .meta import IndexFacts
-from .catalog import vector_rows
 from .schema import Keyframe, Meta, VectorRemoval, Video
 from .sqlutil import id_array, ids_param
 from .types import PRIMARY_MODEL
@@ -40,15 +40,26 @@ class VectorMirror:
     (catalog.vector_rows): for [clip] the keyframe id. The facts it keeps in the meta table carry
     the model's name, but for [clip]'s."""
 
-    def __init__(self, db: Database, facts: IndexFacts, catalog: Catalog, settings: VectorIndexSettings,
-                 checkpoint_s: float, model: str = PRIMARY_MODEL):
+    def __init__(
+        self,
+        db: Database,
+        facts: IndexFacts,
+        catalog: Catalog,
+        settings: VectorIndexSettings,
+        checkpoint_s: float,
+        model: str = PRIMARY_MODEL,
+    ):
         self.db, self.facts, self.catalog = db, facts, catalog
         self.model = model
         self.checkpoint_s = checkpoint_s
-        self.backend = Backend(settings, db.data_dir, [f for fs in features.FEATURES.values() for f in fs.fields],
-                               recorded=lambda: facts.json_object(self.fact("milvus_state")),
-                               record=lambda state: facts.set({self.fact("milvus_state"): json.dumps(state)}),
-                               model=model)
+        self.backend = Backend(
+            settings,
+            db.data_dir,
+            [f for fs in features.FEATURES.values() for f in fs.fields],
+            recorded=lambda: facts.json_object(self.fact("milvus_state")),
+            record=lambda state: facts.set({self.fact("milvus_state"): json.dumps(state)}),
+            model=model,
+        )
         self._index: VectorIndex | None = None
         self.unsaved = 0  # changes held in memory that the saved index lacks
         # What is wrong with the saved index (unreadable, missing), mended in memory from SQLite
@@ -78,8 +89,11 @@ class VectorMirror:
         if self._index is None:
             model = self.bound
             if model is None:
-                raise StoreError("the index holds no vectors yet: run `evr index <folder>`" if self.model == PRIMARY_MODEL
-                                 else f"the index holds no vectors of the model {self.model!r} yet: run `evr index`")
+                raise StoreError(
+                    "the index holds no vectors yet: run `evr index <folder>`"
+                    if self.model == PRIMARY_MODEL
+                    else f"the index holds no vectors of the model {self.model!r} yet: run `evr index`"
+                )
             self._built = self.facts.get(self.fact("vectors_built"))  # read before the file: a newer build reloads
             pruned = int(self.facts.get("removals_pruned") or 0)
             try:
@@ -90,8 +104,10 @@ class VectorMirror:
                     self.file_problem = f"{exc}; searching an exact index rebuilt from SQLite"
                 elif self.facts.get(self.fact("vectors_saved")):
                     # Saved once, and gone (a run killed before its first save never had one).
-                    self.file_problem = (f"the vector index file {self.backend.path} is missing; searching an "
-                                         "exact index rebuilt from SQLite (slower)")
+                    self.file_problem = (
+                        f"the vector index file {self.backend.path} is missing; searching an "
+                        "exact index rebuilt from SQLite (slower)"
+                    )
                 if self.file_problem:
                     self.file_problem += ": `evr reindex` saves it again"
                     log.warning("%s", self.file_problem)
@@ -125,14 +141,21 @@ class VectorMirror:
         facts = self.facts.current()  # read first: a commit after this read triggers the next sync
         if self.bound is None:
             return 0, 0
-        generation, built, pruned = facts.get("generation"), facts.get(self.fact("vectors_built")), facts.get("removals_pruned")
+        generation, built, pruned = (
+            facts.get("generation"),
+            facts.get(self.fact("vectors_built")),
+            facts.get("removals_pruned"),
+        )
         if self._index is not None and (generation, built) == (self._synced, self._built):
             return 0, 0
         if self._index is not None and self._index.shared and not self.db.writer:
             return 0, 0  # the writer keeps a shared index up to date
         pruned = int(pruned or 0)
-        if self._index is not None and not self.db.writer and (
-                built != self._built or self._index.state.last_removal < pruned):
+        if (
+            self._index is not None
+            and not self.db.writer
+            and (built != self._built or self._index.state.last_removal < pruned)
+        ):
             # The writer built the index anew, or pruned removals this copy still lacks: the
             # saved index has them (a writer's own copy is never behind its own pruning).
             self._index.close()
@@ -161,7 +184,8 @@ class VectorMirror:
         removed = index.remove(gone) if len(gone) else 0
         added, position = 0, index.state.last_keyframe
         if newer is not None:
-            for position, ids, vecs in self.catalog.vectors_after(position, self.model):
+            # `position` ends as the last batch's: where the next catch-up starts
+            for position, ids, vecs in self.catalog.vectors_after(position, self.model):  # noqa: B007, B020
                 index.add(ids, vecs, self.filter_fields(ids) if index.keeps_fields else None)
                 added += len(ids)
         index.state = IndexState(position, last_removal)
@@ -173,9 +197,14 @@ class VectorMirror:
         """The fields an index that keeps them filters on (video, time, each feature's), for
         each of these keyframes in their order."""
         with self.db.session() as s:
-            core = {kid: {"video": stem, "time": t} for kid, stem, t in s.execute(
-                select(Keyframe.id, Video.stem, Keyframe.timestamp).join(Video, Keyframe.video_id == Video.id)
-                .where(Keyframe.id.in_(ids_param(keyframe_ids))))}
+            core = {
+                kid: {"video": stem, "time": t}
+                for kid, stem, t in s.execute(
+                    select(Keyframe.id, Video.stem, Keyframe.timestamp)
+                    .join(Video, Keyframe.video_id == Video.id)
+                    .where(Keyframe.id.in_(ids_param(keyframe_ids)))
+                )
+            }
             for feature in features.FEATURES.values():
                 if feature.fields:
                     for kid, values in feature.field_values(s, keyframe_ids).items():
@@ -220,7 +249,7 @@ class VectorMirror:
 
             index = self.backend.empty(kind, model.dim, len(ids), sample, current)
             position = 0
-            for position, batch_ids, vecs in self.catalog.vectors_after(0, self.model):
+            for position, batch_ids, vecs in self.catalog.vectors_after(0, self.model):  # noqa: B007 (read after)
                 index.add(batch_ids, vecs, self.filter_fields(batch_ids) if index.keeps_fields else None)
             index.state = IndexState(position, last_removal)
             # Until this save the old index stays: a kill leaves it, and the next run catches it

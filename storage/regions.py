@@ -7,6 +7,7 @@ The nine cells of a 3x3 grid (top-left ... bottom-right, with `center` in the mi
 bottom halves (a colour layout: "blue above, green below"). A thing is in a place when its
 centre is.
 """
+
 from __future__ import annotations
 
 THIRDS = ((0.0, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 1.0))
@@ -26,12 +27,28 @@ def _cell_name(row: int, column: int) -> str:
 
 # name -> (x0, y0, x1, y1): the 3x3 grid's cells (row by row), then the halves.
 REGIONS: dict[str, tuple[float, float, float, float]] = {
-    _cell_name(r, c): (THIRDS[c][0], THIRDS[r][0], THIRDS[c][1], THIRDS[r][1]) for r in range(3) for c in range(3)}
-REGIONS.update({"top-half": (0.0, 0.0, 1.0, 0.5), "bottom-half": (0.0, 0.5, 1.0, 1.0),
-                "left-half": (0.0, 0.0, 0.5, 1.0), "right-half": (0.5, 0.0, 1.0, 1.0)})
-ALIASES = {"centre": "center", "middle": "center", "above": "top-half", "below": "bottom-half",
-           "top-centre": "top", "bottom-centre": "bottom", "top-center": "top", "bottom-center": "bottom",
-           "middle-left": "left", "middle-right": "right"}
+    _cell_name(r, c): (THIRDS[c][0], THIRDS[r][0], THIRDS[c][1], THIRDS[r][1]) for r in range(3) for c in range(3)
+}
+REGIONS.update(
+    {
+        "top-half": (0.0, 0.0, 1.0, 0.5),
+        "bottom-half": (0.0, 0.5, 1.0, 1.0),
+        "left-half": (0.0, 0.0, 0.5, 1.0),
+        "right-half": (0.5, 0.0, 1.0, 1.0),
+    }
+)
+ALIASES = {
+    "centre": "center",
+    "middle": "center",
+    "above": "top-half",
+    "below": "bottom-half",
+    "top-centre": "top",
+    "bottom-centre": "bottom",
+    "top-center": "top",
+    "bottom-center": "bottom",
+    "middle-left": "left",
+    "middle-right": "right",
+}
 GRID_CELLS = tuple(_cell_name(r, c) for r in range(3) for c in range(3))  # the app's 3x3 canvas, row by row
 
 

@@ -2,6 +2,7 @@
 `rule(...)`, and may add `check()` for rules across fields; `problem(settings)` says the first
 setting that breaks one. The edges (ui/config.py) only read values and report the problem with
 where the value came from."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,30 +35,36 @@ def problem(settings) -> tuple[str, str] | None:
 
 def one_of(allowed: Iterable[str] | Callable[[], Iterable[str]]) -> Rule:
     """One of these values (a function giving them is called when a value is checked)."""
+
     def check(value) -> str | None:
         known = tuple(allowed() if callable(allowed) else allowed)
         return None if value in known else f"must be one of {', '.join(known)}"
+
     return check
 
 
 def some_of(allowed: Iterable[str] | Callable[[], Iterable[str]]) -> Rule:
     """A non-empty list of these values."""
+
     def check(values: list[str]) -> str | None:
         known = tuple(allowed() if callable(allowed) else allowed)
         if not values:
             return f"must name at least one of {', '.join(known)}"
         bad = [v for v in values if v not in known]
         return f"has unknown {', '.join(map(repr, bad))} (known: {', '.join(known)})" if bad else None
+
     return check
 
 
 def between(low: float, high: float = math.inf, *, above: bool = False) -> Rule:
     """A number from `low` (or above it) to `high`."""
+
     def check(v: float) -> str | None:
         if (v > low if above else v >= low) and v <= high:
             return None
         lowest = f"more than {low}" if above else f"at least {low}"
         return f"must be {lowest}" + (f" and at most {high}" if high != math.inf else "")
+
     return check
 
 

@@ -8,9 +8,20 @@ pair an old vector with a new frame. It also makes ids grow with every commit, w
 vector index file knows what it lacks: the keyframes above the last id it holds, and the
 removals logged (by trigger) after the last one it applied.
 """
+
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -167,6 +178,8 @@ class FtsTerm(Base):
 
 # Whatever deletes a keyframe (a re-index, a failed or vanished video, a cascade), its removal
 # is logged for the vector index. Features add their own triggers (storage/features/).
-CORE_DDL = ["""CREATE TRIGGER IF NOT EXISTS keyframe_removed AFTER DELETE ON keyframes BEGIN
+CORE_DDL = [
+    """CREATE TRIGGER IF NOT EXISTS keyframe_removed AFTER DELETE ON keyframes BEGIN
     INSERT INTO vector_removals(keyframe_id) VALUES (old.id);
-END"""]
+END"""
+]

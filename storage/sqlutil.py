@@ -1,5 +1,6 @@
 """SQL building blocks the storage rooms share: id lists as one parameter, id columns as arrays,
 vectors as blobs, and the commit counter readers watch."""
+
 from __future__ import annotations
 
 import json
@@ -39,5 +40,9 @@ def unpack_vectors(rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.nd
 def count_commit(s: Session) -> None:
     """Count a commit that changed keyframes: readers compare the counter to know when their
     in-memory vectors are behind."""
-    s.execute(text("INSERT INTO meta(key, value) VALUES ('generation', '1') "
-                   "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"))
+    s.execute(
+        text(
+            "INSERT INTO meta(key, value) VALUES ('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+    )

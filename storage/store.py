@@ -14,6 +14,7 @@
 `Store(data_dir, writer=True)` takes the folder's lock (one writer at a time); a reader needs an
 index there. Nothing outside storage/ touches SQLite, the vector index file or Milvus.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,8 @@ from .fulltext import Words
 from .health import Health
 from .meta import IndexFacts
 from .migrations import prepare
-from .rules import between, rule, text
 from .mirror import VectorMirror, prune_removals
+from .rules import between, rule, text
 from .types import PRIMARY_MODEL, ModelInfo
 from .vectors import VectorIndexSettings
 from .writes import Writes
@@ -46,8 +47,14 @@ class StorageSettings:
 
 
 class Store:
-    def __init__(self, data_dir: Path, *, writer: bool = False, checkpoint_s: float = 10.0,
-                 index: VectorIndexSettings = VectorIndexSettings()):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        writer: bool = False,
+        checkpoint_s: float = 10.0,
+        index: VectorIndexSettings = VectorIndexSettings(),
+    ):
         self.db = Database(data_dir, writer)
         self.data_dir, self.writer = self.db.data_dir, writer
         try:
@@ -62,8 +69,9 @@ class Store:
         self._index_settings, self._checkpoint_s = index, checkpoint_s
         self.vectors = VectorMirror(self.db, self.facts, self.catalog, index, checkpoint_s)  # [clip]'s
         self._others: dict[str, VectorMirror] = {}  # the other models' ([[models]]), opened when asked for
-        self.writes = Writes(self.db, after_commit=self._each_mirror("sync"),
-                             fields_changed=self._each_mirror("fields_changed"))
+        self.writes = Writes(
+            self.db, after_commit=self._each_mirror("sync"), fields_changed=self._each_mirror("fields_changed")
+        )
         self.health = Health(self.db, self.facts, self.catalog, self.mirrors)
 
     # -- the models and their vector indexes ---------------------------------------------------------
@@ -73,8 +81,9 @@ class Store:
         if model == PRIMARY_MODEL:
             return self.vectors
         if model not in self._others:
-            self._others[model] = VectorMirror(self.db, self.facts, self.catalog, self._index_settings,
-                                               self._checkpoint_s, model)
+            self._others[model] = VectorMirror(
+                self.db, self.facts, self.catalog, self._index_settings, self._checkpoint_s, model
+            )
         return self._others[model]
 
     def mirrors(self) -> list[VectorMirror]:
@@ -85,6 +94,7 @@ class Store:
         def call(*args) -> None:
             for mirror in self.mirrors():
                 getattr(mirror, method)(*args)
+
         return call
 
     def bind_model(self, model: ModelInfo) -> None:
@@ -110,12 +120,15 @@ class Store:
         """Delete another model's vectors and its vector index; returns how many vectors went.
         The index goes first: a kill after it leaves the vectors, and the index is built again."""
         if name == PRIMARY_MODEL or name not in self.facts.models():
-            raise UnknownModelError(f"this index holds no vectors of a model named {name!r}" + (
-                " besides [clip]'s, which the index is built on" if name == PRIMARY_MODEL else ""))
+            raise UnknownModelError(
+                f"this index holds no vectors of a model named {name!r}"
+                + (" besides [clip]'s, which the index is built on" if name == PRIMARY_MODEL else "")
+            )
         mirror = self.mirror(name)
         mirror.discard()
-        removed = self.writes.drop_model_vectors(name, [mirror.fact(k) for k in ("vectors_built", "vectors_saved",
-                                                                                 "milvus_state")])
+        removed = self.writes.drop_model_vectors(
+            name, [mirror.fact(k) for k in ("vectors_built", "vectors_saved", "milvus_state")]
+        )
         self.facts.refresh()
         self._others.pop(name).close()
         return removed

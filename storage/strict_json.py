@@ -6,6 +6,7 @@ in a RecursionError on a document nested 100,000 brackets deep. None of those is
 `JsonError` (a ValueError) here, with the reason, so the caller reports one bad file or value
 and goes on. What evr writes is strict too (search/printable.py's `json_text`).
 """
+
 from __future__ import annotations
 
 import json

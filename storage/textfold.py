@@ -4,6 +4,7 @@
 and every query are folded the same way, so either side may carry accents or not. "đ" has no
 Unicode decomposition (it is a letter of its own), so it is mapped by hand.
 """
+
 from __future__ import annotations
 
 import re

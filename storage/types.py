@@ -3,6 +3,7 @@
 Plain frozen dataclasses with no database or index behind them, so an analyzer or a worker on
 another machine can build them and send them to the one writer (they pickle).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 
 # The name of the index's first image-text model ([clip]); the others are named in [[models]].
 PRIMARY_MODEL = "clip"
@@ -136,8 +136,12 @@ class ShotRow:
     keyframes: list[int]
 
     def to_json(self) -> dict:
-        return {"shot": self.shot, "start": round(self.start, 3), "end": round(self.end, 3),
-                "keyframes": self.keyframes}
+        return {
+            "shot": self.shot,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "keyframes": self.keyframes,
+        }
 
 
 @dataclass(frozen=True)
@@ -161,13 +165,24 @@ class VideoRow:
     indexed_at: float | None  # seconds since the epoch
 
     def to_json(self) -> dict:
-        return {"video_id": self.video_id, "path": self.path, "status": self.status, "error": self.error,
-                "origin": self.origin, "decoder": self.decoder,
-                "duration": None if self.duration is None else round(self.duration, 3),
-                "fps": None if self.fps is None else round(self.fps, 3), "frame_count": self.frame_count,
-                "width": self.width, "height": self.height, "keyframes": self.keyframes, "analyzers": self.analyzers,
-                "indexed_at": None if self.indexed_at is None else datetime.fromtimestamp(
-                    self.indexed_at, timezone.utc).isoformat(timespec="seconds")}
+        return {
+            "video_id": self.video_id,
+            "path": self.path,
+            "status": self.status,
+            "error": self.error,
+            "origin": self.origin,
+            "decoder": self.decoder,
+            "duration": None if self.duration is None else round(self.duration, 3),
+            "fps": None if self.fps is None else round(self.fps, 3),
+            "frame_count": self.frame_count,
+            "width": self.width,
+            "height": self.height,
+            "keyframes": self.keyframes,
+            "analyzers": self.analyzers,
+            "indexed_at": None
+            if self.indexed_at is None
+            else datetime.fromtimestamp(self.indexed_at, timezone.utc).isoformat(timespec="seconds"),
+        }
 
 
 @dataclass(frozen=True)
@@ -211,8 +226,11 @@ class KeyframeFilter:
     @classmethod
     def of(cls, **values: Any) -> KeyframeFilter:
         core = {k: tuple(v) if k == "videos" else v for k, v in values.items() if k in _CORE_FILTERS}
-        given = sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()
-                       if k not in _CORE_FILTERS and v is not None and v != () and v != [])
+        given = sorted(
+            (k, tuple(v) if isinstance(v, list) else v)
+            for k, v in values.items()
+            if k not in _CORE_FILTERS and v is not None and v != () and v != []
+        )
         return cls(**core, features=tuple(given))
 
     def get(self, name: str, default: Any = None) -> Any:

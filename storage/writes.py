@@ -7,6 +7,7 @@ about 15 statements, not one per row. Thumbnails are written to a new folder bef
 and the superseded folder is deleted after it: a kill in between leaves a folder no committed
 video names, which the writer's repair deletes (health.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,7 @@ class Writes:
     """`after_commit()` runs after every commit that changed keyframes (the vector mirror
     catches up); `fields_changed(ids)` after analyses changed the filter fields of keyframes."""
 
-    def __init__(self, db: Database, after_commit: Callable[[], None],
-                 fields_changed: Callable[[np.ndarray], None]):
+    def __init__(self, db: Database, after_commit: Callable[[], None], fields_changed: Callable[[np.ndarray], None]):
         self.db = db
         self.after_commit = after_commit
         self.fields_changed = fields_changed
@@ -52,9 +52,17 @@ class Writes:
                 v.size, v.mtime_ns, v.status, v.error = size, mtime_ns, "indexing", None
             return v.id
 
-    def save_video(self, video_id: int, info: VideoInfo, keyframes: Sequence[NewKeyframe], plan: Plan | None = None,
-                   shots: Sequence[NewShot] = (), partial: str | None = None, media: VideoMedia | None = None,
-                   video_analyses: dict[str, Any] | None = None) -> int:
+    def save_video(
+        self,
+        video_id: int,
+        info: VideoInfo,
+        keyframes: Sequence[NewKeyframe],
+        plan: Plan | None = None,
+        shots: Sequence[NewShot] = (),
+        partial: str | None = None,
+        media: VideoMedia | None = None,
+        video_analyses: dict[str, Any] | None = None,
+    ) -> int:
         """Replace a video's shots, keyframes, vectors, feature results and thumbnails in one
         commit; returns how many keyframes. `plan`: how they were made (None: unknown, so the next
         run makes them again); `NewKeyframe.shot` numbers a shot of `shots`;
@@ -79,20 +87,46 @@ class Writes:
                     if feature.per_video:
                         feature.clear(s, [video_id])
                 if shots:
-                    s.execute(insert(Shot), [{"video_id": video_id, "shot": i, "start_frame": sh.start_frame,
-                                              "start": sh.start, "end": sh.end} for i, sh in enumerate(shots)])
+                    s.execute(
+                        insert(Shot),
+                        [
+                            {
+                                "video_id": video_id,
+                                "shot": i,
+                                "start_frame": sh.start_frame,
+                                "start": sh.start,
+                                "end": sh.end,
+                            }
+                            for i, sh in enumerate(shots)
+                        ],
+                    )
                 ids = _insert_keyframes(s, video_id, run_dir.name, keyframes)
                 for name, feature in features.FEATURES.items():
                     if feature.per_video:
                         if name in video_analyses:
                             feature.put(s, [(video_id, video_analyses[name])])
                     else:
-                        feature.put(s, [(kid, kf.analyses[name]) for kid, kf in zip(ids, keyframes)
-                                        if name in kf.analyses])
-                s.execute(update(Video).where(Video.id == video_id).values(
-                    status="indexed", error=partial, thumb_dir=run_dir.name, plan=plan.to_json() if plan else None,
-                    **_media_columns(media), decoder=info.decoder, duration=info.duration, fps=info.fps,
-                    frame_count=info.frame_count, width=info.width, height=info.height, indexed_at=time.time()))
+                        feature.put(
+                            s, [(kid, kf.analyses[name]) for kid, kf in zip(ids, keyframes) if name in kf.analyses]
+                        )
+                s.execute(
+                    update(Video)
+                    .where(Video.id == video_id)
+                    .values(
+                        status="indexed",
+                        error=partial,
+                        thumb_dir=run_dir.name,
+                        plan=plan.to_json() if plan else None,
+                        **_media_columns(media),
+                        decoder=info.decoder,
+                        duration=info.duration,
+                        fps=info.fps,
+                        frame_count=info.frame_count,
+                        width=info.width,
+                        height=info.height,
+                        indexed_at=time.time(),
+                    )
+                )
                 count_commit(s)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -103,8 +137,9 @@ class Writes:
             shutil.rmtree(self.db.thumb_root / old_dir, ignore_errors=True)
         return len(keyframes)
 
-    def save_analysis(self, video_id: int, plan: Plan, results: dict[str, dict[int, Any]],
-                      video_results: dict[str, Any] | None = None) -> None:
+    def save_analysis(
+        self, video_id: int, plan: Plan, results: dict[str, dict[int, Any]], video_results: dict[str, Any] | None = None
+    ) -> None:
         """Replace some features' results on a video's kept keyframes and record its plan, in
         one commit: `results` maps a per-keyframe feature's name to {keyframe id: its result},
         `video_results` a per-video feature's name to its result. Other results, keyframes and
@@ -133,10 +168,18 @@ class Writes:
         with self.db.transaction(sum(3 * v.nbytes for _, v in vectors.values())) as s:
             for model, (ids, vecs) in vectors.items():
                 live = set(s.scalars(select(Keyframe.id).where(Keyframe.id.in_(ids_param(ids)))))
-                have = set(s.scalars(select(ModelVector.keyframe_id).where(
-                    ModelVector.model == model, ModelVector.keyframe_id.in_(ids_param(ids)))))
-                rows = [{"model": model, "keyframe_id": int(kid), "vector": vector_blob(v)}
-                        for kid, v in zip(ids, vecs) if kid in live and kid not in have]
+                have = set(
+                    s.scalars(
+                        select(ModelVector.keyframe_id).where(
+                            ModelVector.model == model, ModelVector.keyframe_id.in_(ids_param(ids))
+                        )
+                    )
+                )
+                rows = [
+                    {"model": model, "keyframe_id": int(kid), "vector": vector_blob(v)}
+                    for kid, v in zip(ids, vecs)
+                    if kid in live and kid not in have
+                ]
                 if rows:
                     s.execute(insert(ModelVector), rows)
                 added[model] = len(rows)
@@ -182,8 +225,9 @@ class Writes:
                 if feature.per_video:
                     feature.clear(s, video_ids)
             if keep_rows:
-                s.execute(update(Video).where(Video.id.in_(video_ids)).values(status="failed", error=error,
-                                                                              thumb_dir=None))
+                s.execute(
+                    update(Video).where(Video.id.in_(video_ids)).values(status="failed", error=error, thumb_dir=None)
+                )
             else:
                 s.execute(delete(Video).where(Video.id.in_(video_ids)))
             count_commit(s)
@@ -203,8 +247,11 @@ class Writes:
                     (run_dir / f"{frame_idx}.jpg").write_bytes(jpeg)
             with self.db.transaction() as s:
                 s.execute(update(Video).where(Video.id == video_id).values(thumb_dir=run_dir.name))
-                s.execute(update(Keyframe).where(Keyframe.video_id == video_id).values(
-                    thumbnail=run_dir.name + "/" + func.cast(Keyframe.frame_idx, Text) + ".jpg"))
+                s.execute(
+                    update(Keyframe)
+                    .where(Keyframe.video_id == video_id)
+                    .values(thumbnail=run_dir.name + "/" + func.cast(Keyframe.frame_idx, Text) + ".jpg")
+                )
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
@@ -216,14 +263,29 @@ def _insert_keyframes(s, video_id: int, run_dir: str, keyframes: Sequence[NewKey
     keyframes now, and AUTOINCREMENT ids grow in insertion order."""
     if not keyframes:
         return []
-    s.execute(insert(Keyframe), [
-        {"video_id": video_id, "frame_idx": kf.frame_idx, "timestamp": kf.timestamp, "shot": kf.shot,
-         "thumbnail": f"{run_dir}/{kf.frame_idx}.jpg", "source_image": kf.source_image} for kf in keyframes])
+    s.execute(
+        insert(Keyframe),
+        [
+            {
+                "video_id": video_id,
+                "frame_idx": kf.frame_idx,
+                "timestamp": kf.timestamp,
+                "shot": kf.shot,
+                "thumbnail": f"{run_dir}/{kf.frame_idx}.jpg",
+                "source_image": kf.source_image,
+            }
+            for kf in keyframes
+        ],
+    )
     ids = s.scalars(select(Keyframe.id).where(Keyframe.video_id == video_id).order_by(Keyframe.id)).all()
-    s.execute(insert(Embedding), [{"keyframe_id": kid, "vector": vector_blob(kf.vector)}
-                                  for kid, kf in zip(ids, keyframes)])
-    others = [{"model": model, "keyframe_id": kid, "vector": vector_blob(vector)}
-              for kid, kf in zip(ids, keyframes) for model, vector in kf.model_vectors.items()]
+    s.execute(
+        insert(Embedding), [{"keyframe_id": kid, "vector": vector_blob(kf.vector)} for kid, kf in zip(ids, keyframes)]
+    )
+    others = [
+        {"model": model, "keyframe_id": kid, "vector": vector_blob(vector)}
+        for kid, kf in zip(ids, keyframes)
+        for model, vector in kf.model_vectors.items()
+    ]
     if others:
         s.execute(insert(ModelVector), others)
     return list(ids)
@@ -232,8 +294,11 @@ def _insert_keyframes(s, video_id: int, run_dir: str, keyframes: Sequence[NewKey
 def _media_columns(media: VideoMedia | None) -> dict:
     if media is None:  # the decoded file itself is what a player opens
         return {"origin": "decoded", "media_path": Video.path, "media_info": None}
-    return {"origin": media.origin, "media_path": media.path,
-            "media_info": json.dumps(media.info, ensure_ascii=False) if media.info else None}
+    return {
+        "origin": media.origin,
+        "media_path": media.path,
+        "media_info": json.dumps(media.info, ensure_ascii=False) if media.info else None,
+    }
 
 
 def _check_features(names: set[str]) -> None:

@@ -2,6 +2,7 @@
 JPEG keyframes at known, irregular frames, a map CSV per video, float16 features from the
 random-weight test encoder (not normalised, as real packages may be), media-info JSON, and the
 videos themselves for playback."""
+
 from __future__ import annotations
 
 import csv
@@ -49,13 +50,24 @@ def read_frames(video: Path, frames: list[int]) -> tuple[list[np.ndarray], float
     return images, fps
 
 
-def add_video(root: Path, batch: str, number: int, source: Path, *, old_layout: bool = False,
-              frames: list[int] = FRAMES, clip: ClipEncoder | None = None) -> PackagedVideo:
+def add_video(
+    root: Path,
+    batch: str,
+    number: int,
+    source: Path,
+    *,
+    old_layout: bool = False,
+    frames: list[int] = FRAMES,
+    clip: ClipEncoder | None = None,
+) -> PackagedVideo:
     """One video of batch `batch` (e.g. "L01") as the package holds it; returns what was written."""
     video_id = f"{batch}_V{number:03d}"
     images, fps = read_frames(source, frames)
-    keyframe_dir = (root / f"Keyframes_{batch}" / video_id) if old_layout else \
-        (root / f"Keyframes_{batch}" / "keyframes" / video_id)
+    keyframe_dir = (
+        (root / f"Keyframes_{batch}" / video_id)
+        if old_layout
+        else (root / f"Keyframes_{batch}" / "keyframes" / video_id)
+    )
     keyframe_dir.mkdir(parents=True, exist_ok=True)
     digits = 4 if old_layout else 3
     for n, rgb in enumerate(images, start=1):
@@ -73,11 +85,24 @@ def add_video(root: Path, batch: str, number: int, source: Path, *, old_layout: 
     np.save(root / "clip-features-32" / f"{video_id}.npy", (vectors * scale).astype(np.float16))
     title = f"Bản tin {video_id}"
     (root / "media-info").mkdir(exist_ok=True)
-    (root / "media-info" / f"{video_id}.json").write_text(json.dumps({
-        "author": "60 Giây Official", "channel_id": "UC0", "channel_url": "https://www.youtube.com/channel/UC0",
-        "description": "test", "keywords": ["tin tức"], "length": 10, "publish_date": "02/08/2024",
-        "thumbnail_url": "https://i.ytimg.com/x.jpg", "title": title,
-        "watch_url": f"https://youtube.com/watch?v={video_id}"}, ensure_ascii=False), encoding="utf-8")
+    (root / "media-info" / f"{video_id}.json").write_text(
+        json.dumps(
+            {
+                "author": "60 Giây Official",
+                "channel_id": "UC0",
+                "channel_url": "https://www.youtube.com/channel/UC0",
+                "description": "test",
+                "keywords": ["tin tức"],
+                "length": 10,
+                "publish_date": "02/08/2024",
+                "thumbnail_url": "https://i.ytimg.com/x.jpg",
+                "title": title,
+                "watch_url": f"https://youtube.com/watch?v={video_id}",
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     videos = root / f"Videos_{batch}_a"
     videos.mkdir(exist_ok=True)
     (videos / f"{video_id}.mp4").symlink_to(source)

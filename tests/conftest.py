@@ -4,6 +4,7 @@ Every test runs offline. CLIP uses random weights (seeded, identical in every pr
 small architecture, so tests exercise the real loading, indexing and search code but never
 assert rankings that only trained weights would give.
 """
+
 from __future__ import annotations
 
 import importlib.abc
@@ -17,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
-
 from evr.indexer.encoders import ClipEncoder
 from evr.indexer.settings import ClipSettings
 from evr.search import SearchEngine
 from evr.search.ranking import nearest
 from evr.storage import NewKeyframe, PersonPose, PersonsInFrame, Plan, Store, TextBox, VideoInfo
 from evr.ui.cli import main
+
 
 class _OldNames(importlib.abc.MetaPathFinder):
     """The rooms import as evr.indexer, evr.search, evr.storage and evr.ui. pytest puts the
@@ -73,8 +73,11 @@ TIERS = ("unit", "integration", "e2e")  # registered in pyproject.toml
 
 
 def pytest_addoption(parser):
-    parser.addoption("--tiers", default=",".join(TIERS),
-                     help="run only the tests of these tiers (comma-separated; `make check`: unit,integration)")
+    parser.addoption(
+        "--tiers",
+        default=",".join(TIERS),
+        help="run only the tests of these tiers (comma-separated; `make check`: unit,integration)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -82,7 +85,9 @@ def pytest_collection_modifyitems(config, items):
     one is an error, so no test escapes the tiers."""
     wanted = set(config.getoption("--tiers").split(","))
     if wanted - set(TIERS):
-        raise pytest.UsageError(f"--tiers: unknown {', '.join(sorted(wanted - set(TIERS)))} (known: {', '.join(TIERS)})")
+        raise pytest.UsageError(
+            f"--tiers: unknown {', '.join(sorted(wanted - set(TIERS)))} (known: {', '.join(TIERS)})"
+        )
     tier = {item: next((m.name for m in item.iter_markers() if m.name in TIERS), None) for item in items}
     untiered = [item.nodeid for item, t in tier.items() if t is None]
     if untiered:
@@ -94,14 +99,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _videos_dir() -> Path:
-    candidates = [os.environ.get("EVR_TEST_VIDEOS"), REPO.parent / "shared" / "data" / "videos",
-                  REPO / "shared" / "data" / "videos"]
+    candidates = [
+        os.environ.get("EVR_TEST_VIDEOS"),
+        REPO.parent / "shared" / "data" / "videos",
+        REPO / "shared" / "data" / "videos",
+    ]
     for c in candidates:
         if c and Path(c).is_dir():
             return Path(c)
     raise RuntimeError(
-        "the sample videos are missing: expected ../shared/data/videos beside the repository "
-        "(or set EVR_TEST_VIDEOS)"
+        "the sample videos are missing: expected ../shared/data/videos beside the repository (or set EVR_TEST_VIDEOS)"
     )
 
 
@@ -163,7 +170,11 @@ def evr_process(*args, timeout: float = 300, env_extra: dict | None = None) -> s
     env = {**os.environ, **TEST_ENV, **(env_extra or {})}
     result = subprocess.run(
         [sys.executable, "-m", "evr.ui.cli", *map(str, args)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if "--json" in map(str, args) and result.stdout.strip():
         strict_json(result.stdout)
@@ -228,7 +239,9 @@ def random_unit(rng, dim):
 def people(labels_per_person):
     return PersonsInFrame(
         [PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, HIDDEN17, list(labels)) for labels in labels_per_person],
-        0.1 if labels_per_person else 0.0, None)
+        0.1 if labels_per_person else 0.0,
+        None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -242,21 +255,37 @@ def planted(clip, tmp_path_factory):
     dim = clip.info.dim
     door, car, news, dog = clip.encode_texts(["a man opens a door", "a car drives away", "breaking news", "a dog runs"])
     texts = {("alpha", 3): "LŨ LỤT Ở HUẾ", ("alpha", 20): "HA NOI", ("beta", 7): "BREAKING NEWS tonight"}
-    vectors = {("alpha", 4): door, ("alpha", 10): car, ("alpha", 15): dog,  # A, B 6 s later, C 5 s after B
-               ("beta", 0): door, ("beta", 25): car, ("beta", 28): dog,  # B 25 s after A: outside --within 10
-               ("beta", 30): news}
+    vectors = {
+        ("alpha", 4): door,
+        ("alpha", 10): car,
+        ("alpha", 15): dog,  # A, B 6 s later, C 5 s after B
+        ("beta", 0): door,
+        ("beta", 25): car,
+        ("beta", 28): dog,  # B 25 s after A: outside --within 10
+        ("beta", 30): news,
+    }
     facts = {}
     for name in ("alpha", "beta"):
         kfs = []
         for i in range(40):
             labels = [["sitting"] if (i % 5 == 0 and p == 0) else ["standing"] for p in range(i % 4)]
-            kfs.append(NewKeyframe(
-                frame_idx=i * 25, timestamp=float(i), shot=i, jpeg=b"jpeg",
-                vector=vectors.get((name, i), random_unit(rng, dim)),
-                analyses={"ocr": [TextBox(texts[(name, i)], (0.1, 0.8, 0.9, 0.9), 0.9)] if (name, i) in texts else [],
-                          "persons": people(labels)}))
+            kfs.append(
+                NewKeyframe(
+                    frame_idx=i * 25,
+                    timestamp=float(i),
+                    shot=i,
+                    jpeg=b"jpeg",
+                    vector=vectors.get((name, i), random_unit(rng, dim)),
+                    analyses={
+                        "ocr": [TextBox(texts[(name, i)], (0.1, 0.8, 0.9, 0.9), 0.9)] if (name, i) in texts else [],
+                        "persons": people(labels),
+                    },
+                )
+            )
         vid = store.writes.start_video(f"/videos/{name}.mp4", 1, 1)
-        store.writes.save_video(vid, VideoInfo("decord", 40.0, 25.0, 1000, 640, 360), kfs, plan=Plan("decoded", analyzers={"ocr": "en"}))
+        store.writes.save_video(
+            vid, VideoInfo("decord", 40.0, 25.0, 1000, 640, 360), kfs, plan=Plan("decoded", analyzers={"ocr": "en"})
+        )
         rows = store.catalog.keyframes(range(1, 1000))
         for kid, row in rows.items():
             facts[(row.video_id, int(row.timestamp))] = kid
@@ -282,16 +311,25 @@ def two_models(tmp_path):
         v = similarity * q + np.sqrt(1 - similarity**2) * noise / np.linalg.norm(noise)
         return v.astype(np.float32)
 
-    planted = {"Q": (q_a, q_b), "X": (near(q_a, 0.9), near(q_b, 0.1)), "Y": (near(q_a, 0.8), near(q_b, 0.8)),
-               "Z": (near(q_a, 0.1), near(q_b, 0.9))}
+    planted = {
+        "Q": (q_a, q_b),
+        "X": (near(q_a, 0.9), near(q_b, 0.1)),
+        "Y": (near(q_a, 0.8), near(q_b, 0.8)),
+        "Z": (near(q_a, 0.1), near(q_b, 0.9)),
+    }
     # 20 others, their similarities apart by more than float16's rounding (no near-ties to break)
     planted.update({f"n{i}": (near(q_a, 0.5 - 0.01 * i), near(q_b, 0.5 - 0.01 * i)) for i in range(20)})
     store = Store(tmp_path / "data", writer=True, checkpoint_s=0)
     store.bind_models({"clip": clip.info, "b": other.info})
     vid = store.writes.start_video("/v/planted.mp4", 1, 1)
-    store.writes.save_video(vid, VideoInfo("decord", 30.0, 25.0, 750, 320, 240), [
-        NewKeyframe(frame_idx=i * 25, timestamp=float(i), shot=0, jpeg=b"jpeg", vector=a, model_vectors={"b": b})
-        for i, (a, b) in enumerate(planted.values())])
+    store.writes.save_video(
+        vid,
+        VideoInfo("decord", 30.0, 25.0, 750, 320, 240),
+        [
+            NewKeyframe(frame_idx=i * 25, timestamp=float(i), shot=0, jpeg=b"jpeg", vector=a, model_vectors={"b": b})
+            for i, (a, b) in enumerate(planted.values())
+        ],
+    )
     ids = dict(zip(planted, sorted(store.catalog.keyframes(range(1, 100)))))
     yield store, clip, other, ids
     store.close()

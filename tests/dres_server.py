@@ -6,6 +6,7 @@ answers as DRES does: a session id on login, 401 for an unknown session, 400 for
 schema refuses, 404 when no task runs, 412 when a submission is rejected, and a verdict
 (CORRECT / WRONG) judged against the current task's expected answer. Query and result logs are
 kept (`logs`), or refused, or held unanswered, as a test asks."""
+
 from __future__ import annotations
 
 import json
@@ -55,9 +56,21 @@ class FakeDres:
 
     def __post_init__(self):
         spec = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
-        self.schemas = {name: _validator(spec, name) for name in (
-            "LoginRequest", "ApiUser", "ApiClientEvaluationInfo", "ApiClientTaskTemplateInfo", "ApiClientSubmission",
-            "SuccessfulSubmissionsStatus", "ErrorStatus", "QueryEventLog", "QueryResultLog", "SuccessStatus")}
+        self.schemas = {
+            name: _validator(spec, name)
+            for name in (
+                "LoginRequest",
+                "ApiUser",
+                "ApiClientEvaluationInfo",
+                "ApiClientTaskTemplateInfo",
+                "ApiClientSubmission",
+                "SuccessfulSubmissionsStatus",
+                "ErrorStatus",
+                "QueryEventLog",
+                "QueryResultLog",
+                "SuccessStatus",
+            )
+        }
 
     def check(self, schema: str, value, who: str) -> bool:
         errors = [e.message for e in self.schemas[schema].iter_errors(value)]
@@ -66,19 +79,41 @@ class FakeDres:
         return not errors
 
     def evaluations(self) -> list[dict]:
-        tasks = [{"name": "kis-01", "taskGroup": "KIS", "taskType": "kis", "duration": 300},
-                 {"name": "qa-01", "taskGroup": "QA", "taskType": "qa", "duration": 300}]
-        return [{"id": self.evaluation, "name": "AIC 2025 final", "type": "SYNCHRONOUS", "status": "ACTIVE",
-                 "templateId": "t1", "templateDescription": "finals", "teams": ["team1"], "taskTemplates": tasks},
-                {"id": "eval-old", "name": "warm-up", "type": "SYNCHRONOUS", "status": "TERMINATED",
-                 "templateId": "t0", "teams": ["team1"], "taskTemplates": []}]
+        tasks = [
+            {"name": "kis-01", "taskGroup": "KIS", "taskType": "kis", "duration": 300},
+            {"name": "qa-01", "taskGroup": "QA", "taskType": "qa", "duration": 300},
+        ]
+        return [
+            {
+                "id": self.evaluation,
+                "name": "AIC 2025 final",
+                "type": "SYNCHRONOUS",
+                "status": "ACTIVE",
+                "templateId": "t1",
+                "templateDescription": "finals",
+                "teams": ["team1"],
+                "taskTemplates": tasks,
+            },
+            {
+                "id": "eval-old",
+                "name": "warm-up",
+                "type": "SYNCHRONOUS",
+                "status": "TERMINATED",
+                "templateId": "t0",
+                "teams": ["team1"],
+                "taskTemplates": [],
+            },
+        ]
 
     def judge(self, answer: dict) -> str:
         want = self.task.expected
         if "text" in want:
             return "CORRECT" if answer.get("text") == want["text"] else "WRONG"
-        overlaps = (answer.get("mediaItemName") == want["mediaItemName"]
-                    and answer.get("start", -1) <= want["end"] and answer.get("end", -1) >= want["start"])
+        overlaps = (
+            answer.get("mediaItemName") == want["mediaItemName"]
+            and answer.get("start", -1) <= want["end"]
+            and answer.get("end", -1) >= want["start"]
+        )
         return "CORRECT" if overlaps else "WRONG"
 
 
@@ -128,8 +163,9 @@ def serve(dres: FakeDres):
                     return self.error(401, "Invalid credentials")
                 session = uuid.uuid4().hex
                 dres.sessions.add(session)
-                return self.reply(200, {"id": "u1", "username": dres.user, "role": "PARTICIPANT",
-                                        "sessionId": session}, "ApiUser")
+                return self.reply(
+                    200, {"id": "u1", "username": dres.user, "role": "PARTICIPANT", "sessionId": session}, "ApiUser"
+                )
             if url.path.startswith("/api/v2/log/"):
                 kind = url.path.split("/")[4]
                 if not self.session_ok(query):
@@ -159,9 +195,15 @@ def serve(dres: FakeDres):
                 if dres.task is None:
                     return self.error(412, "No active task")
                 verdict = dres.judge(body["answerSets"][0]["answers"][0])
-                return self.reply(200, {"status": True, "submission": verdict,
-                                        "description": f"Submission to {dres.task.name}: {verdict}"},
-                                  "SuccessfulSubmissionsStatus")
+                return self.reply(
+                    200,
+                    {
+                        "status": True,
+                        "submission": verdict,
+                        "description": f"Submission to {dres.task.name}: {verdict}",
+                    },
+                    "SuccessfulSubmissionsStatus",
+                )
             self.error(404, "Not found")
 
         def do_GET(self):
@@ -175,8 +217,16 @@ def serve(dres: FakeDres):
                     return
                 if dres.task is None:
                     return self.error(404, "No active task")
-                self.reply(200, {"name": dres.task.name, "taskGroup": dres.task.task_type.upper(),
-                                 "taskType": dres.task.task_type, "duration": 300}, "ApiClientTaskTemplateInfo")
+                self.reply(
+                    200,
+                    {
+                        "name": dres.task.name,
+                        "taskGroup": dres.task.task_type.upper(),
+                        "taskType": dres.task.task_type,
+                        "duration": 300,
+                    },
+                    "ApiClientTaskTemplateInfo",
+                )
             elif url.path == "/api/v2/logout":
                 dres.sessions.discard(query.get("session", [None])[0])
                 self.reply(200, {"status": True, "description": "Logged out"})

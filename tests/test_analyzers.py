@@ -1,8 +1,8 @@
 """OCR on a video rendered here, persons on real clips, the torchvision backend with random weights."""
+
 from __future__ import annotations
 
 import json
-
 import sqlite3
 import subprocess
 import sys
@@ -21,8 +21,11 @@ pytestmark = pytest.mark.e2e
 
 def render_text_video(path: Path, videos: Path) -> None:
     """6 s at 10 fps, 640x360: three shots cut from real clips; on-screen text in shots 2 and 3."""
-    shots = [("msrvtt/video7012.mp4", None), ("msrvtt/video7015.mp4", "BREAKING NEWS"),
-             ("msrvtt/video7018.mp4", "LU LUT MIEN TRUNG")]
+    shots = [
+        ("msrvtt/video7012.mp4", None),
+        ("msrvtt/video7015.mp4", "BREAKING NEWS"),
+        ("msrvtt/video7018.mp4", "LU LUT MIEN TRUNG"),
+    ]
     out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 360))
     for clip, caption in shots:
         cap = cv2.VideoCapture(str(videos / clip))
@@ -55,7 +58,9 @@ def test_easyocr_reads_a_batch_as_it_reads_each_frame(tmp_path, videos):
     assert any("BREAKING" in [b.text for b in boxes] for boxes in alone)
     for one, many in zip(alone, together):
         assert [b.text for b in one] == [b.text for b in many]
-        assert all(abs(a.confidence - b.confidence) < 1e-3 and np.allclose(a.box, b.box, atol=1) for a, b in zip(one, many))
+        assert all(
+            abs(a.confidence - b.confidence) < 1e-3 and np.allclose(a.box, b.box, atol=1) for a, b in zip(one, many)
+        )
 
 
 def test_ocr_finds_the_keyframe_and_time_of_on_screen_text(tmp_path, videos, capsys, monkeypatch):
@@ -156,8 +161,15 @@ def test_missing_ocr_language_is_reported_and_the_rest_indexed(tmp_path, videos,
     monkeypatch.setenv("EVR_OCR_BACKEND", "easyocr")
     monkeypatch.setenv("EVR_OCR_LANGUAGES", "vi,en")
     monkeypatch.setenv("EASYOCR_MODULE_PATH", str(tmp_path / "no-easyocr-home"))
-    code, report = evr("--data-dir", tmp_path / "d", "index", videos / "scene_cuts/counter.mp4", "--no-progress",
-                       "--json", capsys=capsys)
+    code, report = evr(
+        "--data-dir",
+        tmp_path / "d",
+        "index",
+        videos / "scene_cuts/counter.mp4",
+        "--no-progress",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 0 and report["videos_indexed"] == 1
     assert "['vi']" in caplog.text and "latin_g2.pth" in caplog.text and "runs with ['en'] only" in caplog.text
 
@@ -177,11 +189,32 @@ def persons_index(videos, tmp_path_factory):
     """Person counts of real clips: pedestrians, one signer, and clips with nobody in them."""
     folder = tmp_path_factory.mktemp("people")
     # The first 20 s of the pedestrian clip, re-encoded (as issue 7 reported it): one still shot.
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(videos / "opencv_samples/vtest.avi"), "-t", "20",
-                    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(folder / "vtest20.mp4")],
-                   check=True)
-    for rel in ["asl_gestures/again.mkv", "asl_gestures/bird.mkv", "scene_cuts/counter.mp4",
-                "scene_cuts/testvideo.mp4", "scene_cuts/fades.mp4"]:
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(videos / "opencv_samples/vtest.avi"),
+            "-t",
+            "20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            str(folder / "vtest20.mp4"),
+        ],
+        check=True,
+    )
+    for rel in [
+        "asl_gestures/again.mkv",
+        "asl_gestures/bird.mkv",
+        "scene_cuts/counter.mp4",
+        "scene_cuts/testvideo.mp4",
+        "scene_cuts/fades.mp4",
+    ]:
         (folder / Path(rel).name).symlink_to(videos / rel)
     data = tmp_path_factory.mktemp("people-index")
     with pytest.MonkeyPatch.context() as mp:
@@ -191,11 +224,18 @@ def persons_index(videos, tmp_path_factory):
 
         assert main(["--data-dir", str(data), "index", str(folder), "--no-progress"]) == 0
     with sqlite3.connect(data / "evr.sqlite") as db:
-        counts = db.execute("SELECT v.stem, p.count FROM keyframes k JOIN videos v ON v.id = k.video_id "
-                            "JOIN keyframe_persons p ON p.keyframe_id = k.id "
-                            "ORDER BY k.timestamp").fetchall()
-        street_times = [t for (t,) in db.execute("SELECT k.timestamp FROM keyframes k JOIN videos v "
-                                                 "ON v.id = k.video_id WHERE v.stem = 'vtest20' ORDER BY k.timestamp")]
+        counts = db.execute(
+            "SELECT v.stem, p.count FROM keyframes k JOIN videos v ON v.id = k.video_id "
+            "JOIN keyframe_persons p ON p.keyframe_id = k.id "
+            "ORDER BY k.timestamp"
+        ).fetchall()
+        street_times = [
+            t
+            for (t,) in db.execute(
+                "SELECT k.timestamp FROM keyframes k JOIN videos v "
+                "ON v.id = k.video_id WHERE v.stem = 'vtest20' ORDER BY k.timestamp"
+            )
+        ]
         analyzers = {json.dumps(json.loads(r[0])["analyzers"]) for r in db.execute("SELECT plan FROM videos")}
     by_video: dict[str, list[int]] = {}
     for stem, n in counts:
@@ -229,14 +269,26 @@ def test_person_counts_on_real_clips(persons_index):
 def test_min_persons_filter_through_the_cli(persons_index, capsys):
     data, counts, _, _ = persons_index
     expected = sum(n >= 2 for ns in counts.values() for n in ns)
-    code, hits = evr("--data-dir", data, "search", "people walking", "--min-persons", "2", "--k", "500", "--json",
-                     capsys=capsys)
+    code, hits = evr(
+        "--data-dir", data, "search", "people walking", "--min-persons", "2", "--k", "500", "--json", capsys=capsys
+    )
     assert code == 0 and len(hits) == expected >= 5  # several moments of the street, not one
     assert all(h["person_count"] >= 2 and h["video_id"] == "vtest20" for h in hits)
     assert all(len(h["poses"]) == h["person_count"] for h in hits)
     assert all(label in POSE_LABELS for h in hits for person in h["poses"] for label in person)
-    code, hits = evr("--data-dir", data, "search", "--like", hits[0]["keyframe_id"], "--max-persons", "0",
-                     "--k", "500", "--json", capsys=capsys)
+    code, hits = evr(
+        "--data-dir",
+        data,
+        "search",
+        "--like",
+        hits[0]["keyframe_id"],
+        "--max-persons",
+        "0",
+        "--k",
+        "500",
+        "--json",
+        capsys=capsys,
+    )
     assert {h["video_id"] for h in hits} == {"counter", "testvideo", "fades"}
 
 
@@ -268,8 +320,9 @@ def test_torchvision_backend_keeps_the_persons_of_torchvisions_own_threshold(vid
         import torch
 
         torch.manual_seed(0)
-        built = PersonAnalyzer(PersonSettings(backend="torchvision", weights="none", device="cpu",
-                                              min_score=min_score, detect_size=320))
+        built = PersonAnalyzer(
+            PersonSettings(backend="torchvision", weights="none", device="cpu", min_score=min_score, detect_size=320)
+        )
         built.backend.load()
         assert built.backend._keypoints.roi_heads.score_thresh == min_score
         return built
@@ -310,8 +363,9 @@ def test_torchvision_backend_masks_only_frames_where_people_were_found(videos, m
     without a person stores no mask. (Random weights; the threshold decides who is found.)"""
     cap = cv2.VideoCapture(str(videos / "msrvtt/video7010.mp4"))
     frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(2)]
-    analyzer = PersonAnalyzer(PersonSettings(backend="torchvision", weights="none", device="cpu", min_score=1.0,
-                                             detect_size=320))
+    analyzer = PersonAnalyzer(
+        PersonSettings(backend="torchvision", weights="none", device="cpu", min_score=1.0, detect_size=320)
+    )
     analyzer.backend.load()
     masked = []
     real = analyzer.backend._person_masks

@@ -2,6 +2,7 @@
 
 Every filter is checked against `evr search` with the same arguments: the app and the CLI must
 give the very same hits (one search code path)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,21 @@ PAGE = 6  # results per page in these tests (the index holds about a dozen keyfr
 def app_index(videos, tmp_path_factory):
     """Street (persons), a signer, a people-free clip and a rendered clip with captions (OCR)."""
     folder = tmp_path_factory.mktemp("app-videos")
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(videos / "opencv_samples/vtest.avi"), "-t", "8",
-                    "-c", "copy", str(folder / "vtest8.avi")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(videos / "opencv_samples/vtest.avi"),
+            "-t",
+            "8",
+            "-c",
+            "copy",
+            str(folder / "vtest8.avi"),
+        ],
+        check=True,
+    )
     (folder / "again.mkv").symlink_to(videos / "asl_gestures/again.mkv")
     (folder / "counter.mp4").symlink_to(videos / "scene_cuts/counter.mp4")
     render_text_video(folder / "captions.mp4", videos)
@@ -59,8 +73,20 @@ def app(app_index, monkeypatch):
 
 def cli_hits(data: Path, capsys, *args, k: int = PAGE) -> list[int]:
     """`evr search` with the app's default: at most 3 hits a video (ui.hits_per_video), in rank order."""
-    code, hits = evr("--data-dir", data, "search", *args, "--k", str(k), "--group", "limit", "--per-video", "3",
-                     "--json", capsys=capsys)
+    code, hits = evr(
+        "--data-dir",
+        data,
+        "search",
+        *args,
+        "--k",
+        str(k),
+        "--group",
+        "limit",
+        "--per-video",
+        "3",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 0
     return [h["keyframe_id"] for h in hits]
 
@@ -92,21 +118,25 @@ def test_query_shows_the_same_hits_as_the_cli(app, app_index, capsys):
     videos = [h.video_id for h in app.session_state["hits"]]
     assert max(map(videos.count, videos)) <= 3  # ui.hits_per_video, by default
     app.sidebar.radio(key="per_video_mode").set_value("all").run()  # every hit: the plain ranking
-    code, plain_hits = evr("--data-dir", app_index, "search", "people walking on a street", "--k", str(PAGE),
-                           "--json", capsys=capsys)
+    code, plain_hits = evr(
+        "--data-dir", app_index, "search", "people walking on a street", "--k", str(PAGE), "--json", capsys=capsys
+    )
     assert app_hits(app) == [h["keyframe_id"] for h in plain_hits]
     videos = [h["video_id"] for h in plain_hits]
     assert max(map(videos.count, videos)) > 3  # so the default above did leave hits out
 
 
-@pytest.mark.parametrize("widget, value, cli_args", [
-    ("min_persons", 2, ["--min-persons", "2"]),
-    ("max_persons", 0, ["--max-persons", "0"]),
-    ("pose", ["standing"], ["--pose", "standing"]),
-    ("ocr", "breaking news", ["--ocr", "breaking news"]),
-    ("videos", ["again", "counter"], ["--video", "again", "--video", "counter"]),
-    ("time", (2.0, 5.0), ["--from", "2", "--to", "5"]),
-])
+@pytest.mark.parametrize(
+    "widget, value, cli_args",
+    [
+        ("min_persons", 2, ["--min-persons", "2"]),
+        ("max_persons", 0, ["--max-persons", "0"]),
+        ("pose", ["standing"], ["--pose", "standing"]),
+        ("ocr", "breaking news", ["--ocr", "breaking news"]),
+        ("videos", ["again", "counter"], ["--video", "again", "--video", "counter"]),
+        ("time", (2.0, 5.0), ["--from", "2", "--to", "5"]),
+    ],
+)
 def test_each_filter_changes_hits_as_the_cli_does(app, app_index, capsys, widget, value, cli_args):
     app.text_input(key="query").input("a person").run()
     unfiltered = app_hits(app)
@@ -161,8 +191,9 @@ def test_a_video_of_one_shot_offers_no_shot_loop(app, app_index, capsys):
 def test_summary_appears_and_is_read_aloud_offline(app, app_index, capsys):
     app.text_input(key="query").input("a person").run()
     first = app.session_state["hits"][0]
-    code, summary = evr("--data-dir", app_index, "summarize", first.keyframe_id, "--lang", "en", "--json",
-                        capsys=capsys)
+    code, summary = evr(
+        "--data-dir", app_index, "summarize", first.keyframe_id, "--lang", "en", "--json", capsys=capsys
+    )
     assert viewer_detail(first)["summary"] == summary["text"]  # the browser sets it as text
     assert summary["text"].startswith(f"Video {first.video_id}, at ")
     app.radio(key="language").set_value("vi").run()
@@ -193,11 +224,15 @@ def test_export_bytes_are_the_exact_aic_csv(app):
     assert [b.label for b in app.get("download_button")] == ["KIS CSV", "JSON"]  # QA: once there is an answer
     app.text_input(key="export_answer").input("  two   dogs ").run()
     assert [b.label for b in app.get("download_button")] == ["KIS CSV", "QA CSV", "JSON"]
-    assert app.session_state["export_qa_csv"] == "".join(
-        f"{h.video_id},{h.frame_idx},two dogs\n" for h in in_rank_order).encode()
+    assert (
+        app.session_state["export_qa_csv"]
+        == "".join(f"{h.video_id},{h.frame_idx},two dogs\n" for h in in_rank_order).encode()
+    )
     app.text_input(key="export_answer").input("a, b").run()  # written as typed, quoted as CSV quotes a comma
-    assert app.session_state["export_qa_csv"] == "".join(
-        f'{h.video_id},{h.frame_idx},"a, b"\n' for h in in_rank_order).encode()
+    assert (
+        app.session_state["export_qa_csv"]
+        == "".join(f'{h.video_id},{h.frame_idx},"a, b"\n' for h in in_rank_order).encode()
+    )
 
 
 def test_temporal_mode_exports_three_fields(app):
@@ -280,12 +315,24 @@ def planted_hostile_index(data: Path, text: str = HOSTILE_TEXT) -> None:
     with Store(data, writer=True) as store:
         store.bind_model(model)
         vid = store.writes.start_video(f"/nowhere/{HOSTILE_NAME}.mp4", 1, 1)
-        store.writes.save_video(vid, VideoInfo("pyav", 2.0, 25.0, 50, 64, 36),
-                         [NewKeyframe(0, 0.0, 0, jpeg, vector, {
-                             "ocr": [TextBox(text, (0, 0, 1, 1), 0.9)],
-                             "objects": ObjectsInFrame([DetectedObject(HOSTILE_LABEL, 0.9, (0, 0, 1, 1))])})],
-                         shots=[NewShot(0, 0.0, 2.0)])
-
+        store.writes.save_video(
+            vid,
+            VideoInfo("pyav", 2.0, 25.0, 50, 64, 36),
+            [
+                NewKeyframe(
+                    0,
+                    0.0,
+                    0,
+                    jpeg,
+                    vector,
+                    {
+                        "ocr": [TextBox(text, (0, 0, 1, 1), 0.9)],
+                        "objects": ObjectsInFrame([DetectedObject(HOSTILE_LABEL, 0.9, (0, 0, 1, 1))]),
+                    },
+                )
+            ],
+            shots=[NewShot(0, 0.0, 2.0)],
+        )
 
 
 def test_file_names_and_screen_text_stay_literal(tmp_path, monkeypatch):
@@ -326,10 +373,23 @@ def test_temporal_mode_takes_three_events(app, app_index, capsys):
     app.text_input(key="then_3").input("a hand").run()
     assert not app.exception
     hits = app.session_state["hits"]
-    code, cli = evr("--data-dir", app_index, "search", "a person", "--then", "a street", "--then", "a hand",
-                    "--k", str(PAGE), "--json", capsys=capsys)
+    code, cli = evr(
+        "--data-dir",
+        app_index,
+        "search",
+        "a person",
+        "--then",
+        "a street",
+        "--then",
+        "a hand",
+        "--k",
+        str(PAGE),
+        "--json",
+        capsys=capsys,
+    )
     assert [[e.keyframe_id for e in h.chain] for h in hits] == [
-        [h["keyframe_id"], h["then"]["keyframe_id"], h["then"]["then"]["keyframe_id"]] for h in cli]
+        [h["keyframe_id"], h["then"]["keyframe_id"], h["then"]["then"]["keyframe_id"]] for h in cli
+    ]
     lines = app.session_state["export_csv"].decode().splitlines()
     assert lines and lines[0] == ",".join([hits[0].video_id, *(str(e.frame_idx) for e in hits[0].chain)])
 
@@ -348,8 +408,9 @@ def test_thumbs_rerank_as_the_cli_feedback_does(app, app_index, capsys):
     app.session_state["less_like"] = state["less_like"]
     app.run()
     assert not app.exception and state == {"more_like": [liked], "less_like": [disliked]}
-    assert app_hits(app) == cli_hits(app_index, capsys, "a person", "--more-like", str(liked),
-                                     "--less-like", str(disliked))
+    assert app_hits(app) == cli_hits(
+        app_index, capsys, "a person", "--more-like", str(liked), "--less-like", str(disliked)
+    )
     assert disliked not in app_hits(app)
     assert any("Refined by 1 liked and 1 disliked" in c.value for c in app.caption)
     app.button(key="feedback_clear").click().run()
@@ -384,11 +445,19 @@ def test_submit_sends_one_answer_and_shows_the_verdict(app, app_index, tmp_path,
         state = {key: app.session_state[key] for key in ("dres_session", "dres_evaluation", "hits")}
         shown = viewer_detail(hit)
         start, end = shown["span"]  # 2 s either side of the hit, within its shot (dres.kis_window_s)
-        assert (start, end) == (round(max(hit.shot_start, hit.timestamp - 2), 3),
-                                round(min(hit.shot_end, hit.timestamp + 2), 3))
+        assert (start, end) == (
+            round(max(hit.shot_start, hit.timestamp - 2), 3),
+            round(min(hit.shot_end, hit.timestamp + 2), 3),
+        )
         button = f"{hit.video_id} {round(start * 1000)}-{round(end * 1000)} ms"  # what the Submit button says
-        submit = {"kind": "submit", "id": hit.keyframe_id, "task": "kis", "span": [start, end], "again": False,
-                  "shown": button}
+        submit = {
+            "kind": "submit",
+            "id": hit.keyframe_id,
+            "task": "kis",
+            "span": [start, end],
+            "again": False,
+            "shown": button,
+        }
         with services(app_index) as s:
             handle(state, submit, s)
             said = state["details_out"][hit.keyframe_id]["said"]

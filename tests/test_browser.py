@@ -4,6 +4,7 @@ results and the opened hit (ui/web/results.js) do what a contest user does with 
 
 AppTest sees only the Markdown source the app hands to Streamlit; only a browser shows what
 that source becomes (an <img> that loads, a link, bold text)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 import urllib.request
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -35,8 +36,10 @@ expect.set_options(timeout=60_000)
 
 
 # All the text a user sees, the results' and the opened hit's (in shadow roots) included.
-SEEN_TEXT = ("() => [document.body.innerText, ...[...document.querySelectorAll('*')].filter(e => e.shadowRoot)"
-             ".map(e => e.shadowRoot.textContent)].join('\\n')")
+SEEN_TEXT = (
+    "() => [document.body.innerText, ...[...document.querySelectorAll('*')].filter(e => e.shadowRoot)"
+    ".map(e => e.shadowRoot.textContent)].join('\\n')"
+)
 
 
 def free_port() -> int:
@@ -51,9 +54,23 @@ def running_app(data, env, log=None, verbose: bool = False):
     for its stderr (with `verbose`, a line per script run: ui/timing.py)."""
     port = free_port()
     stderr = open(log, "w") if log else subprocess.DEVNULL
-    server = subprocess.Popen([sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), *(["-v"] if verbose else []),
-                               "ui", "--port", str(port)],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "evr.ui.cli",
+            "--data-dir",
+            str(data),
+            *(["-v"] if verbose else []),
+            "ui",
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
@@ -117,7 +134,9 @@ def test_hostile_markdown_stays_text_and_nothing_is_fetched_from_outside(app_url
         for written in (f"![o](http://{host}/x.png) **bold** http://{host}/link :red[x]", "**star** [x](y), _u_"):
             page.wait_for_function(
                 f"([written, joiner]) => ({SEEN_TEXT})().replaceAll(joiner, '').includes(written)",
-                arg=[written, WORD_JOINER], timeout=60_000)  # the joiner is invisible: it keeps URLs from linking
+                arg=[written, WORD_JOINER],
+                timeout=60_000,
+            )  # the joiner is invisible: it keeps URLs from linking
         page.wait_for_load_state("networkidle")
         # Nothing became an image, a link or bold text; every image comes from the app itself.
         assert page.locator(f'a[href*="{host}"], a[href="y"]').count() == 0
@@ -147,9 +166,12 @@ def test_markdown_typed_into_the_object_picker_and_labels_on_cards_stay_text(app
         picker.fill(label)
         picker.press("Enter")
         add = page.locator(".st-key-object_add button")
-        page.wait_for_function("([text, joiner]) => document.querySelector('.st-key-object_add button')"
-                               ".innerText.replaceAll(joiner, '').trim() == text",
-                               arg=[f"Add {label.lower()}", WORD_JOINER], timeout=60_000)
+        page.wait_for_function(
+            "([text, joiner]) => document.querySelector('.st-key-object_add button')"
+            ".innerText.replaceAll(joiner, '').trim() == text",
+            arg=[f"Add {label.lower()}", WORD_JOINER],
+            timeout=60_000,
+        )
         add.click()
         shown = "([text, joiner]) => document.body.innerText.replaceAll(joiner, '').split(text).length - 1"
         # The caption under the picker and the chip ("Objects ...: LABEL (remove)") as well as the button.
@@ -161,13 +183,17 @@ def test_markdown_typed_into_the_object_picker_and_labels_on_cards_stay_text(app
         box.fill("bold")
         box.press("Enter")
         page.get_by_role("button", name="Open hit #1", exact=True).wait_for(timeout=120_000)
-        page.wait_for_function(f"([text, joiner]) => ({SEEN_TEXT})().replaceAll(joiner, '').includes(text)",
-                               arg=["objects ' or 1=1 --", WORD_JOINER], timeout=60_000)
+        page.wait_for_function(
+            f"([text, joiner]) => ({SEEN_TEXT})().replaceAll(joiner, '').includes(text)",
+            arg=["objects ' or 1=1 --", WORD_JOINER],
+            timeout=60_000,
+        )
         assert "\u2014" not in page.evaluate(SEEN_TEXT)  # no em dash made of the label's "--"
         page.wait_for_load_state("networkidle")
         browser.close()
-    assert all(url.startswith(app_url) or url.startswith(("data:", "blob:")) for url in asked), \
-        [url for url in asked if not url.startswith(app_url)]
+    assert all(url.startswith(app_url) or url.startswith(("data:", "blob:")) for url in asked), [
+        url for url in asked if not url.startswith(app_url)
+    ]
     assert outside_requests == []
 
 
@@ -207,13 +233,31 @@ def cockpit(videos, tmp_path_factory):
     from .dres_server import FakeDres, serve
 
     folder = tmp_path_factory.mktemp("cockpit-videos")
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(videos / "opencv_samples/vtest.avi"), "-t", "12",
-                    "-c", "copy", str(folder / "vtest12.avi")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(videos / "opencv_samples/vtest.avi"),
+            "-t",
+            "12",
+            "-c",
+            "copy",
+            str(folder / "vtest12.avi"),
+        ],
+        check=True,
+    )
     (folder / "counter.mp4").symlink_to(videos / "scene_cuts/counter.mp4")
     data = tmp_path_factory.mktemp("cockpit-index")
     env = {**os.environ, **TEST_ENV}
-    subprocess.run([sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "index", str(folder), "--no-progress"],
-                   cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "index", str(folder), "--no-progress"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     dres = FakeDres()
     dres_url, stop = serve(dres)
     env.update(EVR_DRES_URL=dres_url, EVR_DRES_USERNAME=dres.user)
@@ -249,9 +293,14 @@ def dialog(page):
 
 def player_time(page) -> float:
     """Where the opened hit's player stands once it has loaded, in seconds."""
-    return dialog(page).locator("video").evaluate(
-        "v => new Promise(done => { const at = () => v.readyState >= 1 && v.seeking === false ? done(v.currentTime)"
-        " : setTimeout(at, 50); at(); })")
+    return (
+        dialog(page)
+        .locator("video")
+        .evaluate(
+            "v => new Promise(done => { const at = () => v.readyState >= 1 && v.seeking === false ? done(v.currentTime)"
+            " : setTimeout(at, 50); at(); })"
+        )
+    )
 
 
 def clock_seconds(label: str) -> float:
@@ -276,16 +325,20 @@ def test_an_opened_hit_shows_over_the_grid_and_its_strip_moves_the_player(page):
     label = other.get_attribute("aria-label").removeprefix("Keyframe at ")
     other.click()
     dialog(page).get_by_role("heading", name=f" at {label} ", exact=False).wait_for()
-    page.wait_for_function("([label, at]) => { const v = document.querySelector('#evr-opened-hit').shadowRoot"
-                           ".querySelector('video'); return v && Math.abs(v.currentTime - at) < 0.05; }",
-                           arg=[label, clock_seconds(label)])
+    page.wait_for_function(
+        "([label, at]) => { const v = document.querySelector('#evr-opened-hit').shadowRoot"
+        ".querySelector('video'); return v && Math.abs(v.currentTime - at) < 0.05; }",
+        arg=[label, clock_seconds(label)],
+    )
     expect(dialog(page).get_by_text("A neighbouring keyframe (picked in the strip)")).to_have_count(1)
 
 
-CURRENT_CARD = ("() => { const root = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)"
-                ".map(r => r.querySelector('.cards')).find(Boolean); const c = root.querySelector('.card.current');"
-                " const r = c.getBoundingClientRect(); return [Number(c.dataset.index), r.top, r.bottom,"
-                " root.children.length]; }")
+CURRENT_CARD = (
+    "() => { const root = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)"
+    ".map(r => r.querySelector('.cards')).find(Boolean); const c = root.querySelector('.card.current');"
+    " const r = c.getBoundingClientRect(); return [Number(c.dataset.index), r.top, r.bottom,"
+    " root.children.length]; }"
+)
 
 
 def test_keys_move_through_the_hits_scroll_the_page_and_open_them(page):

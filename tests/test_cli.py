@@ -1,4 +1,5 @@
 """End to end through the `evr` command line, on real clips, with a random-weight CLIP."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,33 @@ from .test_decoders import ffprobe_times
 
 pytestmark = pytest.mark.integration
 
-HIT_KEYS = {"rank", "keyframe_id", "video_id", "video_path", "frame_idx", "timestamp", "score", "match", "thumbnail",
-            "ocr_text", "person_count", "person_area", "poses", "shot", "shot_start", "shot_end", "encoder", "query_language",
-            "title", "publish_date", "watch_url", "speech", "models", "objects", "colors"}
+HIT_KEYS = {
+    "rank",
+    "keyframe_id",
+    "video_id",
+    "video_path",
+    "frame_idx",
+    "timestamp",
+    "score",
+    "match",
+    "thumbnail",
+    "ocr_text",
+    "person_count",
+    "person_area",
+    "poses",
+    "shot",
+    "shot_start",
+    "shot_end",
+    "encoder",
+    "query_language",
+    "title",
+    "publish_date",
+    "watch_url",
+    "speech",
+    "models",
+    "objects",
+    "colors",
+}
 
 
 def keyframe_rows(data: Path) -> list[tuple[str, int, float, int]]:
@@ -37,15 +62,22 @@ def keyframe_rows(data: Path) -> list[tuple[str, int, float, int]]:
 
 
 def test_search_json_contract(indexed, capsys):
-    code, hits = evr("--data-dir", indexed, "search", "a man riding a bicycle at night", "--k", "7", "--json",
-                     capsys=capsys)
+    code, hits = evr(
+        "--data-dir", indexed, "search", "a man riding a bicycle at night", "--k", "7", "--json", capsys=capsys
+    )
     assert code == 0 and len(hits) == 7
     assert all(set(h) == HIT_KEYS for h in hits)
     assert [h["rank"] for h in hits] == list(range(1, 8))
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     stems = {Path(p).stem for p in SAMPLE}
     for h in hits:
-        assert h["match"] == "clip" and set(h["models"]) == {"clip"} and h["ocr_text"] is None and h["person_count"] is None and h["poses"] == []
+        assert (
+            h["match"] == "clip"
+            and set(h["models"]) == {"clip"}
+            and h["ocr_text"] is None
+            and h["person_count"] is None
+            and h["poses"] == []
+        )
         assert h["video_id"] in stems and Path(h["video_path"]).stem == h["video_id"]
         assert Path(h["thumbnail"]).is_absolute() and Path(h["thumbnail"]).is_file()
         img = cv2.imread(h["thumbnail"])
@@ -72,8 +104,20 @@ def test_image_of_a_frame_returns_that_frame_first(indexed, tmp_path, videos, ca
 
 
 def test_group_by_video(indexed, capsys):
-    code, hits = evr("--data-dir", indexed, "search", "people", "--group", "video", "--k", "3",
-                     "--per-video", "2", "--json", capsys=capsys)
+    code, hits = evr(
+        "--data-dir",
+        indexed,
+        "search",
+        "people",
+        "--group",
+        "video",
+        "--k",
+        "3",
+        "--per-video",
+        "2",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 0
     order = list(dict.fromkeys(h["video_id"] for h in hits))
     assert len(order) == 3
@@ -100,11 +144,24 @@ def test_videos_lists_what_the_decoder_learned_of_each_video(indexed, videos, ca
     assert code == 0
     assert sorted(r["video_id"] for r in rows) == sorted(Path(p).stem for p in SAMPLE)
     assert sum(r["keyframes"] for r in rows) == len(keyframe_rows(indexed))
-    assert all(r["status"] == "indexed" and r["origin"] == "decoded" and r["decoder"] and r["indexed_at"]
-               for r in rows)
-    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                            "stream=width,height,avg_frame_rate", "-of", "json", str(videos / "msrvtt/video7010.mp4")],
-                           capture_output=True, text=True, check=True)
+    assert all(r["status"] == "indexed" and r["origin"] == "decoded" and r["decoder"] and r["indexed_at"] for r in rows)
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height,avg_frame_rate",
+            "-of",
+            "json",
+            str(videos / "msrvtt/video7010.mp4"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     stream = json.loads(probe.stdout)["streams"][0]
     code, (row,) = evr("--data-dir", indexed, "videos", "video7010", "--json", capsys=capsys)
     num, den = map(int, stream["avg_frame_rate"].split("/"))
@@ -160,8 +217,7 @@ def test_corrupt_files_are_reported_and_the_rest_indexed(tmp_path, videos, capsy
     # Unchanged failures are not retried on every run; --retry-failed does.
     code, report = evr("--data-dir", data, "index", folder, "--no-progress", "--json", capsys=capsys)
     assert code == 0 and report["videos_skipped"] == 3
-    code, report = evr("--data-dir", data, "index", folder, "--retry-failed", "--no-progress", "--json",
-                       capsys=capsys)
+    code, report = evr("--data-dir", data, "index", folder, "--retry-failed", "--no-progress", "--json", capsys=capsys)
     assert code == 1 and len(report["videos_failed"]) == 2
     code, stats = evr("--data-dir", data, "stats", "--json", capsys=capsys)
     assert stats["videos"] == 1 and stats["videos_failed"] == 2 and stats["consistent"]
@@ -173,7 +229,10 @@ def test_kill_during_indexing_then_resume(tmp_path, sample_dir, indexed):
     env = {**os.environ, **TEST_ENV, "EVR_STORAGE_CHECKPOINT_S": "3600"}  # FAISS unsaved until the end
     proc = subprocess.Popen(
         [sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "index", str(sample_dir), "--no-progress"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 240
     done = 0
@@ -213,13 +272,23 @@ def test_kill_during_indexing_then_resume(tmp_path, sample_dir, indexed):
 @pytest.mark.e2e  # whole evr processes
 def test_missing_weights_give_one_clear_message(tmp_path, videos):
     clip = videos / "msrvtt/video7010.mp4"
-    result = evr_process("--data-dir", tmp_path / "a", "index", clip, env_extra={
-        "EVR_CLIP_PRETRAINED": str(tmp_path / "nowhere/weights.bin")})
+    result = evr_process(
+        "--data-dir",
+        tmp_path / "a",
+        "index",
+        clip,
+        env_extra={"EVR_CLIP_PRETRAINED": str(tmp_path / "nowhere/weights.bin")},
+    )
     assert result.returncode == 3
     assert "weights.bin does not exist" in result.stderr and "Traceback" not in result.stderr
     # A hub tag that is not cached, with no network: the message says how to get the weights.
-    result = evr_process("--data-dir", tmp_path / "b", "index", clip, env_extra={
-        "EVR_CLIP_MODEL": "ViT-B-32", "EVR_CLIP_PRETRAINED": "openai", "HF_HOME": str(tmp_path / "hf")})
+    result = evr_process(
+        "--data-dir",
+        tmp_path / "b",
+        "index",
+        clip,
+        env_extra={"EVR_CLIP_MODEL": "ViT-B-32", "EVR_CLIP_PRETRAINED": "openai", "HF_HOME": str(tmp_path / "hf")},
+    )
     assert result.returncode == 3, result.stderr
     assert "could not be loaded" in result.stderr and "network" in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("evr: error:") == 1
@@ -281,22 +350,38 @@ def test_summarize_json_and_speech(indexed, tmp_path, capsys):
 
 def test_export_aic_csv(indexed, tmp_path, capsys):
     out = tmp_path / "answers.csv"
-    code, _ = evr("--data-dir", indexed, "search", "a dog running", "--k", "150", "--export", "aic", "--out", out,
-                  capsys=capsys)
+    code, _ = evr(
+        "--data-dir", indexed, "search", "a dog running", "--k", "150", "--export", "aic", "--out", out, capsys=capsys
+    )
     code2, hits = evr("--data-dir", indexed, "search", "a dog running", "--k", "150", "--json", capsys=capsys)
     assert code == code2 == 0 and hits
     assert out.read_text() == "".join(f"{h['video_id']},{h['frame_idx']}\n" for h in hits)  # no header
-    code, text = evr("--data-dir", indexed, "search", "a person", "--then", "a car", "--within", "30", "--k", "5",
-                     "--export", "aic", capsys=capsys)
+    code, text = evr(
+        "--data-dir",
+        indexed,
+        "search",
+        "a person",
+        "--then",
+        "a car",
+        "--within",
+        "30",
+        "--k",
+        "5",
+        "--export",
+        "aic",
+        capsys=capsys,
+    )
     rows = [line.split(",") for line in text.splitlines()]
     assert code == 0 and rows and all(len(r) == 3 and int(r[2]) > int(r[1]) for r in rows)
-    code, text = evr("--data-dir", indexed, "search", "a dog running", "--k", "3", "--export", "qa", "--answer", "42",
-                     capsys=capsys)
+    code, text = evr(
+        "--data-dir", indexed, "search", "a dog running", "--k", "3", "--export", "qa", "--answer", "42", capsys=capsys
+    )
     assert code == 0 and text == "".join(f"{h['video_id']},{h['frame_idx']},42\n" for h in hits[:3])
     assert main_code(["--data-dir", str(indexed), "search", "a dog", "--export", "qa"]) == 2  # no answer
     assert main_code(["--data-dir", str(indexed), "search", "a dog", "--export", "qa", "--answer", "a\x1bb"]) == 2
-    code, text = evr("--data-dir", indexed, "search", "a dog running", "--k", "1", "--export", "qa", "--answer", "a,b",
-                     capsys=capsys)  # quoted as CSV quotes a field holding a comma
+    code, text = evr(
+        "--data-dir", indexed, "search", "a dog running", "--k", "1", "--export", "qa", "--answer", "a,b", capsys=capsys
+    )  # quoted as CSV quotes a field holding a comma
     assert code == 0 and text == f'{hits[0]["video_id"]},{hits[0]["frame_idx"]},"a,b"\n'
     code, data = evr("--data-dir", indexed, "search", "a dog", "--k", "2", "--export", "json", capsys=capsys)
     assert code == 0 and [h["rank"] for h in data] == [1, 2]
@@ -307,7 +392,6 @@ def test_files_sharing_a_video_id_are_indexed_with_a_warning(tmp_path, videos, c
     for sub, clip in (("day1", "video7010"), ("day2", "video7011")):
         (tmp_path / "v" / sub).mkdir(parents=True)
         shutil.copyfile(videos / f"msrvtt/{clip}.mp4", tmp_path / "v" / sub / "clip.mp4")
-    code, report = evr("--data-dir", tmp_path / "d", "index", tmp_path / "v", "--no-progress", "--json",
-                       capsys=capsys)
+    code, report = evr("--data-dir", tmp_path / "d", "index", tmp_path / "v", "--no-progress", "--json", capsys=capsys)
     assert code == 0 and report["videos_indexed"] == 2
     assert "video_id 'clip' is shared by 2 files" in caplog.text

@@ -1,5 +1,6 @@
 """The contest workflow: importing an AIC package, submitting to DRES (a local server that checks
 every body against the API's schemas), multi-event TRAKE queries and relevance feedback."""
+
 from __future__ import annotations
 
 import csv
@@ -27,15 +28,30 @@ def package(videos, tmp_path_factory):
     """Two batches: L01 in the older layout (Keyframes_L01/L01_V001/0001.jpg), L02 in the 2025 one."""
     root = tmp_path_factory.mktemp("aic")
     clip = encoder()
-    made = [add_video(root, "L01", 1, videos / "msrvtt/video7010.mp4", old_layout=True, clip=clip),
-            add_video(root, "L02", 1, videos / "msrvtt/video7011.mp4", clip=clip),
-            add_video(root, "L02", 2, videos / "msrvtt/video7012.mp4", clip=clip)]
+    made = [
+        add_video(root, "L01", 1, videos / "msrvtt/video7010.mp4", old_layout=True, clip=clip),
+        add_video(root, "L02", 1, videos / "msrvtt/video7011.mp4", clip=clip),
+        add_video(root, "L02", 2, videos / "msrvtt/video7012.mp4", clip=clip),
+    ]
     return root, {v.video_id: v for v in made}
 
 
 def import_aic(data: Path, folder: Path, capsys, *extra: str):
-    return evr("--data-dir", data, "import", "aic", folder, "--model", MODEL, "--pretrained", "none",
-               "--no-progress", "--json", *extra, capsys=capsys)
+    return evr(
+        "--data-dir",
+        data,
+        "import",
+        "aic",
+        folder,
+        "--model",
+        MODEL,
+        "--pretrained",
+        "none",
+        "--no-progress",
+        "--json",
+        *extra,
+        capsys=capsys,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +98,16 @@ def test_hits_and_exports_carry_the_map_frames_and_like_finds_itself(package, im
     i = list(stored_ids).index(target.keyframe_id)
     assert np.linalg.norm(stored[i]) == pytest.approx(1.0, abs=1e-5)
     assert stored[i] @ v.vectors[3] == pytest.approx(1.0, abs=2e-3)
-    code, hits = evr("--data-dir", imported, "search", "--like", target.keyframe_id, "--k", "3", "--json",
-                     capsys=capsys)
+    code, hits = evr(
+        "--data-dir", imported, "search", "--like", target.keyframe_id, "--k", "3", "--json", capsys=capsys
+    )
     assert code == 0 and hits[0]["keyframe_id"] == target.keyframe_id and hits[0]["score"] == pytest.approx(1, abs=1e-4)
     assert (hits[0]["video_id"], hits[0]["frame_idx"]) == (v.video_id, v.frames[3])
     assert hits[0]["title"] == v.title and hits[0]["watch_url"].endswith(v.video_id)
     assert hits[0]["publish_date"] == "02/08/2024" and hits[0]["shot"] is None
-    code, csv_text = evr("--data-dir", imported, "search", "--like", target.keyframe_id, "--k", "3", "--export",
-                         "aic", capsys=capsys)
+    code, csv_text = evr(
+        "--data-dir", imported, "search", "--like", target.keyframe_id, "--k", "3", "--export", "aic", capsys=capsys
+    )
     assert csv_text.splitlines()[0] == f"{v.video_id},{v.frames[3]}"
     assert [line.split(",")[1] for line in csv_text.splitlines()] == [str(h["frame_idx"]) for h in hits]
 
@@ -128,14 +146,28 @@ def test_each_malformed_video_is_reported_and_the_rest_imported(package, tmp_pat
     with Store(data) as store:
         assert store.catalog.counts() == (1, 5) and store.health.stats()["videos_failed"] == 3
     # Fixed files are imported by the next run; the unchanged failures are not tried again.
-    shutil.copy(package[0] / "Keyframes_L01" / "L01_V001" / "0001.jpg", root / "Keyframes_L01" / "L01_V001" / "0003.jpg")
+    shutil.copy(
+        package[0] / "Keyframes_L01" / "L01_V001" / "0001.jpg", root / "Keyframes_L01" / "L01_V001" / "0003.jpg"
+    )
     code, report = import_aic(data, root, capsys)
     assert report["videos_imported"] == 1 and report["videos_skipped"] == 3
 
 
 def test_features_of_another_dimension_or_no_package_are_refused(package, tmp_path, capsys):
-    code, report = evr("--data-dir", tmp_path / "d", "import", "aic", package[0], "--model", "ViT-B-32",
-                       "--pretrained", "none", "--no-progress", "--json", capsys=capsys)
+    code, report = evr(
+        "--data-dir",
+        tmp_path / "d",
+        "import",
+        "aic",
+        package[0],
+        "--model",
+        "ViT-B-32",
+        "--pretrained",
+        "none",
+        "--no-progress",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 1 and len(report["videos_failed"]) == 3
     assert all("512-dimensional" in f["error"] for f in report["videos_failed"])
     code, _, err = run(capsys, "--data-dir", tmp_path / "e", "import", "aic", tmp_path)
@@ -245,8 +277,19 @@ def test_kis_qa_and_trake_send_the_exact_bodies(dres, imported, package, capsys)
     assert sent["mediaItemName"] == v.video_id
     assert [sent["start"], sent["end"]] == pytest.approx([max(0, ms - 2000), ms + 2000], abs=1)
     dres.task = Task("qa-01", "qa", {"text": f"QA-42-{v.video_id}-{ms}"})
-    code, verdict = evr("--data-dir", imported, "dres", "submit", hit.keyframe_id, "--task", "qa", "--answer", "42",
-                        "--json", capsys=capsys)
+    code, verdict = evr(
+        "--data-dir",
+        imported,
+        "dres",
+        "submit",
+        hit.keyframe_id,
+        "--task",
+        "qa",
+        "--answer",
+        "42",
+        "--json",
+        capsys=capsys,
+    )
     assert verdict["verdict"] == "CORRECT" and answers(dres)[-1] == {"text": f"QA-42-{v.video_id}-{ms}"}
     chain = [rows[(v.video_id, f)].keyframe_id for f in v.frames[1:4]]
     dres.task = Task("trake-01", "trake", {"text": f"TR-{v.video_id}-{v.frames[1]},{v.frames[2]},{v.frames[4]}"})
@@ -273,7 +316,9 @@ def test_kis_of_a_decoded_video_sends_a_window_within_its_shot(dres, indexed, ca
     sent = answers(dres)[-1]
     assert sent["mediaItemName"] == hit["video_id"] and sent["start"] < sent["end"]
     # 2 s either side, cut to the shot, in ms (the JSON's seconds are rounded to 1 ms).
-    assert [sent["start"], sent["end"]] == pytest.approx([max(shot[0], t - 2) * 1000, min(shot[1], t + 2) * 1000], abs=1)
+    assert [sent["start"], sent["end"]] == pytest.approx(
+        [max(shot[0], t - 2) * 1000, min(shot[1], t + 2) * 1000], abs=1
+    )
     monkeypatch.setenv("EVR_DRES_KIS_WINDOW_S", "3600")  # a window wider than any shot: the whole shot
     code, _ = evr("--data-dir", indexed, "dres", "submit", hit["keyframe_id"], "--again", "--json", capsys=capsys)
     sent = answers(dres)[-1]
@@ -300,7 +345,8 @@ def test_rejections_and_timeouts_give_one_line(dres, imported, capsys, monkeypat
     dres.reject = "Duplicate submission received."
     code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", "2")
     assert code == 1 and err.strip().splitlines() == [
-        "evr: error: DRES rejected the submission (412): Duplicate submission received."]
+        "evr: error: DRES rejected the submission (412): Duplicate submission received."
+    ]
     monkeypatch.setenv("EVR_DRES_TIMEOUT_S", "0.5")
     dres.delay_s = 1.5
     code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", "3")
@@ -317,18 +363,35 @@ def test_rejections_and_timeouts_give_one_line(dres, imported, capsys, monkeypat
 def test_each_search_logs_its_query_and_results_to_dres(dres, imported, capsys):
     """Bodies the stand-in checks against the API's QueryEventLog and QueryResultLog schemas."""
     login(imported, capsys)
-    code, hits = evr("--data-dir", imported, "search", "a man", "--video", "L02_V001", "--from", "1", "--k", "5",
-                     "--json", capsys=capsys)
+    code, hits = evr(
+        "--data-dir",
+        imported,
+        "search",
+        "a man",
+        "--video",
+        "L02_V001",
+        "--from",
+        "1",
+        "--k",
+        "5",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 0 and hits
     (kind, events), (kind2, results) = dres.logs[-2:]
     assert (kind, kind2) == ("query", "result")
     assert [(e["category"], e["type"], e["value"]) for e in events["events"]] == [
-        ("TEXT", "text", "a man"), ("FILTER", "video", "L02_V001"), ("FILTER", "time_from", "1.0")]
+        ("TEXT", "text", "a man"),
+        ("FILTER", "video", "L02_V001"),
+        ("FILTER", "time_from", "1.0"),
+    ]
     assert [(r["rank"], r["answer"]["mediaItemName"], r["answer"]["start"]) for r in results["results"]] == [
-        (h["rank"], h["video_id"], round(h["timestamp"] * 1000)) for h in hits]
+        (h["rank"], h["video_id"], round(h["timestamp"] * 1000)) for h in hits
+    ]
     assert results["events"] == events["events"] and results["resultSetAvailability"] == "top"
-    code, _ = evr("--data-dir", imported, "search", "--like", hits[0]["keyframe_id"], "--more-like", "2", "--json",
-                  capsys=capsys)
+    code, _ = evr(
+        "--data-dir", imported, "search", "--like", hits[0]["keyframe_id"], "--more-like", "2", "--json", capsys=capsys
+    )
     categories = [(e["category"], e["type"]) for e in dres.logs[-2][1]["events"]]
     assert code == 0 and categories == [("IMAGE", "keyframe"), ("IMAGE", "relevanceFeedback")]
 
@@ -360,8 +423,22 @@ def test_a_dres_that_refuses_or_hangs_never_holds_a_search_up(dres, imported, ca
 
 
 def test_trake_chains_three_events_in_order_within_the_window(package, imported, capsys):
-    code, hits = evr("--data-dir", imported, "search", "a man", "--then", "a car", "--then", "a dog", "--within", "5",
-                     "--k", "10", "--json", capsys=capsys)
+    code, hits = evr(
+        "--data-dir",
+        imported,
+        "search",
+        "a man",
+        "--then",
+        "a car",
+        "--then",
+        "a dog",
+        "--within",
+        "5",
+        "--k",
+        "10",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 0 and hits
     code, alone = evr("--data-dir", imported, "search", "a man", "--k", "100", "--json", capsys=capsys)
     first_score = {h["keyframe_id"]: h["score"] for h in alone}  # each keyframe's own similarity
@@ -370,12 +447,29 @@ def test_trake_chains_three_events_in_order_within_the_window(package, imported,
         assert "then" not in chain[2]
         assert len({c["video_id"] for c in chain}) == 1
         assert all(0 < b["timestamp"] - a["timestamp"] <= 5 for a, b in zip(chain, chain[1:]))
-        assert h["score"] == pytest.approx(first_score[h["keyframe_id"]] + chain[1]["score"] + chain[2]["score"],
-                                           abs=1e-4)
-    code, csv_text = evr("--data-dir", imported, "search", "a man", "--then", "a car", "--then", "a dog", "--within",
-                         "5", "--k", "10", "--export", "aic", capsys=capsys)
-    assert csv_text.splitlines() == [f"{h['video_id']},{h['frame_idx']},{h['then']['frame_idx']},"
-                                     f"{h['then']['then']['frame_idx']}" for h in hits]
+        assert h["score"] == pytest.approx(
+            first_score[h["keyframe_id"]] + chain[1]["score"] + chain[2]["score"], abs=1e-4
+        )
+    code, csv_text = evr(
+        "--data-dir",
+        imported,
+        "search",
+        "a man",
+        "--then",
+        "a car",
+        "--then",
+        "a dog",
+        "--within",
+        "5",
+        "--k",
+        "10",
+        "--export",
+        "aic",
+        capsys=capsys,
+    )
+    assert csv_text.splitlines() == [
+        f"{h['video_id']},{h['frame_idx']},{h['then']['frame_idx']},{h['then']['then']['frame_idx']}" for h in hits
+    ]
 
 
 def test_the_app_shows_an_imported_video_with_its_media_info(imported, package, monkeypatch):
@@ -398,14 +492,17 @@ def test_the_app_shows_an_imported_video_with_its_media_info(imported, package, 
     assert shown["video"] and shown["video_error"] is None  # the package's video is linked
 
 
-@pytest.mark.parametrize("text, message", [
-    ("n,pts_time,frame_idx\n1,0.0,0\n2,1.0,0\n", "frame_idx 0 appears twice"),
-    ("n,pts_time,fps\n1,0.0,25\n", "no frame_idx column"),
-    ("n,pts_time,frame_idx\n1,0.0,0\n1,1.0,25\n", "must be distinct"),
-    ("n,pts_time,frame_idx\n1,-1,0\n", "pts_time '-1' is not a number of 0 or more"),
-    ("n,pts_time,frame_idx\n1,0.0,12.5\n", "frame_idx '12.5' is not a whole number"),
-    ("n,pts_time,frame_idx\n", "has no rows"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("n,pts_time,frame_idx\n1,0.0,0\n2,1.0,0\n", "frame_idx 0 appears twice"),
+        ("n,pts_time,fps\n1,0.0,25\n", "no frame_idx column"),
+        ("n,pts_time,frame_idx\n1,0.0,0\n1,1.0,25\n", "must be distinct"),
+        ("n,pts_time,frame_idx\n1,-1,0\n", "pts_time '-1' is not a number of 0 or more"),
+        ("n,pts_time,frame_idx\n1,0.0,12.5\n", "frame_idx '12.5' is not a whole number"),
+        ("n,pts_time,frame_idx\n", "has no rows"),
+    ],
+)
 def test_map_csv_faults_are_named(tmp_path, text, message):
     from evr.indexer.aic import AicFormatError, read_map
 

@@ -1,4 +1,5 @@
 """Decoder backends on real edge-case files, checked against ffprobe's own frame timestamps."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,12 +16,32 @@ def ffprobe_times(path) -> list[float | None]:
     """ffmpeg's own time of every frame ("best effort": the pts, else the decode time when a
     file gives no pts), seconds since the file's start (as evr defines it); None where ffmpeg
     has none either."""
-    start = float(subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, check=True).stdout.strip() or 0)
+    start = float(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        or 0
+    )
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time",
-         "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=best_effort_timestamp_time",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [None if t.strip(",") == "N/A" else float(t.strip(",")) - start for t in out.split() if t.strip(",")]
 
 

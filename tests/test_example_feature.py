@@ -1,6 +1,7 @@
 """A feature is a unit: the example feature in tests/example_feature/ (an analyzer module, a
 storage module, one registration call) is configured, indexed, stored, filtered and shown by
 the real CLI, and nothing outside tests/ names it."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from evr.ui.cli import main
 from tests import example_feature
 from tests.conftest import REPO, copy_video, evr
-from evr.ui.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +49,9 @@ def test_the_example_feature_is_indexed_stored_filtered_and_shown(brightness, cl
         assert abs((rgb @ [0.299, 0.587, 0.114]).mean() / 255 - hit["brightness"]) < 0.03
 
     cut = float(np.median(values))
-    code, kept = evr("--data-dir", data, "search", "a street", "--k", "1000", "--min-brightness", cut, "--json",
-                     capsys=capsys)
+    code, kept = evr(
+        "--data-dir", data, "search", "a street", "--k", "1000", "--min-brightness", cut, "--json", capsys=capsys
+    )
     assert code == 0
     assert {h["keyframe_id"] for h in kept} == {h["keyframe_id"] for h in hits if h["brightness"] >= cut}
     assert 0 < len(kept) < len(hits)
@@ -71,8 +73,9 @@ def test_the_example_feature_has_a_config_section(brightness, clips, tmp_path, c
 
 
 def test_nothing_outside_tests_names_the_example_feature():
-    named = subprocess.run(["git", "grep", "-il", "brightness", "--", ".", ":!tests"], cwd=REPO,
-                           capture_output=True, text=True)
+    named = subprocess.run(
+        ["git", "grep", "-il", "brightness", "--", ".", ":!tests"], cwd=REPO, capture_output=True, text=True
+    )
     assert named.returncode in (0, 1), named.stderr
     assert named.stdout == ""
 

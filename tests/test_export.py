@@ -1,4 +1,5 @@
 """The AI Challenge CSV: `video_id,frame_idx` lines, no header, at most 100, temporal as three fields."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,22 @@ pytestmark = pytest.mark.unit
 
 
 def hit(rank: int, video: str, frame: int, then: Hit | None = None) -> Hit:
-    return Hit(rank=rank, keyframe_id=rank, video_id=video, video_path=f"/v/{video}.mp4", frame_idx=frame,
-               timestamp=frame / 25, shot=0, shot_start=0.0, shot_end=60.0, score=1 - rank / 1000, match="clip",
-               thumbnail="/t.jpg", video_db_id=1, then=then)
+    return Hit(
+        rank=rank,
+        keyframe_id=rank,
+        video_id=video,
+        video_path=f"/v/{video}.mp4",
+        frame_idx=frame,
+        timestamp=frame / 25,
+        shot=0,
+        shot_start=0.0,
+        shot_end=60.0,
+        score=1 - rank / 1000,
+        match="clip",
+        thumbnail="/t.jpg",
+        video_db_id=1,
+        then=then,
+    )
 
 
 def test_at_most_100_lines_best_first():
@@ -55,13 +69,16 @@ def test_line_breaks_in_ids_are_escaped_so_each_hit_stays_one_row(video_id, cell
     assert json.loads(hits_json([hit(1, video_id, 5)]))[0]["video_id"] == video_id
 
 
-@pytest.mark.parametrize("name, stem", [
-    ("Lũ lụt ở Huế", "lu-lut-o-hue"),
-    ("Đường phố Đà Nẵng về đêm", "duong-pho-da-nang-ve-dem"),
-    ("a man, a DOG & 2 cats!", "a-man-a-dog-2-cats"),
-    ("", "answers"),
-    ("!!! ???", "answers"),
-    ("word " * 30, ("word-" * 12)[:59]),  # at most 60 characters, no dash at the end
-])
+@pytest.mark.parametrize(
+    "name, stem",
+    [
+        ("Lũ lụt ở Huế", "lu-lut-o-hue"),
+        ("Đường phố Đà Nẵng về đêm", "duong-pho-da-nang-ve-dem"),
+        ("a man, a DOG & 2 cats!", "a-man-a-dog-2-cats"),
+        ("", "answers"),
+        ("!!! ???", "answers"),
+        ("word " * 30, ("word-" * 12)[:59]),  # at most 60 characters, no dash at the end
+    ],
+)
 def test_export_files_are_named_after_the_query(name, stem):
     assert file_stem(name) == stem

@@ -1,5 +1,6 @@
 """Faults and hostile input: a failing disk stops a run without losing anything, a live index
 reads as healthy, every bad argument or setting is a usage error, odd files are reported plainly."""
+
 from __future__ import annotations
 
 import errno
@@ -15,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from evr.storage import database as storage_database
 from evr.indexer.encoders.clip import ClipEncoder
 from evr.search import QueryError, read_image
 from evr.search.query import MAX_QUERY_PIXELS
 from evr.storage import Store
+from evr.storage import database as storage_database
 
 from .conftest import REPO, TEST_ENV, evr, evr_process, run
 
@@ -122,9 +123,14 @@ def test_reads_during_a_live_run_see_a_healthy_index(sample_dir, tmp_path):
     """FAISS is not saved during this run at all: every reader must answer from SQLite."""
     data = tmp_path / "data"
     env = {**os.environ, **TEST_ENV, "EVR_STORAGE_CHECKPOINT_S": "3600"}
-    run = subprocess.Popen([sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "index", str(sample_dir),
-                            "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "index", str(sample_dir), "--no-progress"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stats_seen, searches_with_hits = [], 0
     try:
         while run.poll() is None:
@@ -165,46 +171,55 @@ def no_model_loads(monkeypatch):
     monkeypatch.setattr(ClipEncoder, "_build", refuse)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["search", "x", "--from", "nan"], "--from must be a finite number"),
-    (["search", "x", "--from", "inf"], "--from must be a finite number"),
-    (["search", "x", "--to=-inf"], "--to must be a finite number"),
-    (["search", "x", "--then", "y", "--within", "nan"], "--within must be a finite number"),
-    (["search", "--like", "9223372036854775808"], "a keyframe id is a whole number from 1"),
-    (["search", "--like", "0"], "a keyframe id is a whole number from 1"),
-    (["search", "x", "--min-persons", "99999999999999999999"], "--min-persons must be a count"),
-    (["search", "x", "--k", "1000000000"], "k must be between 1 and"),
-    (["search", "x", "--group", "video", "--per-video=-1"], "--per-video must be between 1"),
-    (["summarize", "9223372036854775808"], "a keyframe id is a whole number from 1"),
-    (["search", "x", "--ocr", "!!!"], "no words"),
-    (["search", "x", "--export", "aic", "--out", "/"], "--out / is a folder"),
-    (["summarize", "1", "--speak", "/no/such/folder/x.wav"], "the folder /no/such/folder does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["search", "x", "--from", "nan"], "--from must be a finite number"),
+        (["search", "x", "--from", "inf"], "--from must be a finite number"),
+        (["search", "x", "--to=-inf"], "--to must be a finite number"),
+        (["search", "x", "--then", "y", "--within", "nan"], "--within must be a finite number"),
+        (["search", "--like", "9223372036854775808"], "a keyframe id is a whole number from 1"),
+        (["search", "--like", "0"], "a keyframe id is a whole number from 1"),
+        (["search", "x", "--min-persons", "99999999999999999999"], "--min-persons must be a count"),
+        (["search", "x", "--k", "1000000000"], "k must be between 1 and"),
+        (["search", "x", "--group", "video", "--per-video=-1"], "--per-video must be between 1"),
+        (["summarize", "9223372036854775808"], "a keyframe id is a whole number from 1"),
+        (["search", "x", "--ocr", "!!!"], "no words"),
+        (["search", "x", "--export", "aic", "--out", "/"], "--out / is a folder"),
+        (["summarize", "1", "--speak", "/no/such/folder/x.wav"], "the folder /no/such/folder does not exist"),
+    ],
+)
 def test_bad_arguments_are_usage_errors(indexed, capsys, no_model_loads, args, message):
     code, _, err = run(capsys, "--data-dir", indexed, *args)
     assert code == 2 and message in err and err.count("\n") == 1, err
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"EVR_CLIP_DEVICE": "tpu"}, "clip.device must be one of auto, cpu, cuda"),
-    ({"EVR_OCR_DEVICE": "gpu"}, "ocr.device must be one of"),
-    ({"EVR_DECODE_BACKENDS": "decrod"}, "decode.backends has unknown 'decrod'"),
-    ({"EVR_DECODE_BACKENDS": "[]"}, "decode.backends must name at least one of nvdec, decord, pyav, opencv, torchcodec"),
-    ({"EVR_PERSONS_BACKEND": "mediapip"}, "persons.backend must be one of auto, torchvision, mediapipe"),
-    ({"EVR_SUMMARY_LANGUAGE": "fr"}, "summary.language must be one of en, vi"),
-    ({"EVR_OCR_LANGUAGES": "vi,xx"}, "ocr.languages has unknown 'xx'"),
-    ({"EVR_VOICE_ENGINES": "say"}, "voice.engines has unknown 'say'"),
-    ({"EVR_KEYFRAMES_SAMPLE_S": "nan"}, "keyframes.sample_s must be a finite number"),
-    ({"EVR_KEYFRAMES_MAX_GAP_S": "0"}, "keyframes.max_gap_s must be more than 0"),
-    ({"EVR_KEYFRAMES_MIN_CHANGE": "1.5"}, "keyframes.min_change must be at least 0 and at most 1"),
-    ({"EVR_CLIP_BATCH_SIZE": "-1"}, "clip.batch_size must be at least 0"),
-    ({"EVR_STORAGE_CHECKPOINT_S": "-inf"}, "storage.checkpoint_s must be a finite number"),
-    ({"EVR_UI_PORT": "70000"}, "ui.port must be at least 1 and at most 65535"),
-    ({"EVR_VECTORS_KIND": "hnsw"}, "vectors.kind must be one of auto, flat, ivf"),
-    ({"EVR_VECTORS_IVF_MIN_VECTORS": "10"}, "vectors.ivf_min_vectors must be at least 10000"),
-    ({"EVR_UI_PAGE_SIZE": "100000"}, "ui.page_size must be at least 1 and at most 500"),
-    ({"EVR_SUMMARY_LABELS": "[1, 2]"}, "summary.labels must be a list of strings"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"EVR_CLIP_DEVICE": "tpu"}, "clip.device must be one of auto, cpu, cuda"),
+        ({"EVR_OCR_DEVICE": "gpu"}, "ocr.device must be one of"),
+        ({"EVR_DECODE_BACKENDS": "decrod"}, "decode.backends has unknown 'decrod'"),
+        (
+            {"EVR_DECODE_BACKENDS": "[]"},
+            "decode.backends must name at least one of nvdec, decord, pyav, opencv, torchcodec",
+        ),
+        ({"EVR_PERSONS_BACKEND": "mediapip"}, "persons.backend must be one of auto, torchvision, mediapipe"),
+        ({"EVR_SUMMARY_LANGUAGE": "fr"}, "summary.language must be one of en, vi"),
+        ({"EVR_OCR_LANGUAGES": "vi,xx"}, "ocr.languages has unknown 'xx'"),
+        ({"EVR_VOICE_ENGINES": "say"}, "voice.engines has unknown 'say'"),
+        ({"EVR_KEYFRAMES_SAMPLE_S": "nan"}, "keyframes.sample_s must be a finite number"),
+        ({"EVR_KEYFRAMES_MAX_GAP_S": "0"}, "keyframes.max_gap_s must be more than 0"),
+        ({"EVR_KEYFRAMES_MIN_CHANGE": "1.5"}, "keyframes.min_change must be at least 0 and at most 1"),
+        ({"EVR_CLIP_BATCH_SIZE": "-1"}, "clip.batch_size must be at least 0"),
+        ({"EVR_STORAGE_CHECKPOINT_S": "-inf"}, "storage.checkpoint_s must be a finite number"),
+        ({"EVR_UI_PORT": "70000"}, "ui.port must be at least 1 and at most 65535"),
+        ({"EVR_VECTORS_KIND": "hnsw"}, "vectors.kind must be one of auto, flat, ivf"),
+        ({"EVR_VECTORS_IVF_MIN_VECTORS": "10"}, "vectors.ivf_min_vectors must be at least 10000"),
+        ({"EVR_UI_PAGE_SIZE": "100000"}, "ui.page_size must be at least 1 and at most 500"),
+        ({"EVR_SUMMARY_LABELS": "[1, 2]"}, "summary.labels must be a list of strings"),
+    ],
+)
 @pytest.mark.parametrize("command", [["stats"], ["search", "a person"], ["index", "."]])
 def test_bad_settings_are_configuration_errors(indexed, capsys, monkeypatch, no_model_loads, env, message, command):
     for key, value in env.items():
@@ -214,12 +229,15 @@ def test_bad_settings_are_configuration_errors(indexed, capsys, monkeypatch, no_
     assert err.count("\n") == 1
 
 
-@pytest.mark.parametrize("content, message", [
-    (bytes(range(256)) * 4, "is not UTF-8 text"),
-    (b"[keyframes]\nmax_gap_s = nan\n", "keyframes.max_gap_s must be a finite number"),
-    (b"[shots]\nfade_threshold = inf\n", "shots.fade_threshold must be a finite number"),
-    (b"[clip]\nbatch_size = 99999999999999999999\n", "clip.batch_size is out of range"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (bytes(range(256)) * 4, "is not UTF-8 text"),
+        (b"[keyframes]\nmax_gap_s = nan\n", "keyframes.max_gap_s must be a finite number"),
+        (b"[shots]\nfade_threshold = inf\n", "shots.fade_threshold must be a finite number"),
+        (b"[clip]\nbatch_size = 99999999999999999999\n", "clip.batch_size is out of range"),
+    ],
+)
 def test_bad_config_files_are_configuration_errors(indexed, tmp_path, capsys, no_model_loads, content, message):
     config = tmp_path / "config.toml"
     config.write_bytes(content)
@@ -257,8 +275,19 @@ def test_odd_files_are_indexed_or_reported_plainly(videos, tmp_path, capsys):
     folder = tmp_path / "odd"
     folder.mkdir()
     for size in ("1x1", "2x2", "3x5", "17x9"):  # decord returns padded rows for some: another decoder reads them
-        ffmpeg("-f", "lavfi", "-i", f"testsrc=size={size}:rate=10", "-t", "2", "-c:v", "libx264",
-               "-pix_fmt", "yuv444p", folder / f"tiny{size}.mp4")
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={size}:rate=10",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv444p",
+            folder / f"tiny{size}.mp4",
+        )
     ffmpeg("-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", folder / "audio_only.mp4")
     cut_off_mp4(videos, folder / "truncated.mp4")
     (folder / "loop.mp4").symlink_to("loop.mp4")
@@ -273,7 +302,11 @@ def test_odd_files_are_indexed_or_reported_plainly(videos, tmp_path, capsys):
     assert all("\n" not in d and "Check failed" not in d and len(d) < 120 for d in decoders), decoders
     [partial] = report["videos_partial"]
     assert Path(partial["path"]).name == "truncated.mp4" and set(partial) == {
-        "path", "frames_decoded", "frames_expected", "error"}
+        "path",
+        "frames_decoded",
+        "frames_expected",
+        "error",
+    }
     assert 0 < partial["frames_decoded"] < partial["frames_expected"] * 0.5 and partial["error"]
     code, stats = evr("--data-dir", tmp_path / "data", "stats", capsys=capsys)
     assert code == 0 and "partial: " in stats and "truncated.mp4: indexed" in stats
@@ -297,14 +330,19 @@ def test_cut_off_file_is_partial_and_avi_repeats_are_not(videos, tmp_path, capsy
 
 def big_png(path: Path, side: int) -> None:
     """A valid greyscale PNG of side x side pixels, written without holding it in memory."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     z = zlib.compressobj(9)
     row = b"\0" * (side + 1)  # filter byte + pixels
     idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.e2e  # whole evr processes
@@ -313,11 +351,13 @@ def test_oversized_query_image_is_refused_from_its_header(tmp_path):
     big_png(png, 20_000)
     assert png.stat().st_size < 2_000_000
     # In a fresh process, so its peak memory is this call's alone.
-    probe = ("import resource, sys; from search import read_image, QueryError\n"
-             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-             f"try: read_image({str(png)!r}); sys.exit('accepted')\n"
-             "except QueryError as e: print(e)\n"
-             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)")
+    probe = (
+        "import resource, sys; from search import read_image, QueryError\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"try: read_image({str(png)!r}); sys.exit('accepted')\n"
+        "except QueryError as e: print(e)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     message, grown_mb = out.stdout.strip().splitlines()
     assert "more than the 25 megapixels" in message and int(grown_mb) < 200

@@ -1,16 +1,17 @@
 """The GPU path's code on CPU tensors: frames decoded by torchcodec stay torch tensors (as NVDEC's
 stay in GPU memory), are shrunk where they lie, and only kept keyframes become numpy arrays.
 torchcodec decodes on the CPU too, so all of it runs here; only NVDEC itself needs a GPU."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
+from evr.indexer.analyzers import features_off
 from evr.indexer.decoders import BACKENDS, open_video
 from evr.indexer.decoders.torchcodec_backend import TorchCodecSource
 from evr.indexer.keyframes import KeyframeSelector
-from evr.indexer.analyzers import features_off
 from evr.indexer.settings import DecodeSettings, IndexSettings, KeyframeSettings, ShotSettings
 from evr.indexer.work import VideoWorker
 
@@ -37,9 +38,14 @@ def tensor_backend(monkeypatch):
     return "nvdec"
 
 
-@pytest.mark.parametrize("clip_path", ["msrvtt/video7010.mp4",  # H.264 in MP4
-                                       "opencv_samples/vtest.avi",  # MS-MPEG4 v3 in AVI
-                                       "opencv_samples/tree.avi"])  # Cinepak in AVI
+@pytest.mark.parametrize(
+    "clip_path",
+    [
+        "msrvtt/video7010.mp4",  # H.264 in MP4
+        "opencv_samples/vtest.avi",  # MS-MPEG4 v3 in AVI
+        "opencv_samples/tree.avi",
+    ],
+)  # Cinepak in AVI
 def test_torchcodec_frames_equal_pyavs_at_the_same_times(videos, tensor_backend, clip_path):
     ours, theirs = frames(videos / clip_path, tensor_backend), frames(videos / clip_path, "pyav")
     assert len(ours) == len(theirs) > 50
@@ -63,8 +69,10 @@ def test_frames_scaled_where_they_lie_match_the_cpu_decoders_scaling(videos, mon
     close to PyAV's as torchcodec's own scaler comes (mean difference about 1 of 255; edges
     differ more between any two scalers)."""
     monkeypatch.setitem(BACKENDS, "nvdec", CpuTensorScaledByTorch)
-    for ours, theirs in zip(open_video(str(videos / clip_path), ["nvdec"], 240).frames(),
-                            open_video(str(videos / clip_path), ["pyav"], 240).frames()):
+    for ours, theirs in zip(
+        open_video(str(videos / clip_path), ["nvdec"], 240).frames(),
+        open_video(str(videos / clip_path), ["pyav"], 240).frames(),
+    ):
         assert tuple(ours.rgb.shape) == theirs.rgb.shape and theirs.rgb.shape[0] == 240
         diff = np.abs(ours.rgb.numpy().astype(np.int16) - theirs.rgb.astype(np.int16))
         assert diff.mean() <= 2.0, (clip_path, ours.idx, diff.mean())
@@ -72,12 +80,18 @@ def test_frames_scaled_where_they_lie_match_the_cpu_decoders_scaling(videos, mon
             break
 
 
-@pytest.mark.parametrize("clip_path", ["msrvtt/video7018.mp4",  # 320x240, a cut in a dark room
-                                       "scene_cuts/goldeneye-vfr-drop3.mp4",  # 1280x544, VFR: shrunk by 5
-                                       "intel_samples/car-detection.mp4"])  # 768x432: shrunk by 3
+@pytest.mark.parametrize(
+    "clip_path",
+    [
+        "msrvtt/video7018.mp4",  # 320x240, a cut in a dark room
+        "scene_cuts/goldeneye-vfr-drop3.mp4",  # 1280x544, VFR: shrunk by 5
+        "intel_samples/car-detection.mp4",
+    ],
+)  # 768x432: shrunk by 3
 def test_keyframes_from_tensors_equal_the_cpu_paths(videos, tensor_backend, clip_path):
     """Same detector, same keyframes and shots: the tensor frames are shrunk on their device
     (indexer/pixels.py) and the small frames and thumbnails are the host path's."""
+
     def select(backend):
         src = open_video(str(videos / clip_path), [backend], 720)
         sel = KeyframeSelector(KeyframeSettings(), ShotSettings(detector="content"), src.info.fps)
@@ -93,6 +107,7 @@ def test_keyframes_from_tensors_equal_the_cpu_paths(videos, tensor_backend, clip
 def test_an_index_run_on_tensor_frames_gives_the_cpu_paths_keyframes_and_vectors(videos, tensor_backend, clip):
     """The worker hands tensors to CLIP where they are and numpy copies to the thumbnails and
     analyzers: the result equals a run decoded by PyAV."""
+
     def run(backend):
         settings = IndexSettings(decode=DecodeSettings(backends=[backend]), features=features_off())
         result = VideoWorker(settings, clip).index_video(str(videos / "msrvtt/video7010.mp4"))
@@ -116,9 +131,11 @@ def test_nvdec_first_in_the_order_costs_a_cpu_machines_decode_workers_nothing(vi
 
     from evr.indexer.decoders.torchcodec_backend import _nvidia_driver
 
-    code = ("import sys; from indexer.decoders import open_video; "
-            f"s = open_video({str(videos / 'msrvtt/video7010.mp4')!r}, ['nvdec', 'decord'], 720); "
-            "print(s.info.backend, 'torch' in sys.modules)")
+    code = (
+        "import sys; from indexer.decoders import open_video; "
+        f"s = open_video({str(videos / 'msrvtt/video7010.mp4')!r}, ['nvdec', 'decord'], 720); "
+        "print(s.info.backend, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     if _nvidia_driver():  # a GPU machine: NVDEC decodes (or the codec falls to decord)
         assert out[0] in ("nvdec", "decord")

@@ -2,6 +2,7 @@
 names that are not UTF-8, read-only and damaged indexes, lost thumbnails, a DRES server that
 redirects, trickles or answers nonsense, formula-looking video ids, escape sequences in names,
 and words that a recognizer got a letter wrong."""
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evr.ui.contest.export import aic_csv
 from evr.search.hits import Hit
-from evr.storage import Plan, KeyframeFilter, KeyframeRow, NewKeyframe, SpeechSegment, Store, TextBox, VideoInfo
+from evr.storage import KeyframeFilter, KeyframeRow, NewKeyframe, Plan, SpeechSegment, Store, TextBox, VideoInfo
 from evr.ui.cli import main
+from evr.ui.contest.export import aic_csv
 
 from .conftest import REPO, TEST_ENV, evr_process, ocr_search, run
 from .test_decoders import ffprobe_times
@@ -110,8 +111,11 @@ def test_names_that_are_not_utf8_are_indexed_and_come_back_byte_for_byte(odd_nam
     assert code == 0 and report["videos_skipped"] == 3 and report["videos_indexed"] == 0  # found again
     code, hits, _ = run(capsys, "--data-dir", data, "search", "--like", "1", "--k", "200", "--json")
     paths = {os.fsencode(h["video_path"]) for h in hits}  # JSON keeps the bytes (\udcXX escapes)
-    assert paths == {os.path.join(os.fsencode(folder), b"bad\xff\xfe.mp4"),
-                     os.path.join(os.fsencode(folder), b"nu_dir_\xe9", b"ok.mp4"), os.fsencode(folder / "good.mp4")}
+    assert paths == {
+        os.path.join(os.fsencode(folder), b"bad\xff\xfe.mp4"),
+        os.path.join(os.fsencode(folder), b"nu_dir_\xe9", b"ok.mp4"),
+        os.fsencode(folder / "good.mp4"),
+    }
     bad = os.fsdecode(b"bad\xff\xfe")
     code, only, _ = run(capsys, "--data-dir", data, "search", "--like", "1", "--video", bad, "--json")
     assert code == 0 and only and {h["video_id"] for h in only} == {bad}
@@ -139,10 +143,18 @@ def test_a_non_utf8_name_prints_on_a_strict_utf8_terminal(odd_names):
 def read_only(data: Path, *args: str) -> subprocess.CompletedProcess:
     """`evr ARGS` in a mount namespace where `data` is a read-only bind mount (as an archive on
     read-only media; unshare -rm needs no privileges)."""
-    script = ('mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && touch "$0/x" 2>/dev/null '
-              '&& exit 99; exec "$1" -m evr.ui.cli --data-dir "$0" "${@:2}"')
-    return subprocess.run(["unshare", "-rm", "bash", "-c", script, str(data), sys.executable, *args], cwd=REPO,
-                          env={**os.environ, **TEST_ENV}, capture_output=True, text=True, timeout=300)
+    script = (
+        'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && touch "$0/x" 2>/dev/null '
+        '&& exit 99; exec "$1" -m evr.ui.cli --data-dir "$0" "${@:2}"'
+    )
+    return subprocess.run(
+        ["unshare", "-rm", "bash", "-c", script, str(data), sys.executable, *args],
+        cwd=REPO,
+        env={**os.environ, **TEST_ENV},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_an_index_on_a_read_only_mount_is_searched(indexed, tmp_path):
@@ -211,8 +223,10 @@ def test_a_refused_second_index_run_still_prints_json(indexed, tmp_path, capsys)
 def test_lost_thumbnails_are_reported_and_made_again(indexed, sample_dir, tmp_path, capsys):
     data = tmp_path / "data"
     shutil.copytree(indexed, data)
-    before = {h["keyframe_id"]: Path(h["thumbnail"]).read_bytes() for h in
-              run(capsys, "--data-dir", data, "search", "--like", "1", "--k", "500", "--json")[1]}
+    before = {
+        h["keyframe_id"]: Path(h["thumbnail"]).read_bytes()
+        for h in run(capsys, "--data-dir", data, "search", "--like", "1", "--k", "500", "--json")[1]
+    }
     shutil.rmtree(data / "thumbs")
     code, stats, _ = run(capsys, "--data-dir", data, "stats", "--json")
     assert code == 1 and any("lost their thumbnail folder" in p and "evr reindex" in p for p in stats["problems"])
@@ -226,8 +240,10 @@ def test_lost_thumbnails_are_reported_and_made_again(indexed, sample_dir, tmp_pa
         assert Path(h["thumbnail"]).read_bytes() == before[h["keyframe_id"]]
     shutil.rmtree(data / "thumbs")
     assert main(["--data-dir", str(data), "reindex"]) == 0  # the command stats names
-    assert all(Path(h["thumbnail"]).is_file() for h in run(
-        capsys, "--data-dir", data, "search", "--like", "1", "--k", "500", "--json")[1])
+    assert all(
+        Path(h["thumbnail"]).is_file()
+        for h in run(capsys, "--data-dir", data, "search", "--like", "1", "--k", "500", "--json")[1]
+    )
 
 
 def test_the_app_shows_a_placeholder_for_a_lost_thumbnail(indexed, tmp_path, monkeypatch):
@@ -313,8 +329,9 @@ def logged_in(hostile, tmp_path, monkeypatch):
     server = hostile()
     monkeypatch.setenv("EVR_DRES_TIMEOUT_S", "2")
     monkeypatch.setenv("EVR_DRES_PASSWORD", "secret")
-    server.behave = lambda h: h.send_json(200, {"id": "u", "username": "team", "role": "PARTICIPANT",
-                                                "sessionId": "s1"})
+    server.behave = lambda h: h.send_json(
+        200, {"id": "u", "username": "team", "role": "PARTICIPANT", "sessionId": "s1"}
+    )
     data = tmp_path / "data"
     assert main(["--data-dir", str(data), "dres", "login", "--url", server.url, "--user", "team"]) == 0
     server.requests.clear()
@@ -332,16 +349,21 @@ def test_a_redirected_login_keeps_the_password_here(hostile, tmp_path, capsys, m
 
 def test_a_redirect_loop_on_submit_sends_the_answer_once(logged_in, capsys, imported_like):
     server, data = logged_in
-    server.behave = lambda h: (h.send_json(200, {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1})
-                               if "currentTask" in h.path else
-                               h.send_json(307, {}, {"Location": server.url + h.path}))
+    server.behave = lambda h: (
+        h.send_json(200, {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1})
+        if "currentTask" in h.path
+        else h.send_json(307, {}, {"Location": server.url + h.path})
+    )
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 1 and "redirect" in err
     assert [r[0] for r in server.requests] == ["GET", "POST"]  # one POST, not 31
     # DRES did not take it: the same answer may be sent again without --again.
-    server.behave = lambda h: h.send_json(200, {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
-                                          if "currentTask" in h.path else
-                                          {"status": True, "submission": "CORRECT", "description": "ok"})
+    server.behave = lambda h: h.send_json(
+        200,
+        {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
+        if "currentTask" in h.path
+        else {"status": True, "submission": "CORRECT", "description": "ok"},
+    )
     code, out, _ = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 0 and out.startswith("CORRECT")
 
@@ -370,9 +392,12 @@ def test_a_current_task_that_is_not_json_submits_nothing(logged_in, capsys, impo
     server.behave = lambda h: h.send_json(200, b"<html>maintenance</html>")
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 1 and "names no task" in err and [r[0] for r in server.requests] == ["GET"]
-    server.behave = lambda h: h.send_json(200, {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
-                                          if "currentTask" in h.path else
-                                          {"status": True, "submission": "WRONG", "description": "no"})
+    server.behave = lambda h: h.send_json(
+        200,
+        {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
+        if "currentTask" in h.path
+        else {"status": True, "submission": "WRONG", "description": "no"},
+    )
     code, out, _ = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 0 and out.startswith("WRONG")  # not refused as a duplicate of nothing
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
@@ -382,8 +407,11 @@ def test_a_current_task_that_is_not_json_submits_nothing(logged_in, capsys, impo
 def test_a_refused_session_does_not_count_the_answer_as_sent(logged_in, capsys, imported_like):
     server, data = logged_in
     task = {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
-    server.behave = lambda h: h.send_json(200, task) if "currentTask" in h.path else h.send_json(
-        401, {"status": False, "description": "Unauthorized"})
+    server.behave = lambda h: (
+        h.send_json(200, task)
+        if "currentTask" in h.path
+        else h.send_json(401, {"status": False, "description": "Unauthorized"})
+    )
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 1 and "(401)" in err
     server.behave = lambda h: h.send_json(200, task if "currentTask" in h.path else b"not json")
@@ -413,8 +441,12 @@ def imported_like(tmp_path) -> str:
     with Store(data, writer=True) as store:
         store.bind_model(unit_model())
         vid = store.writes.start_video("/v/clip.mp4", 1, 1)
-        store.writes.save_video(vid, VideoInfo("decord", 10.0, 25.0, 250, 64, 64),
-                         [NewKeyframe(0, 0.0, 0, b"j", vec(0))], plan=Plan("decoded"))
+        store.writes.save_video(
+            vid,
+            VideoInfo("decord", 10.0, 25.0, 250, 64, 64),
+            [NewKeyframe(0, 0.0, 0, b"j", vec(0))],
+            plan=Plan("decoded"),
+        )
     return "1"
 
 
@@ -449,8 +481,11 @@ def test_names_with_escape_sequences_print_escaped_on_one_line(videos, tmp_path,
 def test_a_dres_description_with_escape_codes_prints_escaped(logged_in, capsys, imported_like):
     server, data = logged_in
     task = {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
-    server.behave = lambda h: h.send_json(200, task) if "currentTask" in h.path else h.send_json(
-        412, {"status": False, "description": "\x1b]0;owned\x07\x1b[2Jrejected\nsecond line"})
+    server.behave = lambda h: (
+        h.send_json(200, task)
+        if "currentTask" in h.path
+        else h.send_json(412, {"status": False, "description": "\x1b]0;owned\x07\x1b[2Jrejected\nsecond line"})
+    )
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 1 and "\x1b" not in err and "\x07" not in err and err.count("\n") == 1
     assert "\\x1b[2Jrejected\\nsecond line" in err
@@ -473,8 +508,11 @@ def test_a_deleted_vector_file_is_damage_until_reindex(indexed, tmp_path, capsys
     shutil.copytree(indexed, data)
     (data / "vectors.faiss").unlink()
     code, stats, err = run(capsys, "--data-dir", data, "stats", "--json")
-    assert code == 1 and not stats["consistent"] and any("is missing" in p and "evr reindex" in p
-                                                         for p in stats["problems"])
+    assert (
+        code == 1
+        and not stats["consistent"]
+        and any("is missing" in p and "evr reindex" in p for p in stats["problems"])
+    )
     caplog.clear()
     code, hits, err = run(capsys, "--data-dir", data, "search", "--like", "1", "--k", "1", "--json")
     assert code == 0 and hits[0]["keyframe_id"] == 1 and "is missing" in caplog.text  # searched, and said
@@ -529,8 +567,11 @@ def test_a_repair_is_said_in_words(tmp_path, capsys, caplog):
 
 
 def test_failing_commands_leave_no_data_folder(tmp_path, capsys):
-    for args in (["index", tmp_path / "no such folder"], ["import", "aic", tmp_path / "no such package"],
-                 ["import", "aic", tmp_path]):
+    for args in (
+        ["index", tmp_path / "no such folder"],
+        ["import", "aic", tmp_path / "no such package"],
+        ["import", "aic", tmp_path],
+    ):
         code, _, err = run(capsys, "--data-dir", tmp_path / "data", *args)
         assert code == 2 and not (tmp_path / "data").exists(), err
 
@@ -555,22 +596,59 @@ def misread(tmp_path_factory):
     right on some keyframes and segments, a letter or two off on others. Keyframe i (id i + 1)
     is at 2i seconds."""
     data = tmp_path_factory.mktemp("misread")
-    texts = {0: "THE RIVER FLOODED THE MARKET", 1: "THE RIVER FLODED THE MARKET", 2: "lũ lụt ở huế",
-             3: "Iũ Iụt ở huế", 4: "nothing to see", 5: "the river flooded"}
-    said = [SpeechSegment(1.0, 3.0, "the river flooded the market", "en", 0.5,
-                          (("the", 1.0, 1.2), ("river", 1.2, 1.6), ("flooded", 1.6, 2.2), ("the", 2.2, 2.3),
-                           ("market", 2.3, 3.0))),
-            SpeechSegment(9.0, 11.0, "the rivers floded the marked", "en", 0.5,
-                          (("the", 9.0, 9.2), ("rivers", 9.2, 9.6), ("floded", 9.6, 10.2), ("the", 10.2, 10.3),
-                           ("marked", 10.3, 11.0)))]
+    texts = {
+        0: "THE RIVER FLOODED THE MARKET",
+        1: "THE RIVER FLODED THE MARKET",
+        2: "lũ lụt ở huế",
+        3: "Iũ Iụt ở huế",
+        4: "nothing to see",
+        5: "the river flooded",
+    }
+    said = [
+        SpeechSegment(
+            1.0,
+            3.0,
+            "the river flooded the market",
+            "en",
+            0.5,
+            (("the", 1.0, 1.2), ("river", 1.2, 1.6), ("flooded", 1.6, 2.2), ("the", 2.2, 2.3), ("market", 2.3, 3.0)),
+        ),
+        SpeechSegment(
+            9.0,
+            11.0,
+            "the rivers floded the marked",
+            "en",
+            0.5,
+            (
+                ("the", 9.0, 9.2),
+                ("rivers", 9.2, 9.6),
+                ("floded", 9.6, 10.2),
+                ("the", 10.2, 10.3),
+                ("marked", 10.3, 11.0),
+            ),
+        ),
+    ]
     with Store(data, writer=True) as store:
         store.bind_model(unit_model())
         vid = store.writes.start_video("/v/news.mp4", 1, 1)
-        kfs = [NewKeyframe(i * 50, float(i * 2), 0, b"j", vec(i),
-                           analyses={"ocr": [TextBox(texts[i], (0, 0, 1, 1), 0.9)] if i in texts else []})
-               for i in range(8)]
-        store.writes.save_video(vid, VideoInfo("decord", 16.0, 25.0, 400, 64, 64), kfs, plan=Plan("decoded", analyzers={"ocr": "en"}),
-                         video_analyses={"speech": said})
+        kfs = [
+            NewKeyframe(
+                i * 50,
+                float(i * 2),
+                0,
+                b"j",
+                vec(i),
+                analyses={"ocr": [TextBox(texts[i], (0, 0, 1, 1), 0.9)] if i in texts else []},
+            )
+            for i in range(8)
+        ]
+        store.writes.save_video(
+            vid,
+            VideoInfo("decord", 16.0, 25.0, 400, 64, 64),
+            kfs,
+            plan=Plan("decoded", analyzers={"ocr": "en"}),
+            video_analyses={"speech": said},
+        )
     return data
 
 

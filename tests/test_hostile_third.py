@@ -3,6 +3,7 @@ number evr writes is JSON. A package's objects files nested 100,000 deep, named 
 are folders, FIFOs or looping links; scores of Infinity; settings of NaN or nested 50,000 deep;
 500 repeated filters; a hand-damaged meta table; a model open_clip does not know; a contest
 server whose evaluation list is not one; a QA answer of "-1"."""
+
 from __future__ import annotations
 
 import csv
@@ -18,12 +19,13 @@ import pytest
 
 from evr.indexer.files import NotRegularFile, read_regular
 from evr.search import QueryError
-from evr.ui.contest.export import aic_qa_csv
 from evr.storage import QueryTooLargeError, Store, strict_json
+from evr.ui.contest.export import aic_qa_csv
 from evr.ui.text import WORD_JOINER, plain
 
 from .aic_package import MODEL, add_video, encoder
-from .conftest import evr_process, run, strict_json as strict
+from .conftest import evr_process, run
+from .conftest import strict_json as strict
 from .test_hostile import hit_named, hostile, imported_like, logged_in  # noqa: F401 (fixtures)
 from .test_objects import write_objects
 
@@ -51,8 +53,20 @@ def copy_of(package: Path, tmp_path: Path) -> Path:
 
 
 def import_json(root: Path, data: Path, capsys) -> dict:
-    code, report, err = run(capsys, "--data-dir", data, "import", "aic", root, "--model", MODEL, "--pretrained",
-                            "none", "--no-progress", "--json")
+    code, report, err = run(
+        capsys,
+        "--data-dir",
+        data,
+        "import",
+        "aic",
+        root,
+        "--model",
+        MODEL,
+        "--pretrained",
+        "none",
+        "--no-progress",
+        "--json",
+    )
     assert code == 0, err
     return report
 
@@ -60,8 +74,12 @@ def import_json(root: Path, data: Path, capsys) -> dict:
 def objects_of(data: Path) -> dict[str, int]:
     """Video id -> how many keyframes have objects stored."""
     with sqlite3.connect(data / "evr.sqlite") as db:
-        return dict(db.execute("SELECT v.path, count(*) FROM keyframe_objects o JOIN keyframes k ON k.id = "
-                               "o.keyframe_id JOIN videos v ON v.id = k.video_id GROUP BY v.path").fetchall())
+        return dict(
+            db.execute(
+                "SELECT v.path, count(*) FROM keyframe_objects o JOIN keyframes k ON k.id = "
+                "o.keyframe_id JOIN videos v ON v.id = k.video_id GROUP BY v.path"
+            ).fetchall()
+        )
 
 
 def deep(path: Path) -> None:
@@ -78,22 +96,29 @@ def loop(path: Path) -> None:
 
 def scores(value: str):
     def write(path: Path) -> None:
-        path.write_text('{"detection_class_entities": ["Car"], "detection_scores": [%s], '
-                        '"detection_boxes": [["0.1", "0.1", "0.5", "0.5"]]}' % value)
+        path.write_text(
+            '{"detection_class_entities": ["Car"], "detection_scores": [' + value + "], "
+            '"detection_boxes": [["0.1", "0.1", "0.5", "0.5"]]}'
+        )
+
     return write
 
 
-@pytest.mark.parametrize("name, make, said", [
-    ("002.json", deep, "nested too deeply"),
-    ("002.json", folder, "a folder, not a regular file"),
-    ("002.json", loop, "Too many levels of symbolic links"),
-    ("\u00b2.json", scores('"0.5"'), "not named by a keyframe number"),
-    ("002.json", scores("Infinity"), "Infinity is not a JSON number"),
-    ("002.json", scores("1e400"), "beyond the range"),
-    ("002.json", scores('"Infinity"'), "not a finite number"),
-    ("002.json", scores('"NaN"'), "not a finite number"),
-    ("002.json", scores("1.5"), "scores run from 0 to 1"),
-], ids=["nested", "folder", "loop", "odd-digits", "Infinity", "1e400", "Infinity-string", "NaN-string", "above-1"])
+@pytest.mark.parametrize(
+    "name, make, said",
+    [
+        ("002.json", deep, "nested too deeply"),
+        ("002.json", folder, "a folder, not a regular file"),
+        ("002.json", loop, "Too many levels of symbolic links"),
+        ("\u00b2.json", scores('"0.5"'), "not named by a keyframe number"),
+        ("002.json", scores("Infinity"), "Infinity is not a JSON number"),
+        ("002.json", scores("1e400"), "beyond the range"),
+        ("002.json", scores('"Infinity"'), "not a finite number"),
+        ("002.json", scores('"NaN"'), "not a finite number"),
+        ("002.json", scores("1.5"), "scores run from 0 to 1"),
+    ],
+    ids=["nested", "folder", "loop", "odd-digits", "Infinity", "1e400", "Infinity-string", "NaN-string", "above-1"],
+)
 def test_a_bad_objects_file_is_a_warning_and_every_video_is_imported(package, tmp_path, capsys, name, make, said):
     root = copy_of(package, tmp_path)
     target = root / "objects" / "L01_V001" / name
@@ -123,8 +148,20 @@ def test_a_fifo_in_a_package_never_blocks_the_import(package, tmp_path):
     add_video(root, "L01", 3, root / "Videos_L01_a" / "L01_V001.mp4")
     (root / "map-keyframes" / "L01_V003.csv").unlink()
     os.mkfifo(root / "map-keyframes" / "L01_V003.csv")
-    result = evr_process("--data-dir", tmp_path / "data", "import", "aic", root, "--model", MODEL, "--pretrained",
-                         "none", "--no-progress", "--json", timeout=240)
+    result = evr_process(
+        "--data-dir",
+        tmp_path / "data",
+        "import",
+        "aic",
+        root,
+        "--model",
+        MODEL,
+        "--pretrained",
+        "none",
+        "--no-progress",
+        "--json",
+        timeout=240,
+    )
     report = strict(result.stdout)
     assert result.returncode == 1 and report["videos_imported"] == 1, result.stderr
     assert "FIFO" in report["warnings"][0]["warning"] and "002.json" in report["warnings"][0]["warning"]
@@ -136,8 +173,10 @@ def test_a_fifo_in_a_package_never_blocks_the_import(package, tmp_path):
 
 def test_keyframe_images_named_by_other_digits_are_not_keyframes(package, tmp_path, capsys):
     root = copy_of(package, tmp_path)
-    shutil.copy(root / "Keyframes_L01" / "keyframes" / "L01_V001" / "001.jpg",
-                root / "Keyframes_L01" / "keyframes" / "L01_V001" / "\u00b3.jpg")
+    shutil.copy(
+        root / "Keyframes_L01" / "keyframes" / "L01_V001" / "001.jpg",
+        root / "Keyframes_L01" / "keyframes" / "L01_V001" / "\u00b3.jpg",
+    )
     report = import_json(root, tmp_path / "data", capsys)
     assert report["videos_imported"] == 2 and report["keyframes_added"] == 10
 
@@ -146,8 +185,20 @@ def test_a_map_that_is_a_looping_link_fails_only_its_video(package, tmp_path, ca
     root = copy_of(package, tmp_path)
     (root / "map-keyframes" / "L01_V002.csv").unlink()
     (root / "map-keyframes" / "L01_V002.csv").symlink_to("L01_V002.csv")
-    code, report, _ = run(capsys, "--data-dir", tmp_path / "data", "import", "aic", root, "--model", MODEL,
-                          "--pretrained", "none", "--no-progress", "--json")
+    code, report, _ = run(
+        capsys,
+        "--data-dir",
+        tmp_path / "data",
+        "import",
+        "aic",
+        root,
+        "--model",
+        MODEL,
+        "--pretrained",
+        "none",
+        "--no-progress",
+        "--json",
+    )
     assert code == 1 and report["videos_imported"] == 1
     [failed] = report["videos_failed"]
     assert failed["video_id"] == "L01_V002" and "symbolic links" in failed["error"]
@@ -166,15 +217,37 @@ def test_read_regular_refuses_what_is_not_a_regular_file(tmp_path):
 
 def test_exports_and_index_runs_refuse_a_fifo_and_a_name_too_long(indexed, tmp_path):
     os.mkfifo(tmp_path / "answers.csv")
-    result = evr_process("--data-dir", indexed, "search", "--like", "1", "--export", "aic", "--out",
-                         tmp_path / "answers.csv", timeout=120)
+    result = evr_process(
+        "--data-dir",
+        indexed,
+        "search",
+        "--like",
+        "1",
+        "--export",
+        "aic",
+        "--out",
+        tmp_path / "answers.csv",
+        timeout=120,
+    )
     assert result.returncode == 2 and "FIFO" in result.stderr and result.stderr.count("\n") == 1
-    result = evr_process("--data-dir", indexed, "search", "--like", "1", "--export", "json", "--out",
-                         tmp_path / ("x" * 300 + ".json"), "--json", timeout=120)
+    result = evr_process(
+        "--data-dir",
+        indexed,
+        "search",
+        "--like",
+        "1",
+        "--export",
+        "json",
+        "--out",
+        tmp_path / ("x" * 300 + ".json"),
+        "--json",
+        timeout=120,
+    )
     assert result.returncode == 2 and "too long" in strict(result.stdout)["error"]
     os.mkfifo(tmp_path / "clip.mp4")
-    result = evr_process("--data-dir", tmp_path / "d", "index", tmp_path / "clip.mp4", "--no-progress", "--json",
-                         timeout=120)
+    result = evr_process(
+        "--data-dir", tmp_path / "d", "index", tmp_path / "clip.mp4", "--no-progress", "--json", timeout=120
+    )
     report = strict(result.stdout)
     assert result.returncode == 1 and "FIFO" in report["videos_failed"][0]["error"]
 
@@ -182,13 +255,17 @@ def test_exports_and_index_runs_refuse_a_fifo_and_a_name_too_long(indexed, tmp_p
 # -- 3, 7. numbers and nesting in settings -------------------------------------------------------
 
 
-@pytest.mark.parametrize("env", [
-    {"EVR_SEARCH_WEIGHTS": '{"clip": NaN}'},
-    {"EVR_SEARCH_WEIGHTS": '{"clip": 1e999}'},
-    {"EVR_SEARCH_WEIGHTS": '{"clip": ' * 50_000 + "1" + "}" * 50_000},
-    {"EVR_MODELS": "[" * 50_000 + "]" * 50_000},
-    {"EVR_QUERY_LANGUAGES": "[" * 50_000 + "]" * 50_000},
-], ids=["NaN", "1e999", "weights-nested", "models-nested", "list-nested"])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"EVR_SEARCH_WEIGHTS": '{"clip": NaN}'},
+        {"EVR_SEARCH_WEIGHTS": '{"clip": 1e999}'},
+        {"EVR_SEARCH_WEIGHTS": '{"clip": ' * 50_000 + "1" + "}" * 50_000},
+        {"EVR_MODELS": "[" * 50_000 + "]" * 50_000},
+        {"EVR_QUERY_LANGUAGES": "[" * 50_000 + "]" * 50_000},
+    ],
+    ids=["NaN", "1e999", "weights-nested", "models-nested", "list-nested"],
+)
 def test_settings_that_are_not_finite_or_nest_too_deep_are_configuration_errors(indexed, capsys, monkeypatch, env):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -197,9 +274,15 @@ def test_settings_that_are_not_finite_or_nest_too_deep_are_configuration_errors(
     assert err.count("\n") == 1 and len(err) < 600
 
 
-@pytest.mark.parametrize("toml", ['[search]\nweights = { clip = nan }\n', '[search]\nweights = { clip = inf }\n',
-                                  "[query]\nlanguages = " + "[" * 50_000 + "]" * 50_000 + "\n"],
-                         ids=["nan", "inf", "nested"])
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "[search]\nweights = { clip = nan }\n",
+        "[search]\nweights = { clip = inf }\n",
+        "[query]\nlanguages = " + "[" * 50_000 + "]" * 50_000 + "\n",
+    ],
+    ids=["nan", "inf", "nested"],
+)
 def test_a_config_file_of_nan_or_deep_nesting_is_a_configuration_error(indexed, tmp_path, capsys, toml):
     (tmp_path / "c.toml").write_text(toml)
     code, _, err = run(capsys, "--config", tmp_path / "c.toml", "--data-dir", indexed, "stats")
@@ -207,9 +290,17 @@ def test_a_config_file_of_nan_or_deep_nesting_is_a_configuration_error(indexed, 
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("text, why", [("NaN", "NaN"), ("[Infinity]", "Infinity"), ("[-Infinity]", "Infinity"),
-                                       ("1e400", "beyond"), ("[" * 100_000, "nested too deeply"),
-                                       (b"\xff", "not UTF-8")])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("NaN", "NaN"),
+        ("[Infinity]", "Infinity"),
+        ("[-Infinity]", "Infinity"),
+        ("1e400", "beyond"),
+        ("[" * 100_000, "nested too deeply"),
+        (b"\xff", "not UTF-8"),
+    ],
+)
 def test_strict_json_reads_only_json(text, why):
     with pytest.raises(strict_json.JsonError, match=why):
         strict_json.loads(text)
@@ -228,20 +319,37 @@ def test_json_output_refuses_nan_rather_than_write_it():
 
 
 def test_repeated_or_too_many_filters_are_one_line_and_exit_2(indexed, capsys):
-    code, out, err = run(capsys, "--data-dir", indexed, "search", "--like", "1", "--json",
-                         *["--object", "car"] * 500)
+    code, out, err = run(capsys, "--data-dir", indexed, "search", "--like", "1", "--json", *["--object", "car"] * 500)
     assert code == 2 and "given 500 times" in out["error"] and len(out["error"]) < 200
     code, _, err = run(capsys, "--data-dir", indexed, "search", "--color", "blue", "--color", "red", "--color", "blue")
     assert code == 2 and "--color 'blue' is given twice" in err and err.count("\n") == 1
-    code, _, err = run(capsys, "--data-dir", indexed, "search", "--like", "1",
-                       *[a for i in range(33) for a in ("--object", f"thing{i}")])
+    code, _, err = run(
+        capsys,
+        "--data-dir",
+        indexed,
+        "search",
+        "--like",
+        "1",
+        *[a for i in range(33) for a in ("--object", f"thing{i}")],
+    )
     assert code == 2 and "at most 32" in err and "SELECT" not in err
     # 32 of each repeatable filter at once: SQLite answers
-    colors = [f"{c}@{cell}" for c in ("red", "green", "blue", "grey") for cell in
-              ("top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom")]
-    code, hits, err = run(capsys, "--data-dir", indexed, "search", "--like", "1", "--json",
-                          *[a for i in range(32) for a in ("--object", f"thing{i}:2@left")],
-                          *[a for c in colors for a in ("--color", c)])
+    colors = [
+        f"{c}@{cell}"
+        for c in ("red", "green", "blue", "grey")
+        for cell in ("top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom")
+    ]
+    code, hits, err = run(
+        capsys,
+        "--data-dir",
+        indexed,
+        "search",
+        "--like",
+        "1",
+        "--json",
+        *[a for i in range(32) for a in ("--object", f"thing{i}:2@left")],
+        *[a for c in colors for a in ("--color", c)],
+    )
     assert code == 0 and hits == [], err
 
 
@@ -258,8 +366,17 @@ def test_a_statement_sqlite_finds_too_large_is_one_line_without_the_sql(tmp_path
 # -- 6. a damaged meta table -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key, value", [("models", "{bad}"), ("models", "[]"), ("models", "null"),
-                                        ("models", '{"m2": 5}'), ("clip_dim", "abc"), ("schema_version", "seven")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("models", "{bad}"),
+        ("models", "[]"),
+        ("models", "null"),
+        ("models", '{"m2": 5}'),
+        ("clip_dim", "abc"),
+        ("schema_version", "seven"),
+    ],
+)
 def test_a_damaged_meta_table_is_named_by_every_command(indexed, tmp_path, capsys, key, value):
     data = tmp_path / "data"
     shutil.copytree(indexed, data)
@@ -269,8 +386,7 @@ def test_a_damaged_meta_table_is_named_by_every_command(indexed, tmp_path, capsy
     assert code == 1 and stats["consistent"] is False
     [problem] = stats["problems"]
     assert "meta table" in problem and f"{key} holds" in problem and "index the videos again" in problem
-    for args in (["search", "--like", "1"], ["models"], ["reindex"], ["index", tmp_path, "--no-progress"],
-                 ["videos"]):
+    for args in (["search", "--like", "1"], ["models"], ["reindex"], ["index", tmp_path, "--no-progress"], ["videos"]):
         code, _, err = run(capsys, "--data-dir", data, *args)
         assert code == 1 and "meta table" in err and f"{key} holds" in err, (args, err)
         assert "Error:" not in err and err.count("\n") == 1
@@ -279,8 +395,9 @@ def test_a_damaged_meta_table_is_named_by_every_command(indexed, tmp_path, capsy
 # -- 8. models and doctor -----------------------------------------------------------------------------
 
 
-def test_models_and_doctor_say_what_cannot_load_and_what_the_index_holds_otherwise(indexed, tmp_path, capsys,
-                                                                                   monkeypatch):
+def test_models_and_doctor_say_what_cannot_load_and_what_the_index_holds_otherwise(
+    indexed, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("EVR_MODELS", json.dumps([{"name": "m2", "model": "NoSuchModel-9", "pretrained": "none"}]))
     code, rows, _ = run(capsys, "--data-dir", indexed, "models", "--json")
     m2 = next(r for r in rows if r["name"] == "m2")
@@ -333,8 +450,17 @@ def test_the_cli_waits_for_its_logs_at_most_one_timeout_in_all(logged_in, capsys
     the second is under way; waiting one per request, it would have waited for all three."""
     server, data = logged_in
     monkeypatch.setenv("EVR_DRES_TIMEOUT_S", "3")
-    evaluations = [{"id": "e1", "name": "final", "type": "SYNCHRONOUS", "status": "ACTIVE", "templateId": "t",
-                    "teams": [], "taskTemplates": []}]
+    evaluations = [
+        {
+            "id": "e1",
+            "name": "final",
+            "type": "SYNCHRONOUS",
+            "status": "ACTIVE",
+            "templateId": "t",
+            "teams": [],
+            "taskTemplates": [],
+        }
+    ]
 
     def slow(h):
         time.sleep(2.5)
@@ -349,8 +475,10 @@ def test_the_cli_waits_for_its_logs_at_most_one_timeout_in_all(logged_in, capsys
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("answer, cell", [("-1", "-1"), ("+3", "+3"), ("=42", "=42"), ("@home", "@home"),
-                                          ("1,5", '"1,5"'), ('say "hi"', '"say ""hi"""')])
+@pytest.mark.parametrize(
+    "answer, cell",
+    [("-1", "-1"), ("+3", "+3"), ("=42", "=42"), ("@home", "@home"), ("1,5", '"1,5"'), ('say "hi"', '"say ""hi"""')],
+)
 def test_a_qa_answer_is_written_as_given_and_quoted_by_csv_rules(answer, cell):
     text = aic_qa_csv([hit_named("L01_V001")], answer)
     assert text == f"L01_V001,0,{cell}\n"
@@ -373,9 +501,16 @@ def test_plain_breaks_streamlits_typography_so_the_text_shows_as_typed(text):
         assert token not in shown.replace("\\", "")
 
 
-@pytest.mark.parametrize("args", [["index", "{long}.mp4"], ["search", "--image", "{long}.jpg"],
-                                  ["import", "aic", "{long}"], ["--data-dir", "{long}", "stats"],
-                                  ["summarize", "1", "--speak", "{long}.wav"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["index", "{long}.mp4"],
+        ["search", "--image", "{long}.jpg"],
+        ["import", "aic", "{long}"],
+        ["--data-dir", "{long}", "stats"],
+        ["summarize", "1", "--speak", "{long}.wav"],
+    ],
+)
 def test_a_file_name_too_long_for_the_file_system_is_a_usage_error(indexed, tmp_path, capsys, args):
     long = str(tmp_path / ("x" * 300))
     code, _, err = run(capsys, "--data-dir", indexed, *[a.format(long=long) for a in args])

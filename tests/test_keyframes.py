@@ -1,5 +1,6 @@
 """Keyframe coverage and shot boundaries: synthetic frames with known answers, a clip built here
 from 12 real segments with hard cuts at known frames, and the fades of scene_cuts/fades.mp4."""
+
 from __future__ import annotations
 
 import subprocess
@@ -84,12 +85,16 @@ def test_changed_fraction_counts_pixels_that_moved():
 # 4.417 s: the same setting, another man) and a fast camera pan that is no cut (video7021 at 1.7 s).
 SEGMENTS = [
     ("opencv_samples/vtest.avi", 0, 60),
-    ("msrvtt/video7018.mp4", 3.5, 22), ("msrvtt/video7018.mp4", 4.42, 17),  # the subtle cut between these
-    ("intel_samples/car-detection.mp4", 2, 55), ("asl_gestures/again.mkv", 0, 50),
+    ("msrvtt/video7018.mp4", 3.5, 22),
+    ("msrvtt/video7018.mp4", 4.42, 17),  # the subtle cut between these
+    ("intel_samples/car-detection.mp4", 2, 55),
+    ("asl_gestures/again.mkv", 0, 50),
     ("intel_samples/bottle-detection.mp4", 5, 65),
     ("msrvtt/video7021.mp4", 1.25, 25),  # the fast pan
-    ("intel_samples/one-by-one-person-detection.mp4", 10, 55), ("opencv_samples/tree.avi", 0, 60),
-    ("msrvtt/video7010.mp4", 3, 60), ("scene_cuts/goldeneye-vfr-drop3.mp4", 4, 70),
+    ("intel_samples/one-by-one-person-detection.mp4", 10, 55),
+    ("opencv_samples/tree.avi", 0, 60),
+    ("msrvtt/video7010.mp4", 3, 60),
+    ("scene_cuts/goldeneye-vfr-drop3.mp4", 4, 70),
     ("scene_cuts/testvideo.mp4", 7, 60),
 ]
 CUT_FRAMES = list(np.cumsum([n for _, _, n in SEGMENTS])[:-1])
@@ -100,12 +105,35 @@ def make_cuts_clip(videos, out):
     args, chains = [], []
     for i, (rel, start, frames) in enumerate(SEGMENTS):
         args += ["-ss", str(start), "-i", str(videos / rel)]
-        chains.append(f"[{i}:v]fps={FPS:g},trim=end_frame={frames},setpts=PTS-STARTPTS,scale=640:360,setsar=1,"
-                      f"format=yuv420p[v{i}]")
-    graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(SEGMENTS))) + \
-        f"concat=n={len(SEGMENTS)}:v=1:a=0[out]"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args, "-filter_complex", graph, "-map", "[out]",
-                    "-c:v", "libx264", "-preset", "veryfast", str(out)], check=True)
+        chains.append(
+            f"[{i}:v]fps={FPS:g},trim=end_frame={frames},setpts=PTS-STARTPTS,scale=640:360,setsar=1,"
+            f"format=yuv420p[v{i}]"
+        )
+    graph = (
+        ";".join(chains)
+        + ";"
+        + "".join(f"[v{i}]" for i in range(len(SEGMENTS)))
+        + f"concat=n={len(SEGMENTS)}:v=1:a=0[out]"
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            *args,
+            "-filter_complex",
+            graph,
+            "-map",
+            "[out]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
@@ -173,8 +201,10 @@ def test_detection_frame_is_the_frame_scenedetect_would_see(shape):
     assert np.array_equal(cv2.cvtColor(detection_frame(rgb, 256), cv2.COLOR_RGB2BGR), expected)
 
 
-@pytest.mark.parametrize("clip", ["scene_cuts/fades.mp4", "scene_cuts/goldeneye-vfr-drop3.mp4",
-                                  "scene_cuts/testvideo.mp4", "msrvtt/video7012.mp4"])
+@pytest.mark.parametrize(
+    "clip",
+    ["scene_cuts/fades.mp4", "scene_cuts/goldeneye-vfr-drop3.mp4", "scene_cuts/testvideo.mp4", "msrvtt/video7012.mp4"],
+)
 def test_shot_detection_measures_frames_exactly_as_pyscenedetect_does(videos, clip):
     """The cheaper measurements (indexer/shots/content.py) give PySceneDetect's own frame scores and
     frame averages bit for bit, and so the same cuts and fades, on real videos with cuts, fades,
@@ -186,10 +216,12 @@ def test_shot_detection_measures_frames_exactly_as_pyscenedetect_does(videos, cl
     src = open_video(str(videos / clip), ["pyav"], 720)
     ours = ContentShotDetector(settings, src.info.fps)
     min_len = ours._min_len
-    cuts = AdaptiveDetector(adaptive_threshold=settings.adaptive_threshold, min_scene_len=min_len,
-                            min_content_val=settings.min_content_val)
-    fades = ThresholdDetector(threshold=settings.fade_threshold, min_scene_len=min_len, fade_bias=0.0,
-                              add_final_scene=False)
+    cuts = AdaptiveDetector(
+        adaptive_threshold=settings.adaptive_threshold, min_scene_len=min_len, min_content_val=settings.min_content_val
+    )
+    fades = ThresholdDetector(
+        threshold=settings.fade_threshold, min_scene_len=min_len, fade_bias=0.0, add_final_scene=False
+    )
     found_ours, found_theirs, frames = [], [], 0
     for frame in src.frames():
         seen = Seen(frame, settings.detect_width)
@@ -214,6 +246,7 @@ def test_shot_detection_measures_frames_exactly_as_pyscenedetect_does(videos, cl
 
 
 # -- TransNetV2 ----------------------------------------------------------------------------------
+
 
 def transnetv2_starts(path, backend="pyav") -> list[int]:
     settings = ShotSettings(detector="transnetv2")
@@ -259,8 +292,11 @@ def test_loading_transnetv2_leaves_torchs_settings_and_random_state_as_they_were
     from evr.indexer.shots import transnetv2
 
     transnetv2._networks.clear()
-    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
-              torch.backends.cudnn.deterministic)
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(1234)
     np.random.seed(1234)
@@ -300,6 +336,11 @@ def test_auto_is_the_content_detector_on_a_cpu_and_transnetv2_on_a_gpu():
     assert chosen(ShotSettings(detector="transnetv2"), "cpu") == ("transnetv2", "cpu")
     assert chosen(ShotSettings(detector="content"), "cuda") == ("content", "cpu")  # no torch needed
     # A video's plan names what its shots depend on: the content detector's as it always was.
-    assert set(ShotSettings().signature("content")) == {"adaptive_threshold", "min_content_val", "fade_threshold",
-                                                        "min_shot_s", "detect_width"}
+    assert set(ShotSettings().signature("content")) == {
+        "adaptive_threshold",
+        "min_content_val",
+        "fade_threshold",
+        "min_shot_s",
+        "detect_width",
+    }
     assert ShotSettings().signature("transnetv2") == {"transnetv2_threshold": 0.5, "min_shot_s": 0.4}

@@ -1,6 +1,7 @@
 """Vector search on Milvus (Milvus Lite, FLAT) against exact FAISS: the same queries, filters
 included, give the same hits with the same scores; `evr index` keeps a collection in step with
 SQLite; a missing or unreachable Milvus gives one line."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,8 +53,9 @@ def test_milvus_gives_the_hits_of_exact_faiss(planted, milvus_engine):
         want, got = faiss_engine.search(query), milvus_engine.search(query)
         assert [h.keyframe_id for h in got] == [h.keyframe_id for h in want] and want, query
         assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5), query
-        assert [[c.keyframe_id for c in h.chain or []] for h in got] == \
-            [[c.keyframe_id for c in h.chain or []] for h in want]
+        assert [[c.keyframe_id for c in h.chain or []] for h in got] == [
+            [c.keyframe_id for c in h.chain or []] for h in want
+        ]
 
 
 def test_cli_fills_milvus_and_searches_it(planted, tmp_path, capsys, monkeypatch):
@@ -62,15 +64,26 @@ def test_cli_fills_milvus_and_searches_it(planted, tmp_path, capsys, monkeypatch
     monkeypatch.setenv("EVR_VECTORS_MILVUS_URI", str(tmp_path / "cli.db"))
     code, _, err = run(capsys, "--data-dir", data, "reindex", "--vectors", "milvus")
     assert code == 0 and "built the milvus vector index over 80 keyframes" in err
-    assert 'EVR_VECTORS_BACKEND=milvus' in err  # the config still says faiss
-    args = ("--data-dir", data, "search", "--like", facts[("beta", 3)], "--min-persons", "1", "--pose", "standing",
-            "--json")
+    assert "EVR_VECTORS_BACKEND=milvus" in err  # the config still says faiss
+    args = (
+        "--data-dir",
+        data,
+        "search",
+        "--like",
+        facts[("beta", 3)],
+        "--min-persons",
+        "1",
+        "--pose",
+        "standing",
+        "--json",
+    )
     code, on_faiss = evr(*args, capsys=capsys)
     monkeypatch.setenv("EVR_VECTORS_BACKEND", "milvus")
     code2, on_milvus = evr(*args, capsys=capsys)
     assert code == code2 == 0 and on_faiss
-    assert [(h["keyframe_id"], round(h["score"], 4)) for h in on_milvus] == \
-        [(h["keyframe_id"], round(h["score"], 4)) for h in on_faiss]
+    assert [(h["keyframe_id"], round(h["score"], 4)) for h in on_milvus] == [
+        (h["keyframe_id"], round(h["score"], 4)) for h in on_faiss
+    ]
 
 
 def test_index_runs_keep_a_collection_in_step(sample_dir, videos, tmp_path, capsys, monkeypatch):
@@ -119,7 +132,13 @@ def test_a_lite_file_held_by_another_process_gives_one_line(planted, milvus_engi
     engine, facts = planted
     milvus_engine.store.vectors.sync()  # this process holds the Lite file
     s = milvus_engine.store.vectors.backend.settings
-    done = evr_process("--data-dir", engine.store.data_dir, "search", "--like", facts[("alpha", 1)],
-                       env_extra={"EVR_VECTORS_BACKEND": "milvus", "EVR_VECTORS_MILVUS_URI": s.milvus_uri})
+    done = evr_process(
+        "--data-dir",
+        engine.store.data_dir,
+        "search",
+        "--like",
+        facts[("alpha", 1)],
+        env_extra={"EVR_VECTORS_BACKEND": "milvus", "EVR_VECTORS_MILVUS_URI": s.milvus_uri},
+    )
     assert done.returncode == 1
     assert "Milvus Lite serves one process at a time" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -4,6 +4,7 @@ and removed from an existing index, searched and fused (issue 24).
 Two random-weight open_clip models of different architectures stand for a real pair:
 ViT-S-32-alt ([clip], 256 dimensions) and ViT-S-32 (384). Rankings that only trained weights
 would give are never asserted: fusion is tested on planted vectors."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,11 @@ def test_each_models_vectors_equal_a_run_of_that_model_alone(clips, tmp_path, ca
     both = index(tmp_path / "both", clips["large"], capsys, monkeypatch, WITH_OTHER)
     assert both["keyframes_added"] > 0 and both["embedded"]["videos_embedded"] == 0  # one pass: nothing left to add
     index(tmp_path / "alone", clips["large"], capsys, monkeypatch, {"EVR_CLIP_MODEL": "ViT-S-32"})
-    first, other, alone = (vectors_by_frame(tmp_path / "both"), vectors_by_frame(tmp_path / "both", "s32"),
-                           vectors_by_frame(tmp_path / "alone"))
+    first, other, alone = (
+        vectors_by_frame(tmp_path / "both"),
+        vectors_by_frame(tmp_path / "both", "s32"),
+        vectors_by_frame(tmp_path / "alone"),
+    )
     assert other.keys() == alone.keys() == first.keys() and len(other) == both["keyframes_added"]
     assert next(iter(other.values())).shape == (384,) and next(iter(first.values())).shape == (256,)
     for key in alone:  # float16 storage: within its rounding
@@ -76,21 +80,33 @@ def test_each_models_vectors_equal_a_run_of_that_model_alone(clips, tmp_path, ca
     code, stats = evr("--data-dir", tmp_path / "both", "stats", "--json", capsys=capsys)
     assert code == 0 and stats["consistent"]
     assert {name: (m["model"], m["vectors"], m["keyframes_without"]) for name, m in stats["models"].items()} == {
-        "clip": ("ViT-S-32-alt", len(first), 0), "s32": ("ViT-S-32", len(first), 0)}
+        "clip": ("ViT-S-32-alt", len(first), 0),
+        "s32": ("ViT-S-32", len(first), 0),
+    }
 
 
 @pytest.mark.integration
 def test_adding_a_model_computes_only_its_vectors_from_large_enough_thumbnails(clips, tmp_path, capsys, monkeypatch):
     """OCR and persons ran at indexing; adding a model leaves their rows, the keyframes and the
     thumbnails as they were, and decodes nothing when the thumbnails suffice."""
-    analyzers = {"EVR_OCR_ENABLED": "true", "EVR_OCR_BACKEND": "tesseract", "EVR_OCR_LANGUAGES": "en",
-                 "EVR_PERSONS_ENABLED": "true", "EVR_PERSONS_BACKEND": "mediapipe"}
+    analyzers = {
+        "EVR_OCR_ENABLED": "true",
+        "EVR_OCR_BACKEND": "tesseract",
+        "EVR_OCR_LANGUAGES": "en",
+        "EVR_PERSONS_ENABLED": "true",
+        "EVR_PERSONS_BACKEND": "mediapipe",
+    }
     data = tmp_path / "data"
     first = index(data, clips["small"], capsys, monkeypatch, analyzers)
-    kept = {sql: table_rows(data, sql) for sql in (
-        "SELECT id, video_id, frame_idx, timestamp, shot, thumbnail FROM keyframes ORDER BY id",
-        "SELECT * FROM keyframe_text ORDER BY keyframe_id", "SELECT * FROM keyframe_persons ORDER BY keyframe_id",
-        "SELECT plan, indexed_at FROM videos")}
+    kept = {
+        sql: table_rows(data, sql)
+        for sql in (
+            "SELECT id, video_id, frame_idx, timestamp, shot, thumbnail FROM keyframes ORDER BY id",
+            "SELECT * FROM keyframe_text ORDER BY keyframe_id",
+            "SELECT * FROM keyframe_persons ORDER BY keyframe_id",
+            "SELECT plan, indexed_at FROM videos",
+        )
+    }
     assert table_rows(data, "SELECT count(*) FROM keyframe_persons")[0][0] == first["keyframes_added"]  # persons ran
     clip_before = vectors_by_frame(data)
     added = index(data, clips["small"], capsys, monkeypatch, {**analyzers, **WITH_OTHER})
@@ -108,8 +124,9 @@ def test_adding_a_model_computes_only_its_vectors_from_large_enough_thumbnails(c
 
 
 @pytest.mark.integration
-def test_a_model_added_to_large_frames_decodes_them_again_and_equals_a_one_pass_run(clips, tmp_path, capsys,
-                                                                                   monkeypatch):
+def test_a_model_added_to_large_frames_decodes_them_again_and_equals_a_one_pass_run(
+    clips, tmp_path, capsys, monkeypatch
+):
     data = tmp_path / "data"
     index(data, clips["large"], capsys, monkeypatch)
     added = index(data, clips["large"], capsys, monkeypatch, WITH_OTHER)["embedded"]
@@ -135,7 +152,8 @@ def test_removing_a_model_leaves_the_first_models_search_as_it_was(clips, tmp_pa
     assert all(set(h["models"]) <= {"clip", "s32"} for h in fused)
     code, only_first = evr(*search, "--models", "clip", capsys=capsys)
     assert code == 0 and [(h["keyframe_id"], h["score"]) for h in only_first] == [
-        (h["keyframe_id"], h["score"]) for h in alone]
+        (h["keyframe_id"], h["score"]) for h in alone
+    ]
     assert (data / "vectors-s32.faiss").is_file()
     code, _ = evr("--data-dir", data, "models", "--drop", "s32", capsys=capsys)
     assert code == 0 and not (data / "vectors-s32.faiss").exists()
@@ -180,11 +198,13 @@ def test_rank_fusion_puts_what_both_models_rank_high_over_what_one_ranks_first(t
 def test_score_fusion_follows_the_weights(two_models):
     store, clip, other, ids = two_models
     x, y, z = ids["X"], ids["Y"], ids["Z"]
-    leaning = SearchEngine(store, clip, others={"b": other},
-                           fusion=FusionSettings(fusion="score", weights={"clip": 10.0, "b": 1.0}))
+    leaning = SearchEngine(
+        store, clip, others={"b": other}, fusion=FusionSettings(fusion="score", weights={"clip": 10.0, "b": 1.0})
+    )
     assert order(leaning.search(Query(like=ids["Q"], k=10)), x, y, z)[0] == x
-    other_way = SearchEngine(store, clip, others={"b": other},
-                             fusion=FusionSettings(fusion="score", weights={"clip": 1.0, "b": 10.0}))
+    other_way = SearchEngine(
+        store, clip, others={"b": other}, fusion=FusionSettings(fusion="score", weights={"clip": 1.0, "b": 10.0})
+    )
     assert order(other_way.search(Query(like=ids["Q"], k=10)), x, y, z)[0] == z
 
 
@@ -241,8 +261,9 @@ EN = "a man opens the door of a car on the street"
 
 
 @pytest.mark.unit
-def test_a_vietnamese_query_goes_to_the_multilingual_model_and_the_english_one_sits_out(two_models, monkeypatch,
-                                                                                         caplog):
+def test_a_vietnamese_query_goes_to_the_multilingual_model_and_the_english_one_sits_out(
+    two_models, monkeypatch, caplog
+):
     """ViT-S-32 stands for a multilingual model (the table says which are); [clip] reads English
     only and has no aligned encoder or translation configured here."""
     store, clip, other, ids = two_models
@@ -270,16 +291,20 @@ def test_models_are_read_from_the_config_file_and_checked(tmp_path):
     from evr.ui.config import ConfigError, load_config
 
     config = tmp_path / "config.toml"
-    config.write_text('[clip]\nmodel = "ViT-S-32-alt"\npretrained = "none"\n\n'
-                      '[[models]]\nname = "s32"\nmodel = "ViT-S-32"\npretrained = "none"\n\n'
-                      '[search]\nfusion = "score"\nweights = {clip = 2.0, s32 = 0.5}\n')
+    config.write_text(
+        '[clip]\nmodel = "ViT-S-32-alt"\npretrained = "none"\n\n'
+        '[[models]]\nname = "s32"\nmodel = "ViT-S-32"\npretrained = "none"\n\n'
+        '[search]\nfusion = "score"\nweights = {clip = 2.0, s32 = 0.5}\n'
+    )
     loaded = load_config(config, environ={})
     assert list(loaded.index.image_models) == ["clip", "s32"]
     assert loaded.index.image_models["s32"].model == "ViT-S-32" and loaded.search.weight("s32") == 0.5
-    for body, says in (('name = "clip"\nmodel = "RN50"\npretrained = "none"', "cannot be 'clip'"),
-                       ('name = "Bad Name"\nmodel = "RN50"\npretrained = "none"', "must be a short name"),
-                       ('name = "a"\nmodel = "RN50"\npretrained = "none"\ncolour = "red"', "unknown key 'colour'"),
-                       ('name = "a"\nmodel = "RN50"', "pretrained must name")):
+    for body, says in (
+        ('name = "clip"\nmodel = "RN50"\npretrained = "none"', "cannot be 'clip'"),
+        ('name = "Bad Name"\nmodel = "RN50"\npretrained = "none"', "must be a short name"),
+        ('name = "a"\nmodel = "RN50"\npretrained = "none"\ncolour = "red"', "unknown key 'colour'"),
+        ('name = "a"\nmodel = "RN50"', "pretrained must name"),
+    ):
         config.write_text(f"[[models]]\n{body}\n")
         with pytest.raises(ConfigError, match=says):
             load_config(config, environ={})
@@ -299,10 +324,15 @@ def test_doctor_and_models_list_each_model(clips, tmp_path, capsys, monkeypatch)
     monkeypatch.setenv("EVR_MODELS", json.dumps(OTHER))
     code, report = evr("--data-dir", data, "doctor", "--json", capsys=capsys)
     assert code == 0 and len(report["models"]) == 2
-    assert report["models"][1].startswith("s32: ViT-S-32 / none, weights present") and "vectors (flat)" in report["models"][1]
+    assert (
+        report["models"][1].startswith("s32: ViT-S-32 / none, weights present")
+        and "vectors (flat)" in report["models"][1]
+    )
     code, rows = evr("--data-dir", data, "models", "--json", capsys=capsys)
     assert code == 0 and [(r["name"], r["configured"], r["vector_index"]) for r in rows] == [
-        ("clip", True, "flat"), ("s32", True, "flat")]
+        ("clip", True, "flat"),
+        ("s32", True, "flat"),
+    ]
     assert rows[0]["vectors"] == rows[1]["vectors"] > 0
     monkeypatch.setenv("EVR_MODELS", "[]")  # taken out of the config: listed, not searched
     code, rows = evr("--data-dir", data, "models", "--json", capsys=capsys)
@@ -321,8 +351,20 @@ def test_analyze_adds_the_other_models_from_an_imported_packages_images(videos, 
     root = tmp_path / "pkg"
     made = add_video(root, "L01", 1, videos / "msrvtt/video7010.mp4")
     data = tmp_path / "data"
-    code, report = evr("--data-dir", data, "import", "aic", root, "--model", MODEL, "--pretrained", "none",
-                       "--no-progress", "--json", capsys=capsys)
+    code, report = evr(
+        "--data-dir",
+        data,
+        "import",
+        "aic",
+        root,
+        "--model",
+        MODEL,
+        "--pretrained",
+        "none",
+        "--no-progress",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 0 and report["keyframes_added"] > 0
     monkeypatch.setenv("EVR_MODELS", json.dumps(OTHER))
     code, report = evr("--data-dir", data, "analyze", "--no-progress", "--json", capsys=capsys)
@@ -333,10 +375,12 @@ def test_analyze_adds_the_other_models_from_an_imported_packages_images(videos, 
         ids, vectors = store.catalog.stored_vectors(sorted(images), "s32")
     assert len(ids) == len(images) == report["embedded"]["vectors_added"]["s32"] > 0
     direct = ClipEncoder(ClipSettings("ViT-S-32", "none", "cpu")).encode_images(
-        [np.asarray(Image.open(images[int(k)]).convert("RGB")) for k in ids])
+        [np.asarray(Image.open(images[int(k)]).convert("RGB")) for k in ids]
+    )
     np.testing.assert_allclose(vectors, direct, atol=2e-3)
-    assert made.video_id in {h["video_id"] for h in evr("--data-dir", data, "search", "a street", "--json",
-                                                        capsys=capsys)[1]}
+    assert made.video_id in {
+        h["video_id"] for h in evr("--data-dir", data, "search", "a street", "--json", capsys=capsys)[1]
+    }
 
 
 @pytest.mark.e2e
@@ -356,8 +400,21 @@ def test_the_app_searches_with_the_models_the_sidebar_picks(clips, tmp_path, cap
     app.text_input(key="query").input("a person talking").run()
 
     def cli(*extra):
-        code, hits = evr("--data-dir", data, "search", "a person talking", "--k", "24", "--group", "limit",
-                         "--per-video", "100", "--json", *extra, capsys=capsys)
+        code, hits = evr(
+            "--data-dir",
+            data,
+            "search",
+            "a person talking",
+            "--k",
+            "24",
+            "--group",
+            "limit",
+            "--per-video",
+            "100",
+            "--json",
+            *extra,
+            capsys=capsys,
+        )
         assert code == 0
         return [(h["keyframe_id"], h["match"]) for h in hits]
 
@@ -383,8 +440,11 @@ def test_each_model_has_its_own_milvus_collection_with_the_hits_of_faiss(two_mod
     faiss_engine = SearchEngine(faiss_store, clip, others={"b": other})
     with Store(store.data_dir, index=settings) as reader:
         milvus_engine = SearchEngine(reader, clip, others={"b": other})
-        for query in (Query(like=ids["Q"], k=30), Query(like=ids["Q"], k=5, models=("b",)),
-                      Query(like=ids["Q"], k=10, filters=KeyframeFilter.of(time_from=2.0))):
+        for query in (
+            Query(like=ids["Q"], k=30),
+            Query(like=ids["Q"], k=5, models=("b",)),
+            Query(like=ids["Q"], k=10, filters=KeyframeFilter.of(time_from=2.0)),
+        ):
             want, got = faiss_engine.search(query), milvus_engine.search(query)
             assert [(h.keyframe_id, h.match) for h in got] == [(h.keyframe_id, h.match) for h in want] and want
             assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)

@@ -5,6 +5,7 @@ The encoders are real loaders run on tiny models built here (a word-level tokeni
 sentence-transformers format and a MarianMT translator. No ranking is asserted: what is checked
 is which encoder read the query and that the search used exactly its vector.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,11 @@ import pytest
 from evr.indexer.encoders import ClipEncoder
 from evr.indexer.settings import ClipSettings
 from evr.search import Query, QueryError, QuerySettings, SearchEngine
-from evr.storage import Store
 from evr.search.multilingual import MULTILINGUAL_CLIP_MODELS, TEXT_ENCODERS, TextRouter, table
 from evr.search.multilingual.mclip import MClipEncoder
 from evr.search.multilingual.sentence_transformer import SentenceTransformerEncoder
 from evr.search.multilingual.translate import Translator
+from evr.storage import Store
 
 from .conftest import TEST_ENV, evr, run, vector_of
 
@@ -28,8 +29,9 @@ pytestmark = pytest.mark.unit
 
 DIM = 256  # the test CLIP's (ViT-S-32-alt) embedding size
 SPACE = (TEST_ENV["EVR_CLIP_MODEL"], TEST_ENV["EVR_CLIP_PRETRAINED"])
-WORDS = ("người đàn ông đi xe đạp nguoi dan ong di xe dap lũ lụt ở miền trung a man riding bicycle "
-         "flood in the street").split()
+WORDS = (
+    "người đàn ông đi xe đạp nguoi dan ong di xe dap lũ lụt ở miền trung a man riding bicycle flood in the street"
+).split()
 VI_MARKS, VI_PLAIN, EN = "người đàn ông đi xe đạp", "nguoi dan ong di xe dap", "a man riding a bicycle"
 
 
@@ -41,8 +43,14 @@ def tiny_tokenizer(folder):
     vocab = {w: i for i, w in enumerate(dict.fromkeys(specials + WORDS))}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", eos_token="</s>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        eos_token="</s>",
+    )
     fast.save_pretrained(str(folder))
     return fast
 
@@ -59,33 +67,60 @@ def tiny_models(tmp_path_factory):
     # M-CLIP: config.json names the base transformer, whose config alone builds the network.
     base, mclip = root / "base", root / "mclip"
     tokenizer = tiny_tokenizer(mclip)
-    XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64, pad_token_id=0).save_pretrained(str(base))
+    XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=0,
+    ).save_pretrained(str(base))
     net = torch.nn.Module()
     net.transformer = AutoModel.from_config(XLMRobertaConfig.from_pretrained(str(base)))
     net.LinearTransformation = torch.nn.Linear(32, DIM)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(mclip / "model.safetensors"))
-    (mclip / "config.json").write_text(json.dumps({"model_type": "M-CLIP", "modelBase": str(base),
-                                                   "transformerDimensions": 32, "numDims": DIM}))
+    (mclip / "config.json").write_text(
+        json.dumps({"model_type": "M-CLIP", "modelBase": str(base), "transformerDimensions": 32, "numDims": DIM})
+    )
     # sentence-transformers: transformer, mean pooling, dense into the CLIP space.
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
 
     bert = root / "bert"
     tiny_tokenizer(bert)
-    AutoModel.from_config(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                                     num_attention_heads=2, intermediate_size=64,
-                                     max_position_embeddings=64)).save_pretrained(str(bert))
+    AutoModel.from_config(
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(str(bert))
     transformer = Transformer(str(bert))
     st = SentenceTransformer(modules=[transformer, Pooling(32, "mean"), Dense(32, DIM, activation_function=None)])
     st.save(str(root / "st"))
     # A MarianMT translator.
     marian = root / "marian"
     tiny_tokenizer(marian)
-    MarianMTModel(MarianConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
-                               encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                               decoder_ffn_dim=32, max_position_embeddings=64, pad_token_id=0, eos_token_id=4,
-                               decoder_start_token_id=0)).save_pretrained(str(marian))
+    MarianMTModel(
+        MarianConfig(
+            vocab_size=len(tokenizer),
+            d_model=16,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+            max_position_embeddings=64,
+            pad_token_id=0,
+            eos_token_id=4,
+            decoder_start_token_id=0,
+        )
+    ).save_pretrained(str(marian))
     return {"mclip": mclip, "st": root / "st", "marian": marian}
 
 
@@ -112,7 +147,9 @@ def test_the_table_names_real_image_spaces():
     assert set(MULTILINGUAL_CLIP_MODELS) <= set(open_clip.list_models())
     assert table.aligned_with("ViT-L-14", "openai")[0] == "M-CLIP/XLM-Roberta-Large-Vit-L-14"
     assert "sentence-transformers/clip-ViT-B-32-multilingual-v1" in table.aligned_with("ViT-B-32", "openai")
-    assert table.aligned_with("ViT-H-14", "laion2b_s32b_b79k") == ["xlm-roberta-large-ViT-H-14/frozen_laion5b_s13b_b90k"]
+    assert table.aligned_with("ViT-H-14", "laion2b_s32b_b79k") == [
+        "xlm-roberta-large-ViT-H-14/frozen_laion5b_s13b_b90k"
+    ]
     assert table.aligned_with("ViT-L-14", "laion2b_s32b_b82k") == []
 
 
@@ -123,8 +160,9 @@ def test_language_detection(text, lang):
 
 def test_vietnamese_goes_to_the_multilingual_encoder_english_to_clip(tiny_models, tiny_table):
     encoder = clip()
-    router = TextRouter(QuerySettings(text_encoder="test/tiny-mclip", text_encoder_path=str(tiny_models["mclip"])),
-                        encoder)
+    router = TextRouter(
+        QuerySettings(text_encoder="test/tiny-mclip", text_encoder_path=str(tiny_models["mclip"])), encoder
+    )
     direct = MClipEncoder("test/tiny-mclip", str(tiny_models["mclip"]), "cpu")
     for text in (VI_MARKS, VI_PLAIN):
         got = router.encode(text)
@@ -153,8 +191,14 @@ def test_sentence_transformers_format(tiny_models, tiny_table):
 
 def test_translation_first_then_the_english_tower(tiny_models, tiny_table):
     encoder = clip()
-    router = TextRouter(QuerySettings(translate=str(tiny_models["marian"]), text_encoder="test/tiny-mclip",
-                                      text_encoder_path=str(tiny_models["mclip"])), encoder)
+    router = TextRouter(
+        QuerySettings(
+            translate=str(tiny_models["marian"]),
+            text_encoder="test/tiny-mclip",
+            text_encoder_path=str(tiny_models["mclip"]),
+        ),
+        encoder,
+    )
     got = router.encode(VI_MARKS)
     translated = Translator(str(tiny_models["marian"]), "cpu").translate(VI_MARKS)
     assert got.encoder == f"marian>clip:{SPACE[0]}/{SPACE[1]}" and got.text == translated
@@ -172,7 +216,12 @@ def test_missing_weights_are_said_once_and_the_english_tower_answers(tiny_models
     np.testing.assert_allclose(first.vector, encoder.encode_texts([VI_MARKS])[0], atol=1e-6)
     warnings = [r.getMessage() for r in caplog.records if r.name == "evr.search.multilingual.router"]
     assert len(warnings) == 1, warnings
-    for part in ("'vi' queries", "English-only", "hf download test/tiny-mclip", "hf download Helsinki-NLP/opus-mt-vi-en"):
+    for part in (
+        "'vi' queries",
+        "English-only",
+        "hf download test/tiny-mclip",
+        "hf download Helsinki-NLP/opus-mt-vi-en",
+    ):
         assert part in warnings[0]
     assert router.fallback("vi") == warnings[0] and router.fallback("en") is None
     assert router.status("test/tiny-mclip")[0] is False
@@ -198,7 +247,8 @@ def test_search_uses_the_chosen_encoders_vector(indexed, tiny_models, tiny_table
     code, hits = evr("--data-dir", indexed, "search", VI_MARKS, "--then", EN, "--within", "30", "--json", capsys=capsys)
     assert code == 0 and hits
     assert {(h["encoder"], h["then"]["encoder"], h["then"]["query_language"]) for h in hits} == {
-        ("test/tiny-mclip", f"clip:{SPACE[0]}/{SPACE[1]}", "en")}
+        ("test/tiny-mclip", f"clip:{SPACE[0]}/{SPACE[1]}", "en")
+    }
 
 
 def test_an_unknown_pairing_is_refused(indexed, tiny_table, monkeypatch, capsys):
@@ -218,10 +268,13 @@ def test_an_unknown_pairing_is_refused(indexed, tiny_table, monkeypatch, capsys)
     assert code == 2 and "query.text_encoder_path needs query.text_encoder to name" in err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["search", "x", "--lang", "xx"], "unknown query language 'xx'"),
-    (["search", "--like", "1", "--lang", "vi"], "--lang goes with a text query"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["search", "x", "--lang", "xx"], "unknown query language 'xx'"),
+        (["search", "--like", "1", "--lang", "vi"], "--lang goes with a text query"),
+    ],
+)
 def test_bad_language_flags(indexed, capsys, args, message):
     code, _, err = run(capsys, "--data-dir", indexed, *args)
     assert code == 2 and message in err
@@ -244,7 +297,8 @@ def test_doctor_lists_encoders_translator_and_ocr(tiny_models, tiny_table, monke
 
 
 def test_with_several_models_an_english_only_one_reads_vietnamese_through_its_configured_encoder(
-        two_models, tiny_models, tiny_table, monkeypatch):
+    two_models, tiny_models, tiny_table, monkeypatch
+):
     """[clip] (the test space) has an aligned encoder configured: it reads the Vietnamese query
     through it, beside the multilingual model ("b", ViT-S-32 standing for one), and the search
     fuses both."""
@@ -253,7 +307,8 @@ def test_with_several_models_an_english_only_one_reads_vietnamese_through_its_co
     settings = QuerySettings(text_encoder="test/tiny-mclip", text_encoder_path=str(tiny_models["mclip"]))
     engine = SearchEngine(store, clip_encoder, settings, others={"b": other})
     hits = engine.search(Query(text=VI_PLAIN, k=30))  # every keyframe: each is in both models' rankings
-    assert {(h.encoder, h.query_language, h.match) for h in hits} == {("test/tiny-mclip, clip:ViT-S-32/none", "vi",
-                                                                       "clip+b")}
+    assert {(h.encoder, h.query_language, h.match) for h in hits} == {
+        ("test/tiny-mclip, clip:ViT-S-32/none", "vi", "clip+b")
+    }
     english = engine.search(Query(text=EN, k=5))
     assert {h.encoder for h in english} == {f"clip:{SPACE[0]}/{SPACE[1]}, clip:ViT-S-32/none"}

@@ -3,6 +3,7 @@
 Objects are checked exactly on a hand-made AI Challenge objects JSON (its OpenImages output, as
 the package ships it) and the detector path on real frames with random weights (no ranking is
 asserted of those); colours on synthetic frames whose cells hold known colours."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,11 @@ from .conftest import evr
 
 # keyframe n -> (entity, score, [ymin, xmin, ymax, xmax]): TF-Hub's OpenImages names and box order
 DETECTIONS = {
-    1: [("Man", 0.9, [0.1, 0.05, 0.9, 0.25]), ("Woman", 0.8, [0.1, 0.4, 0.9, 0.6]), ("Car", 0.95, [0.5, 0.7, 0.9, 0.95])],
+    1: [
+        ("Man", 0.9, [0.1, 0.05, 0.9, 0.25]),
+        ("Woman", 0.8, [0.1, 0.4, 0.9, 0.6]),
+        ("Car", 0.95, [0.5, 0.7, 0.9, 0.95]),
+    ],
     2: [("Car", 0.7, [0.5, 0.02, 0.8, 0.3]), ("Car", 0.6, [0.5, 0.35, 0.8, 0.62]), ("Person", 0.2, [0, 0, 1, 1])],
     3: [("Human face", 0.85, [0.2, 0.4, 0.4, 0.6])],
     4: [],
@@ -36,12 +41,18 @@ def write_objects(root: Path, video_id: str) -> None:
     folder = root / "objects" / video_id
     folder.mkdir(parents=True)
     for n, found in DETECTIONS.items():
-        (folder / f"{n:03d}.json").write_text(json.dumps({
-            "detection_class_entities": [e for e, _, _ in found],
-            "detection_class_names": [f"/m/{i}" for i, _ in enumerate(found)],
-            "detection_class_labels": [str(i) for i, _ in enumerate(found)],
-            "detection_scores": [str(s) for _, s, _ in found],  # TF-Hub's JSON holds numbers as strings
-            "detection_boxes": [[str(v) for v in box] for _, _, box in found]}), encoding="utf-8")
+        (folder / f"{n:03d}.json").write_text(
+            json.dumps(
+                {
+                    "detection_class_entities": [e for e, _, _ in found],
+                    "detection_class_names": [f"/m/{i}" for i, _ in enumerate(found)],
+                    "detection_class_labels": [str(i) for i, _ in enumerate(found)],
+                    "detection_scores": [str(s) for _, s, _ in found],  # TF-Hub's JSON holds numbers as strings
+                    "detection_boxes": [[str(v) for v in box] for _, _, box in found],
+                }
+            ),
+            encoding="utf-8",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +62,9 @@ def with_objects(videos, tmp_path_factory):
     made = add_video(root, "L05", 1, videos / "msrvtt/video7010.mp4")
     write_objects(root, made.video_id)
     data = tmp_path_factory.mktemp("objects-index")
-    code, _ = evr("--data-dir", data, "import", "aic", root, "--model", MODEL, "--pretrained", "none",
-                  "--no-progress")  # no capsys in a module fixture: the tests read what was stored
+    code, _ = evr(
+        "--data-dir", data, "import", "aic", root, "--model", MODEL, "--pretrained", "none", "--no-progress"
+    )  # no capsys in a module fixture: the tests read what was stored
     assert code == 0
     return data, made
 
@@ -121,8 +133,12 @@ def test_analyze_keeps_a_packages_own_objects(with_objects, capsys, monkeypatch)
 def test_the_detector_runs_on_real_frames_and_stores_well_formed_rows(videos, tmp_path, capsys, monkeypatch):
     """Random weights: boxes and scores are noise, but the path is the real one (batched frames,
     boxes scaled to fractions, COCO labels, min_score applied)."""
-    for key, value in {"EVR_OBJECTS_ENABLED": "true", "EVR_OBJECTS_WEIGHTS": "none", "EVR_OBJECTS_MIN_SCORE": "0",
-                       "EVR_OBJECTS_DETECT_SIZE": "320"}.items():
+    for key, value in {
+        "EVR_OBJECTS_ENABLED": "true",
+        "EVR_OBJECTS_WEIGHTS": "none",
+        "EVR_OBJECTS_MIN_SCORE": "0",
+        "EVR_OBJECTS_DETECT_SIZE": "320",
+    }.items():
         monkeypatch.setenv(key, value)
     folder = tmp_path / "clip"
     folder.mkdir()
@@ -148,9 +164,20 @@ def test_the_detector_runs_on_real_frames_and_stores_well_formed_rows(videos, tm
 
 # -- colours -------------------------------------------------------------------------------------
 
-RGB = {"red": (230, 20, 20), "orange": (255, 140, 0), "yellow": (250, 230, 20), "green": (20, 180, 40),
-       "cyan": (20, 220, 230), "blue": (20, 40, 220), "purple": (130, 30, 200), "pink": (255, 105, 180),
-       "brown": (120, 70, 20), "black": (10, 10, 10), "grey": (128, 128, 128), "white": (245, 245, 245)}
+RGB = {
+    "red": (230, 20, 20),
+    "orange": (255, 140, 0),
+    "yellow": (250, 230, 20),
+    "green": (20, 180, 40),
+    "cyan": (20, 220, 230),
+    "blue": (20, 40, 220),
+    "purple": (130, 30, 200),
+    "pink": (255, 105, 180),
+    "brown": (120, 70, 20),
+    "black": (10, 10, 10),
+    "grey": (128, 128, 128),
+    "white": (245, 245, 245),
+}
 
 
 def painted(cells: dict[int, str], fill: str = "grey") -> np.ndarray:
@@ -158,7 +185,7 @@ def painted(cells: dict[int, str], fill: str = "grey") -> np.ndarray:
     image = np.full((480, 640, 3), RGB[fill], np.uint8)
     for cell, name in cells.items():
         r, c = divmod(cell, 4)
-        image[r * 120:(r + 1) * 120, c * 160:(c + 1) * 160] = RGB[name]
+        image[r * 120 : (r + 1) * 120, c * 160 : (c + 1) * 160] = RGB[name]
     return image
 
 
@@ -168,7 +195,20 @@ def test_colour_names_of_solid_cells_come_out_right_in_both_languages():
     grid = color_grid(painted(dict(enumerate(names))))
     assert [first for first, _ in grid.cells[:12]] == names
     assert all(second is None for _, second in grid.cells)
-    vietnamese = ["đỏ", "cam", "vàng", "xanh lá", "xanh ngọc", "xanh dương", "tím", "hồng", "nâu", "đen", "xám", "trắng"]
+    vietnamese = [
+        "đỏ",
+        "cam",
+        "vàng",
+        "xanh lá",
+        "xanh ngọc",
+        "xanh dương",
+        "tím",
+        "hồng",
+        "nâu",
+        "đen",
+        "xám",
+        "trắng",
+    ]
     assert [COLORS[n][1] for n in names] == vietnamese
     for name, vi in zip(names, vietnamese):
         assert parse_spec(vi)[0] == name and parse_spec(f"{vi}@top-left")[0] == name
@@ -190,9 +230,17 @@ def planted_colours(data: Path, frames: dict[str, np.ndarray]) -> dict[str, int]
     with Store(data, writer=True) as store:
         store.bind_model(model)
         vid = store.writes.start_video("/v/colours.mp4", 1, 1)
-        keyframes = [NewKeyframe(i * 25, float(i), 0, cv2.imencode(".jpg", cv2.resize(image, (64, 48)))[1].tobytes(),
-                                 (v := rng.normal(size=model.dim).astype(np.float32)) / np.linalg.norm(v),
-                                 {"colors": color_grid(image)}) for i, image in enumerate(frames.values())]
+        keyframes = [
+            NewKeyframe(
+                i * 25,
+                float(i),
+                0,
+                cv2.imencode(".jpg", cv2.resize(image, (64, 48)))[1].tobytes(),
+                (v := rng.normal(size=model.dim).astype(np.float32)) / np.linalg.norm(v),
+                {"colors": color_grid(image)},
+            )
+            for i, image in enumerate(frames.values())
+        ]
         store.writes.save_video(vid, VideoInfo("pyav", 10.0, 25.0, 250, 640, 480), keyframes)
         rows = store.catalog.keyframes(range(1, 100))
     by_time = {int(r.timestamp): kid for kid, r in rows.items()}
@@ -200,8 +248,8 @@ def planted_colours(data: Path, frames: dict[str, np.ndarray]) -> dict[str, int]
 
 
 LAYOUT_FRAMES = {
-    "blue over green": painted({c: "blue" for c in range(8)} | {c: "green" for c in range(8, 16)}),
-    "green over blue": painted({c: "green" for c in range(8)} | {c: "blue" for c in range(8, 16)}),
+    "blue over green": painted(dict.fromkeys(range(8), "blue") | dict.fromkeys(range(8, 16), "green")),
+    "green over blue": painted(dict.fromkeys(range(8), "green") | dict.fromkeys(range(8, 16), "blue")),
     "blue top left": painted({0: "blue", 1: "blue", 4: "blue", 5: "blue", 12: "green"}),
     "all grey": painted({}),
 }
@@ -267,14 +315,19 @@ def test_milvus_filters_colours_and_objects_as_sqlite_does(tmp_path, clip):
     settings = VectorIndexSettings(backend="milvus", milvus_uri=str(tmp_path / "m.db"))
     with Store(data, writer=True, index=settings) as writer:
         assert writer.vectors.build(force=True) == "milvus"
-    queries = [Query(like=ids["all grey"], k=10, filters=KeyframeFilter.of(color=("blue",))),  # a Milvus expression
-               Query(like=ids["all grey"], k=10, filters=KeyframeFilter.of(color=("blue@above", "green"))),  # + SQL
-               Query(like=ids["all grey"], k=10, filters=KeyframeFilter.of(object=("car",)))]  # no objects: none
+    queries = [
+        Query(like=ids["all grey"], k=10, filters=KeyframeFilter.of(color=("blue",))),  # a Milvus expression
+        Query(like=ids["all grey"], k=10, filters=KeyframeFilter.of(color=("blue@above", "green"))),  # + SQL
+        Query(like=ids["all grey"], k=10, filters=KeyframeFilter.of(object=("car",))),
+    ]  # no objects: none
     found = []
     with Store(data) as faiss_store, Store(data, index=settings) as milvus_store:
         for query in queries:
             want = [h.keyframe_id for h in SearchEngine(faiss_store, clip).search(query)]
             assert [h.keyframe_id for h in SearchEngine(milvus_store, clip).search(query)] == want, query
             found.append(set(want))
-    assert found == [{ids["blue over green"], ids["green over blue"], ids["blue top left"]},
-                     {ids["blue over green"], ids["blue top left"]}, set()]
+    assert found == [
+        {ids["blue over green"], ids["green over blue"], ids["blue top left"]},
+        {ids["blue over green"], ids["blue top left"]},
+        set(),
+    ]

@@ -1,4 +1,5 @@
 """The app draws what the analyzers found on the opened hit's keyframe (ui/overlay.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,9 +15,13 @@ def test_boxes_points_and_masks_are_drawn_where_they_are():
     image = np.zeros((100, 200, 3), np.uint8)
     mask = np.zeros((10, 20), bool)
     mask[5:, 10:] = True  # the bottom right quarter, at a tenth of the size
-    shapes = {"ocr": [Shape('text "LŨ LỤT"', box=(0.1, 0.2, 0.4, 0.5))],
-              "persons": [Shape("person 0.90 standing", box=(0.5, 0.5, 0.9, 0.9),
-                                points=((0.25, 0.8, 1.0), (0.05, 0.05, 0.1))), Shape("people", mask=mask)]}
+    shapes = {
+        "ocr": [Shape('text "LŨ LỤT"', box=(0.1, 0.2, 0.4, 0.5))],
+        "persons": [
+            Shape("person 0.90 standing", box=(0.5, 0.5, 0.9, 0.9), points=((0.25, 0.8, 1.0), (0.05, 0.05, 0.1))),
+            Shape("people", mask=mask),
+        ],
+    }
     out = draw_shapes(image, shapes)
     assert not image.any()  # the image itself is left alone
     assert tuple(out[20, 20:80].max(axis=0)) == COLOURS[0]  # the text box's top edge, in OCR's colour
@@ -35,8 +40,10 @@ def test_labels_stay_inside_the_frame_and_clear_of_each_other():
     """Two people at one place, at the frame's right edge: both labels whole, one below the
     other (issue 32: they were drawn over each other and cut at the right edge)."""
     image = np.full((180, 320, 3), 120, np.uint8)
-    boxes = [Shape("person 0.93 standing arms_raised", box=(0.8, 0.3, 0.99, 0.9)),
-             Shape("person 0.88 sitting", box=(0.8, 0.3, 0.99, 0.9))]
+    boxes = [
+        Shape("person 0.93 standing arms_raised", box=(0.8, 0.3, 0.99, 0.9)),
+        Shape("person 0.88 sitting", box=(0.8, 0.3, 0.99, 0.9)),
+    ]
     out = draw_shapes(image, {"persons": boxes})
     band = (out == 0).all(axis=2)  # the labels' dark bands
     one = (draw_shapes(image, {"persons": boxes[:1]}) == 0).all(axis=2).any(axis=1).sum()

@@ -1,5 +1,6 @@
 """What `pip install evr` puts into site-packages: one package, evr, whose subpackages are the
 repository's top folders (setup.py maps them)."""
+
 from __future__ import annotations
 
 import shutil
@@ -23,8 +24,12 @@ def test_the_wheel_holds_one_package_evr(tmp_path):
         shutil.copy(REPO / name, source)
     for room in ROOMS:
         shutil.copytree(REPO / room, source / room, ignore=shutil.ignore_patterns("__pycache__"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
-                            str(source)], capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("evr-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

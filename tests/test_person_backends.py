@@ -1,4 +1,5 @@
 """Which persons backend `persons.backend = "auto"` takes, with and without the mediapipe extra."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,14 +1,15 @@
 """The index run holds a decoder's frames only until their batch is done, whatever the decoder:
 memory then stays flat in video length (benchmarks/index_stages.py --memory measures peak RSS)."""
+
 from __future__ import annotations
 
 import weakref
 
 import pytest
 
+from evr.indexer.decoders import BACKENDS, HOST_BACKENDS
 from evr.indexer.run import run
 from evr.indexer.sources import VideoFiles
-from evr.indexer.decoders import BACKENDS, HOST_BACKENDS
 from evr.storage import Store
 from evr.ui.config import load_config
 
@@ -49,7 +50,9 @@ def test_frames_are_not_held_beyond_their_batch(backend, videos, tmp_path, monke
     monkeypatch.setenv("EVR_KEYFRAMES_MIN_CHANGE", "0")  # a keyframe every sample_s: many batches
     config = load_config(environ=None)
     with Store(tmp_path / "data", writer=True) as store:
-        report = run(store, config.index, VideoFiles(config.index, [videos / "opencv_samples/vtest.avi"]), progress=False)
+        report = run(
+            store, config.index, VideoFiles(config.index, [videos / "opencv_samples/vtest.avi"]), progress=False
+        )
     assert report.videos_indexed == 1 and decoded[0] == 795
     assert report.keyframes_added >= 150  # far more keyframes than the bound below
     # In flight at most: the batch being filled, two queued (prefetch depth), the one being

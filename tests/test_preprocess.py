@@ -1,5 +1,6 @@
 """CLIP's input made in torch (indexer/encoders/preprocess.py) matches open_clip's own PIL
 transform on real frames of several sizes and aspect ratios."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,13 @@ from evr.indexer.encoders.preprocess import TensorPreprocess, supports
 pytestmark = pytest.mark.integration
 
 # Landscape 4:3 at two sizes, portrait (a rotated phone video), 11:9, and a 17x9 file.
-CLIPS = ["msrvtt/video7010.mp4", "opencv_samples/vtest.avi", "scene_cuts/issue-134-rotate.mp4",
-         "scene_cuts/issue-195-aspect-ratio.mp4", "asl_gestures/again.mkv"]
+CLIPS = [
+    "msrvtt/video7010.mp4",
+    "opencv_samples/vtest.avi",
+    "scene_cuts/issue-134-rotate.mp4",
+    "scene_cuts/issue-195-aspect-ratio.mp4",
+    "asl_gestures/again.mkv",
+]
 # One 8-bit grey level is 1 / 255 / std = about 0.015 in normalised units: on average the two
 # transforms differ by well under a third of one (PIL resamples in fixed point, torch in float).
 MEAN_BOUND = 0.005
@@ -40,8 +46,14 @@ def test_the_torch_transform_matches_open_clip_s(clip, frames):
 
     clip.load()
     cfg = clip._model.visual.preprocess_cfg
-    transform = open_clip.image_transform(cfg["size"], is_train=False, mean=cfg["mean"], std=cfg["std"],
-                                          interpolation=cfg["interpolation"], resize_mode=cfg["resize_mode"])
+    transform = open_clip.image_transform(
+        cfg["size"],
+        is_train=False,
+        mean=cfg["mean"],
+        std=cfg["std"],
+        interpolation=cfg["interpolation"],
+        resize_mode=cfg["resize_mode"],
+    )
     ours = TensorPreprocess(cfg, "cpu")
     shapes = {f.shape for f in frames}
     assert len(shapes) >= 5

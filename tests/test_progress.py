@@ -1,5 +1,6 @@
 """Index progress (the bar, and log lines where no bar is drawn: a demo's log file), the order
 videos are handed out in, and the demo's config."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,10 @@ import subprocess
 
 import pytest
 
-from evr.indexer.run import run
-from evr.indexer.sources import VideoFiles
 from evr.indexer.progress import ProgressLines
+from evr.indexer.run import run
 from evr.indexer.runners import Runner
+from evr.indexer.sources import VideoFiles
 from evr.indexer.work import VideoResult
 from evr.storage import Store
 from evr.ui.config import load_config
@@ -103,18 +104,28 @@ def test_the_demo_leaves_a_config_that_points_the_cli_at_its_index(tmp_path, vid
     writes is what `evr` needs to find that index again."""
     (tmp_path / "v").mkdir()
     (tmp_path / "v" / "counter.mp4").symlink_to(videos / "scene_cuts/counter.mp4")
-    env = {k: v for k, v in {**os.environ, **TEST_ENV}.items()
-           if not k.startswith(("EVR_CLIP_", "EVR_STORAGE_", "EVR_CONFIG"))}
+    env = {
+        k: v
+        for k, v in {**os.environ, **TEST_ENV}.items()
+        if not k.startswith(("EVR_CLIP_", "EVR_STORAGE_", "EVR_CONFIG"))
+    }
     env.update(VIDEOS=str(tmp_path / "v"), DEMO_NO_APP="1", PATH=f"{REPO / '.venv' / 'bin'}:{env['PATH']}")
-    run = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh")], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=900)
+    run = subprocess.run(
+        ["bash", str(REPO / "scripts" / "demo.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     config = tmp_path / "data" / "demo.toml"
     assert f"export EVR_CONFIG={config}" in run.stdout + run.stderr
     # The explanation of the fallback comes first, and no error line before it.
     assert "evr: error" not in run.stderr.split("falling back to RANDOM weights")[0]
-    stats = subprocess.run(["evr", "stats", "--json"], cwd=tmp_path, env={**env, "EVR_CONFIG": str(config)},
-                           capture_output=True, text=True, timeout=300)
+    stats = subprocess.run(
+        ["evr", "stats", "--json"],
+        cwd=tmp_path,
+        env={**env, "EVR_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["videos"] == 1 and json.loads(stats.stdout)["keyframes"] >= 1
 
@@ -139,8 +150,8 @@ def test_a_run_under_way_says_how_far_it_is_to_readers(tmp_path):
     import numpy as np
 
     from evr.indexer.run import run
-    from evr.indexer.sources import Source
     from evr.indexer.settings import IndexSettings
+    from evr.indexer.sources import Source
     from evr.search import SearchEngine
     from evr.storage import ModelInfo, NewKeyframe, Plan, VideoInfo
 
@@ -165,8 +176,12 @@ def test_a_run_under_way_says_how_far_it_is_to_readers(tmp_path):
         def commit(self, store, task, result, report):
             vid = store.writes.start_video(f"/v/{task}.mp4", 1, 1)
             vector = np.ones(8, np.float32) / np.sqrt(8)
-            store.writes.save_video(vid, VideoInfo("decord", 1.0, 25.0, 25, 8, 8),
-                                    [NewKeyframe(0, 0.0, 0, b"j", vector)], plan=Plan("decoded"))
+            store.writes.save_video(
+                vid,
+                VideoInfo("decord", 1.0, 25.0, 25, 8, 8),
+                [NewKeyframe(0, 0.0, 0, b"j", vector)],
+                plan=Plan("decoded"),
+            )
             report.videos_indexed += 1
 
     data = tmp_path / "data"

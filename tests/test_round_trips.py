@@ -1,6 +1,7 @@
 """How many SQL statements a search and a save take, counted with SQLAlchemy's event hook on
 the store's engine: each one is a round trip to SQLite, and their count, not their speed, is
 what grows with a careless loop (one SELECT per window, per hit, per keyframe)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -65,13 +66,28 @@ def test_saving_a_video_of_200_keyframes_takes_few_statements(tmp_path, clip):
     rng = np.random.default_rng(3)
     with Store(tmp_path, writer=True) as store:
         store.bind_model(clip.info)
-        keyframes = [NewKeyframe(i * 25, float(i), i // 10, b"jpeg", random_unit(rng, clip.info.dim),
-                                 analyses={"ocr": [], "persons": people([["standing"]] * (i % 3))})
-                     for i in range(200)]
+        keyframes = [
+            NewKeyframe(
+                i * 25,
+                float(i),
+                i // 10,
+                b"jpeg",
+                random_unit(rng, clip.info.dim),
+                analyses={"ocr": [], "persons": people([["standing"]] * (i % 3))},
+            )
+            for i in range(200)
+        ]
         video_id = store.writes.start_video("/videos/long.mp4", 1, 1)
         with statements(store.db.engine) as seen:
-            assert store.writes.save_video(video_id, VideoInfo("decord", 200.0, 25.0, 5000, 640, 360), keyframes,
-                                           Plan("decoded", analyzers={"ocr": "en", "persons": "mediapipe"})) == 200
+            assert (
+                store.writes.save_video(
+                    video_id,
+                    VideoInfo("decord", 200.0, 25.0, 5000, 640, 360),
+                    keyframes,
+                    Plan("decoded", analyzers={"ocr": "en", "persons": "mediapipe"}),
+                )
+                == 200
+            )
         assert len(seen) <= 20, "\n".join(seen)
         assert store.health.stats()["keyframes"] == 200
 
@@ -93,11 +109,14 @@ def traced():
 
 
 @pytest.mark.integration  # the sample videos indexed
-@pytest.mark.parametrize("args, most", [
-    (["--like", "1"], 12),
-    (["people on a street"], 15),
-    (["people on a street", "--then", "a car", "--within", "10"], 20),
-])
+@pytest.mark.parametrize(
+    "args, most",
+    [
+        (["--like", "1"], 12),
+        (["people on a street"], 15),
+        (["people on a street", "--then", "a car", "--within", "10"], 20),
+    ],
+)
 def test_a_search_command_takes_few_statements(indexed, args, most, capsys):
     with traced() as seen:
         code, hits = evr("--data-dir", indexed, "search", *args, "--json", capsys=capsys)

@@ -3,6 +3,7 @@
 Planted vectors are the real (random-weight) CLIP text embeddings of the queries used, so the
 expected rankings hold by construction, not by what trained weights would say.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,6 +17,7 @@ from .conftest import ocr_search, vector_of
 
 def ids(hits):
     return [h.keyframe_id for h in hits]
+
 
 pytestmark = pytest.mark.unit
 
@@ -36,8 +38,9 @@ def test_person_range_and_pose_filters_are_exact(planted):
 
 def test_video_and_time_range_filters(planted):
     engine, facts = planted
-    hits = engine.search(Query(like=facts[("alpha", 1)], k=100,
-                               filters=KeyframeFilter.of(videos=("beta",), time_from=10, time_to=14.5)))
+    hits = engine.search(
+        Query(like=facts[("alpha", 1)], k=100, filters=KeyframeFilter.of(videos=("beta",), time_from=10, time_to=14.5))
+    )
     assert set(ids(hits)) == {facts[("beta", i)] for i in range(10, 15)}
 
 
@@ -57,14 +60,44 @@ def test_ocr_search_folds_vietnamese_accents_and_case(planted):
     engine, facts = planted
     assert ids(engine.search(Query(filters=KeyframeFilter.of(ocr="lu lut o hue")))) == [facts[("alpha", 3)]]
     assert ids(engine.search(Query(filters=KeyframeFilter.of(ocr="Lũ Lụt")))) == [facts[("alpha", 3)]]
-    assert ids(engine.search(Query(filters=KeyframeFilter.of(ocr="Hà Nội")))) == [facts[("alpha", 20)]]  # on screen: HA NOI
+    assert ids(engine.search(Query(filters=KeyframeFilter.of(ocr="Hà Nội")))) == [
+        facts[("alpha", 20)]
+    ]  # on screen: HA NOI
     assert engine.search(Query(filters=KeyframeFilter.of(ocr="hue news"))) == []  # every word must be there
     hit = engine.search(Query(filters=KeyframeFilter.of(ocr="breaking")))[0]
-    assert (hit.video_id, hit.timestamp, hit.match, hit.fields["ocr_text"]) == ("beta", 7.0, "ocr", "BREAKING NEWS tonight")
+    assert (hit.video_id, hit.timestamp, hit.match, hit.fields["ocr_text"]) == (
+        "beta",
+        7.0,
+        "ocr",
+        "BREAKING NEWS tonight",
+    )
 
 
-@pytest.mark.parametrize("hostile", ['"', "'", '*', '-', 'OR', 'NEAR', 'NEAR(a b)', '(', ')', 'a OR', '"lu" "',
-                                     'lu*', '-lu', '^lu', 'text:lu', 'AND NOT', '{lu}', 'lu + hue', '\\', '%_'])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '"',
+        "'",
+        "*",
+        "-",
+        "OR",
+        "NEAR",
+        "NEAR(a b)",
+        "(",
+        ")",
+        "a OR",
+        '"lu" "',
+        "lu*",
+        "-lu",
+        "^lu",
+        "text:lu",
+        "AND NOT",
+        "{lu}",
+        "lu + hue",
+        "\\",
+        "%_",
+    ],
+)
 def test_hostile_ocr_strings_never_raise(planted, hostile):
     engine, _ = planted
     try:
@@ -109,24 +142,32 @@ def test_temporal_pairs(planted):
     # beta's B comes 25 s after its A: only a wide enough window pairs them.
     wide = engine.search(Query(text="a man opens a door", then=("a car drives away",), within=30, k=2))
     assert {(h.keyframe_id, h.then.keyframe_id) for h in wide} == {
-        (facts[("alpha", 4)], facts[("alpha", 10)]), (facts[("beta", 0)], facts[("beta", 25)])}
+        (facts[("alpha", 4)], facts[("alpha", 10)]),
+        (facts[("beta", 0)], facts[("beta", 25)]),
+    }
 
 
-@pytest.mark.parametrize("query, message", [
-    (Query(), "give one of"),
-    (Query(filters=KeyframeFilter.of(ocr="!!!")), "no words"),
-    (Query(like=1, filters=KeyframeFilter.of(min_persons=3, max_persons=1)), "min_persons 3 is more than max_persons 1"),
-    (Query(like=1, filters=KeyframeFilter.of(pose=("dancing",))), "unknown pose dancing"),
-    (Query(like=1, filters=KeyframeFilter.of(time_from=5, time_to=1)), "time_to 1 is before time_from 5"),
-    (Query(filters=KeyframeFilter.of(ocr="news"), then=("x",)), "then needs a first event"),
-    (Query(like=1, then=("x",), within=0), "within must be more than 0"),
-    (Query(like=1, then=("x", " ")), "an event of `then` is empty"),
-    (Query(like=1, then=("x",) * 8), "at most 8 events"),
-    (Query(like=1, then=("x",), more_like=(2,)), "single-event"),
-    (Query(like=1, more_like=(2,), less_like=(2,)), "both liked and disliked"),
-    (Query(less_like=(2,)), "less_like refines a query"),
-    (Query(like=1, more_like=(0,)), "a keyframe id is a whole number"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        (Query(), "give one of"),
+        (Query(filters=KeyframeFilter.of(ocr="!!!")), "no words"),
+        (
+            Query(like=1, filters=KeyframeFilter.of(min_persons=3, max_persons=1)),
+            "min_persons 3 is more than max_persons 1",
+        ),
+        (Query(like=1, filters=KeyframeFilter.of(pose=("dancing",))), "unknown pose dancing"),
+        (Query(like=1, filters=KeyframeFilter.of(time_from=5, time_to=1)), "time_to 1 is before time_from 5"),
+        (Query(filters=KeyframeFilter.of(ocr="news"), then=("x",)), "then needs a first event"),
+        (Query(like=1, then=("x",), within=0), "within must be more than 0"),
+        (Query(like=1, then=("x", " ")), "an event of `then` is empty"),
+        (Query(like=1, then=("x",) * 8), "at most 8 events"),
+        (Query(like=1, then=("x",), more_like=(2,)), "single-event"),
+        (Query(like=1, more_like=(2,), less_like=(2,)), "both liked and disliked"),
+        (Query(less_like=(2,)), "less_like refines a query"),
+        (Query(like=1, more_like=(0,)), "a keyframe id is a whole number"),
+    ],
+)
 def test_bad_filters_get_messages(planted, query, message):
     engine, _ = planted
     with pytest.raises(QueryError, match=message):
@@ -135,7 +176,7 @@ def test_bad_filters_get_messages(planted, query, message):
 
 def test_trake_chains_of_three_events(planted):
     engine, facts = planted
-    events = dict(text="a man opens a door", then=("a car drives away", "a dog runs"))
+    events = {"text": "a man opens a door", "then": ("a car drives away", "a dog runs")}
     hits = engine.search(Query(**events, within=10, k=5))
     top = hits[0]
     assert [h.keyframe_id for h in top.chain] == [facts[("alpha", i)] for i in (4, 10, 15)]
@@ -151,9 +192,13 @@ def test_trake_chains_of_three_events(planted):
     # beta's chain (0, 25, 28) needs a 25 s window; then both planted chains score 3.
     wide = engine.search(Query(**events, within=30, k=2))
     assert [[e.keyframe_id for e in h.chain] for h in wide] == [
-        [facts[("alpha", i)] for i in (4, 10, 15)], [facts[("beta", i)] for i in (0, 25, 28)]]
+        [facts[("alpha", i)] for i in (4, 10, 15)],
+        [facts[("beta", i)] for i in (0, 25, 28)],
+    ]
     # Order matters: the car comes after the door, never before it.
-    backwards = engine.search(Query(text="a car drives away", then=("a man opens a door", "a dog runs"), within=10, k=3))
+    backwards = engine.search(
+        Query(text="a car drives away", then=("a man opens a door", "a dog runs"), within=10, k=3)
+    )
     assert all(h.keyframe_id != facts[("alpha", 10)] or h.then.keyframe_id != facts[("alpha", 4)] for h in backwards)
     assert backwards[0].score < 3.0 - 1e-3
 
@@ -222,15 +267,25 @@ def test_a_rare_filter_widens_the_candidates_before_reading_every_passing_id(tmp
     for i in range(1500):
         vectors.append(random_unit(rng, dim))
         crowded.append(i % 15 == 0)
-        kfs.append(NewKeyframe(frame_idx=i, timestamp=i / 25, shot=0, jpeg=b"jpeg", vector=vectors[-1],
-                               analyses={"persons": people([["standing"]] * (4 if crowded[-1] else 1))}))
+        kfs.append(
+            NewKeyframe(
+                frame_idx=i,
+                timestamp=i / 25,
+                shot=0,
+                jpeg=b"jpeg",
+                vector=vectors[-1],
+                analyses={"persons": people([["standing"]] * (4 if crowded[-1] else 1))},
+            )
+        )
     vid = store.writes.start_video("/videos/crowd.mp4", 1, 1)
     store.writes.save_video(vid, VideoInfo("decord", 60.0, 25.0, 1500, 640, 360), kfs, plan=Plan("decoded"))
     ids_by_row = sorted(store.catalog.keyframes(range(1, 2000)))
     query = random_unit(rng, dim)
     reads = []
     real_ids = store.filters.ids
-    monkeypatch.setattr(store.filters, "ids", lambda where, among=None: reads.append(among is None) or real_ids(where, among))
+    monkeypatch.setattr(
+        store.filters, "ids", lambda where, among=None: reads.append(among is None) or real_ids(where, among)
+    )
     where = KeyframeFilter.of(min_persons=4)
     got = ranking.nearest(store, query, 10, where)
     scores = np.array(vectors, np.float32) @ np.asarray(query, np.float32)

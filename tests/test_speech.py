@@ -1,5 +1,6 @@
 """Speech: a video built here with espeak-ng speech at known times over real footage, transcribed
 by pocketsphinx (the offline backend), searched by what is said; silent and soundless videos."""
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,23 @@ def speech_video(out: Path, footage: Path, said: list[tuple[str, float]], work: 
         inputs += ["-i", wav]
         filters.append(f"[{i + 1}:a]adelay={int(at * 1000)}[a{i}]")
     mix = "".join(f"[a{i}]" for i in range(len(said)))
-    _ffmpeg("-i", footage, *inputs, "-filter_complex",
-            ";".join(filters) + f";{mix}amix=inputs={len(said)}:normalize=0,apad[a]",
-            "-map", "0:v", "-map", "[a]", "-c:v", "copy", "-c:a", "aac", "-shortest", out)
+    _ffmpeg(
+        "-i",
+        footage,
+        *inputs,
+        "-filter_complex",
+        ";".join(filters) + f";{mix}amix=inputs={len(said)}:normalize=0,apad[a]",
+        "-map",
+        "0:v",
+        "-map",
+        "[a]",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-shortest",
+        out,
+    )
     return out
 
 
@@ -50,8 +65,24 @@ def spoken(videos, tmp_path_factory):
     sound track) and noaudio.mp4 (no audio stream at all)."""
     folder = tmp_path_factory.mktemp("speech_videos")
     speech_video(folder / "speech.mp4", videos / "msrvtt/video7010.mp4", SAID, tmp_path_factory.mktemp("wav"))
-    _ffmpeg("-i", videos / "msrvtt/video7011.mp4", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo",
-            "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", folder / "silent.mp4")
+    _ffmpeg(
+        "-i",
+        videos / "msrvtt/video7011.mp4",
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=44100:cl=stereo",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-shortest",
+        folder / "silent.mp4",
+    )
     _ffmpeg("-i", videos / "msrvtt/video7013.mp4", "-c", "copy", "-an", folder / "noaudio.mp4")
     data = tmp_path_factory.mktemp("speech_index")
     with pytest.MonkeyPatch.context() as mp:
@@ -65,8 +96,9 @@ def spoken(videos, tmp_path_factory):
 def _words_said(data: Path) -> dict[str, list[tuple[str, float, float]]]:
     """Each transcribed word with its times, by video."""
     with sqlite3.connect(data / "evr.sqlite") as db:
-        rows = db.execute("SELECT v.stem, s.words FROM speech_segments s JOIN videos v ON v.id = s.video_id "
-                          "ORDER BY s.start").fetchall()
+        rows = db.execute(
+            "SELECT v.stem, s.words FROM speech_segments s JOIN videos v ON v.id = s.video_id ORDER BY s.start"
+        ).fetchall()
     out: dict[str, list] = {}
     for stem, words in rows:
         out.setdefault(stem, []).extend(tuple(w) for w in json.loads(words))
@@ -75,8 +107,11 @@ def _words_said(data: Path) -> dict[str, list[tuple[str, float, float]]]:
 
 def _keyframe_times(data: Path, stem: str) -> dict[int, float]:
     with sqlite3.connect(data / "evr.sqlite") as db:
-        return dict(db.execute("SELECT k.id, k.timestamp FROM keyframes k JOIN videos v ON v.id = k.video_id "
-                               "WHERE v.stem = ?", (stem,)).fetchall())
+        return dict(
+            db.execute(
+                "SELECT k.id, k.timestamp FROM keyframes k JOIN videos v ON v.id = k.video_id WHERE v.stem = ?", (stem,)
+            ).fetchall()
+        )
 
 
 def test_speech_is_transcribed_at_the_time_it_is_said_and_silence_is_not(spoken, capsys):
@@ -92,8 +127,11 @@ def test_speech_is_transcribed_at_the_time_it_is_said_and_silence_is_not(spoken,
     assert code == 0 and stats["videos"] == 3 and stats["videos_failed"] == 0 and stats["speech_segments"] == 2
     with sqlite3.connect(spoken / "evr.sqlite") as db:
         analyzers = [json.loads(plan)["analyzers"] for (plan,) in db.execute("SELECT plan FROM videos")]
-        counts = dict(db.execute("SELECT v.stem, count(k.id) FROM videos v JOIN keyframes k ON k.video_id = v.id "
-                                 "GROUP BY v.stem").fetchall())
+        counts = dict(
+            db.execute(
+                "SELECT v.stem, count(k.id) FROM videos v JOIN keyframes k ON k.video_id = v.id GROUP BY v.stem"
+            ).fetchall()
+        )
     assert all(a["speech"] == "pocketsphinx:en-us" for a in analyzers)
     assert set(counts) == {"speech", "silent", "noaudio"} and min(counts.values()) > 5
 
@@ -123,8 +161,9 @@ def test_a_text_query_fuses_the_transcript_and_speech_filters_by_time(spoken, ca
     assert {h["match"] for h in hits[1:]} == {"clip"}
     segment = top["speech"]
     # As a filter: only the keyframes within 2 s of a segment that says every word.
-    code, hits = evr("--data-dir", spoken, "search", "a street", "--speech", "world hello", "-k", 200, "--json",
-                     capsys=capsys)
+    code, hits = evr(
+        "--data-dir", spoken, "search", "a street", "--speech", "world hello", "-k", 200, "--json", capsys=capsys
+    )
     assert code == 0 and hits
     expected = {kid for kid, t in times.items() if segment["start"] - 2 <= t <= segment["end"] + 2}
     assert {h["keyframe_id"] for h in hits} == expected
@@ -137,8 +176,9 @@ def test_summaries_quote_what_is_said(spoken, capsys):
     code, hits = evr("--data-dir", spoken, "search", "--speech", "hello", "--json", capsys=capsys)
     code, summary = evr("--data-dir", spoken, "summarize", hits[0]["keyframe_id"], "--json", capsys=capsys)
     assert code == 0 and "Said: “hello world”." in summary["text"]
-    code, summary = evr("--data-dir", spoken, "summarize", hits[0]["keyframe_id"], "--lang", "vi", "--json",
-                        capsys=capsys)
+    code, summary = evr(
+        "--data-dir", spoken, "summarize", hits[0]["keyframe_id"], "--lang", "vi", "--json", capsys=capsys
+    )
     assert "Lời nói: “hello world”." in summary["text"]
 
 
@@ -151,12 +191,22 @@ def test_speech_segments_are_replaced_with_their_video_and_leave_with_it(tmp_pat
     with Store(tmp_path, writer=True) as store:
         vid = store.writes.start_video("/v/a.mp4", 1, 1)
         frames = [NewKeyframe(i * 25, float(i), 0, b"jpeg", unit(i)) for i in range(10)]
-        first = [SpeechSegment(2.0, 3.0, "Hà Nội hôm nay", "vi", 0.9, (("Hà", 2.0, 2.3), ("Nội", 2.3, 2.6),
-                                                                      ("hôm", 2.6, 2.8), ("nay", 2.8, 3.0)))]
+        first = [
+            SpeechSegment(
+                2.0,
+                3.0,
+                "Hà Nội hôm nay",
+                "vi",
+                0.9,
+                (("Hà", 2.0, 2.3), ("Nội", 2.3, 2.6), ("hôm", 2.6, 2.8), ("nay", 2.8, 3.0)),
+            )
+        ]
         store.writes.save_video(vid, INFO, frames, video_analyses={"speech": first})
         found = speech_search(store, "ha noi")  # accents and case folded, as OCR
         assert len(found) == 1 and store.catalog.keyframes([found[0][0]])[found[0][0]].timestamp == 2.0
-        store.writes.save_video(vid, INFO, frames, video_analyses={"speech": [SpeechSegment(7.0, 8.0, "lũ lụt", "vi", 0.8)]})
+        store.writes.save_video(
+            vid, INFO, frames, video_analyses={"speech": [SpeechSegment(7.0, 8.0, "lũ lụt", "vi", 0.8)]}
+        )
         assert speech_search(store, "ha noi") == []
         [(kid, _)] = speech_search(store, "lu lut")
         assert store.catalog.keyframes([kid])[kid].timestamp == 7.0  # no word times: the segment's start
@@ -216,8 +266,9 @@ def test_the_app_filters_by_spoken_words_and_shows_them(spoken, monkeypatch, cap
     cards = results_element(at)["cards"]
     assert len(cards) == 1 and any('said "hello world' in line for line in cards[0]["lines"])
     at.text_input(key="query").input("a street").run()  # with a query, a filter
-    code, hits = evr("--data-dir", spoken, "search", "a street", "--speech", "hello world", "-k", 24, "--json",
-                     capsys=capsys)
+    code, hits = evr(
+        "--data-dir", spoken, "search", "a street", "--speech", "hello world", "-k", 24, "--json", capsys=capsys
+    )
     assert [h.keyframe_id for h in at.session_state["hits"]] == [h["keyframe_id"] for h in hits] and len(hits) > 1
 
 
@@ -264,8 +315,9 @@ def test_the_faster_whisper_backend_runs_end_to_end_on_a_random_weight_model(spo
     with sqlite3.connect(data / "evr.sqlite") as db:
         analyzers = [json.loads(plan)["analyzers"] for (plan,) in db.execute("SELECT plan FROM videos")]
         assert len(analyzers) == 3 and all(a["speech"] == "faster-whisper:model:en" for a in analyzers)
-        segments = db.execute("SELECT v.stem, s.start, s.end, s.language FROM speech_segments s "
-                              "JOIN videos v ON v.id = s.video_id").fetchall()
+        segments = db.execute(
+            "SELECT v.stem, s.start, s.end, s.language FROM speech_segments s JOIN videos v ON v.id = s.video_id"
+        ).fetchall()
     # Silero's voice filter passes only the speech: nothing from the silent track, and each
     # segment inside the clip's 18 s.
     assert segments and {stem for stem, *_ in segments} == {"speech"}
@@ -305,8 +357,9 @@ def test_faster_whisper_gives_the_same_transcript_every_run(spoken, tmp_path):
     assert readings[0] and readings[0] == readings[1] == readings[2]
 
 
-def test_switching_speech_on_transcribes_indexed_videos_and_keeps_their_keyframes(spoken, tmp_path, capsys,
-                                                                                   monkeypatch):
+def test_switching_speech_on_transcribes_indexed_videos_and_keeps_their_keyframes(
+    spoken, tmp_path, capsys, monkeypatch
+):
     folder = tmp_path / "videos"
     folder.mkdir()
     for name in ("speech", "noaudio"):
@@ -328,4 +381,5 @@ def test_switching_speech_on_transcribes_indexed_videos_and_keeps_their_keyframe
     assert code == 0 and third["videos_skipped"] == 2  # transcribed: nothing left to do
     with sqlite3.connect(data / "evr.sqlite") as db:
         assert {json.loads(plan)["analyzers"]["speech"] for (plan,) in db.execute("SELECT plan FROM videos")} == {
-            "pocketsphinx:en-us"}
+            "pocketsphinx:en-us"
+        }

@@ -1,4 +1,5 @@
 """Storage with planted vectors: exact search, per-video commits, recovery after a crash."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -11,10 +12,10 @@ import pytest
 from evr.storage import (
     KeyframeFilter,
     ModelInfo,
-    Plan,
     ModelMismatchError,
     NewKeyframe,
     PersonsInFrame,
+    Plan,
     Store,
     StoreError,
     VideoInfo,
@@ -35,8 +36,10 @@ def unit(seed: int) -> np.ndarray:
 
 
 def keyframes(seeds: list[int]) -> list[NewKeyframe]:
-    return [NewKeyframe(frame_idx=i * 10, timestamp=i * 0.4, shot=i, jpeg=b"\xff\xd8jpeg", vector=unit(s))
-            for i, s in enumerate(seeds)]
+    return [
+        NewKeyframe(frame_idx=i * 10, timestamp=i * 0.4, shot=i, jpeg=b"\xff\xd8jpeg", vector=unit(s))
+        for i, s in enumerate(seeds)
+    ]
 
 
 def add_video(store: Store, path: str, seeds: list[int]) -> int:
@@ -218,10 +221,14 @@ def test_an_index_of_schema_5_is_upgraded_and_nothing_is_indexed_again(tmp_path)
         decoded = reader.catalog.video_state("/v/news.mp4").plan
         now = VideoWorker(IndexSettings()).plan()
         assert (decoded.keyframes, decoded.shots) == (now.keyframes, now.shots)
-        assert decoded.analyzers == {"ocr": "tesseract+craft:vi+en", "persons": "mediapipe",
-                                     "speech": "pocketsphinx:en-us"}
+        assert decoded.analyzers == {
+            "ocr": "tesseract+craft:vi+en",
+            "persons": "mediapipe",
+            "speech": "pocketsphinx:en-us",
+        }
         assert reader.catalog.video_state("/pkg/map-keyframes/L01_V001.csv").plan == Plan(
-            "aic", vectors="aic:ViT-B-32/openai", analyzers={"ocr": "en"})
+            "aic", vectors="aic:ViT-B-32/openai", analyzers={"ocr": "en"}
+        )
 
 
 def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
@@ -231,13 +238,21 @@ def test_an_index_of_schema_2_is_upgraded_by_the_next_index_run(tmp_path):
     # source image columns.
     with sqlite3.connect(data / "evr.sqlite") as db:
         for kid, blob in db.execute("SELECT keyframe_id, vector FROM embeddings").fetchall():
-            db.execute("UPDATE embeddings SET vector = ? WHERE keyframe_id = ?",
-                       (np.frombuffer(blob, "<f2").astype("<f4").tobytes(), kid))
-        db.executescript("PRAGMA foreign_keys=ON; DROP TRIGGER keyframe_deleted; DROP TABLE keyframe_poses; "
-                         "DROP TABLE vector_removals; DELETE FROM videos WHERE origin != 'decoded'; "
-                         "UPDATE meta SET value = '2' WHERE key = 'schema_version';")
-        for table, col in (("videos", "origin"), ("videos", "media_path"), ("videos", "media_info"),
-                           ("keyframes", "source_image")):
+            db.execute(
+                "UPDATE embeddings SET vector = ? WHERE keyframe_id = ?",
+                (np.frombuffer(blob, "<f2").astype("<f4").tobytes(), kid),
+            )
+        db.executescript(
+            "PRAGMA foreign_keys=ON; DROP TRIGGER keyframe_deleted; DROP TABLE keyframe_poses; "
+            "DROP TABLE vector_removals; DELETE FROM videos WHERE origin != 'decoded'; "
+            "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+        )
+        for table, col in (
+            ("videos", "origin"),
+            ("videos", "media_path"),
+            ("videos", "media_info"),
+            ("keyframes", "source_image"),
+        ):
             db.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
     faiss.write_index(faiss.IndexIDMap2(faiss.IndexFlatIP(DIM)), str(data / "vectors.faiss"))
     with pytest.raises(StoreError, match="run `evr index` .* once to upgrade"):
@@ -267,8 +282,14 @@ def test_analyses_are_stored_by_their_feature_s_name(store):
     assert enabled_analyzers(IndexSettings(features=features_off())) == {}
     vid = store.writes.start_video("/v/a.mp4", 100, 1)
     text = [TextBox("BẢN TIN", (0.1, 0.8, 0.9, 0.9), 0.9)]
-    store.writes.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"ocr": text}),
-                                        NewKeyframe(25, 1.0, 0, b"jpeg", unit(1), {"persons": PersonsInFrame([], 0.0, None)})])
+    store.writes.save_video(
+        vid,
+        INFO,
+        [
+            NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"ocr": text}),
+            NewKeyframe(25, 1.0, 0, b"jpeg", unit(1), {"persons": PersonsInFrame([], 0.0, None)}),
+        ],
+    )
     rows = sorted(store.catalog.keyframes(range(1, 10)).values(), key=lambda r: r.frame_idx)
     assert [(r.fields["ocr_text"], r.fields["person_count"]) for r in rows] == [("BẢN TIN", None), (None, 0)]
     assert [kid for kid, _ in ocr_search(store, "ban tin")] == [rows[0].keyframe_id]

@@ -1,6 +1,7 @@
 """The streaming index run (indexer/runners/streaming.py): decode workers feeding one batched
 model stage give the index the serial run gives, fail a corrupt file alone, redo the video of a
 worker that dies, and leave no worker behind when the run itself is killed."""
+
 from __future__ import annotations
 
 import logging
@@ -34,13 +35,21 @@ LONG = "opencv_samples/vtest.avi"
 def index_rows(data: Path) -> tuple[list, list, dict]:
     """(keyframes as (video, frame_idx, timestamp, shot), shots, vectors by (video, frame_idx))."""
     with sqlite3.connect(data / "evr.sqlite") as db:
-        keyframes = db.execute("SELECT v.stem, k.frame_idx, k.timestamp, k.shot FROM keyframes k "
-                               "JOIN videos v ON v.id = k.video_id ORDER BY v.stem, k.frame_idx").fetchall()
-        shots = db.execute("SELECT v.stem, s.shot, s.start_frame, s.start, s.end FROM shots s "
-                           "JOIN videos v ON v.id = s.video_id ORDER BY v.stem, s.shot").fetchall()
-        vectors = {(stem, idx): np.frombuffer(blob, np.float16).astype(np.float32) for stem, idx, blob in db.execute(
-            "SELECT v.stem, k.frame_idx, e.vector FROM keyframes k JOIN videos v ON v.id = k.video_id "
-            "JOIN embeddings e ON e.keyframe_id = k.id")}
+        keyframes = db.execute(
+            "SELECT v.stem, k.frame_idx, k.timestamp, k.shot FROM keyframes k "
+            "JOIN videos v ON v.id = k.video_id ORDER BY v.stem, k.frame_idx"
+        ).fetchall()
+        shots = db.execute(
+            "SELECT v.stem, s.shot, s.start_frame, s.start, s.end FROM shots s "
+            "JOIN videos v ON v.id = s.video_id ORDER BY v.stem, s.shot"
+        ).fetchall()
+        vectors = {
+            (stem, idx): np.frombuffer(blob, np.float16).astype(np.float32)
+            for stem, idx, blob in db.execute(
+                "SELECT v.stem, k.frame_idx, e.vector FROM keyframes k JOIN videos v ON v.id = k.video_id "
+                "JOIN embeddings e ON e.keyframe_id = k.id"
+            )
+        }
     return keyframes, shots, vectors
 
 
@@ -136,8 +145,9 @@ def test_decoding_starts_while_the_models_load(folder, serial, tmp_path, monkeyp
     monkeypatch.setenv("EVR_INDEX_DECODE_WORKERS", "2")
     runners: list[StreamingRunner] = []
     real_init, real_load = StreamingRunner.__init__, VideoWorker.load
-    monkeypatch.setattr(StreamingRunner, "__init__",
-                        lambda self, *a, **k: (runners.append(self), real_init(self, *a, **k))[1])
+    monkeypatch.setattr(
+        StreamingRunner, "__init__", lambda self, *a, **k: (runners.append(self), real_init(self, *a, **k))[1]
+    )
     keyframes_before_load = []
 
     def load(worker):
@@ -170,8 +180,13 @@ def test_missing_weights_stop_a_parallel_run_before_anything_is_stored(folder, t
 
 def test_killing_the_run_kills_its_workers_and_the_next_run_completes(folder, serial, tmp_path):
     env = {**os.environ, **TEST_ENV, "EVR_INDEX_DECODE_WORKERS": "2"}
-    run = subprocess.Popen([sys.executable, "-m", "evr.ui.cli", "--data-dir", str(tmp_path), "index", str(folder),
-                            "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "evr.ui.cli", "--data-dir", str(tmp_path), "index", str(folder), "--no-progress"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     children: list[int] = []
     deadline = time.monotonic() + 120
     while len(children) < 2 and time.monotonic() < deadline and run.poll() is None:

@@ -1,6 +1,7 @@
 """The vector index at archive scale, on clustered planted vectors: approximate recall against the
 exact index, ids and vectors that stay paired through re-indexing and removals, a kill during a
 save or build, catching up on exactly what a file lacks, and filters on both kinds of index."""
+
 from __future__ import annotations
 
 import os
@@ -60,17 +61,28 @@ def test_ivf_recall_against_the_exact_index_on_50k_clustered_vectors():
 
 
 def persons(count: int) -> PersonsInFrame:
-    return PersonsInFrame([PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, [(0.2, 0.5, 1.0)] * 17,
-                                      ["standing" if p % 2 else "sitting"]) for p in range(count)], 0.1 * count, None)
+    return PersonsInFrame(
+        [
+            PersonPose((0.1, 0.1, 0.3, 0.9), 0.9, [(0.2, 0.5, 1.0)] * 17, ["standing" if p % 2 else "sitting"])
+            for p in range(count)
+        ],
+        0.1 * count,
+        None,
+    )
 
 
 def plant(store: Store, videos: range, vectors: np.ndarray) -> None:
     """Video v holds vectors[v * PER_VIDEO:(v + 1) * PER_VIDEO]; keyframe i of a video shows i % 5 people."""
     for v in videos:
         vid = store.writes.start_video(f"/archive/v{v:04d}.mp4", 1, 1)
-        store.writes.save_video(vid, INFO, [
-            NewKeyframe(i * 25, float(i), 0, b"jpeg", vectors[v * PER_VIDEO + i], {"persons": persons(i % 5)})
-            for i in range(PER_VIDEO)])
+        store.writes.save_video(
+            vid,
+            INFO,
+            [
+                NewKeyframe(i * 25, float(i), 0, b"jpeg", vectors[v * PER_VIDEO + i], {"persons": persons(i % 5)})
+                for i in range(PER_VIDEO)
+            ],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +125,9 @@ def test_removals_and_reindexing_keep_ids_and_vectors_paired(archive, tmp_path):
         for v in (3, 40, 77):  # re-indexed: new vectors under new ids
             vid = store.catalog.video_state(f"/archive/v{v:04d}.mp4").id
             fresh = clustered_set(PER_VIDEO, DIM, seed=100 + v)
-            store.writes.save_video(vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", fresh[i]) for i in range(PER_VIDEO)])
+            store.writes.save_video(
+                vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", fresh[i]) for i in range(PER_VIDEO)]
+            )
         store.writes.fail_video(store.catalog.video_state("/archive/v0005.mp4").id, "cannot decode")
         store.writes.prune(existing=[f"/archive/v{v:04d}.mp4" for v in range(120) if v != 9])
         assert store.vectors.index.kind == "ivf" and store.vectors.index.ntotal == 12_000 - 2 * PER_VIDEO
@@ -140,7 +154,9 @@ def test_catching_up_reads_only_what_the_file_lacks_and_ends_exact(archive, tmp_
     plant(writer, range(120, 123), np.concatenate([vectors, more]))  # 300 new keyframes
     vid = writer.catalog.video_state("/archive/v0010.mp4").id
     fresh = clustered_set(50, DIM, seed=10)
-    writer.writes.save_video(vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", fresh[i]) for i in range(50)])  # 100 -> 50
+    writer.writes.save_video(
+        vid, INFO, [NewKeyframe(i, float(i), 0, b"jpeg", fresh[i]) for i in range(50)]
+    )  # 100 -> 50
     assert writer.health.stats()["vectors_pending"] == 300 + 100 + 50  # nothing saved: the file lags
     assert reader.vectors.sync() == (350, 100)  # exactly the difference, not a rescan
     assert not reader.vectors.index.mapped  # a mapped index is read-only: read into memory to change it

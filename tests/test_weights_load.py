@@ -2,6 +2,7 @@
 `skip_random_fills`): the model made so equals the one made the old way once the weights are in,
 on a real frame and a text; and the skipping is this thread's alone, so a random-weight model
 made at the same time in another thread is the very one it would be alone."""
+
 from __future__ import annotations
 
 import threading
@@ -68,6 +69,7 @@ def test_a_model_made_for_trained_weights_equals_one_made_the_old_way(weights, f
 def test_skipping_random_fills_is_this_threads_alone():
     """A random-weight model made in another thread while this one skips its fills is the same
     as one made alone (seeded): the mode is per thread, torch.nn.init is not patched."""
+
     def random_model() -> dict:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(7)

@@ -1,6 +1,7 @@
 """Plan -> work -> commit with the work on Ray workers: `evr index --workers N` gives the index a
 run in one process gives, a killed worker's video is indexed again, and analyses come back from
 the workers. Ray runs as a local cluster (ray.init with the workers' CPUs), as on a user's machine."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +14,12 @@ import time
 import numpy as np
 import pytest
 
-from .conftest import SAMPLE, evr, run
 from evr.indexer.run import run
 from evr.indexer.sources import VideoFiles
 from evr.storage import Store
 from evr.ui.config import load_config
+
+from .conftest import SAMPLE, evr, run
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +32,7 @@ def _contents(data_dir) -> dict:
     with Store(data_dir) as store:
         store.vectors.sync()
         for video_id in store.catalog.video_ids():
-            (path, shots), = store.catalog.shots(video_id).items()
+            ((path, shots),) = store.catalog.shots(video_id).items()
             ids = [kid for shot in shots for kid in shot.keyframes]
             rows = store.catalog.keyframes(ids)
             ordered = sorted(rows.values(), key=lambda r: (r.timestamp, r.keyframe_id))
@@ -55,13 +57,15 @@ def _assert_same_index(a: dict, b: dict) -> None:
 
 
 def test_two_workers_index_what_one_process_does(indexed, sample_dir, tmp_path, capsys):
-    code, report = evr("--data-dir", tmp_path / "data", "index", sample_dir, "--workers", "2", "--no-progress",
-                       "--json", capsys=capsys)
+    code, report = evr(
+        "--data-dir", tmp_path / "data", "index", sample_dir, "--workers", "2", "--no-progress", "--json", capsys=capsys
+    )
     assert code == 0 and report["videos_indexed"] == len(SAMPLE) and not report["videos_failed"]
     _assert_same_index(_contents(indexed), _contents(tmp_path / "data"))
     # A second run finds nothing to do, workers or not.
-    code, again = evr("--data-dir", tmp_path / "data", "index", sample_dir, "--workers", "2", "--no-progress",
-                      "--json", capsys=capsys)
+    code, again = evr(
+        "--data-dir", tmp_path / "data", "index", sample_dir, "--workers", "2", "--no-progress", "--json", capsys=capsys
+    )
     assert code == 0 and again["videos_skipped"] == len(SAMPLE) and again["videos_indexed"] == 0
 
 
@@ -131,7 +135,8 @@ def test_a_video_whose_worker_dies_every_time_fails_and_the_rest_is_indexed(samp
 
 
 def test_ray_workers_run_decode_workers_inside_and_a_killed_one_s_videos_are_indexed_again(
-        indexed, sample_dir, tmp_path, caplog):
+    indexed, sample_dir, tmp_path, caplog
+):
     """Each Ray worker runs the streaming pipeline: two decode worker processes of its own
     feeding its models. Killing such a worker in the middle loses none of the videos it held,
     and the index equals the one made in one process."""
@@ -158,7 +163,8 @@ def test_analyses_come_back_from_the_workers(videos, tmp_path, monkeypatch):
 
 
 def test_an_unreachable_ray_cluster_gives_one_clear_line(sample_dir, tmp_path, capsys):
-    code, _, err = run(capsys, "--data-dir", tmp_path / "data", "index", sample_dir, "--ray", "127.0.0.1:9",
-                       "--no-progress")
+    code, _, err = run(
+        capsys, "--data-dir", tmp_path / "data", "index", sample_dir, "--ray", "127.0.0.1:9", "--no-progress"
+    )
     assert code == 1
     assert "cannot reach the Ray cluster at '127.0.0.1:9'" in err and "Traceback" not in err

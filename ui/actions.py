@@ -2,6 +2,7 @@
 keyframes the viewer is about to show, a like or a dislike, a pick for the export, frames similar
 to one, a summary read aloud, an answer for DRES. Each is done here, on the browser's session
 state (any mapping: the tests hand it a dict), before the rerun that sends back what changed."""
+
 from __future__ import annotations
 
 from collections.abc import MutableMapping
@@ -11,8 +12,8 @@ from evr.search import Hit, QueryError, SearchEngine
 from evr.search.summary import Summarizer
 
 from .config import AppConfig
-from .contest.client import DresClient, DresError, DuplicateSubmission, SessionInMemory
 from .contest.answers import answer_for
+from .contest.client import DresClient, DresError, DuplicateSubmission, SessionInMemory
 from .hit_view import hit_detail, spoken
 
 KEPT_DETAILS = 64  # keyframes whose details the server keeps per session (the browser keeps its own)
@@ -77,15 +78,19 @@ def submitted(state: MutableMapping, services: Services, action: dict) -> dict:
     task = action.get("task", "kis")
     try:
         span = tuple(float(v) for v in action.get("span", shown["span"]))
-        answer = answer_for(task, chain.chain if task == "trake" and chain else [hit], action.get("answer"),
-                            span=span if task == "kis" else None)
+        answer = answer_for(
+            task,
+            chain.chain if task == "trake" and chain else [hit],
+            action.get("answer"),
+            span=span if task == "kis" else None,
+        )
         evaluation = state.get("dres_evaluation")
         client = DresClient(services.config.data_dir, services.config.dres, SessionInMemory(state))
         if client.session() is None or not evaluation:
-            raise DresError("log in with the sidebar's \"DRES (contest server)\" panel and pick an evaluation first")
+            raise DresError('log in with the sidebar\'s "DRES (contest server)" panel and pick an evaluation first')
         verdict = client.submit(evaluation, answer, again=bool(action.get("again")))
     except DuplicateSubmission as exc:
-        said = ("warning", f"{exc}. To send it anyway, tick \"Send it even if it was sent before\" and confirm again.")
+        said = ("warning", f'{exc}. To send it anyway, tick "Send it even if it was sent before" and confirm again.')
     except (DresError, QueryError, TypeError, ValueError) as exc:
         said = ("error", str(exc))
     else:

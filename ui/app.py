@@ -5,6 +5,7 @@ search itself is `search.SearchEngine.search`, the very code `evr search` runs. 
 the page, the sidebar's filters and the query; ui/results_view.py the grid and the exports,
 ui/hit_view.py the opened hit, ui/contest/panel.py the DRES controls.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,10 +24,10 @@ from evr.search.query import MAX_EVENTS
 from evr.search.summary import LANGUAGES, Summarizer
 from evr.storage import KeyframeFilter, NoIndexError, StoreError
 from evr.storage.features import FEATURES, FilterParam, param
+from evr.ui.actions import Services
 from evr.ui.config import AppConfig, ConfigError, load_config
 from evr.ui.contest.panel import dres_sidebar, log_search
 from evr.ui.place_filters import PICKERS
-from evr.ui.actions import Services
 from evr.ui.results_view import export_panel, show_results
 from evr.ui.searches import kept_search, with_feedback
 from evr.ui.settings import MAX_PAGE_SIZE
@@ -96,27 +97,39 @@ def page(timer) -> None:
         st.error(f"Configuration: {plain(exc)}")
         return
     except NoIndexError:
-        st.info(f"No index yet in {plain(config.data_dir)}. Index a folder of videos first:\n\n"
-                f"```\nevr index /path/to/videos\n```\n\nthen reload this page.")
+        st.info(
+            f"No index yet in {plain(config.data_dir)}. Index a folder of videos first:\n\n"
+            f"```\nevr index /path/to/videos\n```\n\nthen reload this page."
+        )
         return
     except StoreError as exc:  # damaged, incomplete, written by another evr
         st.error(plain(exc))
         return
     videos, keyframes, model = overview.videos, overview.keyframes, overview.model
     if keyframes == 0 or model is None:
-        under_way = "An index run is under way: its first videos show here as soon as they are committed." \
-            if overview.writer_active else "Run `evr index /path/to/videos`."
+        under_way = (
+            "An index run is under way: its first videos show here as soon as they are committed."
+            if overview.writer_active
+            else "Run `evr index /path/to/videos`."
+        )
         st.info(f"The index in {plain(config.data_dir)} has no keyframes yet. {under_way}")
         if overview.writer_active:
             st.fragment(run_every=RUN_STATUS_EVERY_S)(first_keyframes)(engine)
         return
     others = "".join(f" + {plain(name)}" for name in list(engine.encoders)[1:])  # [[models]], fused
-    random = (" · :orange[**random CLIP weights**: indexing and search work, rankings mean nothing until trained "
-              "weights are configured (clip.pretrained)]") if model.pretrained == "none" else ""
+    random = (
+        (
+            " · :orange[**random CLIP weights**: indexing and search work, rankings mean nothing until trained "
+            "weights are configured (clip.pretrained)]"
+        )
+        if model.pretrained == "none"
+        else ""
+    )
     if overview.run is not None:  # a live index run: its progress, kept up to date
         st.fragment(run_every=RUN_STATUS_EVERY_S)(run_status)(engine)
-    st.caption(f"{videos} videos, {keyframes} keyframes · CLIP {plain(model.label)}{others} · "
-               f"{plain(config.data_dir)}{random}")
+    st.caption(
+        f"{videos} videos, {keyframes} keyframes · CLIP {plain(model.label)}{others} · {plain(config.data_dir)}{random}"
+    )
     with timer.part("sidebar"):
         filters, k_page, per_video, language = sidebar(engine, config)
         dres_sidebar(config)
@@ -124,8 +137,10 @@ def page(timer) -> None:
         query = query_form(engine, filters, per_video)
         filter_chips()
     if query is None:
-        st.info("Type a description, pick a frame or an image, or use a filter that is a query alone: on-screen "
-                "text, spoken words, objects or colours (the sidebar).")
+        st.info(
+            "Type a description, pick a frame or an image, or use a filter that is a query alone: on-screen "
+            "text, spoken words, objects or colours (the sidebar)."
+        )
         return
     state = st.session_state
     if state.get("query_asked") is None or state.query_asked.key() != query.key():
@@ -149,9 +164,11 @@ def run_status(engine: SearchEngine) -> None:
     now = engine.archive.overview()
     if now.run is None:
         st.rerun()
-    st.caption(f":blue[**indexing: {now.run['done']} of {now.run['total']} videos**] (evr {now.run['command']}) · "
-               f"{now.videos} videos, {now.keyframes} keyframes searchable so far; new ones join the results as "
-               "they are committed")
+    st.caption(
+        f":blue[**indexing: {now.run['done']} of {now.run['total']} videos**] (evr {now.run['command']}) · "
+        f"{now.videos} videos, {now.keyframes} keyframes searchable so far; new ones join the results as "
+        "they are committed"
+    )
 
 
 @st.fragment
@@ -182,8 +199,10 @@ def results(services: Services, k_page: int) -> None:
                 st.warning(plain(fallback))
         if not hits:
             for name in engine.archive.unanalyzed(query):
-                st.caption(f"No video of this index was analyzed for {name}: the [{name}] analyzer was off, or could "
-                           "not load, when they were indexed. Turn it on and index them again.")
+                st.caption(
+                    f"No video of this index was analyzed for {name}: the [{name}] analyzer was off, or could "
+                    "not load, when they were indexed. Turn it on and index them again."
+                )
         with timer.part("grid"):
             show_results(hits, k_page, services, read)
         if hits:
@@ -205,18 +224,36 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     sb.header("Results")
     k_page = int(sb.number_input("Results per page", 1, MAX_PAGE_SIZE, config.ui.page_size, key="page_size"))
     few = config.ui.hits_per_video
-    per_video = sb.radio("Hits per video", PER_VIDEO, key="per_video_mode",
-                         format_func={"few": f"At most {few}, in rank order", "best": "The best one, grouped by video",
-                                      "all": "Every hit"}.get)
+    per_video = sb.radio(
+        "Hits per video",
+        PER_VIDEO,
+        key="per_video_mode",
+        format_func={
+            "few": f"At most {few}, in rank order",
+            "best": "The best one, grouped by video",
+            "all": "Every hit",
+        }.get,
+    )
     if len(engine.encoders) > 1:  # [[models]]: search with all of them (fused) or some
-        chosen = sb.multiselect("Models", list(engine.encoders), default=list(engine.encoders), key="models",
-                                help="the image-text models whose rankings are fused; none chosen: every one")
+        chosen = sb.multiselect(
+            "Models",
+            list(engine.encoders),
+            default=list(engine.encoders),
+            key="models",
+            help="the image-text models whose rankings are fused; none chosen: every one",
+        )
     else:
         chosen = []
-    language = sb.radio("Summary language", LANGUAGES, index=LANGUAGES.index(config.summary.language),
-                        format_func={"en": "English", "vi": "Tiếng Việt"}.get, horizontal=True, key="language")
+    language = sb.radio(
+        "Summary language",
+        LANGUAGES,
+        index=LANGUAGES.index(config.summary.language),
+        format_func={"en": "English", "vi": "Tiếng Việt"}.get,
+        horizontal=True,
+        key="language",
+    )
     filters = KeyframeFilter.of(videos=tuple(videos), time_from=time_from, time_to=time_to, **values)
-    grouping = {"few": dict(group="limit", per_video=few), "best": dict(group="video"), "all": {}}[per_video]
+    grouping = {"few": {"group": "limit", "per_video": few}, "best": {"group": "video"}, "all": {}}[per_video]
     return filters, k_page, {**grouping, "models": tuple(chosen)}, language
 
 
@@ -247,8 +284,13 @@ def filter_chips() -> None:
         st.caption("Filters on:")
         for key, value in on:
             shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-            st.button(f"{labels[key]}: {plain(shown[:40])} (remove)", key=f"chip_{key}", on_click=_clear_filter,
-                      args=(key,), type="tertiary")
+            st.button(
+                f"{labels[key]}: {plain(shown[:40])} (remove)",
+                key=f"chip_{key}",
+                on_click=_clear_filter,
+                args=(key,),
+                type="tertiary",
+            )
         st.button("Clear filters", key="clear_filters_chips", on_click=_clear_filters)
 
 
@@ -276,9 +318,13 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, grouping: dict) ->
         # ?q=... in the address starts with that query (shareable links to a search).
         st.session_state.setdefault("query", st.query_params.get("q", ""))
         c1, c2 = st.columns([6, 1])
-        text = c1.text_input("Describe the moment (English or Vietnamese)", key="query", label_visibility="collapsed",
-                             placeholder="Describe the moment (English or Vietnamese): a man in a red shirt talking "
-                                         "in front of a flooded street").strip()
+        text = c1.text_input(
+            "Describe the moment (English or Vietnamese)",
+            key="query",
+            label_visibility="collapsed",
+            placeholder="Describe the moment (English or Vietnamese): a man in a red shirt talking "
+            "in front of a flooded street",
+        ).strip()
         lang = query_language(c2, engine, collapsed=True)
         words_only = any(filters.get(p.name) for f in FEATURES.values() for p in f.params if p.query)  # words alone
         return Query(text=text, lang=lang, **common) if text else (Query(**common) if words_only else None)
@@ -295,16 +341,26 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, grouping: dict) ->
             st.error(plain(exc))
             return None
     c1, c2, c3 = st.columns([2, 2, 2])
-    events = int(c1.number_input("Events", min_value=2, max_value=MAX_EVENTS, value=2, step=1, key="events",
-                                 help="TRAKE: events in this order in one video"))
+    events = int(
+        c1.number_input(
+            "Events",
+            min_value=2,
+            max_value=MAX_EVENTS,
+            value=2,
+            step=1,
+            key="events",
+            help="TRAKE: events in this order in one video",
+        )
+    )
     within = c2.number_input("each within (s) of the previous", min_value=0.5, value=10.0, step=1.0, key="within")
     lang = query_language(c3, engine)
     first = st.text_input("First event", key="first").strip()
     # Event 2's box keeps its old key ("then"); later ones are then_3, then_4, ...
     later = [st.text_input(f"then ({n})", key="then" if n == 2 else f"then_{n}").strip() for n in range(2, events + 1)]
     if first and all(later):
-        return Query(text=first, then=tuple(later), within=float(within), filters=filters, lang=lang,
-                     models=grouping["models"])
+        return Query(
+            text=first, then=tuple(later), within=float(within), filters=filters, lang=lang, models=grouping["models"]
+        )
     return None
 
 
@@ -312,8 +368,9 @@ def feedback_caption(query: Query) -> None:
     """How many likes and dislikes refine the query, and a button that clears them."""
     if query.more_like or query.less_like:
         c1, c2 = st.columns([6, 1])
-        c1.caption(f"Refined by {len(query.more_like)} liked and {len(query.less_like)} disliked "
-                   "(Rocchio on the CLIP vectors)")
+        c1.caption(
+            f"Refined by {len(query.more_like)} liked and {len(query.less_like)} disliked (Rocchio on the CLIP vectors)"
+        )
         c2.button("Clear", key="feedback_clear", on_click=_clear_feedback)
 
 
@@ -323,10 +380,14 @@ def _clear_feedback() -> None:
 
 def query_language(where, engine: SearchEngine, collapsed: bool = False) -> str | None:
     """The query language picker: detected (None) or one of query.languages."""
-    choice = where.selectbox("Language", ["auto", *engine.text.settings.languages], key="query_lang",
-                             help="auto: detected from the words (Vietnamese with or without marks)",
-                             label_visibility="collapsed" if collapsed else "visible",
-                             format_func=lambda code: "lang: auto" if code == "auto" and collapsed else code)
+    choice = where.selectbox(
+        "Language",
+        ["auto", *engine.text.settings.languages],
+        key="query_lang",
+        help="auto: detected from the words (Vietnamese with or without marks)",
+        label_visibility="collapsed" if collapsed else "visible",
+        format_func=lambda code: "lang: auto" if code == "auto" and collapsed else code,
+    )
     return None if choice == "auto" else choice
 
 
@@ -336,8 +397,10 @@ def run_search(engine: SearchEngine, query: Query) -> list[Hit] | None:
         with st.spinner("Loading CLIP (first query only)...") if needs_clip else contextlib.nullcontext():
             return kept_search(engine, query)
     except ModelUnavailableError as exc:
-        st.warning(f"Semantic search is off: {plain(exc)}\n\nOn-screen text, spoken words, the other filters and "
-                   f"'similar frame' still work.")
+        st.warning(
+            f"Semantic search is off: {plain(exc)}\n\nOn-screen text, spoken words, the other filters and "
+            f"'similar frame' still work."
+        )
         if query.text and not query.then:
             st.caption("Showing frames whose on-screen text or speech holds your words instead.")
             try:
@@ -348,7 +411,6 @@ def run_search(engine: SearchEngine, query: Query) -> list[Hit] | None:
     except (QueryError, StoreError) as exc:
         st.error(plain(exc))
         return None
-
 
 
 main()

@@ -5,6 +5,7 @@ Exit codes: 0 success; 1 some videos failed to index (the rest are committed), a
 failing disk (the rest stay pending) or a runtime error; 2 a usage, query or configuration error;
 3 the CLIP weights cannot be loaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,17 +33,19 @@ log = logging.getLogger("evr")
 REPORT = "print the run report as JSON"  # --json of the commands that run (index, import, analyze)
 
 
-
 def _common(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: given before or after the subcommand, the flag is kept, not reset to a default.
-    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="config file (default ./config.toml)")
+    parser.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help="config file (default ./config.toml)"
+    )
     parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="index folder (storage.data_dir)")
     parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging (-vv: debug)")
     parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="errors only")
 
 
-def _command(sub, name: str, help: str, *, json: str | None = None, progress: bool = False,
-             device: bool = False) -> argparse.ArgumentParser:
+def _command(
+    sub, name: str, help: str, *, json: str | None = None, progress: bool = False, device: bool = False
+) -> argparse.ArgumentParser:
     """A subcommand with the flags every command takes, and those it asks for: `--json` (its help
     says what is printed), `--no-progress`, `--device`."""
     p = sub.add_parser(name, help=help)
@@ -68,47 +71,89 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _index_commands(sub) -> None:
-    p = _command(sub, "index", "index videos (folders are searched recursively); re-runs are incremental",
-                 json=REPORT, progress=True, device=True)
+    p = _command(
+        sub,
+        "index",
+        "index videos (folders are searched recursively); re-runs are incremental",
+        json=REPORT,
+        progress=True,
+        device=True,
+    )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--prune", action="store_true", help="remove indexed videos whose files are gone")
     p.add_argument("--retry-failed", action="store_true", help="try again files that failed before and did not change")
-    p.add_argument("--workers", type=int, metavar="N", help="index N videos at a time on a local Ray cluster of N "
-                   "workers (or N workers on --ray); 1 = in this process ([index] workers)")
-    p.add_argument("--ray", metavar="ADDRESS", help='run the workers on this Ray cluster ("auto", "host:6379", '
-                   '"ray://host:10001"; [index] ray_address)')
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="index N videos at a time on a local Ray cluster of N "
+        "workers (or N workers on --ray); 1 = in this process ([index] workers)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help='run the workers on this Ray cluster ("auto", "host:6379", "ray://host:10001"; [index] ray_address)',
+    )
 
     p = _command(sub, "import", "import keyframes and features made elsewhere (an AI Challenge package)")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
-    p = _command(kinds, "aic", "an AI Challenge data package: keyframes, map-keyframes, clip-features-32, "
-                 "media-info (and videos, for playback)", json=REPORT, progress=True)
+    p = _command(
+        kinds,
+        "aic",
+        "an AI Challenge data package: keyframes, map-keyframes, clip-features-32, "
+        "media-info (and videos, for playback)",
+        json=REPORT,
+        progress=True,
+    )
     p.add_argument("folder", type=Path, metavar="DIR", help="the package's folder (one batch or several)")
     p.add_argument("--model", default="ViT-B-32", help="open_clip model the features were made with (default ViT-B-32)")
-    p.add_argument("--pretrained", default="openai", help="its weights tag (default openai); searches need the same "
-                   "clip.model and clip.pretrained")
-    p.add_argument("--analyze", action="store_true", help="then run OCR and persons on the keyframe images "
-                   "(as `evr analyze` does)")
+    p.add_argument(
+        "--pretrained",
+        default="openai",
+        help="its weights tag (default openai); searches need the same clip.model and clip.pretrained",
+    )
+    p.add_argument(
+        "--analyze", action="store_true", help="then run OCR and persons on the keyframe images (as `evr analyze` does)"
+    )
 
-    p = _command(sub, "analyze", "run OCR and persons (as configured) on imported keyframes that lack them",
-                 json=REPORT, progress=True)
+    p = _command(
+        sub,
+        "analyze",
+        "run OCR and persons (as configured) on imported keyframes that lack them",
+        json=REPORT,
+        progress=True,
+    )
     p.add_argument("--video", action="append", default=[], metavar="VIDEO_ID", help="only this video (repeatable)")
 
-    p = _command(sub, "reindex", "build the vector index anew from the stored vectors "
-                 "(after changing [index] kind; `evr index` also does it when needed)")
-    p.add_argument("--vectors", choices=VECTOR_BACKENDS, help="fill this one ([vectors] backend says which "
-                   "searches use)")
+    p = _command(
+        sub,
+        "reindex",
+        "build the vector index anew from the stored vectors "
+        "(after changing [index] kind; `evr index` also does it when needed)",
+    )
+    p.add_argument(
+        "--vectors", choices=VECTOR_BACKENDS, help="fill this one ([vectors] backend says which searches use)"
+    )
 
 
 def _search_command(sub) -> None:
-    p = _command(sub, "search", "search the index by text, by an image file, or by a keyframe",
-                 json="print hits as a JSON list", device=True)
+    p = _command(
+        sub,
+        "search",
+        "search the index by text, by an image file, or by a keyframe",
+        json="print hits as a JSON list",
+        device=True,
+    )
     p.add_argument("text", nargs="?", help="natural-language query")
     p.add_argument("--image", type=Path, metavar="FILE", help="query by example image")
     p.add_argument("--like", type=int, metavar="KEYFRAME_ID", help="frames similar to this keyframe")
     p.add_argument("-k", "--k", type=int, default=20, help="number of hits (with --group video: of videos)")
-    p.add_argument("--group", choices=[g for g in GROUPS if g],
-                   help="video: the best --per-video hits of each of k videos; limit: k hits in rank order, at most "
-                        "--per-video of them from one video")
+    p.add_argument(
+        "--group",
+        choices=[g for g in GROUPS if g],
+        help="video: the best --per-video hits of each of k videos; limit: k hits in rank order, at most "
+        "--per-video of them from one video",
+    )
     p.add_argument("--per-video", type=int, default=1, metavar="N", help="hits kept per video with --group")
     f = p.add_argument_group("filters (combine with any query; all must hold)")
     _feature_filters(f)
@@ -116,22 +161,52 @@ def _search_command(sub) -> None:
     f.add_argument("--from", dest="time_from", type=float, metavar="SECONDS", help="frames at or after this time")
     f.add_argument("--to", dest="time_to", type=float, metavar="SECONDS", help="frames at or before this time")
     t = p.add_argument_group("temporal (TRAKE)")
-    t.add_argument("--then", action="append", default=[], metavar="TEXT",
-                   help="an event that follows the previous one in the same video (repeatable: A --then B --then C)")
-    t.add_argument("--within", type=float, default=10.0, metavar="SECONDS",
-                   help="how soon after the previous event (default 10)")
+    t.add_argument(
+        "--then",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="an event that follows the previous one in the same video (repeatable: A --then B --then C)",
+    )
+    t.add_argument(
+        "--within", type=float, default=10.0, metavar="SECONDS", help="how soon after the previous event (default 10)"
+    )
     r = p.add_argument_group("relevance feedback (Rocchio on the CLIP vectors)")
-    r.add_argument("--more-like", action="append", type=int, default=[], metavar="KEYFRAME_ID",
-                   help="a relevant keyframe: pulls the query towards it (repeatable; alone, it is the query)")
-    r.add_argument("--less-like", action="append", type=int, default=[], metavar="KEYFRAME_ID",
-                   help="an irrelevant keyframe: pushes the query away from it and leaves it out (repeatable)")
-    p.add_argument("--lang", metavar="CODE", help="the text query's language (en, vi, ...): skips detection; "
-                   "non-English text goes to query.translate or query.text_encoder")
-    p.add_argument("--models", metavar="NAME,NAME", type=lambda v: tuple(n.strip() for n in v.split(",") if n.strip()),
-                   default=(), help="search with only these image-text models (clip = [clip]'s, else [[models]] "
-                   "names); default: every one, their rankings fused ([search] fusion)")
-    p.add_argument("--export", choices=FORMATS, help="write hits as " + "; or ".join(
-        f"{name}: {what}" for name, (_, what) in EXPORTS.items()))
+    r.add_argument(
+        "--more-like",
+        action="append",
+        type=int,
+        default=[],
+        metavar="KEYFRAME_ID",
+        help="a relevant keyframe: pulls the query towards it (repeatable; alone, it is the query)",
+    )
+    r.add_argument(
+        "--less-like",
+        action="append",
+        type=int,
+        default=[],
+        metavar="KEYFRAME_ID",
+        help="an irrelevant keyframe: pushes the query away from it and leaves it out (repeatable)",
+    )
+    p.add_argument(
+        "--lang",
+        metavar="CODE",
+        help="the text query's language (en, vi, ...): skips detection; "
+        "non-English text goes to query.translate or query.text_encoder",
+    )
+    p.add_argument(
+        "--models",
+        metavar="NAME,NAME",
+        type=lambda v: tuple(n.strip() for n in v.split(",") if n.strip()),
+        default=(),
+        help="search with only these image-text models (clip = [clip]'s, else [[models]] "
+        "names); default: every one, their rankings fused ([search] fusion)",
+    )
+    p.add_argument(
+        "--export",
+        choices=FORMATS,
+        help="write hits as " + "; or ".join(f"{name}: {what}" for name, (_, what) in EXPORTS.items()),
+    )
     p.add_argument("--out", type=Path, metavar="FILE", help="file for --export (default: stdout)")
     p.add_argument("--answer", metavar="TEXT", help="the answer written on every line of --export qa")
 
@@ -144,39 +219,73 @@ def _dres_commands(sub) -> None:
     p.add_argument("--user", help="user name (default dres.username)")
     _command(actions, "logout", "end the session kept by `evr dres login`")
     _command(actions, "evaluations", "the evaluations this user can see", json="print them as JSON")
-    p = _command(actions, "submit", "submit keyframes as an answer to the current task; prints the verdict",
-                 json="print the verdict as JSON")
-    p.add_argument("keyframe_ids", nargs="+", type=int, metavar="KEYFRAME_ID",
-                   help="the keyframe (KIS, QA), or the keyframes of one video in time order (TRAKE)")
-    p.add_argument("--task", choices=TASKS, default="kis",
-                   help="kis: video and time (default); qa: --answer with video and time; trake: video and frames")
+    p = _command(
+        actions,
+        "submit",
+        "submit keyframes as an answer to the current task; prints the verdict",
+        json="print the verdict as JSON",
+    )
+    p.add_argument(
+        "keyframe_ids",
+        nargs="+",
+        type=int,
+        metavar="KEYFRAME_ID",
+        help="the keyframe (KIS, QA), or the keyframes of one video in time order (TRAKE)",
+    )
+    p.add_argument(
+        "--task",
+        choices=TASKS,
+        default="kis",
+        help="kis: video and time (default); qa: --answer with video and time; trake: video and frames",
+    )
     p.add_argument("--answer", metavar="TEXT", help="the answer of a QA task")
     p.add_argument("--evaluation", metavar="ID", help="the evaluation (default: the only active one)")
     p.add_argument("--again", action="store_true", help="send even if this answer was sent to this task before")
 
 
 def _reading_commands(sub) -> None:
-    p = _command(sub, "summarize", "a short summary of the event around a keyframe, optionally spoken",
-                 json="print the summary as JSON")
+    p = _command(
+        sub,
+        "summarize",
+        "a short summary of the event around a keyframe, optionally spoken",
+        json="print the summary as JSON",
+    )
     p.add_argument("keyframe_id", type=int)
     p.add_argument("--lang", choices=LANGUAGES, help="summary language (default: summary.language)")
-    p.add_argument("--speak", type=Path, metavar="FILE", help="also write it as spoken audio (gTTS mp3 or espeak-ng wav; "
-                   "the extension is a hint, converted with ffmpeg when it differs)")
+    p.add_argument(
+        "--speak",
+        type=Path,
+        metavar="FILE",
+        help="also write it as spoken audio (gTTS mp3 or espeak-ng wav; "
+        "the extension is a hint, converted with ffmpeg when it differs)",
+    )
 
     p = _command(sub, "ui", "open the search app in the browser (Streamlit)")
     p.add_argument("--host", help="address to listen on (default ui.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default ui.port, 8501)")
 
-    p = _command(sub, "shots", "the shots of a video: start, end and keyframes of each",
-                 json='print [{"shot", "start", "end", "keyframes"}]')
+    p = _command(
+        sub,
+        "shots",
+        "the shots of a video: start, end and keyframes of each",
+        json='print [{"shot", "start", "end", "keyframes"}]',
+    )
     p.add_argument("video_id", help="the video's id (its file name without extension)")
 
-    p = _command(sub, "videos", "the videos of the index: status, length, size, decoder, keyframes, analyzers",
-                 json="print them as JSON")
+    p = _command(
+        sub,
+        "videos",
+        "the videos of the index: status, length, size, decoder, keyframes, analyzers",
+        json="print them as JSON",
+    )
     p.add_argument("video", nargs="*", metavar="VIDEO_ID", help="only these (file names without extension)")
 
-    p = _command(sub, "models", "the image-text models: configured ([clip], [[models]]) and in the index, "
-                 "with their vectors", json="print them as JSON")
+    p = _command(
+        sub,
+        "models",
+        "the image-text models: configured ([clip], [[models]]) and in the index, with their vectors",
+        json="print them as JSON",
+    )
     p.add_argument("--drop", metavar="NAME", help="delete this model's vectors and vector index (not [clip]'s)")
 
     _command(sub, "stats", "counts and a consistency check of the index", json="print them as JSON")
@@ -191,11 +300,19 @@ def _feature_filters(group) -> None:
         for param in feature.params:
             help = param.help + (f" ({', '.join(param.choices)})" if param.choices else "")
             if param.many:
-                group.add_argument(param.flag, dest=f"filter_{param.name}", type=param.kind, action="append", default=[],
-                                   metavar=param.metavar or None, help=help)
+                group.add_argument(
+                    param.flag,
+                    dest=f"filter_{param.name}",
+                    type=param.kind,
+                    action="append",
+                    default=[],
+                    metavar=param.metavar or None,
+                    help=help,
+                )
             else:
-                group.add_argument(param.flag, dest=f"filter_{param.name}", type=param.kind,
-                                   metavar=param.metavar or None, help=help)
+                group.add_argument(
+                    param.flag, dest=f"filter_{param.name}", type=param.kind, metavar=param.metavar or None, help=help
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,8 +349,14 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
     from evr.indexer.encoders import ModelUnavailableError
     from evr.indexer.runners import RayUnavailableError
     from evr.search import QueryError
-    from evr.storage import (ModelMismatchError, NoIndexError, QueryTooLargeError, StoreError, UnknownModelError,
-                         UnknownVideoError)
+    from evr.storage import (
+        ModelMismatchError,
+        NoIndexError,
+        QueryTooLargeError,
+        StoreError,
+        UnknownModelError,
+        UnknownVideoError,
+    )
 
     from .contest.client import DresError, DuplicateSubmission
     from .voice import VoiceError
@@ -241,8 +364,21 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
     table: list[tuple[tuple[type[BaseException], ...], int, str]] = [
         ((ConfigError,), EXIT_USAGE, "configuration: "),
         ((ModelUnavailableError,), EXIT_NO_MODEL, ""),
-        ((QueryError, FileNotFoundError, ModelMismatchError, NoIndexError, UnknownVideoError, AicFormatError,
-          DuplicateSubmission, QueryTooLargeError, UnknownModelError), EXIT_USAGE, ""),
+        (
+            (
+                QueryError,
+                FileNotFoundError,
+                ModelMismatchError,
+                NoIndexError,
+                UnknownVideoError,
+                AicFormatError,
+                DuplicateSubmission,
+                QueryTooLargeError,
+                UnknownModelError,
+            ),
+            EXIT_USAGE,
+            "",
+        ),
         ((StoreError, DresError, RayUnavailableError, VoiceError), EXIT_FAILED, ""),
     ]
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:  # a path the user gave
@@ -255,8 +391,11 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
     log.debug("unexpected error", exc_info=True)
     # SQLAlchemy's message holds the whole statement and its parameters: the debug log has them.
     said = getattr(exc, "orig", None) if type(exc).__module__.startswith("sqlalchemy") else None
-    shown = f"the index could not answer: {type(said).__name__}: {said}" if said is not None else \
-        f"{type(exc).__name__}: {exc}"
+    shown = (
+        f"the index could not answer: {type(said).__name__}: {said}"
+        if said is not None
+        else f"{type(exc).__name__}: {exc}"
+    )
     return f"{shown[:500]} (run with -vv for details)", EXIT_FAILED
 
 
@@ -265,9 +404,16 @@ def _as_flags(message: str) -> str:
     (time_from, min_persons); here they are flags (--from, --min-persons)."""
     from evr.storage.features import FEATURES
 
-    flags = {"time_from": "--from", "time_to": "--to", "within": "--within", "lang": "--lang",
-             "per_video": "--per-video", "more_like": "--more-like", "less_like": "--less-like",
-             **{p.name: p.flag for f in FEATURES.values() for p in f.params}}
+    flags = {
+        "time_from": "--from",
+        "time_to": "--to",
+        "within": "--within",
+        "lang": "--lang",
+        "per_video": "--per-video",
+        "more_like": "--more-like",
+        "less_like": "--less-like",
+        **{p.name: p.flag for f in FEATURES.values() for p in f.params},
+    }
     return re.sub(r"(?<![\w-])(" + "|".join(map(re.escape, flags)) + r")\b", lambda m: flags[m.group(1)], message)
 
 
@@ -283,7 +429,6 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, handlers=[handler])
     # Index progress where no bar is drawn (a log file): shown unless --quiet.
     logging.getLogger("evr.progress").setLevel(logging.ERROR if quiet else min(level, logging.INFO))
-
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The `evr` commands, one function each: `COMMANDS[name](args, config)` -> exit code. Each one
 talks to the services (indexer's runs, SearchEngine, the DRES client), never to the store's
 parts; errors are raised for ui/cli.py's one table to word."""
+
 from __future__ import annotations
 
 import logging
@@ -78,9 +79,12 @@ def cmd_search(args, config: AppConfig) -> int:
         hits = engine.search(query)
         unanalyzed = engine.archive.unanalyzed(query) if not hits else []
     for name in unanalyzed:
-        say(f"note: no video of this index was analyzed for {name} (the [{name}] analyzer was off, or could not "
+        say(
+            f"note: no video of this index was analyzed for {name} (the [{name}] analyzer was off, or could not "
             f"load, when they were indexed): turn it on and run `evr index` again on the videos, or `evr analyze` "
-            "on an imported package", file=sys.stderr)
+            "on an imported package",
+            file=sys.stderr,
+        )
     try:
         return _print_hits(args, hits)
     finally:
@@ -109,8 +113,10 @@ def _print_hits(args, hits) -> int:
         data = export(hits, args.export, args.answer or "")
         if args.out:
             args.out.write_text(data, encoding="utf-8")
-            say(f"wrote {len(hits) if args.export == 'json' else min(len(hits), AIC_MAX_LINES)} hits to {args.out}",
-                file=sys.stderr)
+            say(
+                f"wrote {len(hits) if args.export == 'json' else min(len(hits), AIC_MAX_LINES)} hits to {args.out}",
+                file=sys.stderr,
+            )
         else:
             sys.stdout.write(data)
         return EXIT_OK
@@ -143,8 +149,9 @@ def _check_output_file(path: Path, flag: str) -> None:
         mode = None
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
-            raise QueryError(f"{flag}: the file name is too long for the file system "
-                             f"({len(os.fsencode(path.name))} bytes)") from None
+            raise QueryError(
+                f"{flag}: the file name is too long for the file system ({len(os.fsencode(path.name))} bytes)"
+            ) from None
         raise QueryError(f"{flag} {path}: {exc.strerror or exc}") from None
     if mode is not None and stat.S_ISDIR(mode):
         raise QueryError(f"{flag} {path} is a folder: name a file")
@@ -166,8 +173,8 @@ def cmd_import(args, config: AppConfig) -> int:
     from evr.indexer.aic import find_package
     from evr.indexer.encoders import ClipEncoder
     from evr.indexer.run import run
-    from evr.indexer.sources import AicPackage
     from evr.indexer.settings import ClipSettings
+    from evr.indexer.sources import AicPackage
 
     model = ClipEncoder(ClipSettings(model=args.model, pretrained=args.pretrained)).info  # no weights needed
     videos = find_package(args.folder, config.index.run.extensions)  # before the data folder is made
@@ -177,8 +184,10 @@ def cmd_import(args, config: AppConfig) -> int:
     if args.json:
         print_json(report.to_json())
     else:
-        say(f"imported {report.videos_imported} videos ({report.keyframes_added} keyframes), skipped "
-            f"{report.videos_skipped} unchanged, failed {len(report.videos_failed)} in {report.seconds:.1f} s")
+        say(
+            f"imported {report.videos_imported} videos ({report.keyframes_added} keyframes), skipped "
+            f"{report.videos_skipped} unchanged, failed {len(report.videos_failed)} in {report.seconds:.1f} s"
+        )
         for failure in report.videos_failed:
             say(f"  failed: {failure['video_id']}: {failure['error']}")
         for warning in report.warnings:
@@ -186,8 +195,11 @@ def cmd_import(args, config: AppConfig) -> int:
         if report.analyzed:
             _print_analysis(report.analyzed)
         if (model.name, model.pretrained) != (config.index.clip.model, config.index.clip.pretrained):
-            say(f"note: text and image queries on this index need clip.model = {model.name!r} and "
-                f"clip.pretrained = {model.pretrained!r}", file=sys.stderr)
+            say(
+                f"note: text and image queries on this index need clip.model = {model.name!r} and "
+                f"clip.pretrained = {model.pretrained!r}",
+                file=sys.stderr,
+            )
     if report.stopped:
         _say_stopped(report, "the import")
     failed = report.videos_failed or (report.analyzed and report.analyzed.videos_failed)
@@ -200,8 +212,12 @@ def cmd_analyze(args, config: AppConfig) -> int:
 
     config.open_store().close()  # an index must be there: a writer would create an empty one
     with config.open_store(writer=True) as store:
-        report = run(store, config.index, KeyframeAnalysis(config.index, args.video),
-                     progress=False if args.no_progress else None)
+        report = run(
+            store,
+            config.index,
+            KeyframeAnalysis(config.index, args.video),
+            progress=False if args.no_progress else None,
+        )
     if args.json:
         print_json(report.to_json())
     else:
@@ -218,8 +234,10 @@ def _say_stopped(report, command: str) -> None:
 
 
 def _print_analysis(report) -> None:
-    say(f"analyzed {report.videos_analyzed} videos ({report.keyframes_analyzed} keyframes), skipped "
-        f"{report.videos_skipped} already analyzed, failed {len(report.videos_failed)} in {report.seconds:.1f} s")
+    say(
+        f"analyzed {report.videos_analyzed} videos ({report.keyframes_analyzed} keyframes), skipped "
+        f"{report.videos_skipped} already analyzed, failed {len(report.videos_failed)} in {report.seconds:.1f} s"
+    )
     for failure in report.videos_failed:
         say(f"  failed: {failure['video_id']}: {failure['error']}")
 
@@ -229,8 +247,8 @@ def cmd_dres(args, config: AppConfig) -> int:
 
     from evr.search import QueryError
 
-    from .contest.client import DresClient, DuplicateSubmission
     from .contest.answers import answer_for
+    from .contest.client import DresClient, DuplicateSubmission
 
     client = DresClient(config.data_dir, config.dres)
     if args.action == "login":
@@ -251,7 +269,8 @@ def cmd_dres(args, config: AppConfig) -> int:
             print_json(evaluations)
         for e in [] if args.json else evaluations:
             tasks = ", ".join(t.get("name", "?") for t in e.get("taskTemplates", []))
-            say(f"{e.get('id')}  {e.get('status', '?'):<10} {e.get('name')}  ({e.get('type')}; tasks: {tasks or 'none'})")
+            kind = f"({e.get('type')}; tasks: {tasks or 'none'})"
+            say(f"{e.get('id')}  {e.get('status', '?'):<10} {e.get('name')}  {kind}")
         return EXIT_OK
     if args.answer is not None and args.task != "qa":
         raise QueryError("--answer goes with --task qa")
@@ -303,9 +322,27 @@ def cmd_ui(args, config: AppConfig) -> int:
     env["EVR_LOG_LEVEL"] = logging.getLevelName(logging.getLogger().getEffectiveLevel())  # -v, -q
     host, port = config.ui.host, config.ui.port
     say(f"evr: opening the app at http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(server), "--server.address", host, "--server.port",
-           str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none", "--runner.postScriptGC", "false"]  # served, not developed: no "Deploy", no file watching
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(server),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+        "--server.fileWatcherType",
+        "none",
+        "--runner.postScriptGC",
+        "false",
+    ]  # served, not developed: no "Deploy", no file watching
     sys.stderr.flush()
     # Become the server (no child process): Ctrl+C and kill reach Streamlit itself.
     os.execve(sys.executable, cmd, env)
@@ -318,8 +355,10 @@ def cmd_shots(args, config: AppConfig) -> int:
         print_json([sh.to_json() for sh in shots])
         return EXIT_OK
     for sh in shots:
-        say(f"{sh.shot:>4}  {_clock(sh.start)} - {_clock(sh.end)}  {len(sh.keyframes)} keyframes  "
-            f"{' '.join(map(str, sh.keyframes))}")
+        say(
+            f"{sh.shot:>4}  {_clock(sh.start)} - {_clock(sh.end)}  {len(sh.keyframes)} keyframes  "
+            f"{' '.join(map(str, sh.keyframes))}"
+        )
     return EXIT_OK
 
 
@@ -340,9 +379,11 @@ def cmd_stats(args, config: AppConfig) -> int:
         for key, value in stats.items():
             if key == "models":
                 for name, m in value.items():
-                    say(f"{'model ' + name:<18} {m['model']} ({m['pretrained']}): {m['vectors']:,} vectors, "
-                        f"{m['vector_index']}" + (f", {m['keyframes_without']:,} keyframes without one"
-                                                  if m["keyframes_without"] else ""))
+                    say(
+                        f"{'model ' + name:<18} {m['model']} ({m['pretrained']}): {m['vectors']:,} vectors, "
+                        f"{m['vector_index']}"
+                        + (f", {m['keyframes_without']:,} keyframes without one" if m["keyframes_without"] else "")
+                    )
             elif key == "run":
                 if value:
                     say(f"{'run under way':<18} evr {value['command']}: {value['done']} of {value['total']} videos")
@@ -371,8 +412,11 @@ def cmd_models(args, config: AppConfig) -> int:
             removed = store.drop_model(args.drop)
         say(f"deleted the {removed:,} vectors of {args.drop} and its vector index", file=sys.stderr)
         if args.drop in config.index.image_models:
-            say(f"note: [[models]] still names {args.drop}: the next `evr index` computes its vectors again "
-                "(remove it from the config to keep it out)", file=sys.stderr)
+            say(
+                f"note: [[models]] still names {args.drop}: the next `evr index` computes its vectors again "
+                "(remove it from the config to keep it out)",
+                file=sys.stderr,
+            )
         return EXIT_OK
     with config.open_engine() as engine:
         stored = engine.archive.stats()["models"]
@@ -381,23 +425,32 @@ def cmd_models(args, config: AppConfig) -> int:
         settings = config.index.image_models.get(name)
         present, weights = weights_status(settings) if settings else (None, None)
         index = stored.get(name)
-        rows.append({"name": name, "configured": settings is not None,
-                     "model": settings.model if settings else index["model"],
-                     "pretrained": settings.pretrained if settings else index["pretrained"],
-                     "weights_present": present, "weights": weights,
-                     "vectors": index["vectors"] if index else 0,
-                     "keyframes_without": index["keyframes_without"] if index else None,
-                     "vector_index": index["vector_index"] if index else None,
-                     "mismatch": mismatch(name, settings, index)})
+        rows.append(
+            {
+                "name": name,
+                "configured": settings is not None,
+                "model": settings.model if settings else index["model"],
+                "pretrained": settings.pretrained if settings else index["pretrained"],
+                "weights_present": present,
+                "weights": weights,
+                "vectors": index["vectors"] if index else 0,
+                "keyframes_without": index["keyframes_without"] if index else None,
+                "vector_index": index["vector_index"] if index else None,
+                "mismatch": mismatch(name, settings, index),
+            }
+        )
     if args.json:
         print_json(rows)
         return EXIT_OK
     for r in rows:
-        where = (f"{r['vectors']:,} vectors ({r['vector_index']})" if r["vector_index"] else "no vectors yet")
+        where = f"{r['vectors']:,} vectors ({r['vector_index']})" if r["vector_index"] else "no vectors yet"
         if r["keyframes_without"]:
             where += f", {r['keyframes_without']:,} keyframes without one (`evr index` computes them)"
-        state = ("weights present" if r["weights_present"] else f"weights MISSING: {r['weights']}") if r["configured"] \
+        state = (
+            ("weights present" if r["weights_present"] else f"weights MISSING: {r['weights']}")
+            if r["configured"]
             else "not configured: searches skip it (`evr models --drop` deletes its vectors)"
+        )
         say(f"{r['name']:<10} {r['model']} / {r['pretrained']}  {where}; {state}")
         if r["mismatch"]:
             say(f"  MISMATCH: {r['mismatch']}")
@@ -415,8 +468,10 @@ def cmd_videos(args, config: AppConfig) -> int:
         length = _clock(r.duration) if r.duration is not None else "-"
         fps = f"{r.fps:.2f} fps" if r.fps else "-"
         ran = ", ".join(r.analyzers) or "CLIP only"
-        say(f"{r.video_id:<24} {r.status:<8} {length:>8} {size:>10} {fps:>10} {r.keyframes:>5} keyframes  "
-            f"{r.decoder or r.origin}  {ran}")
+        say(
+            f"{r.video_id:<24} {r.status:<8} {length:>8} {size:>10} {fps:>10} {r.keyframes:>5} keyframes  "
+            f"{r.decoder or r.origin}  {ran}"
+        )
         if r.error:
             say(f"  {r.error}")
     return EXIT_OK
@@ -430,8 +485,10 @@ def cmd_reindex(args, config: AppConfig) -> int:
         stats = rebuild(store, config.index)
     say(f"built the {stats['vector_index']} vector index over {stats['vectors']:,} keyframes", file=sys.stderr)
     if args.vectors and args.vectors != load_config(getattr(args, "config", None)).vectors.backend:
-        say(f'note: searches use it once [vectors] backend = "{args.vectors}" (or EVR_VECTORS_BACKEND={args.vectors})',
-            file=sys.stderr)
+        say(
+            f'note: searches use it once [vectors] backend = "{args.vectors}" (or EVR_VECTORS_BACKEND={args.vectors})',
+            file=sys.stderr,
+        )
     return EXIT_OK if stats["consistent"] else EXIT_FAILED
 
 
@@ -454,16 +511,30 @@ def _clock(seconds: float) -> str:
     return clock(seconds, 1)
 
 
-COMMANDS = {"index": cmd_index, "import": cmd_import, "analyze": cmd_analyze, "dres": cmd_dres,
-            "reindex": cmd_reindex, "search": cmd_search, "summarize": cmd_summarize,
-            "ui": cmd_ui, "shots": cmd_shots, "stats": cmd_stats, "videos": cmd_videos, "doctor": cmd_doctor,
-            "models": cmd_models}
+COMMANDS = {
+    "index": cmd_index,
+    "import": cmd_import,
+    "analyze": cmd_analyze,
+    "dres": cmd_dres,
+    "reindex": cmd_reindex,
+    "search": cmd_search,
+    "summarize": cmd_summarize,
+    "ui": cmd_ui,
+    "shots": cmd_shots,
+    "stats": cmd_stats,
+    "videos": cmd_videos,
+    "doctor": cmd_doctor,
+    "models": cmd_models,
+}
 
 
 def _filter(args):
     """The search's KeyframeFilter from its flags (the core's and each feature's)."""
     from evr.storage import KeyframeFilter
 
-    given = {name.removeprefix("filter_"): tuple(v) if isinstance(v, list) else v
-             for name, v in vars(args).items() if name.startswith("filter_")}
+    given = {
+        name.removeprefix("filter_"): tuple(v) if isinstance(v, list) else v
+        for name, v in vars(args).items()
+        if name.startswith("filter_")
+    }
     return KeyframeFilter.of(videos=tuple(args.video), time_from=args.time_from, time_to=args.time_to, **given)

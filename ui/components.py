@@ -9,6 +9,7 @@ a hit, moving between hits and asking to submit happen in the page at once; what
 server (the details of a keyframe, a like, a pick, a submission, a spoken summary) is one
 "action" sent to Python (ui/actions.py), whose rerun brings back only what changed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,6 +26,7 @@ KEY = "results"  # its session state key: what the last click sent is st.session
 def results(data: dict, on_action: Callable[[dict], None]) -> None:
     """The grid and the opened hit from `data` (ui/results_view.py builds it); a click that needs
     the server calls `on_action` with what it sent, before the rerun it starts."""
+
     def changed() -> None:
         action = st.session_state[KEY].get("action")
         if action:

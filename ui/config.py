@@ -12,20 +12,29 @@ setting and where its value came from, before any model loads. The sections are 
 each registered feature's (its analyzer's settings: [ocr], [persons], [speech], ...). The edges
 are the only readers of config.toml: the core receives the dataclasses built here.
 """
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import math
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from evr.indexer.analyzers import analyzer_classes
-from evr.indexer.settings import (ClipSettings, DecodeSettings, IndexSettings, KeyframeSettings, ModelSettings, RunSettings,
-                              ShotSettings)
+from evr.indexer.settings import (
+    ClipSettings,
+    DecodeSettings,
+    IndexSettings,
+    KeyframeSettings,
+    ModelSettings,
+    RunSettings,
+    ShotSettings,
+)
 from evr.search.fusion import FusionSettings
 from evr.search.multilingual import QuerySettings
 from evr.search.summary import SummarySettings
@@ -61,11 +70,17 @@ CORE_SECTIONS: dict[str, type] = {
 # (now [voice]) where it now means what is said in the videos (once [speech_index]); the vector
 # index's settings were [index]'s and [storage]'s, where [index] is the index run's.
 RENAMED_SECTIONS = {"speech_index": "speech"}
-RENAMED = {("speech", "engines"): "voice.engines", ("speech", "gtts_timeout_s"): "voice.gtts_timeout_s",
-           ("index", "kind"): "vectors.kind", ("index", "ivf_min_vectors"): "vectors.ivf_min_vectors",
-           ("index", "nprobe"): "vectors.nprobe", ("storage", "vectors"): "vectors.backend",
-           ("storage", "milvus_uri"): "vectors.milvus_uri", ("storage", "milvus_collection"): "vectors.milvus_collection",
-           ("storage", "milvus_index"): "vectors.milvus_index"}
+RENAMED = {
+    ("speech", "engines"): "voice.engines",
+    ("speech", "gtts_timeout_s"): "voice.gtts_timeout_s",
+    ("index", "kind"): "vectors.kind",
+    ("index", "ivf_min_vectors"): "vectors.ivf_min_vectors",
+    ("index", "nprobe"): "vectors.nprobe",
+    ("storage", "vectors"): "vectors.backend",
+    ("storage", "milvus_uri"): "vectors.milvus_uri",
+    ("storage", "milvus_collection"): "vectors.milvus_collection",
+    ("storage", "milvus_index"): "vectors.milvus_index",
+}
 
 
 def sections() -> dict[str, type]:
@@ -111,15 +126,20 @@ class AppConfig:
         return SearchEngine(store, clip, self.query, encoders, self.search)
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
-                environ: dict[str, str] | None = None) -> AppConfig:
+def load_config(
+    path: str | Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    environ: dict[str, str] | None = None,
+) -> AppConfig:
     environ = dict(os.environ if environ is None else environ)
     known = sections()
     source = _find_config_file(path, environ)
     values: dict[str, dict[str, Any]] = {}
     where: dict[tuple[str, str], str] = {}  # (section, key) -> where its value came from
-    relative_to = {"storage.data_dir": source.parent if source else Path.cwd(),
-                   "vectors.milvus_uri": source.parent if source else Path.cwd()}
+    relative_to = {
+        "storage.data_dir": source.parent if source else Path.cwd(),
+        "vectors.milvus_uri": source.parent if source else Path.cwd(),
+    }
 
     def put(section: str, key: str, value: Any, origin: str) -> None:
         values.setdefault(section, {})[key] = _typed(known, section, key, value, origin)
@@ -166,13 +186,29 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     if vectors.milvus_uri and "://" not in vectors.milvus_uri:  # a Milvus Lite file: relative like data_dir
         lite = (relative_to["vectors.milvus_uri"] / Path(vectors.milvus_uri).expanduser()).resolve()
         vectors = dataclasses.replace(vectors, milvus_uri=str(lite))
-    index = IndexSettings(decode=built["decode"], keyframes=built["keyframes"], shots=built["shots"],
-                          clip=built["clip"], run=built["index"], models=models,
-                          features={name: built[name] for name in known if name not in CORE_SECTIONS})
+    index = IndexSettings(
+        decode=built["decode"],
+        keyframes=built["keyframes"],
+        shots=built["shots"],
+        clip=built["clip"],
+        run=built["index"],
+        models=models,
+        features={name: built[name] for name in known if name not in CORE_SECTIONS},
+    )
     data_dir = (relative_to["storage.data_dir"] / Path(built["storage"].data_dir).expanduser()).resolve()
-    return AppConfig(source=source, data_dir=data_dir, storage=built["storage"], vectors=vectors, index=index,
-                     query=built["query"], search=built["search"], summary=built["summary"], voice=built["voice"], dres=built["dres"],
-                     ui=built["ui"])
+    return AppConfig(
+        source=source,
+        data_dir=data_dir,
+        storage=built["storage"],
+        vectors=vectors,
+        index=index,
+        query=built["query"],
+        search=built["search"],
+        summary=built["summary"],
+        voice=built["voice"],
+        dres=built["dres"],
+        ui=built["ui"],
+    )
 
 
 def _models(entries: Any, where: str) -> tuple[ModelSettings, ...]:
@@ -184,8 +220,14 @@ def _models(entries: Any, where: str) -> tuple[ModelSettings, ...]:
     for i, entry in enumerate(entries, start=1):
         unknown = sorted(set(entry) - known)
         if unknown or not all(isinstance(v, str) for v in entry.values()):
-            raise ConfigError(f"{where} #{i}: " + (f"unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
-                                                   if unknown else "every value must be a string"))
+            raise ConfigError(
+                f"{where} #{i}: "
+                + (
+                    f"unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
+                    if unknown
+                    else "every value must be a string"
+                )
+            )
         model = ModelSettings(**entry)
         wrong = problem(model)
         if wrong:
@@ -229,7 +271,7 @@ def _setting_of(known: dict[str, type], name: str) -> tuple[str, str] | None:
     rest = name[4:].lower()
     for old, new in RENAMED_SECTIONS.items():
         if rest.startswith(f"{old}_"):
-            raise ConfigError(f"${name}: [{old}] is now [{new}]: use $EVR_{new.upper()}_{rest[len(old) + 1:].upper()}")
+            raise ConfigError(f"${name}: [{old}] is now [{new}]: use $EVR_{new.upper()}_{rest[len(old) + 1 :].upper()}")
     # The longest section that starts the name: EVR_DRES_TIMEOUT_S is [dres] timeout_s.
     for section in sorted(known, key=len, reverse=True):
         key = rest.removeprefix(f"{section}_")
@@ -246,7 +288,9 @@ def _field(known: dict[str, type], section: str, key: str, where: str) -> datacl
         raise ConfigError(f"{where}: {section}.{key} is now {new} (${env})")
     fields = {f.name: f for f in dataclasses.fields(known[section])}
     if key not in fields:
-        raise ConfigError(f"{where}: unknown setting {section}.{key} (known in [{section}]: {', '.join(sorted(fields))})")
+        raise ConfigError(
+            f"{where}: unknown setting {section}.{key} (known in [{section}]: {', '.join(sorted(fields))})"
+        )
     return fields[key]
 
 
@@ -264,8 +308,11 @@ def _typed(known: dict[str, type], section: str, key: str, value: Any, where: st
                     raise wrong
                 value = value.lower() in ("1", "true", "yes", "on")
             elif kind is list:
-                value = strict_json.loads(value) if value.strip().startswith("[") else [
-                    v.strip() for v in value.split(",") if v.strip()]
+                value = (
+                    strict_json.loads(value)
+                    if value.strip().startswith("[")
+                    else [v.strip() for v in value.split(",") if v.strip()]
+                )
             elif kind is dict:  # a table, from the environment as JSON: {"clip": 1.0, "mclip": 2.0}
                 value = strict_json.loads(value)
             else:
@@ -273,8 +320,9 @@ def _typed(known: dict[str, type], section: str, key: str, value: Any, where: st
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
     except strict_json.JsonError as exc:
-        raise ConfigError(f"{where}: {section}.{key} must be a {kind.__name__} in JSON (like {default!r}): {exc}") \
-            from None
+        raise ConfigError(
+            f"{where}: {section}.{key} must be a {kind.__name__} in JSON (like {default!r}): {exc}"
+        ) from None
     except (TypeError, ValueError):
         raise wrong from None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

@@ -3,6 +3,7 @@ the player's video and time (the hit's exact time; a shot to loop), the strip of
 keyframes, what happens there (the summary, read aloud on request), what the analyzers found,
 and the answer a submission would send by default. Built when the browser asks for it (the
 keyframe opened, and the next and previous hits), once per keyframe and summary language."""
+
 from __future__ import annotations
 
 import base64
@@ -26,8 +27,9 @@ STRIP_SECONDS = 10  # the strip holds the keyframes this many seconds either sid
 STRIP_MAX = 9  # and at most this many of them, the hit in the middle
 
 
-def hit_detail(engine: SearchEngine, config: AppConfig, summarizer: Summarizer, language: str, hit: Hit,
-               chain: Hit | None = None) -> dict:
+def hit_detail(
+    engine: SearchEngine, config: AppConfig, summarizer: Summarizer, language: str, hit: Hit, chain: Hit | None = None
+) -> dict:
     """The opened hit's view of `hit` (a ranked hit, an event of `chain`, or a keyframe picked in
     the strip), as the browser's viewer reads it."""
     shot = [hit.shot_start, hit.shot_end] if hit.shot_start is not None and hit.shot_end is not None else None
@@ -45,9 +47,10 @@ def hit_detail(engine: SearchEngine, config: AppConfig, summarizer: Summarizer, 
     return {
         "id": hit.keyframe_id,
         "heading": f"{printable(hit.video_id)} at {clock(hit.timestamp, 1)} (frame {hit.frame_idx}, "
-                   f"keyframe {hit.keyframe_id})",
-        "where": " · ".join(printable(v) for v in (hit.media("title"), hit.media("author"), hit.media("publish_date"))
-                            if v),
+        f"keyframe {hit.keyframe_id})",
+        "where": " · ".join(
+            printable(v) for v in (hit.media("title"), hit.media("author"), hit.media("publish_date")) if v
+        ),
         "watch_url": url if url.startswith(("https://", "http://")) else None,  # no javascript: or other schemes
         "video_id": hit.video_id,
         "time": hit.timestamp,
@@ -55,8 +58,11 @@ def hit_detail(engine: SearchEngine, config: AppConfig, summarizer: Summarizer, 
         "video_error": video_error,
         "shot": shot,
         "whole": whole,
-        "shot_label": (f"Shot {hit.shot}: {clock(shot[0], 1)} to {clock(shot[1], 1)}"
-                       + (" (the whole video)" if whole else "")) if shot else "",
+        "shot_label": (
+            f"Shot {hit.shot}: {clock(shot[0], 1)} to {clock(shot[1], 1)}" + (" (the whole video)" if whole else "")
+        )
+        if shot
+        else "",
         "strip": _strip(engine, hit, config.data_dir),
         "summary": summarizer.summarize(hit.keyframe_id, language).text,
         "audio": None,
@@ -97,9 +103,16 @@ def _strip(engine: SearchEngine, hit: Hit, data_dir: Path) -> list[dict]:
     first = max(0, min(at - STRIP_MAX // 2, len(rows) - STRIP_MAX))
     rows = rows[first : first + STRIP_MAX]
     labels = distinct_times([r.timestamp for r in rows])
-    return [{"id": r.keyframe_id, "src": thumb_url(r.thumbnail, data_dir), "label": label,
-             "here": r.keyframe_id == hit.keyframe_id, "tip": f"keyframe {r.keyframe_id}, frame {r.frame_idx}"}
-            for r, label in zip(rows, labels)]
+    return [
+        {
+            "id": r.keyframe_id,
+            "src": thumb_url(r.thumbnail, data_dir),
+            "label": label,
+            "here": r.keyframe_id == hit.keyframe_id,
+            "tip": f"keyframe {r.keyframe_id}, frame {r.frame_idx}",
+        }
+        for r, label in zip(rows, labels)
+    ]
 
 
 def distinct_times(times: list[float]) -> list[str]:

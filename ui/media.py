@@ -2,6 +2,7 @@
 the browser from the app server's own routes (ui/server.py) and kept in its cache, not sent
 through Streamlit on every rerun. Videos in codecs browsers lack (AVI, MPEG-4 Part 2, ...) get an
 H.264 preview made once with ffmpeg and cached under the data dir."""
+
 from __future__ import annotations
 
 import functools
@@ -17,10 +18,18 @@ BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}
 BROWSER_CONTAINERS = {".mp4", ".m4v", ".webm", ".mov"}
 THUMB_ROUTE, MEDIA_ROUTE = "/evr/thumb", "/evr/media"
 # A grey frame where a thumbnail is missing (a deleted thumbs/ folder: `evr reindex` makes it again).
-MISSING_THUMBNAIL = ("data:image/svg+xml," + quote('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 180">'
-                                                   '<rect width="320" height="180" fill="#bebebe"/></svg>'))
-MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime",
-               ".mp3": "audio/mpeg", ".wav": "audio/wav"}
+MISSING_THUMBNAIL = "data:image/svg+xml," + quote(
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 180">'
+    '<rect width="320" height="180" fill="#bebebe"/></svg>'
+)
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+}
 
 _served: dict[str, Path] = {}  # token -> a file the app showed: the only files the media route hands out
 _served_lock = threading.Lock()
@@ -67,8 +76,23 @@ def _codec(path: Path, size: int, mtime_ns: int) -> str | None:
     second each time, on every opened hit, otherwise)."""
     if not shutil.which("ffprobe"):
         return None
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name",
-                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return out.stdout.strip() or None
 
 
@@ -102,9 +126,31 @@ def playable_video(path: Path, cache_dir: Path) -> Path:
     if not out.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".part.mp4")
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-c:v", "libx264", "-preset", "veryfast",
-                        "-crf", "26", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart", str(tmp)],
-                       check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(path),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "26",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-movflags",
+                "+faststart",
+                str(tmp),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         tmp.replace(out)
     return out
-

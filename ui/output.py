@@ -1,5 +1,6 @@
 """What the command line prints: results on stdout, messages on stderr, every line through one
 escaping rule (search/printable.py), and the exit codes."""
+
 from __future__ import annotations
 
 import sys

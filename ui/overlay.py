@@ -1,6 +1,7 @@
 """What the analyzers found in a keyframe, drawn on it: each feature's shapes (storage/features:
 text boxes, people's boxes, keypoints and where people are), so a user can check what a
 filter or a hit's facts rest on."""
+
 from __future__ import annotations
 
 import cv2
@@ -24,8 +25,9 @@ def draw_shapes(image: np.ndarray, shapes: dict[str, list[Shape]]) -> np.ndarray
                 mask = cv2.resize(shape.mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
                 out[mask] = (0.6 * out[mask] + 0.4 * np.array(colour)).astype(np.uint8)
             if shape.box is not None:
-                x0, y0, x1, y1 = (int(round(v)) for v in (shape.box[0] * w, shape.box[1] * h,
-                                                           shape.box[2] * w, shape.box[3] * h))
+                x0, y0, x1, y1 = (
+                    int(round(v)) for v in (shape.box[0] * w, shape.box[1] * h, shape.box[2] * w, shape.box[3] * h)
+                )
                 cv2.rectangle(out, (x0, y0), (x1, y1), colour, 2)
                 _label(out, _ascii(shape.label), x0, y0, colour, labels)
             for x, y, seen in shape.points:

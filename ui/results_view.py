@@ -1,6 +1,7 @@
 """The app's results: the grid of hits and the opened hit, drawn in the browser as one element
 (ui/components.py says why), with a current hit that J and K move and the page follows, temporal
 chains with a thumbnail per event, relevance feedback and picks; and the export files."""
+
 from __future__ import annotations
 
 from collections.abc import MutableMapping
@@ -9,14 +10,14 @@ from pathlib import Path
 import streamlit as st
 
 from evr.search import Hit, QueryError
-from evr.ui.contest.export import AIC_MAX_LINES, aic_csv, aic_qa_csv, file_stem, hits_json
 from evr.search.printable import printable
 from evr.search.summary import clock
+from evr.ui.contest.export import AIC_MAX_LINES, aic_csv, aic_qa_csv, file_stem, hits_json
 
 from .actions import Services, handle
 from .components import results
-from .contest.client import DresClient, SessionInMemory
 from .contest.answers import TASKS
+from .contest.client import DresClient, SessionInMemory
 from .media import thumb_url
 from .text import plain
 
@@ -30,10 +31,15 @@ def show_results(hits: list[Hit], k_page: int, services: Services, read: str = "
     state = st.session_state
     data_dir = services.config.data_dir
     lost = sum(not Path(e.thumbnail).is_file() for h in hits for e in h.chain)
-    line = (f"**{len(hits)} results**{' · ' + read if read else ''} · :gray[J and K move, O opens, L and D like "
-            "and dislike, S submits]")
-    st.markdown(line if not lost else line + f"  \n{lost} of these hits have lost their thumbnail (grey): run "
-                "`evr reindex` to make them again.")
+    line = (
+        f"**{len(hits)} results**{' · ' + read if read else ''} · :gray[J and K move, O opens, L and D like "
+        "and dislike, S submits]"
+    )
+    st.markdown(
+        line
+        if not lost
+        else line + f"  \n{lost} of these hits have lost their thumbnail (grey): run `evr reindex` to make them again."
+    )
     results(results_data(state, hits, data_dir, services), on_action=lambda action: handle(state, action, services))
     if len(hits) >= state["k"]:
         st.button("More results", key="more", on_click=_more, args=(k_page,))
@@ -58,20 +64,41 @@ def card(h: Hit, data_dir: Path, feedback: bool, state: MutableMapping, picked: 
     if h.then is None:
         images = [{"src": thumb_url(h.thumbnail, data_dir), "caption": ""}]
     else:  # a chain: every event side by side
-        images = [{"src": thumb_url(e.thumbnail, data_dir), "caption": f"{n}. {clock(e.timestamp, 1)} (frame {e.frame_idx})"}
-                  for n, e in enumerate(h.chain, 1)]
-    models = (" · " + ", ".join(f"{name} #{m['rank']}" for name, m in h.models.items())
-              if h.models and len(h.models) > 1 else "")
-    lines = [f"{printable(h.video_id)} · {clock(h.timestamp, 1)} · frame {h.frame_idx}",
-             f"score {h.score:.3f} ({h.match}){models}"]
+        images = [
+            {"src": thumb_url(e.thumbnail, data_dir), "caption": f"{n}. {clock(e.timestamp, 1)} (frame {e.frame_idx})"}
+            for n, e in enumerate(h.chain, 1)
+        ]
+    models = (
+        " · " + ", ".join(f"{name} #{m['rank']}" for name, m in h.models.items())
+        if h.models and len(h.models) > 1
+        else ""
+    )
+    lines = [
+        f"{printable(h.video_id)} · {clock(h.timestamp, 1)} · frame {h.frame_idx}",
+        f"score {h.score:.3f} ({h.match}){models}",
+    ]
     if h.media("title"):
         lines.append(printable(h.media("title"))[:60])
     lines += [printable(fact) for fact in h.facts()]
     return {
-        "id": h.keyframe_id, "rank": h.rank, "title": f"#{h.rank}", "lines": lines, "images": images,
-        "heading": f"{printable(h.video_id)} at {clock(h.timestamp, 1)} (frame {h.frame_idx}, keyframe {h.keyframe_id})",
-        "events": [{"id": e.keyframe_id, "src": thumb_url(e.thumbnail, data_dir), "label": f"{n}. {clock(e.timestamp, 1)}",
-                    "tip": f"event {n}, frame {e.frame_idx}"} for n, e in enumerate(h.chain, 1)] if h.then else [],
+        "id": h.keyframe_id,
+        "rank": h.rank,
+        "title": f"#{h.rank}",
+        "lines": lines,
+        "images": images,
+        "heading": f"{printable(h.video_id)} at {clock(h.timestamp, 1)} "
+        f"(frame {h.frame_idx}, keyframe {h.keyframe_id})",
+        "events": [
+            {
+                "id": e.keyframe_id,
+                "src": thumb_url(e.thumbnail, data_dir),
+                "label": f"{n}. {clock(e.timestamp, 1)}",
+                "tip": f"event {n}, frame {e.frame_idx}",
+            }
+            for n, e in enumerate(h.chain, 1)
+        ]
+        if h.then
+        else [],
         "feedback": feedback,
         "liked": feedback and h.keyframe_id in state.get("more_like", []),
         "disliked": feedback and h.keyframe_id in state.get("less_like", []),
@@ -85,9 +112,14 @@ def submit_state(state: MutableMapping, services: Services) -> dict:
     evaluation = state.get("dres_evaluation")
     ready = session is not None and bool(evaluation)
     names = {e.get("id"): e.get("name") for e in state.get("dres_evaluations", []) if isinstance(e, dict)}
-    return {"ready": ready, "tasks": list(TASKS), "evaluation": str(names.get(evaluation) or evaluation or ""),
-            "why": "" if ready else "Log in with the sidebar's \"DRES (contest server)\" panel and pick an evaluation "
-                                    "to submit from here."}
+    return {
+        "ready": ready,
+        "tasks": list(TASKS),
+        "evaluation": str(names.get(evaluation) or evaluation or ""),
+        "why": ""
+        if ready
+        else 'Log in with the sidebar\'s "DRES (contest server)" panel and pick an evaluation to submit from here.',
+    }
 
 
 def _more(k_page: int) -> None:
@@ -104,20 +136,27 @@ def export_panel(hits: list[Hit], query_text: str) -> None:
     chosen_hits = [h for h in hits if h.keyframe_id in picked]
     c1, c2, c3 = st.columns([2, 3, 3])
     top_n = c1.number_input("Or take the top N", 1, AIC_MAX_LINES, min(AIC_MAX_LINES, len(hits)) or 1, key="top_n")
-    name = c2.text_input("File name", key="export_name", placeholder=file_stem(query_text),
-                         help="without extension; empty: made from the query's words")
+    name = c2.text_input(
+        "File name",
+        key="export_name",
+        placeholder=file_stem(query_text),
+        help="without extension; empty: made from the query's words",
+    )
     answer = c3.text_input("QA answer", key="export_answer", help="written on every line of the QA file")
     chosen = chosen_hits or hits[: int(top_n)]
     stem = file_stem(name or query_text)
-    st.caption(f"{len(chosen)} hits: {'the ones you picked' if chosen_hits else f'the top {int(top_n)}'}"
-               f" (AI Challenge files hold at most {AIC_MAX_LINES} lines)")
+    st.caption(
+        f"{len(chosen)} hits: {'the ones you picked' if chosen_hits else f'the top {int(top_n)}'}"
+        f" (AI Challenge files hold at most {AIC_MAX_LINES} lines)"
+    )
     temporal = bool(chosen) and chosen[0].then is not None
     b1, b2, b3 = st.columns(3)
     try:
         csv = aic_csv(chosen).encode()
         state.export_csv = csv
-        b1.download_button("TRAKE CSV" if temporal else "KIS CSV", csv, file_name=f"{stem}.csv", mime="text/csv",
-                           key="export_aic")
+        b1.download_button(
+            "TRAKE CSV" if temporal else "KIS CSV", csv, file_name=f"{stem}.csv", mime="text/csv", key="export_aic"
+        )
         if answer.strip():
             qa = aic_qa_csv(chosen, answer).encode()
             state.export_qa_csv = qa
@@ -126,5 +165,6 @@ def export_panel(hits: list[Hit], query_text: str) -> None:
             b2.caption("Type a QA answer for the QA file.")
     except QueryError as exc:  # a video_id or an answer a CSV row cannot carry
         b2.error(plain(exc))
-    b3.download_button("JSON", hits_json(chosen).encode(), file_name=f"{stem}.json", mime="application/json",
-                       key="export_json")
+    b3.download_button(
+        "JSON", hits_json(chosen).encode(), file_name=f"{stem}.json", mime="application/json", key="export_json"
+    )

@@ -2,6 +2,7 @@
 keyed by the query (filters and feedback included) and the index's commit counter, so a rerun
 that changes nothing (a pick, the details of an opened hit) reads them back instead of searching
 again, while a commit by a live `evr index` makes the next rerun search anew."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -12,6 +12,7 @@ through Streamlit's in-memory media store:
 reachable: a thumbnail path must stay inside thumbs/, and any other file must have been handed
 out by the app in this process.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,5 +56,7 @@ async def served(request) -> Response:
     return FileResponse(path, media_type=media.media_type(path), headers={"Cache-Control": "private, max-age=86400"})
 
 
-app = App(str(Path(__file__).with_name("app.py")),
-          routes=[Route(f"{media.THUMB_ROUTE}/{{path:path}}", thumb), Route(f"{media.MEDIA_ROUTE}/{{name}}", served)])
+app = App(
+    str(Path(__file__).with_name("app.py")),
+    routes=[Route(f"{media.THUMB_ROUTE}/{{path:path}}", thumb), Route(f"{media.MEDIA_ROUTE}/{{name}}", served)],
+)

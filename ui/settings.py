@@ -1,4 +1,5 @@
 """The app's own settings ([ui])."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

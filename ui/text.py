@@ -12,6 +12,7 @@ each `://`, `www.`, before each `@`, after each `:`, and between two of `<->=~` 
 characters and a file name's undecodable bytes are escaped first, as on every other output
 (search/printable.py).
 """
+
 from __future__ import annotations
 
 import re

@@ -7,6 +7,7 @@ clock span, so a slow click can be split into the server's work and the browser'
         with timer.part("search"):
             ...
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,8 +42,10 @@ class RunTimer:
     def line(self, ended: float) -> str:
         parts = ", ".join(f"{k} {v:.0f}" for k, v in self.parts.items())
         counts = "".join(f"; {k} x{n}" for k, n in self.counts.items())
-        return (f"run {self.name}: {(ended - self.started) * 1000:.0f} ms ({parts}){counts} "
-                f"[{self.started:.3f} - {ended:.3f}]")
+        return (
+            f"run {self.name}: {(ended - self.started) * 1000:.0f} ms ({parts}){counts} "
+            f"[{self.started:.3f} - {ended:.3f}]"
+        )
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ espeak-ng, offline. (What is said in the videos is `speech`: indexer/analyzers/s
 Audio is cached on disk by (text, language, engine), so a summary is synthesised once.
 Engines are tried in the configured order; the result says which one spoke.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -95,8 +96,12 @@ def write_audio(speech: Spoken, target: Path) -> Path:
         shutil.copyfile(speech.path, target)
         return target
     if shutil.which("ffmpeg"):
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech.path), str(target)], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(speech.path), str(target)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         return target
     fallback = target.with_suffix(speech.path.suffix)
     shutil.copyfile(speech.path, fallback)

@@ -4,6 +4,7 @@ A feature registers once (storage.features.register: its storage and the import 
 analyzer); its analyzer is a module or folder here (or anywhere importable) with a FrameAnalyzer
 (reads keyframes) or FileAnalyzer (reads the video file) subclass and its settings.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -35,5 +36,13 @@ def features_off() -> dict:
     return {name: cls.settings_class(enabled=False) for name, cls in analyzer_classes().items()}
 
 
-__all__ = ["Analyzer", "BackendAnalyzer", "FileAnalyzer", "FrameAnalyzer", "analyzer_class", "analyzer_classes",
-           "enabled_analyzers", "features_off"]
+__all__ = [
+    "Analyzer",
+    "BackendAnalyzer",
+    "FileAnalyzer",
+    "FrameAnalyzer",
+    "analyzer_class",
+    "analyzer_classes",
+    "enabled_analyzers",
+    "features_off",
+]

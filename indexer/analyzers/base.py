@@ -1,5 +1,6 @@
 """The contract every analyzer keeps (OCR, persons, speech, ...): see `Analyzer`, and its two
 kinds: `FrameAnalyzer` reads keyframe images, `FileAnalyzer` reads the video file itself."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

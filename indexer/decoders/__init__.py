@@ -1,4 +1,5 @@
 """Video decoding backends behind one interface; `open_video` tries them in order."""
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,13 @@ from .torchcodec_backend import NvdecSource, TorchCodecSource
 log = logging.getLogger(__name__)
 
 # "nvdec" decodes into GPU memory (frames are CUDA tensors); the others into host memory.
-BACKENDS = {"nvdec": NvdecSource, "decord": DecordSource, "pyav": PyAVSource, "opencv": OpenCVSource,
-            "torchcodec": TorchCodecSource}
+BACKENDS = {
+    "nvdec": NvdecSource,
+    "decord": DecordSource,
+    "pyav": PyAVSource,
+    "opencv": OpenCVSource,
+    "torchcodec": TorchCodecSource,
+}
 HOST_BACKENDS = [name for name in BACKENDS if name != "nvdec"]  # those that run on any machine
 
 
@@ -55,4 +61,15 @@ class _Holding:
             self._held.close()
 
 
-__all__ = ["BACKENDS", "HOST_BACKENDS", "BackendUnavailable", "DecodeError", "Frame", "StreamInfo", "VideoSource", "one_line", "open_video", "scaled_size"]
+__all__ = [
+    "BACKENDS",
+    "HOST_BACKENDS",
+    "BackendUnavailable",
+    "DecodeError",
+    "Frame",
+    "StreamInfo",
+    "VideoSource",
+    "one_line",
+    "open_video",
+    "scaled_size",
+]

@@ -8,6 +8,7 @@ scaled so the short side is at most `max_short_side`, with
                never negative, never decreasing (see `presentation_times`).
 Frames are produced one at a time, so memory does not grow with video length.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import numpy as np
-
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,9 @@ REORDER_WINDOW = 4
 MAX_SECONDS = 1e7
 
 
-def presentation_times(frames: Iterator[tuple[T, float | None]], fps: float,
-                       window: int = REORDER_WINDOW) -> Iterator[tuple[T, float]]:
+def presentation_times(
+    frames: Iterator[tuple[T, float | None]], fps: float, window: int = REORDER_WINDOW
+) -> Iterator[tuple[T, float]]:
     """(frame, time) in the order the frames come, with times a user can trust.
 
     `frames` pairs each frame, in presentation order, with the time its decoder gives it

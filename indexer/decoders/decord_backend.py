@@ -1,4 +1,5 @@
 """decord: ffmpeg's decoders with frame threading; scales inside the decoder when asked to."""
+
 from __future__ import annotations
 
 import ctypes
@@ -59,8 +60,11 @@ class DecordSource:
         # decord turns a frame without a time into a number (-3.85e17 s in an AVI with packed
         # B-frames) and the frames after it into times counted from elsewhere: such a file is
         # left to a decoder that reads the decode times (PyAV, OpenCV).
-        if not (np.all(np.isfinite(starts)) and np.all(np.abs(starts) < MAX_SECONDS)
-                and np.all(np.diff(starts) >= -1 / max(fps, 1))):
+        if not (
+            np.all(np.isfinite(starts))
+            and np.all(np.abs(starts) < MAX_SECONDS)
+            and np.all(np.diff(starts) >= -1 / max(fps, 1))
+        ):
             raise DecodeError("the file's frame times are missing or out of order for decord")
         self._decord = decord
         self._reader = reader

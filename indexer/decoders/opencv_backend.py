@@ -1,4 +1,5 @@
 """OpenCV: the last resort; its timestamps come from CAP_PROP_POS_MSEC (the frame's pts)."""
+
 from __future__ import annotations
 
 import os
@@ -7,7 +8,6 @@ from collections.abc import Iterator
 import cv2
 
 from .base import DecodeError, Frame, StreamInfo, presentation_times, scaled_size
-
 
 # OpenCV's ffmpeg prints its complaints (a corrupt header, a broken packet) to stderr; our error
 # says why a file fails, in one line. Read when its ffmpeg backend first opens a file.

@@ -1,4 +1,5 @@
 """PyAV: ffmpeg through its Python binding; opens files decord cannot (odd containers, no index)."""
+
 from __future__ import annotations
 
 import itertools
@@ -56,7 +57,10 @@ class PyAVSource:
                     count += 1
                     # The frame's pts; the packet's dts when the file gives none (AVI).
                     raw = frame.pts if frame.pts is not None else frame.dts
-                    yield frame, float(raw * frame.time_base) - self._start if raw is not None and frame.time_base else None
+                    yield (
+                        frame,
+                        float(raw * frame.time_base) - self._start if raw is not None and frame.time_base else None,
+                    )
             except self._av.FFmpegError as exc:
                 raise DecodeError(f"frame {count + 1}: {exc}") from exc
 

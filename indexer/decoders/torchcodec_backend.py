@@ -10,11 +10,12 @@ decodes on the CPU, so the GPU path's logic is tested on machines without a GPU.
 "nvdec" yields frames as uint8 (H, W, 3) CUDA tensors: the keyframe stage shrinks them there and
 only the kept keyframes ever reach the host (indexer/pixels.py). torchcodec's decoder transforms
 (its Resize) run only on CPU devices ("Transforms are only supported for CPU devices", in its
-0.17 library), so NVDEC's frames are scaled to `max_short_side` by torch where they lie. "torchcodec" yields numpy arrays
-like every CPU backend. A file NVDEC cannot decode (its codec, its size) fails here, so that the
-next backend, on the CPU, opens it: torchcodec's own fallback would decode on the CPU and
-upload every frame, slower than decord.
+0.17 library), so NVDEC's frames are scaled to `max_short_side` by torch where they lie.
+"torchcodec" yields numpy arrays like every CPU backend. A file NVDEC cannot decode (its codec,
+its size) fails here, so that the next backend, on the CPU, opens it: torchcodec's own fallback
+would decode on the CPU and upload every frame, slower than decord.
 """
+
 from __future__ import annotations
 
 import functools

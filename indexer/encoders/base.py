@@ -1,4 +1,5 @@
 """What every model shares: the device it runs on and the error for missing weights."""
+
 from __future__ import annotations
 
 from ..settings import DEVICES
@@ -18,5 +19,5 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ModelUnavailableError("device = \"cuda\" but torch sees no CUDA GPU; use \"auto\" or \"cpu\"")
+        raise ModelUnavailableError('device = "cuda" but torch sees no CUDA GPU; use "auto" or "cpu"')
     return requested

@@ -2,6 +2,7 @@
 
 Search uses the same object for text and image queries: one embedding space, one model id.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -80,8 +81,11 @@ def _load_mapped(model, path: Path, open_clip) -> None:
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     own = model.state_dict()
-    if isinstance(state, dict) and state.keys() == own.keys() and all(
-            state[k].shape == v.shape and state[k].dtype == v.dtype for k, v in own.items()):
+    if (
+        isinstance(state, dict)
+        and state.keys() == own.keys()
+        and all(state[k].shape == v.shape and state[k].dtype == v.dtype for k, v in own.items())
+    ):
         model.load_state_dict(state, strict=True, assign=True)
     else:
         open_clip.load_checkpoint(model, str(path))
@@ -98,10 +102,19 @@ def skip_random_fills():
     import torch
     from torch.overrides import TorchFunctionMode
 
-    skipped = {torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.random_, torch.nn.init.uniform_,
-               torch.nn.init.normal_, torch.nn.init.trunc_normal_, torch.nn.init.kaiming_uniform_,
-               torch.nn.init.kaiming_normal_, torch.nn.init.xavier_uniform_, torch.nn.init.xavier_normal_,
-               torch.nn.init.orthogonal_}
+    skipped = {
+        torch.Tensor.uniform_,
+        torch.Tensor.normal_,
+        torch.Tensor.random_,
+        torch.nn.init.uniform_,
+        torch.nn.init.normal_,
+        torch.nn.init.trunc_normal_,
+        torch.nn.init.kaiming_uniform_,
+        torch.nn.init.kaiming_normal_,
+        torch.nn.init.xavier_uniform_,
+        torch.nn.init.xavier_normal_,
+        torch.nn.init.orthogonal_,
+    }
 
     class SkipFills(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -168,8 +181,9 @@ def model_config(name: str) -> dict | None:
 def unknown_model(name: str) -> str:
     """What to say of a model name open_clip does not know: the names closest to it."""
     spec = importlib.util.find_spec("open_clip")
-    names = [p.stem for p in (Path(spec.submodule_search_locations[0]) / "model_configs").glob("*.json")] \
-        if spec else []
+    names = (
+        [p.stem for p in (Path(spec.submodule_search_locations[0]) / "model_configs").glob("*.json")] if spec else []
+    )
     close = difflib.get_close_matches(name, names, n=3) or ["ViT-B-32", "ViT-B-16", "ViT-L-14"]
     return f"open_clip has no model {name!r} (did you mean {', '.join(close)}?)"
 
@@ -212,7 +226,7 @@ class ClipEncoder:
     @property
     def image_size(self) -> int:
         """The side of the square the model sees (its input), known without loading the weights."""
-        self.info  # validates the model name
+        _ = self.info  # raises for a model open_clip does not have
         size = model_config(self.settings.model)["vision_cfg"]["image_size"]
         return int(max(size) if isinstance(size, (list, tuple)) else size)
 
@@ -241,10 +255,11 @@ class ClipEncoder:
             if not local.is_file():
                 raise ModelUnavailableError(f"CLIP weights file {local} does not exist")
             pretrained = str(local)
-        self.info  # validates the model name
+        _ = self.info  # raises for a model open_clip does not have
         # Said at the default verbosity (the edges show evr.progress): seconds pass before a result.
-        logging.getLogger("evr.progress").info("loading CLIP %s (%s) on %s, once for this process...", s.model,
-                                               s.pretrained, self.device)
+        logging.getLogger("evr.progress").info(
+            "loading CLIP %s (%s) on %s, once for this process...", s.model, s.pretrained, self.device
+        )
         try:
             # Trained weights replace every parameter: drawing random ones first would only cost
             # time (seconds for ViT-L-14 on a CPU). Random weights (tests) are drawn from one seed.
@@ -266,8 +281,9 @@ class ClipEncoder:
             ) from exc
         if self.random_weights:
             log.warning(
-                "CLIP %s has RANDOM weights (clip.pretrained = \"none\"): indexing and search run, "
-                "but text rankings are not meaningful without trained weights", s.model
+                'CLIP %s has RANDOM weights (clip.pretrained = "none"): indexing and search run, '
+                "but text rankings are not meaningful without trained weights",
+                s.model,
             )
         model.eval()
         if self.device == "cuda":  # half-precision weights: faster than fp32 weights under autocast
@@ -286,10 +302,14 @@ class ClipEncoder:
         if self.settings.preprocess != "pil" and cfg and supports(cfg):
             return TensorPreprocess(cfg, self.device, dtype)
         if self.settings.preprocess == "torch":
-            log.warning("clip.preprocess = \"torch\" cannot reproduce %s's preprocessing (%s): using open_clip's",
-                        self.settings.model, cfg)
+            log.warning(
+                "clip.preprocess = \"torch\" cannot reproduce %s's preprocessing (%s): using open_clip's",
+                self.settings.model,
+                cfg,
+            )
         return lambda images: torch.stack([pil_transform(Image.fromarray(on_host(im))) for im in images]).to(
-            self.device, dtype)
+            self.device, dtype
+        )
 
     def _run(self, fn, batch):
         import torch
@@ -323,7 +343,8 @@ class ClipEncoder:
                 except Exception as exc:
                     raise ModelUnavailableError(
                         f"the tokenizer of {self.settings.model} could not be loaded ({type(exc).__name__}); run "
-                        f"once with network access so it downloads to the cache") from exc
+                        f"once with network access so it downloads to the cache"
+                    ) from exc
             return self._tokenizer
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
@@ -339,7 +360,7 @@ def weights_status(settings: ClipSettings) -> tuple[bool, str]:
         return False, unknown_model(settings.model)
     pretrained = settings.pretrained
     if pretrained.lower() == RANDOM_WEIGHTS:
-        return True, "random weights (clip.pretrained = \"none\"): rankings are not meaningful"
+        return True, 'random weights (clip.pretrained = "none"): rankings are not meaningful'
     local = _local_weights(pretrained)
     if local is not None:
         return (True, f"local file {local}") if local.is_file() else (False, f"local file {local} is missing")

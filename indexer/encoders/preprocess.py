@@ -13,6 +13,7 @@ On CUDA the frames are copied by a few threads into one page-locked buffer and u
 asynchronous transfer: 256 frames of 720p are 708 MB, and stacking them in ordinary memory and
 uploading from there (two copies on one thread) took longer than the model (issue 21's GPU run).
 """
+
 from __future__ import annotations
 
 import functools
@@ -42,14 +43,15 @@ class TensorPreprocess:
         self.std = torch.tensor(cfg["std"], device=device).view(1, 3, 1, 1)
 
     def __call__(self, images: list):
-        """RGB uint8 arrays or (H, W, 3) tensors (any sizes) -> one normalised (n, 3, height, width) tensor on the device."""
+        """RGB uint8 arrays or (H, W, 3) tensors (any sizes) -> one normalised (n, 3, height,
+        width) tensor on the device."""
         import torch
 
         out = [None] * len(images)
         by_shape: dict[tuple, list[int]] = {}
         for i, im in enumerate(images):
             by_shape.setdefault(tuple(im.shape), []).append(i)
-        for shape, at in by_shape.items():  # frames of one size are resized together
+        for at in by_shape.values():  # frames of one size are resized together
             batch = self._upload([images[i] for i in at])
             done = self._resize_crop(batch.permute(0, 3, 1, 2).float())
             for j, i in enumerate(at):

@@ -4,6 +4,7 @@ or on Ray workers (local or a cluster) that each run one of those two inside.
 All run the same `indexer.work.VideoWorker` and hand its results to the one writer
 (indexer/pipeline.py), which plans the run and commits each video.
 """
+
 from __future__ import annotations
 
 from ..settings import IndexSettings
@@ -24,5 +25,12 @@ def make_runner(settings: IndexSettings, worker: VideoWorker) -> Runner:
     return local_runner(settings, worker, run.decoders)
 
 
-__all__ = ["InProcessRunner", "RayRunner", "RayUnavailableError", "Runner", "StreamingRunner", "local_runner",
-           "make_runner"]
+__all__ = [
+    "InProcessRunner",
+    "RayRunner",
+    "RayUnavailableError",
+    "Runner",
+    "StreamingRunner",
+    "local_runner",
+    "make_runner",
+]

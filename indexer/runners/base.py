@@ -1,4 +1,5 @@
 """What every runner does: take videos, give back their results as they finish."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -1,4 +1,5 @@
 """The work on each video in the writer's own process, one video at a time (the default)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

@@ -1,4 +1,5 @@
 """The pipeline of one machine, or of one Ray worker (indexer/runners/ray_runner.py)."""
+
 from __future__ import annotations
 
 from ..settings import IndexSettings

@@ -9,6 +9,7 @@ as each video finishes. A worker that dies (killed, out of memory, a crash in na
 replaced by a new one and each video it held submitted again; a video whose worker dies
 `max_attempts` times is recorded as failed, so one poisonous file cannot stop the run.
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,7 +89,8 @@ class RayRunner(Runner):
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise RayUnavailableError(
                     f"cannot reach the Ray cluster at {run.ray_address!r} ({str(exc).splitlines()[0]}): "
-                    "start it (`ray start --head`) or fix [index] ray_address / --ray") from exc
+                    "start it (`ray start --head`) or fix [index] ray_address / --ray"
+                ) from exc
             self._started_ray = True
         resources = ray.cluster_resources()
         gpus = run.gpus_per_worker if resources.get("GPU", 0) > 0 else 0
@@ -97,8 +99,13 @@ class RayRunner(Runner):
             raise RayUnavailableError(f"the Ray cluster has no room for a worker ({resources})")
         self._actor_class = ray.remote(num_cpus=run.cpus_per_worker, num_gpus=gpus, max_restarts=0)(RunnerActor)
         decoding = f", {self.decode_workers} decode workers" if self.decode_workers > 1 else ""
-        log.info("indexing on %d Ray workers (%s CPU%s each%s)", workers, run.cpus_per_worker,
-                 f", {gpus} GPU" if gpus else "", decoding)
+        log.info(
+            "indexing on %d Ray workers (%s CPU%s each%s)",
+            workers,
+            run.cpus_per_worker,
+            f", {gpus} GPU" if gpus else "",
+            decoding,
+        )
         # Each worker's pipeline sized for its share of the videos, as a machine's is for all.
         self._videos_per_worker = max(1, -(-videos // workers))
         handles = [self._actor_class.remote(self.settings, self.decode_workers) for _ in range(workers)]
@@ -146,9 +153,17 @@ class RayRunner(Runner):
         self.slots += slots - dead.slots
         for path, (only, attempt) in dead.videos.items():
             if attempt >= self.run.max_attempts:
-                self._done.append(VideoResult(path, "", only=only, error=(
-                    f"its worker died {attempt} times while indexing it (out of memory, or a "
-                    f"crash in a decoder): {why}")))
+                self._done.append(
+                    VideoResult(
+                        path,
+                        "",
+                        only=only,
+                        error=(
+                            f"its worker died {attempt} times while indexing it (out of memory, or a "
+                            f"crash in a decoder): {why}"
+                        ),
+                    )
+                )
                 continue
             log.warning("the worker indexing %s died (%s); indexing it again", path, why)
             self.submit(path, only, attempt + 1)
@@ -177,7 +192,8 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     except OSError as exc:
         raise RayUnavailableError(
             f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc}): start it "
-            "(`ray start --head`) or fix [index] ray_address / --ray") from None
+            "(`ray start --head`) or fix [index] ray_address / --ray"
+        ) from None
 
 
 def _capacity(resources: dict, cpus_per_worker: float, gpus_per_worker: float) -> int:

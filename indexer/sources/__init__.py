@@ -1,6 +1,7 @@
 """The sources of a run (indexer/run.py), one shape (`Source`: plan -> work -> commit), one per
 input: video files (`evr index`), an AI Challenge package (`evr import aic`), imported keyframes
 to analyze (`evr analyze`), kept keyframes that lack another model's vectors (after both)."""
+
 from .aic import AicPackage
 from .analysis import KeyframeAnalysis
 from .base import Source

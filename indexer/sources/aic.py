@@ -3,6 +3,7 @@ index, without decoding any video. Each video is checked whole before anything o
 then committed in one transaction like an indexed one: a malformed file fails that video, with
 the reason, and the others are imported. A video whose files did not change since its import is
 skipped."""
+
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,17 @@ from collections.abc import Iterator
 
 from evr.storage import PRIMARY_MODEL, ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
 
-from ..aic import (PACKAGE_OBJECTS, AicFormatError, AicVideo, fps_of, keyframe_images, read_features, read_map,
-                   read_media_info, read_objects)
+from ..aic import (
+    PACKAGE_OBJECTS,
+    AicFormatError,
+    AicVideo,
+    fps_of,
+    keyframe_images,
+    read_features,
+    read_map,
+    read_media_info,
+    read_objects,
+)
 from ..files import why_unreadable
 from ..report import RunReport
 from ..settings import IndexSettings
@@ -51,21 +61,29 @@ class AicPackage(Source):
         for video in self.videos:
             if video.map_csv is None:
                 where = video.keyframe_dir or video.features or video.media_info or video.video_file
-                report.videos_failed.append({"video_id": video.video_id, "path": str(where),
-                                             "error": "no map-keyframes CSV for this video"})
+                report.videos_failed.append(
+                    {"video_id": video.video_id, "path": str(where), "error": "no map-keyframes CSV for this video"}
+                )
                 continue
             try:
                 fingerprint = video.fingerprint()
             except OSError as exc:  # a link that loops, a folder that cannot be listed
-                report.videos_failed.append({"video_id": video.video_id, "path": str(video.map_csv),
-                                             "error": f"cannot read {exc.filename or 'its files'}: {why_unreadable(exc)}"})
+                report.videos_failed.append(
+                    {
+                        "video_id": video.video_id,
+                        "path": str(video.map_csv),
+                        "error": f"cannot read {exc.filename or 'its files'}: {why_unreadable(exc)}",
+                    }
+                )
                 continue
             state = store.catalog.video_state(str(video.map_csv))
             unchanged = state is not None and (state.size, state.mtime_ns) == fingerprint
             # An imported video whose vectors this import would give again (its analyses aside), or a
             # failure whose files did not change.
-            done = unchanged and (state.status == "failed" or (
-                state.status == "indexed" and state.plan is not None and state.plan.vectors == self.vectors))
+            done = unchanged and (
+                state.status == "failed"
+                or (state.status == "indexed" and state.plan is not None and state.plan.vectors == self.vectors)
+            )
             if done:
                 report.videos_skipped += 1
             else:
@@ -94,9 +112,9 @@ class AicPackage(Source):
             report.warnings.append({"video_id": video.video_id, "warning": warning})
         # The package's own detections: `evr analyze` keeps them (see KeyframeAnalysis.plan).
         analyzers = {"objects": PACKAGE_OBJECTS} if any("objects" in k.analyses for k in keyframes) else {}
-        report.keyframes_added += store.writes.save_video(db_id, info, keyframes,
-                                                          Plan("aic", vectors=self.vectors, analyzers=analyzers),
-                                                          media=media)
+        report.keyframes_added += store.writes.save_video(
+            db_id, info, keyframes, Plan("aic", vectors=self.vectors, analyzers=analyzers), media=media
+        )
         report.videos_imported += 1
 
     def _read(self, video: AicVideo) -> tuple[list[NewKeyframe], VideoInfo, VideoMedia, list[str]]:
@@ -110,13 +128,17 @@ class AicPackage(Source):
         rows = read_map(video.map_csv)
         vectors = read_features(video.features, len(rows), self.model_info.dim)
         if rows[-1].n > len(vectors):
-            raise AicFormatError(f"{video.map_csv.name}: keyframe {rows[-1].n} has no feature row "
-                                 f"({video.features.name} has {len(vectors)})")
+            raise AicFormatError(
+                f"{video.map_csv.name}: keyframe {rows[-1].n} has no feature row "
+                f"({video.features.name} has {len(vectors)})"
+            )
         images = keyframe_images(video.keyframe_dir)
         missing = [r.n for r in rows if r.n not in images]
         if missing:
-            raise AicFormatError(f"{len(missing)} keyframe images missing from {video.keyframe_dir} "
-                                 f"(keyframe {', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''})")
+            raise AicFormatError(
+                f"{len(missing)} keyframe images missing from {video.keyframe_dir} "
+                f"(keyframe {', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''})"
+            )
         warnings, objects = [], {}
         if video.objects_dir is not None:
             try:
@@ -129,9 +151,17 @@ class AicPackage(Source):
                 jpeg, size = image_thumbnail(images[r.n], self.thumbnail_width)
             except ValueError as exc:
                 raise AicFormatError(str(exc)) from None
-            keyframes.append(NewKeyframe(frame_idx=r.frame_idx, timestamp=round(r.pts_time, 4), shot=0, jpeg=jpeg,
-                                         vector=vectors[r.n - 1], source_image=str(images[r.n]),
-                                         analyses={"objects": objects[r.n]} if r.n in objects else {}))
+            keyframes.append(
+                NewKeyframe(
+                    frame_idx=r.frame_idx,
+                    timestamp=round(r.pts_time, 4),
+                    shot=0,
+                    jpeg=jpeg,
+                    vector=vectors[r.n - 1],
+                    source_image=str(images[r.n]),
+                    analyses={"objects": objects[r.n]} if r.n in objects else {},
+                )
+            )
         info = None
         if video.media_info is not None:
             try:

@@ -9,6 +9,7 @@ runs again, one video per commit (the run loop is indexer/run.py).
 A missing or unreadable image (or video file) fails that video's analysis (reported); its
 keyframes and vectors stay as imported.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
 
 from evr.storage import ImportedVideo, Store
 from evr.storage.features import ANALYZER_PATHS
@@ -71,9 +71,14 @@ class KeyframeAnalysis(Source):
             # An analyzer with no signature cannot run here (OCR without any language's model),
             # nor speech on a package without the video file.
             # A package's own results (its objects: signature "aic:...") are kept as they came.
-            needed = [name for name, a in self.analyzers.items() if a.signature and done.get(name) != a.signature
-                      and not (done.get(name) or "").startswith("aic:")
-                      and (video.media_path or not isinstance(a, FileAnalyzer))]
+            needed = [
+                name
+                for name, a in self.analyzers.items()
+                if a.signature
+                and done.get(name) != a.signature
+                and not (done.get(name) or "").startswith("aic:")
+                and (video.media_path or not isinstance(a, FileAnalyzer))
+            ]
             if needed:
                 todo.append((video, needed))
             else:

@@ -1,5 +1,6 @@
 """What every source of a run is: a `Source` says what a run reads and does; the run loop
 (indexer/run.py) is the same for all of them."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

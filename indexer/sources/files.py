@@ -11,6 +11,7 @@ failed and the run goes on (a file that breaks off midway is indexed as far as i
 reported as partial); a disk that is full, read-only or failing stops the run, leaving the
 videos in hand pending for the next run.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,8 +54,16 @@ class VideoFiles(Source):
 
     command = "index"
 
-    def __init__(self, settings: IndexSettings, paths: Sequence[Path], *, prune: bool = False,
-                 retry_failed: bool = False, clip: ClipEncoder | None = None, runner: Runner | None = None):
+    def __init__(
+        self,
+        settings: IndexSettings,
+        paths: Sequence[Path],
+        *,
+        prune: bool = False,
+        retry_failed: bool = False,
+        clip: ClipEncoder | None = None,
+        runner: Runner | None = None,
+    ):
         self.settings = settings = settled(settings)
         self.paths = paths
         self.prune = prune
@@ -121,13 +130,18 @@ class VideoFiles(Source):
 
         if stored is None or without_files(stored) != without_files(plan):
             return ()
-        return tuple(name for name in self.worker.file_analyzers
-                     if name in plan.analyzers and stored.analyzers.get(name) != plan.analyzers[name])
+        return tuple(
+            name
+            for name in self.worker.file_analyzers
+            if name in plan.analyzers and stored.analyzers.get(name) != plan.analyzers[name]
+        )
 
     def size(self, video: VideoTask) -> int:
         return max(1, video.stat.st_size)  # an empty file is work too (it fails)
 
-    def work(self, store: Store, todo: list[VideoTask], note: Callable[[str], None]) -> Iterator[tuple[VideoTask, VideoResult]]:
+    def work(
+        self, store: Store, todo: list[VideoTask], note: Callable[[str], None]
+    ) -> Iterator[tuple[VideoTask, VideoResult]]:
         """Keeps every worker busy; yields each video as it is done."""
         runner = self.runner or make_runner(self.settings, self.worker)
         with runner:
@@ -137,7 +151,7 @@ class VideoFiles(Source):
                 todo = sorted(todo, key=lambda v: v.stat.st_size, reverse=True)
             # Loads the models (missing weights stop the run up front); the videos submitted
             # first may be decoding meanwhile.
-            runner.start(len(todo), [str(v.path) for v in todo[:runner.slots] if not v.only])
+            runner.start(len(todo), [str(v.path) for v in todo[: runner.slots] if not v.only])
             waiting = deque(todo)
             in_flight: dict[str, VideoTask] = {}
             while waiting or in_flight:
@@ -146,13 +160,14 @@ class VideoFiles(Source):
                     # A video that only needs file analyzers keeps its keyframes and "indexed"
                     # state meanwhile: a crash leaves it as it was, and the next run does it.
                     if not video.only:
-                        video.video_id = store.writes.start_video(str(video.path), video.stat.st_size,
-                                                                  video.stat.st_mtime_ns)
+                        video.video_id = store.writes.start_video(
+                            str(video.path), video.stat.st_size, video.stat.st_mtime_ns
+                        )
                     in_flight[str(video.path)] = video
                     runner.submit(str(video.path), video.only)
                 name = next(iter(in_flight.values())).path.name if runner.slots == 1 else f"{len(in_flight)} in work"
                 note(name)
-                result = runner.next_result(lambda where: note(f"{name}: {where}"))
+                result = runner.next_result(lambda where, name=name: note(f"{name}: {where}"))
                 yield in_flight.pop(result.path), result
 
     def commit(self, store: Store, video: VideoTask, result: VideoResult, report: RunReport) -> None:
@@ -169,8 +184,14 @@ class VideoFiles(Source):
             report.videos_analyzed += 1
         else:
             report.keyframes_added += store.writes.save_video(
-                video.video_id, result.info, result.keyframes, result.plan, partial=result.partial_note,
-                shots=result.shots, video_analyses=result.analyses)
+                video.video_id,
+                result.info,
+                result.keyframes,
+                result.plan,
+                partial=result.partial_note,
+                shots=result.shots,
+                video_analyses=result.analyses,
+            )
             report.frames_decoded += result.frames_decoded
             report.videos_indexed += 1
             if result.partial:
@@ -186,5 +207,9 @@ def _warn_shared_video_ids(files: list[Path]) -> None:
         by_stem[f.stem].append(f)
     for stem, paths in by_stem.items():
         if len(paths) > 1:
-            log.warning("video_id %r is shared by %d files (%s): rename them if you submit answers by video_id",
-                        stem, len(paths), ", ".join(str(p) for p in paths))
+            log.warning(
+                "video_id %r is shared by %d files (%s): rename them if you submit answers by video_id",
+                stem,
+                len(paths),
+                ", ".join(str(p) for p in paths),
+            )

@@ -13,6 +13,7 @@ index, or an imported package (its `clip-features` are [clip]'s). A source of th
 A video whose file is gone or changed, or whose images cannot be read, is reported and skipped;
 its keyframes stay searchable by the models that have them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,6 @@ from .base import Source
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class _Task:
     video: MissingVectors
@@ -50,8 +50,9 @@ class ModelVectors(Source):
     def __init__(self, settings: IndexSettings, encoders: dict[str, ClipEncoder] | None = None):
         self.settings = settings
         # The other models' encoders by name: an index run's, already loaded, or made here.
-        self.encoders = encoders or {name: ClipEncoder(cs) for name, cs in settings.image_models.items()
-                                     if name != PRIMARY_MODEL}
+        self.encoders = encoders or {
+            name: ClipEncoder(cs) for name, cs in settings.image_models.items() if name != PRIMARY_MODEL
+        }
 
     def models(self) -> dict[str, ModelInfo]:
         return {name: encoder.info for name, encoder in self.encoders.items()}
@@ -67,8 +68,10 @@ class ModelVectors(Source):
                 videos[video.video_db_id] = video
                 keyframes[video.video_db_id].update((k[0], k) for k in video.keyframes)
                 models[video.video_db_id][name] = {k[0] for k in video.keyframes}
-        tasks = [_Task(replace(video, keyframes=sorted(keyframes[vid].values())), models[vid])
-                 for vid, video in videos.items()]
+        tasks = [
+            _Task(replace(video, keyframes=sorted(keyframes[vid].values())), models[vid])
+            for vid, video in videos.items()
+        ]
         return sorted(tasks, key=lambda t: t.video.keyframes[0][0])
 
     def work(self, store: Store, todo: list[_Task], note) -> Iterator[tuple[_Task, dict | ValueError]]:
@@ -117,11 +120,14 @@ class ModelVectors(Source):
             done += len(kids)
         if done < len(video.keyframes):  # decoding ends early now (the same every time: say so)
             raise ValueError(f"only {done} of its {len(video.keyframes)} keyframes could be decoded again")
-        return ({name: (np.array(ids, np.int64), np.concatenate(vecs)) for name, (ids, vecs) in out.items() if ids},
-                seconds)
+        return (
+            {name: (np.array(ids, np.int64), np.concatenate(vecs)) for name, (ids, vecs) in out.items() if ids},
+            seconds,
+        )
 
-    def _images(self, video: MissingVectors, models: dict[str, set[int]], seconds: dict[str, float],
-                batch_size: int) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    def _images(
+        self, video: MissingVectors, models: dict[str, set[int]], seconds: dict[str, float], batch_size: int
+    ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
         """Batches of (keyframe ids, RGB images) of the video's keyframes that need a vector."""
         kids, images = [], []
         t = time.perf_counter()

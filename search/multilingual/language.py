@@ -1,5 +1,6 @@
 """The language of a query, among the configured ones (lingua: its models ship in the wheel, and
 it tells Vietnamese from English with or without marks: "nguoi dan ong di xe dap" is Vietnamese)."""
+
 from __future__ import annotations
 
 from evr.storage.rules import language_codes as known_codes

@@ -5,6 +5,7 @@ The `multilingual-clip` package is not used: its model class downloads the base 
 weights (xlm-roberta-large, 2.2 GB) from the hub on every load, only to overwrite them with the
 checkpoint's. Here the base's config.json alone builds the network, and the checkpoint fills it.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,8 @@ def base_config(base: str, name: str):
     except OSError:
         raise ModelUnavailableError(
             f"{name} is built on {base}, whose config.json is not downloaded: run "
-            f"`hf download {base} config.json` once with network access") from None
+            f"`hf download {base} config.json` once with network access"
+        ) from None
 
 
 class MClipEncoder(LocalTextEncoder):
@@ -53,7 +55,8 @@ class MClipEncoder(LocalTextEncoder):
         unexpected = [k for k in unexpected if not k.endswith("position_ids")]
         if missing or unexpected:
             raise ModelUnavailableError(
-                f"{folder} does not fit {base}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+                f"{folder} does not fit {base}: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
         model.eval().to(self.device)
         # The tokenizer reads config.json too, and transformers warns that "M-CLIP" is no model
         # type it knows: true, and no concern of the user's.

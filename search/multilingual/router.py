@@ -7,6 +7,7 @@ the same image space, or a translation to English first.
   one is set, to query.text_encoder, and, when neither has its weights here, to the English tower
   with a warning, logged once: never silently.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,7 +18,6 @@ import numpy as np
 
 from evr.indexer.encoders import ClipEncoder, ModelUnavailableError
 from evr.indexer.settings import ClipSettings
-
 from evr.storage.rules import language_codes, one_of, rule, some_of
 
 from ..errors import QueryError
@@ -58,8 +58,10 @@ class QuerySettings:
 
     def check(self) -> str | None:
         if self.text_encoder_path and self.text_encoder in (AUTO, NONE):
-            return ("query.text_encoder_path needs query.text_encoder to name the encoder whose files it holds "
-                    f"(one of: {', '.join(table.TEXT_ENCODERS)})")
+            return (
+                "query.text_encoder_path needs query.text_encoder to name the encoder whose files it holds "
+                f"(one of: {', '.join(table.TEXT_ENCODERS)})"
+            )
         return None
 
 
@@ -118,16 +120,23 @@ class TextRouter:
             return self._auto_choice
         spec = table.TEXT_ENCODERS.get(s.text_encoder)
         if spec is None:
-            raise QueryError(f"query.text_encoder {s.text_encoder!r} is not in evr's table of aligned encoders "
-                             f"(known: {', '.join(table.TEXT_ENCODERS)})")
+            raise QueryError(
+                f"query.text_encoder {s.text_encoder!r} is not in evr's table of aligned encoders "
+                f"(known: {', '.join(table.TEXT_ENCODERS)})"
+            )
         if spec.image_space != (clip.model, clip.pretrained):
             fits = table.aligned_with(clip.model, clip.pretrained)
             raise QueryError(
                 f"query.text_encoder {s.text_encoder} was trained into the image space of "
                 f"{'/'.join(spec.image_space)}, but this index is {clip.model}/{clip.pretrained}: its vectors "
-                f"would not compare. " + (f"Encoders for this index: {', '.join(fits)}." if fits else
-                                          "evr knows no multilingual encoder for this index; set query.text_encoder "
-                                          "= \"none\" or query.translate."))
+                f"would not compare. "
+                + (
+                    f"Encoders for this index: {', '.join(fits)}."
+                    if fits
+                    else "evr knows no multilingual encoder for this index; set query.text_encoder "
+                    '= "none" or query.translate.'
+                )
+            )
         return s.text_encoder
 
     @functools.cached_property
@@ -210,8 +219,9 @@ class TextRouter:
         if self.translator is not None:
             try:
                 english = self.translator.translate(text)
-                return EncodedText(self.clip.encode_texts([english])[0], lang,
-                                   f"{self.translator.name}>{self.native_name}", english)
+                return EncodedText(
+                    self.clip.encode_texts([english])[0], lang, f"{self.translator.name}>{self.native_name}", english
+                )
             except ModelUnavailableError as exc:
                 problems.append(str(exc))
         if name is not None:
@@ -223,10 +233,14 @@ class TextRouter:
             problems.append('query.text_encoder = "none"')
         else:
             clip = self.clip.settings
-            problems.append(f"evr knows no multilingual encoder for {clip.model}/{clip.pretrained} (the table: "
-                            f"README, \"Languages\"); set query.translate, or index with a multilingual CLIP model")
-        why = (f"'{lang}' queries are read by the English-only CLIP text tower ({self.native_name}), which does "
-               f"not understand them: " + "; ".join(problems))
+            problems.append(
+                f"evr knows no multilingual encoder for {clip.model}/{clip.pretrained} (the table: "
+                f'README, "Languages"); set query.translate, or index with a multilingual CLIP model'
+            )
+        why = (
+            f"'{lang}' queries are read by the English-only CLIP text tower ({self.native_name}), which does "
+            f"not understand them: " + "; ".join(problems)
+        )
         self._fallbacks[lang] = why
         if not quiet:
             self.said_fallback(lang)

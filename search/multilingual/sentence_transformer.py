@@ -1,5 +1,6 @@
 """Text encoders in the sentence-transformers format (modules.json: transformer, pooling, dense),
 such as sentence-transformers/clip-ViT-B-32-multilingual-v1, loaded by that library."""
+
 from __future__ import annotations
 
 import numpy as np

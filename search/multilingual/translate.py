@@ -1,5 +1,6 @@
 """Query translation to English (a transformers sequence-to-sequence model such as MarianMT's
 Helsinki-NLP/opus-mt-vi-en), for an index whose only text tower is English."""
+
 from __future__ import annotations
 
 from pathlib import Path

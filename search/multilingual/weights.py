@@ -1,5 +1,6 @@
 """Where a query-side model's files are: a local folder, or the Hugging Face cache. Never a download:
 a query must answer in seconds, so weights are fetched ahead (`hf download NAME`) or given as a folder."""
+
 from __future__ import annotations
 
 import threading

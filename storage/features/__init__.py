@@ -7,6 +7,7 @@ indexer/analyzers/ (extractor and settings). The registry names the analyzer by 
 so storage needs no indexer code, and the indexer, the config reader, the CLI's flags, the app's
 widgets, hits and their JSON all take what they show and ask for from here.
 """
+
 from __future__ import annotations
 
 from ..schema import Base
@@ -48,6 +49,26 @@ register(SpeechStorage(), "evr.indexer.analyzers.speech:SpeechAnalyzer")
 register(ObjectStorage(), "evr.indexer.analyzers.objects:ObjectAnalyzer")
 register(ColorStorage(), "evr.indexer.analyzers.colors:ColorAnalyzer")
 
-__all__ = ["ANALYZER_PATHS", "Base", "ColorGrid", "DetectedObject", "FEATURES", "ObjectsInFrame", "FeatureStorage", "FilterParam", "Field", "Condition", "POSE_LABELS",
-           "POSTURES", "PersonPose", "PersonsInFrame", "SPEECH_REACH_S", "SpeechSegment", "TextBox", "WordsFeature",
-           "param", "register", "words_features"]
+__all__ = [
+    "ANALYZER_PATHS",
+    "Base",
+    "ColorGrid",
+    "DetectedObject",
+    "FEATURES",
+    "ObjectsInFrame",
+    "FeatureStorage",
+    "FilterParam",
+    "Field",
+    "Condition",
+    "POSE_LABELS",
+    "POSTURES",
+    "PersonPose",
+    "PersonsInFrame",
+    "SPEECH_REACH_S",
+    "SpeechSegment",
+    "TextBox",
+    "WordsFeature",
+    "param",
+    "register",
+    "words_features",
+]

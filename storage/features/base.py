@@ -14,6 +14,7 @@ any DDL: full-text tables, triggers) and a FeatureStorage subclass that says
 - and, for a feature whose text can be searched by words (`WordsFeature`), its ranking.
 A feature registers once (storage.features.register), with its analyzer (indexer/analyzers).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -50,12 +51,14 @@ class FilterParam:
 
 def checked_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:
     """A FilterParam check from a parser of its values: what the parser's ValueError says, or None."""
+
     def check(value) -> str | None:
         try:
             parse(value)
         except ValueError as exc:
             return str(exc)
         return None
+
     return check
 
 

@@ -4,6 +4,7 @@ the dominant colour, and a second one that covers a quarter of the cell or more,
 Filter: `--color red` (somewhere), `--color red@top-left` (in that place: storage/regions.py),
 repeatable, all must hold; alone, a query: keyframes ranked by how much of each place shows its
 colour, which makes a colour layout ("blue@above, green@below") a query by similarity."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -24,14 +25,30 @@ from .base import Condition, FeatureStorage, Field, FilterParam, checked_by
 GRID = 4  # cells a side
 # name -> (its letter in the stored string, its Vietnamese name)
 COLORS: dict[str, tuple[str, str]] = {
-    "red": ("r", "đỏ"), "orange": ("o", "cam"), "yellow": ("y", "vàng"), "green": ("g", "xanh lá"),
-    "cyan": ("c", "xanh ngọc"), "blue": ("b", "xanh dương"), "purple": ("p", "tím"), "pink": ("k", "hồng"),
-    "brown": ("n", "nâu"), "black": ("z", "đen"), "grey": ("a", "xám"), "white": ("w", "trắng")}
+    "red": ("r", "đỏ"),
+    "orange": ("o", "cam"),
+    "yellow": ("y", "vàng"),
+    "green": ("g", "xanh lá"),
+    "cyan": ("c", "xanh ngọc"),
+    "blue": ("b", "xanh dương"),
+    "purple": ("p", "tím"),
+    "pink": ("k", "hồng"),
+    "brown": ("n", "nâu"),
+    "black": ("z", "đen"),
+    "grey": ("a", "xám"),
+    "white": ("w", "trắng"),
+}
 NAME_OF_LETTER = {letter: name for name, (letter, _) in COLORS.items()}
 NONE = "-"
 # Every way a colour may be named in a filter, folded (no marks, lower case): English, Vietnamese.
-_SPELLINGS = {**{fold(name): name for name in COLORS}, **{fold(vi): name for name, (_, vi) in COLORS.items()},
-              "gray": "grey", "xanh la cay": "green", "xanh lam": "blue", "xanh duong": "blue"}
+_SPELLINGS = {
+    **{fold(name): name for name in COLORS},
+    **{fold(vi): name for name, (_, vi) in COLORS.items()},
+    "gray": "grey",
+    "xanh la cay": "green",
+    "xanh lam": "blue",
+    "xanh duong": "blue",
+}
 
 
 @dataclass(frozen=True)
@@ -58,19 +75,25 @@ def color_name(text: str) -> str | None:
 
 
 def parse_spec(spec: str) -> tuple[str, tuple[float, float, float, float] | None]:
-    """"red" or "red@top-left" (Vietnamese names too) -> (colour, place or None); ValueError."""
+    """ "red" or "red@top-left" (Vietnamese names too) -> (colour, place or None); ValueError."""
     name, _, where = spec.partition("@")
     color = color_name(name)
     if color is None:
-        raise ValueError(f"names no colour (one of: {', '.join(COLORS)}; or in Vietnamese: "
-                         f"{', '.join(vi for _, vi in COLORS.values())})")
+        raise ValueError(
+            f"names no colour (one of: {', '.join(COLORS)}; or in Vietnamese: "
+            f"{', '.join(vi for _, vi in COLORS.values())})"
+        )
     return color, regions.place(where) if where else None
 
 
 def cells_in(place: tuple[float, float, float, float] | None) -> list[int]:
     """The grid's cells whose centre is in the place (every cell: anywhere)."""
-    return [r * GRID + c for r in range(GRID) for c in range(GRID)
-            if place is None or regions.inside((c + 0.5) / GRID, (r + 0.5) / GRID, place)]
+    return [
+        r * GRID + c
+        for r in range(GRID)
+        for c in range(GRID)
+        if place is None or regions.inside((c + 0.5) / GRID, (r + 0.5) / GRID, place)
+    ]
 
 
 def _cell_has(grid, cell: int, letter: str):
@@ -80,10 +103,20 @@ def _cell_has(grid, cell: int, letter: str):
 
 class ColorStorage(FeatureStorage):
     name = "colors"
-    params = (FilterParam("color", str, "Colours (each must show)", "a colour somewhere, or in a place: red, "
-                          "red@top-left, xanh dương@below (repeatable; all must hold; alone, a query ranked by how "
-                          "much of each place shows its colour)", many=True, metavar="COLOR[@WHERE]", check=checked_by(parse_spec),
-                          query=True),)
+    params = (
+        FilterParam(
+            "color",
+            str,
+            "Colours (each must show)",
+            "a colour somewhere, or in a place: red, "
+            "red@top-left, xanh dương@below (repeatable; all must hold; alone, a query ranked by how "
+            "much of each place shows its colour)",
+            many=True,
+            metavar="COLOR[@WHERE]",
+            check=checked_by(parse_spec),
+            query=True,
+        ),
+    )
     hit_fields = ("colors",)
     fields = (Field("colors", "labels"),)
 
@@ -107,9 +140,12 @@ class ColorStorage(FeatureStorage):
 
     def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
         grid = KeyframeColor.grid
-        parts = [func.instr(grid, COLORS[color][0]) > 0 if place is None
-                 else or_(*(_cell_has(grid, cell, COLORS[color][0]) for cell in cells_in(place)))
-                 for color, place in _specs(f)]
+        parts = [
+            func.instr(grid, COLORS[color][0]) > 0
+            if place is None
+            else or_(*(_cell_has(grid, cell, COLORS[color][0]) for cell in cells_in(place)))
+            for color, place in _specs(f)
+        ]
         if not parts:
             return None
         if few:
@@ -132,10 +168,17 @@ class ColorStorage(FeatureStorage):
         return select(mean).where(KeyframeColor.keyframe_id == keyframe_id).scalar_subquery()
 
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        grids = dict(s.execute(select(KeyframeColor.keyframe_id, KeyframeColor.grid).where(
-            KeyframeColor.keyframe_id.in_(ids_param(keyframe_ids)))).all())
-        return {int(kid): {"colors": sorted({NAME_OF_LETTER[ch] for ch in grids.get(int(kid), "") if ch != NONE})}
-                for kid in keyframe_ids}
+        grids = dict(
+            s.execute(
+                select(KeyframeColor.keyframe_id, KeyframeColor.grid).where(
+                    KeyframeColor.keyframe_id.in_(ids_param(keyframe_ids))
+                )
+            ).all()
+        )
+        return {
+            int(kid): {"colors": sorted({NAME_OF_LETTER[ch] for ch in grids.get(int(kid), "") if ch != NONE})}
+            for kid in keyframe_ids
+        }
 
     def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
         """A colour anywhere is a field condition; a colour in a place is SQL's (the grid)."""

@@ -3,6 +3,7 @@ or an AI Challenge package's OpenImages detections on import), labels in one low
 vocabulary. Filter: `--object car` (at least one), `--object person:3` (at least three),
 `--object car@left` (its box's centre in that place: storage/regions.py), `car:2@bottom`,
 repeatable, all must hold; alone, a query ranked by the summed scores of the matching objects."""
+
 from __future__ import annotations
 
 import json
@@ -29,19 +30,63 @@ _SPEC = re.compile(r"^(?P<label>[^:@]+?)\s*(?::\s*(?P<count>\d+))?\s*(?:@(?P<whe
 
 # OpenImages names (an AIC package's detector) that COCO (evr's detector) names otherwise, in
 # lower case; every other name is kept, lower-cased ("Human face" -> "human face").
-OPENIMAGES_TO_COCO = {"man": "person", "woman": "person", "boy": "person", "girl": "person", "person": "person",
-                      "human": "person", "motorcycle": "motorcycle", "bicycle": "bicycle", "car": "car", "bus": "bus",
-                      "truck": "truck", "boat": "boat", "traffic light": "traffic light", "dog": "dog", "cat": "cat",
-                      "horse": "horse", "bird": "bird", "airplane": "airplane", "aircraft": "airplane",
-                      "train": "train", "television": "tv", "mobile phone": "cell phone", "laptop": "laptop",
-                      "chair": "chair", "table": "dining table", "handbag": "handbag", "umbrella": "umbrella",
-                      "backpack": "backpack", "bench": "bench", "bottle": "bottle", "cup": "cup", "bowl": "bowl",
-                      "clock": "clock", "book": "book", "couch": "couch", "bed": "bed", "sheep": "sheep",
-                      "cattle": "cow", "elephant": "elephant", "bear": "bear", "zebra": "zebra", "giraffe": "giraffe",
-                      "kite": "kite", "skateboard": "skateboard", "surfboard": "surfboard", "tennis racket":
-                      "tennis racket", "ball": "sports ball", "football": "sports ball", "stop sign": "stop sign",
-                      "fire hydrant": "fire hydrant", "parking meter": "parking meter", "van": "car",
-                      "taxi": "car", "vehicle": "car", "land vehicle": "car"}
+OPENIMAGES_TO_COCO = {
+    "man": "person",
+    "woman": "person",
+    "boy": "person",
+    "girl": "person",
+    "person": "person",
+    "human": "person",
+    "motorcycle": "motorcycle",
+    "bicycle": "bicycle",
+    "car": "car",
+    "bus": "bus",
+    "truck": "truck",
+    "boat": "boat",
+    "traffic light": "traffic light",
+    "dog": "dog",
+    "cat": "cat",
+    "horse": "horse",
+    "bird": "bird",
+    "airplane": "airplane",
+    "aircraft": "airplane",
+    "train": "train",
+    "television": "tv",
+    "mobile phone": "cell phone",
+    "laptop": "laptop",
+    "chair": "chair",
+    "table": "dining table",
+    "handbag": "handbag",
+    "umbrella": "umbrella",
+    "backpack": "backpack",
+    "bench": "bench",
+    "bottle": "bottle",
+    "cup": "cup",
+    "bowl": "bowl",
+    "clock": "clock",
+    "book": "book",
+    "couch": "couch",
+    "bed": "bed",
+    "sheep": "sheep",
+    "cattle": "cow",
+    "elephant": "elephant",
+    "bear": "bear",
+    "zebra": "zebra",
+    "giraffe": "giraffe",
+    "kite": "kite",
+    "skateboard": "skateboard",
+    "surfboard": "surfboard",
+    "tennis racket": "tennis racket",
+    "ball": "sports ball",
+    "football": "sports ball",
+    "stop sign": "stop sign",
+    "fire hydrant": "fire hydrant",
+    "parking meter": "parking meter",
+    "van": "car",
+    "taxi": "car",
+    "vehicle": "car",
+    "land vehicle": "car",
+}
 
 
 def common_label(name: str) -> str:
@@ -91,7 +136,7 @@ class ObjectSpec:
 
 
 def parse_spec(spec: str) -> ObjectSpec:
-    """"car", "person:3", "car@left", "car:2@bottom-left" -> ObjectSpec; ValueError."""
+    """ "car", "person:3", "car@left", "car:2@bottom-left" -> ObjectSpec; ValueError."""
     found = _SPEC.match(spec.strip())
     if not found or not found["label"].strip():
         raise ValueError("must be LABEL, LABEL:N, LABEL@WHERE or LABEL:N@WHERE (car, person:3, car@left)")
@@ -119,18 +164,42 @@ def _matches(spec: ObjectSpec):
 
 class ObjectStorage(FeatureStorage):
     name = "objects"
-    params = (FilterParam("object", str, "Objects (each must be there)", "an object in the frame: car, person:3 (at "
-                          "least 3), car@left (in that place), car:2@bottom (repeatable; all must hold; alone, a "
-                          "query)", many=True, metavar="LABEL[:N][@WHERE]", check=checked_by(parse_spec), query=True),)
+    params = (
+        FilterParam(
+            "object",
+            str,
+            "Objects (each must be there)",
+            "an object in the frame: car, person:3 (at "
+            "least 3), car@left (in that place), car:2@bottom (repeatable; all must hold; alone, a "
+            "query)",
+            many=True,
+            metavar="LABEL[:N][@WHERE]",
+            check=checked_by(parse_spec),
+            query=True,
+        ),
+    )
     hit_fields = ("objects",)
     fields = (Field("objects", "labels"),)
 
     def put(self, s: Session, results: Sequence[tuple[int, ObjectsInFrame]]) -> None:
         if not results:
             return
-        s.execute(insert(KeyframeObjects), [{"keyframe_id": kid, "count": len(found.objects)} for kid, found in results])
-        rows = [{"keyframe_id": kid, "label": o.label, "score": o.score, "x0": o.box[0], "y0": o.box[1],
-                 "x1": o.box[2], "y1": o.box[3]} for kid, found in results for o in found.objects]
+        s.execute(
+            insert(KeyframeObjects), [{"keyframe_id": kid, "count": len(found.objects)} for kid, found in results]
+        )
+        rows = [
+            {
+                "keyframe_id": kid,
+                "label": o.label,
+                "score": o.score,
+                "x0": o.box[0],
+                "y0": o.box[1],
+                "x1": o.box[2],
+                "y1": o.box[3],
+            }
+            for kid, found in results
+            for o in found.objects
+        ]
         if rows:
             s.execute(insert(ObjectRow), rows)
 
@@ -150,8 +219,10 @@ class ObjectStorage(FeatureStorage):
         return {"objects": dict(Counter(json.loads(labels)).most_common())}
 
     def shapes(self, s: Session, keyframe_id: int) -> list[Shape]:
-        return [Shape(f"{o.label} {o.score:.2f}", (o.x0, o.y0, o.x1, o.y1))
-                for o in s.scalars(select(ObjectRow).where(ObjectRow.keyframe_id == keyframe_id).order_by(ObjectRow.id))]
+        return [
+            Shape(f"{o.label} {o.score:.2f}", (o.x0, o.y0, o.x1, o.y1))
+            for o in s.scalars(select(ObjectRow).where(ObjectRow.keyframe_id == keyframe_id).order_by(ObjectRow.id))
+        ]
 
     def facts(self, fields: dict[str, Any]) -> list[str]:
         found = fields.get("objects")
@@ -165,12 +236,14 @@ class ObjectStorage(FeatureStorage):
         for spec in specs:
             having = select(ObjectRow.keyframe_id).where(*_matches(spec))
             if few:
-                counted = select(func.count()).select_from(ObjectRow).where(*_matches(spec),
-                                                                            ObjectRow.keyframe_id == keyframe_id)
+                counted = (
+                    select(func.count())
+                    .select_from(ObjectRow)
+                    .where(*_matches(spec), ObjectRow.keyframe_id == keyframe_id)
+                )
                 parts.append(counted.scalar_subquery() >= spec.count)
             else:
-                parts.append(keyframe_id.in_(having.group_by(ObjectRow.keyframe_id)
-                                             .having(func.count() >= spec.count)))
+                parts.append(keyframe_id.in_(having.group_by(ObjectRow.keyframe_id).having(func.count() >= spec.count)))
         return parts or None
 
     def score(self, f: KeyframeFilter, keyframe_id):
@@ -179,17 +252,24 @@ class ObjectStorage(FeatureStorage):
         if not specs:
             return None
         matching = or_(*[and_(*_matches(spec)) for spec in specs])
-        return select(func.coalesce(func.sum(ObjectRow.score), 0.0)).where(
-            ObjectRow.keyframe_id == keyframe_id, matching).scalar_subquery()
+        return (
+            select(func.coalesce(func.sum(ObjectRow.score), 0.0))
+            .where(ObjectRow.keyframe_id == keyframe_id, matching)
+            .scalar_subquery()
+        )
 
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         labels: dict[int, Counter] = {}
-        for kid, label in s.execute(select(ObjectRow.keyframe_id, ObjectRow.label)
-                                    .where(ObjectRow.keyframe_id.in_(ids_param(keyframe_ids)))):
+        for kid, label in s.execute(
+            select(ObjectRow.keyframe_id, ObjectRow.label).where(ObjectRow.keyframe_id.in_(ids_param(keyframe_ids)))
+        ):
             labels.setdefault(kid, Counter())[label] += 1
-        return {int(kid): {"objects": sorted(label[:32] for label, _ in
-                                             labels.get(int(kid), Counter()).most_common(MAX_LABELS))}
-                for kid in keyframe_ids}
+        return {
+            int(kid): {
+                "objects": sorted(label[:32] for label, _ in labels.get(int(kid), Counter()).most_common(MAX_LABELS))
+            }
+            for kid in keyframe_ids
+        }
 
     def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
         """A label that must be there is a field condition; counts and places are SQL's."""

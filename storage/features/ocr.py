@@ -1,6 +1,7 @@
 """On-screen text: every box a keyframe's OCR read (text, position, confidence), the keyframe's
 whole text in reading order, and its folded words in a full-text table; the filter `--ocr WORDS`
 (every word on screen, accents and case ignored; alone, the words are the query)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -57,22 +58,47 @@ class OcrStorage(WordsFeature):
     fts_table = "ocr_fts"
     words_param = "ocr"
     # The full-text table (rowid = keyframe id), emptied with the text it indexes.
-    ddl = (fts_ddl("ocr_fts"), """CREATE TRIGGER IF NOT EXISTS keyframe_text_deleted AFTER DELETE ON keyframe_text BEGIN
+    ddl = (
+        fts_ddl("ocr_fts"),
+        """CREATE TRIGGER IF NOT EXISTS keyframe_text_deleted AFTER DELETE ON keyframe_text BEGIN
     DELETE FROM ocr_fts WHERE rowid = old.keyframe_id;
-END""")
-    params = (FilterParam("ocr", str, "On-screen text (all words; accents optional)", "on-screen text holding all these words (accents, case ignored); alone: "
-                          "search on-screen text only, no CLIP needed", metavar="WORDS", check=_words_check,
-                          query=True),)
+END""",
+    )
+    params = (
+        FilterParam(
+            "ocr",
+            str,
+            "On-screen text (all words; accents optional)",
+            "on-screen text holding all these words (accents, case ignored); alone: "
+            "search on-screen text only, no CLIP needed",
+            metavar="WORDS",
+            check=_words_check,
+            query=True,
+        ),
+    )
     hit_fields = ("ocr_text",)
     fields = (Field("has_text", "bool"),)
 
     def put(self, s: Session, results: Sequence[tuple[int, list[TextBox]]]) -> None:
         if not results:
             return
-        s.execute(insert(KeyframeText), [{"keyframe_id": kid, "text": " ".join(b.text for b in boxes)}
-                                         for kid, boxes in results])
-        boxes = [{"keyframe_id": kid, "text": b.text, "x0": b.box[0], "y0": b.box[1], "x1": b.box[2],
-                  "y1": b.box[3], "confidence": b.confidence} for kid, found in results for b in found]
+        s.execute(
+            insert(KeyframeText),
+            [{"keyframe_id": kid, "text": " ".join(b.text for b in boxes)} for kid, boxes in results],
+        )
+        boxes = [
+            {
+                "keyframe_id": kid,
+                "text": b.text,
+                "x0": b.box[0],
+                "y0": b.box[1],
+                "x1": b.box[2],
+                "y1": b.box[3],
+                "confidence": b.confidence,
+            }
+            for kid, found in results
+            for b in found
+        ]
         if boxes:
             s.execute(insert(OcrBox), boxes)
         add_texts(s, "ocr_fts", [(kid, " ".join(b.text for b in found)) for kid, found in results if found])
@@ -88,8 +114,10 @@ END""")
         return {"ocr_text": values[0]}
 
     def shapes(self, s: Session, keyframe_id: int) -> list[Shape]:
-        return [Shape(f'text "{b.text}" {b.confidence:.2f}', (b.x0, b.y0, b.x1, b.y1))
-                for b in s.scalars(select(OcrBox).where(OcrBox.keyframe_id == keyframe_id).order_by(OcrBox.id))]
+        return [
+            Shape(f'text "{b.text}" {b.confidence:.2f}', (b.x0, b.y0, b.x1, b.y1))
+            for b in s.scalars(select(OcrBox).where(OcrBox.keyframe_id == keyframe_id).order_by(OcrBox.id))
+        ]
 
     def facts(self, fields: dict[str, Any]) -> list[str]:
         said = fields.get("ocr_text")
@@ -105,9 +133,14 @@ END""")
         return keyframe_id.in_(select(fts("ocr_fts").c.rowid).where(fts_match(match, "ocr_fts")))
 
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        found = {kid: bool(said) for kid, said in s.execute(
-            select(KeyframeText.keyframe_id, KeyframeText.text).where(
-                KeyframeText.keyframe_id.in_(ids_param(keyframe_ids))))}
+        found = {
+            kid: bool(said)
+            for kid, said in s.execute(
+                select(KeyframeText.keyframe_id, KeyframeText.text).where(
+                    KeyframeText.keyframe_id.in_(ids_param(keyframe_ids))
+                )
+            )
+        }
         return {int(kid): {"has_text": found.get(int(kid), False)} for kid in keyframe_ids}
 
     def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:

@@ -2,6 +2,7 @@
 (a small mask); per person a box, a score, 17 COCO keypoints and pose labels. Filters: people
 in the frame (`--min-persons`, `--max-persons`), pose labels someone holds (`--pose`, each must
 hold), and close-ups (`--min-person-area`: people cover at least that share of the frame)."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import (Float, ForeignKey, Integer, LargeBinary, PrimaryKeyConstraint, String, Text, delete, func, insert,
-                        select)
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..schema import Base
@@ -88,31 +100,66 @@ def _share(value: float) -> str | None:
 class PersonStorage(FeatureStorage):
     name = "persons"
     params = (
-        FilterParam("min_persons", int, "At least N people", "at least N people in the frame", metavar="N",
-                    check=_count),
+        FilterParam(
+            "min_persons", int, "At least N people", "at least N people in the frame", metavar="N", check=_count
+        ),
         FilterParam("max_persons", int, "At most N people", "at most N people in the frame", metavar="N", check=_count),
-        FilterParam("pose", str, "Poses (someone has each)", "someone in the frame has this pose label (repeatable; "
-                    "all must hold)", many=True, choices=POSE_LABELS, metavar="LABEL"),
-        FilterParam("min_person_area", float, "Close-up: people cover at least (share)", "a close-up: people cover "
-                    "at least this share of the frame (0-1)", metavar="SHARE", check=_share),
+        FilterParam(
+            "pose",
+            str,
+            "Poses (someone has each)",
+            "someone in the frame has this pose label (repeatable; all must hold)",
+            many=True,
+            choices=POSE_LABELS,
+            metavar="LABEL",
+        ),
+        FilterParam(
+            "min_person_area",
+            float,
+            "Close-up: people cover at least (share)",
+            "a close-up: people cover at least this share of the frame (0-1)",
+            metavar="SHARE",
+            check=_share,
+        ),
     )
     hit_fields = ("person_count", "person_area", "poses")
-    fields = (Field("persons", "int", nullable=True), Field("person_area", "float", nullable=True),
-              Field("poses", "labels"))
+    fields = (
+        Field("persons", "int", nullable=True),
+        Field("person_area", "float", nullable=True),
+        Field("poses", "labels"),
+    )
 
     def put(self, s: Session, results: Sequence[tuple[int, PersonsInFrame]]) -> None:
         if not results:
             return
-        s.execute(insert(KeyframePersons), [{"keyframe_id": kid, "count": len(found.persons),
-                                             "area": found.mask_area, "mask": found.mask_png}
-                                            for kid, found in results])
-        people = [{"keyframe_id": kid, "x0": p.box[0], "y0": p.box[1], "x1": p.box[2], "y1": p.box[3],
-                   "score": p.score, "keypoints": json.dumps([[round(v, 4) for v in kp] for kp in p.keypoints]),
-                   "labels": json.dumps(p.labels)} for kid, found in results for p in found.persons]
+        s.execute(
+            insert(KeyframePersons),
+            [
+                {"keyframe_id": kid, "count": len(found.persons), "area": found.mask_area, "mask": found.mask_png}
+                for kid, found in results
+            ],
+        )
+        people = [
+            {
+                "keyframe_id": kid,
+                "x0": p.box[0],
+                "y0": p.box[1],
+                "x1": p.box[2],
+                "y1": p.box[3],
+                "score": p.score,
+                "keypoints": json.dumps([[round(v, 4) for v in kp] for kp in p.keypoints]),
+                "labels": json.dumps(p.labels),
+            }
+            for kid, found in results
+            for p in found.persons
+        ]
         if people:
             s.execute(insert(Person), people)
-        poses = [{"label": label, "keyframe_id": kid} for kid, found in results
-                 for label in sorted({lb for p in found.persons for lb in p.labels})]
+        poses = [
+            {"label": label, "keyframe_id": kid}
+            for kid, found in results
+            for label in sorted({lb for p in found.persons for lb in p.labels})
+        ]
         if poses:
             s.execute(insert(KeyframePose), poses)
 
@@ -124,8 +171,11 @@ class PersonStorage(FeatureStorage):
         seen = select(KeyframePersons).where(KeyframePersons.keyframe_id == keyframe.id)
         # Each person's labels in detection order (the index on keyframe_id keeps rowid order).
         labels = select(func.json_group_array(func.json(Person.labels))).where(Person.keyframe_id == keyframe.id)
-        return [seen.with_only_columns(KeyframePersons.count).scalar_subquery(),
-                seen.with_only_columns(KeyframePersons.area).scalar_subquery(), labels.scalar_subquery()]
+        return [
+            seen.with_only_columns(KeyframePersons.count).scalar_subquery(),
+            seen.with_only_columns(KeyframePersons.area).scalar_subquery(),
+            labels.scalar_subquery(),
+        ]
 
     def hit_values(self, values: Sequence[Any]) -> dict[str, Any]:
         count, area, labels = values
@@ -135,9 +185,14 @@ class PersonStorage(FeatureStorage):
 
     def shapes(self, s: Session, keyframe_id: int) -> list[Shape]:
         """Each person's box and keypoints, and where people are (the mask, as stored)."""
-        found = [Shape(f"person {p.score:.2f} {' '.join(json.loads(p.labels))}", (p.x0, p.y0, p.x1, p.y1),
-                       tuple(tuple(kp) for kp in json.loads(p.keypoints)))
-                 for p in s.scalars(select(Person).where(Person.keyframe_id == keyframe_id).order_by(Person.id))]
+        found = [
+            Shape(
+                f"person {p.score:.2f} {' '.join(json.loads(p.labels))}",
+                (p.x0, p.y0, p.x1, p.y1),
+                tuple(tuple(kp) for kp in json.loads(p.keypoints)),
+            )
+            for p in s.scalars(select(Person).where(Person.keyframe_id == keyframe_id).order_by(Person.id))
+        ]
         png = s.scalar(select(KeyframePersons.mask).where(KeyframePersons.keyframe_id == keyframe_id))
         return found + ([Shape("people", mask=decode_mask(png))] if png else [])
 
@@ -156,32 +211,58 @@ class PersonStorage(FeatureStorage):
         parts = []
         # Keyframes the person analyzer never saw (no row) pass no person condition.
         if low is not None or high is not None or area is not None:
-            holds = [c for c in (KeyframePersons.count >= low if low is not None else None,
-                                 KeyframePersons.count <= high if high is not None else None,
-                                 KeyframePersons.area >= area if area is not None else None) if c is not None]
+            holds = [
+                c
+                for c in (
+                    KeyframePersons.count >= low if low is not None else None,
+                    KeyframePersons.count <= high if high is not None else None,
+                    KeyframePersons.area >= area if area is not None else None,
+                )
+                if c is not None
+            ]
             if few:  # probe each candidate's row by its key: the table may hold a million rows that pass
-                parts.append(select(KeyframePersons.keyframe_id).where(
-                    KeyframePersons.keyframe_id == keyframe_id, *holds).exists())
+                parts.append(
+                    select(KeyframePersons.keyframe_id)
+                    .where(KeyframePersons.keyframe_id == keyframe_id, *holds)
+                    .exists()
+                )
             else:
                 parts.append(keyframe_id.in_(select(KeyframePersons.keyframe_id).where(*holds)))
         for label in poses:
             if few:  # probe the primary key per keyframe rather than read the label's whole list
-                parts.append(select(KeyframePose.keyframe_id).where(
-                    KeyframePose.label == label, KeyframePose.keyframe_id == keyframe_id).exists())
+                parts.append(
+                    select(KeyframePose.keyframe_id)
+                    .where(KeyframePose.label == label, KeyframePose.keyframe_id == keyframe_id)
+                    .exists()
+                )
             else:
                 parts.append(keyframe_id.in_(select(KeyframePose.keyframe_id).where(KeyframePose.label == label)))
         return parts or None
 
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        seen = {kid: (count, area) for kid, count, area in s.execute(
-            select(KeyframePersons.keyframe_id, KeyframePersons.count, KeyframePersons.area).where(
-                KeyframePersons.keyframe_id.in_(ids_param(keyframe_ids))))}
+        seen = {
+            kid: (count, area)
+            for kid, count, area in s.execute(
+                select(KeyframePersons.keyframe_id, KeyframePersons.count, KeyframePersons.area).where(
+                    KeyframePersons.keyframe_id.in_(ids_param(keyframe_ids))
+                )
+            )
+        }
         poses: dict[int, list[str]] = {}
-        for kid, label in s.execute(select(KeyframePose.keyframe_id, KeyframePose.label)
-                                    .where(KeyframePose.keyframe_id.in_(ids_param(keyframe_ids)))):
+        for kid, label in s.execute(
+            select(KeyframePose.keyframe_id, KeyframePose.label).where(
+                KeyframePose.keyframe_id.in_(ids_param(keyframe_ids))
+            )
+        ):
             poses.setdefault(kid, []).append(label)
-        return {int(kid): {"persons": seen.get(int(kid), (None, None))[0], "person_area": seen.get(int(kid), (None, None))[1],
-                           "poses": sorted(poses.get(int(kid), []))} for kid in keyframe_ids}
+        return {
+            int(kid): {
+                "persons": seen.get(int(kid), (None, None))[0],
+                "person_area": seen.get(int(kid), (None, None))[1],
+                "poses": sorted(poses.get(int(kid), [])),
+            }
+            for kid in keyframe_ids
+        }
 
     def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
         # A NULL count (no person analysis) fails every comparison, as in SQLite.

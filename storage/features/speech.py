@@ -2,6 +2,7 @@
 of every word) with a full-text table of their folded words. A keyframe hears a segment said
 within SPEECH_REACH_S of it; the filter `--speech WORDS` keeps keyframes that hear one segment
 holding every word; alone, the moments the words are said rank."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,13 @@ class SpeechSegment:
     words: tuple[tuple[str, float, float], ...] = ()  # each word with its start and end (seconds)
 
     def to_json(self) -> dict:
-        return {"text": self.text, "start": round(self.start, 3), "end": round(self.end, 3),
-                "language": self.language, "confidence": round(self.confidence, 4)}
+        return {
+            "text": self.text,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "language": self.language,
+            "confidence": round(self.confidence, 4),
+        }
 
 
 class Speech(Base):
@@ -59,8 +65,11 @@ class Speech(Base):
 def within_reach(keyframe, segment):
     """SQL: the keyframe (a Keyframe entity or alias) is within SPEECH_REACH_S of the speech
     segment (the Speech entity, or a subquery's columns) in the same video."""
-    return ((segment.video_id == keyframe.video_id) & (keyframe.timestamp >= segment.start - SPEECH_REACH_S)
-            & (keyframe.timestamp <= segment.end + SPEECH_REACH_S))
+    return (
+        (segment.video_id == keyframe.video_id)
+        & (keyframe.timestamp >= segment.start - SPEECH_REACH_S)
+        & (keyframe.timestamp <= segment.end + SPEECH_REACH_S)
+    )
 
 
 def _words_check(value: str) -> str | None:
@@ -72,23 +81,46 @@ class SpeechStorage(WordsFeature):
     per_video = True
     fts_table = "speech_fts"
     words_param = "speech"
-    ddl = (fts_ddl("speech_fts"), """CREATE TRIGGER IF NOT EXISTS speech_deleted AFTER DELETE ON speech_segments BEGIN
+    ddl = (
+        fts_ddl("speech_fts"),
+        """CREATE TRIGGER IF NOT EXISTS speech_deleted AFTER DELETE ON speech_segments BEGIN
     DELETE FROM speech_fts WHERE rowid = old.id;
-END""")
-    params = (FilterParam("speech", str, "Spoken words (all words; accents optional)", f"all these words said within {SPEECH_REACH_S:g} s of the frame (accents, "
-                          "case ignored); alone: the moments they are said, no CLIP needed", metavar="WORDS",
-                          check=_words_check, query=True),)
+END""",
+    )
+    params = (
+        FilterParam(
+            "speech",
+            str,
+            "Spoken words (all words; accents optional)",
+            f"all these words said within {SPEECH_REACH_S:g} s of the frame (accents, "
+            "case ignored); alone: the moments they are said, no CLIP needed",
+            metavar="WORDS",
+            check=_words_check,
+            query=True,
+        ),
+    )
     hit_fields = ("speech",)
 
     def put(self, s: Session, results: Sequence[tuple[int, Sequence[SpeechSegment]]]) -> None:
-        rows = [{"video_id": vid, "start": seg.start, "end": seg.end, "text": seg.text, "language": seg.language,
-                 "confidence": seg.confidence, "words": json.dumps([list(w) for w in seg.words], ensure_ascii=False)}
-                for vid, segments in results for seg in segments]
+        rows = [
+            {
+                "video_id": vid,
+                "start": seg.start,
+                "end": seg.end,
+                "text": seg.text,
+                "language": seg.language,
+                "confidence": seg.confidence,
+                "words": json.dumps([list(w) for w in seg.words], ensure_ascii=False),
+            }
+            for vid, segments in results
+            for seg in segments
+        ]
         if rows:
             s.execute(insert(Speech), rows)
             # Their ids, in insertion order: the videos' earlier segments were cleared first.
-            ids = s.scalars(select(Speech.id).where(Speech.video_id.in_(ids_param([vid for vid, _ in results])))
-                            .order_by(Speech.id)).all()
+            ids = s.scalars(
+                select(Speech.id).where(Speech.video_id.in_(ids_param([vid for vid, _ in results]))).order_by(Speech.id)
+            ).all()
             add_texts(s, "speech_fts", [(sid, row["text"]) for sid, row in zip(ids, rows)])
 
     def clear(self, s: Session, ids: Sequence[int]) -> None:
@@ -100,8 +132,18 @@ END""")
         row, so the nearest is the least of "distance, start, JSON" strings (zero-padded numbers
         sort as text)."""
         distance = func.max(Speech.start - keyframe.timestamp, keyframe.timestamp - Speech.end, 0.0)
-        said = func.json_object("text", Speech.text, "start", Speech.start, "end", Speech.end,
-                                "language", Speech.language, "confidence", Speech.confidence)
+        said = func.json_object(
+            "text",
+            Speech.text,
+            "start",
+            Speech.start,
+            "end",
+            Speech.end,
+            "language",
+            Speech.language,
+            "confidence",
+            Speech.confidence,
+        )
         nearest = func.min(func.printf("%016.6f%016.6f", distance, Speech.start).op("||")(said))
         return [select(nearest).where(within_reach(keyframe, Speech)).scalar_subquery()]
 
@@ -109,8 +151,11 @@ END""")
         if values[0] is None:
             return {"speech": None}
         said = json.loads(values[0][32:])  # after the two 16-character numbers
-        return {"speech": SpeechSegment(said["start"], said["end"], said["text"], said["language"],
-                                        said["confidence"]).to_json()}
+        return {
+            "speech": SpeechSegment(
+                said["start"], said["end"], said["text"], said["language"], said["confidence"]
+            ).to_json()
+        }
 
     def counts(self, s: Session) -> dict[str, int]:
         return {"speech_segments": s.scalar(select(func.count()).select_from(Speech))}
@@ -127,8 +172,11 @@ END""")
         if match is None:
             return None
         # The keyframes within reach of a segment that says every word, found from the segments.
-        said = select(Speech).where(Speech.id.in_(
-            select(fts("speech_fts").c.rowid).where(fts_match(match, "speech_fts")))).subquery()
+        said = (
+            select(Speech)
+            .where(Speech.id.in_(select(fts("speech_fts").c.rowid).where(fts_match(match, "speech_fts"))))
+            .subquery()
+        )
         near = aliased(Keyframe)
         return keyframe_id.in_(select(near.id).join(said, within_reach(near, said.c)))
 
@@ -141,14 +189,20 @@ END""")
         said, from the recognizer's word times; a keyframe near several segments counts once."""
         expression, exact = exact_first("speech_fts", match)
         table, bm25 = fts("speech_fts"), func.bm25(literal_column("speech_fts"))
-        found = (select(table.c.rowid.label("id"), bm25.label("bm25"), exact.label("exact"))
-                 .where(fts_match(expression, "speech_fts"))
-                 .order_by(exact.desc(), bm25, table.c.rowid).limit(4 * limit).subquery())
+        found = (
+            select(table.c.rowid.label("id"), bm25.label("bm25"), exact.label("exact"))
+            .where(fts_match(expression, "speech_fts"))
+            .order_by(exact.desc(), bm25, table.c.rowid)
+            .limit(4 * limit)
+            .subquery()
+        )
         # Each segment (best first) with the keyframes within its reach, in one query.
-        stmt = (select(Speech.id, Speech.start, Speech.words, found.c.bm25, found.c.exact, Keyframe.id,
-                       Keyframe.timestamp)
-                .join(found, found.c.id == Speech.id).join(Keyframe, within_reach(Keyframe, Speech))
-                .order_by(found.c.exact.desc(), found.c.bm25, Speech.id))
+        stmt = (
+            select(Speech.id, Speech.start, Speech.words, found.c.bm25, found.c.exact, Keyframe.id, Keyframe.timestamp)
+            .join(found, found.c.id == Speech.id)
+            .join(Keyframe, within_reach(Keyframe, Speech))
+            .order_by(found.c.exact.desc(), found.c.bm25, Speech.id)
+        )
         if passing is not None:
             stmt = stmt.where(Keyframe.id.in_(passing))
         segments: dict[int, tuple[float, str, float, bool, list[tuple[int, float]]]] = {}

@@ -10,6 +10,7 @@ faiss_file.py holds what the FAISS kinds share: their file in the data directory
 configured one and `new_index` makes an empty one to fill. Building an IVF index trains k-means,
 so it happens only in `evr index` / `evr reindex`, never at query time.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -61,8 +62,15 @@ class Backend:
     (`recorded`, `record`) and its filter fields (`fields`); a FAISS file keeps its state in its
     trailer. Each model has its own file, or its own collection (`milvus_collection`_NAME)."""
 
-    def __init__(self, settings: VectorIndexSettings, data_dir: Path, fields: Sequence[Field],
-                 recorded: Callable[[], dict], record: Callable[[dict], None], model: str = PRIMARY_MODEL):
+    def __init__(
+        self,
+        settings: VectorIndexSettings,
+        data_dir: Path,
+        fields: Sequence[Field],
+        recorded: Callable[[], dict],
+        record: Callable[[dict], None],
+        model: str = PRIMARY_MODEL,
+    ):
         if model != PRIMARY_MODEL:
             settings = replace(settings, milvus_collection=f"{settings.milvus_collection}_{model}")
         self.settings = settings
@@ -76,14 +84,16 @@ class Backend:
         if self.settings.backend == "milvus":
             from .milvus import open_collection
 
-            return open_collection(self.settings, self.data_dir, dim, self.fields, self.recorded(), pruned,
-                                   self.record, writer)
+            return open_collection(
+                self.settings, self.data_dir, dim, self.fields, self.recorded(), pruned, self.record, writer
+            )
         if not self.path.exists():
             raise IndexFileError(f"{self.path} does not exist")
         return load_index(self.path, dim, self.settings, mapped)
 
-    def empty(self, kind: str, dim: int, vectors: int, sample: Callable[[int], np.ndarray],
-              current: VectorIndex | None = None) -> VectorIndex:
+    def empty(
+        self, kind: str, dim: int, vectors: int, sample: Callable[[int], np.ndarray], current: VectorIndex | None = None
+    ) -> VectorIndex:
         """An empty index of `kind` for about `vectors` vectors; an IVF index is trained on
         `sample(n)` (n stored vectors); a Milvus collection is `current` made anew."""
         if kind == "milvus":
@@ -98,5 +108,20 @@ class Backend:
         return FlatIndex.empty(dim, self.settings, self.path)
 
 
-__all__ = ["BACKENDS", "Backend", "CLASSES", "FILE_NAME", "FlatIndex", "IndexFileError", "IndexState", "IvfIndex",
-           "KINDS", "VectorIndex", "VectorIndexSettings", "file_name", "gpu_available", "kind_for", "load_index"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "CLASSES",
+    "FILE_NAME",
+    "FlatIndex",
+    "IndexFileError",
+    "IndexState",
+    "IvfIndex",
+    "KINDS",
+    "VectorIndex",
+    "VectorIndexSettings",
+    "file_name",
+    "gpu_available",
+    "kind_for",
+    "load_index",
+]

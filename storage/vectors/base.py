@@ -13,6 +13,7 @@ What backends differ in is said by properties, not by their type:
   filter expression itself (Milvus): `add` takes the fields, `search` an expression;
 - `shared`: a service every process reads; only the writer changes it.
 """
+
 from __future__ import annotations
 
 import re
@@ -106,8 +107,9 @@ class VectorIndex(ABC):
         """Remove these keyframes' vectors; returns how many it held."""
 
     @abstractmethod
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               conditions: Sequence[Condition] = ()) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, conditions: Sequence[Condition] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row; ids of -1 mark empty slots. `allowed` (keyframe
         ids) restricts the search to those vectors inside the index, not by dropping results
         afterwards, so a filter never starves the result; `conditions`: field conditions it

@@ -7,6 +7,7 @@ file into memory as it is: a reader that has nothing to catch up on then starts 
 and shares the file's pages with every other reader, where reading a million vectors into memory
 takes most of a second. A mapped index is read-only (`mapped`).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,15 @@ TRAILER_MAX = 65536
 
 
 class FaissIndex(VectorIndex):
-    def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState,
-                 path: Path, mapped: bool = False):
+    def __init__(
+        self,
+        index: faiss.Index,
+        dim: int,
+        settings: VectorIndexSettings,
+        state: IndexState,
+        path: Path,
+        mapped: bool = False,
+    ):
         self._index = index
         self.mapped = mapped  # FAISS aborts the process on a change to a mapped index
         self.dim = dim
@@ -39,8 +47,9 @@ class FaissIndex(VectorIndex):
 
     @classmethod
     @abstractmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, path: Path,
-                   mapped: bool) -> FaissIndex:
+    def from_faiss(
+        cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, path: Path, mapped: bool
+    ) -> FaissIndex:
         """The index read from a file, with the header saved with it."""
 
     @abstractmethod
@@ -75,8 +84,9 @@ class FaissIndex(VectorIndex):
         if self.mapped:
             raise ValueError("a mapped vector index is read-only: load it with mapped=False to change it")
 
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               conditions: Sequence[Condition] = ()) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, conditions: Sequence[Condition] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
         if conditions:
             raise ValueError("a FAISS index evaluates no field conditions: pass the allowed ids")
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
@@ -127,7 +137,7 @@ def read_index_file(path: Path, mapped: bool) -> tuple[dict, faiss.Index]:
         at = tail.rfind(MAGIC)
         if at < 0 or not tail.endswith(b"\n"):
             raise IndexFileError(f"{path} could not be read (not an evr vector index file)")
-        header = json.loads(tail[at + len(MAGIC):])
+        header = json.loads(tail[at + len(MAGIC) :])
         index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
     except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on damage
         raise IndexFileError(f"{path} could not be read ({exc})") from exc

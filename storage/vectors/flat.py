@@ -2,6 +2,7 @@
 
 Results equal brute-force cosine similarity and nothing needs training; the time of a search
 grows with the number of vectors (about 27 ms at 100,000 on two CPU cores)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,9 @@ class FlatIndex(FaissIndex):
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim, settings, state, path)
 
     @classmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, path: Path,
-                   mapped: bool) -> FlatIndex:
+    def from_faiss(
+        cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, path: Path, mapped: bool
+    ) -> FlatIndex:
         return cls(index, index.d, settings, header["state"], path, mapped)
 
     @property

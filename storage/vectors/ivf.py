@@ -11,6 +11,7 @@ Training happens only where the index is built (`evr index`, `evr reindex`); new
 added to the nearest cell without training. Once the index holds more than four times what
 it was trained for, its cells are too full and the writer builds it again.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,15 +39,29 @@ class IvfIndex(FaissIndex):
     kind = "ivf"
     exact = False
 
-    def __init__(self, index: faiss.Index, dim: int, settings: VectorIndexSettings, state: IndexState,
-                 path: Path, trained_for: int, mapped: bool = False):
+    def __init__(
+        self,
+        index: faiss.Index,
+        dim: int,
+        settings: VectorIndexSettings,
+        state: IndexState,
+        path: Path,
+        trained_for: int,
+        mapped: bool = False,
+    ):
         super().__init__(index, dim, settings, state, path, mapped)
         self.trained_for = trained_for
         self._index.nprobe = settings.nprobe
 
     @classmethod
-    def train(cls, sample: np.ndarray, vectors: int, settings: VectorIndexSettings, path: Path,
-              state: IndexState = IndexState()) -> IvfIndex:
+    def train(
+        cls,
+        sample: np.ndarray,
+        vectors: int,
+        settings: VectorIndexSettings,
+        path: Path,
+        state: IndexState = IndexState(),
+    ) -> IvfIndex:
         """An empty index with cells for `vectors` vectors, learnt from `sample` (see training_size)."""
         dim = sample.shape[1]
         index = faiss.index_factory(dim, f"IVF{cells_for(vectors)},SQ8", faiss.METRIC_INNER_PRODUCT)
@@ -54,10 +69,12 @@ class IvfIndex(FaissIndex):
         return cls(index, dim, settings, state, path, vectors)
 
     @classmethod
-    def from_faiss(cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, path: Path,
-                   mapped: bool) -> IvfIndex:
-        return cls(index, index.d, settings, header["state"], path, int(header.get("trained_for", index.ntotal)),
-                   mapped)
+    def from_faiss(
+        cls, index: faiss.Index, header: dict, settings: VectorIndexSettings, path: Path, mapped: bool
+    ) -> IvfIndex:
+        return cls(
+            index, index.d, settings, header["state"], path, int(header.get("trained_for", index.ntotal)), mapped
+        )
 
     @property
     def cells(self) -> int:
@@ -69,8 +86,11 @@ class IvfIndex(FaissIndex):
 
     def ids(self) -> np.ndarray:
         lists = self._index.invlists
-        held = [faiss.rev_swig_ptr(lists.get_ids(c), lists.list_size(c)).copy()
-                for c in range(self.cells) if lists.list_size(c)]
+        held = [
+            faiss.rev_swig_ptr(lists.get_ids(c), lists.list_size(c)).copy()
+            for c in range(self.cells)
+            if lists.list_size(c)
+        ]
         return np.concatenate(held).astype(np.int64) if held else np.zeros(0, np.int64)
 
     def outgrown(self) -> bool:

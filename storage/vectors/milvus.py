@@ -11,6 +11,7 @@ milvus` fills a collection from nothing.
 Index types: FLAT (exact; the default, and what Milvus Lite is for), or HNSW / IVF_FLAT on a
 server for large archives, whose top candidates search re-ranks with the exact vectors.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,11 @@ from .base import IndexState, VectorIndex, VectorIndexSettings
 
 log = logging.getLogger(__name__)
 
-INDEX_TYPES = {"FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}}  # base.MILVUS_INDEX_TYPES
+INDEX_TYPES = {
+    "FLAT": {},
+    "HNSW": {"M": 16, "efConstruction": 200},
+    "IVF_FLAT": {"nlist": 1024},
+}  # base.MILVUS_INDEX_TYPES
 SEARCH_PARAMS = {"FLAT": {}, "HNSW": {"ef": 256}, "IVF_FLAT": {"nprobe": 32}}
 BATCH = 2000  # rows per upsert: well under gRPC's 64 MB message limit at 768 float dimensions
 CONNECT_TIMEOUT_S = 5.0
@@ -41,8 +46,15 @@ class MilvusIndex(VectorIndex):
     keeps_fields = True
     shared = True  # the writer pushes each commit; readers only search
 
-    def __init__(self, uri: str, collection: str, dim: int, index_type: str, fields: Sequence[Field],
-                 record: Callable[[dict], None]):
+    def __init__(
+        self,
+        uri: str,
+        collection: str,
+        dim: int,
+        index_type: str,
+        fields: Sequence[Field],
+        record: Callable[[dict], None],
+    ):
         self.uri, self.collection, self.dim, self.index_type = uri, collection, dim, index_type
         self.fields = fields  # the features' filter fields, beside the core's video and time
         self.record = record
@@ -118,17 +130,24 @@ class MilvusIndex(VectorIndex):
         """Milvus keeps what it was given: record how far it follows SQLite."""
         self.record({"target": self.target, **asdict(self.state)})
 
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               conditions: Sequence[Condition] = ()) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, conditions: Sequence[Condition] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
         expression = " and ".join(map(milvus_expression, conditions))
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
             expression = " and ".join(p for p in (expression, f"id in {json.dumps([int(i) for i in allowed])}") if p)
-        hits = self._call(self._client.search, self.collection, data=list(queries), limit=max(1, min(k, 16384)),
-                          filter=expression, output_fields=["id"],
-                          search_params={"params": SEARCH_PARAMS[self.index_type]})
+        hits = self._call(
+            self._client.search,
+            self.collection,
+            data=list(queries),
+            limit=max(1, min(k, 16384)),
+            filter=expression,
+            output_fields=["id"],
+            search_params={"params": SEARCH_PARAMS[self.index_type]},
+        )
         width = max((len(h) for h in hits), default=0)
         scores = np.full((len(queries), width), -np.inf, np.float32)
         ids = np.full((len(queries), width), -1, np.int64)
@@ -175,14 +194,28 @@ def milvus_expression(c: Condition) -> str:
     return f"{c.field} {c.op} {value}"
 
 
-def open_collection(settings: VectorIndexSettings, data_dir: Path, dim: int, fields: Sequence[Field],
-                    recorded: dict, pruned: int, record: Callable[[dict], None], writer: bool) -> MilvusIndex:
+def open_collection(
+    settings: VectorIndexSettings,
+    data_dir: Path,
+    dim: int,
+    fields: Sequence[Field],
+    recorded: dict,
+    pruned: int,
+    record: Callable[[dict], None],
+    writer: bool,
+) -> MilvusIndex:
     """The configured collection, with how far it follows SQLite (`recorded`: what the meta table
     says of it). A collection that does not hold this index's vectors (another index's, one that
     lacks removals already pruned from SQLite's log, none) is made anew by the writer (its next
     catch-up fills it); a reader is told how to fill it."""
-    index = MilvusIndex(settings.milvus_uri or str(data_dir / "milvus.db"), settings.milvus_collection, dim,
-                        settings.milvus_index, fields, record)
+    index = MilvusIndex(
+        settings.milvus_uri or str(data_dir / "milvus.db"),
+        settings.milvus_collection,
+        dim,
+        settings.milvus_index,
+        fields,
+        record,
+    )
     current = recorded.get("last_removal", -1) >= pruned
     if recorded.get("target") == index.target and current and index.exists():
         index.load()
@@ -192,8 +225,9 @@ def open_collection(settings: VectorIndexSettings, data_dir: Path, dim: int, fie
         index.create()
     else:
         index.close()
-        raise VectorServiceError(f"{index.target} does not hold this index's vectors: run "
-                                 "`evr reindex --vectors milvus` once to fill it")
+        raise VectorServiceError(
+            f"{index.target} does not hold this index's vectors: run `evr reindex --vectors milvus` once to fill it"
+        )
     return index
 
 
@@ -220,10 +254,12 @@ def _connect(uri: str):
             raise VectorServiceError(
                 f"cannot open Milvus Lite file {uri} ({exc.message}): Milvus Lite serves one process "
                 "at a time, and another evr process (the app, a search, an index run) may hold it; "
-                "for several processes at once use a Milvus server ([storage] milvus_uri)") from exc
+                "for several processes at once use a Milvus server ([storage] milvus_uri)"
+            ) from exc
         raise VectorServiceError(
             f"cannot reach Milvus at {uri} ({exc.message}): start it, or fix [storage] milvus_uri "
-            "(a path ending in .db runs Milvus Lite in this process)") from exc
+            "(a path ending in .db runs Milvus Lite in this process)"
+        ) from exc
     finally:
         for lib, level in zip(libraries, saved):
             lib.setLevel(level)

@@ -3,6 +3,7 @@
 filter in SQL and as field conditions) and one registration call (`register()` below). Nothing else in
 evr names it, yet it is configured ([brightness] in config.toml, EVR_BRIGHTNESS_*), indexed,
 stored, filtered (`--min-brightness`) and shown in hits (`"brightness"` in `evr search --json`)."""
+
 from __future__ import annotations
 
 

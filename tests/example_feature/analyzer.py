@@ -1,5 +1,6 @@
 """The example feature's extractor and settings: how bright each keyframe is (its mean luma,
 0 = black, 1 = white)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

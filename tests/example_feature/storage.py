@@ -1,5 +1,6 @@
 """The example feature's storage: one row per keyframe with its brightness; a hit field
 `brightness`; a filter `min_brightness` (`--min-brightness 0.5`), in SQL and as a field condition."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,9 +27,16 @@ def _share(value: float) -> str | None:
 
 class BrightnessStorage(FeatureStorage):
     name = "brightness"
-    params = (FilterParam("min_brightness", float, "At least this bright (0-1)",
-                          "the keyframe's mean luma is at least this (0 black, 1 white)", metavar="SHARE",
-                          check=_share),)
+    params = (
+        FilterParam(
+            "min_brightness",
+            float,
+            "At least this bright (0-1)",
+            "the keyframe's mean luma is at least this (0 black, 1 white)",
+            metavar="SHARE",
+            check=_share,
+        ),
+    )
     hit_fields = ("brightness",)
     fields = (Field("brightness", "float", nullable=True),)
 
@@ -41,8 +49,9 @@ class BrightnessStorage(FeatureStorage):
         s.execute(delete(KeyframeBrightness).where(KeyframeBrightness.keyframe_id.in_(ids_param(ids))))
 
     def hit_columns(self, keyframe) -> list:
-        return [select(KeyframeBrightness.brightness).where(KeyframeBrightness.keyframe_id == keyframe.id)
-                .scalar_subquery()]
+        return [
+            select(KeyframeBrightness.brightness).where(KeyframeBrightness.keyframe_id == keyframe.id).scalar_subquery()
+        ]
 
     def hit_values(self, values: Sequence[Any]) -> dict[str, Any]:
         return {"brightness": None if values[0] is None else round(values[0], 4)}
@@ -58,8 +67,13 @@ class BrightnessStorage(FeatureStorage):
         return [keyframe_id.in_(select(KeyframeBrightness.keyframe_id).where(KeyframeBrightness.brightness >= low))]
 
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        found = dict(s.execute(select(KeyframeBrightness.keyframe_id, KeyframeBrightness.brightness)
-                               .where(KeyframeBrightness.keyframe_id.in_(ids_param(keyframe_ids)))).all())
+        found = dict(
+            s.execute(
+                select(KeyframeBrightness.keyframe_id, KeyframeBrightness.brightness).where(
+                    KeyframeBrightness.keyframe_id.in_(ids_param(keyframe_ids))
+                )
+            ).all()
+        )
         return {int(kid): {"brightness": found.get(int(kid))} for kid in keyframe_ids}
 
     def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:

@@ -1,6 +1,7 @@
 """Answers to DRES tasks in the forms the contest takes (../shared/contest/AIC_DATA.md,
 "Submissions"): a KIS span of a video, a QA text, a TRAKE list of frames; each checked before
 anything is sent. The client that sends them is ui/contest/client.py."""
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,13 @@ def trake_answer(chain: Sequence[Hit]) -> dict:
     return {"text": f"TR-{chain[0].video_id}-{','.join(str(h.frame_idx) for h in chain)}"}
 
 
-def answer_for(task: str, chain: Sequence[Hit], answer: str | None = None,
-               span: tuple[float, float] | None = None, window_s: float = DresSettings.kis_window_s) -> dict:
+def answer_for(
+    task: str,
+    chain: Sequence[Hit],
+    answer: str | None = None,
+    span: tuple[float, float] | None = None,
+    window_s: float = DresSettings.kis_window_s,
+) -> dict:
     """The ApiClientAnswer of a task: KIS and QA take one hit, TRAKE the hits of a chain; a KIS
     answer spans `span` seconds, or kis_span(hit, window_s). An answer that cannot be right (no
     QA text, a chain across videos) is a QueryError."""

@@ -18,6 +18,7 @@ The session id DRES returns is kept in data_dir/dres/session.json, readable by i
 for the CLI; the app keeps each browser's session in that browser's own session state
 (`SessionInMemory`), so two users of one app never submit under each other's names.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,8 +99,13 @@ class Verdict:
     description: str
 
     def to_json(self) -> dict:
-        return {"evaluation": self.evaluation, "task": self.task, "body": self.body, "verdict": self.verdict,
-                "description": self.description}
+        return {
+            "evaluation": self.evaluation,
+            "task": self.task,
+            "body": self.body,
+            "verdict": self.verdict,
+            "description": self.description,
+        }
 
 
 # What evr reads of each ApiClientEvaluationInfo (the client API requires these and more).
@@ -196,8 +202,9 @@ class DresClient:
         url = check_url(url)
         if not username or not password:
             raise DresError("DRES needs a user name and a password")
-        user = self._call("POST", url, "/api/v2/login", json={"username": username, "password": password},
-                          action="log in")
+        user = self._call(
+            "POST", url, "/api/v2/login", json={"username": username, "password": password}, action="log in"
+        )
         session_id = user.get("sessionId") if isinstance(user, dict) else None
         if not session_id:
             raise DresError(f"DRES at {url} accepted the login but sent no session id")
@@ -208,8 +215,9 @@ class DresClient:
         session = self.session()
         if session is not None:
             try:
-                self._call("GET", session.url, "/api/v2/logout", params={"session": session.session_id},
-                           action="log out")
+                self._call(
+                    "GET", session.url, "/api/v2/logout", params={"session": session.session_id}, action="log out"
+                )
             finally:
                 self.sessions.clear()
 
@@ -219,8 +227,13 @@ class DresClient:
         """The evaluations this user sees (ApiClientEvaluationInfo), each checked for the fields
         evr reads; DresError naming the first that is not one."""
         session = self._need_session()
-        found = self._call("GET", session.url, "/api/v2/client/evaluation/list",
-                           params={"session": session.session_id}, action="list evaluations")
+        found = self._call(
+            "GET",
+            session.url,
+            "/api/v2/client/evaluation/list",
+            params={"session": session.session_id},
+            action="list evaluations",
+        )
         wrong = evaluation_list_problem(found)
         if wrong:
             raise DresError(f"DRES at {session.url} answered the list of evaluations with something else: {wrong}")
@@ -242,15 +255,22 @@ class DresClient:
         the duplicate guard once the task is known."""
         session = self._need_session()
         try:
-            task = self._call("GET", session.url, f"/api/v2/client/evaluation/currentTask/{evaluation}",
-                              params={"session": session.session_id}, action="ask for the current task")
+            task = self._call(
+                "GET",
+                session.url,
+                f"/api/v2/client/evaluation/currentTask/{evaluation}",
+                params={"session": session.session_id},
+                action="ask for the current task",
+            )
         except DresError as exc:
             if exc.status == 404:
                 return None
             raise
         if not isinstance(task, dict) or not isinstance(task.get("name"), str):
-            raise DresError(f"DRES at {session.url} answered the question for the current task with something "
-                            "that names no task: nothing was submitted")
+            raise DresError(
+                f"DRES at {session.url} answered the question for the current task with something "
+                "that names no task: nothing was submitted"
+            )
         return task["name"]
 
     # submissions
@@ -269,29 +289,54 @@ class DresClient:
                 when = time.strftime("%H:%M:%S", time.localtime(earlier[-1]["time"]))
                 raise DuplicateSubmission(
                     f"this answer was sent to task {task or '(unknown)'} of evaluation {evaluation} at {when} "
-                    f"({earlier[-1].get('verdict') or 'no verdict'}): not sent again")
+                    f"({earlier[-1].get('verdict') or 'no verdict'}): not sent again"
+                )
             # Logged before it leaves: a crash while it is under way counts it as sent.
             log.append({**key, "attempt": attempt, "time": time.time(), "verdict": None})
         try:
-            result = self._call("POST", session.url, f"/api/v2/submit/{evaluation}",
-                                params={"session": session.session_id}, json=body, action="submit")
+            result = self._call(
+                "POST",
+                session.url,
+                f"/api/v2/submit/{evaluation}",
+                params={"session": session.session_id},
+                json=body,
+                action="submit",
+            )
             verdict = result.get("submission") if isinstance(result, dict) else None
             if verdict not in VERDICTS:  # the API's answer always holds one (SuccessfulSubmissionsStatus)
-                raise DresError(f"DRES at {session.url} answered the submission with something that is not a "
-                                "verdict: it may have judged it, so it counts as sent")
+                raise DresError(
+                    f"DRES at {session.url} answered the submission with something that is not a "
+                    "verdict: it may have judged it, so it counts as sent"
+                )
         except DresError as exc:
-            self.submissions.record({**key, "attempt": attempt, "time": time.time(), "verdict": None, "error": str(exc),
-                          "judged": exc.judged})
+            self.submissions.record(
+                {
+                    **key,
+                    "attempt": attempt,
+                    "time": time.time(),
+                    "verdict": None,
+                    "error": str(exc),
+                    "judged": exc.judged,
+                }
+            )
             raise
         description = result.get("description") if isinstance(result.get("description"), str) else ""
-        self.submissions.record({**key, "attempt": attempt, "time": time.time(), "verdict": verdict, "description": description})
+        self.submissions.record(
+            {**key, "attempt": attempt, "time": time.time(), "verdict": verdict, "description": description}
+        )
         return Verdict(evaluation, task, body, verdict, description)
 
     def send_log(self, evaluation: str, kind: str, body: dict) -> None:
         """A search's "query" log (QueryEventLog) or "result" log (QueryResultLog) to the evaluation."""
         session = self._need_session()
-        self._call("POST", session.url, f"/api/v2/log/{kind}/{evaluation}", params={"session": session.session_id},
-                   json=body, action=f"send the {kind} log")
+        self._call(
+            "POST",
+            session.url,
+            f"/api/v2/log/{kind}/{evaluation}",
+            params={"session": session.session_id},
+            json=body,
+            action=f"send the {kind} log",
+        )
 
     # HTTP
 
@@ -323,14 +368,21 @@ class DresClient:
             return data
         if 300 <= status < 400:
             where = without_session(location) if location else "another address"
-            raise DresError(f"DRES at {url} answered {status}, a redirect to {where}, "
-                            f"to {action}: not followed (it would carry what was sent elsewhere); if the server "
-                            "moved, log in again with its new address", status, judged=False)
+            raise DresError(
+                f"DRES at {url} answered {status}, a redirect to {where}, "
+                f"to {action}: not followed (it would carry what was sent elsewhere); if the server "
+                "moved, log in again with its new address",
+                status,
+                judged=False,
+            )
         said = data.get("description") if isinstance(data, dict) else None
         said = f": {said}" if isinstance(said, str) and said else ""
         if status == 401:
-            message = (f"DRES refused the user name or password (401){said}" if path.endswith("/login") else
-                       f"DRES does not know this session (401){said}; log in again with `evr dres login`")
+            message = (
+                f"DRES refused the user name or password (401){said}"
+                if path.endswith("/login")
+                else f"DRES does not know this session (401){said}; log in again with `evr dres login`"
+            )
         elif status == 412:
             message = f"DRES rejected the submission (412){said}"
         else:
@@ -351,9 +403,11 @@ def check_url(url: str) -> str:
     except ValueError:
         raise DresError(f"the DRES address {without_credentials(url)} is malformed") from None
     if parts.username is not None or parts.password is not None:
-        raise DresError(f"the DRES address {without_credentials(url)} holds a user name or password: give the "
-                        "user with --user (or dres.username) and the password at the prompt or in "
-                        "$EVR_DRES_PASSWORD")
+        raise DresError(
+            f"the DRES address {without_credentials(url)} holds a user name or password: give the "
+            "user with --user (or dres.username) and the password at the prompt or in "
+            "$EVR_DRES_PASSWORD"
+        )
     if not parts.hostname:
         raise DresError(f"the DRES address {url!r} names no host")
     return url
@@ -400,14 +454,16 @@ def _network_error(exc: BaseException, url: str, action: str, timeout: float, se
 
     if isinstance(exc, DresError):
         return exc
-    if isinstance(exc, requests.ConnectTimeout) or (isinstance(exc, requests.ConnectionError)
-                                                    and _never_connected(exc)):
+    if isinstance(exc, requests.ConnectTimeout) or (
+        isinstance(exc, requests.ConnectionError) and _never_connected(exc)
+    ):
         return DresError(f"cannot reach DRES at {url} to {action}: {type(exc).__name__}", judged=False)
     if isinstance(exc, requests.Timeout):
         return DresError(f"DRES at {url} did not answer within {timeout:g} s, could not {action}{sent_maybe}")
     if isinstance(exc, requests.RequestException):
-        return DresError(f"the connection to DRES at {url} failed while trying to {action}: "
-                         f"{type(exc).__name__}{sent_maybe}")
+        return DresError(
+            f"the connection to DRES at {url} failed while trying to {action}: {type(exc).__name__}{sent_maybe}"
+        )
     return DresError(f"cannot {action} at DRES {url}: {type(exc).__name__}: {exc}")
 
 

@@ -10,6 +10,7 @@ attack on whoever opens the CSV). The QA answer is the user's own words for the 
 it is written exactly as typed (`-1` stays `-1`), quoted by CSV's rules (RFC 4180) where it holds
 a comma or a quote. The JSON export keeps any id exactly.
 """
+
 from __future__ import annotations
 
 import csv
@@ -46,9 +47,11 @@ def aic_qa_csv(hits: Sequence[Hit], answer: str, limit: int = AIC_MAX_LINES) -> 
 
 def _video_cell(h: Hit) -> str:
     if any(c in h.video_id for c in ',"'):
-        raise QueryError(f"video_id {printable(h.video_id)} (of {printable(h.video_path)}) holds a comma or a "
-                         "quote, which an AI Challenge CSV cannot carry: rename the file and index it again, "
-                         "or export JSON")
+        raise QueryError(
+            f"video_id {printable(h.video_id)} (of {printable(h.video_path)}) holds a comma or a "
+            "quote, which an AI Challenge CSV cannot carry: rename the file and index it again, "
+            "or export JSON"
+        )
     return csv_cell(h.video_id)
 
 
@@ -68,8 +71,10 @@ def hits_json(hits: Sequence[Hit]) -> str:
 # Each format: how hits (and a QA answer) are written, and what it is (`evr search --export
 # FORMAT` offers each).
 EXPORTS = {
-    "aic": (lambda hits, answer: aic_csv(hits),
-            "an AI Challenge KIS CSV: video_id,frame_idx (TRAKE: video_id,frame1,frame2,...), at most 100 lines"),
+    "aic": (
+        lambda hits, answer: aic_csv(hits),
+        "an AI Challenge KIS CSV: video_id,frame_idx (TRAKE: video_id,frame1,frame2,...), at most 100 lines",
+    ),
     "qa": (aic_qa_csv, "an AI Challenge QA CSV: video_id,frame_idx,answer with --answer, at most 100 lines"),
     "json": (lambda hits, answer: hits_json(hits), "the hits' JSON, as --json prints it"),
 }

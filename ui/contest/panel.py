@@ -3,6 +3,7 @@ to it: ui/actions.py), and the query logs of each search. Each browser has its o
 kept in its session state (the CLI keeps its session in a file); the log of what was sent is the
 data folder's, shared, so an answer sent from one browser is not sent again by accident from
 another."""
+
 from __future__ import annotations
 
 import os
@@ -11,9 +12,10 @@ import streamlit as st
 
 from evr.search import Hit, Query
 from evr.ui.config import AppConfig
+from evr.ui.text import plain
+
 from .client import DresClient, DresError, SessionInMemory
 from .query_log import QueryLogger
-from evr.ui.text import plain
 
 
 def client(config: AppConfig) -> DresClient:
@@ -38,8 +40,9 @@ def dres_sidebar(config: AppConfig) -> None:
                 url = st.text_input("Server", value=config.dres.url, key="dres_url")
                 user = st.text_input("User", value=config.dres.username, key="dres_user")
                 # $EVR_DRES_PASSWORD fills it, as it does for `evr dres login`.
-                password = st.text_input("Password", type="password", key="dres_password",
-                                         value=os.environ.get("EVR_DRES_PASSWORD", ""))
+                password = st.text_input(
+                    "Password", type="password", key="dres_password", value=os.environ.get("EVR_DRES_PASSWORD", "")
+                )
                 pressed = st.form_submit_button("Log in", key="dres_login")
             if pressed:
                 try:
@@ -58,8 +61,12 @@ def dres_sidebar(config: AppConfig) -> None:
             state.dres_evaluations = []
         evaluations = {e["id"]: e for e in state.dres_evaluations if "id" in e}
         active = [i for i, e in evaluations.items() if e.get("status") == "ACTIVE"] or list(evaluations)
-        st.selectbox("Evaluation", active, key="dres_evaluation",
-                     format_func=lambda i: f"{evaluations[i].get('name', i)} ({evaluations[i].get('status', '?')})")
+        st.selectbox(
+            "Evaluation",
+            active,
+            key="dres_evaluation",
+            format_func=lambda i: f"{evaluations[i].get('name', i)} ({evaluations[i].get('status', '?')})",
+        )
         if st.button("Log out", key="dres_logout"):
             try:
                 dres.logout()
@@ -80,7 +87,8 @@ def log_search(config: AppConfig, query: Query, hits: list[Hit]) -> None:
     if logger is None or (logger.client.sessions.load(), logger.evaluation) != (session, evaluation):
         # The logger's thread outlives this script run: it gets its own copy of the session,
         # never this browser's session state.
-        logger = QueryLogger(DresClient(config.data_dir, config.dres, SessionInMemory({"dres_session": session})),
-                             evaluation)
+        logger = QueryLogger(
+            DresClient(config.data_dir, config.dres, SessionInMemory({"dres_session": session})), evaluation
+        )
         state.dres_logger = logger
     logger.log(query, hits)

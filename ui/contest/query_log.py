@@ -8,6 +8,7 @@ The first failure is said once (a warning); later ones only at debug level. The 
 waits for the last bodies at its exit, after its results are printed, at most `[dres] timeout_s`
 per request.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,11 +65,24 @@ def query_events(query: Query, at_ms: int) -> list[dict]:
 
 def result_log(hits: list[Hit], events: list[dict], at_ms: int) -> dict:
     """The ranked hits as DRES answers: each keyframe's video and its time (ms)."""
-    results = [{"answer": {"mediaItemName": h.video_id, "start": round(h.timestamp * 1000),
-                           "end": round(h.timestamp * 1000)}, "rank": h.rank or i}
-               for i, h in enumerate(hits[:RESULTS], start=1)]
-    return {"timestamp": at_ms, "sortType": "score", "resultSetAvailability": "top", "results": results,
-            "events": events}
+    results = [
+        {
+            "answer": {
+                "mediaItemName": h.video_id,
+                "start": round(h.timestamp * 1000),
+                "end": round(h.timestamp * 1000),
+            },
+            "rank": h.rank or i,
+        }
+        for i, h in enumerate(hits[:RESULTS], start=1)
+    ]
+    return {
+        "timestamp": at_ms,
+        "sortType": "score",
+        "resultSetAvailability": "top",
+        "results": results,
+        "events": events,
+    }
 
 
 class QueryLogger:
@@ -120,8 +134,11 @@ class QueryLogger:
                 if not self._failed:
                     self._failed = True
                     said = exc if isinstance(exc, DresError) else f"{type(exc).__name__}: {exc}"
-                    log.warning("the query log was not sent to DRES (%s); searches go on, and later failures "
-                                "are not said again", said)
+                    log.warning(
+                        "the query log was not sent to DRES (%s); searches go on, and later failures "
+                        "are not said again",
+                        said,
+                    )
                 log.debug("query log not sent", exc_info=True)
             finally:
                 self._queue.task_done()

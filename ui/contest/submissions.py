@@ -2,6 +2,7 @@
 it leaves and again with DRES's verdict, so nothing is sent twice by accident (ui/contest/client.py
 refuses a repeat unless asked `again`). One JSON object a line; the app's sessions and the command
 line share it under an exclusive lock."""
+
 from __future__ import annotations
 
 import contextlib

@@ -4,6 +4,7 @@ Each keyframe is shrunk to 64x48 (area average), every pixel named by the rule b
 cell keeps its most common name and a second one that covers at least a quarter of it: 5.4 ms a
 1280x720 keyframe on the 2-core development machine, mostly the shrinking.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,17 @@ SECOND_SHARE = 0.25  # a second colour covers at least this share of its cell
 NAMES = tuple(COLORS)
 # Hue ranges in degrees (0-360) of the chromatic names, where a pixel is saturated and bright
 # enough to have a hue; the red range wraps around 0.
-HUES = (("red", 345, 360), ("red", 0, 12), ("orange", 12, 40), ("yellow", 40, 70), ("green", 70, 160),
-        ("cyan", 160, 200), ("blue", 200, 260), ("purple", 260, 295), ("pink", 295, 345))
+HUES = (
+    ("red", 345, 360),
+    ("red", 0, 12),
+    ("orange", 12, 40),
+    ("yellow", 40, 70),
+    ("green", 70, 160),
+    ("cyan", 160, 200),
+    ("blue", 200, 260),
+    ("purple", 260, 295),
+    ("pink", 295, 345),
+)
 DARK, GREYISH, BRIGHT = 50, 40, 200  # value below: black; saturation below: grey (white when value is above BRIGHT)
 BROWN_VALUE = 150  # orange and dark-red hues below this value are brown
 
@@ -54,7 +64,7 @@ def color_grid(rgb: np.ndarray) -> ColorGrid:
     cells = []
     for r in range(GRID):
         for c in range(GRID):
-            cell = named[r * h // GRID:(r + 1) * h // GRID, c * w // GRID:(c + 1) * w // GRID]
+            cell = named[r * h // GRID : (r + 1) * h // GRID, c * w // GRID : (c + 1) * w // GRID]
             counts = np.bincount(cell.ravel(), minlength=len(NAMES))
             first, second = np.argsort(-counts, kind="stable")[:2]
             keep = counts[second] >= SECOND_SHARE * cell.size

@@ -3,6 +3,7 @@ GPU when there is one (fp16 autocast). torchvision downloads its weights to the 
 use; where they are neither cached nor downloadable the analyzer is off for the run, said once
 (the rest is indexed). `weights = "none"` builds it with random weights (tests).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,10 @@ class ObjectSettings:
 def _weights(detector: str):
     from torchvision.models import detection
 
-    name = {"fasterrcnn_resnet50_fpn_v2": "FasterRCNN_ResNet50_FPN_V2_Weights",
-            "fasterrcnn_mobilenet_v3_large_fpn": "FasterRCNN_MobileNet_V3_Large_FPN_Weights"}[detector]
+    name = {
+        "fasterrcnn_resnet50_fpn_v2": "FasterRCNN_ResNet50_FPN_V2_Weights",
+        "fasterrcnn_mobilenet_v3_large_fpn": "FasterRCNN_MobileNet_V3_Large_FPN_Weights",
+    }[detector]
     return getattr(detection, name).DEFAULT
 
 
@@ -95,13 +98,19 @@ class ObjectAnalyzer(FrameAnalyzer):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)  # random weights (tests): the same model in every process and run
                 model = getattr(detection, self.detector)(
-                    weights=None if s.weights == "none" else weights, weights_backbone=None,
-                    num_classes=len(weights.meta["categories"]), min_size=s.detect_size,
-                    max_size=round(s.detect_size * 1333 / 800), box_score_thresh=s.min_score)
+                    weights=None if s.weights == "none" else weights,
+                    weights_backbone=None,
+                    num_classes=len(weights.meta["categories"]),
+                    min_size=s.detect_size,
+                    max_size=round(s.detect_size * 1333 / 800),
+                    box_score_thresh=s.min_score,
+                )
         except Exception as exc:  # no network, no cache: the run goes on without objects
-            self._off = (f"objects are off for this run: torchvision's {self.detector} weights could not be loaded "
-                         f"({type(exc).__name__}); run once with network access so they download, or set "
-                         f"objects.enabled = false")
+            self._off = (
+                f"objects are off for this run: torchvision's {self.detector} weights could not be loaded "
+                f"({type(exc).__name__}); run once with network access so they download, or set "
+                f"objects.enabled = false"
+            )
             log.warning("%s", self._off)
             return
         self._model = model.eval().to(self.device)
@@ -120,24 +129,39 @@ class ObjectAnalyzer(FrameAnalyzer):
         step = self.settings.batch_size
         for start in range(0, len(images), step):
             batch = images[start : start + step]
-            tensors = [torch.from_numpy(np.ascontiguousarray(im)).to(self.device).permute(2, 0, 1).float() / 255
-                       for im in batch]
-            autocast = torch.autocast("cuda", dtype=torch.float16) if self.device == "cuda" \
-                else contextlib.nullcontext()
+            tensors = [
+                torch.from_numpy(np.ascontiguousarray(im)).to(self.device).permute(2, 0, 1).float() / 255
+                for im in batch
+            ]
+            autocast = (
+                torch.autocast("cuda", dtype=torch.float16) if self.device == "cuda" else contextlib.nullcontext()
+            )
             with torch.inference_mode(), autocast:
                 found = self._model(tensors)
             for image, result in zip(batch, found):
                 h, w = image.shape[:2]
                 objects = []
-                for box, label, score in zip(result["boxes"].float().cpu().numpy(), result["labels"].cpu().numpy(),
-                                             result["scores"].float().cpu().numpy()):
+                for box, label, score in zip(
+                    result["boxes"].float().cpu().numpy(),
+                    result["labels"].cpu().numpy(),
+                    result["scores"].float().cpu().numpy(),
+                ):
                     name = self._labels[int(label)] if int(label) < len(self._labels) else "n/a"
                     if score < self.settings.min_score or name in ("__background__", "n/a"):
                         continue
                     x0, y0, x1, y1 = (float(v) for v in box)
-                    objects.append(DetectedObject(name, round(float(score), 4), (
-                        round(max(0.0, x0 / w), 4), round(max(0.0, y0 / h), 4),
-                        round(min(1.0, x1 / w), 4), round(min(1.0, y1 / h), 4))))
+                    objects.append(
+                        DetectedObject(
+                            name,
+                            round(float(score), 4),
+                            (
+                                round(max(0.0, x0 / w), 4),
+                                round(max(0.0, y0 / h), 4),
+                                round(min(1.0, x1 / w), 4),
+                                round(min(1.0, y1 / h), 4),
+                            ),
+                        )
+                    )
                 out.append(ObjectsInFrame(objects))
         return out
 

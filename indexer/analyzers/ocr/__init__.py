@@ -8,6 +8,7 @@ ocr.backend = "auto" takes easyocr when its weights for every configured languag
 else tesseract when its data for every language is, else whichever reads more of them, and says
 which files are missing. Nothing is downloaded during indexing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,7 +59,9 @@ class OcrAnalyzer(BackendAnalyzer, FrameAnalyzer):
         if self.backend is None:
             return [None] * len(images)
         shrunk = [self._shrunk(im) for im in images]
-        return [self._boxes(found, im.shape[1], im.shape[0]) for im, found in zip(shrunk, self.backend.read_many(shrunk))]
+        return [
+            self._boxes(found, im.shape[1], im.shape[0]) for im, found in zip(shrunk, self.backend.read_many(shrunk))
+        ]
 
     def _shrunk(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
@@ -76,11 +79,13 @@ class OcrAnalyzer(BackendAnalyzer, FrameAnalyzer):
             text = text.strip()
             if not text or conf < self.settings.min_confidence:
                 continue
-            boxes.append(TextBox(
-                text=text,
-                box=(max(0.0, x0 / w), max(0.0, y0 / h), min(1.0, x1 / w), min(1.0, y1 / h)),
-                confidence=round(min(1.0, conf), 4),
-            ))
+            boxes.append(
+                TextBox(
+                    text=text,
+                    box=(max(0.0, x0 / w), max(0.0, y0 / h), min(1.0, x1 / w), min(1.0, y1 / h)),
+                    confidence=round(min(1.0, conf), 4),
+                )
+            )
         # Reading order: line by line (a line is one median box height), left to right in a line.
         line = float(np.median([b.box[3] - b.box[1] for b in boxes])) if boxes else 1.0
         return sorted(boxes, key=lambda b: (int((b.box[1] + b.box[3]) / 2 / max(line, 1e-6)), b.box[0]))

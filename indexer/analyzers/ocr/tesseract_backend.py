@@ -12,6 +12,7 @@ CRAFT finds the text, its word boxes are joined into lines, and tesseract reads 
 dark on light at a fixed height (96% with marks). Without CRAFT, tesseract's sparse-text mode
 reads the whole frame.
 """
+
 from __future__ import annotations
 
 import glob
@@ -20,17 +21,51 @@ from pathlib import Path
 
 import numpy as np
 
-from .settings import OcrSettings
 from .base import RawBox
 from .easyocr_backend import DETECTOR, easyocr_reader, model_dirs
+from .settings import OcrSettings
 
 # evr's language codes (easyocr's, ISO 639-1 mostly) -> tesseract's traineddata names.
 TESSERACT_CODES = {
-    "af": "afr", "az": "aze", "bs": "bos", "cs": "ces", "cy": "cym", "da": "dan", "de": "deu", "en": "eng",
-    "es": "spa", "et": "est", "fr": "fra", "ga": "gle", "hr": "hrv", "hu": "hun", "id": "ind", "is": "isl",
-    "it": "ita", "ku": "kmr", "la": "lat", "lt": "lit", "lv": "lav", "mi": "mri", "ms": "msa", "mt": "mlt",
-    "nl": "nld", "no": "nor", "oc": "oci", "pl": "pol", "pt": "por", "ro": "ron", "rs_latin": "srp_latn",
-    "sk": "slk", "sl": "slv", "sq": "sqi", "sv": "swe", "sw": "swa", "tl": "tgl", "tr": "tur", "uz": "uzb",
+    "af": "afr",
+    "az": "aze",
+    "bs": "bos",
+    "cs": "ces",
+    "cy": "cym",
+    "da": "dan",
+    "de": "deu",
+    "en": "eng",
+    "es": "spa",
+    "et": "est",
+    "fr": "fra",
+    "ga": "gle",
+    "hr": "hrv",
+    "hu": "hun",
+    "id": "ind",
+    "is": "isl",
+    "it": "ita",
+    "ku": "kmr",
+    "la": "lat",
+    "lt": "lit",
+    "lv": "lav",
+    "mi": "mri",
+    "ms": "msa",
+    "mt": "mlt",
+    "nl": "nld",
+    "no": "nor",
+    "oc": "oci",
+    "pl": "pol",
+    "pt": "por",
+    "ro": "ron",
+    "rs_latin": "srp_latn",
+    "sk": "slk",
+    "sl": "slv",
+    "sq": "sqi",
+    "sv": "swe",
+    "sw": "swa",
+    "tl": "tgl",
+    "tr": "tur",
+    "uz": "uzb",
     "vi": "vie",
 }
 # A line needs this many letters or digits: sparse-text mode also "reads" single marks in the
@@ -95,10 +130,11 @@ class TesseractBackend:
         codes = [TESSERACT_CODES[lang] for lang in missing if lang in TESSERACT_CODES]
         unknown = [lang for lang in missing if lang not in TESSERACT_CODES]
         packages = ", ".join("tesseract-ocr-" + code.replace("_", "-") for code in codes) or "-"
-        why = (f"tesseract's {', '.join(c + '.traineddata' for c in codes) or 'data'} for {missing} "
-               f"{'is' if len(missing) == 1 else 'are'} missing (looked in: {', '.join(map(str, dirs))}); "
-               f"install the Debian packages {packages}"
-               + (f" (tesseract has no model for {unknown})" if unknown else ""))
+        why = (
+            f"tesseract's {', '.join(c + '.traineddata' for c in codes) or 'data'} for {missing} "
+            f"{'is' if len(missing) == 1 else 'are'} missing (looked in: {', '.join(map(str, dirs))}); "
+            f"install the Debian packages {packages}" + (f" (tesseract has no model for {unknown})" if unknown else "")
+        )
         return langs, folder, why
 
     @property
@@ -115,7 +151,8 @@ class TesseractBackend:
         # One line per image after CRAFT; else sparse text: captions, tickers and signs are
         # scattered lines, not a page of columns.
         self._api = tesserocr.PyTessBaseAPI(
-            path=str(self.folder), lang="+".join(TESSERACT_CODES[lang] for lang in self.languages),
+            path=str(self.folder),
+            lang="+".join(TESSERACT_CODES[lang] for lang in self.languages),
             psm=tesserocr.PSM.SINGLE_LINE if self._detector else tesserocr.PSM.SPARSE_TEXT,
             oem=tesserocr.OEM.LSTM_ONLY,
         )
@@ -136,7 +173,7 @@ class TesseractBackend:
         boxes = []
         for x0, x1, y0, y1 in _join_lines(words):
             pad = (y1 - y0) * 0.15  # marks above capitals reach beyond CRAFT's box
-            crop = rgb[max(0, round(y0 - pad)):min(h, round(y1 + pad)), max(0, round(x0)):min(w, round(x1))]
+            crop = rgb[max(0, round(y0 - pad)) : min(h, round(y1 + pad)), max(0, round(x0)) : min(w, round(x1))]
             if crop.shape[0] < 4 or crop.shape[1] < 4:
                 continue
             self._api.SetImage(Image.fromarray(_dark_on_light(crop)))
@@ -177,8 +214,11 @@ def _join_lines(words: list[list[float]]) -> list[list[float]]:
     for x0, x1, y0, y1 in sorted(words):
         for line in lines:
             tall, short = max(y1 - y0, line[3] - line[2]), min(y1 - y0, line[3] - line[2])
-            if (abs((y0 + y1) - (line[2] + line[3])) / 2 < SAME_LINE_CENTER * tall and tall < 2 * short
-                    and x0 - line[1] < SAME_LINE_GAP * tall):
+            if (
+                abs((y0 + y1) - (line[2] + line[3])) / 2 < SAME_LINE_CENTER * tall
+                and tall < 2 * short
+                and x0 - line[1] < SAME_LINE_GAP * tall
+            ):
                 line[:] = [min(line[0], x0), max(line[1], x1), min(line[2], y0), max(line[3], y1)]
                 break
         else:

@@ -1,4 +1,5 @@
 """Persons and poses: one interface, two backends (torchvision, mediapipe), one stored format."""
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,9 @@ class PersonAnalyzer(FrameAnalyzer):
         if s.backend == "mediapipe":
             return MediapipePersons()
         device = resolve_device(s.device)
-        torchvision = TorchvisionPersons(device, s.min_score, random_weights=s.weights == "none",
-                                         detect_size=s.detect_size, mask_size=s.mask_size)
+        torchvision = TorchvisionPersons(
+            device, s.min_score, random_weights=s.weights == "none", detect_size=s.detect_size, mask_size=s.mask_size
+        )
         if s.backend == "torchvision":
             torchvision.load()  # raises ModelUnavailableError with a how-to
             return torchvision

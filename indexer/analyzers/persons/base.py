@@ -1,4 +1,5 @@
 """What both person backends share: the detection record, box merging, and mask encoding."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ def overlap(a: Detection, b: Detection) -> tuple[float, float]:
 def merge_detections(dets: list[Detection], iou: float = 0.3, containment: float = 0.6) -> list[Detection]:
     """One detection per person: drop boxes that enclose a group (they hold the centres of two
     or more other boxes), then keep the best of boxes that overlap or nest."""
+
     def centre_in(inner: Detection, outer: Detection) -> bool:
         cx, cy = (inner.box[0] + inner.box[2]) / 2, (inner.box[1] + inner.box[3]) / 2
         return outer.box[0] <= cx <= outer.box[2] and outer.box[1] <= cy <= outer.box[3]
@@ -56,12 +58,14 @@ def to_stored(dets: list[Detection], mask: np.ndarray | None, width: int, height
     persons = []
     for d in dets:
         kps = d.keypoints
-        persons.append(PersonPose(
-            box=(d.box[0] / width, d.box[1] / height, d.box[2] / width, d.box[3] / height),
-            score=float(d.score),
-            keypoints=[(float(x / width), float(y / height), float(v)) for x, y, v in kps],
-            labels=pose_labels(kps.tolist()),
-        ))
+        persons.append(
+            PersonPose(
+                box=(d.box[0] / width, d.box[1] / height, d.box[2] / width, d.box[3] / height),
+                score=float(d.score),
+                keypoints=[(float(x / width), float(y / height), float(v)) for x, y, v in kps],
+                labels=pose_labels(kps.tolist()),
+            )
+        )
     if mask is None or not mask.any():
         return PersonsInFrame(persons, 0.0, None)
     return PersonsInFrame(persons, float(mask.mean()), encode_mask(mask))
@@ -69,10 +73,10 @@ def to_stored(dets: list[Detection], mask: np.ndarray | None, width: int, height
 
 def encode_mask(mask: np.ndarray) -> bytes:
     h, w = mask.shape
-    small = cv2.resize(mask.astype(np.uint8) * 255, (MASK_WIDTH, max(1, round(h * MASK_WIDTH / w))),
-                       interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(
+        mask.astype(np.uint8) * 255, (MASK_WIDTH, max(1, round(h * MASK_WIDTH / w))), interpolation=cv2.INTER_NEAREST
+    )
     ok, buf = cv2.imencode(".png", small, [cv2.IMWRITE_PNG_BILEVEL, 1])
     if not ok:
         raise ValueError("PNG encoding of a person mask failed")
     return buf.tobytes()
-

@@ -6,6 +6,7 @@ BlazePose sees one person per image, so it runs on the whole frame (close-ups, w
 box counts as a person only when BlazePose finds a body in its crop: that rejects most of HOG's
 false alarms on texture. The mask is the union of BlazePose's segmentation of each person found.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,8 +52,9 @@ class MediapipePersons:
             return
         if not mediapipe_installed():
             raise ModelUnavailableError(
-                "persons.backend = \"mediapipe\" needs mediapipe 0.10.21, an extra that holds numpy "
-                "below 2: pip install \"evr[mediapipe]\" (or set persons.backend = \"torchvision\")")
+                'persons.backend = "mediapipe" needs mediapipe 0.10.21, an extra that holds numpy '
+                'below 2: pip install "evr[mediapipe]" (or set persons.backend = "torchvision")'
+            )
         import mediapipe as mp
 
         pose = mp.solutions.pose.Pose(

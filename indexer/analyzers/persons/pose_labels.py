@@ -10,16 +10,30 @@ Every person gets exactly one posture label and, when it applies, "arms_raised":
                  (of the shoulder width when the hips are out of view)
 A keypoint counts as visible at visibility >= 0.5.
 """
+
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-
 COCO_KEYPOINTS = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
 )
 L_SHOULDER, R_SHOULDER, L_WRIST, R_WRIST, L_HIP, R_HIP, L_KNEE, R_KNEE = 5, 6, 9, 10, 11, 12, 13, 14
 VISIBLE = 0.5

@@ -1,4 +1,5 @@
 """[persons]: people, their poses and where they are, by one of two backends (this package)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ Both run on whole batches: Keypoint R-CNN takes a list of frames and resizes the
 short side to `detect_size`, torchvision's 800 by default, the size it was trained at); DeepLabV3
 runs on frames of one size stacked, scaled down to `mask_size` on the short side, since the stored
 mask is only 160 pixels wide (base.MASK_WIDTH). On CUDA both run under fp16 autocast."""
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,15 @@ def weights_cached() -> bool:
 class TorchvisionPersons:
     name = "torchvision"
 
-    def __init__(self, device: str, min_score: float, random_weights: bool = False, detect_size: int = 800,
-                 mask_size: int = 320, batch_size: int = 16):
+    def __init__(
+        self,
+        device: str,
+        min_score: float,
+        random_weights: bool = False,
+        detect_size: int = 800,
+        mask_size: int = 320,
+        batch_size: int = 16,
+    ):
         self.device = device
         self.min_score = min_score
         self.random_weights = random_weights
@@ -67,16 +75,20 @@ class TorchvisionPersons:
             # head runs, instead of computing keypoints for every box over torchvision's 0.05 and
             # dropping them after. The persons kept are the same: NMS only suppresses a box by a
             # higher-scoring one, and the keypoint head works on each box alone.
-            kp = keypointrcnn_resnet50_fpn(weights=kp_weights, weights_backbone=None, min_size=self.detect_size,
-                                           max_size=round(self.detect_size * 1333 / 800),
-                                           box_score_thresh=self.min_score)
+            kp = keypointrcnn_resnet50_fpn(
+                weights=kp_weights,
+                weights_backbone=None,
+                min_size=self.detect_size,
+                max_size=round(self.detect_size * 1333 / 800),
+                box_score_thresh=self.min_score,
+            )
             seg = deeplabv3_resnet50(weights=seg_weights, weights_backbone=None)
         except Exception as exc:
             raise ModelUnavailableError(
                 f"torchvision person weights could not be loaded ({type(exc).__name__}: {exc}). Run once "
                 f"with network access so they download to {self._cache_hint()}, or install the mediapipe "
-                f"extra (pip install \"evr[mediapipe]\"; works offline) and set persons.backend = "
-                f"\"mediapipe\"."
+                f'extra (pip install "evr[mediapipe]"; works offline) and set persons.backend = '
+                f'"mediapipe".'
             ) from exc
         self._keypoints = kp.eval().to(self.device)
         self._segment = seg.eval().to(self.device)
@@ -106,19 +118,37 @@ class TorchvisionPersons:
             detections = self._keypoints(tensors)
             people = [det["labels"] == 1 for det in detections]  # the model kept only scores over min_score
             counts = torch.stack([keep.sum() for keep in people]).tolist()  # one transfer
-            rows = torch.cat([torch.cat([
-                det["boxes"][keep].float(), det["scores"][keep].float()[:, None],
-                det["keypoints"][keep][..., :2].float().flatten(1),
-                # keypoints_scores are logits; a sigmoid turns them into a 0-1 visibility.
-                torch.sigmoid(det["keypoints_scores"][keep].float())], 1)
-                for det, keep in zip(detections, people)]).cpu().numpy()  # and one more
+            rows = (
+                torch.cat(
+                    [
+                        torch.cat(
+                            [
+                                det["boxes"][keep].float(),
+                                det["scores"][keep].float()[:, None],
+                                det["keypoints"][keep][..., :2].float().flatten(1),
+                                # keypoints_scores are logits; a sigmoid turns them into a 0-1 visibility.
+                                torch.sigmoid(det["keypoints_scores"][keep].float()),
+                            ],
+                            1,
+                        )
+                        for det, keep in zip(detections, people)
+                    ]
+                )
+                .cpu()
+                .numpy()
+            )  # and one more
             found = [i for i, n in enumerate(counts) if n]
             masks = dict(zip(found, self._person_masks([tensors[i] for i in found]))) if found else {}
         out, at = [], 0
         for i, (im, n) in enumerate(zip(images, counts)):
-            dets = [Detection(box=tuple(map(float, r[:4])), score=float(r[4]),
-                              keypoints=np.column_stack([r[5:39].reshape(17, 2), r[39:56]]))
-                    for r in rows[at:at + n]]
+            dets = [
+                Detection(
+                    box=tuple(map(float, r[:4])),
+                    score=float(r[4]),
+                    keypoints=np.column_stack([r[5:39].reshape(17, 2), r[39:56]]),
+                )
+                for r in rows[at : at + n]
+            ]
             at += n
             out.append(to_stored(dets, masks.get(i), im.shape[1], im.shape[0]))
         return out
@@ -139,8 +169,13 @@ class TorchvisionPersons:
             batch = torch.stack([tensors[i] for i in at])
             scale = min(1.0, self.mask_size / min(h, w))
             if scale < 1:
-                batch = F.interpolate(batch, size=(round(h * scale), round(w * scale)), mode="bilinear",
-                                      antialias=True, align_corners=False)
+                batch = F.interpolate(
+                    batch,
+                    size=(round(h * scale), round(w * scale)),
+                    mode="bilinear",
+                    antialias=True,
+                    align_corners=False,
+                )
             person = (self._segment((batch - mean) / std)["out"].argmax(1) == VOC_PERSON).cpu().numpy()
             for j, i in enumerate(at):
                 masks[i] = person[j]

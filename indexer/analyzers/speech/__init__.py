@@ -11,6 +11,7 @@ indexer/audio.py and streamed through the backend, so memory does not grow with 
 A file without an audio stream has no speech (an empty transcript); a sound track that breaks
 off midway is transcribed as far as it decodes.
 """
+
 from __future__ import annotations
 
 import logging

@@ -8,6 +8,7 @@ normalisation from one utterance to the next and reads the first words of a file
 file gets a decoder of its own (0.3 s to build), so a file reads the same whatever the worker
 transcribed before it.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,8 @@ import numpy as np
 
 from evr.storage.features import SpeechSegment
 
-from .settings import SpeechSettings
 from ...audio import RATE
+from .settings import SpeechSettings
 
 FRAMES_PER_S = 100  # the decoder's frame rate (its `frate`): word times are in these frames
 MAX_UTTERANCE_S = 30.0  # speech with no pause (music, a crowd) is cut into utterances this long
@@ -38,8 +39,10 @@ class PocketsphinxBackend:
         # Only where English is all there is to hear: on other speech it returns English words
         # that were never said, and a text query would be fused with them.
         if settings.language != "en":
-            return (f"pocketsphinx reads English only, and speech.language is {settings.language!r} "
-                    '(set it to "en" where every video speaks English)')
+            return (
+                f"pocketsphinx reads English only, and speech.language is {settings.language!r} "
+                '(set it to "en" where every video speaks English)'
+            )
         return None
 
     @property
@@ -104,10 +107,21 @@ def _utterance(decoder, start: float, pcm: bytes) -> SpeechSegment | None:
     for seg in decoder.seg():
         if seg.word.startswith(("<", "[")):  # <s>, </s>, <sil>, [NOISE]: no word
             continue
-        words.append((_ALTERNATE.sub("", seg.word), round(start + seg.start_frame / FRAMES_PER_S, 3),
-                      round(start + (seg.end_frame + 1) / FRAMES_PER_S, 3)))
+        words.append(
+            (
+                _ALTERNATE.sub("", seg.word),
+                round(start + seg.start_frame / FRAMES_PER_S, 3),
+                round(start + (seg.end_frame + 1) / FRAMES_PER_S, 3),
+            )
+        )
         probs.append(seg.prob)
     if not words:
         return None
-    return SpeechSegment(start=words[0][1], end=words[-1][2], text=" ".join(w for w, _, _ in words),
-                         language="en", confidence=round(float(np.mean(probs)), 4), words=tuple(words))
+    return SpeechSegment(
+        start=words[0][1],
+        end=words[-1][2],
+        text=" ".join(w for w, _, _ in words),
+        language="en",
+        confidence=round(float(np.mean(probs)), 4),
+        words=tuple(words),
+    )

@@ -1,4 +1,5 @@
 """[speech]: transcription of each video's sound track, by one of two backends (this package)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ The sound is read `window_s` seconds at a time, each window cut at its quietest 
 end so that no word is split, and Whisper transcribes each window (its own voice activity filter,
 Silero, which the package ships, skips silence). Memory stays flat however long the video.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,9 +17,9 @@ import numpy as np
 
 from evr.storage.features import SpeechSegment
 
+from ...audio import RATE
 from ...encoders import ModelUnavailableError
 from .settings import SpeechSettings
-from ...audio import RATE
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,11 @@ class WhisperBackend:
             log.debug("faster-whisper model %s", settings.model, exc_info=True)
             if not download:
                 return None, f"faster-whisper's model {settings.model!r} is not cached (`evr index` downloads it)"
-            return None, (f"faster-whisper's model {settings.model!r} is not cached and cannot be downloaded "
-                          f"({type(exc).__name__}); fetch it where there is a network with `hf download {repo}` "
-                          "or set speech.model to a folder holding it")
+            return None, (
+                f"faster-whisper's model {settings.model!r} is not cached and cannot be downloaded "
+                f"({type(exc).__name__}); fetch it where there is a network with `hf download {repo}` "
+                "or set speech.model to a folder holding it"
+            )
 
     @property
     def signature(self) -> str:
@@ -76,8 +79,9 @@ class WhisperBackend:
         # that reads the same videos in the same order gets the same transcripts.
         ctranslate2.set_random_seed(0)
         try:
-            self._model = WhisperModel(self.model_path, device=device,
-                                       compute_type="float16" if device == "cuda" else "int8")
+            self._model = WhisperModel(
+                self.model_path, device=device, compute_type="float16" if device == "cuda" else "int8"
+            )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelUnavailableError(f"cannot load faster-whisper's model from {self.model_path}: {exc}") from exc
 
@@ -90,17 +94,26 @@ class WhisperBackend:
         for offset, window in _windows(blocks, self.settings.window_s):
             audio = window.astype(np.float32) / 32768.0
             last = window.size / RATE  # a timestamp past the window's end is Whisper's guess, not the sound's
-            segments, info = self._model.transcribe(audio, language=language, vad_filter=True, word_timestamps=True,
-                                                    condition_on_previous_text=False)
+            segments, info = self._model.transcribe(
+                audio, language=language, vad_filter=True, word_timestamps=True, condition_on_previous_text=False
+            )
             for seg in segments:
                 text = seg.text.strip()
                 if not text or seg.start >= last:
                     continue
-                words = tuple((w.word.strip(), round(offset + min(w.start, last), 3), round(offset + min(w.end, last), 3))
-                              for w in seg.words or () if w.word.strip())
-                yield SpeechSegment(start=round(offset + seg.start, 3), end=round(offset + min(seg.end, last), 3),
-                                    text=text, language=info.language,
-                                    confidence=round(min(1.0, math.exp(seg.avg_logprob)), 4), words=words)
+                words = tuple(
+                    (w.word.strip(), round(offset + min(w.start, last), 3), round(offset + min(w.end, last), 3))
+                    for w in seg.words or ()
+                    if w.word.strip()
+                )
+                yield SpeechSegment(
+                    start=round(offset + seg.start, 3),
+                    end=round(offset + min(seg.end, last), 3),
+                    text=text,
+                    language=info.language,
+                    confidence=round(min(1.0, math.exp(seg.avg_logprob)), 4),
+                    words=words,
+                )
 
 
 def _windows(blocks: Iterable[np.ndarray], window_s: float) -> Iterator[tuple[float, np.ndarray]]:
