@@ -48,7 +48,7 @@ REPORT_KEYS = {
         "stage_seconds",
         "embedded",
     ),
-    # The other models' vectors added to kept keyframes (indexer/embed.py), after an index or analyze run.
+    # The other models' vectors added to kept keyframes (indexer/sources/vectors.py), after an index or analyze run.
     "embed": (
         "videos_embedded",
         "videos_failed",
@@ -89,7 +89,7 @@ class RunReport:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     analyzed: RunReport | None = None  # `evr import aic --analyze`: the analysis run after
-    embedded: RunReport | None = None  # the other models' vectors added after the run (indexer/embed.py)
+    embedded: RunReport | None = None  # the other models' vectors added after the run (indexer/sources/vectors.py)
 
     def to_json(self) -> dict:
         shown = {

@@ -3,7 +3,7 @@
 
 `VideoWorker.index_video(path)` is a pure function of the file and the settings: it returns a
 `VideoResult` (keyframes with vectors and analyses, shots, what the decoder learned) that the
-one writer commits (indexer/pipeline.py). So the same worker runs in the writer's process, in
+one writer commits (indexer/sources/files.py). So the same worker runs in the writer's process, in
 local worker processes or on a Ray cluster (indexer/runners/).
 
 Decoding and keyframe selection run in a background thread that hands batches of candidate

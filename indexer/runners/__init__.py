@@ -2,7 +2,7 @@
 or on Ray workers (local or a cluster) that each run one of those two inside.
 
 All run the same `indexer.work.VideoWorker` and hand its results to the one writer
-(indexer/pipeline.py), which plans the run and commits each video.
+(indexer/sources/files.py), which plans the run and commits each video.
 """
 
 from __future__ import annotations
