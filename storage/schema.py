@@ -32,6 +32,16 @@ class Base(DeclarativeBase):
     pass
 
 
+class BoxColumns:
+    """A box on a keyframe (a feature's table mixes it in: OCR's text boxes, persons, objects):
+    fractions of the frame's width and height, (x0, y0) its top left corner."""
+
+    x0: Mapped[float] = mapped_column(Float)
+    y0: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+
+
 class FsText(TypeDecorator):
     """Text that may hold a file name: Python keeps the bytes of a name that is not UTF-8 as
     surrogate escapes (PEP 383), which SQLite's UTF-8 text cannot carry. Such a value is stored

@@ -8,6 +8,7 @@ assert rankings that only trained weights would give.
 from __future__ import annotations
 
 import importlib.abc
+import importlib.util
 import json
 import os
 import shutil
@@ -40,6 +41,20 @@ class _OldNames(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _OldNames())
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The persons backend of the tests that check the plumbing of persons' results (not their counts):
+# mediapipe (models bundled, offline) where its extra is installed, else torchvision's with random
+# weights at its smallest sizes (no download, seconds on a CPU).
+PERSONS_BACKEND = "mediapipe" if importlib.util.find_spec("mediapipe") else "torchvision"
+PERSONS_ENV = {
+    "EVR_PERSONS_ENABLED": "true",
+    "EVR_PERSONS_BACKEND": PERSONS_BACKEND,
+    **(
+        {}
+        if PERSONS_BACKEND == "mediapipe"
+        else {"EVR_PERSONS_WEIGHTS": "none", "EVR_PERSONS_DETECT_SIZE": "160", "EVR_PERSONS_MASK_SIZE": "160"}
+    ),
+}
 
 TEST_ENV = {
     "EVR_CLIP_MODEL": "ViT-S-32-alt",

@@ -17,7 +17,7 @@ import pytest
 from evr.storage import Store
 
 from .aic_package import MODEL, add_video, encoder
-from .conftest import evr, run
+from .conftest import PERSONS_BACKEND, PERSONS_ENV, evr, run
 from .dres_server import FakeDres, Task, serve
 
 pytestmark = pytest.mark.integration
@@ -185,8 +185,8 @@ def test_analyze_reads_text_and_people_from_the_imported_images(videos, tmp_path
     data = tmp_path / "data"
     monkeypatch.setenv("EVR_OCR_ENABLED", "true")
     monkeypatch.setenv("EVR_OCR_LANGUAGES", "en")
-    monkeypatch.setenv("EVR_PERSONS_ENABLED", "true")
-    monkeypatch.setenv("EVR_PERSONS_BACKEND", "mediapipe")
+    for key, value in PERSONS_ENV.items():
+        monkeypatch.setenv(key, value)
     code, report = import_aic(data, root, capsys, "--analyze")
     assert code == 0 and report["analyzed"]["videos_analyzed"] == 1
     assert report["analyzed"]["keyframes_analyzed"] == 2
@@ -195,7 +195,8 @@ def test_analyze_reads_text_and_people_from_the_imported_images(videos, tmp_path
         assert all(r.fields["ocr_text"] is not None and r.fields["person_count"] is not None for r in rows.values())
         assert any(r.fields["ocr_text"] for r in rows.values())
         plan = store.catalog.imported_videos()[0].plan
-    assert plan.vectors == f"aic:{MODEL}/none" and plan.analyzers["persons"] == "mediapipe" and "ocr" in plan.analyzers
+    assert plan.vectors == f"aic:{MODEL}/none" and "ocr" in plan.analyzers
+    assert plan.analyzers["persons"] == PERSONS_BACKEND
     # Analyzed already: nothing to do.
     code, again = evr("--data-dir", data, "analyze", "--no-progress", "--json", capsys=capsys)
     assert code == 0 and again["videos_analyzed"] == 0 and again["videos_skipped"] == 1

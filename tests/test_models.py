@@ -22,7 +22,7 @@ from evr.search.fusion import FusionSettings, fuse
 from evr.search.multilingual import QuerySettings, table
 from evr.storage import ModelMismatchError, Store, StoreError
 
-from .conftest import evr
+from .conftest import PERSONS_ENV, evr
 
 OTHER = [{"name": "s32", "model": "ViT-S-32", "pretrained": "none"}]
 WITH_OTHER = {"EVR_MODELS": json.dumps(OTHER)}
@@ -93,8 +93,7 @@ def test_adding_a_model_computes_only_its_vectors_from_large_enough_thumbnails(c
         "EVR_OCR_ENABLED": "true",
         "EVR_OCR_BACKEND": "tesseract",
         "EVR_OCR_LANGUAGES": "en",
-        "EVR_PERSONS_ENABLED": "true",
-        "EVR_PERSONS_BACKEND": "mediapipe",
+        **PERSONS_ENV,
     }
     data = tmp_path / "data"
     first = index(data, clips["small"], capsys, monkeypatch, analyzers)

@@ -22,9 +22,9 @@ class Analyzer(ABC):
     name: str
     settings_class: type  # its settings dataclass ([name] in config.toml), with an `enabled` switch
 
-    @abstractmethod
     def __init__(self, settings) -> None:
         """Built from its settings; cheap (nothing is loaded)."""
+        self.settings = settings
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> Analyzer | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..textfold import fts_query
 from ..types import Box, KeyframeFilter
 
 
@@ -178,6 +179,23 @@ class WordsFeature(FeatureStorage):
 
     fts_table: str  # "ocr_fts"
     words_param: str  # the filter parameter holding the words ("ocr")
+
+    def matches_nothing(self, f: KeyframeFilter) -> bool:
+        said = f.get(self.words_param)
+        return said is not None and fts_query(said) is None
+
+    def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
+        said = f.get(self.words_param)
+        match = fts_query(said) if said is not None else None
+        return None if match is None else self.words_condition(match, keyframe_id)
+
+    @abstractmethod
+    def words_condition(self, match: str, keyframe_id):
+        """The SQL condition on `keyframe_id` (a column): its text matches the FTS5 MATCH
+        expression `match` (every word of the filter)."""
+
+    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
+        return [], f.get(self.words_param) is not None  # only SQLite's full-text index matches words
 
     @abstractmethod
     def ranked(self, s: Session, match, passing, limit: int) -> list[tuple[int, float, bool]]:

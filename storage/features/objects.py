@@ -17,7 +17,7 @@ from sqlalchemy import Float, ForeignKey, Index, Integer, String, and_, delete, 
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .. import regions
-from ..schema import Base
+from ..schema import Base, BoxColumns
 from ..sqlutil import ids_param
 from ..types import Box, KeyframeFilter
 from .base import Condition, FeatureStorage, Field, FilterParam, Shape, checked_by
@@ -115,17 +115,13 @@ class KeyframeObjects(Base):
     count: Mapped[int] = mapped_column(Integer)
 
 
-class ObjectRow(Base):
+class ObjectRow(BoxColumns, Base):
     __tablename__ = "objects"
     __table_args__ = (Index("ix_objects_label_keyframe", "label", "keyframe_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
     label: Mapped[str] = mapped_column(String)
     score: Mapped[float] = mapped_column(Float)
-    x0: Mapped[float] = mapped_column(Float)
-    y0: Mapped[float] = mapped_column(Float)
-    x1: Mapped[float] = mapped_column(Float)
-    y1: Mapped[float] = mapped_column(Float)
 
 
 @dataclass(frozen=True)

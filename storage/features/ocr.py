@@ -12,9 +12,9 @@ from sqlalchemy import Float, ForeignKey, Integer, Text, delete, func, insert, l
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..fulltext import WordMatch, add_texts, exact_first, fts, fts_ddl, fts_match
-from ..schema import Base
+from ..schema import Base, BoxColumns
 from ..sqlutil import ids_param
-from ..textfold import fts_query, words
+from ..textfold import words
 from ..types import Box, KeyframeFilter
 from .base import Condition, Field, FilterParam, Shape, WordsFeature
 
@@ -35,16 +35,12 @@ class KeyframeText(Base):
     text: Mapped[str] = mapped_column(Text)
 
 
-class OcrBox(Base):
+class OcrBox(BoxColumns, Base):
     """One piece of on-screen text; coordinates are fractions of the frame's width and height."""
 
     __tablename__ = "ocr_boxes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
-    x0: Mapped[float] = mapped_column(Float)
-    y0: Mapped[float] = mapped_column(Float)
-    x1: Mapped[float] = mapped_column(Float)
-    y1: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
 
@@ -123,13 +119,7 @@ END""",
         said = fields.get("ocr_text")
         return [f'text "{said[:40]}"'] if said else []
 
-    def matches_nothing(self, f: KeyframeFilter) -> bool:
-        return f.get("ocr") is not None and fts_query(f.get("ocr")) is None
-
-    def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
-        match = fts_query(f.get("ocr")) if f.get("ocr") is not None else None
-        if match is None:
-            return None
+    def words_condition(self, match: str, keyframe_id):
         return keyframe_id.in_(select(fts("ocr_fts").c.rowid).where(fts_match(match, "ocr_fts")))
 
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

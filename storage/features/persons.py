@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..schema import Base
+from ..schema import Base, BoxColumns
 from ..sqlutil import ids_param
 from ..types import Box, KeyframeFilter
 from .base import Condition, FeatureStorage, Field, FilterParam, Shape
@@ -64,16 +64,12 @@ class KeyframePersons(Base):
     mask: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # a small 1-bit PNG
 
 
-class Person(Base):
+class Person(BoxColumns, Base):
     """One detected person: box (fractions of the frame), 17 COCO keypoints, pose labels."""
 
     __tablename__ = "persons"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), index=True)
-    x0: Mapped[float] = mapped_column(Float)
-    y0: Mapped[float] = mapped_column(Float)
-    x1: Mapped[float] = mapped_column(Float)
-    y1: Mapped[float] = mapped_column(Float)
     score: Mapped[float] = mapped_column(Float)
     keypoints: Mapped[str] = mapped_column(Text)  # JSON [[x, y, visibility] x 17], x/y as fractions
     labels: Mapped[str] = mapped_column(Text)  # JSON list, e.g. ["standing", "arms_raised"]

@@ -16,9 +16,8 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 from ..fulltext import WordMatch, add_texts, exact_first, fts, fts_ddl, fts_match
 from ..schema import Base, Keyframe
 from ..sqlutil import ids_param
-from ..textfold import fts_query, words
-from ..types import KeyframeFilter
-from .base import Condition, FilterParam, WordsFeature
+from ..textfold import words
+from .base import FilterParam, WordsFeature
 
 # A keyframe hears the speech said within this many seconds of it: keyframes are at most
 # keyframes.max_gap_s (2 s) apart, so every segment of speech has a keyframe within reach.
@@ -164,13 +163,7 @@ END""",
         said = fields.get("speech")
         return [f'said "{said["text"][:60]}"'] if said else []
 
-    def matches_nothing(self, f: KeyframeFilter) -> bool:
-        return f.get("speech") is not None and fts_query(f.get("speech")) is None
-
-    def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
-        match = fts_query(f.get("speech")) if f.get("speech") is not None else None
-        if match is None:
-            return None
+    def words_condition(self, match: str, keyframe_id):
         # The keyframes within reach of a segment that says every word, found from the segments.
         said = (
             select(Speech)
@@ -179,9 +172,6 @@ END""",
         )
         near = aliased(Keyframe)
         return keyframe_id.in_(select(near.id).join(said, within_reach(near, said.c)))
-
-    def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
-        return [], f.get("speech") is not None  # only SQLite's full-text index matches the words
 
     def ranked(self, s: Session, match: WordMatch, passing, limit: int) -> list[tuple[int, float, bool]]:
         """For each of the best segments by BM25 (those holding every word exactly first), the

@@ -21,9 +21,7 @@ class BrightnessSettings:
 class BrightnessAnalyzer(FrameAnalyzer):
     name = "brightness"
     settings_class = BrightnessSettings
-
-    def __init__(self, settings: BrightnessSettings) -> None:
-        self.settings = settings
+    settings: BrightnessSettings
 
     @property
     def signature(self) -> str:

@@ -75,9 +75,7 @@ def color_grid(rgb: np.ndarray) -> ColorGrid:
 class ColorAnalyzer(FrameAnalyzer):
     name = "colors"
     settings_class = ColorSettings
-
-    def __init__(self, settings: ColorSettings):
-        self.settings = settings
+    settings: ColorSettings
 
     @property
     def signature(self) -> str:

@@ -63,7 +63,7 @@ class ObjectAnalyzer(FrameAnalyzer):
     settings_class = ObjectSettings
 
     def __init__(self, settings: ObjectSettings):
-        self.settings = settings
+        super().__init__(settings)
         self._model = None
         self._labels: list[str] = []
         self._off: str | None = None  # why it cannot run in this process

@@ -31,9 +31,7 @@ BACKENDS = {"easyocr": EasyOcrBackend, "tesseract": TesseractBackend}
 class OcrAnalyzer(BackendAnalyzer, FrameAnalyzer):
     name = "ocr"
     settings_class = OcrSettings
-
-    def __init__(self, settings: OcrSettings):
-        self.settings = settings
+    settings: OcrSettings
 
     def _choose(self) -> EasyOcrBackend | TesseractBackend | None:
         """The backend that reads the configured languages, or None when none reads any of them."""

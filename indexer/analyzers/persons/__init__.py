@@ -25,9 +25,8 @@ class PersonAnalyzer(FrameAnalyzer):
     name = "persons"
     settings_class = PersonSettings
 
-    def __init__(self, settings: PersonSettings):
-        self.settings = settings
-        self._backend: MediapipePersons | TorchvisionPersons | None = None
+    settings: PersonSettings
+    _backend: MediapipePersons | TorchvisionPersons | None = None  # chosen on first use
 
     @property
     def backend(self) -> MediapipePersons | TorchvisionPersons:

@@ -33,9 +33,7 @@ log = logging.getLogger(__name__)
 class SpeechAnalyzer(BackendAnalyzer, FileAnalyzer):
     name = "speech"
     settings_class = SpeechSettings
-
-    def __init__(self, settings: SpeechSettings):
-        self.settings = settings
+    settings: SpeechSettings
 
     def _choose(self) -> WhisperBackend | PocketsphinxBackend | None:
         s = self.settings
