@@ -41,10 +41,52 @@ def matching(f: KeyframeFilter, among: np.ndarray | None = None):
     for feature in features.FEATURES.values():
         if feature.matches_nothing(f):
             return None
+        for part in field_sql(feature, f, Keyframe.id, few=among is not None):
+            stmt = stmt.where(part)
         condition = feature.condition(f, Keyframe.id, few=among is not None)
         for part in condition if isinstance(condition, list) else [condition] if condition is not None else []:
             stmt = stmt.where(part)
     return stmt
+
+
+def field_sql(feature, f: KeyframeFilter, keyframe_id, few: bool) -> list:
+    """The feature's field conditions in `f` (`field_conditions`) as SQL conditions on
+    `keyframe_id` (a column), for the fields it keeps in a column: the comparisons on one table's
+    columns hold together on its row, each label needs a row of its own. `few`: the keyframes are
+    a given few, so each one's rows are probed by key rather than a whole list of ids read."""
+    conditions, _ = feature.field_conditions(f)
+    kept = {field.name: field for field in feature.fields if field.column is not None}
+    compared: dict = {}  # a table's keyframe column -> the comparisons on its columns
+    labels = []
+    for c in conditions:
+        field = kept.get(c.field)
+        if field is None:
+            continue  # not in a column: the feature's own `condition` says it
+        if field.kind == "labels":
+            values = [c.value] if c.op == "contains" else list(c.value)
+            labels += [(field.keyframe_column, [field.column == value]) for value in values]
+        else:
+            compared.setdefault(field.keyframe_column, []).append(_compare(field.column, c))
+    return [_rows_hold(key, holds, keyframe_id, few) for key, holds in [*compared.items(), *labels]]
+
+
+def _compare(column, c: Condition):
+    if c.op == "in":
+        return column.in_(list(c.value))
+    if c.op == ">=":
+        return column >= c.value
+    if c.op == "<=":
+        return column <= c.value
+    if c.op == "==":
+        return column == c.value
+    raise ValueError(f"{c.op!r} does not compare a column")
+
+
+def _rows_hold(key, holds: list, keyframe_id, few: bool):
+    """The keyframe has a row (keyed by `key`) where every one of `holds` is true."""
+    if few:  # probe each candidate's rows by key: the table may hold a million rows that pass
+        return select(key).where(key == keyframe_id, *holds).exists()
+    return keyframe_id.in_(select(key).where(*holds))
 
 
 class Filters:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -65,12 +66,17 @@ def checked_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:
 
 @dataclass(frozen=True)
 class Field:
-    """A value a vector index that filters itself keeps beside each vector, for this feature's
-    filter."""
+    """A value of a keyframe that this feature's filter compares: a vector index that filters
+    itself keeps it beside each vector; where SQLite keeps it in a column (`column`, in a table
+    whose `keyframe_column` says whose it is: one row per keyframe, or per label for "labels"),
+    storage/filters.py renders the conditions on it as SQL too. Without a column, the feature's
+    own `condition` says in SQL what the conditions on it ask."""
 
     name: str
     kind: str  # "int", "float", "bool" or "labels" (an array of short strings)
     nullable: bool = False
+    column: Any = dataclass_field(default=None, compare=False)
+    keyframe_column: Any = dataclass_field(default=None, compare=False)
 
 
 OPERATORS = ("in", ">=", "<=", "==", "contains", "contains_all")
@@ -148,7 +154,8 @@ class FeatureStorage(ABC):
 
     def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
         """The SQL condition on `keyframe_id` (a column) that this feature's filter values in `f`
-        ask for; None when `f` sets none of them. `few`: the keyframes are a given few (probe
+        ask for beyond the field conditions storage/filters.py renders (those on fields kept in a
+        column); None when there is none. `few`: the keyframes are a given few (probe
         each one rather than read a whole list of ids)."""
         return None
 

@@ -119,10 +119,11 @@ class PersonStorage(FeatureStorage):
         ),
     )
     hit_fields = ("person_count", "person_area", "poses")
+    # A keyframe the person analyzer never saw has no row: it passes no person condition.
     fields = (
-        Field("persons", "int", nullable=True),
-        Field("person_area", "float", nullable=True),
-        Field("poses", "labels"),
+        Field("persons", "int", True, KeyframePersons.count, KeyframePersons.keyframe_id),
+        Field("person_area", "float", True, KeyframePersons.area, KeyframePersons.keyframe_id),
+        Field("poses", "labels", False, KeyframePose.label, KeyframePose.keyframe_id),
     )
 
     def put(self, s: Session, results: Sequence[tuple[int, PersonsInFrame]]) -> None:
@@ -201,39 +202,6 @@ class PersonStorage(FeatureStorage):
         if low is not None and high is not None and low > high:
             return f"min_persons {low} is more than max_persons {high}"
         return None
-
-    def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
-        low, high, poses, area = f.get("min_persons"), f.get("max_persons"), f.get("pose", ()), f.get("min_person_area")
-        parts = []
-        # Keyframes the person analyzer never saw (no row) pass no person condition.
-        if low is not None or high is not None or area is not None:
-            holds = [
-                c
-                for c in (
-                    KeyframePersons.count >= low if low is not None else None,
-                    KeyframePersons.count <= high if high is not None else None,
-                    KeyframePersons.area >= area if area is not None else None,
-                )
-                if c is not None
-            ]
-            if few:  # probe each candidate's row by its key: the table may hold a million rows that pass
-                parts.append(
-                    select(KeyframePersons.keyframe_id)
-                    .where(KeyframePersons.keyframe_id == keyframe_id, *holds)
-                    .exists()
-                )
-            else:
-                parts.append(keyframe_id.in_(select(KeyframePersons.keyframe_id).where(*holds)))
-        for label in poses:
-            if few:  # probe the primary key per keyframe rather than read the label's whole list
-                parts.append(
-                    select(KeyframePose.keyframe_id)
-                    .where(KeyframePose.label == label, KeyframePose.keyframe_id == keyframe_id)
-                    .exists()
-                )
-            else:
-                parts.append(keyframe_id.in_(select(KeyframePose.keyframe_id).where(KeyframePose.label == label)))
-        return parts or None
 
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         seen = {

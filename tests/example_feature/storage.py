@@ -38,7 +38,8 @@ class BrightnessStorage(FeatureStorage):
         ),
     )
     hit_fields = ("brightness",)
-    fields = (Field("brightness", "float", nullable=True),)
+    # Kept in a column: storage/filters.py renders its condition (below) as SQL, none written here.
+    fields = (Field("brightness", "float", True, KeyframeBrightness.brightness, KeyframeBrightness.keyframe_id),)
 
     def put(self, s: Session, results: Sequence[tuple[int, float]]) -> None:
         rows = [{"keyframe_id": kid, "brightness": value} for kid, value in results if value is not None]
@@ -59,12 +60,6 @@ class BrightnessStorage(FeatureStorage):
     def facts(self, fields: dict[str, Any]) -> list[str]:
         value = fields.get("brightness")
         return [] if value is None else [f"brightness {value:.2f}"]
-
-    def condition(self, f: KeyframeFilter, keyframe_id, few: bool):
-        low = f.get("min_brightness")
-        if low is None:
-            return None
-        return [keyframe_id.in_(select(KeyframeBrightness.keyframe_id).where(KeyframeBrightness.brightness >= low))]
 
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         found = dict(
