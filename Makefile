@@ -1,5 +1,6 @@
 # Two commands do everything:  `make demo` (set up, index the sample videos, search them, open
-# the app) and `make test` (set up, run the whole test suite offline).
+# the app) and `make test` (set up, run the whole test suite offline, then its fast tiers again in
+# a second environment without the mediapipe extra).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -53,9 +54,10 @@ demo: setup
 
 test: setup lint
 	$(BIN)/pytest -q
+	$(MAKE) test-core
 
-# The fast tiers in the environment without the mediapipe extra (numpy 2). Not yet part of
-# `make test`: the integration tests that index with persons.backend = "mediapipe" need the extra.
+# The fast tiers again in an environment without the mediapipe extra: numpy 2, the newest
+# streamlit and pymilvus (the persons tests there use torchvision's backend, random weights).
 test-core: $(CORE_STAMP)
 	$(CORE_VENV)/bin/pytest -q --tiers unit,integration
 
