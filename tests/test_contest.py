@@ -263,7 +263,7 @@ def test_login_keeps_the_session_private_and_lists_evaluations(dres, tmp_path, c
     assert code == 1 and "does not know this session (401)" in err and "evr dres login" in err
 
 
-def test_kis_qa_and_trake_send_the_exact_bodies(dres, imported, package, capsys):
+def test_kis_qa_and_trake_send_the_exact_bodies(dres, imported, package, capsys, monkeypatch):
     _, made = package
     login(imported, capsys)
     with Store(imported) as store:
@@ -292,6 +292,24 @@ def test_kis_qa_and_trake_send_the_exact_bodies(dres, imported, package, capsys)
         capsys=capsys,
     )
     assert verdict["verdict"] == "CORRECT" and answers(dres)[-1] == {"text": f"QA-42-{v.video_id}-{ms}"}
+    # VBS's QA tasks take the answer alone ([dres] qa_format = "text").
+    monkeypatch.setenv("EVR_DRES_QA_FORMAT", "text")
+    dres.task = Task("qa-02", "qa", {"text": "42 people"})
+    code, verdict = evr(
+        "--data-dir",
+        imported,
+        "dres",
+        "submit",
+        hit.keyframe_id,
+        "--task",
+        "qa",
+        "--answer",
+        " 42  people ",
+        "--json",
+        capsys=capsys,
+    )
+    assert verdict["verdict"] == "CORRECT" and answers(dres)[-1] == {"text": "42 people"}
+    monkeypatch.delenv("EVR_DRES_QA_FORMAT")
     chain = [rows[(v.video_id, f)].keyframe_id for f in v.frames[1:4]]
     dres.task = Task("trake-01", "trake", {"text": f"TR-{v.video_id}-{v.frames[1]},{v.frames[2]},{v.frames[4]}"})
     code, out = evr("--data-dir", imported, "dres", "submit", *chain, "--task", "trake", capsys=capsys)

@@ -83,6 +83,7 @@ def submitted(state: MutableMapping, services: Services, action: dict) -> dict:
             chain.chain if task == "trake" and chain else [hit],
             action.get("answer"),
             span=span if task == "kis" else None,
+            qa_format=services.config.dres.qa_format,
         )
         evaluation = state.get("dres_evaluation")
         client = DresClient(services.config.data_dir, services.config.dres, SessionInMemory(state))

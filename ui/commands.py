@@ -276,7 +276,9 @@ def cmd_dres(args, config: AppConfig) -> int:
         raise QueryError("--answer goes with --task qa")
     with config.open_engine() as engine:
         chain = engine.archive.hits(args.keyframe_ids)
-    answer = answer_for(args.task, chain, args.answer, window_s=config.dres.kis_window_s)
+    answer = answer_for(
+        args.task, chain, args.answer, window_s=config.dres.kis_window_s, qa_format=config.dres.qa_format
+    )
     evaluation = client.choose_evaluation(args.evaluation)
     try:
         verdict = client.submit(evaluation, answer, again=args.again)

@@ -115,6 +115,7 @@ def submit_state(state: MutableMapping, services: Services) -> dict:
     return {
         "ready": ready,
         "tasks": list(TASKS),
+        "qa_format": services.config.dres.qa_format,  # the QA answer as the button shows it
         "evaluation": str(names.get(evaluation) or evaluation or ""),
         "why": ""
         if ready

@@ -31,10 +31,14 @@ def kis_answer(hit: Hit, span: tuple[float, float]) -> dict:
     return {"mediaItemName": hit.video_id, "start": _ms(start), "end": _ms(end)}
 
 
-def qa_answer(hit: Hit, answer: str) -> dict:
+def qa_answer(hit: Hit, answer: str, qa_format: str = "aic") -> dict:
+    """The answer's text (spaces collapsed): in the AI Challenge's form "QA-<answer>-<video>-<ms>"
+    (`qa_format` "aic"), or alone ("text")."""
     answer = " ".join(answer.split())
     if not answer:
         raise QueryError("a QA submission needs --answer TEXT")
+    if qa_format == "text":
+        return {"text": answer}
     return {"text": f"QA-{answer}-{hit.video_id}-{_ms(hit.timestamp)}"}
 
 
@@ -53,10 +57,11 @@ def answer_for(
     answer: str | None = None,
     span: tuple[float, float] | None = None,
     window_s: float = DresSettings.kis_window_s,
+    qa_format: str = DresSettings.qa_format,
 ) -> dict:
     """The ApiClientAnswer of a task: KIS and QA take one hit, TRAKE the hits of a chain; a KIS
-    answer spans `span` seconds, or kis_span(hit, window_s). An answer that cannot be right (no
-    QA text, a chain across videos) is a QueryError."""
+    answer spans `span` seconds, or kis_span(hit, window_s); a QA answer is in `qa_format`. An
+    answer that cannot be right (no QA text, a chain across videos) is a QueryError."""
     if task not in TASKS:
         raise QueryError(f"the task must be one of {', '.join(TASKS)}, not {task!r}")
     if task != "trake" and len(chain) != 1:
@@ -64,7 +69,7 @@ def answer_for(
     if task == "kis":
         return kis_answer(chain[0], span or kis_span(chain[0], window_s))
     if task == "qa":
-        return qa_answer(chain[0], answer or "")
+        return qa_answer(chain[0], answer or "", qa_format)
     return trake_answer(chain)
 
 

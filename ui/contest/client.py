@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from evr.storage.rules import between, rule
+from evr.storage.rules import between, one_of, rule
 
 from .submissions import SubmissionLog
 
 VERDICTS = ("CORRECT", "WRONG", "INDETERMINATE", "UNDECIDABLE")
+QA_FORMATS = ("aic", "text")
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # DRES's answers are small JSON: an evaluation list is kilobytes
 
 
@@ -78,6 +79,9 @@ class DresSettings:
     # A KIS answer spans this many seconds either side of the hit, within its shot: the whole
     # shot can be a minute long and a judge may not accept a span that wide.
     kis_window_s: float = rule(between(0, 3600), default=2.0)
+    # A QA answer as the contest takes it: the AI Challenge's "QA-<answer>-<video>-<ms>", or the
+    # answer's text alone (VBS's QA tasks).
+    qa_format: str = rule(one_of(QA_FORMATS), default="aic")
     # While logged in, each search (CLI and app) sends DRES its query and its results
     # (POST /api/v2/log/query and /log/result), in the background (ui/contest/query_log.py).
     log: bool = True

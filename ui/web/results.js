@@ -349,6 +349,7 @@ function fillSend(holder, id, detail, form) {
   } else if (form.task === "qa") {
     const text = form.answer.trim().split(/\s+/).join(" ");
     if (!text) problem = "Type the answer to send.";
+    else if (s.qa_format === "text") answer = text;
     else answer = `QA-${text}-${detail.video_id}-${Math.round(detail.time * 1000)}`;
   } else {
     answer = detail.trake;
