@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evr.storage import KeyframeRow, ModelInfo, ShotRow, Store, VideoRow
+from evr.storage import KeyframeRow, ModelInfo, ShotRow, Store, Storyboard, VideoRow
 from evr.storage.features import FEATURES
 
 from .errors import QueryError
@@ -77,6 +77,23 @@ class Archive:
                 f"{', '.join(by_path)}; rename them to tell their shots apart"
             )
         return next(iter(by_path.values()))
+
+    def storyboard(self, video_id: str) -> Storyboard:
+        """Every keyframe of the indexed video with this id, grouped by shot (`evr storyboard`);
+        QueryError for an unknown id or one several indexed files share."""
+        boards = self.store.catalog.storyboards(video_id)
+        if not boards:
+            raise no_video([video_id])
+        if len(boards) > 1:
+            raise QueryError(
+                f"{len(boards)} indexed files share the id {video_id!r}: "
+                f"{', '.join(b.path for b in boards)}; rename them to tell them apart"
+            )
+        return boards[0]
+
+    def storyboard_of(self, video_db_id: int) -> Storyboard | None:
+        """The storyboard of the video a hit names by its row (`Hit.video_db_id`: the app's)."""
+        return self.store.catalog.storyboard(video_db_id)
 
     def videos(self, video_ids: Sequence[str] = ()) -> list[VideoRow]:
         """The index's videos with these ids, every one when none is given; QueryError for an

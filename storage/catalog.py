@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from . import features
 from .database import Database
@@ -16,6 +17,8 @@ from .schema import Embedding, Keyframe, ModelVector, Shot, Video
 from .sqlutil import id_array, ids_param, unpack_vectors
 from .types import (
     PRIMARY_MODEL,
+    BoardFrame,
+    BoardShot,
     ImportedVideo,
     KeyframeImage,
     KeyframeRow,
@@ -23,6 +26,7 @@ from .types import (
     MissingVectors,
     Plan,
     ShotRow,
+    Storyboard,
     VideoRow,
     VideoState,
 )
@@ -228,6 +232,41 @@ class Catalog:
                     for r in s.scalars(select(Shot).where(Shot.video_id == vid).order_by(Shot.shot))
                 ]
         return out
+
+    def storyboards(self, video_stem: str) -> list[Storyboard]:
+        """The storyboards of the indexed videos with this id (file stem), by path: usually one,
+        more when files in several folders share a name, none for an unknown id."""
+        with self.db.session() as s:
+            videos = s.execute(
+                select(Video.id).where(Video.stem == video_stem, Video.status == "indexed").order_by(Video.path)
+            ).scalars()
+            return [self._storyboard(s, vid) for vid in videos.all()]
+
+    def storyboard(self, video_db_id: int) -> Storyboard | None:
+        """The storyboard of the indexed video with this row id; None when there is none."""
+        with self.db.session() as s:
+            return self._storyboard(s, video_db_id)
+
+    def _storyboard(self, s: Session, video_db_id: int) -> Storyboard | None:
+        video = s.get(Video, video_db_id)
+        if video is None or video.status != "indexed":
+            return None
+        members: dict[int | None, list[BoardFrame]] = {}
+        for kid, frame_idx, t, shot, thumbnail in s.execute(
+            select(Keyframe.id, Keyframe.frame_idx, Keyframe.timestamp, Keyframe.shot, Keyframe.thumbnail)
+            .where(Keyframe.video_id == video_db_id)
+            .order_by(Keyframe.timestamp, Keyframe.id)
+        ):
+            members.setdefault(shot, []).append(BoardFrame(kid, frame_idx, t, self.db.thumb_root / thumbnail))
+        shots = [
+            BoardShot(r.shot, r.start, r.end, members.pop(r.shot, []))
+            for r in s.scalars(select(Shot).where(Shot.video_id == video_db_id).order_by(Shot.shot))
+        ]
+        # Keyframes no stored shot holds (an imported video's): one group, after the shots.
+        rest = sorted((k for group in members.values() for k in group), key=lambda k: (k.timestamp, k.keyframe_id))
+        if rest:
+            shots.append(BoardShot(None, None, None, rest))
+        return Storyboard(video.id, video.stem, video.path, video.duration, shots)
 
     def videos(self, video_ids: Sequence[str] = ()) -> list[VideoRow]:
         """The videos with these ids (none given: every one), by path, in one statement."""

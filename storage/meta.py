@@ -190,6 +190,12 @@ class IndexFacts:
         """Refuse to search with a query encoder other than the one the index was built with."""
         stored = self.model()
         if stored is not None and stored != model:
+            if stored.label == model.label:  # the same names: only the vectors' size tells them apart
+                raise ModelMismatchError(
+                    f"this index holds {stored.dim}-dimensional vectors of CLIP {stored.label}, but that model "
+                    f"makes {model.dim}-dimensional ones here: the index was built by another version of "
+                    f"it; index again into another data folder (storage.data_dir)."
+                )
             raise ModelMismatchError(
                 f"this index was built with CLIP {stored.label}, but the query model is "
                 f"{model.label}: set clip.model/clip.pretrained to {stored.name}/{stored.pretrained}."

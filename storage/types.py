@@ -145,6 +145,67 @@ class ShotRow:
 
 
 @dataclass(frozen=True)
+class BoardFrame:
+    """A keyframe as a storyboard shows it."""
+
+    keyframe_id: int
+    frame_idx: int
+    timestamp: float
+    thumbnail: Path  # absolute
+
+    def to_json(self) -> dict:
+        return {
+            "keyframe_id": self.keyframe_id,
+            "frame_idx": self.frame_idx,
+            "timestamp": round(self.timestamp, 3),
+            "thumbnail": str(self.thumbnail),
+        }
+
+
+@dataclass(frozen=True)
+class BoardShot:
+    """A shot of a storyboard and its keyframes in time order; `shot` None: the keyframes of a
+    video whose shots are not known (an imported one)."""
+
+    shot: int | None
+    start: float | None
+    end: float | None
+    keyframes: list[BoardFrame]
+
+    def to_json(self) -> dict:
+        return {
+            "shot": self.shot,
+            "start": None if self.start is None else round(self.start, 3),
+            "end": None if self.end is None else round(self.end, 3),
+            "keyframes": [k.to_json() for k in self.keyframes],
+        }
+
+
+@dataclass(frozen=True)
+class Storyboard:
+    """Every keyframe of one video, grouped by shot, in time order."""
+
+    video_db_id: int
+    video_id: str
+    path: str
+    duration: float | None
+    shots: list[BoardShot]
+
+    @property
+    def keyframes(self) -> int:
+        return sum(len(s.keyframes) for s in self.shots)
+
+    def to_json(self) -> dict:
+        return {
+            "video_id": self.video_id,
+            "path": self.path,
+            "duration": None if self.duration is None else round(self.duration, 3),
+            "keyframes": self.keyframes,
+            "shots": [s.to_json() for s in self.shots],
+        }
+
+
+@dataclass(frozen=True)
 class VideoRow:
     """A video of the index as `evr videos` lists it: what its decoder learned (None where it
     was imported, or failed before), how many keyframes it has and what ran on it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import os
 import re
 import socket
@@ -228,7 +229,7 @@ def test_dres_login_works_when_the_password_field_is_left_with_tab(app_url):
 
 @pytest.fixture(scope="module")
 def cockpit(videos, tmp_path_factory):
-    """(app address, DRES stand-in, the app's log): vtest12 (keyframes every 2 s, one shot) and
+    """(app address, DRES stand-in, the app's log, its data folder): vtest12 (keyframes every 2 s, one shot) and
     counter (three one-second shots), indexed for real; the app's DRES address is the stand-in's."""
     from .dres_server import FakeDres, serve
 
@@ -263,7 +264,7 @@ def cockpit(videos, tmp_path_factory):
     env.update(EVR_DRES_URL=dres_url, EVR_DRES_USERNAME=dres.user)
     log = tmp_path_factory.mktemp("cockpit-log") / "app.log"
     with running_app(data, env, log=log, verbose=True) as url:  # its log: a line per script run (ui/timing.py)
-        yield url, dres, log
+        yield url, dres, log, data
     stop()
 
 
@@ -331,6 +332,41 @@ def test_an_opened_hit_shows_over_the_grid_and_its_strip_moves_the_player(page):
         arg=[label, clock_seconds(label)],
     )
     expect(dialog(page).get_by_text("A neighbouring keyframe (picked in the strip)")).to_have_count(1)
+
+
+def test_the_storyboard_shows_every_keyframe_by_shot_and_a_click_moves_the_player(page, cockpit):
+    search(page)
+    page.get_by_role("button", name="Open hit #1", exact=True).click()
+    dialog(page).get_by_text("What happens here").wait_for()
+    heading = dialog(page).get_by_role("heading").first.inner_text()  # "VIDEO at 0:02.0 (frame 50, keyframe 7)"
+    video_id, hit_id = heading.split(" at ")[0], int(heading.rsplit("keyframe ", 1)[1].rstrip(")"))
+    board = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "evr.ui.cli", "--data-dir", str(cockpit[3]), "storyboard", video_id, "--json"],
+            env={**os.environ, **TEST_ENV},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        ).stdout
+    )
+    region = dialog(page).get_by_role("region", name="The whole video")
+    shown = region.get_by_role("button", name=re.compile("^Storyboard keyframe at "))
+    expect(shown).to_have_count(board["keyframes"])  # every keyframe of the video
+    expect(region.locator(".board-shot")).to_have_count(len(board["shots"]))  # one group per shot
+    expect(region.locator(".board-shot.here button.here")).to_have_count(1)  # the hit, in its shot
+    # Another keyframe, the farthest from the hit: the player goes to its time and it is opened.
+    frames = [k for s in board["shots"] for k in s["keyframes"]]
+    hit_time = next(k["timestamp"] for k in frames if k["keyframe_id"] == hit_id)
+    target = max(frames, key=lambda k: abs(k["timestamp"] - hit_time))
+    at = target["timestamp"]
+    region.get_by_role("button", name=re.compile("^Storyboard keyframe at ")).nth(frames.index(target)).click()
+    page.wait_for_function(
+        "at => { const v = document.querySelector('#evr-opened-hit').shadowRoot.querySelector('video');"
+        " return v && Math.abs(v.currentTime - at) < 0.05; }",
+        arg=at,
+    )
+    dialog(page).get_by_role("heading", name=f"keyframe {target['keyframe_id']})", exact=False).wait_for()
 
 
 CURRENT_CARD = (

@@ -395,3 +395,35 @@ def test_files_sharing_a_video_id_are_indexed_with_a_warning(tmp_path, videos, c
     code, report = evr("--data-dir", tmp_path / "d", "index", tmp_path / "v", "--no-progress", "--json", capsys=capsys)
     assert code == 0 and report["videos_indexed"] == 2
     assert "video_id 'clip' is shared by 2 files" in caplog.text
+
+
+def test_storyboard_holds_every_keyframe_of_the_video_by_shot(indexed, capsys):
+    """`evr storyboard VIDEO --json` is the video's shots (as `evr shots` gives them) with every
+    keyframe of the index's video in each, in time order, and each keyframe's row."""
+    code, board = evr("--data-dir", indexed, "storyboard", "goldeneye-vfr-drop3", "--json", capsys=capsys)
+    assert code == 0
+    code, shots = evr("--data-dir", indexed, "shots", "goldeneye-vfr-drop3", "--json", capsys=capsys)
+    assert code == 0 and len(shots) > 1
+    assert [{**s, "keyframes": [k["keyframe_id"] for k in s["keyframes"]]} for s in board["shots"]] == shots
+    with Store(indexed) as store:
+        video = store.catalog.video_state(board["path"])
+        rows = store.catalog.keyframes([k["keyframe_id"] for s in board["shots"] for k in s["keyframes"]])
+        every = store.catalog.keyframes_between(video.id, 0, 1e9)
+    assert board["keyframes"] == len(every) == len(rows)
+    frames = [k for s in board["shots"] for k in s["keyframes"]]
+    assert [k["timestamp"] for k in frames] == sorted(k["timestamp"] for k in frames)
+    assert all(
+        (k["frame_idx"], k["timestamp"], k["thumbnail"])
+        == (
+            rows[k["keyframe_id"]].frame_idx,
+            round(rows[k["keyframe_id"]].timestamp, 3),
+            str(rows[k["keyframe_id"]].thumbnail),
+        )
+        for k in frames
+    )
+    code, text = evr("--data-dir", indexed, "storyboard", "goldeneye-vfr-drop3", capsys=capsys)
+    assert code == 0 and text.splitlines()[0].startswith(
+        f"goldeneye-vfr-drop3  {board['path']}  {len(frames)} keyframes"
+    )
+    code, _ = evr("--data-dir", indexed, "storyboard", "no-such-video", capsys=capsys)
+    assert code == 2

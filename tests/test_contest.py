@@ -86,6 +86,16 @@ def test_import_counts_ids_and_media_and_skips_what_did_not_change(package, tmp_
     assert again["videos_imported"] == 0 and again["videos_skipped"] == 3
 
 
+def test_an_imported_videos_storyboard_is_its_keyframes_in_one_group(package, imported, capsys):
+    """A package names no shots: its keyframes, every one in time order, in one group."""
+    v = package[1]["L02_V001"]
+    code, board = evr("--data-dir", imported, "storyboard", v.video_id, "--json", capsys=capsys)
+    assert code == 0 and board["keyframes"] == len(v.frames)
+    (group,) = board["shots"]
+    assert (group["shot"], group["start"], group["end"]) == (None, None, None)
+    assert [k["frame_idx"] for k in group["keyframes"]] == sorted(v.frames)
+
+
 def test_hits_and_exports_carry_the_map_frames_and_like_finds_itself(package, imported, capsys):
     _, made = package
     with Store(imported) as store:

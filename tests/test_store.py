@@ -163,6 +163,11 @@ def test_model_binding(store):
         store.bind_model(other)
     with pytest.raises(ModelMismatchError, match="query model is ViT-L-14"):
         store.facts.check_model(other)
+    # The same names, another size of vector (another version of the model): said so, not
+    # "built with X, but the query model is X".
+    resized = ModelInfo(MODEL.name, MODEL.pretrained, MODEL.dim * 2)
+    with pytest.raises(ModelMismatchError, match=f"holds {MODEL.dim}-dimensional .* makes {MODEL.dim * 2}-dim"):
+        store.facts.check_model(resized)
     store.facts.check_model(MODEL)
 
 

@@ -274,6 +274,14 @@ def _reading_commands(sub) -> None:
 
     p = _command(
         sub,
+        "storyboard",
+        "every keyframe of a video, grouped by shot: where in the video a moment is",
+        json='print {"video_id", "path", "duration", "keyframes", "shots": [{"shot", "start", "end", "keyframes"}]}',
+    )
+    p.add_argument("video_id", help="the video's id (its file name without extension)")
+
+    p = _command(
+        sub,
         "videos",
         "the videos of the index: status, length, size, decoder, keyframes, analyzers",
         json="print them as JSON",

@@ -364,6 +364,20 @@ def cmd_shots(args, config: AppConfig) -> int:
     return EXIT_OK
 
 
+def cmd_storyboard(args, config: AppConfig) -> int:
+    with config.open_engine() as engine:
+        board = engine.archive.storyboard(args.video_id)
+    if args.json:
+        print_json(board.to_json())
+        return EXIT_OK
+    say(f"{board.video_id}  {board.path}  {board.keyframes} keyframes in {len(board.shots)} shots")
+    for sh in board.shots:
+        span = "no shots known" if sh.shot is None else f"{_clock(sh.start)} - {_clock(sh.end)}"
+        times = " ".join(f"{_clock(k.timestamp)}#{k.keyframe_id}" for k in sh.keyframes)
+        say(f"{'' if sh.shot is None else sh.shot:>4}  {span}  {len(sh.keyframes)} keyframes  {times}")
+    return EXIT_OK
+
+
 def cmd_stats(args, config: AppConfig) -> int:
     from evr.storage import DamagedIndexError
 
@@ -523,6 +537,7 @@ COMMANDS = {
     "summarize": cmd_summarize,
     "ui": cmd_ui,
     "shots": cmd_shots,
+    "storyboard": cmd_storyboard,
     "stats": cmd_stats,
     "videos": cmd_videos,
     "doctor": cmd_doctor,

@@ -16,10 +16,11 @@ from PIL import Image
 from evr.search import Hit, QueryError, SearchEngine
 from evr.search.printable import printable
 from evr.search.summary import Summarizer, clock
+from evr.storage import Storyboard
 
 from .config import AppConfig
 from .contest.answers import kis_span, trake_answer
-from .media import playable_video, served_url, thumb_url
+from .media import board_url, playable_video, served_url, thumb_url
 from .overlay import draw_shapes
 from .voice import VoiceError, speak
 
@@ -53,6 +54,7 @@ def hit_detail(
         ),
         "watch_url": url if url.startswith(("https://", "http://")) else None,  # no javascript: or other schemes
         "video_id": hit.video_id,
+        "board": board_url(hit.video_db_id),  # the whole video's storyboard
         "time": hit.timestamp,
         "video": video,
         "video_error": video_error,
@@ -113,6 +115,26 @@ def _strip(engine: SearchEngine, hit: Hit, data_dir: Path) -> list[dict]:
         }
         for r, label in zip(rows, labels)
     ]
+
+
+def storyboard_view(board: Storyboard, data_dir: Path) -> dict:
+    """A video's storyboard as the browser's viewer reads it: each shot labelled by its number
+    and time, each keyframe by its time, with its thumbnail's address."""
+    shots = []
+    for sh in board.shots:
+        label = "Keyframes" if sh.shot is None else f"Shot {sh.shot}: {clock(sh.start, 1)} to {clock(sh.end, 1)}"
+        frames = [
+            {
+                "id": k.keyframe_id,
+                "time": k.timestamp,
+                "label": clock(k.timestamp, 1),
+                "frame": k.frame_idx,
+                "src": thumb_url(k.thumbnail, data_dir),
+            }
+            for k in sh.keyframes
+        ]
+        shots.append({"label": label, "keyframes": frames})
+    return {"video_id": board.video_id, "keyframes": board.keyframes, "shots": shots}
 
 
 def distinct_times(times: list[float]) -> list[str]:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}
 BROWSER_CONTAINERS = {".mp4", ".m4v", ".webm", ".mov"}
-THUMB_ROUTE, MEDIA_ROUTE = "/evr/thumb", "/evr/media"
+THUMB_ROUTE, MEDIA_ROUTE, BOARD_ROUTE = "/evr/thumb", "/evr/media", "/evr/storyboard"
 # A grey frame where a thumbnail is missing (a deleted thumbs/ folder: `evr reindex` makes it again).
 MISSING_THUMBNAIL = "data:image/svg+xml," + quote(
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 180">'
@@ -43,6 +43,11 @@ def thumb_url(thumbnail: str | Path, data_dir: Path) -> str:
     except ValueError:
         return MISSING_THUMBNAIL
     return f"{THUMB_ROUTE}/{quote(relative.as_posix())}" if path.is_file() else MISSING_THUMBNAIL
+
+
+def board_url(video_db_id: int) -> str:
+    """The address of a video's storyboard (ui/server.py serves it)."""
+    return f"{BOARD_ROUTE}/{int(video_db_id)}"
 
 
 def served_url(path: Path) -> str:

@@ -18,7 +18,7 @@ from .actions import Services, handle
 from .components import results
 from .contest.answers import TASKS
 from .contest.client import DresClient, SessionInMemory
-from .media import thumb_url
+from .media import board_url, thumb_url
 from .text import plain
 
 
@@ -86,6 +86,7 @@ def card(h: Hit, data_dir: Path, feedback: bool, state: MutableMapping, picked: 
         "title": f"#{h.rank}",
         "lines": lines,
         "images": images,
+        "board": board_url(h.video_db_id),  # fetched as the hit opens, beside its details
         "heading": f"{printable(h.video_id)} at {clock(h.timestamp, 1)} "
         f"(frame {h.frame_idx}, keyframe {h.keyframe_id})",
         "events": [

@@ -1,12 +1,15 @@
-"""The app's web server: Streamlit's own (ui/app.py, through `st.App`) plus two routes for media
-the browser fetches once and keeps, rather than have every rerun read, hash and resend them
-through Streamlit's in-memory media store:
+"""The app's web server: Streamlit's own (ui/app.py, through `st.App`) plus routes the browser
+fetches from directly, rather than have every rerun read, hash and resend what they serve
+through Streamlit's in-memory media store (or its script run):
 
     /evr/thumb/<path>      a keyframe thumbnail under the data folder's thumbs/; its path names
                            one indexing run, so the file never changes: cached for a year
     /evr/media/<token>     a video the app showed (or its H.264 preview), or a spoken summary,
                            which ui/media.py registered; byte ranges served, so the player seeks
                            without loading the whole file
+    /evr/storyboard/<id>   every keyframe of the video with this row id, by shot (JSON): the
+                           opened hit's storyboard, fetched once per video, a thousand keyframes
+                           or more, without a script run
 
 `evr ui` runs it (`streamlit run ui/server.py`, which finds `app` here). Nothing else on disk is
 reachable: a thumbnail path must stay inside thumbs/, and any other file must have been handed
@@ -16,14 +19,11 @@ out by the app in this process.
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from urllib.parse import unquote
 
-if __package__ in (None, ""):  # run as a script by `streamlit run`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from starlette.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from streamlit.web.server.starlette import App
 
@@ -48,6 +48,35 @@ async def thumb(request) -> Response:
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
+@functools.cache
+def _archive():
+    """The index's read front, opened once for this server (SQLite reads see every commit)."""
+    from evr.search.archive import Archive
+    from evr.storage import Store
+    from evr.ui.config import load_config
+
+    config = load_config()
+    return Archive(Store(config.data_dir)), config.data_dir
+
+
+def _storyboard(video_db_id: int) -> dict | None:
+    from evr.ui.hit_view import storyboard_view
+
+    try:
+        archive, data_dir = _archive()
+    except Exception:  # no index, a bad configuration: the page says what is wrong
+        return None
+    board = archive.storyboard_of(video_db_id)
+    return None if board is None else storyboard_view(board, data_dir)
+
+
+async def storyboard(request) -> Response:
+    view = await run_in_threadpool(_storyboard, request.path_params["video"])
+    if view is None:
+        return Response(status_code=404)
+    return JSONResponse(view, headers={"Cache-Control": "no-cache"})  # a re-index changes it
+
+
 async def served(request) -> Response:
     path = media.served_file(request.path_params["name"])
     if path is None or not path.is_file():
@@ -58,5 +87,9 @@ async def served(request) -> Response:
 
 app = App(
     str(Path(__file__).with_name("app.py")),
-    routes=[Route(f"{media.THUMB_ROUTE}/{{path:path}}", thumb), Route(f"{media.MEDIA_ROUTE}/{{name}}", served)],
+    routes=[
+        Route(f"{media.THUMB_ROUTE}/{{path:path}}", thumb),
+        Route(f"{media.MEDIA_ROUTE}/{{name}}", served),
+        Route(f"{media.BOARD_ROUTE}/{{video:int}}", storyboard),
+    ],
 )
