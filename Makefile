@@ -87,6 +87,7 @@ bench: setup
 	$(BIN)/python benchmarks/first_search.py --videos "$(VIDEOS)/msrvtt"
 	$(BIN)/python benchmarks/shot_detectors.py --videos "$(VIDEOS)"
 	$(BIN)/python benchmarks/decoders.py --videos "$(VIDEOS)/msrvtt"
+	$(BIN)/python benchmarks/storyboard.py --frame "$(VIDEOS)/msrvtt/video7010.mp4"
 
 # A PNG of the results page (docs/screenshot.png), taken with Debian's chromium.
 screenshot: setup
