@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from evr.indexer.run import run
+from evr.indexer.run import run as index_run
 from evr.indexer.sources import VideoFiles
 from evr.storage import Store
 from evr.ui.config import load_config
@@ -105,7 +105,7 @@ def _run_with_a_kill(paths, data_dir, settings, kill=_kill_first_busy_worker):
     killer.start()
     try:
         with Store(data_dir, writer=True) as store:
-            report = run(store, settings, VideoFiles(settings, paths), progress=False)
+            report = index_run(store, settings, VideoFiles(settings, paths), progress=False)
     finally:
         stop.set()
         killer.join()
