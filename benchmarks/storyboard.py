@@ -5,11 +5,13 @@ clip) and random vectors of the app's random-weight CLIP.
     python benchmarks/storyboard.py [--keyframes 1800] [--runs 5] [--frame VIDEO]
 
 Prints the median and the slowest of `--runs` for:
+- `evr videos --json` on the same index as a new process: the floor of a command;
 - `evr storyboard hour --json` as a new process (imports included; page cache warm);
 - the app server's storyboard route alone (the JSON the opened hit fetches once per video);
-- in a real browser (Debian's chromium through Playwright, a fresh page each run): from the click
-  on "Open hit #1" until the dialog shows every keyframe of the video, by shot (the details'
-  script run, the route's fetch and the drawing, images loading lazily as they scroll in).
+- in a real browser (Debian's chromium through Playwright, a fresh page each run), from the click
+  on "Open hit #1": until the hit's details are shown (the floor: the dialog without the
+  storyboard), and until they and every keyframe of the video, by shot, are shown (the route's
+  fetch and the drawing beside the details' script run; images load lazily as they scroll in).
 """
 
 from __future__ import annotations
@@ -38,6 +40,23 @@ from tests.conftest import TEST_ENV  # noqa: E402
 from tests.test_browser import CHROMIUM, running_app  # noqa: E402
 
 SHOT_S, EVERY_S = 12.0, 2.0
+# In the page: from the click (its event) to the details' text and to the whole storyboard, as
+# drawn frames see them (milliseconds in window.evrShown).
+SHOWN_AFTER_CLICK = """n => {
+  const shown = window.evrShown = {};
+  document.addEventListener("click", () => {
+    const start = performance.now();
+    const look = () => {
+      const root = document.querySelector("#evr-opened-hit")?.shadowRoot;
+      if (root && !shown.details && root.textContent.includes("What happens here"))
+        shown.details = performance.now() - start;
+      if (root && !shown.board && root.querySelectorAll(".board .board-shot button").length === n)
+        shown.board = performance.now() - start;
+      if (!(shown.details && shown.board)) requestAnimationFrame(look);
+    };
+    requestAnimationFrame(look);
+  }, { capture: true, once: true });
+}"""
 DIM = 256  # ViT-S-32-alt's, the random-weight CLIP of TEST_ENV
 
 
@@ -99,6 +118,13 @@ def main() -> None:
         cli = [sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "storyboard", "hour", "--json"]
         shown = json.loads(subprocess.run(cli, env=env, capture_output=True, text=True, check=True).stdout)
         assert shown["keyframes"] == args.keyframes, shown["keyframes"]
+        floor = [sys.executable, "-m", "evr.ui.cli", "--data-dir", str(data), "videos", "--json"]
+        rows.append(
+            (
+                "evr videos --json (the floor: a new process, the same index)",
+                timed(args.runs, lambda: subprocess.run(floor, env=env, capture_output=True, check=True)),
+            )
+        )
         rows.append(
             (
                 "evr storyboard --json (a new process)",
@@ -110,7 +136,7 @@ def main() -> None:
             urllib.request.urlopen(route).read()  # the route's store opened once, as the app's first open does
             rows.append(("the storyboard route alone", timed(args.runs, lambda: urllib.request.urlopen(route).read())))
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            times = []
+            times, details = [], []  # ms after the click
             for _ in range(args.runs):
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.set_default_timeout(180_000)
@@ -121,17 +147,16 @@ def main() -> None:
                 opener = page.get_by_role("button", name="Open hit #1", exact=True)
                 opener.wait_for()  # CLIP loaded, the results shown
                 board = page.get_by_role("dialog", name="Opened hit").get_by_role("region", name="The whole video")
-                t = time.perf_counter()
+                page.evaluate(SHOWN_AFTER_CLICK, args.keyframes)
                 opener.click()
-                page.wait_for_function(
-                    "n => { const r = document.querySelector('#evr-opened-hit').shadowRoot.querySelector('.board');"
-                    " return r && r.querySelectorAll('.board-shot button').length === n; }",
-                    arg=args.keyframes,
-                )
-                times.append((time.perf_counter() - t) * 1000)
+                page.wait_for_function("() => window.evrShown.board && window.evrShown.details")
+                shown_at = page.evaluate("() => window.evrShown")
+                details.append(shown_at["details"])
+                times.append(shown_at["board"])
                 assert board.locator(".board-shot.here").count() == 1
                 page.close()
-            rows.append(("open a hit: click to every keyframe shown (browser)", times))
+            rows.append(("open a hit: click to its details shown (the floor)", details))
+            rows.append(("open a hit: click to every keyframe shown, by shot", times))
             browser.close()
     print(
         f"storyboard of one video: {args.keyframes} keyframes in {len(shown['shots'])} shots, "
