@@ -361,6 +361,11 @@ def test_the_storyboard_shows_every_keyframe_by_shot_and_a_click_moves_the_playe
     target = max(frames, key=lambda k: abs(k["timestamp"] - hit_time))
     at = target["timestamp"]
     region.get_by_role("button", name=re.compile("^Storyboard keyframe at ")).nth(frames.index(target)).click()
+    # The board stays while the picked keyframe's details come (drawn by the click itself).
+    shown_now = page.evaluate(
+        "() => document.querySelector('#evr-opened-hit').shadowRoot.querySelectorAll('.board-shot button').length"
+    )
+    assert shown_now == board["keyframes"]
     page.wait_for_function(
         "at => { const v = document.querySelector('#evr-opened-hit').shadowRoot.querySelector('video');"
         " return v && Math.abs(v.currentTime - at) < 0.05; }",

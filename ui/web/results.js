@@ -11,7 +11,8 @@ const KEYS = { next: "j", previous: "k", open: "o", like: "l", dislike: "d", sub
 // id: a like re-ranks the list, and they stay the same keyframes), the viewer, the submit forms.
 const app = { data: null, send: null, grid: null, currentId: null, opened: null, chain: null, viewer: null,
               details: {}, confirm: null, form: {}, asked: new Set(), cards: new Map(),
-              boards: {} };  // each video's storyboard by its address: null while it is fetched
+              boards: {},  // each video's storyboard by its address: null while it is fetched
+              boardOf: {} };  // a keyframe id -> its video's storyboard address, once one showed it
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -218,7 +219,8 @@ function drawViewer() {
   } else {
     lower.append(el("p", { class: "caption", text: "Loading the details of this keyframe..." }));
   }
-  const board = (detail && detail.board) || (hit && hit.board);  // a hit's card knows it before its details
+  // A hit's card knows it before its details, and so does a keyframe picked in a storyboard.
+  const board = (detail && detail.board) || (hit && hit.board) || app.boardOf[id];
   if (board) lower.insertBefore(storyboard(board, id), lower.querySelector(".about"));
   const where = detail && detail.where ? ` · ${detail.where}` : "";
   const top = [buttons, el("h5", { text: head }), el("p", { class: "caption", text: rank + where })];
@@ -303,7 +305,7 @@ function storyboard(address, id) {
   if (board === undefined) {
     app.boards[address] = null;
     fetch(address).then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
-      .then((got) => { app.boards[address] = { ...got, node: boardNode(got) }; },
+      .then((got) => { app.boards[address] = { ...got, node: boardNode(got, address) }; },
             () => { app.boards[address] = { failed: true }; })
       .then(redraw);
   }
@@ -322,12 +324,13 @@ function storyboard(address, id) {
   return box;
 }
 
-function boardNode(board) {
+function boardNode(board, address) {
   const box = el("div", { class: "board", role: "region", "aria-label": "The whole video" },
     el("p", { class: "caption", text: `The whole video, ${board.keyframes} keyframes by shot: click one to go there` }));
   for (const shot of board.shots) {
     const group = el("div", { class: "board-shot" }, el("p", { class: "caption", text: shot.label }));
     for (const k of shot.keyframes) {
+      app.boardOf[k.id] = address;
       group.append(el("button", { type: "button", "data-id": String(k.id), title: `keyframe ${k.id}, frame ${k.frame}`,
                                   "aria-label": `Storyboard keyframe at ${k.label}`,
                                   onclick: (e) => { if (!e.currentTarget.classList.contains("here")) { seek(k.time); open(k.id); } } },
