@@ -50,7 +50,7 @@ TOML
 }
 
 fell_back=""
-if ! python -c 'import sys; from ui.config import load_config; from indexer.encoders import weights_status
+if ! python -c 'import sys; from evr.ui.config import load_config; from evr.indexer.encoders import weights_status
 sys.exit(0 if weights_status(load_config().index.clip)[0] else 3)' 2>/dev/null; then
   fall_back
   fell_back=1

@@ -352,7 +352,7 @@ def test_oversized_query_image_is_refused_from_its_header(tmp_path):
     assert png.stat().st_size < 2_000_000
     # In a fresh process, so its peak memory is this call's alone.
     probe = (
-        "import resource, sys; from search import read_image, QueryError\n"
+        "import resource, sys; from evr.search import read_image, QueryError\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         f"try: read_image({str(png)!r}); sys.exit('accepted')\n"
         "except QueryError as e: print(e)\n"

@@ -132,7 +132,7 @@ def test_nvdec_first_in_the_order_costs_a_cpu_machines_decode_workers_nothing(vi
     from evr.indexer.decoders.torchcodec_backend import _nvidia_driver
 
     code = (
-        "import sys; from indexer.decoders import open_video; "
+        "import sys; from evr.indexer.decoders import open_video; "
         f"s = open_video({str(videos / 'msrvtt/video7010.mp4')!r}, ['nvdec', 'decord'], 720); "
         "print(s.info.backend, 'torch' in sys.modules)"
     )

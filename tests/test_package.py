@@ -3,6 +3,7 @@ repository's top folders (setup.py maps them)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -40,3 +41,14 @@ def test_the_wheel_holds_one_package_evr(tmp_path):
     assert any(n.startswith("evr/ui/web/") and n.endswith(".js") for n in names)  # the results element
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "evr = evr.ui.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_no_code_imports_a_room_by_its_folders_name():
+    """Not even in a string a subprocess runs: from the repository's root, `import search` would
+    still find the folder (a second copy of every class, or a script that silently falls back)."""
+    old = re.compile(r"(?:^|[^.\w])(?:from|import) (?:indexer|search|storage|ui)(?:\.\w+)*(?: import|\s*$|;|\\n)", re.M)
+    files = subprocess.run(
+        ["git", "ls-files", "*.py", "*.sh", "Makefile"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    found = [f"{name}: {m.group(0).strip()}" for name in files for m in old.finditer((REPO / name).read_text())]
+    assert found == []
