@@ -66,17 +66,13 @@ class Archive:
         return self.store.catalog.keyframes_between(hit.video_db_id, hit.timestamp - seconds, hit.timestamp + seconds)
 
     def shots(self, video_id: str) -> list[ShotRow]:
-        """The shots of the indexed video with this id; QueryError for an unknown id or one
-        several indexed files share."""
-        by_path = self.store.catalog.shots(video_id)
-        if not by_path:
-            raise no_video([video_id])
-        if len(by_path) > 1:
-            raise QueryError(
-                f"{len(by_path)} indexed files share the id {video_id!r}: "
-                f"{', '.join(by_path)}; rename them to tell their shots apart"
-            )
-        return next(iter(by_path.values()))
+        """The shots of the indexed video with this id, each with its keyframes' ids (its
+        storyboard's, without the keyframes no stored shot holds); QueryError as `storyboard`."""
+        return [
+            ShotRow(s.shot, s.start, s.end, [k.keyframe_id for k in s.keyframes])
+            for s in self.storyboard(video_id).shots
+            if s.shot is not None
+        ]
 
     def storyboard(self, video_id: str) -> Storyboard:
         """Every keyframe of the indexed video with this id, grouped by shot (`evr storyboard`);

@@ -25,7 +25,6 @@ from .types import (
     LostThumbnails,
     MissingVectors,
     Plan,
-    ShotRow,
     Storyboard,
     VideoRow,
     VideoState,
@@ -208,30 +207,6 @@ class Catalog:
                 select(Video.id, Video.status, Video.size, Video.mtime_ns, Video.plan).where(Video.path == path)
             ).first()
         return VideoState(v.id, v.status, v.size, v.mtime_ns, Plan.from_json(v.plan)) if v else None
-
-    def shots(self, video_stem: str) -> dict[str, list[ShotRow]]:
-        """The shots of the indexed videos with this id (file stem), by path: usually one path,
-        more when files in several folders share a name, none for an unknown id."""
-        out: dict[str, list[ShotRow]] = {}
-        with self.db.session() as s:
-            videos = s.execute(
-                select(Video.id, Video.path)
-                .where(Video.stem == video_stem, Video.status == "indexed")
-                .order_by(Video.path)
-            ).all()
-            for vid, path in videos:
-                members: dict[int, list[int]] = {}
-                for kid, shot in s.execute(
-                    select(Keyframe.id, Keyframe.shot)
-                    .where(Keyframe.video_id == vid)
-                    .order_by(Keyframe.timestamp, Keyframe.id)
-                ):
-                    members.setdefault(shot, []).append(kid)
-                out[path] = [
-                    ShotRow(r.shot, r.start, r.end, members.get(r.shot, []))
-                    for r in s.scalars(select(Shot).where(Shot.video_id == vid).order_by(Shot.shot))
-                ]
-        return out
 
     def storyboards(self, video_stem: str) -> list[Storyboard]:
         """The storyboards of the indexed videos with this id (file stem), by path: usually one,
