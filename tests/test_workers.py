@@ -32,8 +32,9 @@ def _contents(data_dir) -> dict:
     with Store(data_dir) as store:
         store.vectors.sync()
         for video_id in store.catalog.video_ids():
-            ((path, shots),) = store.catalog.shots(video_id).items()
-            ids = [kid for shot in shots for kid in shot.keyframes]
+            (board,) = store.catalog.storyboards(video_id)
+            shots = [s for s in board.shots if s.shot is not None]
+            ids = [k.keyframe_id for shot in shots for k in shot.keyframes]
             rows = store.catalog.keyframes(ids)
             ordered = sorted(rows.values(), key=lambda r: (r.timestamp, r.keyframe_id))
             _, vectors = store.catalog.stored_vectors([r.keyframe_id for r in ordered])
