@@ -1,14 +1,16 @@
 """What the edges show besides hits, read from the index: how much is indexed and whether a run
 is under way, the videos and their shots, a hit's neighbours, what features found where, the
-index's health. The CLI and the app read it here (`SearchEngine.archive`) and never reach into
-the store themselves."""
+index's health; and the team's marks on hits, which the edges also write. The CLI and the app
+read it here (`SearchEngine.archive`) and never reach into the store themselves."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evr.storage import KeyframeRow, ModelInfo, ShotRow, Store, Storyboard, VideoRow
+from evr.storage import KeyframeRow, Mark, ModelInfo, ShotRow, Store, Storyboard, VideoRow
 from evr.storage.features import FEATURES
 
 from .errors import QueryError
@@ -60,6 +62,28 @@ class Archive:
         if missing:
             raise no_keyframe(missing[0])
         return [Hit.from_row(0, rows[k], 0.0, "clip") for k in keyframe_ids]
+
+    def at(self, video_id: str, seconds: float) -> Hit:
+        """The moment `seconds` into the indexed video with this id as a hit: the row of the
+        keyframe nearest it within its shot (its shot's bounds, its thumbnail), at that time;
+        QueryError for an unknown video or a time outside it."""
+        board = self.storyboard(video_id)
+        if not math.isfinite(seconds) or seconds < 0 or (board.duration is not None and seconds > board.duration):
+            length = f" (it is {board.duration:.1f} s long)" if board.duration is not None else ""
+            raise QueryError(f"{seconds} s is not a time within video {video_id}{length}")
+        shot = next((s for s in board.shots if s.start is not None and s.start <= seconds < s.end), None)
+        frames = [k for s in ([shot] if shot is not None and shot.keyframes else board.shots) for k in s.keyframes]
+        nearest = min(frames, key=lambda k: abs(k.timestamp - seconds))
+        return dataclasses.replace(self.hits([nearest.keyframe_id])[0], timestamp=seconds)
+
+    def mark(self, keyframe_ids: Sequence[int], kind: str, who: str, verdict: str | None = None) -> None:
+        """Mark these keyframes for the whole team (storage/marks.py: "submitted" with DRES's
+        verdict, "not_it", "not_it_undone"); DataDirError where the index cannot be written."""
+        self.store.marks.add(keyframe_ids, kind, who, verdict)
+
+    def marks_since(self, seq: int) -> list[Mark]:
+        """The team's marks after the one numbered `seq` (0: all), oldest first."""
+        return self.store.marks.since(seq)
 
     def neighbours(self, hit: Hit, seconds: float) -> list[KeyframeRow]:
         """The keyframes of the hit's video within `seconds` of it, in time order."""

@@ -18,6 +18,7 @@ from .errors import (
 )
 from .features import FEATURES, PersonPose, PersonsInFrame, SpeechSegment, TextBox
 from .health import RepairReport
+from .marks import MARK_KINDS, Mark
 from .store import StorageSettings, Store
 from .types import (
     PRIMARY_MODEL,
@@ -49,6 +50,8 @@ __all__ = [
     "KeyframeImage",
     "KeyframeRow",
     "LostThumbnails",
+    "MARK_KINDS",
+    "Mark",
     "MissingVectors",
     "ModelInfo",
     "ModelMismatchError",

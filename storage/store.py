@@ -10,6 +10,7 @@
     health.py      counts, damage and the writer's repair (`health`)
     features/      each feature's tables, results, filter and hit fields
     fulltext.py    word search in on-screen text and transcripts (`words`)
+    marks.py       a team's marks on hits, beside the index (`marks`)
 
 `Store(data_dir, writer=True)` takes the folder's lock (one writer at a time); a reader needs an
 index there. Nothing outside storage/ touches SQLite, the vector index file or Milvus.
@@ -27,6 +28,7 @@ from .errors import DataDirError, UnknownModelError
 from .filters import Filters
 from .fulltext import Words
 from .health import Health
+from .marks import Marks
 from .meta import IndexFacts
 from .migrations import prepare
 from .mirror import VectorMirror, prune_removals
@@ -66,6 +68,7 @@ class Store:
         self.catalog = Catalog(self.db)
         self.filters = Filters(self.db)
         self.words = Words(self.db)
+        self.marks = Marks(self.db)
         self._index_settings, self._checkpoint_s = index, checkpoint_s
         self.vectors = VectorMirror(self.db, self.facts, self.catalog, index, checkpoint_s)  # [clip]'s
         self._others: dict[str, VectorMirror] = {}  # the other models' ([[models]]), opened when asked for

@@ -369,3 +369,47 @@ def viewer_detail(hit, chain=None, language: str = "en") -> dict:
     config = load_config()
     with config.open_engine() as engine:
         return hit_detail(engine, config, engine.summarizer(config.summary), language, hit, chain)
+
+
+# -- an AI Challenge package (tests/aic_package.py), imported once --------------------------------
+
+
+@pytest.fixture(scope="session")
+def package(videos, tmp_path_factory):
+    """Two batches: L01 in the older layout (Keyframes_L01/L01_V001/0001.jpg), L02 in the 2025 one."""
+    from .aic_package import add_video, encoder  # it reads TEST_ENV, above
+
+    root = tmp_path_factory.mktemp("aic")
+    clip = encoder()
+    made = [
+        add_video(root, "L01", 1, videos / "msrvtt/video7010.mp4", old_layout=True, clip=clip),
+        add_video(root, "L02", 1, videos / "msrvtt/video7011.mp4", clip=clip),
+        add_video(root, "L02", 2, videos / "msrvtt/video7012.mp4", clip=clip),
+    ]
+    return root, {v.video_id: v for v in made}
+
+
+def import_aic(data: Path, folder: Path, capsys, *extra: str):
+    return evr(
+        "--data-dir",
+        data,
+        "import",
+        "aic",
+        folder,
+        "--model",
+        TEST_ENV["EVR_CLIP_MODEL"],
+        "--pretrained",
+        "none",
+        "--no-progress",
+        "--json",
+        *extra,
+        capsys=capsys,
+    )
+
+
+@pytest.fixture(scope="session")
+def imported(package, tmp_path_factory):
+    data = tmp_path_factory.mktemp("aic-index")
+    code, report = import_aic(data, package[0], None)  # no capsys in a session fixture: read from the store
+    assert code == 0
+    return data

@@ -1,15 +1,19 @@
 """A local stand-in for a DRES server (client API v2) for the tests.
 
-Every request body is validated against its schema in ../shared/contest/dres-oas-client.json,
-and so is every answer this server gives, so the client is held to the real API's shapes. It
-answers as DRES does: a session id on login, 401 for an unknown session, 400 for a body the
-schema refuses, 404 when no task runs, 412 when a submission is rejected, and a verdict
-(CORRECT / WRONG) judged against the current task's expected answer. Query and result logs are
+Every request is checked against ../shared/contest/dres-oas-client.json: its path and method
+must be the API's, its query parameters ones the path declares, its body valid against its
+schema; and so is every answer this server gives, so the client is held to the real API's
+shapes. It answers as DRES does: a session id on login (the session then goes as the `session`
+parameter, or as the SESSIONID cookie where a path declares no such parameter), 401 for an
+unknown session, 400 for a body the schema refuses, 404 when no task runs, 412 when a
+submission is rejected, a verdict (CORRECT / WRONG) judged against the current task's expected
+answer, the evaluation's state with the running task's time left, and the server's clock. Query and result logs are
 kept (`logs`), or refused, or held unanswered, as a test asks."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -37,6 +41,12 @@ class Task:
     name: str
     task_type: str  # "kis", "qa", "trake"
     expected: dict  # the ApiClientAnswer judged CORRECT (KIS: a range that must overlap)
+    status: str = "RUNNING"  # ApiTaskStatus: a test ends it with "ENDED"
+    duration_s: int = 300
+    started: float = field(default_factory=time.monotonic)
+
+    def time_left_s(self) -> int:
+        return max(0, int(self.duration_s - (time.monotonic() - self.started)))
 
 
 @dataclass
@@ -53,9 +63,22 @@ class FakeDres:
     sessions: set[str] = field(default_factory=set)
     submissions: list[dict] = field(default_factory=list)  # the bodies received, valid ones only
     problems: list[str] = field(default_factory=list)  # schema violations, by the client or by us
+    clock_skew_ms: int = 0  # the server's clock runs this far ahead of the machine's
+    calls: list[str] = field(default_factory=list)  # "METHOD /path", every request
 
     def __post_init__(self):
         spec = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+        # Each path as a pattern ({evaluationId} -> one segment), with its methods' query parameters.
+        self.paths = [
+            (
+                re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"),
+                {
+                    method.upper(): {p["name"] for p in op.get("parameters", []) if p.get("in") == "query"}
+                    for method, op in ops.items()
+                },
+            )
+            for path, ops in spec["paths"].items()
+        ]
         self.schemas = {
             name: _validator(spec, name)
             for name in (
@@ -69,8 +92,19 @@ class FakeDres:
                 "QueryEventLog",
                 "QueryResultLog",
                 "SuccessStatus",
+                "ApiEvaluationState",
+                "CurrentTime",
             )
         }
+
+    def check_call(self, method: str, path: str, query: dict) -> None:
+        """A request whose path, method or query parameters the API does not have is a problem."""
+        self.calls.append(f"{method} {path}")
+        methods = next((m for pattern, m in self.paths if pattern.match(path)), None)
+        if methods is None or method not in methods:
+            self.problems.append(f"client {method} {path}: not in the API")
+        elif undeclared := sorted(set(query) - methods[method]):
+            self.problems.append(f"client {method} {path}: undeclared parameters {undeclared}")
 
     def check(self, schema: str, value, who: str) -> bool:
         errors = [e.message for e in self.schemas[schema].iter_errors(value)]
@@ -147,7 +181,8 @@ def serve(dres: FakeDres):
                 return None
 
         def session_ok(self, query: dict) -> bool:
-            if query.get("session", [None])[0] in dres.sessions:
+            cookie = re.search(r"(?:^|;\s*)SESSIONID=([^;]+)", self.headers.get("Cookie") or "")
+            if query.get("session", [None])[0] in dres.sessions or (cookie and cookie.group(1) in dres.sessions):
                 return True
             self.error(401, "Unauthorized: no valid session")
             return False
@@ -155,6 +190,7 @@ def serve(dres: FakeDres):
         def do_POST(self):
             url = urlparse(self.path)
             query = parse_qs(url.query)
+            dres.check_call("POST", url.path, query)
             body = self.body()
             if url.path == "/api/v2/login":
                 if not dres.check("LoginRequest", body, "client"):
@@ -192,7 +228,7 @@ def serve(dres: FakeDres):
                 if dres.reject is not None:
                     reason, dres.reject = dres.reject, None
                     return self.error(412, reason)
-                if dres.task is None:
+                if dres.task is None or dres.task.status != "RUNNING":
                     return self.error(412, "No active task")
                 verdict = dres.judge(body["answerSets"][0]["answers"][0])
                 return self.reply(
@@ -209,7 +245,26 @@ def serve(dres: FakeDres):
         def do_GET(self):
             url = urlparse(self.path)
             query = parse_qs(url.query)
-            if url.path == "/api/v2/client/evaluation/list":
+            dres.check_call("GET", url.path, query)
+            if url.path == "/api/v2/status/time":
+                self.reply(200, {"timeStamp": int(time.time() * 1000) + dres.clock_skew_ms}, "CurrentTime")
+            elif url.path.startswith("/api/v2/evaluation/") and url.path.endswith("/state"):
+                if not self.session_ok(query):
+                    return
+                if url.path.split("/")[4] != dres.evaluation:
+                    return self.error(404, "Evaluation not found")
+                task = dres.task
+                state = {
+                    "evaluationId": dres.evaluation,
+                    "evaluationStatus": "ACTIVE",
+                    "taskStatus": task.status if task else "NO_TASK",
+                    "timeLeft": task.time_left_s() if task and task.status == "RUNNING" else -1,
+                    "timeElapsed": int(time.monotonic() - task.started) if task else 0,
+                }
+                if task:
+                    state.update(taskId=f"run-{task.name}", taskTemplateId=task.name)
+                self.reply(200, state, "ApiEvaluationState")
+            elif url.path == "/api/v2/client/evaluation/list":
                 if self.session_ok(query):
                     self.reply(200, dres.evaluations(), "ApiClientEvaluationInfo")
             elif url.path.startswith("/api/v2/client/evaluation/currentTask/"):

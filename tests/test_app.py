@@ -29,7 +29,7 @@ APP = str(REPO / "ui" / "app.py")
 PAGE = 6  # results per page in these tests (the index holds about a dozen keyframes)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def app_index(videos, tmp_path_factory):
     """Street (persons), a signer, a people-free clip and a rendered clip with captions (OCR)."""
     folder = tmp_path_factory.mktemp("app-videos")

@@ -303,3 +303,24 @@ def test_analyses_are_stored_by_their_feature_s_name(store):
     with pytest.raises(ValueError, match="no storage for the results of analyzer\\(s\\) faces"):
         store.writes.save_video(vid, INFO, [NewKeyframe(0, 0.0, 0, b"jpeg", unit(0), {"faces": "a face"})])
     assert set(store.db.thumb_root.iterdir()) == dirs and len(store.catalog.keyframes(range(1, 10))) == 2
+
+
+def test_team_marks_are_kept_beside_the_index_and_read_from_where_a_reader_left_off(store):
+    add_video(store, "/v/a.mp4", [1, 2, 3])
+    with Store(store.data_dir) as app, Store(store.data_dir) as teammate:  # two readers, as two app servers
+        assert teammate.marks.since(0) == []  # no mark yet: no table either, nothing to read
+        app.marks.add([1, 2], "submitted", "Ann", "WRONG")
+        first = teammate.marks.since(0)
+        assert [(m.keyframe_id, m.kind, m.verdict, m.who) for m in first] == [
+            (1, "submitted", "WRONG", "Ann"),
+            (2, "submitted", "WRONG", "Ann"),
+        ]
+        teammate.marks.add([3], "not_it", "Bo")
+        teammate.marks.add([3], "not_it_undone", "Bo")
+        later = app.marks.since(first[-1].seq)
+        assert [(m.keyframe_id, m.kind) for m in later] == [(3, "not_it"), (3, "not_it_undone")]
+        assert app.marks.since(later[-1].seq) == []
+        with pytest.raises(ValueError, match="not_it"):
+            app.marks.add([1], "liked", "Ann")
+    # The marks are no part of the index: its keyframes are as they were.
+    assert store.catalog.keyframe_count() == 3

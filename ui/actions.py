@@ -1,7 +1,8 @@
 """What a click in the results asks of the server (ui/web/results.js sends it): the details of
 keyframes the viewer is about to show, a like or a dislike, a pick for the export, frames similar
-to one, a summary read aloud, an answer for DRES. Each is done here, on the browser's session
-state (any mapping: the tests hand it a dict), before the rerun that sends back what changed."""
+to one, a summary read aloud, an answer for DRES, the picked hits sent as answers, a "not it"
+for the team. Each is done here, on the browser's session state (any mapping: the tests hand it
+a dict), before the rerun that sends back what changed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from evr.search.summary import Summarizer
 
 from .config import AppConfig
 from .contest.answers import answer_for
-from .contest.client import DresClient, DresError, DuplicateSubmission, SessionInMemory
+from .contest.batch import OUTCOMES, send_each
+from .contest.client import DresClient, DresError, DuplicateSubmission, SessionInMemory, TaskRefusal
 from .hit_view import hit_detail, spoken
 
 KEPT_DETAILS = 64  # keyframes whose details the server keeps per session (the browser keeps its own)
@@ -45,6 +47,20 @@ def handle(state: MutableMapping, action: dict, services: Services) -> None:
         _send(state, spoken(detail(state, services, int(keyframe_id)), services.language, services.config))
     elif kind == "submit":
         _send(state, submitted(state, services, action))
+    elif kind == "submit_picked":
+        submit_picked(state, services, {int(k) for k in action.get("ids", [])}, bool(action.get("force")))
+    elif kind == "not_it":
+        services.engine.archive.mark([int(keyframe_id)], "not_it" if action.get("on") else "not_it_undone", who(state))
+
+
+FORCE_LABEL = "Send even if no task runs or the task takes other answers"  # the checkbox's, in results.js
+
+
+def who(state: MutableMapping) -> str:
+    """This browser's user as the team's marks name them: the name typed in the DRES panel, or
+    the DRES user it is logged in as."""
+    session = SessionInMemory(state).load() or {}
+    return str(state.get("team_name") or "").strip()[:40] or str(session.get("username") or "a teammate")
 
 
 def judge(state: MutableMapping, keyframe_id: int, liked: bool) -> None:
@@ -85,22 +101,59 @@ def submitted(state: MutableMapping, services: Services, action: dict) -> dict:
             span=span if task == "kis" else None,
             qa_format=services.config.dres.qa_format,
         )
-        evaluation = state.get("dres_evaluation")
-        client = DresClient(services.config.data_dir, services.config.dres, SessionInMemory(state))
-        if client.session() is None or not evaluation:
-            raise DresError('log in with the sidebar\'s "DRES (contest server)" panel and pick an evaluation first')
-        verdict = client.submit(evaluation, answer, again=bool(action.get("again")))
+        client, evaluation = _client(state, services)
+        verdict = client.submit(
+            evaluation, answer, task, again=bool(action.get("again")), force=bool(action.get("force"))
+        )
     except DuplicateSubmission as exc:
         said = ("warning", f'{exc}. To send it anyway, tick "Send it even if it was sent before" and confirm again.')
+    except TaskRefusal as exc:
+        said = ("warning", f'{exc}. To send it anyway, tick "{FORCE_LABEL}" and confirm again.')
     except (DresError, QueryError, TypeError, ValueError) as exc:
         said = ("error", str(exc))
     else:
         text = f"{verdict.verdict or 'No verdict yet'}" + (f": {verdict.description}" if verdict.description else "")
         said = ({"CORRECT": "success", "WRONG": "error"}.get(verdict.verdict, "info"), text)
+        services.engine.archive.mark([keyframe_id], "submitted", who(state), verdict.verdict)
     # Under the answer as the browser's Submit button said it: the verdict shows while it says so.
     updated = {**shown, "said": {"answer": str(action.get("shown", "")), "kind": said[0], "text": said[1]}}
     state["details"][(services.language, keyframe_id)] = updated
     return updated
+
+
+def submit_picked(state: MutableMapping, services: Services, picked: set[int], force: bool) -> None:
+    """The hits picked in the grid (as the browser sent them: a pick a moment before may not
+    have reached the server yet), each sent as its own KIS answer (ui/contest/batch.py); what
+    became of each is shown on its card (`state["batch"]`), and the sent ones are marked for
+    the team."""
+    hits = [h for h in state.get("hits") or [] if h.keyframe_id in picked]
+    state["picked"] = {h.keyframe_id for h in hits}
+    try:
+        client, evaluation = _client(state, services)
+        outcomes = send_each(client, evaluation, hits, services.config.dres.kis_window_s, force=force)
+    except DresError as exc:
+        state["batch"] = {"said": str(exc), "outcomes": {}}
+        return
+    for o in outcomes:
+        if o.sent:
+            services.engine.archive.mark([o.hit.keyframe_id], "submitted", who(state), o.outcome)
+    counts = ", ".join(f"{n} {name}" for name in OUTCOMES if (n := sum(o.outcome == name for o in outcomes)))
+    refused = any(o.outcome == "REFUSED" for o in outcomes)
+    state["batch"] = {
+        "said": f"Sent {sum(o.sent for o in outcomes)} of {len(outcomes)} picked: {counts or 'none'}"
+        + (f'. To send the refused ones anyway, tick "{FORCE_LABEL}" and submit again.' if refused else ""),
+        "outcomes": {str(o.hit.keyframe_id): {"outcome": o.outcome, "text": o.text} for o in outcomes},
+    }
+
+
+def _client(state: MutableMapping, services: Services) -> tuple[DresClient, str]:
+    """This browser's DRES client and the evaluation picked in the sidebar; DresError when it is
+    not logged in or has picked none."""
+    evaluation = state.get("dres_evaluation")
+    client = DresClient(services.config.data_dir, services.config.dres, SessionInMemory(state))
+    if client.session() is None or not evaluation:
+        raise DresError('log in with the sidebar\'s "DRES (contest server)" panel and pick an evaluation first')
+    return client, evaluation
 
 
 def _hit_of(state: MutableMapping, engine: SearchEngine, keyframe_id: int) -> tuple[Hit, Hit | None]:

@@ -31,6 +31,7 @@ from evr.ui.place_filters import PICKERS
 from evr.ui.results_view import export_panel, show_results
 from evr.ui.searches import kept_search, with_feedback
 from evr.ui.settings import MAX_PAGE_SIZE
+from evr.ui.share import SHARE_PARAM, Shareable, apply_link, share_link
 from evr.ui.text import plain
 from evr.ui.timing import run_timer
 
@@ -130,6 +131,12 @@ def page(timer) -> None:
     st.caption(
         f"{videos} videos, {keyframes} keyframes · CLIP {plain(model.label)}{others} · {plain(config.data_dir)}{random}"
     )
+    token = st.query_params.get(SHARE_PARAM)
+    if token and st.session_state.get("shared_token") != token:  # a shared search: its widgets, once
+        st.session_state.shared_token = token
+        left_out = apply_link(st.session_state, token, shareable(engine))
+        if left_out:
+            st.warning(f"The shared link's {', '.join(map(plain, left_out))} could not be used here: left out.")
     with timer.part("sidebar"):
         filters, k_page, per_video, language = sidebar(engine, config)
         dres_sidebar(config)
@@ -145,7 +152,7 @@ def page(timer) -> None:
     state = st.session_state
     if state.get("query_asked") is None or state.query_asked.key() != query.key():
         # A new query (filters included) starts again at one page of results, nothing picked.
-        state.query_asked, state.k, state.hits, state.picked = query, k_page, [], set()
+        state.query_asked, state.k, state.hits, state.picked, state.batch = query, k_page, [], set(), None
         state.query_version = state.get("query_version", 0) + 1
     results(Services(engine, config, summarizer(engine, id(engine), config.summary), language), k_page)
 
@@ -206,6 +213,11 @@ def results(services: Services, k_page: int) -> None:
         with timer.part("grid"):
             show_results(hits, k_page, services, read)
         if hits:
+            with st.popover("Share this search"):
+                if query.image is not None:
+                    st.caption("An image query cannot travel in a link: the link holds the filters only.")
+                st.code(share_link(st.context.url, state, shareable(engine)), language=None, wrap_lines=True)
+                st.caption("Whoever opens it on this app gets the same query, filters, models and likes.")
             with timer.part("export"):
                 export_panel(hits, query.text or "")
 
@@ -235,10 +247,10 @@ def sidebar(engine: SearchEngine, config: AppConfig):
         }.get,
     )
     if len(engine.encoders) > 1:  # [[models]]: search with all of them (fused) or some
+        st.session_state.setdefault("models", list(engine.encoders))  # a shared link's, or every one
         chosen = sb.multiselect(
             "Models",
             list(engine.encoders),
-            default=list(engine.encoders),
             key="models",
             help="the image-text models whose rankings are fused; none chosen: every one",
         )
@@ -255,6 +267,31 @@ def sidebar(engine: SearchEngine, config: AppConfig):
     filters = KeyframeFilter.of(videos=tuple(videos), time_from=time_from, time_to=time_to, **values)
     grouping = {"few": {"group": "limit", "per_video": few}, "best": {"group": "video"}, "all": {}}[per_video]
     return filters, k_page, {**grouping, "models": tuple(chosen)}, language
+
+
+def shareable(engine: SearchEngine) -> Shareable:
+    """The widgets a shared link carries (ui/share.py), and what each can hold here."""
+    params = [p for f in FEATURES.values() for p in f.params]
+    big = float(2**53)
+    return Shareable(
+        texts=["query", "first", "then", *(f"then_{n}" for n in range(3, MAX_EVENTS + 1))]
+        + [p.name for p in params if p.kind is str and not p.many],
+        numbers={
+            "like": (int, 1, big),
+            "events": (int, 2, MAX_EVENTS),
+            "within": (float, 0.5, big),
+            "time_from": (float, 0, big),
+            "time_to": (float, 0, big),
+            **{p.name: (p.kind, 0, big) for p in params if p.kind in (int, float) and not p.many},
+        },
+        one_of={"mode": MODES, "query_lang": ["auto", *engine.text.settings.languages], "per_video_mode": PER_VIDEO},
+        some_of={
+            "videos": engine.archive.video_ids(),
+            "models": list(engine.encoders),
+            **{p.name: p.choices for p in params if p.many and p.name not in PICKERS},
+        },
+        lists={p.name: p.check or (lambda _: None) for p in params if p.many and p.name in PICKERS},
+    )
 
 
 def _filter_labels() -> dict[str, str]:
@@ -341,18 +378,19 @@ def query_form(engine: SearchEngine, filters: KeyframeFilter, grouping: dict) ->
             st.error(plain(exc))
             return None
     c1, c2, c3 = st.columns([2, 2, 2])
+    st.session_state.setdefault("events", 2)  # a shared link's, or 2
+    st.session_state.setdefault("within", 10.0)
     events = int(
         c1.number_input(
             "Events",
             min_value=2,
             max_value=MAX_EVENTS,
-            value=2,
             step=1,
             key="events",
             help="TRAKE: events in this order in one video",
         )
     )
-    within = c2.number_input("each within (s) of the previous", min_value=0.5, value=10.0, step=1.0, key="within")
+    within = c2.number_input("each within (s) of the previous", min_value=0.5, step=1.0, key="within")
     lang = query_language(c3, engine)
     first = st.text_input("First event", key="first").strip()
     # Event 2's box keeps its old key ("then"); later ones are then_3, then_4, ...

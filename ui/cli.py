@@ -239,8 +239,33 @@ def _dres_commands(sub) -> None:
         help="kis: video and time (default); qa: --answer with video and time; trake: video and frames",
     )
     p.add_argument("--answer", metavar="TEXT", help="the answer of a QA task")
+    _sending_flags(p)
+    p = _command(
+        actions,
+        "submit-many",
+        "submit each hit of a list as its own KIS answer (ad-hoc tasks); prints each verdict",
+        json="print the verdicts as JSON",
+    )
+    p.add_argument(
+        "list",
+        type=Path,
+        metavar="FILE",
+        help="JSON: the hits of `evr search --json` or the app's export, or lines of "
+        '{"keyframe_id": N} or {"video_id": "...", "timestamp": SECONDS}; - reads standard input',
+    )
+    _sending_flags(p)
+    p = _command(actions, "task", "the running task: its name, type and time left", json="print it as JSON")
+    p.add_argument("--evaluation", metavar="ID", help="the evaluation (default: the only active one)")
+
+
+def _sending_flags(p) -> None:
     p.add_argument("--evaluation", metavar="ID", help="the evaluation (default: the only active one)")
     p.add_argument("--again", action="store_true", help="send even if this answer was sent to this task before")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="send even when no task runs, or when the running task takes another kind of answer",
+    )
 
 
 def _reading_commands(sub) -> None:
@@ -366,7 +391,7 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
         UnknownVideoError,
     )
 
-    from .contest.client import DresError, DuplicateSubmission
+    from .contest.client import DresError, DuplicateSubmission, TaskRefusal
     from .voice import VoiceError
 
     table: list[tuple[tuple[type[BaseException], ...], int, str]] = [
@@ -381,6 +406,7 @@ def _exit_for(exc: Exception) -> tuple[str, int]:
                 UnknownVideoError,
                 AicFormatError,
                 DuplicateSubmission,
+                TaskRefusal,
                 QueryTooLargeError,
                 UnknownModelError,
             ),

@@ -12,6 +12,7 @@ from pathlib import Path
 from evr.ui.contest.export import FORMATS
 
 from .config import AppConfig, load_config
+from .contest.commands import cmd_dres
 from .output import EXIT_FAILED, EXIT_OK, fail, print_json, say
 
 
@@ -240,55 +241,6 @@ def _print_analysis(report) -> None:
     )
     for failure in report.videos_failed:
         say(f"  failed: {failure['video_id']}: {failure['error']}")
-
-
-def cmd_dres(args, config: AppConfig) -> int:
-    import getpass
-
-    from evr.search import QueryError
-
-    from .contest.answers import answer_for
-    from .contest.client import DresClient, DuplicateSubmission
-
-    client = DresClient(config.data_dir, config.dres)
-    if args.action == "login":
-        url, user = args.url or config.dres.url, args.user or config.dres.username
-        if not url or not user:
-            raise QueryError("give --url and --user (or set dres.url and dres.username)")
-        password = os.environ.get("EVR_DRES_PASSWORD") or getpass.getpass(f"DRES password for {user}: ")
-        session = client.login(url, user, password)
-        say(f"logged in to {session.url} as {session.username}", file=sys.stderr)
-        return EXIT_OK
-    if args.action == "logout":
-        client.logout()
-        say("logged out", file=sys.stderr)
-        return EXIT_OK
-    if args.action == "evaluations":
-        evaluations = client.evaluations()
-        if args.json:
-            print_json(evaluations)
-        for e in [] if args.json else evaluations:
-            tasks = ", ".join(t.get("name", "?") for t in e.get("taskTemplates", []))
-            kind = f"({e.get('type')}; tasks: {tasks or 'none'})"
-            say(f"{e.get('id')}  {e.get('status', '?'):<10} {e.get('name')}  {kind}")
-        return EXIT_OK
-    if args.answer is not None and args.task != "qa":
-        raise QueryError("--answer goes with --task qa")
-    with config.open_engine() as engine:
-        chain = engine.archive.hits(args.keyframe_ids)
-    answer = answer_for(
-        args.task, chain, args.answer, window_s=config.dres.kis_window_s, qa_format=config.dres.qa_format
-    )
-    evaluation = client.choose_evaluation(args.evaluation)
-    try:
-        verdict = client.submit(evaluation, answer, again=args.again)
-    except DuplicateSubmission as exc:
-        raise DuplicateSubmission(f"{exc} (--again sends it anyway)") from exc
-    if args.json:
-        print_json(verdict.to_json())
-    else:
-        say(f"{verdict.verdict or 'no verdict yet'}" + (f": {verdict.description}" if verdict.description else ""))
-    return EXIT_OK
 
 
 def cmd_summarize(args, config: AppConfig) -> int:

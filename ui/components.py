@@ -19,7 +19,12 @@ import streamlit as st
 
 _WEB = Path(__file__).with_name("web")
 VIEWER_CSS = (_WEB / "viewer.css").read_text(encoding="utf-8")
-_JS, _CSS = (_WEB / "results.js").read_text(encoding="utf-8"), (_WEB / "results.css").read_text(encoding="utf-8")
+# One module: results.js (the grid, the opened hit, submitting, keys), then board.js (the
+# storyboard) and team.js (picked hits sent at once, the team's marks), which use its names.
+_JS = "\n".join((_WEB / name).read_text(encoding="utf-8") for name in ("results.js", "board.js", "team.js"))
+_CSS = (_WEB / "results.css").read_text(encoding="utf-8")
+_CLOCK_JS = (_WEB / "clock.js").read_text(encoding="utf-8")
+_CLOCK_CSS = ".task-clock { margin: 0; font-variant-numeric: tabular-nums; } .task-clock.late { color: #c62828; }"
 KEY = "results"  # its session state key: what the last click sent is st.session_state[KEY]["action"]
 
 
@@ -36,3 +41,10 @@ def results(data: dict, on_action: Callable[[dict], None]) -> None:
     # each runtime (a test's AppTest is one) has a registry of its own.
     mount = st.components.v2.component("evr_results", js=_JS, css=_CSS)
     mount(key=KEY, data={**data, "viewer_css": VIEWER_CSS}, on_action_change=changed)
+
+
+def task_clock(data: dict) -> None:
+    """The running task's line and its time left, counting down in the page between the reruns
+    that read it again from DRES (ui/contest/panel.py); `data` as TaskState.to_json(), with
+    `text` (the line) and `stamp` (new with each reading)."""
+    st.components.v2.component("evr_clock", js=_CLOCK_JS, css=_CLOCK_CSS)(key="task_clock", data=data)

@@ -41,7 +41,8 @@ from evr.search.summary import SummarySettings
 from evr.storage import PRIMARY_MODEL, StorageSettings, VectorIndexSettings, strict_json
 from evr.storage.rules import problem
 
-from .contest.client import DresSettings, without_credentials
+from .contest.client import DresSettings
+from .contest.http import without_credentials
 from .settings import UiSettings
 from .voice import VoiceSettings
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}
 BROWSER_CONTAINERS = {".mp4", ".m4v", ".webm", ".mov"}
 THUMB_ROUTE, MEDIA_ROUTE, BOARD_ROUTE = "/evr/thumb", "/evr/media", "/evr/storyboard"
+MARKS_ROUTE = "/evr/marks"
 # A grey frame where a thumbnail is missing (a deleted thumbs/ folder: `evr reindex` makes it again).
 MISSING_THUMBNAIL = "data:image/svg+xml," + quote(
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 180">'

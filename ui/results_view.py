@@ -14,11 +14,11 @@ from evr.search.printable import printable
 from evr.search.summary import clock
 from evr.ui.contest.export import AIC_MAX_LINES, aic_csv, aic_qa_csv, file_stem, hits_json
 
-from .actions import Services, handle
+from .actions import FORCE_LABEL, Services, handle
 from .components import results
 from .contest.answers import TASKS
 from .contest.client import DresClient, SessionInMemory
-from .media import board_url, thumb_url
+from .media import MARKS_ROUTE, board_url, thumb_url
 from .text import plain
 
 
@@ -57,6 +57,8 @@ def results_data(state: MutableMapping, hits: list[Hit], data_dir: Path, service
         "cards": [card(h, data_dir, feedback, state, picked) for h in hits],
         "details": {str(k): v for k, v in state.pop("details_out", {}).items()},
         "submit": submit_state(state, services),
+        "batch": state.get("batch"),  # what became of the picked hits sent at once, on their cards
+        "marks": MARKS_ROUTE,  # the team's marks, asked for every second
     }
 
 
@@ -113,11 +115,23 @@ def submit_state(state: MutableMapping, services: Services) -> dict:
     evaluation = state.get("dres_evaluation")
     ready = session is not None and bool(evaluation)
     names = {e.get("id"): e.get("name") for e in state.get("dres_evaluations", []) if isinstance(e, dict)}
+    task = state.get("dres_task") or {}  # as the sidebar's clock last read it
     return {
         "ready": ready,
         "tasks": list(TASKS),
         "qa_format": services.config.dres.qa_format,  # the QA answer as the button shows it
         "evaluation": str(names.get(evaluation) or evaluation or ""),
+        "task": {"name": task.get("task"), "type": task.get("task_type"), "kind": task.get("answer_kind")}
+        if task.get("running")
+        else None,
+        "task_line": (
+            f"Task {task.get('task')} ({task.get('task_type')})"
+            if task.get("running")
+            else f"No task running (DRES: {task['status']})"
+            if task
+            else ""
+        ),
+        "force_label": FORCE_LABEL,
         "why": ""
         if ready
         else 'Log in with the sidebar\'s "DRES (contest server)" panel and pick an evaluation to submit from here.',

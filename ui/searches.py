@@ -40,5 +40,7 @@ def with_feedback(query: Query) -> Query:
     if query.then:
         return query
     if state.get("feedback_for") != query.key():
-        state.feedback_for, state.more_like, state.less_like = query.key(), [], []
+        # A new query starts without feedback, or with a shared link's (ui/share.py).
+        more, less = state.pop("shared_feedback", ((), ()))
+        state.feedback_for, state.more_like, state.less_like = query.key(), list(more), list(less)
     return dataclasses.replace(query, more_like=tuple(state.more_like), less_like=tuple(state.less_like))

@@ -10,6 +10,8 @@ through Streamlit's in-memory media store (or its script run):
     /evr/storyboard/<id>   every keyframe of the video with this row id, by shot (JSON): the
                            opened hit's storyboard, fetched once per video, a thousand keyframes
                            or more, without a script run
+    /evr/marks?since=<n>   the team's marks on hits after the one numbered n (JSON): each browser
+                           asks every second, so a teammate's mark shows without a rerun
 
 `evr ui` runs it (`streamlit run ui/server.py`, which finds `app` here). Nothing else on disk is
 reachable: a thumbnail path must stay inside thumbs/, and any other file must have been handed
@@ -77,6 +79,25 @@ async def storyboard(request) -> Response:
     return JSONResponse(view, headers={"Cache-Control": "no-cache"})  # a re-index changes it
 
 
+def _marks(since: int) -> dict | None:
+    try:
+        archive, _ = _archive()
+    except Exception:  # no index, a bad configuration: the page says what is wrong
+        return None
+    marks = archive.marks_since(since)
+    return {"seq": marks[-1].seq if marks else since, "marks": [m.to_json() for m in marks]}
+
+
+async def marks(request) -> Response:
+    since = request.query_params.get("since", "0")
+    if not since.isdigit() or len(since) > 18:
+        return Response(status_code=400)
+    found = await run_in_threadpool(_marks, int(since))
+    if found is None:
+        return Response(status_code=404)
+    return JSONResponse(found, headers={"Cache-Control": "no-store"})
+
+
 async def served(request) -> Response:
     path = media.served_file(request.path_params["name"])
     if path is None or not path.is_file():
@@ -91,5 +112,6 @@ app = App(
         Route(f"{media.THUMB_ROUTE}/{{path:path}}", thumb),
         Route(f"{media.MEDIA_ROUTE}/{{name}}", served),
         Route(f"{media.BOARD_ROUTE}/{{video:int}}", storyboard),
+        Route(media.MARKS_ROUTE, marks),
     ],
 )

@@ -8,11 +8,14 @@ unless DRES certainly did not judge it: it refused it (4xx: a bad session, a rej
 redirected it, or could not be reached at all. One whose answer never came (a timeout), or came
 as something other than a verdict, counts as sent: DRES may have judged it.
 
+Nothing is sent to a task that is not running, nor an answer of a kind the running task does
+not take (a KIS span to a QA task), unless the caller says `force`: DRES answers a submission
+with no task running with an error that may hide a judgement. The server's clock is read at
+login, and the logs sent to DRES carry its time.
+
 A contest server is trusted with the password and the answers only at the address the user
-gave: redirects are never followed (they would carry either elsewhere), a password written
-into the address is refused (it would be stored and shown), each request must be answered
-within `timeout_s` as a whole (a server that trickles its answer is cut off), and an answer
-larger than MAX_ANSWER_BYTES is cut off too.
+gave (ui/contest/http.py: no redirects, a deadline for each request as a whole, no password in
+the address).
 
 The session id DRES returns is kept in data_dir/dres/session.json, readable by its owner only,
 for the CLI; the app keeps each browser's session in that browser's own session state
@@ -24,35 +27,30 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from evr.storage.rules import between, one_of, rule
 
+from .http import DresError, call, check_url, without_credentials
 from .submissions import SubmissionLog
 
 VERDICTS = ("CORRECT", "WRONG", "INDETERMINATE", "UNDECIDABLE")
 QA_FORMATS = ("aic", "text")
-MAX_ANSWER_BYTES = 4 * 1024 * 1024  # DRES's answers are small JSON: an evaluation list is kilobytes
-
-
-class DresError(Exception):
-    """One line for the user: what DRES (or the network) said, and what to do. `judged`: False
-    when DRES certainly did not judge what was sent (it refused it, redirected it, or was never
-    reached); True when it may have."""
-
-    def __init__(self, message: str, status: int | None = None, judged: bool = True):
-        super().__init__(message)
-        self.status = status  # DRES's HTTP status, when it answered
-        self.judged = judged
 
 
 class DuplicateSubmission(DresError):
     pass
+
+
+class TaskRefusal(DresError):
+    """The answer was not sent: no task runs, or the running task takes another kind of answer."""
+
+    def __init__(self, message: str):
+        super().__init__(message, judged=False)
 
 
 def _url_rule(value: str) -> str | None:
@@ -92,6 +90,65 @@ class Session:
     url: str
     username: str
     session_id: str
+    clock_offset_ms: int = 0  # the server's clock minus this machine's, measured at login
+
+    def server_ms(self) -> int:
+        """Now on the server's clock, in ms since the epoch."""
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+
+ANSWER_KINDS = {"kis": "a video span", "qa": "a text answer", "trake": "a list of frames"}
+
+
+def answer_kind(task_type: str, task_group: str = "") -> str | None:
+    """The kind of answer ("kis", "qa", "trake") a task of this DRES type (and group) takes, or
+    None when its name does not say (a type a contest named otherwise: nothing is refused). KIS
+    and ad-hoc (AVS) tasks take video spans."""
+    words = f"{task_type} {task_group}".lower()
+    if re.search(r"\btrake\b", words):
+        return "trake"
+    if re.search(r"\b(qa|question)", words):
+        return "qa"
+    if re.search(r"\b(kis|avs|ad-?hoc|known-item)", words):
+        return "kis"
+    return None
+
+
+TASK_STATUSES = ("NO_TASK", "CREATED", "PREPARING", "RUNNING", "ENDED", "IGNORED")  # ApiTaskStatus
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What runs in an evaluation now (ApiEvaluationState, and the running task's template)."""
+
+    evaluation: str
+    status: str  # one of TASK_STATUSES
+    time_left_s: int | None  # while a task runs
+    name: str | None = None  # the running task's
+    task_type: str | None = None  # as DRES names it ("Textual KIS", "qa", ...)
+    kind: str | None = None  # the answer it takes: answer_kind(task_type, its group)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "RUNNING" and self.name is not None
+
+    def to_json(self) -> dict:
+        return {
+            "evaluation": self.evaluation,
+            "status": self.status,
+            "running": self.running,
+            "task": self.name,
+            "task_type": self.task_type,
+            "answer_kind": self.kind,
+            "time_left_s": self.time_left_s,
+        }
+
+    def describe(self) -> str:
+        """One line: the task, its type and its time left, or that none runs."""
+        if not self.running:
+            return f"no task running in evaluation {self.evaluation} (DRES: {self.status})"
+        left = "" if self.time_left_s is None else f", {self.time_left_s // 60}:{self.time_left_s % 60:02d} left"
+        return f"task {self.name} ({self.task_type}){left}"
 
 
 @dataclass(frozen=True)
@@ -192,8 +249,13 @@ class DresClient:
         data = self.sessions.load()
         try:
             # An address saved by an older evr may hold a user and password: never shown again.
-            return Session(without_credentials(data["url"]), data["username"], data["session_id"])
-        except (ValueError, KeyError, TypeError):
+            return Session(
+                without_credentials(data["url"]),
+                data["username"],
+                data["session_id"],
+                int(data.get("clock_offset_ms", 0)),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def _need_session(self) -> Session:
@@ -212,8 +274,22 @@ class DresClient:
         session_id = user.get("sessionId") if isinstance(user, dict) else None
         if not session_id:
             raise DresError(f"DRES at {url} accepted the login but sent no session id")
-        self.sessions.save({"url": url, "username": username, "session_id": session_id})
-        return Session(url, username, session_id)
+        session = Session(url, username, session_id, self._clock_offset_ms(url))
+        self.sessions.save(
+            {"url": url, "username": username, "session_id": session_id, "clock_offset_ms": session.clock_offset_ms}
+        )
+        return session
+
+    def _clock_offset_ms(self, url: str) -> int:
+        """The server's clock minus this machine's (GET /api/v2/status/time), taken at the middle
+        of the request's round trip; 0 when the server does not say."""
+        asked = time.time() * 1000
+        found = self._call("GET", url, "/api/v2/status/time", action="read the server's clock")
+        answered = time.time() * 1000
+        stamp = found.get("timeStamp") if isinstance(found, dict) else None
+        if not isinstance(stamp, int) or isinstance(stamp, bool):
+            return 0
+        return int(stamp - (asked + answered) / 2)
 
     def logout(self) -> None:
         session = self.session()
@@ -253,11 +329,27 @@ class DresClient:
         names = ", ".join(f"{e.get('id')} ({e.get('name')})" for e in active) or "none"
         raise DresError(f"{len(active)} evaluations are active ({names}): name one with --evaluation ID")
 
-    def current_task(self, evaluation: str) -> str | None:
-        """The name of the task running in the evaluation, or None when DRES says none is (404).
-        An answer that names no task is an error: an answer logged against no task would pass
-        the duplicate guard once the task is known."""
+    def task_state(self, evaluation: str) -> TaskState:
+        """What runs in the evaluation now: its state (GET /api/v2/evaluation/{id}/state, whose
+        session goes as the API's SESSIONID cookie: the path takes no session parameter) and,
+        while a task runs, its template (the client's currentTask: name, type, group)."""
         session = self._need_session()
+        state = self._call(
+            "GET",
+            session.url,
+            f"/api/v2/evaluation/{evaluation}/state",
+            cookies={"SESSIONID": session.session_id},
+            action="read the evaluation's state",
+        )
+        status = state.get("taskStatus") if isinstance(state, dict) else None
+        left = state.get("timeLeft") if isinstance(state, dict) else None
+        if status not in TASK_STATUSES or not isinstance(left, int) or isinstance(left, bool):
+            raise DresError(
+                f"DRES at {session.url} answered the question for the evaluation's state with something "
+                "that is not one (no taskStatus or timeLeft): nothing was submitted"
+            )
+        if status != "RUNNING":
+            return TaskState(evaluation, status, None)
         try:
             task = self._call(
                 "GET",
@@ -267,23 +359,28 @@ class DresClient:
                 action="ask for the current task",
             )
         except DresError as exc:
-            if exc.status == 404:
-                return None
+            if exc.status == 404:  # it ended between the two questions
+                return TaskState(evaluation, "ENDED", None)
             raise
         if not isinstance(task, dict) or not isinstance(task.get("name"), str):
             raise DresError(
                 f"DRES at {session.url} answered the question for the current task with something "
                 "that names no task: nothing was submitted"
             )
-        return task["name"]
+        task_type, group = str(task.get("taskType") or ""), str(task.get("taskGroup") or "")
+        return TaskState(evaluation, status, max(0, left), task["name"], task_type, answer_kind(task_type, group))
 
     # submissions
 
-    def submit(self, evaluation: str, answer: dict, again: bool = False) -> Verdict:
-        """Send one answer to the evaluation's current task; DuplicateSubmission when this
-        answer was sent to this task before (unless `again`)."""
+    def submit(self, evaluation: str, answer: dict, kind: str, again: bool = False, force: bool = False) -> Verdict:
+        """Send one answer of this kind ("kis", "qa", "trake") to the evaluation's running task.
+        TaskRefusal when no task runs or the task takes another kind of answer, unless `force`;
+        DuplicateSubmission when this answer was sent to this task before, unless `again`."""
         session = self._need_session()
-        task = self.current_task(evaluation)
+        state = self.task_state(evaluation)
+        if not force:
+            refuse_unfit(state, kind)
+        task = state.name
         body = submission(answer)
         key = {"url": session.url, "evaluation": evaluation, "task": task, "body": body}
         attempt = uuid.uuid4().hex
@@ -296,7 +393,9 @@ class DresClient:
                     f"({earlier[-1].get('verdict') or 'no verdict'}): not sent again"
                 )
             # Logged before it leaves: a crash while it is under way counts it as sent.
-            log.append({**key, "attempt": attempt, "time": time.time(), "verdict": None})
+            log.append(
+                {**key, "attempt": attempt, "time": time.time(), "server_ms": session.server_ms(), "verdict": None}
+            )
         try:
             result = self._call(
                 "POST",
@@ -330,6 +429,9 @@ class DresClient:
         )
         return Verdict(evaluation, task, body, verdict, description)
 
+    def _call(self, method: str, url: str, path: str, *, action: str, **kwargs):
+        return call(method, url, path, action=action, timeout=self.settings.timeout_s, **kwargs)
+
     def send_log(self, evaluation: str, kind: str, body: dict) -> None:
         """A search's "query" log (QueryEventLog) or "result" log (QueryResultLog) to the evaluation."""
         session = self._need_session()
@@ -342,139 +444,13 @@ class DresClient:
             action=f"send the {kind} log",
         )
 
-    # HTTP
 
-    def _call(self, method: str, url: str, path: str, *, action: str, **kwargs):
-        """One request to DRES at `url` and its answer's JSON (None when it is not JSON), within
-        timeout_s as a whole; DresError for anything but a 2xx answer."""
-        timeout = self.settings.timeout_s
-        outcome: dict = {}
-
-        def exchange() -> None:
-            try:
-                outcome["answer"] = _exchange(method, url + path, timeout, kwargs)
-            except BaseException as exc:  # handed to the caller below
-                outcome["error"] = exc
-
-        # The request runs in a thread the caller stops waiting for at the deadline: requests'
-        # own timeout bounds each read, so a server sending a byte a second would hold it for
-        # as long as it likes. The thread dies with the process, or at its next read timeout.
-        worker = threading.Thread(target=exchange, daemon=True, name="evr-dres")
-        worker.start()
-        worker.join(timeout)
-        sent_maybe = " (the submission may have arrived: it counts as sent)" if action == "submit" else ""
-        if worker.is_alive():
-            raise DresError(f"DRES at {url} did not answer within {timeout:g} s, could not {action}{sent_maybe}")
-        if "error" in outcome:
-            raise _network_error(outcome["error"], url, action, timeout, sent_maybe)
-        status, data, location = outcome["answer"]
-        if 200 <= status < 300:
-            return data
-        if 300 <= status < 400:
-            where = without_session(location) if location else "another address"
-            raise DresError(
-                f"DRES at {url} answered {status}, a redirect to {where}, "
-                f"to {action}: not followed (it would carry what was sent elsewhere); if the server "
-                "moved, log in again with its new address",
-                status,
-                judged=False,
-            )
-        said = data.get("description") if isinstance(data, dict) else None
-        said = f": {said}" if isinstance(said, str) and said else ""
-        if status == 401:
-            message = (
-                f"DRES refused the user name or password (401){said}"
-                if path.endswith("/login")
-                else f"DRES does not know this session (401){said}; log in again with `evr dres login`"
-            )
-        elif status == 412:
-            message = f"DRES rejected the submission (412){said}"
-        else:
-            message = f"DRES answered {status} to {action}{said}"
-        # DRES judges nothing it answers 4xx to (a bad session, a bad or refused answer).
-        raise DresError(message, status, judged=status >= 500)
-
-
-def check_url(url: str) -> str:
-    """The DRES address as given, checked: http(s), a host, and no user or password in it
-    (a password there would be kept in session.json and shown in messages)."""
-    url = url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise DresError(f"the DRES address must start with http:// or https://, not {without_credentials(url)!r}")
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError for a port that is not a number
-    except ValueError:
-        raise DresError(f"the DRES address {without_credentials(url)} is malformed") from None
-    if parts.username is not None or parts.password is not None:
-        raise DresError(
-            f"the DRES address {without_credentials(url)} holds a user name or password: give the "
-            "user with --user (or dres.username) and the password at the prompt or in "
-            "$EVR_DRES_PASSWORD"
+def refuse_unfit(state: TaskState, kind: str) -> None:
+    """TaskRefusal when no task runs, or when the running task takes another kind of answer."""
+    if not state.running:
+        raise TaskRefusal(f"{state.describe()}: nothing was sent")
+    if state.kind is not None and kind != state.kind:
+        raise TaskRefusal(
+            f"task {state.name} is a {state.task_type} task, which takes {ANSWER_KINDS[state.kind]}, "
+            f"not {ANSWER_KINDS.get(kind, kind)} ({kind.upper()}): nothing was sent"
         )
-    if not parts.hostname:
-        raise DresError(f"the DRES address {url!r} names no host")
-    return url
-
-
-def without_session(url: str) -> str:
-    """An address with the value of any `session` parameter (a DRES session id: whoever holds it
-    submits as this user) shown as ***, and any user name and password too."""
-    return re.sub(r"(?i)([?&;]session=)[^&;#]*", r"\1***", without_credentials(url))
-
-
-def without_credentials(url: str) -> str:
-    """The address with any user name and password in it shown as ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # a malformed address: show none of it
-        return "(a malformed address)"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
-
-
-def _exchange(method: str, url: str, timeout: float, kwargs: dict) -> tuple[int, object, str | None]:
-    """(status, the answer's JSON or None, a redirect's Location): one request, no redirect
-    followed, at most MAX_ANSWER_BYTES of answer read."""
-    import requests  # here: every command reads this module's settings, few talk to DRES
-
-    with requests.Session() as http:
-        response = http.request(method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs)
-        with response:
-            body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
-    if len(body) > MAX_ANSWER_BYTES:
-        raise DresError(f"DRES at {url} sent an answer of more than {MAX_ANSWER_BYTES // 1024 // 1024} MB")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    return response.status_code, data, response.headers.get("Location")
-
-
-def _network_error(exc: BaseException, url: str, action: str, timeout: float, sent_maybe: str) -> DresError:
-    import requests
-
-    if isinstance(exc, DresError):
-        return exc
-    if isinstance(exc, requests.ConnectTimeout) or (
-        isinstance(exc, requests.ConnectionError) and _never_connected(exc)
-    ):
-        return DresError(f"cannot reach DRES at {url} to {action}: {type(exc).__name__}", judged=False)
-    if isinstance(exc, requests.Timeout):
-        return DresError(f"DRES at {url} did not answer within {timeout:g} s, could not {action}{sent_maybe}")
-    if isinstance(exc, requests.RequestException):
-        return DresError(
-            f"the connection to DRES at {url} failed while trying to {action}: {type(exc).__name__}{sent_maybe}"
-        )
-    return DresError(f"cannot {action} at DRES {url}: {type(exc).__name__}: {exc}")
-
-
-def _never_connected(exc: BaseException) -> bool:
-    """Whether a connection error happened before anything was sent (refused, no such host):
-    requests wraps urllib3's MaxRetryError, whose reason says."""
-    from urllib3.exceptions import NewConnectionError  # NameResolutionError is one too
-
-    reason = exc.args[0] if exc.args else None
-    return isinstance(getattr(reason, "reason", reason), NewConnectionError)

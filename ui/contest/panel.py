@@ -1,8 +1,8 @@
 """The app's DRES controls in the sidebar: log in and pick the evaluation (the opened hit submits
-to it: ui/actions.py), and the query logs of each search. Each browser has its own DRES session,
-kept in its session state (the CLI keeps its session in a file); the log of what was sent is the
-data folder's, shared, so an answer sent from one browser is not sent again by accident from
-another."""
+to it: ui/actions.py), the running task's clock, and the query logs of each search. Each browser
+has its own DRES session, kept in its session state (the CLI keeps its session in a file); the
+log of what was sent is the data folder's, shared, so an answer sent from one browser is not
+sent again by accident from another."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ import os
 import streamlit as st
 
 from evr.search import Hit, Query
+from evr.ui.components import task_clock as task_clock_element
 from evr.ui.config import AppConfig
 from evr.ui.text import plain
 
-from .client import DresClient, DresError, SessionInMemory
+from .client import ANSWER_KINDS, DresClient, DresError, SessionInMemory
 from .query_log import QueryLogger
+
+TASK_EVERY_S = 5  # how often the sidebar asks DRES what task runs (the page counts down between)
 
 
 def client(config: AppConfig) -> DresClient:
@@ -67,12 +70,38 @@ def dres_sidebar(config: AppConfig) -> None:
             key="dres_evaluation",
             format_func=lambda i: f"{evaluations[i].get('name', i)} ({evaluations[i].get('status', '?')})",
         )
+        st.text_input("Your name on the team's marks", key="team_name", placeholder=session.username, max_chars=40)
         if st.button("Log out", key="dres_logout"):
             try:
                 dres.logout()
             except DresError as exc:
                 st.warning(plain(exc))
+            state.pop("dres_task", None)
             st.rerun()
+    if state.get("dres_evaluation"):
+        with st.sidebar:
+            st.fragment(run_every=TASK_EVERY_S)(task_clock)(config)
+
+
+def task_clock(config: AppConfig) -> None:
+    """The running task's name, type and time left (counting down in the page), or that none
+    runs; read from DRES again at each run of this fragment, and kept for the submit panel."""
+    state = st.session_state
+    try:
+        task = client(config).task_state(state.dres_evaluation)
+    except DresError as exc:
+        state.pop("dres_task", None)
+        st.caption(f"Task: {plain(exc)}")
+        return
+    found = task.to_json()
+    state.dres_task = found
+    state.dres_task_reads = state.get("dres_task_reads", 0) + 1
+    if task.running:
+        takes = f", takes {ANSWER_KINDS[task.kind]}" if task.kind else ""
+        text = f"Task {task.name} ({task.task_type}{takes})"
+    else:
+        text = f"No task running (DRES: {task.status})"
+    task_clock_element({**found, "text": text, "stamp": state.dres_task_reads})
 
 
 def log_search(config: AppConfig, query: Query, hits: list[Hit]) -> None:

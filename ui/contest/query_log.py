@@ -99,7 +99,8 @@ class QueryLogger:
 
     def log(self, query: Query, hits: list[Hit]) -> None:
         """Queue this search's logs; returns at once."""
-        at_ms = int(time.time() * 1000)
+        session = self.client.session()
+        at_ms = session.server_ms() if session else int(time.time() * 1000)  # DRES's clock (measured at login)
         events = query_events(query, at_ms)
         item = ({"timestamp": at_ms, "events": events}, result_log(hits, events, at_ms))
         while True:

@@ -6,7 +6,7 @@
 // (details not here yet, a like, a pick, a submission, a spoken summary) is sent to Python as the
 // trigger value "action", whose rerun brings the data back. Text is set as text, never as HTML.
 
-const KEYS = { next: "j", previous: "k", open: "o", like: "l", dislike: "d", submit: "s" };
+const KEYS = { next: "j", previous: "k", open: "o", like: "l", dislike: "d", submit: "s", pick: "x", notIt: "n" };
 // What the browser keeps between Python's reruns: the current hit and the opened one (by keyframe
 // id: a like re-ranks the list, and they stay the same keyframes), the viewer, the submit forms.
 const app = { data: null, send: null, grid: null, currentId: null, opened: null, chain: null, viewer: null,
@@ -42,6 +42,7 @@ function cardElement(c, index) {
     image.caption ? el("figcaption", { text: image.caption }) : null)));
   const text = el("div", { class: "text" }, el("b", { text: c.title + " " }));
   c.lines.forEach((line, i) => { if (i) text.append(el("br")); text.append(line); });
+  text.append(...teamLines(c));
   const actions = el("div", { class: "actions" },
     el("button", { type: "button", "data-kind": "open", "aria-label": `Open hit ${c.title}`, text: "Open" }));
   if (c.feedback) {
@@ -52,7 +53,7 @@ function cardElement(c, index) {
                      "aria-label": `Dislike hit ${c.title}`, title: "less like this", text: "Dislike" }));
   }
   actions.append(el("label", {}, el("input", { type: "checkbox", "data-kind": "pick", checked: c.picked,
-                                               "aria-label": `Pick ${c.title}` }), " Pick"));
+                                               "aria-label": `Pick ${c.title}` }), " Pick", el("kbd", { text: "X" })));
   const node = el("div", { class: "card", "data-id": c.id, "data-index": index }, images, text, actions);
   return node;
 }
@@ -70,6 +71,7 @@ function drawGrid(parentElement) {
       if (kind === "pick") {
         target.checked = !target.checked;  // shown at once; the export learns it from Python
         send("pick", { id });
+        drawToolbar();
       } else if (kind === "open") {
         setCurrent(indexOf(id), false);
         open(id, true);
@@ -84,7 +86,7 @@ function drawGrid(parentElement) {
   // A card whose content did not change keeps its element (and its decoded image).
   const kept = new Map();
   const children = cards().map((c, i) => {
-    const signature = JSON.stringify([c, i]);
+    const signature = JSON.stringify([c, i, batchOutcome(c.id)]);
     const node = app.cards.get(signature) || cardElement(c, i);
     kept.set(signature, node);
     return node;
@@ -92,6 +94,8 @@ function drawGrid(parentElement) {
   app.grid.replaceChildren(...children);
   app.cards = kept;
   markCurrent(false);
+  drawToolbar();
+  paintMarks();
 }
 
 function currentIndex() {
@@ -196,7 +200,10 @@ function drawViewer() {
     buttons.append(button("Like", "L", () => send("like", { id }), hit.liked),
                    button("Dislike", "D", () => send("dislike", { id }), hit.disliked));
   }
-  buttons.append(button("Find similar frames", "", () => { close(); send("similar", { id }); }),
+  const notIt = button("Not it", "N", () => toggleNotIt(id), isNotIt(id));
+  notIt.dataset.kind = "not-it";
+  notIt.title = "checked, not it: every browser on this index sees it";
+  buttons.append(notIt, button("Find similar frames", "", () => { close(); send("similar", { id }); }),
                  button("Close", "Esc", close));
   const left = el("div", { class: "left" }, player(detail, hit));
   if (detail && detail.shot) left.append(shotLine(detail));
@@ -223,7 +230,9 @@ function drawViewer() {
   const board = (detail && detail.board) || (hit && hit.board) || app.boardOf[id];
   if (board) lower.insertBefore(storyboard(board, id), lower.querySelector(".about"));
   const where = detail && detail.where ? ` · ${detail.where}` : "";
-  const top = [buttons, el("h5", { text: head }), el("p", { class: "caption", text: rank + where })];
+  const mark = el("p", { class: "team-mark" });
+  paintMark(mark, id);
+  const top = [buttons, el("h5", { text: head }), el("p", { class: "caption", text: rank + where }), mark];
   if (detail && detail.watch_url) top.push(el("a", { href: detail.watch_url, target: "_blank", rel: "noopener noreferrer", text: "Watch online" }));
   v.panel.replaceChildren(...top, el("div", { class: "upper" }, left, right), lower);
 }
@@ -296,59 +305,6 @@ function strip(caption, items) {
   return el("div", {}, el("p", { class: "caption", text: caption }), row);
 }
 
-// The whole video, shot by shot (the server's storyboard route, fetched once per video): the
-// opened keyframe's shot marked and scrolled into view; a click moves the player there at once
-// and opens that keyframe. Its thousands of buttons are built once per video and kept: a redraw of
-// the dialog moves the same node and only moves the marks.
-function storyboard(address, id) {
-  const board = app.boards[address];
-  if (board === undefined) {
-    app.boards[address] = null;
-    fetch(address).then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
-      .then((got) => { app.boards[address] = { ...got, node: boardNode(got, address) }; },
-            () => { app.boards[address] = { failed: true }; })
-      .then(redraw);
-  }
-  if (!board || board.failed) {
-    return el("div", { class: "board", role: "region", "aria-label": "The whole video" },
-      el("p", { class: "caption", text: board ? "The whole video could not be read." : "Loading the whole video..." }));
-  }
-  const box = board.node;
-  for (const old of box.querySelectorAll(".here")) old.classList.remove("here");
-  const button = box.querySelector(`button[data-id="${id}"]`);
-  if (button) {
-    button.classList.add("here");
-    button.parentElement.classList.add("here");
-    requestAnimationFrame(() => { box.scrollTop = button.parentElement.offsetTop; });  // the board is their offset parent
-  }
-  return box;
-}
-
-function boardNode(board, address) {
-  const box = el("div", { class: "board", role: "region", "aria-label": "The whole video" },
-    el("p", { class: "caption", text: `The whole video, ${board.keyframes} keyframes by shot: click one to go there` }));
-  for (const shot of board.shots) {
-    const group = el("div", { class: "board-shot" }, el("p", { class: "caption", text: shot.label }));
-    for (const k of shot.keyframes) {
-      app.boardOf[k.id] = address;
-      group.append(el("button", { type: "button", "data-id": String(k.id), title: `keyframe ${k.id}, frame ${k.frame}`,
-                                  "aria-label": `Storyboard keyframe at ${k.label}`,
-                                  onclick: (e) => { if (!e.currentTarget.classList.contains("here")) { seek(k.time); open(k.id); } } },
-        el("img", { src: k.src, alt: "", loading: "lazy" }), el("span", { text: k.label })));
-    }
-    box.append(group);
-  }
-  return box;
-}
-
-// The player to this time now, before the keyframe's details come.
-function seek(seconds) {
-  const v = app.viewer;
-  if (!v || !v.video) return;
-  v.start = seconds;
-  if (v.video.readyState >= 1) v.video.currentTime = seconds;
-}
-
 // -- submitting -------------------------------------------------------------------------------------
 
 function submitPanel(id, hit, detail) {
@@ -362,7 +318,10 @@ function submitPanel(id, hit, detail) {
     box.append(el("p", { class: "caption", text: "..." }));
     return box;
   }
-  const form = app.form[id] || (app.form[id] = { task: detail.task, answer: "", from: detail.span[0], to: detail.span[1] });
+  // The task DRES says runs picks the kind of answer, where its type says it (the sidebar's clock).
+  const preset = s.task && s.task.kind && (s.task.kind !== "trake" || detail.chain) ? s.task.kind : detail.task;
+  const form = app.form[id] || (app.form[id] = { task: preset, answer: "", from: detail.span[0], to: detail.span[1] });
+  if (s.task_line) box.append(el("p", { class: "caption", text: s.task_line }));
   const tasks = el("div", { class: "tasks", role: "radiogroup", "aria-label": "Task" });
   for (const task of s.tasks) {
     if (task === "trake" && !detail.chain) continue;
@@ -420,15 +379,17 @@ function fillSend(holder, id, detail, form) {
   if (problem) parts.push(el("p", { class: "error", text: problem }));
   if (app.confirm && app.confirm.id === id && app.confirm.answer === answer && !problem) {
     const again = el("input", { type: "checkbox", "aria-label": "Send it even if it was sent before" });
+    const force = el("input", { type: "checkbox", "aria-label": s.force_label });
     parts.push(el("div", { class: "confirm" },
       el("p", { class: "warning", text: `Send ${answer} to ${s.evaluation}? A wrong answer costs points.` }),
       el("label", {}, again, " Send it even if it was sent before"),
+      el("label", {}, force, ` ${s.force_label}`),
       el("div", { class: "row" },
         el("button", { type: "button", class: "primary", text: "Confirm", onclick: () => {
           app.confirm = null;
           // `shown`: the answer as this button says it, which the verdict comes back under.
           send("submit", { id, task: form.task, answer: form.answer, span: [form.from, form.to], again: again.checked,
-                           shown: answer });
+                           force: force.checked, shown: answer });
           holder.replaceChildren(el("p", { class: "caption", text: "Sending..." }));
         } }),
         el("button", { type: "button", text: "Cancel", onclick: () => { app.confirm = null; refreshSubmit(id); } }))));
@@ -457,6 +418,11 @@ function onKey(event) {
     [KEYS.open]: () => { if (!viewing) open(current); },
     [KEYS.like]: () => { if (hit && hit.feedback) send("like", { id: current }); },
     [KEYS.dislike]: () => { if (hit && hit.feedback) send("dislike", { id: current }); },
+    [KEYS.pick]: () => {
+      const box = app.grid && app.grid.querySelector(`.card[data-id="${current}"] input[data-kind=pick]`);
+      if (box) box.click();
+    },
+    [KEYS.notIt]: () => toggleNotIt(current),
     [KEYS.submit]: () => {
       const b = viewing && app.viewer.panel.querySelector(".send button.primary");
       if (b && !b.disabled) b.click();
