@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from evr.storage import strict_json
+from evr.storage.features.meta import VideoMeta, parse_date
 from evr.storage.features.objects import DetectedObject, ObjectsInFrame, common_label
 
 from .files import read_regular, why_unreadable
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 PACKAGE_OBJECTS = "aic:openimages"  # the objects analyzer's signature for a package's own detections
+PACKAGE_META = "aic:media-info"  # the meta analyzer's, for a package's media-info
 FEATURE_FOLDERS = ("clip-features-32", "clip-features")
 
 
@@ -309,6 +311,32 @@ def read_media_info(path: Path) -> dict:
     if not isinstance(info, dict):
         raise AicFormatError(f"{path.name} holds a JSON {type(info).__name__}, not an object")
     return info
+
+
+def media_meta(info: dict) -> VideoMeta:
+    """The metadata a media-info holds (author, publish_date, title, keywords, description), as
+    leniently as packages write it: a date as DD/MM/YYYY or YYYY-MM-DD (left out when it is
+    neither), keywords as a list or one comma-separated string."""
+
+    def said(key: str) -> str:
+        value = info.get(key)
+        return value.strip()[:2000] if isinstance(value, str) else ""
+
+    keywords = info.get("keywords")
+    if isinstance(keywords, str):
+        keywords = keywords.split(",")
+    try:
+        published = parse_date(said("publish_date")) if said("publish_date") else None
+    except ValueError:
+        published = None
+    return VideoMeta(
+        title=said("title"),
+        author=said("author"),
+        published=published,
+        keywords=tuple(k.strip() for k in keywords or () if isinstance(k, str) and k.strip())[:100],
+        description=said("description"),
+        source="media-info",
+    )
 
 
 def fps_of(rows: list[_Row]) -> float:

@@ -156,7 +156,10 @@ class Writes:
                 features.FEATURES[name].clear(s, [video_id])
                 features.FEATURES[name].put(s, [(video_id, result)])
             s.execute(update(Video).where(Video.id == video_id).values(plan=plan.to_json()))
-        changed = np.array(sorted({kid for by_keyframe in results.values() for kid in by_keyframe}), np.int64)
+            changed = {kid for by_keyframe in results.values() for kid in by_keyframe}
+            if any(features.FEATURES[name].fields for name in video_results):  # every keyframe's fields (meta)
+                changed.update(s.scalars(select(Keyframe.id).where(Keyframe.video_id == video_id)))
+        changed = np.array(sorted(changed), np.int64)
         if len(changed):
             self.fields_changed(changed)
 

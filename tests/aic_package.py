@@ -59,8 +59,10 @@ def add_video(
     old_layout: bool = False,
     frames: list[int] = FRAMES,
     clip: ClipEncoder | None = None,
+    media_info: dict | None = None,
 ) -> PackagedVideo:
-    """One video of batch `batch` (e.g. "L01") as the package holds it; returns what was written."""
+    """One video of batch `batch` (e.g. "L01") as the package holds it; returns what was written.
+    `media_info`: keys that replace the media-info's own (author, publish_date, ...)."""
     video_id = f"{batch}_V{number:03d}"
     images, fps = read_frames(source, frames)
     keyframe_dir = (
@@ -98,6 +100,7 @@ def add_video(
                 "thumbnail_url": "https://i.ytimg.com/x.jpg",
                 "title": title,
                 "watch_url": f"https://youtube.com/watch?v={video_id}",
+                **(media_info or {}),
             },
             ensure_ascii=False,
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -49,6 +50,7 @@ HIT_KEYS = {
     "models",
     "objects",
     "colors",
+    "meta",
 }
 
 
@@ -68,6 +70,8 @@ def test_search_json_contract(indexed, capsys):
     assert code == 0 and len(hits) == 7
     assert all(set(h) == HIT_KEYS for h in hits)
     assert [h["rank"] for h in hits] == list(range(1, 8))
+    # A plain file's metadata: no tags, its modification date as its date.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", h["meta"]["published"]) and h["meta"]["author"] == "" for h in hits)
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     stems = {Path(p).stem for p in SAMPLE}
     for h in hits:

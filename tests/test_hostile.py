@@ -323,6 +323,25 @@ def hostile():
         s.close()
 
 
+TASK = {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
+RUNNING = {"evaluationId": "e1", "evaluationStatus": "ACTIVE", "taskStatus": "RUNNING", "timeLeft": 6, "timeElapsed": 1}
+
+
+def like_dres(otherwise):
+    """Answer the evaluation's state and its current task as DRES does while task kis-1 runs,
+    and anything else as `otherwise` says."""
+
+    def behave(h):
+        if h.path.split("?")[0].endswith("/state"):
+            h.send_json(200, RUNNING)
+        elif "currentTask" in h.path:
+            h.send_json(200, TASK)
+        else:
+            otherwise(h)
+
+    return behave
+
+
 @pytest.fixture
 def logged_in(hostile, tmp_path, monkeypatch):
     """A data dir logged in to a hostile server that answers like DRES until told otherwise."""
@@ -349,21 +368,13 @@ def test_a_redirected_login_keeps_the_password_here(hostile, tmp_path, capsys, m
 
 def test_a_redirect_loop_on_submit_sends_the_answer_once(logged_in, capsys, imported_like):
     server, data = logged_in
-    server.behave = lambda h: (
-        h.send_json(200, {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1})
-        if "currentTask" in h.path
-        else h.send_json(307, {}, {"Location": server.url + h.path})
-    )
+    server.behave = like_dres(lambda h: h.send_json(307, {}, {"Location": server.url + h.path}))
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 1 and "redirect" in err
-    assert [r[0] for r in server.requests] == ["GET", "POST"]  # one POST, not 31
+    assert [r[0] for r in server.requests] == ["GET", "GET", "POST"]  # the state, the task, one POST (not 31)
     # DRES did not take it: the same answer may be sent again without --again.
-    server.behave = lambda h: h.send_json(
-        200,
-        {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
-        if "currentTask" in h.path
-        else {"status": True, "submission": "CORRECT", "description": "ok"},
-    )
+    verdict = {"status": True, "submission": "CORRECT", "description": "ok"}
+    server.behave = like_dres(lambda h: h.send_json(200, verdict))
     code, out, _ = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 0 and out.startswith("CORRECT")
 
@@ -387,17 +398,16 @@ def test_a_server_that_trickles_its_answer_is_cut_off_at_the_timeout(logged_in, 
     assert time.monotonic() - started < 20  # 2 s and some; the server would have taken 60
 
 
-def test_a_current_task_that_is_not_json_submits_nothing(logged_in, capsys, imported_like):
+def test_a_task_state_or_current_task_that_is_not_json_submits_nothing(logged_in, capsys, imported_like):
     server, data = logged_in
     server.behave = lambda h: h.send_json(200, b"<html>maintenance</html>")
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
-    assert code == 1 and "names no task" in err and [r[0] for r in server.requests] == ["GET"]
-    server.behave = lambda h: h.send_json(
-        200,
-        {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
-        if "currentTask" in h.path
-        else {"status": True, "submission": "WRONG", "description": "no"},
-    )
+    assert code == 1 and "evaluation's state with something that is not one" in err and "nothing was submitted" in err
+    assert [r[0] for r in server.requests] == ["GET"]
+    server.behave = lambda h: h.send_json(200, RUNNING if h.path.split("?")[0].endswith("/state") else b"<html>")
+    code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
+    assert code == 1 and "names no task" in err and [r[0] for r in server.requests] == ["GET"] * 3
+    server.behave = like_dres(lambda h: h.send_json(200, {"status": True, "submission": "WRONG", "description": "no"}))
     code, out, _ = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 0 and out.startswith("WRONG")  # not refused as a duplicate of nothing
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
@@ -406,15 +416,10 @@ def test_a_current_task_that_is_not_json_submits_nothing(logged_in, capsys, impo
 
 def test_a_refused_session_does_not_count_the_answer_as_sent(logged_in, capsys, imported_like):
     server, data = logged_in
-    task = {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
-    server.behave = lambda h: (
-        h.send_json(200, task)
-        if "currentTask" in h.path
-        else h.send_json(401, {"status": False, "description": "Unauthorized"})
-    )
+    server.behave = like_dres(lambda h: h.send_json(401, {"status": False, "description": "Unauthorized"}))
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 1 and "(401)" in err
-    server.behave = lambda h: h.send_json(200, task if "currentTask" in h.path else b"not json")
+    server.behave = like_dres(lambda h: h.send_json(200, b"not json"))
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 1 and "not a verdict" in err and "counts as sent" in err  # 200 but no verdict: exit 1
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
@@ -480,11 +485,8 @@ def test_names_with_escape_sequences_print_escaped_on_one_line(videos, tmp_path,
 
 def test_a_dres_description_with_escape_codes_prints_escaped(logged_in, capsys, imported_like):
     server, data = logged_in
-    task = {"name": "kis-1", "taskGroup": "K", "taskType": "kis", "duration": 1}
-    server.behave = lambda h: (
-        h.send_json(200, task)
-        if "currentTask" in h.path
-        else h.send_json(412, {"status": False, "description": "\x1b]0;owned\x07\x1b[2Jrejected\nsecond line"})
+    server.behave = like_dres(
+        lambda h: h.send_json(412, {"status": False, "description": "\x1b]0;owned\x07\x1b[2Jrejected\nsecond line"})
     )
     code, _, err = run(capsys, "--data-dir", data, "dres", "submit", imported_like, "--evaluation", "e1")
     assert code == 1 and "\x1b" not in err and "\x07" not in err and err.count("\n") == 1

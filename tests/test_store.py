@@ -282,7 +282,7 @@ def test_analyses_are_stored_by_their_feature_s_name(store):
 
     # Every registered feature has an analyzer that reads as its storage keeps results.
     classes = analyzer_classes()
-    assert set(classes) == set(FEATURES) == {"ocr", "persons", "speech", "objects", "colors"}
+    assert set(classes) == set(FEATURES) == {"ocr", "persons", "speech", "objects", "colors", "meta"}
     assert all(issubclass(classes[n], FileAnalyzer if f.per_video else FrameAnalyzer) for n, f in FEATURES.items())
     assert set(enabled_analyzers(IndexSettings())) == set(FEATURES)
     assert enabled_analyzers(IndexSettings(features=features_off())) == {}

@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from evr.storage import PRIMARY_MODEL, ModelInfo, NewKeyframe, Plan, Store, VideoInfo, VideoMedia
 
 from ..aic import (
+    PACKAGE_META,
     PACKAGE_OBJECTS,
     AicFormatError,
     AicVideo,
     fps_of,
     keyframe_images,
+    media_meta,
     read_features,
     read_map,
     read_media_info,
@@ -56,7 +58,9 @@ class AicPackage(Source):
     def models(self) -> dict[str, ModelInfo]:
         return {PRIMARY_MODEL: self.model_info}  # the package's clip-features; `evr analyze` adds the others
 
-    def plan(self, store: Store, report: RunReport) -> list[tuple[AicVideo, tuple[int, int]]]:
+    def plan(self, store: Store, report: RunReport) -> list[tuple[AicVideo, tuple[int, int], bool]]:
+        """Each video to import (video, fingerprint, False), or to give only the metadata of its
+        media-info (True: imported before evr read it; its keyframes and analyses stay)."""
         todo = []
         for video in self.videos:
             if video.map_csv is None:
@@ -84,22 +88,37 @@ class AicPackage(Source):
                 state.status == "failed"
                 or (state.status == "indexed" and state.plan is not None and state.plan.vectors == self.vectors)
             )
-            if done:
-                report.videos_skipped += 1
+            if not done:
+                todo.append((video, fingerprint, False))
+            elif state.status == "indexed" and video.media_info is not None and "meta" not in state.plan.analyzers:
+                todo.append((video, fingerprint, True))
             else:
-                todo.append((video, fingerprint))
+                report.videos_skipped += 1
         return todo
 
-    def work(self, store: Store, todo: list, note) -> Iterator[tuple[tuple, tuple | AicFormatError]]:
-        for video, fingerprint in todo:
+    def work(self, store: Store, todo: list, note) -> Iterator[tuple[tuple, object]]:
+        for video, fingerprint, meta_only in todo:
             note(video.video_id)
             try:
-                yield (video, fingerprint), self._read(video)
+                yield (
+                    (video, fingerprint, meta_only),
+                    (media_meta(read_media_info(video.media_info)) if meta_only else self._read(video)),
+                )
             except AicFormatError as exc:
-                yield (video, fingerprint), exc
+                yield (video, fingerprint, meta_only), exc
 
-    def commit(self, store: Store, task: tuple, result: tuple | AicFormatError, report: RunReport) -> None:
-        video, (size, mtime_ns) = task
+    def commit(self, store: Store, task: tuple, result, report: RunReport) -> None:
+        video, (size, mtime_ns), meta_only = task
+        if meta_only:  # the keyframes stay as they were imported
+            report.videos_skipped += 1
+            if isinstance(result, AicFormatError):
+                log.warning("%s: %s; its metadata was not read", video.video_id, result)
+                report.warnings.append({"video_id": video.video_id, "warning": f"{result}; no metadata read"})
+                return
+            state = store.catalog.video_state(str(video.map_csv))
+            plan = state.plan.with_analyzers({"meta": PACKAGE_META})
+            store.writes.save_analysis(state.id, plan, {}, {"meta": result})
+            return
         db_id = store.writes.start_video(str(video.map_csv), size, mtime_ns)
         if isinstance(result, AicFormatError):
             log.error("%s: %s", video.video_id, result)
@@ -112,8 +131,16 @@ class AicPackage(Source):
             report.warnings.append({"video_id": video.video_id, "warning": warning})
         # The package's own detections: `evr analyze` keeps them (see KeyframeAnalysis.plan).
         analyzers = {"objects": PACKAGE_OBJECTS} if any("objects" in k.analyses for k in keyframes) else {}
+        by_video = {"meta": media_meta(media.info)} if media.info is not None else {}
+        if by_video:
+            analyzers["meta"] = PACKAGE_META
         report.keyframes_added += store.writes.save_video(
-            db_id, info, keyframes, Plan("aic", vectors=self.vectors, analyzers=analyzers), media=media
+            db_id,
+            info,
+            keyframes,
+            Plan("aic", vectors=self.vectors, analyzers=analyzers),
+            media=media,
+            video_analyses=by_video,
         )
         report.videos_imported += 1
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..schema import Base
 from .base import Condition, FeatureStorage, Field, FilterParam, WordsFeature
 from .colors import ColorGrid, ColorStorage
+from .meta import MetaStorage, VideoMeta
 from .objects import DetectedObject, ObjectsInFrame, ObjectStorage
 from .ocr import OcrStorage, TextBox
 from .persons import POSE_LABELS, POSTURES, PersonPose, PersonsInFrame, PersonStorage
@@ -48,6 +49,7 @@ register(PersonStorage(), "evr.indexer.analyzers.persons:PersonAnalyzer")
 register(SpeechStorage(), "evr.indexer.analyzers.speech:SpeechAnalyzer")
 register(ObjectStorage(), "evr.indexer.analyzers.objects:ObjectAnalyzer")
 register(ColorStorage(), "evr.indexer.analyzers.colors:ColorAnalyzer")
+register(MetaStorage(), "evr.indexer.analyzers.meta:MetaAnalyzer")
 
 __all__ = [
     "ANALYZER_PATHS",
@@ -67,6 +69,7 @@ __all__ = [
     "SPEECH_REACH_S",
     "SpeechSegment",
     "TextBox",
+    "VideoMeta",
     "WordsFeature",
     "param",
     "register",

@@ -72,6 +72,12 @@ class MilvusIndex(VectorIndex):
     def exists(self) -> bool:
         return self._call(self._client.has_collection, self.collection)
 
+    def has_fields(self) -> bool:
+        """Whether the collection keeps every filter field of this evr's features (one an older
+        evr made lacks a newer feature's, and a search filtering on it would fail)."""
+        schema = self._call(self._client.describe_collection, self.collection)
+        return {f.name for f in self.fields} <= {f["name"] for f in schema.get("fields", [])}
+
     def create(self) -> None:
         """A new, empty collection (dropping one of that name)."""
         from pymilvus import DataType, MilvusClient
@@ -206,8 +212,8 @@ def open_collection(
 ) -> MilvusIndex:
     """The configured collection, with how far it follows SQLite (`recorded`: what the meta table
     says of it). A collection that does not hold this index's vectors (another index's, one that
-    lacks removals already pruned from SQLite's log, none) is made anew by the writer (its next
-    catch-up fills it); a reader is told how to fill it."""
+    lacks removals already pruned from SQLite's log, one without a field a feature filters on,
+    none) is made anew by the writer (its next catch-up fills it); a reader is told how to fill it."""
     index = MilvusIndex(
         settings.milvus_uri or str(data_dir / "milvus.db"),
         settings.milvus_collection,
@@ -217,7 +223,7 @@ def open_collection(
         record,
     )
     current = recorded.get("last_removal", -1) >= pruned
-    if recorded.get("target") == index.target and current and index.exists():
+    if recorded.get("target") == index.target and current and index.exists() and index.has_fields():
         index.load()
         index.state = IndexState(recorded["last_keyframe"], recorded["last_removal"])
     elif writer:
