@@ -28,6 +28,7 @@ from evr.ui.actions import Services
 from evr.ui.config import AppConfig, ConfigError, load_config
 from evr.ui.contest.panel import dres_sidebar, log_search
 from evr.ui.place_filters import PICKERS
+from evr.ui.plan_form import plan_box
 from evr.ui.results_view import export_panel, show_results
 from evr.ui.searches import kept_search, with_feedback
 from evr.ui.settings import MAX_PAGE_SIZE
@@ -141,6 +142,7 @@ def page(timer) -> None:
         filters, k_page, per_video, language = sidebar(engine, config)
         dres_sidebar(config)
     with timer.part("form"):
+        plan_box(config.plan)
         query = query_form(engine, filters, per_video)
         filter_chips()
     if query is None:

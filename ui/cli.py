@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _index_commands(sub)
     _search_command(sub)
+    _plan_command(sub)
     _dres_commands(sub)
     _reading_commands(sub)
     return parser
@@ -171,6 +172,12 @@ def _search_command(sub) -> None:
     t.add_argument(
         "--within", type=float, default=10.0, metavar="SECONDS", help="how soon after the previous event (default 10)"
     )
+    t.add_argument(
+        "--plan",
+        metavar="DESCRIPTION",
+        help="a long description (Vietnamese or English) turned into the query: events, on-screen and "
+        "spoken words, objects, colours ([plan]; see `evr plan`)",
+    )
     r = p.add_argument_group("relevance feedback (Rocchio on the CLIP vectors)")
     r.add_argument(
         "--more-like",
@@ -266,6 +273,16 @@ def _sending_flags(p) -> None:
         action="store_true",
         help="send even when no task runs, or when the running task takes another kind of answer",
     )
+
+
+def _plan_command(sub) -> None:
+    p = _command(
+        sub,
+        "plan",
+        "turn a long description into a query: its events, on-screen and spoken words, objects, colours",
+        json="print the plan as JSON",
+    )
+    p.add_argument("description", help="the moment described (Vietnamese or English); `evr search --plan` runs it")
 
 
 def _reading_commands(sub) -> None:

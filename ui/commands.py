@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -52,8 +53,10 @@ def cmd_index(args, config: AppConfig) -> int:
 
 
 def cmd_search(args, config: AppConfig) -> int:
-    from evr.search import Query, QueryError, read_image
+    from evr.search import Query, read_image
 
+    if args.plan is not None:
+        return _search_planned(args, config)
     query = Query(
         text=args.text,
         image=read_image(args.image) if args.image else None,
@@ -69,6 +72,58 @@ def cmd_search(args, config: AppConfig) -> int:
         per_video=args.per_video,
         models=args.models,
     )
+    return _search(args, config, query)
+
+
+def _search_planned(args, config: AppConfig) -> int:
+    """`evr search --plan DESCRIPTION`: the planned query, with the other flags' filters and options."""
+    from evr.search import QueryError
+    from evr.search.planner import make_plan
+
+    if args.text or args.image or args.like or args.then or args.more_like or args.less_like:
+        raise QueryError("--plan is the query: give no text, --image, --like, --then or feedback beside it")
+    plan = make_plan(args.plan, config.plan)
+    say(f"plan ({plan.planner}): evr search {shlex.join(plan.command())}", file=sys.stderr)
+    for part in plan.unsearched():
+        say(f"note: {part} are not searched (evr filters the first event of a temporal query only)", file=sys.stderr)
+    query = plan.query(
+        _filter(args),
+        within=args.within,
+        lang=args.lang,
+        k=args.k,
+        group=args.group,
+        per_video=args.per_video,
+        models=args.models,
+    )
+    return _search(args, config, query)
+
+
+def cmd_plan(args, config: AppConfig) -> int:
+    from evr.search.planner import make_plan
+
+    plan = make_plan(args.description, config.plan)
+    if args.json:
+        print_json({**plan.to_json(), "command": ["evr", "search", *plan.command()]})
+        return EXIT_OK
+    say(f"planner: {plan.planner}" + (f" ({'; '.join(plan.notes)})" if plan.notes else ""))
+    for n, e in enumerate(plan.events, 1):
+        parts = [e.visual or "(nothing seen)"]
+        parts += [f'on screen "{e.ocr}"'] if e.ocr else []
+        parts += [f'said "{e.speech}"'] if e.speech else []
+        parts += [f"objects {', '.join(e.objects)}"] if e.objects else []
+        parts += [f"colours {', '.join(e.colors)}"] if e.colors else []
+        say(f"event {n}: " + " · ".join(parts))
+    if plan.within_s:
+        say(f"each within {plan.within_s:g} s of the one before")
+    for part in plan.unsearched():
+        say(f"note: {part} are not searched (evr filters the first event of a temporal query only)")
+    say(f"run it: evr search {shlex.join(plan.command())}")
+    return EXIT_OK
+
+
+def _search(args, config: AppConfig, query) -> int:
+    from evr.search import QueryError
+
     query.validate()
     if args.out and not args.export:
         raise QueryError(f"--out goes with --export {'|'.join(FORMATS)}")
@@ -486,6 +541,7 @@ COMMANDS = {
     "dres": cmd_dres,
     "reindex": cmd_reindex,
     "search": cmd_search,
+    "plan": cmd_plan,
     "summarize": cmd_summarize,
     "ui": cmd_ui,
     "shots": cmd_shots,

@@ -37,6 +37,7 @@ from evr.indexer.settings import (
 )
 from evr.search.fusion import FusionSettings
 from evr.search.multilingual import QuerySettings
+from evr.search.planner import PlanSettings
 from evr.search.summary import SummarySettings
 from evr.storage import PRIMARY_MODEL, StorageSettings, VectorIndexSettings, strict_json
 from evr.storage.rules import problem
@@ -61,6 +62,7 @@ CORE_SECTIONS: dict[str, type] = {
     "shots": ShotSettings,
     "clip": ClipSettings,
     "query": QuerySettings,
+    "plan": PlanSettings,
     "search": FusionSettings,
     "summary": SummarySettings,
     "voice": VoiceSettings,
@@ -97,6 +99,7 @@ class AppConfig:
     vectors: VectorIndexSettings
     index: IndexSettings
     query: QuerySettings
+    plan: PlanSettings
     search: FusionSettings
     summary: SummarySettings
     voice: VoiceSettings
@@ -204,6 +207,7 @@ def load_config(
         vectors=vectors,
         index=index,
         query=built["query"],
+        plan=built["plan"],
         search=built["search"],
         summary=built["summary"],
         voice=built["voice"],
