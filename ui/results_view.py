@@ -58,7 +58,7 @@ def results_data(state: MutableMapping, hits: list[Hit], data_dir: Path, service
         "details": {str(k): v for k, v in state.pop("details_out", {}).items()},
         "submit": submit_state(state, services),
         "batch": state.get("batch"),  # what became of the picked hits sent at once, on their cards
-        "marks": MARKS_ROUTE,  # the team's marks, asked for every second
+        "marks": MARKS_ROUTE,  # the team's marks, asked for twice a second
     }
 
 

@@ -11,7 +11,7 @@ through Streamlit's in-memory media store (or its script run):
                            opened hit's storyboard, fetched once per video, a thousand keyframes
                            or more, without a script run
     /evr/marks?since=<n>   the team's marks on hits after the one numbered n (JSON): each browser
-                           asks every second, so a teammate's mark shows without a rerun
+                           asks twice a second, so a teammate's mark shows without a rerun
 
 `evr ui` runs it (`streamlit run ui/server.py`, which finds `app` here). Nothing else on disk is
 reachable: a thumbnail path must stay inside thumbs/, and any other file must have been handed
