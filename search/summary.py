@@ -36,6 +36,7 @@ TEMPLATES = {
         "poses": "Poses: {poses}.",
         "text": "On screen: {text}.",
         "said": "Said: “{said}”.",
+        "caption": "Described as: “{caption}”.",
         "tags": "Looks like: {tags}.",
         "pose_words": {
             "standing": "standing",
@@ -53,6 +54,7 @@ TEMPLATES = {
         "poses": "Tư thế: {poses}.",
         "text": "Chữ trên màn hình: {text}.",
         "said": "Lời nói: “{said}”.",
+        "caption": "Mô tả (tiếng Anh): “{caption}”.",
         "tags": "Cảnh giống: {tags}.",
         "pose_words": {
             "standing": "đứng",
@@ -254,6 +256,8 @@ def _render(
     said = sorted({(r.fields["speech"]["start"], r.fields["speech"]["text"]) for r in rows if r.fields.get("speech")})
     if said:
         parts.append(t["said"].format(said=" … ".join(text for _, text in said)[:240]))
+    if (hit.fields.get("caption") or "").strip():  # the captioner's sentence for this very frame
+        parts.append(t["caption"].format(caption=hit.fields["caption"].strip()[:200]))
     if tags:
         parts.append(t["tags"].format(tags=", ".join(tags)))
     return " ".join(parts)

@@ -310,25 +310,28 @@ class Catalog:
             videos = select(func.count()).select_from(Video).where(Video.status == "indexed").scalar_subquery()
             return tuple(s.execute(select(videos, select(func.count()).select_from(Keyframe).scalar_subquery())).one())
 
-    def imported_videos(self, video_ids: Sequence[str] = ()) -> list[ImportedVideo]:
+    def imported_videos(self, video_ids: Sequence[str] = (), decoded: bool = False) -> list[ImportedVideo]:
         """The imported videos (all, or those with these ids), each with its keyframes' source
-        images in time order; UnknownVideoError for an id that is not an imported video."""
+        images in time order; with `decoded`, the decoded videos too, each keyframe's image its
+        thumbnail (`ImportedVideo.thumbnails`). UnknownVideoError for an id that is none of these."""
         with self.db.session() as s:
             stmt = (
-                select(Video.id, Video.stem, Video.plan, Video.media_path)
-                .where(Video.origin != "decoded", Video.status == "indexed")
+                select(Video.id, Video.stem, Video.plan, Video.media_path, Video.origin)
+                .where(Video.status == "indexed")
                 .order_by(Video.stem, Video.id)
             )
+            if not decoded:
+                stmt = stmt.where(Video.origin != "decoded")
             if video_ids:
                 stmt = stmt.where(Video.stem.in_(video_ids))
             videos = s.execute(stmt).all()
             images: dict[int, list[KeyframeImage]] = {}
-            for vid, kid, path in s.execute(
-                select(Keyframe.video_id, Keyframe.id, Keyframe.source_image)
+            for vid, kid, path, thumbnail in s.execute(
+                select(Keyframe.video_id, Keyframe.id, Keyframe.source_image, Keyframe.thumbnail)
                 .where(Keyframe.video_id.in_(ids_param([v.id for v in videos])))
                 .order_by(Keyframe.timestamp, Keyframe.id)
             ):
-                images.setdefault(vid, []).append(KeyframeImage(kid, path))
+                images.setdefault(vid, []).append(KeyframeImage(kid, path or str(self.db.thumb_root / thumbnail)))
             unknown = sorted(set(video_ids) - {v.stem for v in videos})
             if unknown:
                 decoded = set(s.scalars(select(Video.stem).where(Video.stem.in_(unknown))))
@@ -336,7 +339,12 @@ class Catalog:
                 raise UnknownVideoError(
                     f"video {unknown[0]!r} is {what}: `evr analyze` works on the videos `evr import aic` imported"
                 )
-        return [ImportedVideo(v.id, v.stem, Plan.from_json(v.plan), images.get(v.id, []), v.media_path) for v in videos]
+        return [
+            ImportedVideo(
+                v.id, v.stem, Plan.from_json(v.plan), images.get(v.id, []), v.media_path, v.origin == "decoded"
+            )
+            for v in videos
+        ]
 
     def lost_thumbnails(self) -> list[LostThumbnails]:
         """The indexed videos whose thumbnail folder is gone."""

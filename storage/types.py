@@ -91,7 +91,8 @@ class VideoMedia:
 
 @dataclass(frozen=True)
 class KeyframeImage:
-    """An imported keyframe's full-size image, for analyzers run after the import."""
+    """A keyframe's image for analyzers run after the index (an imported one's full-size image, a
+    decoded one's thumbnail)."""
 
     keyframe_id: int
     path: str
@@ -104,6 +105,7 @@ class ImportedVideo:
     plan: Plan
     keyframes: list[KeyframeImage]
     media_path: str | None = None  # the package's video file, which file analyzers (speech) read
+    thumbnails: bool = False  # a decoded video: its keyframes' images are their thumbnails (320 px)
 
 
 @dataclass(frozen=True)

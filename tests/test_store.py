@@ -282,9 +282,9 @@ def test_analyses_are_stored_by_their_feature_s_name(store):
 
     # Every registered feature has an analyzer that reads as its storage keeps results.
     classes = analyzer_classes()
-    assert set(classes) == set(FEATURES) == {"ocr", "persons", "speech", "objects", "colors", "meta"}
+    assert set(classes) == set(FEATURES) == {"ocr", "persons", "speech", "objects", "colors", "meta", "captions"}
     assert all(issubclass(classes[n], FileAnalyzer if f.per_video else FrameAnalyzer) for n, f in FEATURES.items())
-    assert set(enabled_analyzers(IndexSettings())) == set(FEATURES)
+    assert set(enabled_analyzers(IndexSettings())) == set(FEATURES) - {"captions"}  # off unless asked for
     assert enabled_analyzers(IndexSettings(features=features_off())) == {}
     vid = store.writes.start_video("/v/a.mp4", 100, 1)
     text = [TextBox("BẢN TIN", (0.1, 0.8, 0.9, 0.9), 0.9)]

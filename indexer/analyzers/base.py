@@ -48,6 +48,10 @@ class Analyzer(ABC):
 class FrameAnalyzer(Analyzer):
     """Reads keyframes: one result per keyframe (`NewKeyframe.analyses[name]`)."""
 
+    # Whether its results from a keyframe's 320 px thumbnail are worth having (a caption is; small
+    # on-screen text is not): `evr analyze` then runs it on decoded videos' thumbnails.
+    reads_thumbnails: bool = False
+
     @abstractmethod
     def analyze(self, images: list[np.ndarray]) -> list[Any]:
         """One result per RGB image, in order; None where it could not run."""

@@ -1,7 +1,10 @@
-"""`evr analyze`: OCR, persons and speech on videos that were imported rather than decoded.
+"""`evr analyze`: OCR, persons and speech on videos that were imported rather than decoded, and
+captions on any video.
 
 An imported keyframe (indexer/sources/aic.py) keeps the path of the package's full-size image, so the
-frame analyzers read that image: no video is decoded. The speech analyzer reads the sound of
+frame analyzers read that image: no video is decoded. A decoded video's keyframes are read from
+their thumbnails, by the analyzers whose results those are good enough for (`reads_thumbnails`:
+captions); the others run on it when `evr index` decodes it. The speech analyzer reads the sound of
 the package's video file, where the package has one (a video without one is skipped by it).
 A video's plan (`Plan.analyzers`: {"ocr": "tesseract+craft:vi+en", "persons": "mediapipe"})
 says which analyzers ran; an enabled analyzer whose signature is missing there or different
@@ -22,7 +25,7 @@ from pathlib import Path
 from evr.storage import ImportedVideo, Store
 from evr.storage.features import ANALYZER_PATHS
 
-from ..analyzers import FileAnalyzer, enabled_analyzers
+from ..analyzers import FileAnalyzer, FrameAnalyzer, enabled_analyzers
 from ..report import RunReport
 from ..settings import IndexSettings
 from ..thumbnails import read_rgb
@@ -66,7 +69,7 @@ class KeyframeAnalysis(Source):
 
     def plan(self, store: Store, report: RunReport) -> list[tuple[ImportedVideo, list[str]]]:
         todo = []
-        for video in store.catalog.imported_videos(self.video_ids):
+        for video in store.catalog.imported_videos(self.video_ids, decoded=True):
             done = video.plan.analyzers
             # An analyzer with no signature cannot run here (OCR without any language's model),
             # nor speech on a package without the video file.
@@ -78,6 +81,7 @@ class KeyframeAnalysis(Source):
                 and done.get(name) != a.signature
                 and not (done.get(name) or "").startswith("aic:")
                 and (video.media_path or not isinstance(a, FileAnalyzer))
+                and (not video.thumbnails or (isinstance(a, FrameAnalyzer) and a.reads_thumbnails))
             ]
             if needed:
                 todo.append((video, needed))

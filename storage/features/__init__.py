@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..schema import Base
 from .base import Condition, FeatureStorage, Field, FilterParam, WordsFeature
+from .captions import CaptionStorage
 from .colors import ColorGrid, ColorStorage
 from .meta import MetaStorage, VideoMeta
 from .objects import DetectedObject, ObjectsInFrame, ObjectStorage
@@ -50,6 +51,7 @@ register(SpeechStorage(), "evr.indexer.analyzers.speech:SpeechAnalyzer")
 register(ObjectStorage(), "evr.indexer.analyzers.objects:ObjectAnalyzer")
 register(ColorStorage(), "evr.indexer.analyzers.colors:ColorAnalyzer")
 register(MetaStorage(), "evr.indexer.analyzers.meta:MetaAnalyzer")
+register(CaptionStorage(), "evr.indexer.analyzers.captions:CaptionAnalyzer")
 
 __all__ = [
     "ANALYZER_PATHS",

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
+from ..fulltext import exact_first, fts, fts_match
 from ..textfold import fts_query
 from ..types import Box, KeyframeFilter
 
@@ -209,3 +211,20 @@ class WordsFeature(FeatureStorage):
         """The best `limit` keyframes that a fulltext.WordMatch finds, as (keyframe id, -bm25,
         whether it holds every word exactly), the exact ones first, each part best first;
         `passing`: None, or a SELECT of the keyframe ids that may be returned."""
+
+
+class KeyframeWordsFeature(WordsFeature):
+    """A WordsFeature whose full-text table holds one row per keyframe, its rowid the keyframe's
+    id (on-screen text, captions): matched and ranked on that table alone."""
+
+    def words_condition(self, match: str, keyframe_id):
+        return keyframe_id.in_(select(fts(self.fts_table).c.rowid).where(fts_match(match, self.fts_table)))
+
+    def ranked(self, s: Session, match, passing, limit: int) -> list[tuple[int, float, bool]]:
+        expression, exact = exact_first(self.fts_table, match)
+        table, bm25 = fts(self.fts_table), func.bm25(literal_column(self.fts_table))
+        stmt = select(table.c.rowid, bm25, exact).where(fts_match(expression, self.fts_table))
+        if passing is not None:
+            stmt = stmt.where(table.c.rowid.in_(passing))
+        stmt = stmt.order_by(exact.desc(), bm25, table.c.rowid).limit(limit)
+        return [(int(kid), -float(b), bool(is_exact)) for kid, b, is_exact in s.execute(stmt)]

@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, Text, delete, func, insert, literal_column, select
+from sqlalchemy import Float, ForeignKey, Integer, Text, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..fulltext import WordMatch, add_texts, exact_first, fts, fts_ddl, fts_match
+from ..fulltext import add_texts, fts_ddl
 from ..schema import Base, BoxColumns
 from ..sqlutil import ids_param
 from ..textfold import words
 from ..types import Box, KeyframeFilter
-from .base import Condition, Field, FilterParam, Shape, WordsFeature
+from .base import Condition, Field, FilterParam, KeyframeWordsFeature, Shape
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _words_check(value: str) -> str | None:
     return None if words(value) else "has no words to look for"
 
 
-class OcrStorage(WordsFeature):
+class OcrStorage(KeyframeWordsFeature):
     name = "ocr"
     fts_table = "ocr_fts"
     words_param = "ocr"
@@ -119,9 +119,6 @@ END""",
         said = fields.get("ocr_text")
         return [f'text "{said[:40]}"'] if said else []
 
-    def words_condition(self, match: str, keyframe_id):
-        return keyframe_id.in_(select(fts("ocr_fts").c.rowid).where(fts_match(match, "ocr_fts")))
-
     def field_values(self, s: Session, keyframe_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         found = {
             kid: bool(said)
@@ -136,12 +133,3 @@ END""",
     def field_conditions(self, f: KeyframeFilter) -> tuple[list[Condition], bool]:
         # An index cannot match the words: it keeps frames with some text, SQLite picks the ids.
         return ([Condition("has_text", "==", True)], True) if f.get("ocr") is not None else ([], False)
-
-    def ranked(self, s: Session, match: WordMatch, passing, limit: int) -> list[tuple[int, float, bool]]:
-        expression, exact = exact_first("ocr_fts", match)
-        table, bm25 = fts("ocr_fts"), func.bm25(literal_column("ocr_fts"))
-        stmt = select(table.c.rowid, bm25, exact).where(fts_match(expression, "ocr_fts"))
-        if passing is not None:
-            stmt = stmt.where(table.c.rowid.in_(passing))
-        stmt = stmt.order_by(exact.desc(), bm25, table.c.rowid).limit(limit)
-        return [(int(kid), -float(b), bool(is_exact)) for kid, b, is_exact in s.execute(stmt)]
