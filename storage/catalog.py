@@ -334,11 +334,17 @@ class Catalog:
                 images.setdefault(vid, []).append(KeyframeImage(kid, path or str(self.db.thumb_root / thumbnail)))
             unknown = sorted(set(video_ids) - {v.stem for v in videos})
             if unknown:
-                decoded = set(s.scalars(select(Video.stem).where(Video.stem.in_(unknown))))
-                what = "a decoded video, not an imported one" if unknown[0] in decoded else "not in this index"
-                raise UnknownVideoError(
-                    f"video {unknown[0]!r} is {what}: `evr analyze` works on the videos `evr import aic` imported"
+                elsewhere = set(s.scalars(select(Video.stem).where(Video.stem.in_(unknown))))
+                what = (
+                    (
+                        "not indexed (it failed, or its run is unfinished)"
+                        if decoded
+                        else "a decoded video, not an imported one"
+                    )
+                    if unknown[0] in elsewhere
+                    else "not in this index"
                 )
+                raise UnknownVideoError(f"video {unknown[0]!r} is {what}")
         return [
             ImportedVideo(
                 v.id, v.stem, Plan.from_json(v.plan), images.get(v.id, []), v.media_path, v.origin == "decoded"

@@ -64,6 +64,7 @@ class FakeDres:
     submissions: list[dict] = field(default_factory=list)  # the bodies received, valid ones only
     problems: list[str] = field(default_factory=list)  # schema violations, by the client or by us
     clock_skew_ms: int = 0  # the server's clock runs this far ahead of the machine's
+    refuse_state: int | None = None  # the evaluation state answers this error (kept from participants)
     calls: list[str] = field(default_factory=list)  # "METHOD /path", every request
 
     def __post_init__(self):
@@ -249,6 +250,8 @@ def serve(dres: FakeDres):
             if url.path == "/api/v2/status/time":
                 self.reply(200, {"timeStamp": int(time.time() * 1000) + dres.clock_skew_ms}, "CurrentTime")
             elif url.path.startswith("/api/v2/evaluation/") and url.path.endswith("/state"):
+                if dres.refuse_state is not None:
+                    return self.error(dres.refuse_state, "Forbidden")
                 if not self.session_ok(query):
                     return
                 if url.path.split("/")[4] != dres.evaluation:

@@ -51,6 +51,7 @@ HIT_KEYS = {
     "objects",
     "colors",
     "meta",
+    "caption",
 }
 
 

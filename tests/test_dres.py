@@ -264,6 +264,18 @@ def test_the_running_task_its_time_left_and_the_servers_clock(dres, imported, ca
     assert query_log["timestamp"] == pytest.approx(time.time() * 1000 + 90_000, abs=10_000)
 
 
+def test_a_dres_that_keeps_the_evaluation_state_from_participants_still_takes_answers(dres, imported, capsys):
+    login(imported, capsys)
+    dres.refuse_state = 403
+    code, state = evr("--data-dir", imported, "dres", "task", "--json", capsys=capsys)
+    assert code == 0 and state["status"] == "NO_TASK"  # the current task alone says none runs
+    dres.task = Task("kis-09", "kis", {"mediaItemName": "L01_V001", "start": 0, "end": 10})
+    code, state = evr("--data-dir", imported, "dres", "task", "--json", capsys=capsys)
+    assert code == 0 and state["running"] and state["task"] == "kis-09" and state["time_left_s"] is None
+    code, verdict = evr("--data-dir", imported, "dres", "submit", "8", "--json", capsys=capsys)
+    assert code == 0 and verdict["task"] == "kis-09" and len(dres.submissions) == 1
+
+
 def test_no_task_or_a_task_of_another_kind_is_refused_until_forced(dres, imported, capsys):
     login(imported, capsys)
     code, _, err = run(capsys, "--data-dir", imported, "dres", "submit", "4")

@@ -6,17 +6,21 @@ a dict), before the rerun that sends back what changed."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from evr.search import Hit, QueryError, SearchEngine
 from evr.search.summary import Summarizer
+from evr.storage import StoreError
 
 from .config import AppConfig
 from .contest.answers import answer_for
 from .contest.batch import OUTCOMES, send_each
 from .contest.client import DresClient, DresError, DuplicateSubmission, SessionInMemory, TaskRefusal
 from .hit_view import hit_detail, spoken
+
+log = logging.getLogger(__name__)
 
 KEPT_DETAILS = 64  # keyframes whose details the server keeps per session (the browser keeps its own)
 
@@ -50,10 +54,19 @@ def handle(state: MutableMapping, action: dict, services: Services) -> None:
     elif kind == "submit_picked":
         submit_picked(state, services, {int(k) for k in action.get("ids", [])}, bool(action.get("force")))
     elif kind == "not_it":
-        services.engine.archive.mark([int(keyframe_id)], "not_it" if action.get("on") else "not_it_undone", who(state))
+        team_mark(state, services, int(keyframe_id), "not_it" if action.get("on") else "not_it_undone")
 
 
 FORCE_LABEL = "Send even if no task runs or the task takes other answers"  # the checkbox's, in results.js
+
+
+def team_mark(state: MutableMapping, services: Services, keyframe_id: int, kind: str, verdict: str | None = None):
+    """Mark a keyframe for the team (storage/marks.py); a folder that cannot be written loses
+    the mark (said in the log), never the submission it records."""
+    try:
+        services.engine.archive.mark([keyframe_id], kind, who(state), verdict)
+    except StoreError as exc:
+        log.warning("the team's mark was not kept: %s", exc)
 
 
 def who(state: MutableMapping) -> str:
@@ -114,7 +127,7 @@ def submitted(state: MutableMapping, services: Services, action: dict) -> dict:
     else:
         text = f"{verdict.verdict or 'No verdict yet'}" + (f": {verdict.description}" if verdict.description else "")
         said = ({"CORRECT": "success", "WRONG": "error"}.get(verdict.verdict, "info"), text)
-        services.engine.archive.mark([keyframe_id], "submitted", who(state), verdict.verdict)
+        team_mark(state, services, keyframe_id, "submitted", verdict.verdict)
     # Under the answer as the browser's Submit button said it: the verdict shows while it says so.
     updated = {**shown, "said": {"answer": str(action.get("shown", "")), "kind": said[0], "text": said[1]}}
     state["details"][(services.language, keyframe_id)] = updated
@@ -136,7 +149,7 @@ def submit_picked(state: MutableMapping, services: Services, picked: set[int], f
         return
     for o in outcomes:
         if o.sent:
-            services.engine.archive.mark([o.hit.keyframe_id], "submitted", who(state), o.outcome)
+            team_mark(state, services, o.hit.keyframe_id, "submitted", o.outcome)
     counts = ", ".join(f"{n} {name}" for name in OUTCOMES if (n := sum(o.outcome == name for o in outcomes)))
     refused = any(o.outcome == "REFUSED" for o in outcomes)
     state["batch"] = {

@@ -334,13 +334,20 @@ class DresClient:
         session goes as the API's SESSIONID cookie: the path takes no session parameter) and,
         while a task runs, its template (the client's currentTask: name, type, group)."""
         session = self._need_session()
-        state = self._call(
-            "GET",
-            session.url,
-            f"/api/v2/evaluation/{evaluation}/state",
-            cookies={"SESSIONID": session.session_id},
-            action="read the evaluation's state",
-        )
+        try:
+            state = self._call(
+                "GET",
+                session.url,
+                f"/api/v2/evaluation/{evaluation}/state",
+                cookies={"SESSIONID": session.session_id},
+                action="read the evaluation's state",
+            )
+        except DresError as exc:
+            if exc.status not in (401, 403, 404, 405):
+                raise
+            # A DRES that keeps this path from participants, or knows no cookie session: the
+            # current task alone says what runs (without the time left).
+            state = {"taskStatus": "RUNNING", "timeLeft": -1}
         status = state.get("taskStatus") if isinstance(state, dict) else None
         left = state.get("timeLeft") if isinstance(state, dict) else None
         if status not in TASK_STATUSES or not isinstance(left, int) or isinstance(left, bool):
@@ -359,8 +366,8 @@ class DresClient:
                 action="ask for the current task",
             )
         except DresError as exc:
-            if exc.status == 404:  # it ended between the two questions
-                return TaskState(evaluation, "ENDED", None)
+            if exc.status == 404:  # none runs (or it ended between the two questions)
+                return TaskState(evaluation, "NO_TASK" if left < 0 else "ENDED", None)
             raise
         if not isinstance(task, dict) or not isinstance(task.get("name"), str):
             raise DresError(
@@ -368,7 +375,8 @@ class DresClient:
                 "that names no task: nothing was submitted"
             )
         task_type, group = str(task.get("taskType") or ""), str(task.get("taskGroup") or "")
-        return TaskState(evaluation, status, max(0, left), task["name"], task_type, answer_kind(task_type, group))
+        time_left = max(0, left) if left >= 0 else None
+        return TaskState(evaluation, status, time_left, task["name"], task_type, answer_kind(task_type, group))
 
     # submissions
 
