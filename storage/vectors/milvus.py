@@ -248,8 +248,10 @@ def _connect(uri: str):
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
     # pymilvus and Milvus Lite log a failed connection themselves, with tracebacks, before
-    # pymilvus raises: the one line the user gets is ours.
-    libraries = [logging.getLogger(name) for name in ("pymilvus", "milvus_lite")]
+    # pymilvus raises: the one line the user gets is ours. Some of their loggers set a level of
+    # their own (pymilvus.milvus_client: INFO, with its own handler), so each is quieted.
+    family = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in ("pymilvus", "milvus_lite")]
+    libraries = [logging.getLogger(name) for name in {"pymilvus", "milvus_lite", *family}]
     saved = [lib.level for lib in libraries]
     for lib in libraries:
         lib.setLevel(logging.CRITICAL)
