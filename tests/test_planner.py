@@ -244,7 +244,9 @@ def test_the_local_planner_loads_and_runs_a_model_and_its_noise_falls_back(tiny_
     (note,) = plan["notes"]
     assert note.startswith("the local planner gave no plan: ") and "cannot load" not in note
     assert any(w in note for w in ("no JSON object", "not JSON", "events", "plan")), note
-    assert "Loading weights" not in err and [r.levelname for r in caplog.records].count("WARNING") == 1  # no progress bar
+    assert (
+        "Loading weights" not in err and [r.levelname for r in caplog.records].count("WARNING") == 1
+    )  # no progress bar
     monkeypatch.setenv("EVR_PLAN_LOCAL_MODEL", str(tiny_model / "missing"))
     code, plan, err = run(capsys, "plan", DESCRIPTION, "--json")
     assert code == 0 and "cannot load" in plan["notes"][0]
