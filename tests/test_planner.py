@@ -270,6 +270,7 @@ def test_make_plan_with_rules_alone_checks_the_query_it_gives():
     assert plan.events[0].ocr == "BREAKING NEWS" and plan.query().filters.get("ocr") == "BREAKING NEWS"
 
 
+@pytest.mark.e2e  # the app on tests/test_app.py's index, whose persons need mediapipe
 def test_the_apps_plan_button_fills_the_query_form_for_the_user_to_edit(app, monkeypatch):
     monkeypatch.setenv("EVR_PLAN_PLANNERS", '["rules"]')
     app.text_area(key="plan_description").input(

@@ -58,6 +58,7 @@ def test_a_value_no_widget_here_can_hold_is_left_out_and_named():
     assert unpack("A" * 9000, WIDGETS)[0] == {}
 
 
+@pytest.mark.e2e  # the app on tests/test_app.py's index, whose persons need mediapipe
 def test_the_app_opened_from_a_link_shows_the_same_results(app, app_index, monkeypatch):
     app.text_input(key="query").input("a person").run()
     app.sidebar.number_input(key="time_from").set_value(1.0).run()
