@@ -27,7 +27,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from ..fulltext import exact_first, fts, fts_match
-from ..textfold import fts_query
+from ..textfold import fts_query, words
 from ..types import Box, KeyframeFilter
 
 
@@ -51,6 +51,11 @@ class FilterParam:
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+
+def words_check(value: str) -> str | None:
+    """The check of a words parameter (`--ocr`, `--speech`, ...): it must hold a word to look for."""
+    return None if words(value) else "has no words to look for"
 
 
 def checked_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:

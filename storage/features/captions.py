@@ -15,9 +15,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ..fulltext import add_texts, fts_ddl
 from ..schema import Base
 from ..sqlutil import ids_param
-from ..textfold import words
 from ..types import KeyframeFilter
-from .base import Condition, Field, FilterParam, KeyframeWordsFeature
+from .base import Condition, Field, FilterParam, KeyframeWordsFeature, words_check
 
 
 class KeyframeCaption(Base):
@@ -26,10 +25,6 @@ class KeyframeCaption(Base):
     __tablename__ = "keyframe_captions"
     keyframe_id: Mapped[int] = mapped_column(ForeignKey("keyframes.id", ondelete="CASCADE"), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
-
-
-def _words_check(value: str) -> str | None:
-    return None if words(value) else "has no words to look for"
 
 
 class CaptionStorage(KeyframeWordsFeature):
@@ -51,7 +46,7 @@ END""",
             "keyframes whose caption (an image-to-text model's, [captions]) holds all these words; "
             "alone: search the captions only, no CLIP needed",
             metavar="WORDS",
-            check=_words_check,
+            check=words_check,
             query=True,
         ),
     )

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ..fulltext import WordMatch, add_texts, exact_first, fts, fts_ddl, fts_match
 from ..schema import Base, Keyframe
 from ..sqlutil import ids_param
-from ..textfold import fold, words
+from ..textfold import fold
 from ..types import KeyframeFilter
-from .base import Condition, Field, FilterParam, WordsFeature, checked_by
+from .base import Condition, Field, FilterParam, WordsFeature, checked_by, words_check
 
 EPOCH = dt.date(1970, 1, 1)
 AUTHOR_CHARS = 32  # an author is compared by its first 32 folded characters (a Milvus label's length)
@@ -81,10 +81,6 @@ class MetaRow(Base):
     source: Mapped[str] = mapped_column(String, default="")
 
 
-def _words_check(value: str) -> str | None:
-    return None if words(value) else "has no words to look for"
-
-
 class MetaStorage(WordsFeature):
     name = "meta"
     per_video = True
@@ -128,7 +124,7 @@ END""",
             "videos whose title, keywords or description hold all these words (accents, case "
             "ignored); alone: their keyframes, the best videos first, no CLIP needed",
             metavar="WORDS",
-            check=_words_check,
+            check=words_check,
             query=True,
         ),
     )

@@ -14,9 +14,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ..fulltext import add_texts, fts_ddl
 from ..schema import Base, BoxColumns
 from ..sqlutil import ids_param
-from ..textfold import words
 from ..types import Box, KeyframeFilter
-from .base import Condition, Field, FilterParam, KeyframeWordsFeature, Shape
+from .base import Condition, Field, FilterParam, KeyframeWordsFeature, Shape, words_check
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,6 @@ class OcrBox(BoxColumns, Base):
     confidence: Mapped[float] = mapped_column(Float)
 
 
-def _words_check(value: str) -> str | None:
-    return None if words(value) else "has no words to look for"
-
-
 class OcrStorage(KeyframeWordsFeature):
     name = "ocr"
     fts_table = "ocr_fts"
@@ -68,7 +63,7 @@ END""",
             "on-screen text holding all these words (accents, case ignored); alone: "
             "search on-screen text only, no CLIP needed",
             metavar="WORDS",
-            check=_words_check,
+            check=words_check,
             query=True,
         ),
     )

@@ -17,7 +17,7 @@ from ..fulltext import WordMatch, add_texts, exact_first, fts, fts_ddl, fts_matc
 from ..schema import Base, Keyframe
 from ..sqlutil import ids_param
 from ..textfold import words
-from .base import FilterParam, WordsFeature
+from .base import FilterParam, WordsFeature, words_check
 
 # A keyframe hears the speech said within this many seconds of it: keyframes are at most
 # keyframes.max_gap_s (2 s) apart, so every segment of speech has a keyframe within reach.
@@ -71,10 +71,6 @@ def within_reach(keyframe, segment):
     )
 
 
-def _words_check(value: str) -> str | None:
-    return None if words(value) else "has no words to look for"
-
-
 class SpeechStorage(WordsFeature):
     name = "speech"
     per_video = True
@@ -94,7 +90,7 @@ END""",
             f"all these words said within {SPEECH_REACH_S:g} s of the frame (accents, "
             "case ignored); alone: the moments they are said, no CLIP needed",
             metavar="WORDS",
-            check=_words_check,
+            check=words_check,
             query=True,
         ),
     )
