@@ -5,10 +5,9 @@ read it here (`SearchEngine.archive`) and never reach into the store themselves.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from evr.storage import KeyframeRow, Mark, ModelInfo, ShotRow, Store, Storyboard, VideoRow
 from evr.storage.features import FEATURES
@@ -74,7 +73,7 @@ class Archive:
         shot = next((s for s in board.shots if s.start is not None and s.start <= seconds < s.end), None)
         frames = [k for s in ([shot] if shot is not None and shot.keyframes else board.shots) for k in s.keyframes]
         nearest = min(frames, key=lambda k: abs(k.timestamp - seconds))
-        return dataclasses.replace(self.hits([nearest.keyframe_id])[0], timestamp=seconds)
+        return replace(self.hits([nearest.keyframe_id])[0], timestamp=seconds)
 
     def mark(self, keyframe_ids: Sequence[int], kind: str, who: str, verdict: str | None = None) -> None:
         """Mark these keyframes for the whole team (storage/marks.py: "submitted" with DRES's

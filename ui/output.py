@@ -23,3 +23,10 @@ def fail(message: str, code: int) -> int:
 
 def print_json(obj) -> None:
     sys.stdout.write(json_text(obj) + "\n")
+
+
+def clock_text(seconds: float) -> str:
+    """A time as the command line shows it: m:ss.s (search/summary.py's clock)."""
+    from evr.search.summary import clock
+
+    return clock(seconds, 1)

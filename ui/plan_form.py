@@ -49,7 +49,6 @@ def _fill_form(settings: PlanSettings) -> None:
             state["then" if n == 2 else f"then_{n}"] = e.visual or e.ocr or e.speech
         if plan.within_s:
             state.within = float(plan.within_s)
-    unsearched = (f"{part} are not searched (only the first event is filtered)" for part in plan.unsearched())
-    notes = [*plan.notes, *unsearched]
+    notes = [*plan.notes, *plan.unsearched_said()]
     said = f"Planned by {plan.planner}: check the fields below, then search."
     state.plan_said = ("info", said + "".join(f" {n[0].upper()}{n[1:]}." for n in notes))

@@ -141,6 +141,13 @@ class QueryPlan:
             args += ["--within", f"{self.within_s:g}"]
         return args
 
+    def unsearched_said(self) -> list[str]:
+        """`unsearched` as sentences for the user."""
+        return [
+            f"{part} are not searched (evr filters the first event of a temporal query only)"
+            for part in self.unsearched()
+        ]
+
     def unsearched(self) -> list[str]:
         """What a later event holds that its search text is not (see `query`)."""
         out = []
